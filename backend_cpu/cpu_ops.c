@@ -1,0 +1,24 @@
+/* cpu_ops.c - the ops table of the built-in "cpu" reference backend. */
+#include "cpu_backend.h"
+#include "kernels.h"
+
+static const awq_backend_ops cpu_ops = {
+    .abi_version  = AWQ_BACKEND_ABI_VERSION,
+    .struct_size  = sizeof(awq_backend_ops),
+    .name         = "cpu",
+    .device_count = awq_cpu_device_count,
+    .device_info  = awq_cpu_device_info,
+    .create       = awq_cpu_create,
+    .destroy      = awq_cpu_destroy,
+    .buffer_alloc = awq_cpu_buffer_alloc,
+    .buffer_free  = awq_cpu_buffer_free,
+    .upload       = awq_cpu_upload,
+    .download     = awq_cpu_download,
+    .synchronize  = awq_cpu_synchronize,
+    .memset_zero  = awq_cpu_memset_zero,
+    AWQ_CPU_KERNEL_OPS
+};
+
+#ifndef AWQ_CPU_PLUGIN
+const awq_backend_ops *awq_backend_cpu_ops(void) { return &cpu_ops; }
+#endif

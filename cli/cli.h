@@ -1,0 +1,35 @@
+/* cli.h - shared declarations of the awq-cli subcommands. */
+#ifndef AWQ_CLI_H
+#define AWQ_CLI_H
+
+#include <stdbool.h>
+#include <stdio.h>
+
+#include "awq.h"
+
+typedef struct cli_command {
+    const char *name;
+    int (*run)(int argc, char **argv); /* argv[0] is the command name */
+} cli_command;
+
+extern const cli_command cli_commands[];
+
+/* Global options every command accepts: -v/--verbose (repeatable), -q/--quiet. */
+extern int cli_verbosity; /* 0 = warnings, 1 = info, 2 = debug, -1 = errors only */
+
+/* Creates the runtime with the stderr logger. Prints the error and returns NULL on failure. */
+awq_runtime *cli_runtime(int n_threads);
+/* Prints "awq-cli <cmd>: <status>: <detail>" and returns the exit code (1). */
+int cli_fail(awq_runtime *rt, const char *cmd, awq_status st);
+/* The stderr log callback. */
+void cli_log(awq_log_level level, const char *msg, void *user);
+
+int cmd_info(int argc, char **argv);
+int cmd_convert(int argc, char **argv);
+int cmd_quantize(int argc, char **argv);
+int cmd_generate(int argc, char **argv);
+int cmd_eval(int argc, char **argv);
+int cmd_tokenize(int argc, char **argv);
+int cmd_bench(int argc, char **argv);
+
+#endif

@@ -1,0 +1,52 @@
+/* common.c - the CLI's runtime setup, logger and error printing. */
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli.h"
+
+int cli_verbosity = 0;
+
+void cli_log(awq_log_level level, const char *msg, void *user) {
+    (void)user;
+    int max = cli_verbosity < 0 ? AWQ_LOG_LEVEL_ERROR
+              : cli_verbosity == 0 ? AWQ_LOG_LEVEL_WARN
+              : cli_verbosity == 1 ? AWQ_LOG_LEVEL_INFO
+                                   : AWQ_LOG_LEVEL_DEBUG;
+    if ((int)level > max) return;
+    static const char *names[] = {"error", "warning", "info", "debug"};
+    fprintf(stderr, "awq: %s: %s\n", names[level], msg);
+}
+
+awq_runtime *cli_runtime(int n_threads) {
+    awq_runtime_params p = awq_runtime_params_default();
+    p.log = cli_log;
+    p.n_threads = n_threads;
+    awq_runtime *rt = NULL;
+    awq_status st = awq_runtime_create(&rt, &p);
+    if (st != AWQ_OK) {
+        fprintf(stderr, "awq-cli: cannot create runtime: %s\n", awq_status_str(st));
+        return NULL;
+    }
+    return rt;
+}
+
+int cli_fail(awq_runtime *rt, const char *cmd, awq_status st) {
+    const char *detail = awq_runtime_last_error(rt);
+    if (detail && detail[0])
+        fprintf(stderr, "awq-cli %s: error: %s\n", cmd, detail);
+    else
+        fprintf(stderr, "awq-cli %s: error: %s\n", cmd, awq_status_str(st));
+    return 1;
+}
+
+const cli_command cli_commands[] = {
+    {"info", cmd_info},
+    {"convert", cmd_convert},
+    {"quantize", cmd_quantize},
+    {"generate", cmd_generate},
+    {"eval", cmd_eval},
+    {"tokenize", cmd_tokenize},
+    {"bench", cmd_bench},
+    {NULL, NULL},
+};

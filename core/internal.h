@@ -1,0 +1,118 @@
+/*
+ * internal.h - private declarations shared inside libawq (core/, quant/, backend_cpu/).
+ * Not installed; plugins never include it.
+ */
+#ifndef AWQ_CORE_INTERNAL_H
+#define AWQ_CORE_INTERNAL_H
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "awq.h"
+#include "awq_backend.h"
+
+#if defined(__GNUC__)
+#define AWQ_PRINTF(fmt_idx, arg_idx) __attribute__((format(printf, fmt_idx, arg_idx)))
+#else
+#define AWQ_PRINTF(fmt_idx, arg_idx)
+#endif
+
+#define AWQ_ERRMSG_MAX 1024
+
+/* One registered backend (built-in or plugin). */
+typedef struct awq_backend_entry {
+    const awq_backend_ops *ops;
+    void                  *dl;       /* dl handle, NULL for built-in */
+    int32_t                score;    /* probe score */
+    char                   path[512];/* plugin file, "" for built-in */
+} awq_backend_entry;
+
+#define AWQ_MAX_BACKENDS 16
+#define AWQ_MAX_SKIPPED 32
+
+struct awq_runtime {
+    awq_log_fn        log;
+    void             *log_user;
+    int32_t           n_threads;
+    char              last_error[AWQ_ERRMSG_MAX];
+    awq_backend_entry backends[AWQ_MAX_BACKENDS];
+    int32_t           n_backends;
+    char             *skipped[AWQ_MAX_SKIPPED];   /* owned strings "path: reason" */
+    int32_t           n_skipped;
+};
+
+/* ---- errors and logging (status.c, log.c) ---- */
+
+/* Records a formatted error detail on rt (rt may be NULL) and returns st, so callers can write
+ * `return awq_set_error(rt, AWQ_ERR_FORMAT, "%s: ...", path);`. */
+awq_status awq_set_error(awq_runtime *rt, awq_status st, const char *fmt, ...) AWQ_PRINTF(3, 4);
+awq_status awq_set_errorv(awq_runtime *rt, awq_status st, const char *fmt, va_list ap);
+/* Prepends "prefix: " to the current error detail. */
+void awq_error_prefix(awq_runtime *rt, const char *fmt, ...) AWQ_PRINTF(2, 3);
+void awq_clear_error(awq_runtime *rt);
+
+void awq_log(awq_runtime *rt, awq_log_level level, const char *fmt, ...) AWQ_PRINTF(3, 4);
+#define AWQ_LOG_ERROR(rt, ...) awq_log((rt), AWQ_LOG_LEVEL_ERROR, __VA_ARGS__)
+#define AWQ_LOG_WARN(rt, ...)  awq_log((rt), AWQ_LOG_LEVEL_WARN, __VA_ARGS__)
+#define AWQ_LOG_INFO(rt, ...)  awq_log((rt), AWQ_LOG_LEVEL_INFO, __VA_ARGS__)
+#define AWQ_LOG_DEBUG(rt, ...) awq_log((rt), AWQ_LOG_LEVEL_DEBUG, __VA_ARGS__)
+
+/* Host services for backends created through this runtime. */
+awq_backend_config awq_runtime_backend_config(awq_runtime *rt, int64_t max_ctx);
+
+/* ---- checked allocation and size math (alloc.c) ---- */
+
+void *awq_malloc(size_t n);              /* NULL on failure or n == 0 */
+void *awq_calloc(size_t n, size_t size); /* overflow-checked */
+void *awq_realloc(void *p, size_t n);
+char *awq_strdup(const char *s);
+char *awq_strndup(const char *s, size_t n);
+/* awq_free is public (awq.h). */
+
+/* Overflow-safe arithmetic: return false on overflow. */
+static inline bool awq_mul_overflow_u64(uint64_t a, uint64_t b, uint64_t *out) {
+    return __builtin_mul_overflow(a, b, out);
+}
+static inline bool awq_add_overflow_u64(uint64_t a, uint64_t b, uint64_t *out) {
+    return __builtin_add_overflow(a, b, out);
+}
+
+/* ---- backend registry (registry.c) ---- */
+
+/* Registers the built-in backends and loads plugins. */
+awq_status awq_registry_init(awq_runtime *rt, const char *backend_dir, bool load_plugins);
+void       awq_registry_free(awq_runtime *rt);
+/* Finds a backend by name ("cpu", "opencl", ...); NULL if not loaded. */
+const awq_backend_entry *awq_registry_find(const awq_runtime *rt, const char *name);
+
+/* A created backend instance on one device. */
+typedef struct awq_device {
+    const awq_backend_ops *ops;
+    awq_backend_ctx       *ctx;
+    int32_t                index;
+    char                   label[64];  /* "cpu:0", "opencl:1" */
+    awq_device_info        info;
+} awq_device;
+
+/* Parses "auto|cpu|cpu-dnnl|opencl[:N]|cuda[:N]" and creates an instance. */
+awq_status awq_device_open(awq_runtime *rt, const char *spec, int64_t max_ctx, awq_device *out);
+void       awq_device_close(awq_device *dev);
+
+/* The built-in reference cpu backend (backend_cpu/). */
+const awq_backend_ops *awq_backend_cpu_ops(void);
+
+/* ---- small utilities (util.c) ---- */
+
+/* Reads a whole file; *data is NUL-terminated (not counted in *len). Owned: awq_free. */
+awq_status awq_read_file(awq_runtime *rt, const char *path, char **data, size_t *len);
+/* path join into buf; returns buf. */
+char *awq_path_join(char *buf, size_t cap, const char *dir, const char *name);
+bool  awq_file_exists(const char *path);
+bool  awq_dir_exists(const char *path);
+/* Current process peak RSS and MemAvailable in bytes (0 if unknown). */
+int64_t awq_peak_rss_bytes(void);
+int64_t awq_mem_available_bytes(void);
+double  awq_time_now(void); /* monotonic seconds */
+
+#endif /* AWQ_CORE_INTERNAL_H */

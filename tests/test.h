@@ -1,0 +1,108 @@
+/*
+ * test.h - a tiny test harness. Each test file defines TEST(name) functions and lists them in
+ * main with RUN(name). A failed ASSERT prints file:line and the values and returns from the test.
+ * Exit status: 0 all passed, 1 some failed, 77 skipped (CTest SKIP_RETURN_CODE).
+ */
+#ifndef AWQ_TEST_H
+#define AWQ_TEST_H
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int test_failures_ = 0;
+static int test_current_failed_ = 0;
+
+#define TEST(name) static void name(void)
+
+#define RUN(name)                                                                   \
+    do {                                                                            \
+        test_current_failed_ = 0;                                                   \
+        name();                                                                     \
+        printf("%s %s\n", test_current_failed_ ? "FAIL" : "ok  ", #name);           \
+        fflush(stdout);                                                             \
+        if (test_current_failed_) test_failures_++;                                 \
+    } while (0)
+
+#define TEST_EXIT() (test_failures_ ? 1 : 0)
+
+#define FAIL_(...)                                                                  \
+    do {                                                                            \
+        printf("  %s:%d: ", __FILE__, __LINE__);                                    \
+        printf(__VA_ARGS__);                                                        \
+        printf("\n");                                                               \
+        test_current_failed_ = 1;                                                   \
+        return;                                                                     \
+    } while (0)
+
+#define ASSERT(c) do { if (!(c)) FAIL_("assertion failed: %s", #c); } while (0)
+#define ASSERT_MSG(c, ...) do { if (!(c)) FAIL_(__VA_ARGS__); } while (0)
+#define ASSERT_EQ(a, b)                                                             \
+    do {                                                                            \
+        long long a_ = (long long)(a), b_ = (long long)(b);                         \
+        if (a_ != b_) FAIL_("%s == %s: %lld != %lld", #a, #b, a_, b_);              \
+    } while (0)
+#define ASSERT_NEAR(a, b, tol)                                                      \
+    do {                                                                            \
+        double a_ = (double)(a), b_ = (double)(b);                                  \
+        if (!(fabs(a_ - b_) <= (tol)))                                              \
+            FAIL_("%s ~= %s: %.9g vs %.9g (tol %g)", #a, #b, a_, b_, (double)(tol)); \
+    } while (0)
+#define ASSERT_STREQ(a, b)                                                          \
+    do {                                                                            \
+        const char *a_ = (a), *b_ = (b);                                            \
+        if (!a_ || !b_ || strcmp(a_, b_) != 0)                                      \
+            FAIL_("%s == %s: \"%s\" != \"%s\"", #a, #b, a_ ? a_ : "(null)", b_ ? b_ : "(null)"); \
+    } while (0)
+/* Asserts an awq_status is AWQ_OK; rt (may be NULL) supplies the detail. */
+#define ASSERT_OK_RT(st, rt)                                                        \
+    do {                                                                            \
+        awq_status s_ = (st);                                                       \
+        if (s_ != AWQ_OK)                                                           \
+            FAIL_("%s: %s (%s)", #st, awq_status_str(s_), awq_runtime_last_error(rt)); \
+    } while (0)
+#define ASSERT_OK(st) ASSERT_OK_RT(st, NULL)
+
+/* Directory of the shared data (../shared/data) or NULL. */
+static inline const char *test_shared_data(void) {
+    const char *e = getenv("AWQ_SHARED_DATA");
+#ifdef AWQ_TEST_SHARED_DATA
+    if (!e) e = AWQ_TEST_SHARED_DATA;
+#endif
+    return e;
+}
+
+/* The converted fp16 SmolLM2 directory from $AWQ_TEST_MODEL_DIR, or NULL. When it is missing
+ * and AWQ_REQUIRE_MODEL=1 the caller should fail rather than skip. */
+static inline const char *test_model_dir(void) { return getenv("AWQ_TEST_MODEL_DIR"); }
+
+/* Exit 77 (skip) unless AWQ_REQUIRE_MODEL=1, in which case fail. */
+static inline int test_skip_or_fail(const char *why) {
+    const char *req = getenv("AWQ_REQUIRE_MODEL");
+    if (req && req[0] == '1') {
+        printf("FAIL: %s (AWQ_REQUIRE_MODEL=1)\n", why);
+        return 1;
+    }
+    printf("SKIP: %s\n", why);
+    return 77;
+}
+
+/* Deterministic xorshift RNG for tests. */
+static inline unsigned long long test_rng_next(unsigned long long *s) {
+    unsigned long long x = *s;
+    x ^= x << 13; x ^= x >> 7; x ^= x << 17;
+    return *s = x;
+}
+/* Uniform in [-1, 1). */
+static inline float test_rng_uniform(unsigned long long *s) {
+    return (float)((double)(test_rng_next(s) >> 11) / 9007199254740992.0 * 2.0 - 1.0);
+}
+/* Approximately normal (sum of uniforms). */
+static inline float test_rng_normal(unsigned long long *s) {
+    double a = 0;
+    for (int i = 0; i < 6; i++) a += test_rng_uniform(s);
+    return (float)(a / 1.41421356);
+}
+
+#endif
