@@ -38,23 +38,23 @@ awq_status awq_fwd_set_positions(const awq_fwd_ctx *f, int64_t B, int64_t T, int
     return AWQ_OK;
 }
 
-awq_status awq_fwd_attention(const awq_fwd_ctx *f, const awq_layer_weights *w, int64_t B,
-                             int64_t T, int32_t n_past, awq_tensor *kc, awq_tensor *vc,
-                             awq_tensor *out) {
+awq_status awq_fwd_attention(const awq_fwd_ctx *f, const awq_layer_weights *w,
+                             const awq_tensor *xin, int64_t B, int64_t T, int32_t n_past,
+                             awq_tensor *kc, awq_tensor *vc, awq_tensor *out) {
     const awq_model_config *c = f->cfg;
     const awq_backend_ops *ops = f->dev->ops;
     awq_backend_ctx *ctx = f->dev->ctx;
     awq_fwd_scratch *s = f->s;
     int64_t n = B * T, H = c->n_heads, Hkv = c->n_kv_heads, hd = c->head_dim;
-    awq_tensor xb = awq_view_rows(&s->xb, 0, n);
+    const awq_tensor *xb = xin;
     awq_tensor q = awq_view_rows(&s->q, 0, n), k = awq_view_rows(&s->k, 0, n),
                v = awq_view_rows(&s->v, 0, n), att = awq_view_rows(&s->att, 0, n);
     awq_tensor pos = awq_tensor_1d(AWQ_DTYPE_I32, s->pos.data, s->pos.offs, n);
 
     // qkv projections
-    TRY(awq_linear_forward(f->dev, &q, &xb, &w->q));
-    TRY(awq_linear_forward(f->dev, &k, &xb, &w->k));
-    TRY(awq_linear_forward(f->dev, &v, &xb, &w->v));
+    TRY(awq_linear_forward(f->dev, &q, xb, &w->q));
+    TRY(awq_linear_forward(f->dev, &k, xb, &w->k));
+    TRY(awq_linear_forward(f->dev, &v, xb, &w->v));
     // per-head q/k rmsnorm (Qwen3)
     if (w->q_norm.data) {
         int64_t qs[2] = {n * H, hd}, ks[2] = {n * Hkv, hd};
@@ -89,13 +89,13 @@ awq_status awq_fwd_attention(const awq_fwd_ctx *f, const awq_layer_weights *w, i
     return awq_linear_forward(f->dev, out, &att, &w->o);
 }
 
-awq_status awq_fwd_mlp(const awq_fwd_ctx *f, const awq_layer_weights *w, int64_t n,
+awq_status awq_fwd_mlp(const awq_fwd_ctx *f, const awq_layer_weights *w, const awq_tensor *xin,
                        awq_tensor *out) {
     awq_fwd_scratch *s = f->s;
-    awq_tensor xb = awq_view_rows(&s->xb, 0, n);
+    int64_t n = awq_tensor_rows(xin);
     awq_tensor g = awq_view_rows(&s->g, 0, n), u = awq_view_rows(&s->u, 0, n);
-    TRY(awq_linear_forward(f->dev, &g, &xb, &w->gate));
-    TRY(awq_linear_forward(f->dev, &u, &xb, &w->up));
+    TRY(awq_linear_forward(f->dev, &g, xin, &w->gate));
+    TRY(awq_linear_forward(f->dev, &u, xin, &w->up));
     TRY(f->dev->ops->silu_mul(f->dev->ctx, &g, &g, &u));
     return awq_linear_forward(f->dev, out, &g, &w->down);
 }
@@ -111,10 +111,10 @@ awq_status awq_fwd_layer(const awq_fwd_ctx *f, const awq_layer_weights *w, int64
                xo = awq_view_rows(&s->xo, 0, n);
     // attention rmsnorm -> attention -> residual
     TRY(ops->rmsnorm(ctx, &xb, &x, &w->attn_norm, eps));
-    TRY(awq_fwd_attention(f, w, B, T, n_past, kc, vc, &xo));
+    TRY(awq_fwd_attention(f, w, &xb, B, T, n_past, kc, vc, &xo));
     TRY(ops->binop(ctx, &x, &x, &xo, AWQ_BINOP_ADD));
     // ffn rmsnorm -> mlp -> residual
     TRY(ops->rmsnorm(ctx, &xb, &x, &w->ffn_norm, eps));
-    TRY(awq_fwd_mlp(f, w, n, &xo));
+    TRY(awq_fwd_mlp(f, w, &xb, &xo));
     return ops->binop(ctx, &x, &x, &xo, AWQ_BINOP_ADD);
 }

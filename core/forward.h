@@ -34,16 +34,17 @@ typedef struct awq_fwd_ctx {
     awq_fwd_scratch        *s;
 } awq_fwd_ctx;
 
-/* Self-attention module on n = B*T normed rows in s->xb: q/k/v projections, q/k norm, RoPE at
+/* Self-attention module on n = B*T normed rows xin (n, d): q/k/v projections, q/k norm, RoPE at
  * positions s->pos, causal attention, o_proj -> out (n, d). Without a cache (kc == NULL) the rows
  * are B independent sequences of T tokens starting at position 0. With a cache (B == 1), k/v of
  * the T new tokens are stored at rows [n_past, n_past+T) of kc/vc ((n_ctx, Hkv*hd) F32) and
  * attention runs over all n_past+T cached positions. */
-awq_status awq_fwd_attention(const awq_fwd_ctx *f, const awq_layer_weights *w, int64_t B,
-                             int64_t T, int32_t n_past, awq_tensor *kc, awq_tensor *vc,
-                             awq_tensor *out);
-/* MLP on n normed rows in s->xb: down(silu(gate(x)) * up(x)) -> out (n, d). */
-awq_status awq_fwd_mlp(const awq_fwd_ctx *f, const awq_layer_weights *w, int64_t n,
+awq_status awq_fwd_attention(const awq_fwd_ctx *f, const awq_layer_weights *w,
+                             const awq_tensor *xin, int64_t B, int64_t T, int32_t n_past,
+                             awq_tensor *kc, awq_tensor *vc, awq_tensor *out);
+/* MLP on n normed rows xin (n, d): down(silu(gate(x)) * up(x)) -> out (n, d). Leaves
+ * silu(gate)*up (the input of down_proj) in s->g. */
+awq_status awq_fwd_mlp(const awq_fwd_ctx *f, const awq_layer_weights *w, const awq_tensor *xin,
                        awq_tensor *out);
 /* One decoder layer on s->x (n = B*T rows) in place. */
 awq_status awq_fwd_layer(const awq_fwd_ctx *f, const awq_layer_weights *w, int64_t B, int64_t T,
