@@ -141,7 +141,7 @@ int cmd_quantize(int argc, char **argv) {
     p.calib_seqlen = (int32_t)sl;
     p.exclude = n_ex ? exclude : NULL;
 
-    if (cli_verbosity == 0) cli_verbosity = 0; /* plan line is logged at WARN so it shows */
+    cli_verbosity++; /* show the plan and calibration lines (INFO) by default */
     awq_runtime *rt = cli_runtime((int)threads);
     if (!rt) return 1;
     bar b = {.t0 = now_s(), .tty = isatty(2)};

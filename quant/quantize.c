@@ -377,7 +377,7 @@ awq_status awq_quantize(awq_runtime *rt, const awq_quant_params *p, awq_quant_re
     int64_t peak = estimate_peak(&R.cfg, N, p), avail = awq_mem_available_bytes();
     double flops = awq ? R.cfg.n_layers * layer_search_flops(&R.cfg, cal.n_blocks, cal.seqlen, p->clip) : 0;
     double rate = awq ? measure_gflops(&R.dev, rt) : 0;
-    AWQ_LOG_WARN(rt, "plan: %d layers, %s, group size %d, %s; estimated peak memory %.2f GiB "
+    AWQ_LOG_INFO(rt, "plan: %d layers, %s, group size %d, %s; estimated peak memory %.2f GiB "
                  "(available %.2f GiB), %.2f TFLOP of search at ~%.0f GFLOP/s measured on %s: ~%.0f s",
                  R.cfg.n_layers, awq ? "AWQ search" : "round-to-nearest", p->group_size,
                  p->format == AWQ_FORMAT_GEMV ? "GEMV" : "GEMM", peak / 1073741824.0,
