@@ -446,6 +446,7 @@ TEST(corrupted_headers) {
         }
         awq_st_close(st);
     }
+    awq_free(raw);
     printf("  %d of 3000 corrupted files were still valid\n", accepted);
 }
 
