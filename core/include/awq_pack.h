@@ -46,8 +46,8 @@ static inline uint16_t awq_f32_to_f16(float f) {
     uint32_t u = awq_f32_to_bits(f);
     uint16_t sign = (uint16_t)((u >> 16) & 0x8000u);
     uint32_t a = u & 0x7fffffffu;
-    if (a >= 0x7f800000u) /* inf or NaN */
-        return (uint16_t)(sign | 0x7c00u | (a > 0x7f800000u ? 0x200u : 0));
+    if (a >= 0x7f800000u) /* inf, or NaN: quiet, keeping the top payload bits (as F16C does) */
+        return (uint16_t)(sign | 0x7c00u | (a > 0x7f800000u ? 0x200u | ((a >> 13) & 0x3ffu) : 0));
     if (a >= 0x477ff000u) /* >= 65520 rounds to inf */
         return (uint16_t)(sign | 0x7c00u);
     if (a < 0x38800000u) { /* below the smallest normal half (2^-14): subnormal or zero */
