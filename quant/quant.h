@@ -29,8 +29,6 @@ void       awq_calib_free(awq_calib *c);
 /* Path of the default corpus (installed copy, else the source tree's). */
 const char *awq_calib_default_path(void);
 
-#endif
-
 /* ---- one decoder layer being quantized (layer.c) --------------------------------------- */
 
 enum { AWQ_LIN_Q, AWQ_LIN_K, AWQ_LIN_V, AWQ_LIN_O, AWQ_LIN_GATE, AWQ_LIN_UP, AWQ_LIN_DOWN,
@@ -123,6 +121,10 @@ awq_status awq_capture(awq_search *S, awq_qlayer *L);
 /* Grid search + fold + clip for one layer (awq-spec 3, 5, 6). On return the host weights of L
  * are scaled and clipped, the norms folded. */
 awq_status awq_search_layer(awq_search *S, awq_qlayer *L, bool clip);
+/* The scale search of one single-linear group (linear l of L, input inp (N, C)), exposed for
+ * tests; best_s (C,) receives the chosen scales. */
+awq_status awq_search_scales_linear(awq_search *S, awq_qlayer *L, int l, awq_tensor *inp,
+                                    float *best_s);
 /* Swaps x and xnext for the next layer. */
 void       awq_acts_advance(awq_acts *a);
 
@@ -159,3 +161,5 @@ awq_status awq_qout_write_raw(awq_qout *o, const char *name, const void *data, u
 awq_status awq_qout_commit(awq_qout *o, const char *model_dir, const awq_quant_params *p);
 /* Removes the temporary directory (after a failure or cancellation). */
 void       awq_qout_abort(awq_qout *o);
+
+#endif

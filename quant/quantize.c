@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "awq_pack.h"
 #include "model.h"
 #include "quant.h"
 #include "quant_ops.h"

@@ -274,6 +274,12 @@ done:
     return st;
 }
 
+awq_status awq_search_scales_linear(awq_search *S, awq_qlayer *L, int l, awq_tensor *inp,
+                                    float *best_s) {
+    group_def g = {"linear", {l}, 1, -1, inp, NULL, G_LINEAR};
+    return search_group(S, L, &g, best_s, 0.0f, 1.0f);
+}
+
 /* ---- folding (awq-spec 5), on the host master weights --------------------------------- */
 
 static void scale_cols(float *w, int64_t rows, int64_t cols, const float *s) {
