@@ -1,4 +1,5 @@
 /* layer.c - one decoder layer's weights for quantization: host F32 masters + device copies. */
+#include <math.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -43,6 +44,13 @@ static awq_status read_f32(awq_runtime *rt, const awq_safetensors *st, const cha
         return s;
     }
     awq_st_release(st, t);
+    for (size_t i = 0; i < n; i++)
+        if (!isfinite(buf[i])) {
+            awq_status e = awq_set_error(rt, AWQ_ERR_NUMERIC, "%s: %s: element [%zu] is %g",
+                                         awq_st_file_path(st, t->file), name, i, (double)buf[i]);
+            awq_free(buf);
+            return e;
+        }
     *out = buf;
     return AWQ_OK;
 }
