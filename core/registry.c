@@ -23,6 +23,9 @@
 #define PLUGIN_SUFFIX ".so"
 
 static void add_skipped(awq_runtime *rt, const char *path, const char *reason) {
+    /* dlerror() messages often start with the path already: do not repeat it. */
+    size_t pl = strlen(path);
+    if (strncmp(reason, path, pl) == 0 && strncmp(reason + pl, ": ", 2) == 0) reason += pl + 2;
     AWQ_LOG_INFO(rt, "backend plugin skipped: %s: %s", path, reason);
     if (rt->n_skipped >= AWQ_MAX_SKIPPED) return;
     size_t n = strlen(path) + strlen(reason) + 3;
@@ -44,9 +47,31 @@ static const char *missing_required(const awq_backend_ops *ops) {
     return NULL;
 }
 
-static void try_plugin(awq_runtime *rt, const char *path) {
+/* Plugin files already tried during one registry_init, by canonical path: the same file is
+ * often reachable twice (e.g. $AWQ_BACKEND_PATH and the executable's directory) and must not
+ * produce an "already loaded" skip line. */
+#define MAX_SEEN 128
+typedef struct seen_set {
+    char *paths[MAX_SEEN];
+    int   n;
+} seen_set;
+
+static bool seen_before(seen_set *seen, const char *path) {
+    char real[PATH_MAX];
+    const char *key = realpath(path, real) ? real : path;
+    for (int i = 0; i < seen->n; i++)
+        if (strcmp(seen->paths[i], key) == 0) return true;
+    if (seen->n < MAX_SEEN) {
+        char *dup = awq_strdup(key);
+        if (dup) seen->paths[seen->n++] = dup;
+    }
+    return false;
+}
+
+static void try_plugin(awq_runtime *rt, seen_set *seen, const char *path) {
     char why[256] = "";
     awq_dl lib;
+    if (seen_before(seen, path)) return;
     if (awq_dl_open(&lib, path) != 0) {
         add_skipped(rt, path, lib.err);
         return;
@@ -59,6 +84,7 @@ static void try_plugin(awq_runtime *rt, const char *path) {
         return;
     }
     int score = probe(why, sizeof why);
+    why[sizeof why - 1] = '\0'; /* a plugin may fill the buffer without a terminator */
     if (score <= 0) {
         add_skipped(rt, path, why[0] ? why : "probe found no usable device");
         awq_dl_close(&lib);
@@ -117,7 +143,7 @@ static bool is_plugin_name(const char *name) {
            strcmp(name + n - sl, PLUGIN_SUFFIX) == 0;
 }
 
-static void scan_dir(awq_runtime *rt, const char *dir) {
+static void scan_dir(awq_runtime *rt, seen_set *seen, const char *dir) {
     if (!dir || !dir[0]) return;
     DIR *d = opendir(dir);
     if (!d) return;
@@ -137,16 +163,16 @@ static void scan_dir(awq_runtime *rt, const char *dir) {
         if (!names[i]) continue;
         char path[PATH_MAX];
         awq_path_join(path, sizeof path, dir, names[i]);
-        try_plugin(rt, path);
+        try_plugin(rt, seen, path);
         awq_free(names[i]);
     }
 }
 
-static void scan_path_entry(awq_runtime *rt, const char *entry) {
+static void scan_path_entry(awq_runtime *rt, seen_set *seen, const char *entry) {
     if (awq_dir_exists(entry))
-        scan_dir(rt, entry);
+        scan_dir(rt, seen, entry);
     else if (awq_file_exists(entry))
-        try_plugin(rt, entry);
+        try_plugin(rt, seen, entry);
 }
 
 awq_status awq_registry_init(awq_runtime *rt, const char *backend_dir, bool load_plugins) {
@@ -158,12 +184,13 @@ awq_status awq_registry_init(awq_runtime *rt, const char *backend_dir, bool load
     cpu->path[0] = '\0';
     if (!load_plugins) return AWQ_OK;
 
-    if (backend_dir) scan_path_entry(rt, backend_dir);
+    seen_set seen = {.n = 0};
+    if (backend_dir) scan_path_entry(rt, &seen, backend_dir);
     const char *env = getenv("AWQ_BACKEND_PATH");
     if (env && env[0]) {
         char *copy = awq_strdup(env), *save = NULL;
-        for (char *tok = strtok_r(copy, ":", &save); tok; tok = strtok_r(NULL, ":", &save))
-            scan_path_entry(rt, tok);
+        for (char *tok = copy ? strtok_r(copy, ":", &save) : NULL; tok; tok = strtok_r(NULL, ":", &save))
+            scan_path_entry(rt, &seen, tok);
         awq_free(copy);
     }
     char exe[PATH_MAX];
@@ -173,10 +200,11 @@ awq_status awq_registry_init(awq_runtime *rt, const char *backend_dir, bool load
         char *slash = strrchr(exe, '/');
         if (slash) {
             *slash = '\0';
-            scan_dir(rt, exe);
+            scan_dir(rt, &seen, exe);
         }
     }
-    scan_dir(rt, AWQ_BACKEND_DIR);
+    scan_dir(rt, &seen, AWQ_BACKEND_DIR);
+    for (int i = 0; i < seen.n; i++) awq_free(seen.paths[i]);
     return AWQ_OK;
 }
 
