@@ -2,6 +2,7 @@
  * test_cli.c - awq-cli as a user meets it: exit codes and messages for bad input, and Ctrl-C
  * during quantize leaving nothing behind. Runs the built binary (AWQ_TEST_BIN_DIR/awq-cli).
  */
+#include <fcntl.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
