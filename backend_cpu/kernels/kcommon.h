@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "../kernels.h"
+#include "simd.h"
 
 static inline bool k_is_float(awq_dtype t) {
     return t == AWQ_DTYPE_F32 || t == AWQ_DTYPE_F16 || t == AWQ_DTYPE_BF16;
@@ -30,11 +31,9 @@ static inline void k_store(void *row, awq_dtype t, int64_t i, float v) {
 
 /* Converts n elements of a row of dtype t to floats. */
 static inline void k_row_to_f32(float *dst, const void *row, awq_dtype t, int64_t n) {
-    if (t == AWQ_DTYPE_F32) {
-        memcpy(dst, row, (size_t)n * sizeof(float));
-        return;
-    }
-    for (int64_t i = 0; i < n; i++) dst[i] = k_load(row, t, i);
+    if (t == AWQ_DTYPE_F32) memcpy(dst, row, (size_t)n * sizeof(float));
+    else if (t == AWQ_DTYPE_F16) k_f16_to_f32(dst, (const uint16_t *)row, n);
+    else k_bf16_to_f32(dst, (const uint16_t *)row, n);
 }
 
 /* Row r of a rowwise tensor. */
@@ -42,12 +41,7 @@ static inline char *k_row(const awq_tensor *t, int64_t r) {
     return (char *)t->data + t->offs + r * awq_tensor_row_stride(t);
 }
 
-static inline float k_dot(const float *a, const float *b, int64_t n) {
-    float s = 0.0f;
-#pragma omp simd reduction(+ : s)
-    for (int64_t i = 0; i < n; i++) s += a[i] * b[i];
-    return s;
-}
+static inline float k_dot(const float *a, const float *b, int64_t n) { return k_dot_f32(a, b, n); }
 
 /* Checks that t is rowwise with dtype in the allowed set; records a reason otherwise. */
 #define K_REQUIRE(ctx, cond, ...)                                                       \

@@ -67,7 +67,13 @@ static awq_status tiled_matmul(awq_backend_ctx *ctx, awq_tensor *y, const awq_te
             for (int64_t i = 0; i < n; i++) {
                 const float *xi = (const float *)k_row(x, i);
                 float *yi = (float *)k_row(y, i);
-                for (int64_t r = 0; r < nr; r++) yi[o0 + r] = k_dot(xi, tile + r * in, in) + b[r];
+                if (nr == TILE) {
+                    float acc[TILE];
+                    k_dot8(xi, tile, in, in, acc);
+                    for (int64_t r = 0; r < nr; r++) yi[o0 + r] = acc[r] + b[r];
+                } else {
+                    for (int64_t r = 0; r < nr; r++) yi[o0 + r] = k_dot(xi, tile + r * in, in) + b[r];
+                }
             }
         }
         free(tile);
@@ -94,6 +100,22 @@ awq_status awq_cpu_matmul(awq_backend_ctx *ctx, awq_tensor *y, const awq_tensor 
               (long long)awq_tensor_cols(y));
     K_REQUIRE(ctx, !bias || !bias->data || (k_is_float(bias->type) && awq_tensor_nelem(bias) == out),
               "matmul: bias must have out elements");
+    int64_t n = awq_tensor_rows(x);
+    if (n <= 2 && (w->type == AWQ_DTYPE_F16 || w->type == AWQ_DTYPE_F32)) {
+        /* Decode: stream each weight row once, converting inside the dot product. */
+#pragma omp parallel for schedule(static) num_threads(ctx->n_threads)
+        for (int64_t o = 0; o < out; o++) {
+            const char *wr = k_row(w, o);
+            float b = bias && bias->data ? k_load((const char *)bias->data + bias->offs, bias->type, o) : 0.0f;
+            for (int64_t i = 0; i < n; i++) {
+                const float *xi = (const float *)k_row(x, i);
+                float d = w->type == AWQ_DTYPE_F16 ? k_dot_f16(xi, (const uint16_t *)wr, in)
+                                                   : k_dot_f32(xi, (const float *)wr, in);
+                ((float *)k_row(y, i))[o] = d + b;
+            }
+        }
+        return AWQ_OK;
+    }
     return tiled_matmul(ctx, y, x, w, dense_tile, out, in, bias);
 }
 
@@ -134,10 +156,7 @@ awq_status awq_cpu_gram(awq_backend_ctx *ctx, awq_tensor *g, const awq_tensor *x
         for (int64_t t = 0; t < n; t++) {
             const float *xt = (const float *)k_row(x, t);
             for (int64_t i = i0; i < i1; i++) {
-                float a = xt[i];
-                float *gi = (float *)k_row(g, i);
-#pragma omp simd
-                for (int64_t j = 0; j < c; j++) gi[j] += a * xt[j];
+                k_axpy((float *)k_row(g, i), xt[i], xt, c);
             }
         }
     }

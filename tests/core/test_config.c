@@ -14,10 +14,11 @@ static awq_status parse(awq_runtime *rt, const char *json, awq_model_config *c) 
     return st;
 }
 
-#define SMOL "\"model_type\":\"llama\",\"num_hidden_layers\":30,\"hidden_size\":576," \
-             "\"num_attention_heads\":9,\"num_key_value_heads\":3,\"intermediate_size\":1536," \
+#define BASE "\"model_type\":\"llama\",\"num_hidden_layers\":30,\"hidden_size\":576," \
+             "\"num_attention_heads\":9,\"intermediate_size\":1536," \
              "\"vocab_size\":49152,\"rms_norm_eps\":1e-5,\"rope_theta\":100000,"       \
              "\"tie_word_embeddings\":true"
+#define SMOL BASE ",\"num_key_value_heads\":3"
 
 TEST(smollm2_llama) {
     awq_model_config c;
@@ -59,9 +60,9 @@ TEST(errors_name_the_key) {
     ASSERT(strstr(awq_runtime_last_error(rt), "gpt2") && strstr(awq_runtime_last_error(rt), "llama"));
     ASSERT_EQ(parse(rt, "{\"model_type\":\"llama\",\"hidden_size\":64}", &c), AWQ_ERR_FORMAT);
     ASSERT(strstr(awq_runtime_last_error(rt), "num_hidden_layers"));
-    ASSERT_EQ(parse(rt, "{" SMOL ",\"num_key_value_heads\":\"three\"}", &c), AWQ_ERR_FORMAT);
+    ASSERT_EQ(parse(rt, "{" BASE ",\"num_key_value_heads\":\"three\"}", &c), AWQ_ERR_FORMAT);
     ASSERT(strstr(awq_runtime_last_error(rt), "num_key_value_heads"));
-    ASSERT_EQ(parse(rt, "{" SMOL ",\"num_key_value_heads\":4}", &c), AWQ_ERR_FORMAT);
+    ASSERT_EQ(parse(rt, "{" BASE ",\"num_key_value_heads\":4}", &c), AWQ_ERR_FORMAT);
     ASSERT_EQ(parse(rt, "{" SMOL ",\"rope_scaling\":{\"rope_type\":\"yarn\",\"factor\":4}}", &c),
               AWQ_ERR_UNSUPPORTED);
     ASSERT(strstr(awq_runtime_last_error(rt), "yarn"));
