@@ -101,8 +101,13 @@ static double layer_search_flops(const awq_model_config *c, int64_t B, int64_t T
     double mlp = 6 * N * d * ff;
     double f = attn + mlp;                         /* capture */
     f += 20 * attn + 20 * mlp;                     /* qkv and gate/up groups */
-    f += 2 * N * ff * ff + 20 * 2 * d * ff * ff;   /* down group through the Gram matrix */
-    if (kvd == d && qd == d) f += 2 * N * qd * qd + 20 * 2 * d * qd * qd; /* o group */
+    /* single-linear groups: Gram form or direct, whichever is cheaper (search.c) */
+    double down_g = 2 * N * ff * ff + 20 * 2 * d * ff * ff, down_d = 20 * 2 * N * ff * d;
+    f += down_g < down_d ? down_g : down_d;
+    if (kvd == d && qd == d) {
+        double o_g = 2 * N * qd * qd + 20 * 2 * d * qd * qd, o_d = 20 * 2 * N * qd * d;
+        f += o_g < o_d ? o_g : o_d;
+    }
     if (clip) {
         double ns = N >= 1024 ? N / (double)(int64_t)(N / 512) : N;
         f += 2 * ns * (kvd * d + d * qd + 3 * ff * d) * 11;

@@ -156,13 +156,33 @@ static awq_status group_loss(awq_search *S, awq_qlayer *L, const group_def *g,
     if (g->kind == G_LINEAR) {
         int l = g->lins[0];
         awq_linear *lin = awq_layer_lin(&L->dw, l);
-        awq_tensor D = awq_view_rows(tmp_d, 0, L->out[l]), DG = awq_view_rows(tmp_dg, 0, L->out[l]);
+        int64_t O = L->out[l], C = L->in[l];
+        awq_tensor D = awq_view_rows(tmp_d, 0, O);
         TRY(ops->binop(ctx, &D, &lin->w, &L->fq[l], AWQ_BINOP_SUB));
-        TRY(ops->matmul(ctx, &DG, &D, gram, NULL));
         double dot = 0;
-        TRY(awq_qop_scalar(S, &dot, &DG, &D, AWQ_SCALAR_DOT));
-        *loss = dot / ((double)a->N * (double)L->out[l]);
-        S->flops += 2.0 * L->out[l] * L->in[l] * L->in[l] + 3.0 * L->out[l] * L->in[l];
+        if (gram->data) {
+            /* sum over tokens of |x D^T|^2 = tr(D G D^T) with G = X^T X */
+            awq_tensor DG = awq_view_rows(tmp_dg, 0, O);
+            TRY(ops->matmul(ctx, &DG, &D, gram, NULL));
+            TRY(awq_qop_scalar(S, &dot, &DG, &D, AWQ_SCALAR_DOT));
+            S->flops += 2.0 * O * C * C + 3.0 * O * C;
+        } else {
+            /* few tokens: the output difference x D^T directly, chunk by chunk */
+            if (O > awq_tensor_cols(&a->s.g))
+                return awq_set_error(S->rt, AWQ_ERR_UNSUPPORTED, "%s: out_features > intermediate_size",
+                                     awq_lin_names[l]);
+            for (int64_t r0 = 0; r0 < a->N; r0 += a->s.n_max) {
+                int64_t n = a->N - r0 < a->s.n_max ? a->N - r0 : a->s.n_max;
+                awq_tensor in = awq_view_rows(g->inp, r0, n);
+                awq_tensor Y = awq_tensor_2d(AWQ_DTYPE_F32, a->s.g.data, a->s.g.offs, n, O);
+                double part = 0;
+                TRY(ops->matmul(ctx, &Y, &in, &D, NULL));
+                TRY(awq_qop_scalar(S, &part, &Y, &Y, AWQ_SCALAR_DOT));
+                dot += part;
+            }
+            S->flops += 2.0 * a->N * C * O + 3.0 * O * C;
+        }
+        *loss = dot / ((double)a->N * (double)O);
         return AWQ_OK;
     }
     awq_layer_weights w = L->dw;
@@ -223,12 +243,17 @@ static awq_status search_group(awq_search *S, awq_qlayer *L, const group_def *g,
     if (g->kind == G_LINEAR) {
         int l = g->lins[0];
         int64_t gg[2] = {C, C}, wd[2] = {L->out[l], C};
-        if ((st = awq_tensor_alloc(rt, S->dev, &tmp, AWQ_DTYPE_F32, 2, gg, &gram)) ||
-            (st = awq_tensor_alloc(rt, S->dev, &tmp, AWQ_DTYPE_F32, 2, wd, &td)) ||
-            (st = awq_tensor_alloc(rt, S->dev, &tmp, AWQ_DTYPE_F32, 2, wd, &tdg)))
-            goto done;
-        if ((st = awq_qop_gram(S, &gram, g->inp))) goto done;
-        S->flops += 2.0 * (double)S->acts->N * C * C;
+        if ((st = awq_tensor_alloc(rt, S->dev, &tmp, AWQ_DTYPE_F32, 2, wd, &td))) goto done;
+        /* The Gram form costs 2 N C^2 once + 2 O C^2 per candidate, the direct one 2 N C O per
+         * candidate: take the cheaper (the Gram form once there are more tokens than inputs). */
+        double n = (double)S->acts->N;
+        if (n * C * C + AWQ_N_GRID * (double)L->out[l] * C * C < AWQ_N_GRID * n * C * L->out[l]) {
+            if ((st = awq_tensor_alloc(rt, S->dev, &tmp, AWQ_DTYPE_F32, 2, gg, &gram)) ||
+                (st = awq_tensor_alloc(rt, S->dev, &tmp, AWQ_DTYPE_F32, 2, wd, &tdg)))
+                goto done;
+            if ((st = awq_qop_gram(S, &gram, g->inp))) goto done;
+            S->flops += 2.0 * n * C * C;
+        }
     }
     double best = INFINITY;
     int best_r = -1;

@@ -32,27 +32,9 @@ awq_status awq_cpu_attention(awq_backend_ctx *ctx, awq_tensor *out, const awq_te
             for (int64_t h = 0; h < H; h++) {
                 const float *qv = (const float *)(qb + b * q->nb[0] + t * q->nb[1] + h * q->nb[2]);
                 int64_t hk = h / group;
-                float acc[MAX_HEAD_DIM];
-                float m = -INFINITY, l = 0.0f;
-                for (int64_t d = 0; d < hd; d++) acc[d] = 0.0f;
-                for (int64_t j = lo; j <= hi; j++) {
-                    const float *kv = (const float *)(kb + b * k->nb[0] + j * k->nb[1] + hk * k->nb[2]);
-                    const float *vv = (const float *)(vb + b * v->nb[0] + j * v->nb[1] + hk * v->nb[2]);
-                    float s = k_dot(qv, kv, hd) * scale;
-                    if (s > m) {
-                        float c = expf(m - s); /* rescale what was accumulated */
-                        l *= c;
-                        for (int64_t d = 0; d < hd; d++) acc[d] *= c;
-                        m = s;
-                    }
-                    float p = expf(s - m);
-                    l += p;
-#pragma omp simd
-                    for (int64_t d = 0; d < hd; d++) acc[d] += p * vv[d];
-                }
                 float *ov = (float *)(ob + b * out->nb[0] + t * out->nb[1] + h * out->nb[2]);
-                float inv = 1.0f / l;
-                for (int64_t d = 0; d < hd; d++) ov[d] = acc[d] * inv;
+                k_attn_row(qv, kb + b * k->nb[0] + hk * k->nb[2], k->nb[1],
+                           vb + b * v->nb[0] + hk * v->nb[2], v->nb[1], lo, hi, hd, scale, ov);
             }
         }
     }

@@ -221,36 +221,43 @@ awq_status awq_cpu_clip_search(awq_backend_ctx *ctx, awq_tensor *best_max, const
                        best_max->type == AWQ_DTYPE_F32 && awq_tensor_cols(x) == in &&
                        awq_tensor_rows(best_max) == out && awq_tensor_cols(best_max) == G &&
                        awq_tensor_is_rowwise(w) && awq_tensor_is_rowwise(x) &&
-                       awq_tensor_is_rowwise(best_max) && gs <= 4096 && n_grid > 0,
-              "clip_search: w (out, in), x (n, in), best_max (out, in/gs) F32, gs <= 4096");
+                       awq_tensor_is_rowwise(best_max) && gs <= 1024 && n_grid > 0,
+              "clip_search: w (out, in), x (n, in), best_max (out, in/gs) F32, gs <= 1024");
     int qmax = (1 << q->bits) - 1;
+    K_REQUIRE(ctx, n_steps <= 16, "clip_search: at most 16 steps");
+    const float *xg0 = (const float *)k_row(x, 0);
+    int64_t ldx = awq_tensor_row_stride(x) / (int64_t)sizeof(float);
 #pragma omp parallel for schedule(dynamic, 4) num_threads(ctx->n_threads)
     for (int64_t o = 0; o < out; o++) {
         const float *wr = (const float *)k_row(w, o);
         float *br = (float *)k_row(best_max, o);
-        float qv[4096];
+        float dqbuf[16 * 1024];
+        float wc[1024];
         for (int64_t g = 0; g < G; g++) {
             const float *wg = wr + g * gs;
             float m = 0.0f;
             for (int64_t k = 0; k < gs; k++) m = fabsf(wg[k]) > m ? fabsf(wg[k]) : m;
+            /* dq[k][c] = Q(clamp(w, -t_c, t_c))[k] - w[k] for each candidate t_c (columns >= n_steps 0) */
+            float *dq = dqbuf;
+            float cand[16];
+            memset(dq, 0, sizeof(float) * 16 * (size_t)gs);
+            for (int32_t i = 0; i < n_steps; i++) {
+                float c = m * (1.0f - (float)i / (float)n_grid);
+                cand[i] = c;
+                for (int64_t k = 0; k < gs; k++) wc[k] = wg[k] > c ? c : wg[k] < -c ? -c : wg[k];
+                pseudo_quant_group(wc, gs, qmax);
+                for (int64_t k = 0; k < gs; k++) dq[k * 16 + i] = wc[k] - wg[k];
+            }
+            /* err_c = mean over tokens of (x . (Q(clamp(w)) - w))^2 over this group */
+            double err[16] = {0};
+            k_sq_err16(xg0 + g * gs, ldx, n, dq, gs, err);
             double best = 1e9;
             float best_c = m;
             for (int32_t i = 0; i < n_steps; i++) {
-                float c = m * (1.0f - (float)i / (float)n_grid);
-                for (int64_t k = 0; k < gs; k++) qv[k] = wg[k] > c ? c : wg[k] < -c ? -c : wg[k];
-                pseudo_quant_group(qv, gs, qmax);
-                /* err = mean over tokens of (x . (Q(clamp(w)) - w))^2 over this group */
-                for (int64_t k = 0; k < gs; k++) qv[k] -= wg[k];
-                double err = 0;
-                for (int64_t t = 0; t < n; t++) {
-                    const float *xt = (const float *)k_row(x, t) + g * gs;
-                    double d = k_dot(xt, qv, gs);
-                    err += d * d;
-                }
-                err /= (double)n;
-                if (err < best) {
-                    best = err;
-                    best_c = c;
+                double e = err[i] / (double)n;
+                if (e < best) {
+                    best = e;
+                    best_c = cand[i];
                 }
             }
             br[g] = best_c;

@@ -62,3 +62,60 @@ K_CLONES void k_axpy(float *g, float a, const float *x, int64_t n) {
 #pragma omp simd
     for (int64_t j = 0; j < n; j++) g[j] += a * x[j];
 }
+
+#include <math.h>
+
+#define ATT_BLOCK 64
+
+K_CLONES void k_attn_row(const float *q, const char *kbase, int64_t kstride, const char *vbase,
+                         int64_t vstride, int64_t lo, int64_t hi, int64_t hd, float scale,
+                         float *out) {
+    float sc[ATT_BLOCK];
+    float m = -INFINITY, l = 0.0f;
+    for (int64_t d = 0; d < hd; d++) out[d] = 0.0f;
+    for (int64_t j0 = lo; j0 <= hi; j0 += ATT_BLOCK) {
+        int64_t nb = hi - j0 + 1 < ATT_BLOCK ? hi - j0 + 1 : ATT_BLOCK;
+        float bm = -INFINITY;
+        for (int64_t jj = 0; jj < nb; jj++) {
+            const float *kv = (const float *)(kbase + (j0 + jj) * kstride);
+            float s = 0.0f;
+#pragma omp simd reduction(+ : s)
+            for (int64_t d = 0; d < hd; d++) s += q[d] * kv[d];
+            sc[jj] = s * scale;
+            bm = sc[jj] > bm ? sc[jj] : bm;
+        }
+        if (bm > m) {
+            float c = expf(m - bm); /* rescale what was accumulated so far */
+            l *= c;
+            for (int64_t d = 0; d < hd; d++) out[d] *= c;
+            m = bm;
+        }
+        for (int64_t jj = 0; jj < nb; jj++) {
+            float p = expf(sc[jj] - m);
+            const float *vv = (const float *)(vbase + (j0 + jj) * vstride);
+            l += p;
+#pragma omp simd
+            for (int64_t d = 0; d < hd; d++) out[d] += p * vv[d];
+        }
+    }
+    float inv = 1.0f / l;
+    for (int64_t d = 0; d < hd; d++) out[d] *= inv;
+}
+
+K_CLONES void k_sq_err16(const float *x, int64_t ldx, int64_t n, const float *dqt, int64_t gs,
+                         double *err) {
+    /* dqt is (gs, 16): candidate c of element k at dqt[k * 16 + c], so each k is one 16-wide FMA */
+    double e[16] = {0};
+    for (int64_t t = 0; t < n; t++) {
+        const float *xt = x + t * ldx;
+        float s[16] = {0};
+        for (int64_t k = 0; k < gs; k++) {
+            float xk = xt[k];
+            const float *d = dqt + k * 16;
+#pragma omp simd
+            for (int c = 0; c < 16; c++) s[c] += xk * d[c];
+        }
+        for (int c = 0; c < 16; c++) e[c] += (double)s[c] * s[c];
+    }
+    for (int c = 0; c < 16; c++) err[c] += e[c];
+}

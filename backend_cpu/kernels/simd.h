@@ -29,3 +29,11 @@ void k_dot8(const float *x, const float *w, int64_t ld, int64_t n, float *y);
 void k_axpy(float *g, float a, const float *x, int64_t n);
 
 #endif
+
+/* One attention row: out (hd) = softmax_j(scale * q . k_j) v_j over keys j = lo..hi, where key j
+ * is at kbase + j * kstride bytes (and value at vbase + j * vstride); online softmax in blocks. */
+void k_attn_row(const float *q, const char *kbase, int64_t kstride, const char *vbase,
+                int64_t vstride, int64_t lo, int64_t hi, int64_t hd, float scale, float *out);
+/* err[c] += sum_t (x_t . dq_c)^2 for 16 candidate vectors given transposed, dqt (gs, 16),
+ * against n rows of x (row stride ldx floats), each row segment of length gs. */
+void k_sq_err16(const float *x, int64_t ldx, int64_t n, const float *dqt, int64_t gs, double *err);
