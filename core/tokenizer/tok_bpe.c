@@ -96,7 +96,26 @@ static void add_sym(awq_tokenizer *t, int32_t *n, int32_t id, uint32_t len) {
     (*n)++;
 }
 
+static awq_status bpe_word(awq_tokenizer *t, const char *s, size_t n, tok_ids *out);
+
+/* SentencePiece vocabularies put "▁" only at the start of a piece (SentencePiece's
+ * split_by_whitespace). When every token obeys that (t->spm_ws_split, checked at load), no
+ * token can span a boundary "x▁" with x != ▁, so a long word splits there into independent,
+ * cacheable words without changing the result. */
 awq_status tok_bpe_piece(awq_tokenizer *t, const char *s, size_t n, tok_ids *out) {
+    if (!t->spm_ws_split || n <= 16) return bpe_word(t, s, n, out);
+    size_t start = 0;
+    for (size_t i = 3; i + 3 <= n; i++) {
+        if (memcmp(s + i, "\xE2\x96\x81", 3) != 0 || memcmp(s + i - 3, "\xE2\x96\x81", 3) == 0) continue;
+        awq_status st = bpe_word(t, s + start, i - start, out);
+        if (st != AWQ_OK) return st;
+        start = i;
+        i += 2;
+    }
+    return bpe_word(t, s + start, n - start, out);
+}
+
+static awq_status bpe_word(awq_tokenizer *t, const char *s, size_t n, tok_ids *out) {
     if (n == 0) return AWQ_OK;
     size_t cached_n;
     const int32_t *cached = tok_cache_get(&t->cache, s, n, &cached_n);

@@ -222,6 +222,7 @@ struct awq_tokenizer {
     int32_t   n_merges;
     size_t    merge_cap;          /* elements of merge_pairs / 2 */
     bool      ignore_merges, byte_fallback, fuse_unk;
+    bool      spm_ws_split;       /* "▁" only leads pieces: long words may split before it */
     int32_t   unk_id;             /* -1 if none */
     int32_t   byte_id[256];       /* byte-level: id of each single-byte symbol; spm: <0xXX> ids; -1 */
 

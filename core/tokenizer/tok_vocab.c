@@ -195,6 +195,16 @@ awq_status tok_finalize(awq_tokenizer *t, const char *what) {
                 t->flags[id] |= TOK_F_BYTE;
         }
     }
+    /* SentencePiece: does "▁" only ever lead a token (see tok_bpe_piece)? */
+    t->spm_ws_split = !t->byte_level;
+    for (int32_t id = 0; id < t->n_vocab && t->spm_ws_split; id++) {
+        const char *s = t->key[id];
+        size_t n = t->key_len[id], i = 0;
+        if (!s) continue;
+        while (i + 3 <= n && memcmp(s + i, "\xE2\x96\x81", 3) == 0) i += 3;
+        for (; i + 3 <= n; i++)
+            if (memcmp(s + i, "\xE2\x96\x81", 3) == 0) t->spm_ws_split = false;
+    }
     memset(t->added_first, 0, sizeof t->added_first);
     for (int i = 0; i < t->n_added; i++) {
         const tok_added *a = &t->added[i];
