@@ -150,33 +150,49 @@ AWQ_API const char *awq_runtime_skipped_get(const awq_runtime *rt, int32_t i);
 
 typedef struct awq_tokenizer awq_tokenizer;
 
-/* Loads tokenizer.json (+ tokenizer_config.json when present) from a model directory.
- * Owned: destroy with awq_tokenizer_destroy. */
+/* Loads tokenizer.json (+ tokenizer_config.json and generation_config.json when present) from a
+ * model directory. Supported: BPE models (byte-level GPT-2 style and SentencePiece-style with
+ * byte fallback) with the usual normalizers, pre-tokenizers and decoders; anything else fails
+ * with AWQ_ERR_UNSUPPORTED naming the field. The runtime must outlive the tokenizer (it receives
+ * the error details). Owned: destroy with awq_tokenizer_destroy. */
 AWQ_API awq_status awq_tokenizer_load(awq_tokenizer **out, awq_runtime *rt, const char *model_dir);
 AWQ_API void       awq_tokenizer_destroy(awq_tokenizer *tok);
 
 /* Encodes UTF-8 text. add_special: add BOS/EOS as the tokenizer's post-processor and
- * tokenizer_config.json say. Query-size-then-fill: with ids == NULL (or cap too small) *n_out
- * receives the required count and AWQ_ERR_INVALID_ARG is returned only if ids != NULL. */
+ * tokenizer_config.json say (add_bos_token / add_eos_token there take precedence).
+ * Query-size-then-fill: with ids == NULL (or cap too small) *n_out receives the required count
+ * and AWQ_ERR_INVALID_ARG is returned only if ids != NULL.
+ * Behaviour at the edges: invalid UTF-8 is first replaced, each maximal ill-formed subsequence by
+ * U+FFFD (as Python's errors="replace"); added tokens, special ones included, are recognised
+ * inside the text as Hugging Face `tokenizers` does (unless tokenizer_config.json sets
+ * split_special_tokens); empty text gives no ids besides BOS/EOS.
+ * Not thread-safe on one tokenizer (encode fills a word cache); use one tokenizer per thread. */
 AWQ_API awq_status awq_tokenizer_encode(awq_tokenizer *tok, const char *text, size_t len,
                                         bool add_special, int32_t *ids, int64_t cap,
                                         int64_t *n_out);
-/* Decodes ids to UTF-8 text; skip_special drops special tokens. Query-size-then-fill on bytes. */
+/* Decodes ids to UTF-8 text; skip_special drops special tokens. Query-size-then-fill on bytes:
+ * *len_out is the text length without the terminating NUL, which needs cap >= *len_out + 1.
+ * The bytes of the tokens are joined, then any ill-formed UTF-8 becomes U+FFFD. An id outside
+ * the vocabulary is AWQ_ERR_INVALID_ARG. */
 AWQ_API awq_status awq_tokenizer_decode(awq_tokenizer *tok, const int32_t *ids, int64_t n,
                                         bool skip_special, char *text, size_t cap,
                                         size_t *len_out);
-AWQ_API int32_t awq_tokenizer_vocab_size(const awq_tokenizer *tok);
+AWQ_API int32_t awq_tokenizer_vocab_size(const awq_tokenizer *tok); /* largest id + 1 */
 AWQ_API int32_t awq_tokenizer_bos(const awq_tokenizer *tok); /* -1 if none */
 AWQ_API int32_t awq_tokenizer_eos(const awq_tokenizer *tok); /* -1 if none */
-/* True if id ends generation (EOS or one of the model's end-of-turn tokens). */
+/* True if id ends generation (EOS, the eos_token_id(s) of generation_config.json, or one of the
+ * usual end-of-turn tokens such as <|eot_id|>, <|im_end|>, <|endoftext|>, <end_of_turn>). */
 AWQ_API bool    awq_tokenizer_is_eog(const awq_tokenizer *tok, int32_t id);
 
-/* Incremental decoder for streaming: feed ids one at a time, get only complete UTF-8. */
+/* Incremental decoder for streaming: feed ids one at a time, get only complete UTF-8. The
+ * concatenated output equals awq_tokenizer_decode of all ids. */
 typedef struct awq_detok awq_detok;
 AWQ_API awq_status awq_detok_create(awq_detok **out, awq_tokenizer *tok, bool skip_special);
 AWQ_API void       awq_detok_destroy(awq_detok *d);
 /* Appends the bytes that became complete after id to buf (NUL-terminated); *len_out = count.
- * Bytes of an incomplete UTF-8 sequence are held back until the next call or flush. */
+ * Bytes of an incomplete UTF-8 sequence are held back until the next call or flush. If buf is
+ * too small (cap < *len_out + 1) the call returns AWQ_ERR_INVALID_ARG and keeps the bytes for
+ * the next push or flush: nothing is ever dropped. */
 AWQ_API awq_status awq_detok_push(awq_detok *d, int32_t id, char *buf, size_t cap,
                                   size_t *len_out);
 /* Returns whatever is held back (invalid sequences come out as U+FFFD). */
@@ -188,7 +204,12 @@ typedef struct awq_chat_message {
     const char *content;
 } awq_chat_message;
 
-/* Renders messages into a prompt string. Owned: free with awq_free. */
+/* Renders messages into a prompt string with the template's Jinja subset (for/if/set, loop.*,
+ * namespace, common filters and tests, raise_exception), with bos_token, eos_token and
+ * add_generation_prompt defined. A construct outside the subset fails with AWQ_ERR_UNSUPPORTED
+ * naming it and its template line; raise_exception fails with AWQ_ERR_INVALID_ARG and its
+ * message; no template: AWQ_ERR_UNSUPPORTED. The prompt usually contains the BOS text itself,
+ * so encode it with add_special = false. Owned: free with awq_free. */
 AWQ_API awq_status awq_tokenizer_apply_chat(awq_tokenizer *tok, const awq_chat_message *msgs,
                                             int32_t n_msgs, bool add_generation_prompt,
                                             char **out);

@@ -60,6 +60,8 @@ char *jarena_strndup(jarena *a, const char *s, size_t n) {
     return p;
 }
 
+#define JINJA_MAX_DEPTH 200 /* nesting of expressions and blocks */
+
 /* ---- lexer ---------------------------------------------------------------------------------- */
 
 enum {
@@ -84,6 +86,7 @@ typedef struct jparser {
     jtok         tok;     /* current token */
     bool         failed;
     awq_status   st;        /* the first error */
+    int          depth;     /* nesting of expressions and blocks (bounded: no stack overflow) */
     const char  *tpos;    /* template position after the current tag */
     bool         trim_next; /* the next text loses leading whitespace ('-' close marker) */
     bool         trim_nl;   /* trim_blocks: the next text loses one leading newline */
@@ -221,6 +224,7 @@ static jv str_lit(jparser *p) {
 /* ---- expressions ---------------------------------------------------------------------------- */
 
 static jnode *parse_expr(jparser *p);
+static jnode *parse_expr_inner(jparser *p);
 static jnode *parse_or(jparser *p);
 
 /* Arguments of a call/filter/test: (a, b, name=c). Fills n->args/kw/nargs. */
@@ -441,10 +445,16 @@ static jnode *parse_filters(jparser *p, jnode *n) {
 }
 
 static jnode *parse_unary(jparser *p) {
+    if (p->depth > JINJA_MAX_DEPTH) {
+        perr(p, AWQ_ERR_UNSUPPORTED, "expression nested too deeply", NULL);
+        return NULL;
+    }
     if (is_op(p, "-") || is_op(p, "+")) {
+        p->depth++;
         bool neg = is_op(p, "-");
         next_tok(p);
         jnode *x = parse_unary(p);
+        p->depth--;
         if (!neg) return x;
         jnode *n = node(p, JE_NEG);
         if (n) n->a = x;
@@ -529,8 +539,13 @@ static jnode *parse_compare(jparser *p) {
 static jnode *parse_not(jparser *p) {
     if (is_name(p, "not")) {
         next_tok(p);
+        if (++p->depth > JINJA_MAX_DEPTH) {
+            perr(p, AWQ_ERR_UNSUPPORTED, "expression nested too deeply", NULL);
+            return NULL;
+        }
         jnode *n = node(p, JE_NOT);
         if (n) n->a = parse_not(p);
+        p->depth--;
         return n;
     }
     return parse_compare(p);
@@ -563,6 +578,16 @@ static jnode *parse_or(jparser *p) {
 }
 
 static jnode *parse_expr(jparser *p) {
+    if (++p->depth > JINJA_MAX_DEPTH) {
+        perr(p, AWQ_ERR_UNSUPPORTED, "expression nested too deeply", NULL);
+        return NULL;
+    }
+    jnode *n = parse_expr_inner(p);
+    p->depth--;
+    return n;
+}
+
+static jnode *parse_expr_inner(jparser *p) {
     jnode *n = parse_or(p);
     if (!p->failed && is_name(p, "if")) { /* x if cond [else y] */
         next_tok(p);
@@ -591,6 +616,8 @@ static const char *find_tag(const char *s) {
 /* Parses text and tags until one of the end keywords (NULL-terminated list) is met; returns
  * the keyword found (its tag has been consumed up to its arguments) or NULL at end of input. */
 static const char *parse_body(jparser *p, const char *const *ends, jnode **out);
+static const char *parse_body_inner(jparser *p, const char *const *ends, jnode **headp,
+                                    jnode **tailp);
 
 static jnode *append(jnode **head, jnode **tail, jnode *n) {
     if (!n) return NULL;
@@ -636,6 +663,18 @@ static const char *tag_close(const char *s, char kind, const char **after, bool 
 static const char *parse_body(jparser *p, const char *const *ends, jnode **out) {
     jnode *head = NULL, *tail = NULL;
     *out = NULL;
+    if (++p->depth > JINJA_MAX_DEPTH) {
+        perr(p, AWQ_ERR_UNSUPPORTED, "blocks nested too deeply", NULL);
+        return NULL;
+    }
+    const char *r = parse_body_inner(p, ends, &head, &tail);
+    p->depth--;
+    *out = head;
+    return r;
+}
+
+static const char *parse_body_inner(jparser *p, const char *const *ends, jnode **headp, jnode **tailp) {
+    jnode *head = NULL, *tail = NULL;
     while (!p->failed && *p->tpos) {
         const char *tag = find_tag(p->tpos);
         const char *text_end = tag ? tag : p->tpos + strlen(p->tpos);
@@ -702,7 +741,8 @@ static const char *parse_body(jparser *p, const char *const *ends, jnode **out) 
         }
         for (int i = 0; ends && ends[i]; i++) {
             if (is_name(p, ends[i])) {
-                *out = head;
+                *headp = head;
+                *tailp = tail;
                 next_tok(p);
                 return ends[i];
             }
@@ -821,7 +861,8 @@ static const char *parse_body(jparser *p, const char *const *ends, jnode **out) 
             perr(p, AWQ_ERR_FORMAT, "unexpected token", jarena_strndup(p->a, p->tok.p, p->tok.n));
         append(&head, &tail, n);
     }
-    *out = head;
+    *headp = head;
+    *tailp = tail;
     return NULL; /* end of the template (an open block's caller reports the missing end tag) */
 }
 

@@ -270,6 +270,8 @@ void awq_tokenizer_destroy(awq_tokenizer *t) {
     awq_free(t->gguf_pre);
     tok_cache_free(&t->cache);
     pcre2_match_data_free(t->md);
+    awq_free(t->sym);
+    awq_free(t->heap);
     awq_free(t);
 }
 

@@ -228,6 +228,46 @@ TEST(unsupported_is_an_error) {
     }
 }
 
+/* malformed or hostile templates fail cleanly (no crash, no output) */
+TEST(malformed_templates) {
+    static const char *const bad[] = {
+        "{{", "{{ }}", "{% for %}", "{{ a[ }}", "{% if %}{% endif %}", "{{ 'abc }}", "{% endfor %}",
+        "{% else %}", "{{ 1 + }}", "{{ x | }}", "{% set %}", "{{ (1, 2) }}", "{{ 1 / 0 }}",
+        "{% for x in 5 %}{% endfor %}", "{{ {'a': 1} + 1 }}", "{#",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        awq_status st;
+        char *s = render(bad[i], conv, 2, false, &st);
+        ASSERT_MSG(st != AWQ_OK && !s, "template %zu '%s' rendered", i, bad[i]);
+    }
+    /* deep nesting is refused, not a stack overflow */
+    size_t n = 20000;
+    char *t = malloc(4 * n + 16);
+    const char *forms[3] = {"(", "-", "not "};
+    for (int k = 0; k < 3; k++) {
+        size_t len = 0;
+        memcpy(t + len, "{{ ", 3);
+        len += 3;
+        for (size_t i = 0; i < n; i++) {
+            memcpy(t + len, forms[k], strlen(forms[k]));
+            len += strlen(forms[k]);
+        }
+        t[len++] = '1';
+        if (k == 0) for (size_t i = 0; i < n && len < 4 * n; i++) t[len++] = ')';
+        memcpy(t + len, " }}", 4);
+        awq_status st;
+        char *s = render(t, conv, 2, false, &st);
+        ASSERT_MSG(st == AWQ_ERR_UNSUPPORTED && !s, "nesting form %d: %d", k, st);
+    }
+    size_t len = 0;
+    for (size_t i = 0; i < 5000; i++) { memcpy(t + len, "{% if 1 %}", 10); len += 10; }
+    t[len] = '\0';
+    awq_status st;
+    char *s = render(t, conv, 2, false, &st);
+    ASSERT(st != AWQ_OK && !s);
+    free(t);
+}
+
 int main(void) {
     awq_runtime_params p = awq_runtime_params_default();
     p.load_plugins = false;
@@ -238,6 +278,7 @@ int main(void) {
     RUN(mistral_v03_whitespace_control);
     RUN(trim_and_lstrip_blocks);
     RUN(unsupported_is_an_error);
+    RUN(malformed_templates);
     if (test_shared_data()) {
         RUN(llama3_from_config);
         RUN(qwen3_from_config);
