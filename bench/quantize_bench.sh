@@ -23,10 +23,10 @@ echo "mem: $(free -g | awk '/Mem:/{print $2}') GiB"
 
 quant() { # name method extra-args...
   local name="$1" method="$2"; shift 2
-  /usr/bin/time -v "$AWQ_CLI" quantize "$FP16" "$OUT/$name" --method "$method" --group-size 64 \
+  "$AWQ_CLI" quantize "$FP16" "$OUT/$name" --method "$method" --group-size 64 \
       --backend "$BACKEND" --force "$@" 2> "$OUT/$name.log" || { cat "$OUT/$name.log"; exit 1; }
+  # the CLI reports wall time, search FLOPs and peak RSS itself
   grep -E "wrote|plan:|calibration:" "$OUT/$name.log" | sed 's/^/  /'
-  grep -E "Maximum resident|Elapsed" "$OUT/$name.log" | sed 's/^\s*/  /'
 }
 
 echo "== quantize (g64)"
