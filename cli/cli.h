@@ -21,6 +21,9 @@ extern int cli_verbosity; /* 0 = warnings, 1 = info, 2 = debug, -1 = errors only
 awq_runtime *cli_runtime(int n_threads);
 /* Prints "awq-cli <cmd>: <status>: <detail>" and returns the exit code (1). */
 int cli_fail(awq_runtime *rt, const char *cmd, awq_status st);
+/* Ctrl-C / SIGTERM / SIGHUP set a flag the progress callbacks turn into a clean cancellation. */
+void cli_catch_signals(void);
+bool cli_interrupted(void);
 /* The stderr log callback. */
 void cli_log(awq_log_level level, const char *msg, void *user);
 

@@ -10,13 +10,6 @@
 #include "args.h"
 #include "cli.h"
 
-static volatile sig_atomic_t interrupted = 0;
-
-static void on_sigint(int sig) {
-    (void)sig;
-    interrupted = 1;
-}
-
 static void usage(FILE *f) {
     fprintf(f,
             "usage: awq-cli quantize MODEL_DIR OUT_DIR [options]\n"
@@ -64,7 +57,7 @@ static void fmt_time(char *buf, size_t cap, double s) {
 
 static bool on_progress(float done, const char *stage, void *user) {
     bar *b = user;
-    if (interrupted) return false;
+    if (cli_interrupted()) return false;
     double el = now_s() - b->t0;
     double eta = done > 0.01f ? el * (1.0 - done) / done : -1;
     char e1[32], e2[32];
@@ -147,15 +140,11 @@ int cmd_quantize(int argc, char **argv) {
     bar b = {.t0 = now_s(), .tty = isatty(2)};
     p.progress = on_progress;
     p.progress_user = &b;
-    struct sigaction sa, old_sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_sigint;
-    sigaction(SIGINT, &sa, &old_sa);
+    cli_catch_signals();
     awq_quant_report rep;
     awq_status st = awq_quantize(rt, &p, &rep);
-    sigaction(SIGINT, &old_sa, NULL);
     if (b.tty) fputc('\n', stderr);
-    if (st == AWQ_ERR_CANCELLED || interrupted) {
+    if (st == AWQ_ERR_CANCELLED || cli_interrupted()) {
         fprintf(stderr, "awq-cli quantize: interrupted; nothing was written to %s\n", p.out_dir);
         awq_runtime_destroy(rt);
         return 130;

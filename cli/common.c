@@ -1,4 +1,5 @@
 /* common.c - the CLI's runtime setup, logger and error printing. */
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -6,6 +7,24 @@
 #include "cli.h"
 
 int cli_verbosity = 0;
+
+static volatile sig_atomic_t interrupted = 0;
+
+static void on_signal(int sig) {
+    (void)sig;
+    interrupted = 1;
+}
+
+void cli_catch_signals(void) {
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGHUP, &sa, NULL);
+}
+
+bool cli_interrupted(void) { return interrupted != 0; }
 
 void cli_log(awq_log_level level, const char *msg, void *user) {
     (void)user;

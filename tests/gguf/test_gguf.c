@@ -6,6 +6,7 @@
  */
 #include <unistd.h>
 
+#include "awq_pack.h"
 #include "gguf.h"
 #include "test.h"
 
@@ -95,18 +96,19 @@ static void str(buf *b, const char *s) { u64(b, strlen(s)); put(b, s, strlen(s))
 
 /* A small valid file: 1 kv, 2 F32 tensors of 8 elements. Fields can be overridden. */
 typedef struct spec {
+    const char *key0;
     uint32_t magic, version, n_dims1, type1;
     uint64_t n_tensors, n_kv, off1, arr_n, strlen_override;
 } spec;
 static spec good(void) {
-    spec s = {.magic = 0x46554747, .version = 3, .n_dims1 = 1, .type1 = 0, .n_tensors = 2, .n_kv = 2,
+    spec s = {.key0 = "general.name", .magic = 0x46554747, .version = 3, .n_dims1 = 1, .type1 = 0, .n_tensors = 2, .n_kv = 2,
               .off1 = 32, .arr_n = 3, .strlen_override = 0};
     return s;
 }
 static void build(buf *b, spec s) {
     b->n = 0;
     u32(b, s.magic); u32(b, s.version); u64(b, s.n_tensors); u64(b, s.n_kv);
-    str(b, "general.name");
+    str(b, s.key0);
     u32(b, 8);
     if (s.strlen_override) { u64(b, s.strlen_override); put(b, "x", 1); }
     else str(b, "tiny");
@@ -121,9 +123,10 @@ static void build(buf *b, spec s) {
     for (int i = 0; i < 16; i++) f[i] = (float)i;
     put(b, f, sizeof f);
 }
+static char last_path[256];
 static awq_status open_bytes(const buf *b, size_t n) {
-    char path[256];
-    snprintf(path, sizeof path, "%s/t.gguf", tmpdir);
+    char *path = last_path;
+    snprintf(path, sizeof last_path, "%s/t.gguf", tmpdir);
     FILE *f = fopen(path, "wb");
     fwrite(b->d, 1, n, f);
     fclose(f);
@@ -177,6 +180,95 @@ TEST(malformed_files) {
     }
 }
 
+/* ---- convert ------------------------------------------------------------------------------ */
+
+#include "safetensors.h"
+
+TEST(convert_smollm2) {
+    const char *model = getenv("AWQ_TEST_GGUF");
+    if (!model) { printf("  (AWQ_TEST_GGUF not set: skipped)\n"); return; }
+    char out[256];
+    snprintf(out, sizeof out, "%s/smol", tmpdir);
+    awq_convert_params p = awq_convert_params_default();
+    ASSERT_OK_RT(awq_convert_gguf(rt, model, out, &p), rt);
+    /* refuses to overwrite without force, replaces with force */
+    ASSERT_EQ(awq_convert_gguf(rt, model, out, &p), AWQ_ERR_EXISTS);
+    ASSERT(strstr(awq_runtime_last_error(rt), "--force"));
+    awq_safetensors *st = NULL;
+    ASSERT_OK_RT(awq_st_open(rt, out, &st), rt);
+    ASSERT_EQ(awq_st_count(st), 272);
+    ASSERT(!awq_st_find(st, "lm_head.weight")); /* tied */
+    const awq_st_tensor *q = awq_st_find(st, "model.layers.3.self_attn.q_proj.weight");
+    const awq_st_tensor *k = awq_st_find(st, "model.layers.3.self_attn.k_proj.weight");
+    ASSERT(q && q->dtype == AWQ_DTYPE_F16 && q->shape[0] == 576 && q->shape[1] == 576);
+    ASSERT(k && k->shape[0] == 192 && k->shape[1] == 576);
+    /* q/k rows are llama.cpp's interleaved pairs undone: HF row (h, j*32 + i) = GGUF row (h, 2i + j) */
+    awq_gguf *g = NULL;
+    ASSERT_OK_RT(awq_gguf_open(rt, model, &g), rt);
+    const awq_gguf_tensor *gq = awq_gguf_find_tensor(g, "blk.3.attn_q.weight");
+    const awq_gguf_tensor *gk = awq_gguf_find_tensor(g, "blk.3.attn_k.weight");
+    float *wq = malloc(576 * 576 * 4), *hq = malloc(576 * 576 * 4), *wk = malloc(192 * 576 * 4),
+          *hk = malloc(192 * 576 * 4);
+    ASSERT_OK(awq_gguf_dequantize(rt, g, gq, wq));
+    ASSERT_OK(awq_gguf_dequantize(rt, g, gk, wk));
+    ASSERT_OK(awq_st_read_f32(rt, st, q, hq));
+    ASSERT_OK(awq_st_read_f32(rt, st, k, hk));
+    int bad = 0;
+    for (int h = 0; h < 9; h++)
+        for (int i = 0; i < 32; i++)
+            for (int j = 0; j < 2; j++)
+                for (int c = 0; c < 576; c++) {
+                    float ref = awq_round_f16(wq[(h * 64 + 2 * i + j) * 576 + c]);
+                    bad += hq[(h * 64 + j * 32 + i) * 576 + c] != ref;
+                    if (h < 3) {
+                        float rk = awq_round_f16(wk[(h * 64 + 2 * i + j) * 576 + c]);
+                        bad += hk[(h * 64 + j * 32 + i) * 576 + c] != rk;
+                    }
+                }
+    ASSERT_EQ(bad, 0);
+    /* other tensors are not permuted */
+    const awq_st_tensor *v = awq_st_find(st, "model.layers.3.self_attn.v_proj.weight");
+    ASSERT_OK(awq_st_read_f32(rt, st, v, hk));
+    ASSERT_OK(awq_gguf_dequantize(rt, g, awq_gguf_find_tensor(g, "blk.3.attn_v.weight"), wk));
+    for (int i = 0; i < 192 * 576; i++) bad += hk[i] != awq_round_f16(wk[i]);
+    ASSERT_EQ(bad, 0);
+    free(wq); free(hq); free(wk); free(hk);
+    awq_gguf_close(g);
+    awq_st_close(st);
+    /* the written config and tokenizer load */
+    awq_tokenizer *tok = NULL;
+    ASSERT_OK_RT(awq_tokenizer_load(&tok, rt, out), rt);
+    ASSERT_EQ(awq_tokenizer_vocab_size(tok), 49152);
+    awq_tokenizer_destroy(tok);
+    p.force = true;
+    p.dtype = AWQ_DTYPE_BF16;
+    ASSERT_OK_RT(awq_convert_gguf(rt, model, out, &p), rt);
+    ASSERT_OK_RT(awq_st_open(rt, out, &st), rt);
+    ASSERT_EQ(awq_st_find(st, "model.norm.weight")->dtype, AWQ_DTYPE_BF16);
+    awq_st_close(st);
+}
+
+TEST(convert_refusals) {
+    spec s = good();
+    s.key0 = "general.architecture";
+    buf b;
+    build(&b, s);
+    ASSERT_EQ(open_bytes(&b, b.n), AWQ_OK);
+    char out[256];
+    snprintf(out, sizeof out, "%s/tiny-out", tmpdir);
+    awq_convert_params p = awq_convert_params_default();
+    ASSERT_EQ(awq_convert_gguf(rt, last_path, out, &p), AWQ_ERR_UNSUPPORTED);
+    ASSERT(strstr(awq_runtime_last_error(rt), "'tiny'") && strstr(awq_runtime_last_error(rt), "llama"));
+    ASSERT(!awq_dir_exists(out));
+    /* a broken file: the error names it; nothing is left behind */
+    snprintf(out, sizeof out, "%s/broken-out", tmpdir);
+    build(&b, good());
+    ASSERT_EQ(open_bytes(&b, 40), AWQ_ERR_FORMAT);
+    ASSERT_EQ(awq_convert_gguf(rt, last_path, out, &p), AWQ_ERR_FORMAT);
+    ASSERT(strstr(awq_runtime_last_error(rt), "t.gguf"));
+    ASSERT(!awq_dir_exists(out));
+}
+
 int main(void) {
     snprintf(tmpdir, sizeof tmpdir, "/tmp/awq-test-gguf-XXXXXX");
     if (!mkdtemp(tmpdir)) return 1;
@@ -186,6 +278,8 @@ int main(void) {
     RUN(dequantize_matches_reference);
     RUN(real_files);
     RUN(malformed_files);
+    RUN(convert_smollm2);
+    RUN(convert_refusals);
     awq_runtime_destroy(rt);
     char cmd[256];
     snprintf(cmd, sizeof cmd, "rm -rf %s", tmpdir);
