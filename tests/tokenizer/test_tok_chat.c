@@ -206,6 +206,16 @@ TEST(trim_and_lstrip_blocks) {
     ASSERT_OK_RT(st, g_rt);
     ASSERT_STREQ(s, "4 1");
     awq_free(s);
+    /* list filters, as tool-calling templates use them */
+    const char *t3 = "{{ messages|selectattr('role', 'equalto', 'user')|map(attribute='content')|join('|') }} "
+                     "{{ [1, 2, 3, 4]|select('even')|list }} {{ [1, 2, 3]|reject('odd')|list }} "
+                     "{{ ['a', 'b', 'a']|unique|list }} "
+                     "{{ messages|rejectattr('role', 'in', ['system', 'user'])|list|length }} "
+                     "{{ ['a', 'b']|map('upper')|join }} {{ messages[-1].role }} {{ 'abc'[1:] }}";
+    s = render(t3, conv, 4, false, &st);
+    ASSERT_OK_RT(st, g_rt);
+    ASSERT_STREQ(s, "Hi there|What is 2+2? [2, 4] [2] ['a', 'b'] 1 AB user bc");
+    awq_free(s);
 }
 
 TEST(unsupported_is_an_error) {
