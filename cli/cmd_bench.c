@@ -1,11 +1,134 @@
-/* cmd_bench.c - `awq-cli bench`. (placeholder until its issue lands) */
+/* cmd_bench.c - `awq-cli bench MODEL_DIR`: prefill and decode speed, peak memory. */
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <time.h>
 
+#include "args.h"
 #include "cli.h"
 
+static void usage(FILE *f) {
+    fprintf(f,
+            "usage: awq-cli bench MODEL_DIR [options]\n"
+            "\n"
+            "  -p, --prompt N     prefill length in tokens (default 512)\n"
+            "  -n, --n-gen N      decoded tokens (default 64)\n"
+            "  -r, --reps N       repetitions; the best is reported (default 3)\n"
+            "      --backend B    auto | cpu | cpu-dnnl | opencl[:N] | cuda[:N]\n"
+            "  -t, --threads N    CPU threads\n"
+            "      --json         JSON on stdout\n"
+            "\n"
+            "Token ids are pseudo-random (fixed seed); speed does not depend on them.\n");
+}
+
+static double now_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
 int cmd_bench(int argc, char **argv) {
-    (void)argc;
-    (void)argv;
-    fprintf(stderr, "awq-cli bench: not built yet\n");
-    return 2;
+    const char *dir = NULL, *backend = "auto";
+    int64_t n_prompt = 512, n_gen = 64, reps = 3, threads = 0;
+    bool json = false;
+    cli_args a = {.argc = argc, .argv = argv, .cmd = "bench"};
+    for (a.i = 1; a.i < argc; a.i++) {
+        if (cli_flag(&a, "-h", "--help")) { usage(stdout); return 0; }
+        else if (cli_flag(&a, "-v", "--verbose")) cli_verbosity++;
+        else if (cli_flag(&a, NULL, "--json")) json = true;
+        else if (cli_opt(&a, NULL, "--backend", &backend)) {}
+        else if (cli_opt_int(&a, "-p", "--prompt", 1, 1 << 20, &n_prompt)) {}
+        else if (cli_opt_int(&a, "-n", "--n-gen", 0, 1 << 20, &n_gen)) {}
+        else if (cli_opt_int(&a, "-r", "--reps", 1, 1000, &reps)) {}
+        else if (cli_opt_int(&a, "-t", "--threads", 0, 4096, &threads)) {}
+        else if (argv[a.i][0] == '-') {
+            fprintf(stderr, "awq-cli bench: unknown option '%s'\n", argv[a.i]);
+            return 2;
+        } else if (!dir) dir = argv[a.i];
+        else {
+            fprintf(stderr, "awq-cli bench: unexpected argument '%s'\n", argv[a.i]);
+            return 2;
+        }
+        if (a.error) return 2;
+    }
+    if (!dir) { usage(stderr); return 2; }
+    int rc = 1;
+    awq_status st;
+    awq_model *model = NULL;
+    awq_session *sess = NULL;
+    int32_t *ids = NULL;
+    float *logits = NULL;
+    awq_runtime *rt = cli_runtime((int)threads);
+    if (!rt) return 1;
+    awq_model_params mp = awq_model_params_default();
+    mp.device = backend;
+    double tl = now_s();
+    if ((st = awq_model_load(&model, rt, dir, &mp)) != AWQ_OK) { rc = cli_fail(rt, "bench", st); goto out; }
+    tl = now_s() - tl;
+    awq_model_info info;
+    awq_model_get_info(model, &info);
+    if (n_prompt + n_gen > info.max_ctx) {
+        fprintf(stderr, "awq-cli bench: prompt + n-gen exceeds the model context %d\n", info.max_ctx);
+        goto out;
+    }
+    if ((st = awq_session_create(&sess, model, (int32_t)(n_prompt + n_gen))) != AWQ_OK) {
+        rc = cli_fail(rt, "bench", st);
+        goto out;
+    }
+    ids = malloc((size_t)n_prompt * sizeof *ids);
+    logits = malloc((size_t)info.vocab_size * sizeof *logits);
+    if (!ids || !logits) goto out;
+    uint64_t s = 0x9e3779b97f4a7c15ull;
+    for (int64_t i = 0; i < n_prompt; i++) {
+        s ^= s << 13; s ^= s >> 7; s ^= s << 17;
+        ids[i] = (int32_t)(s % (uint64_t)info.vocab_size);
+    }
+    double best_pp = 0, best_tg = 0;
+    for (int64_t r = 0; r < reps; r++) {
+        awq_session_reset(sess);
+        double t0 = now_s();
+        if ((st = awq_session_eval(sess, ids, (int32_t)n_prompt, logits, false)) != AWQ_OK) {
+            rc = cli_fail(rt, "bench", st);
+            goto out;
+        }
+        double t1 = now_s();
+        int32_t tok = ids[0];
+        for (int64_t i = 0; i < n_gen; i++) {
+            if ((st = awq_session_eval(sess, &tok, 1, logits, false)) != AWQ_OK) {
+                rc = cli_fail(rt, "bench", st);
+                goto out;
+            }
+            tok = (tok * 31 + 7) % info.vocab_size;
+        }
+        double t2 = now_s();
+        double pp = n_prompt / (t1 - t0), tg = n_gen ? n_gen / (t2 - t1) : 0;
+        best_pp = pp > best_pp ? pp : best_pp;
+        best_tg = tg > best_tg ? tg : best_tg;
+        if (!json)
+            fprintf(stderr, "rep %lld: prefill %.1f tok/s, decode %.2f tok/s\n", (long long)r + 1, pp, tg);
+    }
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    double rss_gib = ru.ru_maxrss / 1048576.0;
+    if (json)
+        printf("{\"model\": \"%s\", \"device\": \"%s\", \"quantized\": %s, \"group_size\": %d, "
+               "\"weight_bytes\": %lld, \"prompt\": %lld, \"n_gen\": %lld, \"prefill_tok_s\": %.2f, "
+               "\"decode_tok_s\": %.3f, \"load_s\": %.2f, \"peak_rss_gib\": %.3f}\n",
+               dir, info.device, info.quantized ? "true" : "false", info.group_size,
+               (long long)info.weight_bytes, (long long)n_prompt, (long long)n_gen, best_pp, best_tg,
+               tl, rss_gib);
+    else
+        printf("%s on %s (%s, %.1f MiB of weights): prefill %lld tokens %.1f tok/s | decode %lld "
+               "tokens %.2f tok/s | load %.2f s | peak RSS %.2f GiB\n",
+               dir, info.device, info.quantized ? "AWQ 4-bit" : "fp", info.weight_bytes / 1048576.0,
+               (long long)n_prompt, best_pp, (long long)n_gen, best_tg, tl, rss_gib);
+    rc = 0;
+out:
+    free(ids);
+    free(logits);
+    awq_session_destroy(sess);
+    awq_model_destroy(model);
+    awq_runtime_destroy(rt);
+    return rc;
 }

@@ -1,11 +1,211 @@
-/* cmd_generate.c - `awq-cli generate`. (placeholder until its issue lands) */
+/* cmd_generate.c - `awq-cli generate`: prompt -> tokens -> prefill -> sample loop, streamed. */
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
 
+#include "args.h"
 #include "cli.h"
 
+static void usage(FILE *f) {
+    fprintf(f,
+            "usage: awq-cli generate MODEL_DIR -p PROMPT [options]\n"
+            "\n"
+            "  -p, --prompt TEXT   the prompt (or -f FILE)\n"
+            "  -f, --file FILE     read the prompt from a file\n"
+            "  -n, --n-predict N   tokens to generate (default 128)\n"
+            "      --temp T        temperature, 0 = greedy (default 0.8)\n"
+            "      --top-k K       top-k, 0 = off (default 40)\n"
+            "      --top-p P       top-p, 1 = off (default 0.95)\n"
+            "      --seed S        sampler seed (default 0x5eed)\n"
+            "      --chat          format the prompt as a user message with the chat template\n"
+            "      --system TEXT   system message for --chat\n"
+            "  -c, --ctx N         context size (default: prompt + n-predict)\n"
+            "      --backend B     auto | cpu | cpu-dnnl | opencl[:N] | cuda[:N] (default auto)\n"
+            "  -t, --threads N     CPU threads (default: all cores)\n"
+            "  -v, --verbose       more log output\n"
+            "\n"
+            "Generated text goes to stdout as it is produced; speed statistics go to stderr.\n");
+}
+
+static double now_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+static char *read_all(const char *path) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    size_t cap = 4096, n = 0;
+    char *buf = malloc(cap);
+    size_t r;
+    while (buf && (r = fread(buf + n, 1, cap - n - 1, f)) > 0) {
+        n += r;
+        if (cap - n < 2) {
+            char *nb = realloc(buf, cap *= 2);
+            if (!nb) { free(buf); buf = NULL; }
+            else buf = nb;
+        }
+    }
+    fclose(f);
+    if (buf) buf[n] = '\0';
+    return buf;
+}
+
 int cmd_generate(int argc, char **argv) {
-    (void)argc;
-    (void)argv;
-    fprintf(stderr, "awq-cli generate: not built yet\n");
-    return 2;
+    const char *dir = NULL, *prompt = NULL, *file = NULL, *backend = "auto", *system_msg = NULL;
+    int64_t n_predict = 128, ctx = 0, threads = 0;
+    double temp = 0.8, top_p = 0.95;
+    int64_t top_k = 40;
+    uint64_t seed = 0x5eed;
+    bool chat = false;
+    cli_args a = {.argc = argc, .argv = argv, .cmd = "generate"};
+    for (a.i = 1; a.i < argc; a.i++) {
+        if (cli_flag(&a, "-h", "--help")) { usage(stdout); return 0; }
+        else if (cli_flag(&a, "-v", "--verbose")) cli_verbosity++;
+        else if (cli_flag(&a, NULL, "--chat")) chat = true;
+        else if (cli_opt(&a, "-p", "--prompt", &prompt)) {}
+        else if (cli_opt(&a, "-f", "--file", &file)) {}
+        else if (cli_opt(&a, NULL, "--system", &system_msg)) {}
+        else if (cli_opt(&a, NULL, "--backend", &backend)) {}
+        else if (cli_opt_int(&a, "-n", "--n-predict", 0, 1 << 20, &n_predict)) {}
+        else if (cli_opt_int(&a, "-c", "--ctx", 0, 1 << 22, &ctx)) {}
+        else if (cli_opt_int(&a, "-t", "--threads", 0, 4096, &threads)) {}
+        else if (cli_opt_int(&a, NULL, "--top-k", 0, 1 << 24, &top_k)) {}
+        else if (cli_opt_float(&a, NULL, "--temp", 0, 100, &temp)) {}
+        else if (cli_opt_float(&a, NULL, "--top-p", 0, 1, &top_p)) {}
+        else if (cli_opt_u64(&a, NULL, "--seed", &seed)) {}
+        else if (argv[a.i][0] == '-' && argv[a.i][1]) {
+            fprintf(stderr, "awq-cli generate: unknown option '%s'\n", argv[a.i]);
+            return 2;
+        } else if (!dir) dir = argv[a.i];
+        else {
+            fprintf(stderr, "awq-cli generate: unexpected argument '%s'\n", argv[a.i]);
+            return 2;
+        }
+        if (a.error) return 2;
+    }
+    if (!dir || (!prompt && !file)) {
+        usage(stderr);
+        return 2;
+    }
+    char *prompt_buf = NULL;
+    if (file) {
+        prompt_buf = read_all(file);
+        if (!prompt_buf) {
+            fprintf(stderr, "awq-cli generate: cannot read prompt file '%s'\n", file);
+            return 1;
+        }
+        prompt = prompt_buf;
+    }
+
+    int rc = 1;
+    awq_status st;
+    awq_tokenizer *tok = NULL;
+    awq_model *model = NULL;
+    awq_session *sess = NULL;
+    awq_sampler *smp = NULL;
+    awq_detok *dt = NULL;
+    int32_t *ids = NULL;
+    float *logits = NULL;
+    char *chat_text = NULL;
+    awq_runtime *rt = cli_runtime((int)threads);
+    if (!rt) goto out;
+    if ((st = awq_tokenizer_load(&tok, rt, dir)) != AWQ_OK) { rc = cli_fail(rt, "generate", st); goto out; }
+    awq_model_params mp = awq_model_params_default();
+    mp.device = backend;
+    if ((st = awq_model_load(&model, rt, dir, &mp)) != AWQ_OK) { rc = cli_fail(rt, "generate", st); goto out; }
+    awq_model_info info;
+    awq_model_get_info(model, &info);
+
+    const char *text = prompt;
+    bool add_special = true;
+    if (chat) {
+        awq_chat_message msgs[2];
+        int32_t nm = 0;
+        if (system_msg) msgs[nm++] = (awq_chat_message){"system", system_msg};
+        msgs[nm++] = (awq_chat_message){"user", prompt};
+        if ((st = awq_tokenizer_apply_chat(tok, msgs, nm, true, &chat_text)) != AWQ_OK) {
+            rc = cli_fail(rt, "generate", st);
+            goto out;
+        }
+        text = chat_text;
+        add_special = false; /* the template writes its own BOS, as HF apply_chat_template does */
+    }
+    int64_t n_prompt = 0;
+    if ((st = awq_tokenizer_encode(tok, text, strlen(text), add_special, NULL, 0, &n_prompt)) != AWQ_OK) {
+        rc = cli_fail(rt, "generate", st);
+        goto out;
+    }
+    ids = malloc((size_t)(n_prompt + 1) * sizeof *ids);
+    logits = malloc((size_t)info.vocab_size * sizeof *logits);
+    if (!ids || !logits) { fprintf(stderr, "awq-cli generate: out of memory\n"); goto out; }
+    if ((st = awq_tokenizer_encode(tok, text, strlen(text), add_special, ids, n_prompt, &n_prompt)) != AWQ_OK) {
+        rc = cli_fail(rt, "generate", st);
+        goto out;
+    }
+    if (n_prompt == 0) { fprintf(stderr, "awq-cli generate: the prompt is empty\n"); goto out; }
+    int64_t n_ctx = ctx > 0 ? ctx : n_prompt + n_predict;
+    if (n_ctx > info.max_ctx) n_ctx = info.max_ctx;
+    if (n_prompt + 1 > n_ctx) {
+        fprintf(stderr, "awq-cli generate: the prompt has %lld tokens, the context only %lld\n",
+                (long long)n_prompt, (long long)n_ctx);
+        goto out;
+    }
+    if ((st = awq_session_create(&sess, model, (int32_t)n_ctx)) != AWQ_OK) { rc = cli_fail(rt, "generate", st); goto out; }
+    awq_sampler_params sp = awq_sampler_params_default();
+    sp.temperature = (float)temp;
+    sp.top_k = (int32_t)top_k;
+    sp.top_p = (float)top_p;
+    sp.seed = seed;
+    if ((st = awq_sampler_create(&smp, &sp)) != AWQ_OK ||
+        (st = awq_detok_create(&dt, tok, true)) != AWQ_OK) {
+        rc = cli_fail(rt, "generate", st);
+        goto out;
+    }
+    if (!chat) { fputs(prompt, stdout); fflush(stdout); }
+
+    double t0 = now_s();
+    if ((st = awq_session_eval(sess, ids, (int32_t)n_prompt, logits, false)) != AWQ_OK) {
+        rc = cli_fail(rt, "generate", st);
+        goto out;
+    }
+    double t1 = now_s();
+    int64_t n_gen = 0;
+    char piece[512];
+    size_t plen;
+    for (; n_gen < n_predict && awq_session_n_past(sess) < n_ctx; ) {
+        int32_t id = awq_sampler_sample(smp, logits, info.vocab_size);
+        n_gen++;
+        if (awq_tokenizer_is_eog(tok, id)) break;
+        if (awq_detok_push(dt, id, piece, sizeof piece, &plen) == AWQ_OK && plen) {
+            fwrite(piece, 1, plen, stdout);
+            fflush(stdout);
+        }
+        if (n_gen >= n_predict || awq_session_n_past(sess) >= n_ctx) break;
+        if ((st = awq_session_eval(sess, &id, 1, logits, false)) != AWQ_OK) {
+            rc = cli_fail(rt, "generate", st);
+            goto out;
+        }
+    }
+    if (awq_detok_flush(dt, piece, sizeof piece, &plen) == AWQ_OK && plen) fwrite(piece, 1, plen, stdout);
+    fputc('\n', stdout);
+    double t2 = now_s();
+    fprintf(stderr, "\nawq-cli generate: %s on %s | prompt %lld tokens, %.1f tok/s | generated %lld tokens, %.1f tok/s\n",
+            info.arch, info.device, (long long)n_prompt, n_prompt / (t1 - t0), (long long)n_gen,
+            n_gen > 1 ? (n_gen - 1) / (t2 - t1) : 0.0);
+    rc = 0;
+out:
+    awq_detok_destroy(dt);
+    awq_sampler_destroy(smp);
+    awq_session_destroy(sess);
+    awq_model_destroy(model);
+    awq_tokenizer_destroy(tok);
+    awq_free(chat_text);
+    awq_runtime_destroy(rt);
+    free(ids);
+    free(logits);
+    free(prompt_buf);
+    return rc;
 }

@@ -1,0 +1,42 @@
+/* attention.c - causal grouped-query attention with an online softmax (no scratch). */
+#include "kcommon.h"
+
+#define MAX_HEAD_DIM 1024
+
+awq_status awq_cpu_attention(awq_backend_ctx *ctx, awq_tensor *out, const awq_tensor *q,
+                             const awq_tensor *k, const awq_tensor *v, int32_t n_past,
+                             float scale, int32_t window) {
+    K_REQUIRE(ctx, q->ndim == 4 && k->ndim == 4 && v->ndim == 4 && out->ndim == 4,
+              "attention: 4-D tensors (B, T, H, hd)");
+    K_REQUIRE(ctx, q->type == AWQ_DTYPE_F32 && k->type == AWQ_DTYPE_F32 && v->type == AWQ_DTYPE_F32 &&
+                       out->type == AWQ_DTYPE_F32,
+              "attention: F32 tensors");
+    int64_t B = q->ne[0], T = q->ne[1], H = q->ne[2], hd = q->ne[3], S = k->ne[1], Hkv = k->ne[2];
+    K_REQUIRE(ctx, k->ne[0] == B && v->ne[0] == B && k->ne[3] == hd && v->ne[3] == hd &&
+                       v->ne[1] == S && v->ne[2] == Hkv && Hkv > 0 && H % Hkv == 0 &&
+                       S >= n_past + T && out->ne[0] == B && out->ne[1] == T && out->ne[2] == H &&
+                       out->ne[3] == hd && hd <= MAX_HEAD_DIM,
+              "attention: shape mismatch (q (%lld,%lld,%lld,%lld), k (%lld,%lld,%lld,%lld), n_past %d)",
+              (long long)B, (long long)T, (long long)H, (long long)hd, (long long)k->ne[0],
+              (long long)S, (long long)Hkv, (long long)k->ne[3], n_past);
+    K_REQUIRE(ctx, q->nb[3] == 4 && k->nb[3] == 4 && v->nb[3] == 4 && out->nb[3] == 4,
+              "attention: innermost dimension must be contiguous");
+    int64_t group = H / Hkv;
+    const char *qb = (const char *)q->data + q->offs, *kb = (const char *)k->data + k->offs,
+               *vb = (const char *)v->data + v->offs;
+    char *ob = (char *)out->data + out->offs;
+#pragma omp parallel for collapse(2) schedule(dynamic, 4) num_threads(ctx->n_threads)
+    for (int64_t b = 0; b < B; b++) {
+        for (int64_t t = 0; t < T; t++) {
+            int64_t hi = n_past + t, lo = window > 0 && hi - window + 1 > 0 ? hi - window + 1 : 0;
+            for (int64_t h = 0; h < H; h++) {
+                const float *qv = (const float *)(qb + b * q->nb[0] + t * q->nb[1] + h * q->nb[2]);
+                int64_t hk = h / group;
+                float *ov = (float *)(ob + b * out->nb[0] + t * out->nb[1] + h * out->nb[2]);
+                k_attn_row(qv, kb + b * k->nb[0] + hk * k->nb[2], k->nb[1],
+                           vb + b * v->nb[0] + hk * v->nb[2], v->nb[1], lo, hi, hd, scale, ov);
+            }
+        }
+    }
+    return AWQ_OK;
+}

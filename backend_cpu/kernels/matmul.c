@@ -1,0 +1,164 @@
+/*
+ * matmul.c - y = x W^T (+ bias) for dense F32/F16/BF16 weights and for AWQ 4-bit weights
+ * (dequantized on the fly), and the Gram matrix x^T x.
+ *
+ * Blocking: threads take tiles of TILE weight rows (output columns); a tile is converted (or
+ * dequantized) to fp32 once into a per-thread buffer and reused for every x row, so the cost of
+ * conversion is amortised over the batch.
+ */
+#include <stdlib.h>
+
+#include "kcommon.h"
+
+#define TILE 8
+
+/* Converts weight rows [o0, o0+nr) into tile (nr, in) F32. */
+typedef void (*tile_fn)(const void *w, int64_t o0, int64_t nr, int64_t in, float *tile);
+
+static void dense_tile(const void *wv, int64_t o0, int64_t nr, int64_t in, float *tile) {
+    const awq_tensor *w = wv;
+    for (int64_t r = 0; r < nr; r++) k_row_to_f32(tile + r * in, k_row(w, o0 + r), w->type, in);
+}
+
+/* Dequantizes 8 output columns 8c..8c+7 of an AWQ GEMM linear: (q - z) * s. */
+static void w4_tile(const void *wv, int64_t o0, int64_t nr, int64_t in, float *tile) {
+    const awq_qlinear *w = wv;
+    int64_t c = o0 / 8, ow = w->out / 8, gs = w->group_size;
+    const int32_t *qw = (const int32_t *)((const char *)w->qweight.data + w->qweight.offs);
+    const int32_t *qz = (const int32_t *)((const char *)w->qzeros.data + w->qzeros.offs);
+    const uint16_t *sc = (const uint16_t *)((const char *)w->scales.data + w->scales.offs);
+    for (int64_t g = 0; g < in / gs; g++) {
+        int32_t zw = qz[g * ow + c];
+        float s[8], z[8];
+        for (int j = 0; j < 8; j++) {
+            s[j] = awq_f16_to_f32(sc[g * w->out + 8 * c + j]);
+            z[j] = (float)awq_unpack_nibble(zw, j);
+        }
+        for (int64_t k = g * gs; k < (g + 1) * gs; k++) {
+            int32_t word = qw[k * ow + c];
+            for (int j = 0; j < nr; j++)
+                tile[j * in + k] = ((float)awq_unpack_nibble(word, j) - z[j]) * s[j];
+        }
+    }
+}
+
+static awq_status tiled_matmul(awq_backend_ctx *ctx, awq_tensor *y, const awq_tensor *x,
+                               const void *w, tile_fn fn, int64_t out, int64_t in,
+                               const awq_tensor *bias) {
+    int64_t n = awq_tensor_rows(x);
+    int64_t n_tiles = (out + TILE - 1) / TILE;
+    int fail = 0;
+#pragma omp parallel num_threads(ctx->n_threads)
+    {
+        float *tile = malloc((size_t)(TILE * in) * sizeof(float));
+        if (!tile) {
+#pragma omp atomic write
+            fail = 1;
+        }
+#pragma omp for schedule(dynamic, 1)
+        for (int64_t ti = 0; ti < n_tiles; ti++) {
+            if (fail) continue;
+            int64_t o0 = ti * TILE, nr = out - o0 < TILE ? out - o0 : TILE;
+            fn(w, o0, nr, in, tile);
+            float b[TILE] = {0};
+            if (bias && bias->data)
+                for (int64_t r = 0; r < nr; r++)
+                    b[r] = k_load((const char *)bias->data + bias->offs, bias->type, o0 + r);
+            for (int64_t i = 0; i < n; i++) {
+                const float *xi = (const float *)k_row(x, i);
+                float *yi = (float *)k_row(y, i);
+                if (nr == TILE) {
+                    float acc[TILE];
+                    k_dot8(xi, tile, in, in, acc);
+                    for (int64_t r = 0; r < nr; r++) yi[o0 + r] = acc[r] + b[r];
+                } else {
+                    for (int64_t r = 0; r < nr; r++) yi[o0 + r] = k_dot(xi, tile + r * in, in) + b[r];
+                }
+            }
+        }
+        free(tile);
+    }
+    if (fail) {
+        awq_cpu_error(ctx, "matmul: cannot allocate a %lld-float tile", (long long)(TILE * in));
+        return AWQ_ERR_OUT_OF_MEMORY;
+    }
+    return AWQ_OK;
+}
+
+awq_status awq_cpu_matmul(awq_backend_ctx *ctx, awq_tensor *y, const awq_tensor *x,
+                          const awq_tensor *w, const awq_tensor *bias) {
+    int64_t in = awq_tensor_cols(x), out = awq_tensor_rows(w);
+    K_REQUIRE(ctx, x->type == AWQ_DTYPE_F32 && y->type == AWQ_DTYPE_F32 && k_is_float(w->type),
+              "matmul: x and y must be F32, w F32/F16/BF16");
+    K_REQUIRE(ctx, awq_tensor_is_rowwise(x) && awq_tensor_is_rowwise(y) && awq_tensor_is_rowwise(w),
+              "matmul: tensors must be rowwise");
+    K_REQUIRE(ctx, awq_tensor_cols(w) == in && awq_tensor_cols(y) == out &&
+                       awq_tensor_rows(y) == awq_tensor_rows(x),
+              "matmul: shape mismatch: x (%lld, %lld), w (%lld, %lld), y (%lld, %lld)",
+              (long long)awq_tensor_rows(x), (long long)in, (long long)out,
+              (long long)awq_tensor_cols(w), (long long)awq_tensor_rows(y),
+              (long long)awq_tensor_cols(y));
+    K_REQUIRE(ctx, !bias || !bias->data || (k_is_float(bias->type) && awq_tensor_nelem(bias) == out),
+              "matmul: bias must have out elements");
+    int64_t n = awq_tensor_rows(x);
+    if (n <= 2 && (w->type == AWQ_DTYPE_F16 || w->type == AWQ_DTYPE_F32)) {
+        /* Decode: stream each weight row once, converting inside the dot product. */
+#pragma omp parallel for schedule(static) num_threads(ctx->n_threads)
+        for (int64_t o = 0; o < out; o++) {
+            const char *wr = k_row(w, o);
+            float b = bias && bias->data ? k_load((const char *)bias->data + bias->offs, bias->type, o) : 0.0f;
+            for (int64_t i = 0; i < n; i++) {
+                const float *xi = (const float *)k_row(x, i);
+                float d = w->type == AWQ_DTYPE_F16 ? k_dot_f16(xi, (const uint16_t *)wr, in)
+                                                   : k_dot_f32(xi, (const float *)wr, in);
+                ((float *)k_row(y, i))[o] = d + b;
+            }
+        }
+        return AWQ_OK;
+    }
+    return tiled_matmul(ctx, y, x, w, dense_tile, out, in, bias);
+}
+
+awq_status awq_cpu_matmul_w4a16(awq_backend_ctx *ctx, awq_tensor *y, const awq_tensor *x,
+                                const awq_qlinear *w) {
+    int64_t in = w->in, out = w->out;
+    K_REQUIRE(ctx, x->type == AWQ_DTYPE_F32 && y->type == AWQ_DTYPE_F32,
+              "matmul_w4a16: x and y must be F32");
+    K_REQUIRE(ctx, out % 8 == 0 && w->group_size > 0 && in % w->group_size == 0,
+              "matmul_w4a16: out %% 8 and in %% group_size must be 0");
+    K_REQUIRE(ctx, awq_tensor_cols(x) == in && awq_tensor_cols(y) == out &&
+                       awq_tensor_rows(y) == awq_tensor_rows(x),
+              "matmul_w4a16: shape mismatch");
+    K_REQUIRE(ctx, w->qweight.type == AWQ_DTYPE_I32 && w->qzeros.type == AWQ_DTYPE_I32 &&
+                       w->scales.type == AWQ_DTYPE_F16 && awq_tensor_is_contiguous(&w->qweight) &&
+                       awq_tensor_is_contiguous(&w->qzeros) && awq_tensor_is_contiguous(&w->scales),
+              "matmul_w4a16: qweight/qzeros I32 and scales F16, contiguous");
+    K_REQUIRE(ctx, awq_tensor_is_rowwise(x) && awq_tensor_is_rowwise(y),
+              "matmul_w4a16: tensors must be rowwise");
+    return tiled_matmul(ctx, y, x, w, w4_tile, out, in, &w->bias);
+}
+
+awq_status awq_cpu_gram(awq_backend_ctx *ctx, awq_tensor *g, const awq_tensor *x,
+                        bool accumulate) {
+    int64_t n = awq_tensor_rows(x), c = awq_tensor_cols(x);
+    K_REQUIRE(ctx, x->type == AWQ_DTYPE_F32 && g->type == AWQ_DTYPE_F32 &&
+                       awq_tensor_rows(g) == c && awq_tensor_cols(g) == c &&
+                       awq_tensor_is_rowwise(x) && awq_tensor_is_rowwise(g),
+              "gram: g (c, c) and x (n, c) F32");
+    /* Each thread owns a block of rows of g and streams over all tokens (rank-1 updates). */
+#pragma omp parallel for schedule(dynamic, 1) num_threads(ctx->n_threads)
+    for (int64_t i0 = 0; i0 < c; i0 += 16) {
+        int64_t i1 = i0 + 16 < c ? i0 + 16 : c;
+        for (int64_t i = i0; i < i1; i++) {
+            float *gi = (float *)k_row(g, i);
+            if (!accumulate) memset(gi, 0, (size_t)c * sizeof(float));
+        }
+        for (int64_t t = 0; t < n; t++) {
+            const float *xt = (const float *)k_row(x, t);
+            for (int64_t i = i0; i < i1; i++) {
+                k_axpy((float *)k_row(g, i), xt[i], xt, c);
+            }
+        }
+    }
+    return AWQ_OK;
+}

@@ -1,0 +1,39 @@
+/*
+ * simd.h - the few hot loops of the reference kernels, written in plain C and compiled three
+ * times (x86-64-v4 = AVX-512, x86-64-v3 = AVX2/FMA/F16C, baseline) with the best clone chosen at
+ * load time (GCC target_clones / ifunc). Same arithmetic as the scalar code; only the
+ * vectorisation and the summation order differ.
+ */
+#ifndef AWQ_CPU_SIMD_H
+#define AWQ_CPU_SIMD_H
+
+#include <stdint.h>
+
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(AWQ_NO_CLONES)
+#define K_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+#else
+#define K_CLONES
+#endif
+
+/* dst[i] = (float) half src[i] */
+void k_f16_to_f32(float *dst, const uint16_t *src, int64_t n);
+/* dst[i] = (float) bfloat16 src[i] */
+void k_bf16_to_f32(float *dst, const uint16_t *src, int64_t n);
+/* sum_i a[i] * b[i] */
+float k_dot_f32(const float *a, const float *b, int64_t n);
+/* sum_i a[i] * half b[i] */
+float k_dot_f16(const float *a, const uint16_t *b, int64_t n);
+/* y[r] = x . w[r] for 8 rows w (8, n) stored with row stride ld (floats) */
+void k_dot8(const float *x, const float *w, int64_t ld, int64_t n, float *y);
+/* g[j] += a * x[j] */
+void k_axpy(float *g, float a, const float *x, int64_t n);
+
+#endif
+
+/* One attention row: out (hd) = softmax_j(scale * q . k_j) v_j over keys j = lo..hi, where key j
+ * is at kbase + j * kstride bytes (and value at vbase + j * vstride); online softmax in blocks. */
+void k_attn_row(const float *q, const char *kbase, int64_t kstride, const char *vbase,
+                int64_t vstride, int64_t lo, int64_t hi, int64_t hd, float scale, float *out);
+/* err[c] += sum_t (x_t . dq_c)^2 for 16 candidate vectors given transposed, dqt (gs, 16),
+ * against n rows of x (row stride ldx floats), each row segment of length gs. */
+void k_sq_err16(const float *x, int64_t ldx, int64_t n, const float *dqt, int64_t gs, double *err);

@@ -1,0 +1,282 @@
+/* config.c - config.json -> awq_model_config. */
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "config.h"
+#include "json.h"
+
+/* Architectures as data. */
+typedef struct arch_desc {
+    const char *model_type;
+    bool        qkv_bias_default;  /* Qwen2 always has q/k/v biases */
+    bool        qk_norm;           /* Qwen3 */
+    bool        sliding_from_cfg;  /* honours sliding_window (Mistral always; Qwen2 if use_sliding_window) */
+    const char *sliding_flag;      /* key that must be true for the window to apply, or NULL */
+} arch_desc;
+
+static const arch_desc archs[] = {
+    {"llama", false, false, false, NULL},
+    {"mistral", false, false, true, NULL},
+    {"qwen2", true, false, true, "use_sliding_window"},
+    {"qwen3", false, true, true, "use_sliding_window"},
+};
+
+const char *awq_config_supported(void) { return "llama, mistral, qwen2, qwen3 (SmolLM2 is llama)"; }
+
+static awq_status get_i32(awq_runtime *rt, const cJSON *o, const char *what, const char *key,
+                          bool req, int64_t def, int64_t lo, int64_t hi, int32_t *out) {
+    int64_t v;
+    awq_status st = awq_json_get_int(rt, o, what, key, req, def, &v);
+    if (st != AWQ_OK) return st;
+    if (v < lo || v > hi)
+        return awq_set_error(rt, AWQ_ERR_FORMAT, "%s: '%s' = %lld is out of range [%lld, %lld]",
+                             what, key, (long long)v, (long long)lo, (long long)hi);
+    *out = (int32_t)v;
+    return AWQ_OK;
+}
+
+static awq_status parse_rope_scaling(awq_runtime *rt, const cJSON *root, const char *what,
+                                     awq_model_config *c) {
+    const cJSON *rs = cJSON_GetObjectItemCaseSensitive(root, "rope_scaling");
+    c->rope_kind = AWQ_ROPE_DEFAULT;
+    c->rope_factor = 1.0;
+    if (!rs || cJSON_IsNull(rs)) return AWQ_OK;
+    if (!cJSON_IsObject(rs))
+        return awq_set_error(rt, AWQ_ERR_FORMAT, "%s: 'rope_scaling' must be an object or null", what);
+    const char *type = NULL;
+    awq_status st = awq_json_get_string(rt, rs, what, "rope_type", false, NULL, &type);
+    if (st != AWQ_OK) return st;
+    if (!type) {
+        st = awq_json_get_string(rt, rs, what, "type", false, NULL, &type);
+        if (st != AWQ_OK) return st;
+    }
+    if (!type)
+        return awq_set_error(rt, AWQ_ERR_FORMAT, "%s: 'rope_scaling' has no 'rope_type' or 'type'", what);
+    if (!strcmp(type, "default")) return AWQ_OK;
+    st = awq_json_get_double(rt, rs, what, "factor", true, 1.0, &c->rope_factor);
+    if (st != AWQ_OK) return st;
+    if (!(c->rope_factor > 0))
+        return awq_set_error(rt, AWQ_ERR_FORMAT, "%s: 'rope_scaling.factor' must be > 0", what);
+    if (!strcmp(type, "linear")) {
+        c->rope_kind = AWQ_ROPE_LINEAR;
+        return AWQ_OK;
+    }
+    if (!strcmp(type, "llama3")) {
+        c->rope_kind = AWQ_ROPE_LLAMA3;
+        if ((st = awq_json_get_double(rt, rs, what, "low_freq_factor", true, 1, &c->rope_low_freq_factor)) ||
+            (st = awq_json_get_double(rt, rs, what, "high_freq_factor", true, 4, &c->rope_high_freq_factor)) ||
+            (st = get_i32(rt, rs, what, "original_max_position_embeddings", true, 8192, 1, 1 << 24,
+                          &c->rope_orig_max_pos)))
+            return st;
+        if (!(c->rope_high_freq_factor > c->rope_low_freq_factor))
+            return awq_set_error(rt, AWQ_ERR_FORMAT,
+                                 "%s: rope_scaling high_freq_factor must exceed low_freq_factor", what);
+        return AWQ_OK;
+    }
+    return awq_set_error(rt, AWQ_ERR_UNSUPPORTED,
+                         "%s: rope_scaling type '%s' is not supported (supported: default, linear, llama3)",
+                         what, type);
+}
+
+static awq_status parse_dtype(awq_runtime *rt, const cJSON *root, const char *what, awq_dtype *out) {
+    const char *s = NULL;
+    awq_status st = awq_json_get_string(rt, root, what, "torch_dtype", false, "float16", &s);
+    if (st != AWQ_OK) return st;
+    if (!strcmp(s, "float16") || !strcmp(s, "half")) *out = AWQ_DTYPE_F16;
+    else if (!strcmp(s, "bfloat16")) *out = AWQ_DTYPE_BF16;
+    else if (!strcmp(s, "float32") || !strcmp(s, "float")) *out = AWQ_DTYPE_F32;
+    else
+        return awq_set_error(rt, AWQ_ERR_UNSUPPORTED, "%s: 'torch_dtype' = '%s' is not supported "
+                             "(float16, bfloat16, float32)", what, s);
+    return AWQ_OK;
+}
+
+static awq_status parse_quant(awq_runtime *rt, const cJSON *root, const char *what,
+                              awq_model_config *c) {
+    const cJSON *q = cJSON_GetObjectItemCaseSensitive(root, "quantization_config");
+    c->quantized = false;
+    if (!q || cJSON_IsNull(q)) return AWQ_OK;
+    if (!cJSON_IsObject(q))
+        return awq_set_error(rt, AWQ_ERR_FORMAT, "%s: 'quantization_config' must be an object", what);
+    const char *method = NULL;
+    awq_status st = awq_json_get_string(rt, q, what, "quant_method", false, "awq", &method);
+    if (st != AWQ_OK) return st;
+    if (strcmp(method, "awq") != 0)
+        return awq_set_error(rt, AWQ_ERR_UNSUPPORTED,
+                             "%s: quantization_config.quant_method '%s' is not supported (only awq)",
+                             what, method);
+    int64_t bits = 4, gs = 128;
+    /* AutoAWQ writes bits/group_size; legacy files use w_bit/q_group_size. */
+    if (cJSON_GetObjectItemCaseSensitive(q, "w_bit"))
+        st = awq_json_get_int(rt, q, what, "w_bit", true, 4, &bits);
+    else
+        st = awq_json_get_int(rt, q, what, "bits", false, 4, &bits);
+    if (st != AWQ_OK) return st;
+    if (cJSON_GetObjectItemCaseSensitive(q, "q_group_size"))
+        st = awq_json_get_int(rt, q, what, "q_group_size", true, 128, &gs);
+    else
+        st = awq_json_get_int(rt, q, what, "group_size", false, 128, &gs);
+    if (st != AWQ_OK) return st;
+    if (bits != 4)
+        return awq_set_error(rt, AWQ_ERR_UNSUPPORTED,
+                             "%s: quantization_config.bits = %lld is not supported (only 4)", what,
+                             (long long)bits);
+    if (gs != -1 && (gs < 8 || gs > 4096 || gs % 8))
+        return awq_set_error(rt, AWQ_ERR_UNSUPPORTED,
+                             "%s: quantization_config.group_size = %lld is not supported", what,
+                             (long long)gs);
+    st = awq_json_get_bool(rt, q, what, "zero_point", false, true, &c->q_zero_point);
+    if (st != AWQ_OK) return st;
+    if (!c->q_zero_point)
+        return awq_set_error(rt, AWQ_ERR_UNSUPPORTED,
+                             "%s: quantization_config.zero_point = false (symmetric AWQ, 'marlin') "
+                             "is not supported", what);
+    const char *ver = NULL;
+    st = awq_json_get_string(rt, q, what, "version", false, "gemm", &ver);
+    if (st != AWQ_OK) return st;
+    size_t i = 0;
+    for (; ver[i] && i + 1 < sizeof c->q_version; i++)
+        c->q_version[i] = (char)(ver[i] >= 'A' && ver[i] <= 'Z' ? ver[i] + 32 : ver[i]);
+    c->q_version[i] = '\0';
+    if (strcmp(c->q_version, "gemm") && strcmp(c->q_version, "gemv"))
+        return awq_set_error(rt, AWQ_ERR_UNSUPPORTED,
+                             "%s: quantization_config.version '%s' is not supported (gemm, gemv)",
+                             what, ver);
+    const cJSON *ex = cJSON_GetObjectItemCaseSensitive(q, "modules_to_not_convert");
+    c->n_exclude = 0;
+    if (ex && !cJSON_IsNull(ex)) {
+        if (!cJSON_IsArray(ex))
+            return awq_set_error(rt, AWQ_ERR_FORMAT,
+                                 "%s: quantization_config.modules_to_not_convert must be a list", what);
+        const cJSON *e;
+        cJSON_ArrayForEach(e, ex) {
+            if (!cJSON_IsString(e) || c->n_exclude >= AWQ_MAX_EXCLUDE ||
+                strlen(e->valuestring) >= sizeof c->exclude[0])
+                return awq_set_error(rt, AWQ_ERR_FORMAT,
+                                     "%s: quantization_config.modules_to_not_convert: bad entry", what);
+            snprintf(c->exclude[c->n_exclude++], sizeof c->exclude[0], "%s", e->valuestring);
+        }
+    }
+    c->quantized = true;
+    c->q_bits = (int32_t)bits;
+    c->q_group_size = (int32_t)gs; /* -1 resolved per layer (= in) by the loader */
+    return AWQ_OK;
+}
+
+awq_status awq_config_parse(awq_runtime *rt, const cJSON *root, const char *what,
+                            awq_model_config *c) {
+    memset(c, 0, sizeof *c);
+    if (!cJSON_IsObject(root))
+        return awq_set_error(rt, AWQ_ERR_FORMAT, "%s: top level must be a JSON object", what);
+    const char *mt = NULL;
+    awq_status st = awq_json_get_string(rt, root, what, "model_type", true, NULL, &mt);
+    if (st != AWQ_OK) return st;
+    const arch_desc *a = NULL;
+    for (size_t i = 0; i < sizeof archs / sizeof archs[0]; i++)
+        if (!strcmp(archs[i].model_type, mt)) a = &archs[i];
+    if (!a)
+        return awq_set_error(rt, AWQ_ERR_UNSUPPORTED,
+                             "%s: model_type '%s' is not supported (supported: %s)", what, mt,
+                             awq_config_supported());
+    snprintf(c->model_type, sizeof c->model_type, "%s", mt);
+
+    const int32_t BIG = 1 << 20;
+    if ((st = get_i32(rt, root, what, "num_hidden_layers", true, 0, 1, 4096, &c->n_layers)) ||
+        (st = get_i32(rt, root, what, "hidden_size", true, 0, 8, BIG, &c->d_model)) ||
+        (st = get_i32(rt, root, what, "num_attention_heads", true, 0, 1, 4096, &c->n_heads)) ||
+        (st = get_i32(rt, root, what, "num_key_value_heads", false, c->n_heads, 1, 4096, &c->n_kv_heads)) ||
+        (st = get_i32(rt, root, what, "intermediate_size", true, 0, 8, BIG, &c->d_ff)) ||
+        (st = get_i32(rt, root, what, "vocab_size", true, 0, 1, 1 << 24, &c->vocab_size)) ||
+        (st = get_i32(rt, root, what, "max_position_embeddings", false, 4096, 1, 1 << 24, &c->max_pos)))
+        return st;
+    if (c->d_model % c->n_heads && !cJSON_GetObjectItemCaseSensitive(root, "head_dim"))
+        return awq_set_error(rt, AWQ_ERR_FORMAT,
+                             "%s: hidden_size %d is not divisible by num_attention_heads %d", what,
+                             c->d_model, c->n_heads);
+    const cJSON *hd = cJSON_GetObjectItemCaseSensitive(root, "head_dim");
+    if (hd && !cJSON_IsNull(hd)) {
+        if ((st = get_i32(rt, root, what, "head_dim", true, 0, 2, 4096, &c->head_dim))) return st;
+    } else {
+        c->head_dim = c->d_model / c->n_heads;
+    }
+    if (c->head_dim % 2)
+        return awq_set_error(rt, AWQ_ERR_FORMAT, "%s: head_dim %d must be even", what, c->head_dim);
+    if (c->n_heads % c->n_kv_heads)
+        return awq_set_error(rt, AWQ_ERR_FORMAT,
+                             "%s: num_attention_heads %d is not a multiple of num_key_value_heads %d",
+                             what, c->n_heads, c->n_kv_heads);
+    if ((st = awq_json_get_double(rt, root, what, "rms_norm_eps", false, 1e-6, &c->rms_eps)) ||
+        (st = awq_json_get_double(rt, root, what, "rope_theta", false, 10000.0, &c->rope_theta)) ||
+        (st = awq_json_get_bool(rt, root, what, "tie_word_embeddings", false, false, &c->tie_embeddings)))
+        return st;
+    if (!(c->rms_eps > 0) || !(c->rope_theta > 0))
+        return awq_set_error(rt, AWQ_ERR_FORMAT, "%s: rms_norm_eps and rope_theta must be > 0", what);
+    bool attn_bias = false;
+    if ((st = awq_json_get_bool(rt, root, what, "attention_bias", false, false, &attn_bias)) ||
+        (st = awq_json_get_bool(rt, root, what, "mlp_bias", false, false, &c->mlp_bias)))
+        return st;
+    c->qkv_bias = a->qkv_bias_default || attn_bias;
+    c->o_bias = attn_bias && !strcmp(mt, "llama");
+    c->qk_norm = a->qk_norm;
+    c->sliding_window = 0;
+    if (a->sliding_from_cfg) {
+        bool use = true;
+        if (a->sliding_flag &&
+            (st = awq_json_get_bool(rt, root, what, a->sliding_flag, false, false, &use)))
+            return st;
+        int32_t w = 0;
+        if ((st = get_i32(rt, root, what, "sliding_window", false, 0, 0, 1 << 24, &w))) return st;
+        if (use) c->sliding_window = w;
+    }
+    if ((st = parse_rope_scaling(rt, root, what, c)) || (st = parse_dtype(rt, root, what, &c->torch_dtype)))
+        return st;
+    c->bos_id = c->eos_id = -1;
+    const cJSON *b = cJSON_GetObjectItemCaseSensitive(root, "bos_token_id");
+    if (cJSON_IsNumber(b)) c->bos_id = (int32_t)b->valuedouble;
+    const cJSON *e = cJSON_GetObjectItemCaseSensitive(root, "eos_token_id");
+    if (cJSON_IsNumber(e)) c->eos_id = (int32_t)e->valuedouble;
+    else if (cJSON_IsArray(e) && cJSON_GetArraySize(e) > 0 && cJSON_IsNumber(cJSON_GetArrayItem(e, 0)))
+        c->eos_id = (int32_t)cJSON_GetArrayItem(e, 0)->valuedouble;
+    return parse_quant(rt, root, what, c);
+}
+
+awq_status awq_config_load(awq_runtime *rt, const char *dir, awq_model_config *out) {
+    char path[4096];
+    awq_path_join(path, sizeof path, dir, "config.json");
+    cJSON *root = NULL;
+    awq_status st = awq_json_parse_file(rt, path, &root);
+    if (st != AWQ_OK) return st;
+    st = awq_config_parse(rt, root, path, out);
+    cJSON_Delete(root);
+    return st;
+}
+
+void awq_config_inv_freq(const awq_model_config *c, float *inv_freq) {
+    int32_t half = c->head_dim / 2;
+    for (int32_t i = 0; i < half; i++) {
+        double f = 1.0 / pow(c->rope_theta, (double)(2 * i) / (double)c->head_dim);
+        if (c->rope_kind == AWQ_ROPE_LINEAR) {
+            f /= c->rope_factor;
+        } else if (c->rope_kind == AWQ_ROPE_LLAMA3) {
+            /* transformers _compute_llama3_parameters */
+            double low_wl = c->rope_orig_max_pos / c->rope_low_freq_factor;
+            double high_wl = c->rope_orig_max_pos / c->rope_high_freq_factor;
+            double wl = 2.0 * M_PI / f;
+            if (wl > low_wl) {
+                f = f / c->rope_factor;
+            } else if (wl >= high_wl) {
+                double smooth = (c->rope_orig_max_pos / wl - c->rope_low_freq_factor) /
+                                (c->rope_high_freq_factor - c->rope_low_freq_factor);
+                f = (1.0 - smooth) * f / c->rope_factor + smooth * f;
+            }
+        }
+        inv_freq[i] = (float)f;
+    }
+}
+
+bool awq_config_is_excluded(const awq_model_config *c, const char *full_name) {
+    for (int32_t i = 0; i < c->n_exclude; i++)
+        if (c->exclude[i][0] && strstr(full_name, c->exclude[i])) return true;
+    return false;
+}

@@ -1,0 +1,120 @@
+/* forward.c - one decoder layer as a straight list of backend calls. */
+#include <math.h>
+#include <string.h>
+
+#include "forward.h"
+
+#define TRY(x) do { awq_status st_ = (x); if (st_ != AWQ_OK) return st_; } while (0)
+
+awq_status awq_fwd_scratch_alloc(awq_runtime *rt, const awq_device *dev, awq_buflist *list,
+                                 const awq_model_config *c, int64_t n, awq_fwd_scratch *s) {
+    memset(s, 0, sizeof *s);
+    s->n_max = n;
+    int64_t d = c->d_model, qd = (int64_t)c->n_heads * c->head_dim,
+            kvd = (int64_t)c->n_kv_heads * c->head_dim, ff = c->d_ff;
+    struct { awq_tensor *t; awq_dtype ty; int64_t cols; } plan[] = {
+        {&s->x, AWQ_DTYPE_F32, d},    {&s->xb, AWQ_DTYPE_F32, d},   {&s->q, AWQ_DTYPE_F32, qd},
+        {&s->k, AWQ_DTYPE_F32, kvd},  {&s->v, AWQ_DTYPE_F32, kvd},  {&s->att, AWQ_DTYPE_F32, qd},
+        {&s->xo, AWQ_DTYPE_F32, d},   {&s->g, AWQ_DTYPE_F32, ff},   {&s->u, AWQ_DTYPE_F32, ff},
+    };
+    for (size_t i = 0; i < sizeof plan / sizeof plan[0]; i++) {
+        int64_t ne[2] = {n, plan[i].cols};
+        TRY(awq_tensor_alloc(rt, dev, list, plan[i].ty, 2, ne, plan[i].t));
+    }
+    TRY(awq_tensor_alloc(rt, dev, list, AWQ_DTYPE_I32, 1, &n, &s->pos));
+    TRY(awq_tensor_alloc(rt, dev, list, AWQ_DTYPE_I32, 1, &n, &s->ids));
+    return AWQ_OK;
+}
+
+awq_status awq_fwd_set_positions(const awq_fwd_ctx *f, int64_t B, int64_t T, int32_t n_past) {
+    int64_t n = B * T;
+    int32_t buf[1024];
+    for (int64_t r0 = 0; r0 < n; r0 += 1024) {
+        int64_t m = n - r0 < 1024 ? n - r0 : 1024;
+        for (int64_t i = 0; i < m; i++) buf[i] = n_past + (int32_t)((r0 + i) % T);
+        TRY(f->dev->ops->upload(f->dev->ctx, f->s->pos.data, f->s->pos.offs + (size_t)r0 * 4, buf,
+                                (size_t)m * 4));
+    }
+    return AWQ_OK;
+}
+
+awq_status awq_fwd_attention(const awq_fwd_ctx *f, const awq_layer_weights *w,
+                             const awq_tensor *xin, int64_t B, int64_t T, int32_t n_past,
+                             awq_tensor *kc, awq_tensor *vc, awq_tensor *out) {
+    const awq_model_config *c = f->cfg;
+    const awq_backend_ops *ops = f->dev->ops;
+    awq_backend_ctx *ctx = f->dev->ctx;
+    awq_fwd_scratch *s = f->s;
+    int64_t n = B * T, H = c->n_heads, Hkv = c->n_kv_heads, hd = c->head_dim;
+    const awq_tensor *xb = xin;
+    awq_tensor q = awq_view_rows(&s->q, 0, n), k = awq_view_rows(&s->k, 0, n),
+               v = awq_view_rows(&s->v, 0, n), att = awq_view_rows(&s->att, 0, n);
+    awq_tensor pos = awq_tensor_1d(AWQ_DTYPE_I32, s->pos.data, s->pos.offs, n);
+
+    // qkv projections
+    TRY(awq_linear_forward(f->dev, &q, xb, &w->q));
+    TRY(awq_linear_forward(f->dev, &k, xb, &w->k));
+    TRY(awq_linear_forward(f->dev, &v, xb, &w->v));
+    // per-head q/k rmsnorm (Qwen3)
+    if (w->q_norm.data) {
+        int64_t qs[2] = {n * H, hd}, ks[2] = {n * Hkv, hd};
+        awq_tensor qh = awq_view_reshape(&q, 2, qs), kh = awq_view_reshape(&k, 2, ks);
+        TRY(ops->rmsnorm(ctx, &qh, &qh, &w->q_norm, (float)c->rms_eps));
+        TRY(ops->rmsnorm(ctx, &kh, &kh, &w->k_norm, (float)c->rms_eps));
+    }
+    // rope
+    int64_t q3[3] = {n, H, hd}, k3[3] = {n, Hkv, hd};
+    awq_tensor qr = awq_view_reshape(&q, 3, q3), kr = awq_view_reshape(&k, 3, k3);
+    TRY(ops->rope(ctx, &qr, &pos, f->inv_freq, 1.0f));
+    TRY(ops->rope(ctx, &kr, &pos, f->inv_freq, 1.0f));
+    // attention over the cache or over the fresh blocks
+    int64_t q4[4] = {B, T, H, hd};
+    awq_tensor q4v = awq_view_reshape(&q, 4, q4), o4 = awq_view_reshape(&att, 4, q4);
+    awq_tensor k4, v4;
+    if (kc) {
+        awq_tensor kdst = awq_view_rows(kc, n_past, T), vdst = awq_view_rows(vc, n_past, T);
+        TRY(ops->convert(ctx, &kdst, &k));
+        TRY(ops->convert(ctx, &vdst, &v));
+        int64_t kv4[4] = {1, n_past + T, Hkv, hd};
+        k4 = awq_view_reshape(kc, 4, kv4);
+        v4 = awq_view_reshape(vc, 4, kv4);
+    } else {
+        int64_t kv4[4] = {B, T, Hkv, hd};
+        k4 = awq_view_reshape(&k, 4, kv4);
+        v4 = awq_view_reshape(&v, 4, kv4);
+    }
+    TRY(ops->attention(ctx, &o4, &q4v, &k4, &v4, n_past, (float)(1.0 / sqrt((double)hd)),
+                       c->sliding_window));
+    // output projection
+    return awq_linear_forward(f->dev, out, &att, &w->o);
+}
+
+awq_status awq_fwd_mlp(const awq_fwd_ctx *f, const awq_layer_weights *w, const awq_tensor *xin,
+                       awq_tensor *out) {
+    awq_fwd_scratch *s = f->s;
+    int64_t n = awq_tensor_rows(xin);
+    awq_tensor g = awq_view_rows(&s->g, 0, n), u = awq_view_rows(&s->u, 0, n);
+    TRY(awq_linear_forward(f->dev, &g, xin, &w->gate));
+    TRY(awq_linear_forward(f->dev, &u, xin, &w->up));
+    TRY(f->dev->ops->silu_mul(f->dev->ctx, &g, &g, &u));
+    return awq_linear_forward(f->dev, out, &g, &w->down);
+}
+
+awq_status awq_fwd_layer(const awq_fwd_ctx *f, const awq_layer_weights *w, int64_t B, int64_t T,
+                         int32_t n_past, awq_tensor *kc, awq_tensor *vc) {
+    const awq_backend_ops *ops = f->dev->ops;
+    awq_backend_ctx *ctx = f->dev->ctx;
+    awq_fwd_scratch *s = f->s;
+    int64_t n = B * T;
+    float eps = (float)f->cfg->rms_eps;
+    awq_tensor x = awq_view_rows(&s->x, 0, n), xb = awq_view_rows(&s->xb, 0, n),
+               xo = awq_view_rows(&s->xo, 0, n);
+    // attention rmsnorm -> attention -> residual
+    TRY(ops->rmsnorm(ctx, &xb, &x, &w->attn_norm, eps));
+    TRY(awq_fwd_attention(f, w, &xb, B, T, n_past, kc, vc, &xo));
+    TRY(ops->binop(ctx, &x, &x, &xo, AWQ_BINOP_ADD));
+    // ffn rmsnorm -> mlp -> residual
+    TRY(ops->rmsnorm(ctx, &xb, &x, &w->ffn_norm, eps));
+    TRY(awq_fwd_mlp(f, w, &xb, &xo));
+    return ops->binop(ctx, &x, &x, &xo, AWQ_BINOP_ADD);
+}

@@ -1,0 +1,55 @@
+/*
+ * forward.h - the Llama-family forward pass as straight-line backend calls, written once and
+ * used by inference (with a KV cache) and by the quantizer (batches of independent blocks).
+ */
+#ifndef AWQ_CORE_FORWARD_H
+#define AWQ_CORE_FORWARD_H
+
+#include "model.h"
+
+/* Device scratch for up to n_max tokens at once. */
+typedef struct awq_fwd_scratch {
+    int64_t    n_max;
+    awq_tensor x;    /* (n_max, d) residual stream */
+    awq_tensor xb;   /* (n_max, d) normed input of q/k/v and gate/up */
+    awq_tensor q;    /* (n_max, H*hd) */
+    awq_tensor k;    /* (n_max, Hkv*hd) */
+    awq_tensor v;    /* (n_max, Hkv*hd) */
+    awq_tensor att;  /* (n_max, H*hd) attention output = input of o_proj */
+    awq_tensor xo;   /* (n_max, d) output of o_proj / down_proj */
+    awq_tensor g;    /* (n_max, d_ff) gate, then silu(gate)*up = input of down_proj */
+    awq_tensor u;    /* (n_max, d_ff) up */
+    awq_tensor pos;  /* (n_max,) I32 positions */
+    awq_tensor ids;  /* (n_max,) I32 token ids */
+} awq_fwd_scratch;
+
+awq_status awq_fwd_scratch_alloc(awq_runtime *rt, const awq_device *dev, awq_buflist *list,
+                                 const awq_model_config *c, int64_t n_max, awq_fwd_scratch *s);
+
+/* Everything one decoder layer needs besides its weights. */
+typedef struct awq_fwd_ctx {
+    const awq_model_config *cfg;
+    const awq_device       *dev;
+    const awq_tensor       *inv_freq; /* (hd/2,) F32 */
+    awq_fwd_scratch        *s;
+} awq_fwd_ctx;
+
+/* Self-attention module on n = B*T normed rows xin (n, d): q/k/v projections, q/k norm, RoPE at
+ * positions s->pos, causal attention, o_proj -> out (n, d). Without a cache (kc == NULL) the rows
+ * are B independent sequences of T tokens starting at position 0. With a cache (B == 1), k/v of
+ * the T new tokens are stored at rows [n_past, n_past+T) of kc/vc ((n_ctx, Hkv*hd) F32) and
+ * attention runs over all n_past+T cached positions. */
+awq_status awq_fwd_attention(const awq_fwd_ctx *f, const awq_layer_weights *w,
+                             const awq_tensor *xin, int64_t B, int64_t T, int32_t n_past,
+                             awq_tensor *kc, awq_tensor *vc, awq_tensor *out);
+/* MLP on n normed rows xin (n, d): down(silu(gate(x)) * up(x)) -> out (n, d). Leaves
+ * silu(gate)*up (the input of down_proj) in s->g. */
+awq_status awq_fwd_mlp(const awq_fwd_ctx *f, const awq_layer_weights *w, const awq_tensor *xin,
+                       awq_tensor *out);
+/* One decoder layer on s->x (n = B*T rows) in place. */
+awq_status awq_fwd_layer(const awq_fwd_ctx *f, const awq_layer_weights *w, int64_t B, int64_t T,
+                         int32_t n_past, awq_tensor *kc, awq_tensor *vc);
+/* Fills s->pos with B blocks of positions n_past..n_past+T-1 (host -> device). */
+awq_status awq_fwd_set_positions(const awq_fwd_ctx *f, int64_t B, int64_t T, int32_t n_past);
+
+#endif

@@ -1,0 +1,337 @@
+/*
+ * model.c - loading a Hugging Face-layout directory onto a device: config, tensor-by-tensor
+ * validation (names, shapes, dtypes) with messages naming the tensor, upload, and the
+ * linear-layer dispatch (dense matmul or W4A16).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "model.h"
+#include "safetensors.h"
+
+/* ---- buffers and views ----------------------------------------------------------------- */
+
+awq_status awq_buflist_alloc(awq_runtime *rt, const awq_device *dev, awq_buflist *list,
+                             size_t nbytes, void **buf) {
+    if (list->n == list->cap) {
+        int32_t cap = list->cap ? list->cap * 2 : 64;
+        void **b = awq_realloc(list->bufs, (size_t)cap * sizeof *b);
+        if (!b) return awq_set_error(rt, AWQ_ERR_OUT_OF_MEMORY, "out of host memory");
+        list->bufs = b;
+        list->cap = cap;
+    }
+    awq_clear_error(rt);
+    awq_status st = dev->ops->buffer_alloc(dev->ctx, nbytes, buf);
+    if (st != AWQ_OK) {
+        if (!awq_runtime_last_error(rt)[0])
+            awq_set_error(rt, st, "%s: cannot allocate %zu bytes", dev->label, nbytes);
+        return st;
+    }
+    list->bufs[list->n++] = *buf;
+    return AWQ_OK;
+}
+
+void awq_buflist_free(const awq_device *dev, awq_buflist *list) {
+    if (dev && dev->ops && dev->ctx)
+        for (int32_t i = 0; i < list->n; i++) dev->ops->buffer_free(dev->ctx, list->bufs[i]);
+    awq_free(list->bufs);
+    memset(list, 0, sizeof *list);
+}
+
+awq_status awq_tensor_alloc(awq_runtime *rt, const awq_device *dev, awq_buflist *list,
+                            awq_dtype type, int ndim, const int64_t *ne, awq_tensor *out) {
+    uint64_t n = awq_dtype_size(type);
+    for (int i = 0; i < ndim; i++)
+        if (ne[i] < 0 || awq_mul_overflow_u64(n, (uint64_t)ne[i], &n))
+            return awq_set_error(rt, AWQ_ERR_INVALID_ARG, "tensor size overflow");
+    void *buf = NULL;
+    awq_status st = awq_buflist_alloc(rt, dev, list, (size_t)(n ? n : 1), &buf);
+    if (st != AWQ_OK) return st;
+    *out = awq_tensor_make(type, buf, 0, ndim, ne);
+    return AWQ_OK;
+}
+
+awq_tensor awq_view_rows(const awq_tensor *t, int64_t r0, int64_t n) {
+    awq_tensor v = *t;
+    int64_t cols = awq_tensor_cols(t);
+    int64_t stride = awq_tensor_row_stride(t);
+    v.ndim = 2;
+    v.ne[0] = n;
+    v.ne[1] = cols;
+    v.nb[0] = stride;
+    v.nb[1] = (int64_t)awq_dtype_size(t->type);
+    v.ne[2] = v.ne[3] = 1;
+    v.nb[2] = v.nb[3] = v.nb[1];
+    v.offs = t->offs + (size_t)(r0 * stride);
+    return v;
+}
+
+awq_tensor awq_view_reshape(const awq_tensor *t, int ndim, const int64_t *ne) {
+    return awq_tensor_make(t->type, t->data, t->offs, ndim, ne);
+}
+
+awq_status awq_linear_forward(const awq_device *dev, awq_tensor *y, const awq_tensor *x,
+                              const awq_linear *l) {
+    if (l->quantized) return dev->ops->matmul_w4a16(dev->ctx, y, x, &l->q);
+    return dev->ops->matmul(dev->ctx, y, x, &l->w, l->bias.data ? &l->bias : NULL);
+}
+
+/* ---- loading --------------------------------------------------------------------------- */
+
+typedef struct loader {
+    awq_model       *m;
+    awq_safetensors *st;
+    awq_progress_fn  progress;
+    void            *progress_user;
+    int32_t          done, total;
+} loader;
+
+static bool is_float(awq_dtype t) {
+    return t == AWQ_DTYPE_F32 || t == AWQ_DTYPE_F16 || t == AWQ_DTYPE_BF16;
+}
+
+static void shape_str(char *buf, size_t cap, int ndim, const int64_t *ne) {
+    size_t o = (size_t)snprintf(buf, cap, "(");
+    for (int i = 0; i < ndim && o < cap; i++)
+        o += (size_t)snprintf(buf + o, cap - o, i ? ", %lld" : "%lld", (long long)ne[i]);
+    if (ndim == 1 && o < cap) o += (size_t)snprintf(buf + o, cap - o, ",");
+    if (o < cap) snprintf(buf + o, cap - o, ")");
+}
+
+/* Finds name, checks its shape (and dtype class), uploads it. want_type: a concrete dtype, or
+ * AWQ_DTYPE_COUNT_ for "any float". required=false: absent -> out->data = NULL, AWQ_OK. */
+static awq_status upload(loader *L, const char *name, awq_dtype want_type, int ndim,
+                         const int64_t *ne, bool required, awq_tensor *out) {
+    awq_model *m = L->m;
+    awq_runtime *rt = m->rt;
+    memset(out, 0, sizeof *out);
+    const awq_st_tensor *t = awq_st_find(L->st, name);
+    if (!t) {
+        if (!required) return AWQ_OK;
+        return awq_set_error(rt, AWQ_ERR_FORMAT, "%s: tensor '%s' is missing", m->dir, name);
+    }
+    bool dt_ok = want_type == AWQ_DTYPE_COUNT_ ? is_float(t->dtype) : t->dtype == want_type;
+    bool shape_ok = t->ndim == ndim;
+    for (int i = 0; shape_ok && i < ndim; i++) shape_ok = t->shape[i] == ne[i];
+    if (!dt_ok || !shape_ok) {
+        char want[96], got[96];
+        shape_str(want, sizeof want, ndim, ne);
+        shape_str(got, sizeof got, t->ndim, t->shape);
+        return awq_set_error(rt, AWQ_ERR_FORMAT, "%s: %s: expected %s %s, got %s %s",
+                             awq_st_file_path(L->st, t->file), name, want,
+                             want_type == AWQ_DTYPE_COUNT_ ? "F16/BF16/F32" : awq_dtype_name(want_type),
+                             got, awq_dtype_name(t->dtype));
+    }
+    awq_status st = awq_tensor_alloc(rt, &m->dev, &m->buffers, t->dtype, ndim, ne, out);
+    if (st != AWQ_OK) return st;
+    st = m->dev.ops->upload(m->dev.ctx, out->data, 0, t->data, t->nbytes);
+    if (st != AWQ_OK) return awq_set_error(rt, st, "%s: upload of %s failed", m->dev.label, name);
+    awq_st_release(L->st, t);
+    m->weight_bytes += (int64_t)t->nbytes;
+    int64_t n = 1;
+    for (int i = 0; i < ndim; i++) n *= ne[i];
+    m->n_params += t->dtype == AWQ_DTYPE_I32 && want_type == AWQ_DTYPE_I32 ? n * 8 : n;
+    return AWQ_OK;
+}
+
+static awq_status load_linear(loader *L, const char *prefix, int64_t out_f, int64_t in_f,
+                              bool has_bias, awq_linear *l) {
+    awq_model *m = L->m;
+    awq_runtime *rt = m->rt;
+    char name[256];
+    memset(l, 0, sizeof *l);
+    l->in = in_f;
+    l->out = out_f;
+    snprintf(name, sizeof name, "%s.qweight", prefix);
+    bool quant = awq_st_find(L->st, name) != NULL;
+    awq_status st;
+    if (quant) {
+        if (!m->cfg.quantized)
+            return awq_set_error(rt, AWQ_ERR_FORMAT,
+                                 "%s: %s.qweight present but config.json has no quantization_config",
+                                 m->dir, prefix);
+        int64_t gs = m->cfg.q_group_size > 0 ? m->cfg.q_group_size : in_f;
+        if (in_f % gs)
+            return awq_set_error(rt, AWQ_ERR_FORMAT, "%s: in_features %lld not divisible by group_size %lld",
+                                 prefix, (long long)in_f, (long long)gs);
+        if (out_f % 8)
+            return awq_set_error(rt, AWQ_ERR_FORMAT, "%s: out_features %lld not a multiple of 8",
+                                 prefix, (long long)out_f);
+        int64_t G = in_f / gs;
+        l->quantized = true;
+        l->q.in = in_f;
+        l->q.out = out_f;
+        l->q.group_size = gs;
+        if (!strcmp(m->cfg.q_version, "gemv")) {
+            st = awq_model_load_gemv_linear(rt, &m->dev, &m->buffers, L->st, prefix, l);
+            if (st != AWQ_OK) return st;
+        } else {
+            int64_t qw[2] = {in_f, out_f / 8}, qz[2] = {G, out_f / 8}, sc[2] = {G, out_f};
+            if ((st = upload(L, name, AWQ_DTYPE_I32, 2, qw, true, &l->q.qweight))) return st;
+            snprintf(name, sizeof name, "%s.qzeros", prefix);
+            if ((st = upload(L, name, AWQ_DTYPE_I32, 2, qz, true, &l->q.qzeros))) return st;
+            snprintf(name, sizeof name, "%s.scales", prefix);
+            if ((st = upload(L, name, AWQ_DTYPE_F16, 2, sc, true, &l->q.scales))) return st;
+        }
+    } else {
+        int64_t ne[2] = {out_f, in_f};
+        snprintf(name, sizeof name, "%s.weight", prefix);
+        if ((st = upload(L, name, AWQ_DTYPE_COUNT_, 2, ne, true, &l->w))) return st;
+    }
+    snprintf(name, sizeof name, "%s.bias", prefix);
+    if ((st = upload(L, name, AWQ_DTYPE_COUNT_, 1, &out_f, has_bias, &l->bias))) return st;
+    if (quant) l->q.bias = l->bias;
+    if (quant && m->dev.ops->weight_prepare) {
+        st = m->dev.ops->weight_prepare(m->dev.ctx, &l->q);
+        if (st != AWQ_OK) return awq_set_error(rt, st, "%s: weight_prepare failed", prefix);
+    }
+    return AWQ_OK;
+}
+
+static bool report(loader *L, const char *what) {
+    L->done++;
+    if (!L->progress) return true;
+    return L->progress((float)L->done / (float)L->total, what, L->progress_user);
+}
+
+static awq_status load_weights(loader *L) {
+    awq_model *m = L->m;
+    const awq_model_config *c = &m->cfg;
+    awq_runtime *rt = m->rt;
+    int64_t d = c->d_model, hd = c->head_dim, qd = (int64_t)c->n_heads * hd,
+            kvd = (int64_t)c->n_kv_heads * hd, ff = c->d_ff, V = c->vocab_size;
+    int64_t emb[2] = {V, d};
+    awq_status st;
+    if ((st = upload(L, "model.embed_tokens.weight", AWQ_DTYPE_COUNT_, 2, emb, true, &m->embed)))
+        return st;
+    if ((st = upload(L, "model.norm.weight", AWQ_DTYPE_COUNT_, 1, &d, true, &m->final_norm)))
+        return st;
+    bool has_head = awq_st_find(L->st, "lm_head.weight") || awq_st_find(L->st, "lm_head.qweight");
+    if (has_head) {
+        if ((st = load_linear(L, "lm_head", V, d, false, &m->lm_head))) return st;
+    } else if (c->tie_embeddings) {
+        memset(&m->lm_head, 0, sizeof m->lm_head);
+        m->lm_head.in = d;
+        m->lm_head.out = V;
+        m->lm_head.w = m->embed;
+    } else {
+        return awq_set_error(rt, AWQ_ERR_FORMAT,
+                             "%s: tensor 'lm_head.weight' is missing and tie_word_embeddings is false",
+                             m->dir);
+    }
+    m->layers = awq_calloc((size_t)c->n_layers, sizeof *m->layers);
+    if (!m->layers) return awq_set_error(rt, AWQ_ERR_OUT_OF_MEMORY, "out of host memory");
+    for (int32_t i = 0; i < c->n_layers; i++) {
+        awq_layer_weights *w = &m->layers[i];
+        char p[128], n[192];
+#define LP(fmt) (snprintf(n, sizeof n, "model.layers.%d." fmt, i), n)
+        if ((st = upload(L, LP("input_layernorm.weight"), AWQ_DTYPE_COUNT_, 1, &d, true, &w->attn_norm)) ||
+            (st = upload(L, LP("post_attention_layernorm.weight"), AWQ_DTYPE_COUNT_, 1, &d, true, &w->ffn_norm)))
+            return st;
+        if (c->qk_norm &&
+            ((st = upload(L, LP("self_attn.q_norm.weight"), AWQ_DTYPE_COUNT_, 1, &hd, true, &w->q_norm)) ||
+             (st = upload(L, LP("self_attn.k_norm.weight"), AWQ_DTYPE_COUNT_, 1, &hd, true, &w->k_norm))))
+            return st;
+#undef LP
+#define LIN(field, name, o, in, bias)                                                   \
+    snprintf(p, sizeof p, "model.layers.%d.%s", i, name);                               \
+    if ((st = load_linear(L, p, o, in, bias, &w->field))) return st;
+        LIN(q, "self_attn.q_proj", qd, d, c->qkv_bias)
+        LIN(k, "self_attn.k_proj", kvd, d, c->qkv_bias)
+        LIN(v, "self_attn.v_proj", kvd, d, c->qkv_bias)
+        LIN(o, "self_attn.o_proj", d, qd, c->o_bias)
+        LIN(gate, "mlp.gate_proj", ff, d, c->mlp_bias)
+        LIN(up, "mlp.up_proj", ff, d, c->mlp_bias)
+        LIN(down, "mlp.down_proj", d, ff, c->mlp_bias)
+#undef LIN
+        char stage[64];
+        snprintf(stage, sizeof stage, "loading layer %d/%d", i + 1, c->n_layers);
+        if (!report(L, stage)) return awq_set_error(rt, AWQ_ERR_CANCELLED, "model load cancelled");
+    }
+    /* RoPE table. */
+    int64_t half = hd / 2;
+    float *inv = awq_malloc((size_t)half * sizeof *inv);
+    if (!inv) return awq_set_error(rt, AWQ_ERR_OUT_OF_MEMORY, "out of host memory");
+    awq_config_inv_freq(c, inv);
+    st = awq_tensor_alloc(rt, &m->dev, &m->buffers, AWQ_DTYPE_F32, 1, &half, &m->inv_freq);
+    if (st == AWQ_OK)
+        st = m->dev.ops->upload(m->dev.ctx, m->inv_freq.data, 0, inv, (size_t)half * sizeof *inv);
+    awq_free(inv);
+    if (st == AWQ_OK) st = m->dev.ops->synchronize(m->dev.ctx);
+    return st;
+}
+
+awq_model_params awq_model_params_default(void) {
+    awq_model_params p = {.device = "auto", .progress = NULL, .progress_user = NULL};
+    return p;
+}
+
+awq_status awq_model_load(awq_model **out, awq_runtime *rt, const char *dir,
+                          const awq_model_params *params) {
+    if (!out || !rt || !dir) return awq_set_error(rt, AWQ_ERR_INVALID_ARG, "awq_model_load: NULL argument");
+    *out = NULL;
+    awq_model_params p = params ? *params : awq_model_params_default();
+    awq_model *m = awq_calloc(1, sizeof *m);
+    if (!m) return awq_set_error(rt, AWQ_ERR_OUT_OF_MEMORY, "out of host memory");
+    m->rt = rt;
+    m->dir = awq_strdup(dir);
+    awq_status st = awq_config_load(rt, dir, &m->cfg);
+    if (st != AWQ_OK) goto fail;
+    loader L = {.m = m, .progress = p.progress, .progress_user = p.progress_user,
+                .total = m->cfg.n_layers};
+    st = awq_st_open(rt, dir, &L.st);
+    if (st != AWQ_OK) goto fail;
+    int64_t max_ctx = m->cfg.max_pos;
+    st = awq_device_open(rt, p.device, max_ctx, &m->dev);
+    if (st == AWQ_OK) st = load_weights(&L);
+    awq_st_close(L.st);
+    if (st != AWQ_OK) goto fail;
+    AWQ_LOG_INFO(rt, "loaded %s: %s, %d layers, %s, %.1f MiB of weights on %s", dir,
+                 m->cfg.model_type, m->cfg.n_layers,
+                 m->cfg.quantized ? "AWQ 4-bit" : awq_dtype_name(m->cfg.torch_dtype),
+                 (double)m->weight_bytes / (1 << 20), m->dev.label);
+    *out = m;
+    return AWQ_OK;
+fail:
+    awq_model_destroy(m);
+    return st;
+}
+
+void awq_model_destroy(awq_model *m) {
+    if (!m) return;
+    if (m->dev.ops && m->dev.ctx && m->dev.ops->weight_release && m->layers) {
+        for (int32_t i = 0; i < m->cfg.n_layers; i++) {
+            awq_linear *ls[7] = {&m->layers[i].q, &m->layers[i].k, &m->layers[i].v, &m->layers[i].o,
+                                 &m->layers[i].gate, &m->layers[i].up, &m->layers[i].down};
+            for (int j = 0; j < 7; j++)
+                if (ls[j]->quantized && ls[j]->q.prepared) m->dev.ops->weight_release(m->dev.ctx, &ls[j]->q);
+        }
+    }
+    awq_buflist_free(&m->dev, &m->buffers);
+    awq_device_close(&m->dev);
+    awq_free(m->layers);
+    awq_free(m->dir);
+    awq_free(m);
+}
+
+awq_status awq_model_get_info(const awq_model *m, awq_model_info *out) {
+    if (!m || !out) return AWQ_ERR_INVALID_ARG;
+    memset(out, 0, sizeof *out);
+    const awq_model_config *c = &m->cfg;
+    snprintf(out->arch, sizeof out->arch, "%s", c->model_type);
+    snprintf(out->device, sizeof out->device, "%s", m->dev.label);
+    out->n_layers = c->n_layers;
+    out->d_model = c->d_model;
+    out->n_heads = c->n_heads;
+    out->n_kv_heads = c->n_kv_heads;
+    out->head_dim = c->head_dim;
+    out->d_ff = c->d_ff;
+    out->vocab_size = c->vocab_size;
+    out->max_ctx = c->max_pos;
+    out->quantized = c->quantized;
+    out->group_size = c->quantized ? c->q_group_size : 0;
+    out->n_params = m->n_params;
+    out->weight_bytes = m->weight_bytes;
+    return AWQ_OK;
+}

