@@ -254,6 +254,11 @@ struct awq_tokenizer {
     /* scratch (encode is not reentrant per tokenizer) */
     tok_cache cache;
     pcre2_match_data *md;
+    /* the last size query's result (ids == NULL), handed out by the fill call that follows */
+    tok_ids          last_ids;
+    uint64_t         last_hash;   /* FNV-1a of the text */
+    size_t           last_len;
+    bool             last_special, last_valid;
     struct tok_sym  *sym;         /* BPE symbols of the current piece */
     size_t           sym_cap;
     struct tok_heap *heap;        /* BPE candidate merges */

@@ -272,6 +272,7 @@ void awq_tokenizer_destroy(awq_tokenizer *t) {
     pcre2_match_data_free(t->md);
     awq_free(t->sym);
     awq_free(t->heap);
+    tok_ids_free(&t->last_ids);
     awq_free(t);
 }
 

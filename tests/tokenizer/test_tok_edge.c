@@ -142,6 +142,21 @@ TEST(buffer_sizes) {
     st = awq_tokenizer_decode(g_llama3, all, n, false, small, sizeof small, &len);
     ASSERT_EQ(st, AWQ_ERR_INVALID_ARG);
     ASSERT_EQ(len, 18);
+    /* a size query remembers its result for the fill call of the same text only */
+    static char a[5000], b[5000];
+    memset(a, 'a', sizeof a);
+    memset(b, 'b', sizeof b);
+    int64_t na = 0, nb = 0;
+    ASSERT_OK(awq_tokenizer_encode(g_llama3, a, sizeof a, false, NULL, 0, &na));
+    ASSERT_OK(awq_tokenizer_encode(g_llama3, b, sizeof b, false, NULL, 0, &nb));
+    int32_t *ib = malloc(sizeof *ib * (size_t)nb), *ib2 = malloc(sizeof *ib2 * (size_t)nb);
+    ASSERT_OK(awq_tokenizer_encode(g_llama3, b, sizeof b, false, ib, nb, &nb));
+    ASSERT_OK(awq_tokenizer_encode(g_llama3, a, sizeof a, false, NULL, 0, &na));
+    int64_t nb2 = 0;
+    ASSERT_OK(awq_tokenizer_encode(g_llama3, b, sizeof b, false, ib2, nb, &nb2)); /* not a's ids */
+    ASSERT(nb2 == nb && memcmp(ib, ib2, sizeof *ib * (size_t)nb) == 0);
+    free(ib);
+    free(ib2);
     int32_t bad_id = 1 << 29;
     ASSERT_EQ(awq_tokenizer_decode(g_llama3, &bad_id, 1, false, NULL, 0, &len), AWQ_ERR_INVALID_ARG);
 }
