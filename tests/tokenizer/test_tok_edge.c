@@ -213,6 +213,53 @@ TEST(stream_never_splits_utf8) {
     free(ids);
 }
 
+/* Random texts from pieces whose replacement is known piece by piece (no piece starts with a
+ * continuation byte, so ill-formed pieces never join their neighbours): decode(encode(x)) must
+ * equal x with each ill-formed piece replaced by U+FFFD, and streaming must give the same. */
+TEST(random_roundtrip) {
+    static const struct { const char *in, *out; } pieces[] = {
+        {"a", "a"}, {"Z", "Z"}, {" ", " "}, {"  ", "  "}, {"\n", "\n"}, {"\t", "\t"}, {"7", "7"},
+        {"123", "123"}, {"'s", "'s"}, {"'LL", "'LL"}, {"hello", "hello"}, {" world", " world"},
+        {"\xC3\xA9", "\xC3\xA9"}, {"\xF0\x9F\xA6\x99", "\xF0\x9F\xA6\x99"},
+        {"\xE6\xBC\xA2", "\xE6\xBC\xA2"}, {"\xFF", "\xEF\xBF\xBD"}, {"\xE2\x82", "\xEF\xBF\xBD"},
+        {"\xC0", "\xEF\xBF\xBD"}, {"<|begin_of_text|>", "<|begin_of_text|>"}, {"<|eot_id|>", "<|eot_id|>"},
+        {"!!", "!!"}, {"\r\n", "\r\n"}, {"\xC2\xA0", "\xC2\xA0"},
+    };
+    const int np = (int)(sizeof pieces / sizeof pieces[0]);
+    unsigned long long rng = 12345;
+    char in[2048], exp[4096], out[8192], stream[8192];
+    for (int iter = 0; iter < 300; iter++) {
+        size_t il = 0, el = 0;
+        int k = (int)(test_rng_next(&rng) % 40);
+        for (int i = 0; i < k; i++) {
+            int j = (int)(test_rng_next(&rng) % (unsigned long long)np);
+            size_t a = strlen(pieces[j].in), b = strlen(pieces[j].out);
+            memcpy(in + il, pieces[j].in, a);
+            memcpy(exp + el, pieces[j].out, b);
+            il += a;
+            el += b;
+        }
+        int64_t n;
+        int32_t *ids = enc(g_llama3, in, il, false, &n);
+        ASSERT(ids);
+        size_t len;
+        ASSERT_OK(awq_tokenizer_decode(g_llama3, ids, n, false, out, sizeof out, &len));
+        ASSERT_MSG(len == el && memcmp(out, exp, el) == 0, "iteration %d", iter);
+        awq_detok *d = NULL;
+        ASSERT_OK(awq_detok_create(&d, g_llama3, false));
+        size_t sl = 0, got;
+        for (int64_t i = 0; i < n; i++) {
+            ASSERT_OK(awq_detok_push(d, ids[i], stream + sl, sizeof stream - sl, &got));
+            sl += got;
+        }
+        ASSERT_OK(awq_detok_flush(d, stream + sl, sizeof stream - sl, &got));
+        sl += got;
+        awq_detok_destroy(d);
+        ASSERT_MSG(sl == el && memcmp(stream, exp, el) == 0, "stream, iteration %d", iter);
+        free(ids);
+    }
+}
+
 /* Writes text to a temporary tokenizer.json and returns the load error detail. */
 static awq_status load_text(const char *json, char *err, size_t cap) {
     char path[] = "/tmp/awq_tok_test_XXXXXX";
@@ -315,6 +362,7 @@ int main(void) {
     RUN(special_token_strings);
     RUN(buffer_sizes);
     RUN(stream_never_splits_utf8);
+    RUN(random_roundtrip);
     RUN(malformed_json);
     RUN(tiny_spm_byte_fallback);
     awq_tokenizer_destroy(g_llama3);
