@@ -276,7 +276,7 @@ static awq_status hand_out(awq_detok *d, char *buf, size_t cap, size_t *len_out)
 static bool drain_pending(awq_detok *d, bool final) {
     size_t used = 0;
     if (!emit_utf8(d->pending.p, d->pending.n, final, &d->ready, &used)) return false;
-    memmove(d->pending.p, d->pending.p + used, d->pending.n - used);
+    if (used && used < d->pending.n) memmove(d->pending.p, d->pending.p + used, d->pending.n - used);
     d->pending.n -= used;
     return true;
 }
