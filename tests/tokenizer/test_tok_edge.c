@@ -348,6 +348,68 @@ TEST(tiny_spm_byte_fallback) {
     awq_tokenizer_destroy(t);
 }
 
+/* BOS/EOS: a TemplateProcessing post-processor adds BOS; tokenizer_config.json's add_bos_token /
+ * add_eos_token override it (Llama 3's tokenizer.json with the official template spliced in). */
+static void write_str(const char *path, const char *s) {
+    FILE *f = fopen(path, "wb");
+    if (f) {
+        fwrite(s, 1, strlen(s), f);
+        fclose(f);
+    }
+}
+
+TEST(bos_eos_from_template_and_config) {
+    char src[1024];
+    snprintf(src, sizeof src, "%s/tokenizers/llama3/tokenizer.json", test_shared_data());
+    size_t n;
+    char *j = tt_read_file(src, &n);
+    ASSERT(j);
+    char *a = strstr(j, "\"post_processor\": {"), *b = a ? strstr(a, "\"decoder\": {") : NULL;
+    ASSERT(a && b);
+    static const char tp[] =
+        "\"post_processor\": {\"type\": \"Sequence\", \"processors\": ["
+        "{\"type\": \"ByteLevel\", \"add_prefix_space\": true, \"trim_offsets\": false, \"use_regex\": true},"
+        "{\"type\": \"TemplateProcessing\", \"single\": [{\"SpecialToken\": {\"id\": \"<|begin_of_text|>\", \"type_id\": 0}},"
+        "{\"Sequence\": {\"id\": \"A\", \"type_id\": 0}}], \"pair\": [], \"special_tokens\": "
+        "{\"<|begin_of_text|>\": {\"id\": \"<|begin_of_text|>\", \"ids\": [128000], \"tokens\": [\"<|begin_of_text|>\"]}}}]},\n  ";
+    char *m = malloc(n + sizeof tp);
+    size_t k = (size_t)(a - j);
+    memcpy(m, j, k);
+    memcpy(m + k, tp, sizeof tp - 1);
+    strcpy(m + k + sizeof tp - 1, b);
+    char dir[] = "/tmp/awq_tok_bos_XXXXXX";
+    ASSERT(mkdtemp(dir));
+    char tj[256], tc[256];
+    snprintf(tj, sizeof tj, "%s/tokenizer.json", dir);
+    snprintf(tc, sizeof tc, "%s/tokenizer_config.json", dir);
+    write_str(tj, m);
+    free(m);
+    free(j);
+    static const struct { const char *cfg; int32_t first, last; bool bos; } cases[] = {
+        {NULL, 128000, -1, true},
+        {"{\"add_bos_token\": false, \"bos_token\": \"<|begin_of_text|>\"}", -1, -1, false},
+        {"{\"add_eos_token\": true, \"eos_token\": {\"content\": \"<|end_of_text|>\"}}", 128000, 128001, true},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        unlink(tc);
+        if (cases[i].cfg) write_str(tc, cases[i].cfg);
+        awq_tokenizer *t = NULL;
+        ASSERT_OK_RT(awq_tokenizer_load(&t, g_rt, dir), g_rt);
+        int32_t ids[16];
+        int64_t cnt = 0, plain = 0;
+        ASSERT_OK(awq_tokenizer_encode(t, "Hi", 2, true, ids, 16, &cnt));
+        ASSERT_OK(awq_tokenizer_encode(t, "Hi", 2, false, NULL, 0, &plain));
+        ASSERT_EQ(cnt, plain + (cases[i].first >= 0) + (cases[i].last >= 0));
+        if (cases[i].first >= 0) ASSERT_EQ(ids[0], cases[i].first);
+        if (cases[i].last >= 0) ASSERT_EQ(ids[cnt - 1], cases[i].last);
+        ASSERT_EQ(awq_tokenizer_adds_bos(t), cases[i].bos);
+        awq_tokenizer_destroy(t);
+    }
+    unlink(tc);
+    unlink(tj);
+    rmdir(dir);
+}
+
 int main(void) {
     if (!test_shared_data()) return 77;
     awq_runtime_params p = awq_runtime_params_default();
@@ -365,6 +427,7 @@ int main(void) {
     RUN(random_roundtrip);
     RUN(malformed_json);
     RUN(tiny_spm_byte_fallback);
+    RUN(bos_eos_from_template_and_config);
     awq_tokenizer_destroy(g_llama3);
     awq_tokenizer_destroy(g_qwen3);
     awq_runtime_destroy(g_rt);
