@@ -2,7 +2,7 @@
  * tok_json.c - loading Hugging Face tokenizer.json (+ tokenizer_config.json).
  *
  * Supported: model BPE (byte_fallback, ignore_merges, fuse_unk, unk_token); normalizers NFC,
- * NFKC, NFD, NFKD, Prepend, Replace (String pattern), Lowercase, Strip, Sequence; pre-tokenizers
+ * NFKC, NFD, NFKD, Prepend, Replace (String or Regex), Lowercase, Strip, Sequence; pre-tokenizers
  * Split, ByteLevel, Digits, Metaspace, Whitespace, WhitespaceSplit, Sequence; decoders ByteLevel,
  * Metaspace, Replace, ByteFallback, Fuse, Strip, Sequence; post-processors TemplateProcessing,
  * ByteLevel, Sequence. Anything else is AWQ_ERR_UNSUPPORTED naming the field and the type.
@@ -95,12 +95,13 @@ static awq_status parse_normalizer(jctx *c, const cJSON *o, const char *field) {
         bool regex;
         awq_status st = jpattern(c, o, field, &pat, &regex);
         if (st != AWQ_OK) return st;
-        if (regex) return ferr(c, AWQ_ERR_UNSUPPORTED, field, "Replace with a Regex pattern", pat);
         if (!content) return ferr(c, AWQ_ERR_FORMAT, field, "Replace without 'content'", NULL);
+        if (regex && (st = tok_compile_regex(t, field, pat, &n->re)) != AWQ_OK) return st;
         n->kind = TOK_NORM_REPLACE;
         n->a = awq_strdup(pat);
         n->b = awq_strdup(content);
         if (!n->b) { awq_free(n->a); n->a = NULL; }
+        if (!n->a) { pcre2_code_free(n->re); n->re = NULL; }
     } else {
         return ferr(c, AWQ_ERR_UNSUPPORTED, field, "unsupported normalizer type", ty);
     }
@@ -237,8 +238,8 @@ static awq_status parse_decoder(jctx *c, const cJSON *o, const char *field) {
         const char *pat, *content = jstr(o, "content");
         bool regex;
         if ((st = jpattern(c, o, field, &pat, &regex)) != AWQ_OK) return st;
-        if (regex) return ferr(c, AWQ_ERR_UNSUPPORTED, field, "Replace decoder with a Regex pattern", pat);
         if (!content) return ferr(c, AWQ_ERR_FORMAT, field, "Replace without 'content'", NULL);
+        if (regex && (st = tok_compile_regex(t, field, pat, &d->re)) != AWQ_OK) return st;
         d->kind = TOK_DEC_REPLACE;
         d->a = awq_strdup(pat);
         d->b = awq_strdup(content);
