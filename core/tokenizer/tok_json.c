@@ -595,6 +595,28 @@ static void apply_generation_config(awq_tokenizer *t, const char *path) {
     cJSON_Delete(g);
 }
 
+/* Newer checkpoints keep the template beside tokenizer_config.json: chat_template.jinja (the
+ * template text) or chat_template.json ({"chat_template": ...}). Used when the config has none. */
+static awq_status load_template_file(awq_tokenizer *t, const char *model_dir) {
+    char path[4096];
+    char *text = NULL;
+    size_t len = 0;
+    awq_status st = AWQ_OK;
+    if (awq_file_exists(awq_path_join(path, sizeof path, model_dir, "chat_template.jinja"))) {
+        if ((st = awq_read_file(t->rt, path, &text, &len)) != AWQ_OK) return st;
+        t->chat_template = text;
+        return AWQ_OK;
+    }
+    if (!awq_file_exists(awq_path_join(path, sizeof path, model_dir, "chat_template.json"))) return AWQ_OK;
+    cJSON *j = NULL;
+    if ((st = awq_json_parse_file(t->rt, path, &j)) != AWQ_OK) return st;
+    const char *tmpl = jstr(j, "chat_template");
+    if (!tmpl) st = awq_set_error(t->rt, AWQ_ERR_FORMAT, "%s: 'chat_template': missing or not a string", path);
+    else if (!(t->chat_template = awq_strdup(tmpl))) st = awq_set_error(t->rt, AWQ_ERR_OUT_OF_MEMORY, "%s", path);
+    cJSON_Delete(j);
+    return st;
+}
+
 awq_status awq_tokenizer_load(awq_tokenizer **out, awq_runtime *rt, const char *model_dir) {
     if (!out || !model_dir) return awq_set_error(rt, AWQ_ERR_INVALID_ARG, "tokenizer: no directory");
     char tj[4096], tc[4096], gc[4096];
@@ -604,6 +626,11 @@ awq_status awq_tokenizer_load(awq_tokenizer **out, awq_runtime *rt, const char *
     if (!awq_file_exists(tj))
         return awq_set_error(rt, AWQ_ERR_IO, "%s: missing (only tokenizer.json is supported)", tj);
     awq_status st = awq_tokenizer_load_files(rt, tj, tc, out);
-    if (st == AWQ_OK) apply_generation_config(*out, gc);
+    if (st != AWQ_OK) return st;
+    apply_generation_config(*out, gc);
+    if (!(*out)->chat_template && (st = load_template_file(*out, model_dir)) != AWQ_OK) {
+        awq_tokenizer_destroy(*out);
+        *out = NULL;
+    }
     return st;
 }
