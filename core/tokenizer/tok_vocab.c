@@ -218,7 +218,7 @@ awq_status tok_finalize(awq_tokenizer *t, const char *what) {
         }
     }
     /* SentencePiece: does "▁" only ever lead a token (see tok_bpe_piece)? */
-    t->spm_ws_split = !t->byte_level;
+    t->spm_ws_split = !t->byte_level && !t->ignore_merges; /* ignore_merges looks at whole words */
     for (int32_t id = 0; id < t->n_vocab && t->spm_ws_split; id++) {
         const char *s = t->key[id];
         size_t n = t->key_len[id], i = 0;
