@@ -9,15 +9,20 @@
 
 static void usage(FILE *f) {
     fprintf(f,
-            "usage: awq-cli tokenize MODEL [--ids|--pieces|--count] [-f FILE] [--no-bos] [-v]\n"
+            "usage: awq-cli tokenize MODEL [--ids|--pieces|--count|--decode] [--chat] [-f FILE]\n"
+            "                          [--no-bos] [-v]\n"
             "\n"
             "Reads text from FILE (or standard input) and prints its tokens on one line.\n"
-            "MODEL is a directory with tokenizer.json (+ tokenizer_config.json) or a .gguf file.\n"
+            "MODEL is a directory with tokenizer.json (+ tokenizer_config.json).\n"
             "\n"
             "  --ids        token ids, space-separated (default)\n"
             "  --pieces     vocabulary strings, space-separated; \\n, \\t, \\\\ and bytes < 0x20\n"
             "               are escaped\n"
             "  --count      only the number of tokens\n"
+            "  --decode     the input is token ids (separated by spaces or newlines): print the text\n"
+            "  --chat       the input is one user message: render the model's chat template with\n"
+            "               the generation prompt and tokenize that (without extra BOS/EOS, as\n"
+            "               the template writes them); with -v the prompt goes to stderr\n"
             "  -f FILE      read FILE instead of standard input\n"
             "  --no-bos     do not add the special tokens (BOS/EOS) the tokenizer adds\n"
             "  -v           print load and tokenization times to stderr\n");
@@ -45,6 +50,45 @@ static char *read_all(FILE *f, size_t *len) {
     return buf;
 }
 
+/* --decode: ids from text -> decoded text on stdout. */
+static int decode_ids(awq_runtime *rt, awq_tokenizer *tok, const char *text, size_t len) {
+    size_t cap = 1024, n = 0;
+    int32_t *ids = malloc(cap * sizeof *ids);
+    const char *p = text, *end = text + len;
+    while (ids && p < end) {
+        char *e;
+        long v = strtol(p, &e, 10);
+        if (e == p) {
+            if (*p == ' ' || *p == '\n' || *p == '\t' || *p == '\r' || *p == ',') {
+                p++;
+                continue;
+            }
+            fprintf(stderr, "awq-cli tokenize: --decode: not a token id near '%.10s'\n", p);
+            free(ids);
+            return 2;
+        }
+        if (n == cap) {
+            int32_t *g = realloc(ids, cap * 2 * sizeof *ids);
+            if (!g) break;
+            ids = g;
+            cap *= 2;
+        }
+        ids[n++] = (int32_t)v;
+        p = e;
+    }
+    if (!ids) return 1;
+    size_t need = 0;
+    awq_status st = awq_tokenizer_decode(tok, ids, (int64_t)n, false, NULL, 0, &need);
+    char *out = st == AWQ_OK ? malloc(need + 1) : NULL;
+    if (out) st = awq_tokenizer_decode(tok, ids, (int64_t)n, false, out, need + 1, &need);
+    int rc = 0;
+    if (st != AWQ_OK || !out) rc = cli_fail(rt, "tokenize", st != AWQ_OK ? st : AWQ_ERR_OUT_OF_MEMORY);
+    else fwrite(out, 1, need, stdout);
+    free(out);
+    free(ids);
+    return rc;
+}
+
 static double now_s(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -63,8 +107,8 @@ static void print_piece(const char *s) {
 
 int cmd_tokenize(int argc, char **argv) {
     const char *model = NULL, *file = NULL;
-    int mode = 0; /* 0 ids, 1 pieces, 2 count */
-    bool add_special = true;
+    int mode = 0; /* 0 ids, 1 pieces, 2 count, 3 decode */
+    bool add_special = true, chat = false;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
@@ -73,6 +117,8 @@ int cmd_tokenize(int argc, char **argv) {
         } else if (!strcmp(a, "--ids")) mode = 0;
         else if (!strcmp(a, "--pieces")) mode = 1;
         else if (!strcmp(a, "--count")) mode = 2;
+        else if (!strcmp(a, "--decode")) mode = 3;
+        else if (!strcmp(a, "--chat")) chat = true;
         else if (!strcmp(a, "--no-bos")) add_special = false;
         else if (!strcmp(a, "-v") || !strcmp(a, "--verbose")) cli_verbosity++;
         else if (!strcmp(a, "-q") || !strcmp(a, "--quiet")) cli_verbosity = -1;
@@ -122,6 +168,31 @@ int cmd_tokenize(int argc, char **argv) {
         goto done;
     }
     double t1 = now_s();
+    if (mode == 3) {
+        rc = decode_ids(rt, tok, text, len);
+        goto done;
+    }
+    char *prompt = NULL;
+    if (chat) {
+        while (len && (text[len - 1] == '\n' || text[len - 1] == '\r')) len--; /* echo's newline */
+        text[len] = '\0';
+        awq_chat_message msg = {"user", text};
+        if ((st = awq_tokenizer_apply_chat(tok, &msg, 1, true, &prompt)) != AWQ_OK) {
+            rc = cli_fail(rt, "tokenize", st);
+            goto done;
+        }
+        if (cli_verbosity > 0) fprintf(stderr, "%s\n", prompt);
+        free(text);
+        text = strdup(prompt);
+        awq_free(prompt);
+        if (!text) {
+            rc = 1;
+            goto done;
+        }
+        len = strlen(text);
+        add_special = false;
+        t1 = now_s();
+    }
     int64_t n = 0;
     st = awq_tokenizer_encode(tok, text, len, add_special, NULL, 0, &n);
     double t2 = now_s();

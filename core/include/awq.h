@@ -198,7 +198,8 @@ AWQ_API awq_status awq_detok_push(awq_detok *d, int32_t id, char *buf, size_t ca
 /* Returns whatever is held back (invalid sequences come out as U+FFFD). */
 AWQ_API awq_status awq_detok_flush(awq_detok *d, char *buf, size_t cap, size_t *len_out);
 
-/* Chat messages rendered with the model's chat_template (tokenizer_config.json). */
+/* Chat messages rendered with the model's chat_template (tokenizer_config.json, else
+ * chat_template.jinja or chat_template.json in the model directory). */
 typedef struct awq_chat_message {
     const char *role;    /* "system", "user", "assistant" */
     const char *content;

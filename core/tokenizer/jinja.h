@@ -9,7 +9,8 @@
  * `or`, comparisons, `in`/`not in`, `+ - * / // %`, `~`, and `x if c else y`.
  * Builtins: raise_exception, namespace, range, strftime_now; filters trim, length, count,
  * default/d, upper, lower, title, capitalize, tojson, first, last, join, list, reverse, items,
- * string, int, float, replace, safe, unique? no; tests defined, undefined, none, string, number,
+ * string, int, float, abs, replace, safe, select, reject, selectattr, rejectattr, map, unique;
+ * tests defined, undefined, none, string, number,
  * integer, mapping, iterable, sequence, boolean, true, false, even, odd, in, eq/equalto;
  * string methods strip/lstrip/rstrip/split/startswith/endswith/upper/lower/title/replace,
  * dict methods items/keys/values/get.
@@ -89,6 +90,10 @@ struct jnode {
     jnode     *body, *orelse; /* statement lists */
     jnode     *next;
 };
+
+/* JE_BIN operators */
+enum { OP_ADD = 1, OP_SUB, OP_MUL, OP_DIV, OP_FLOORDIV, OP_MOD, OP_CAT, OP_EQ, OP_NE, OP_LT, OP_LE,
+       OP_GT, OP_GE, OP_IN, OP_NOTIN };
 
 struct jarena *jarena_new(void);
 void  jarena_free(jarena *a);

@@ -235,6 +235,62 @@ jv jinja_filter(jctx *c, const jnode *n, jv x, const jv *args, const char *const
         if (x.type == JV_INT) return jint(x.u.i < 0 ? -x.u.i : x.u.i);
         return (jv){.type = JV_FLOAT, .u.f = jv_num(x) < 0 ? -jv_num(x) : jv_num(x)};
     }
+    if (!strcmp(f, "select") || !strcmp(f, "reject") || !strcmp(f, "selectattr") ||
+        !strcmp(f, "rejectattr")) {
+        /* select(test, args...), selectattr(attr[, test, args...]); no test: truthiness */
+        bool attr = strstr(f, "attr") != NULL, keep_if = f[0] == 's';
+        int first = attr ? 1 : 0;
+        if (attr && (!nargs || args[0].type != JV_STR)) {
+            jerr(c, AWQ_ERR_INVALID_ARG, n->line, "expected an attribute name for", f);
+            return undef();
+        }
+        if (first < nargs && args[first].type != JV_STR) {
+            jerr(c, AWQ_ERR_INVALID_ARG, n->line, "expected a test name for", f);
+            return undef();
+        }
+        jv l = to_list(c, x), r = jv_list(c);
+        for (size_t i = 0; i < l.u.l->n && !c->failed; i++) {
+            jv v = l.u.l->v[i];
+            if (attr) v = jinja_getattr(c, v, jarena_strndup(c->a, args[0].u.s.p, args[0].u.s.n));
+            bool ok;
+            if (first < nargs) {
+                jnode tn = {.kind = JE_TEST, .line = n->line,
+                            .name = jarena_strndup(c->a, args[first].u.s.p, args[first].u.s.n)};
+                ok = jinja_test(c, &tn, v, args + first + 1, nargs - first - 1);
+            } else ok = jv_truthy(v);
+            if (ok == keep_if) jlist_push(c, r.u.l, l.u.l->v[i]);
+        }
+        return r;
+    }
+    if (!strcmp(f, "map")) { /* map(attribute='name') or map('filter', args...) */
+        const jv *at = kwarg(kw, args, nargs, "attribute");
+        jv l = to_list(c, x), r = jv_list(c);
+        if (!at && (!nargs || args[0].type != JV_STR)) {
+            jerr(c, AWQ_ERR_INVALID_ARG, n->line, "expected attribute= or a filter name for", f);
+            return undef();
+        }
+        for (size_t i = 0; i < l.u.l->n && !c->failed; i++) {
+            jv v = l.u.l->v[i];
+            if (at) {
+                v = jinja_getattr(c, v, jarena_strndup(c->a, at->u.s.p, at->u.s.n));
+            } else {
+                jnode fn = {.kind = JE_FILTER, .line = n->line,
+                            .name = jarena_strndup(c->a, args[0].u.s.p, args[0].u.s.n)};
+                v = jinja_filter(c, &fn, v, args + 1, kw ? kw + 1 : NULL, nargs - 1);
+            }
+            jlist_push(c, r.u.l, v);
+        }
+        return r;
+    }
+    if (!strcmp(f, "unique")) {
+        jv l = to_list(c, x), r = jv_list(c);
+        for (size_t i = 0; i < l.u.l->n; i++) {
+            bool seen = false;
+            for (size_t k = 0; k < r.u.l->n && !seen; k++) seen = jv_eq(r.u.l->v[k], l.u.l->v[i]);
+            if (!seen) jlist_push(c, r.u.l, l.u.l->v[i]);
+        }
+        return r;
+    }
     jerr(c, AWQ_ERR_UNSUPPORTED, n->line, "unsupported filter", f);
     return undef();
 }

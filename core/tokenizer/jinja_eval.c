@@ -9,9 +9,6 @@
 
 #include "jinja_eval.h"
 
-/* operator codes (jinja_parse.c) */
-enum { OP_ADD = 1, OP_SUB, OP_MUL, OP_DIV, OP_FLOORDIV, OP_MOD, OP_CAT, OP_EQ, OP_NE, OP_LT, OP_LE,
-       OP_GT, OP_GE, OP_IN, OP_NOTIN };
 
 #define JINJA_MAX_STEPS 10000000
 

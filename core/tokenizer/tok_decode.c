@@ -89,7 +89,14 @@ static bool decode_one(const awq_tokenizer *t, const char *s, size_t n, bool fir
             break;
         }
         case TOK_DEC_REPLACE:
-            if (!replace_all(cur, tmp, d->a, d->b)) return false;
+            if (d->re) {
+                if (!tok_regex_replace(d->re, cur->p, cur->n, d->b, tmp)) return false;
+                tok_buf x = *cur;
+                *cur = *tmp;
+                *tmp = x;
+            } else if (!replace_all(cur, tmp, d->a, d->b)) {
+                return false;
+            }
             break;
         case TOK_DEC_BYTEFALLBACK:
             if (cur->n == 6 && cur->p[0] == '<' && cur->p[1] == '0' && cur->p[2] == 'x' &&
@@ -276,7 +283,7 @@ static awq_status hand_out(awq_detok *d, char *buf, size_t cap, size_t *len_out)
 static bool drain_pending(awq_detok *d, bool final) {
     size_t used = 0;
     if (!emit_utf8(d->pending.p, d->pending.n, final, &d->ready, &used)) return false;
-    memmove(d->pending.p, d->pending.p + used, d->pending.n - used);
+    if (used && used < d->pending.n) memmove(d->pending.p, d->pending.p + used, d->pending.n - used);
     d->pending.n -= used;
     return true;
 }

@@ -141,10 +141,39 @@ static awq_status seg_raw(awq_tokenizer *t, enc_ctx *c, const char *s, size_t n,
     return st;
 }
 
+static uint64_t text_hash(const char *s, size_t n) {
+    uint64_t h = 0xcbf29ce484222325ull;
+    for (size_t i = 0; i < n; i++) {
+        h ^= (unsigned char)s[i];
+        h *= 0x100000001b3ull;
+    }
+    return h;
+}
+
+/* Hands out ids (size query or fill) and remembers a size query's result. */
+static awq_status deliver(awq_tokenizer *t, const tok_ids *v, int32_t *ids, int64_t cap,
+                          int64_t *n_out) {
+    *n_out = (int64_t)v->n;
+    if (!ids) return AWQ_OK;
+    if ((int64_t)v->n > cap)
+        return awq_set_error(t->rt, AWQ_ERR_INVALID_ARG, "encode: %lld ids do not fit in %lld",
+                             (long long)v->n, (long long)cap);
+    if (v->n) memcpy(ids, v->p, v->n * sizeof *ids);
+    return AWQ_OK;
+}
+
 awq_status awq_tokenizer_encode(awq_tokenizer *t, const char *text, size_t len, bool add_special,
                                 int32_t *ids, int64_t cap, int64_t *n_out) {
     if (!t || (!text && len > 0) || !n_out || (ids && cap < 0)) return AWQ_ERR_INVALID_ARG;
     *n_out = 0;
+    /* query-size-then-fill: the fill call of the same text reuses the query's ids */
+    uint64_t h = len >= 4096 ? text_hash(text, len) : 0;
+    if (len >= 4096 && t->last_valid && t->last_len == len && t->last_hash == h &&
+        t->last_special == add_special) {
+        awq_status st = deliver(t, &t->last_ids, ids, cap, n_out);
+        if (ids && st == AWQ_OK) t->last_valid = false;
+        return st;
+    }
     enc_ctx c = {0};
     tok_buf clean = {0};
     awq_status st = AWQ_OK;
@@ -160,14 +189,15 @@ awq_status awq_tokenizer_encode(awq_tokenizer *t, const char *text, size_t len, 
     if (add_special)
         for (int i = 0; i < t->n_suffix; i++)
             if (!tok_ids_push(&c.ids, t->suffix_ids[i])) goto oom;
-    *n_out = (int64_t)c.ids.n;
-    if (ids) {
-        if ((int64_t)c.ids.n > cap) {
-            st = awq_set_error(t->rt, AWQ_ERR_INVALID_ARG, "encode: %lld ids do not fit in %lld",
-                               (long long)c.ids.n, (long long)cap);
-            goto done;
-        }
-        if (c.ids.n) memcpy(ids, c.ids.p, c.ids.n * sizeof *ids);
+    st = deliver(t, &c.ids, ids, cap, n_out);
+    if (!ids && len >= 4096) { /* keep the result for the fill call (long texts only) */
+        tok_ids_free(&t->last_ids);
+        t->last_ids = c.ids;
+        c.ids = (tok_ids){0};
+        t->last_hash = h;
+        t->last_len = len;
+        t->last_special = add_special;
+        t->last_valid = true;
     }
     goto done;
 oom:

@@ -128,6 +128,7 @@ typedef enum tok_norm_kind {
 typedef struct tok_norm {
     tok_norm_kind kind;
     char         *a, *b;
+    pcre2_code   *re;         /* Replace with a Regex pattern (a holds its source) */
     bool          left, right;
 } tok_norm;
 
@@ -174,6 +175,7 @@ typedef enum tok_dec_kind {
 typedef struct tok_dec {
     tok_dec_kind kind;
     char        *a, *b;       /* replace: pattern -> content; metaspace: a = replacement; strip: a = content */
+    pcre2_code  *re;          /* Replace with a Regex pattern (a holds its source) */
     int          prepend_scheme;
     int          start, stop; /* strip */
 } tok_dec;
@@ -254,6 +256,11 @@ struct awq_tokenizer {
     /* scratch (encode is not reentrant per tokenizer) */
     tok_cache cache;
     pcre2_match_data *md;
+    /* the last size query's result (ids == NULL), handed out by the fill call that follows */
+    tok_ids          last_ids;
+    uint64_t         last_hash;   /* FNV-1a of the text */
+    size_t           last_len;
+    bool             last_special, last_valid;
     struct tok_sym  *sym;         /* BPE symbols of the current piece */
     size_t           sym_cap;
     struct tok_heap *heap;        /* BPE candidate merges */
@@ -277,6 +284,8 @@ awq_status tok_compile_regex(awq_tokenizer *t, const char *what, const char *pat
                              pcre2_code **out);
 /* Regex source that matches a literal string. Owned. */
 char *tok_regex_escape(const char *s);
+/* Replaces every match of re in s[0, n) by the literal rep, into out (reset). */
+bool tok_regex_replace(const pcre2_code *re, const char *s, size_t n, const char *rep, tok_buf *out);
 /* Appends a Split pre-tokenizer with a regex. */
 awq_status tok_add_split(awq_tokenizer *t, const char *what, const char *pattern,
                          tok_split_behavior b, bool invert, int origin);

@@ -2,7 +2,7 @@
  * tok_json.c - loading Hugging Face tokenizer.json (+ tokenizer_config.json).
  *
  * Supported: model BPE (byte_fallback, ignore_merges, fuse_unk, unk_token); normalizers NFC,
- * NFKC, NFD, NFKD, Prepend, Replace (String pattern), Lowercase, Strip, Sequence; pre-tokenizers
+ * NFKC, NFD, NFKD, Prepend, Replace (String or Regex), Lowercase, Strip, Sequence; pre-tokenizers
  * Split, ByteLevel, Digits, Metaspace, Whitespace, WhitespaceSplit, Sequence; decoders ByteLevel,
  * Metaspace, Replace, ByteFallback, Fuse, Strip, Sequence; post-processors TemplateProcessing,
  * ByteLevel, Sequence. Anything else is AWQ_ERR_UNSUPPORTED naming the field and the type.
@@ -95,12 +95,13 @@ static awq_status parse_normalizer(jctx *c, const cJSON *o, const char *field) {
         bool regex;
         awq_status st = jpattern(c, o, field, &pat, &regex);
         if (st != AWQ_OK) return st;
-        if (regex) return ferr(c, AWQ_ERR_UNSUPPORTED, field, "Replace with a Regex pattern", pat);
         if (!content) return ferr(c, AWQ_ERR_FORMAT, field, "Replace without 'content'", NULL);
+        if (regex && (st = tok_compile_regex(t, field, pat, &n->re)) != AWQ_OK) return st;
         n->kind = TOK_NORM_REPLACE;
         n->a = awq_strdup(pat);
         n->b = awq_strdup(content);
         if (!n->b) { awq_free(n->a); n->a = NULL; }
+        if (!n->a) { pcre2_code_free(n->re); n->re = NULL; }
     } else {
         return ferr(c, AWQ_ERR_UNSUPPORTED, field, "unsupported normalizer type", ty);
     }
@@ -237,8 +238,8 @@ static awq_status parse_decoder(jctx *c, const cJSON *o, const char *field) {
         const char *pat, *content = jstr(o, "content");
         bool regex;
         if ((st = jpattern(c, o, field, &pat, &regex)) != AWQ_OK) return st;
-        if (regex) return ferr(c, AWQ_ERR_UNSUPPORTED, field, "Replace decoder with a Regex pattern", pat);
         if (!content) return ferr(c, AWQ_ERR_FORMAT, field, "Replace without 'content'", NULL);
+        if (regex && (st = tok_compile_regex(t, field, pat, &d->re)) != AWQ_OK) return st;
         d->kind = TOK_DEC_REPLACE;
         d->a = awq_strdup(pat);
         d->b = awq_strdup(content);
@@ -594,6 +595,28 @@ static void apply_generation_config(awq_tokenizer *t, const char *path) {
     cJSON_Delete(g);
 }
 
+/* Newer checkpoints keep the template beside tokenizer_config.json: chat_template.jinja (the
+ * template text) or chat_template.json ({"chat_template": ...}). Used when the config has none. */
+static awq_status load_template_file(awq_tokenizer *t, const char *model_dir) {
+    char path[4096];
+    char *text = NULL;
+    size_t len = 0;
+    awq_status st = AWQ_OK;
+    if (awq_file_exists(awq_path_join(path, sizeof path, model_dir, "chat_template.jinja"))) {
+        if ((st = awq_read_file(t->rt, path, &text, &len)) != AWQ_OK) return st;
+        t->chat_template = text;
+        return AWQ_OK;
+    }
+    if (!awq_file_exists(awq_path_join(path, sizeof path, model_dir, "chat_template.json"))) return AWQ_OK;
+    cJSON *j = NULL;
+    if ((st = awq_json_parse_file(t->rt, path, &j)) != AWQ_OK) return st;
+    const char *tmpl = jstr(j, "chat_template");
+    if (!tmpl) st = awq_set_error(t->rt, AWQ_ERR_FORMAT, "%s: 'chat_template': missing or not a string", path);
+    else if (!(t->chat_template = awq_strdup(tmpl))) st = awq_set_error(t->rt, AWQ_ERR_OUT_OF_MEMORY, "%s", path);
+    cJSON_Delete(j);
+    return st;
+}
+
 awq_status awq_tokenizer_load(awq_tokenizer **out, awq_runtime *rt, const char *model_dir) {
     if (!out || !model_dir) return awq_set_error(rt, AWQ_ERR_INVALID_ARG, "tokenizer: no directory");
     char tj[4096], tc[4096], gc[4096];
@@ -603,6 +626,11 @@ awq_status awq_tokenizer_load(awq_tokenizer **out, awq_runtime *rt, const char *
     if (!awq_file_exists(tj))
         return awq_set_error(rt, AWQ_ERR_IO, "%s: missing (only tokenizer.json is supported)", tj);
     awq_status st = awq_tokenizer_load_files(rt, tj, tc, out);
-    if (st == AWQ_OK) apply_generation_config(*out, gc);
+    if (st != AWQ_OK) return st;
+    apply_generation_config(*out, gc);
+    if (!(*out)->chat_template && (st = load_template_file(*out, model_dir)) != AWQ_OK) {
+        awq_tokenizer_destroy(*out);
+        *out = NULL;
+    }
     return st;
 }

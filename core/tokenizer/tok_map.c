@@ -17,6 +17,9 @@ bool tok_buf_reserve(tok_buf *b, size_t extra) {
     }
     char *p = awq_realloc(b->p, cap);
     if (!p) return false;
+    /* zeroed: PCRE2's JIT may read whole words past a subject's end (harmless, but valgrind
+     * would report uninitialised reads) */
+    memset(p + b->cap, 0, cap - b->cap);
     b->p = p;
     b->cap = cap;
     return true;

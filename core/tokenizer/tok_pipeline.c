@@ -66,6 +66,11 @@ awq_status tok_normalize(awq_tokenizer *t, const char *seg, size_t n, tok_buf *o
             swap_in(out, &tmp);
             break;
         case TOK_NORM_REPLACE: {
+            if (nm->re) {
+                if (!tok_regex_replace(nm->re, out->p, out->n, nm->b, &tmp)) goto oom_tmp;
+                swap_in(out, &tmp);
+                break;
+            }
             size_t pl = strlen(nm->a), rl = strlen(nm->b);
             if (!pl) break;
             size_t i = 0;

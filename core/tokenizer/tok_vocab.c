@@ -88,6 +88,28 @@ awq_status tok_compile_regex(awq_tokenizer *t, const char *what, const char *pat
     return AWQ_OK;
 }
 
+bool tok_regex_replace(const pcre2_code *re, const char *s, size_t n, const char *rep, tok_buf *out) {
+    out->n = 0;
+    size_t cap = n + 64;
+    for (int attempt = 0; attempt < 2; attempt++) {
+        if (!tok_buf_reserve(out, cap)) return false;
+        PCRE2_SIZE olen = out->cap;
+        int rc = pcre2_substitute(re, (PCRE2_SPTR)(n ? s : ""), n, 0,
+                                  PCRE2_SUBSTITUTE_GLOBAL | PCRE2_SUBSTITUTE_LITERAL |
+                                      PCRE2_SUBSTITUTE_OVERFLOW_LENGTH | PCRE2_NO_UTF_CHECK,
+                                  NULL, NULL, (PCRE2_SPTR)rep, PCRE2_ZERO_TERMINATED,
+                                  (PCRE2_UCHAR *)out->p, &olen);
+        if (rc >= 0) {
+            out->n = olen;
+            out->p[out->n] = '\0';
+            return true;
+        }
+        if (rc != PCRE2_ERROR_NOMEMORY) return false;
+        cap = olen + 1; /* the length pcre2 needs */
+    }
+    return false;
+}
+
 char *tok_regex_escape(const char *s) {
     size_t n = strlen(s);
     char *r = awq_malloc(n * 2 + 1);
@@ -196,7 +218,7 @@ awq_status tok_finalize(awq_tokenizer *t, const char *what) {
         }
     }
     /* SentencePiece: does "▁" only ever lead a token (see tok_bpe_piece)? */
-    t->spm_ws_split = !t->byte_level;
+    t->spm_ws_split = !t->byte_level && !t->ignore_merges; /* ignore_merges looks at whole words */
     for (int32_t id = 0; id < t->n_vocab && t->spm_ws_split; id++) {
         const char *s = t->key[id];
         size_t n = t->key_len[id], i = 0;
@@ -249,6 +271,7 @@ void awq_tokenizer_destroy(awq_tokenizer *t) {
     for (int i = 0; i < t->n_norm; i++) {
         awq_free(t->norm[i].a);
         awq_free(t->norm[i].b);
+        pcre2_code_free(t->norm[i].re);
     }
     for (int i = 0; i < t->n_pre; i++) {
         awq_free(t->pre[i].pattern);
@@ -259,6 +282,7 @@ void awq_tokenizer_destroy(awq_tokenizer *t) {
     for (int i = 0; i < t->n_dec; i++) {
         awq_free(t->decs[i].a);
         awq_free(t->decs[i].b);
+        pcre2_code_free(t->decs[i].re);
     }
     for (int i = 0; i < t->n_added; i++) awq_free(t->added[i].content);
     awq_free(t->added);
@@ -272,6 +296,7 @@ void awq_tokenizer_destroy(awq_tokenizer *t) {
     pcre2_match_data_free(t->md);
     awq_free(t->sym);
     awq_free(t->heap);
+    tok_ids_free(&t->last_ids);
     awq_free(t);
 }
 

@@ -53,7 +53,7 @@ static cJSON *normalizers(const awq_tokenizer *t) {
         cJSON *o = obj_type(names[n->kind]);
         if (n->kind == TOK_NORM_PREPEND) cJSON_AddStringToObject(o, "prepend", n->a);
         if (n->kind == TOK_NORM_REPLACE) {
-            cJSON_AddItemToObject(o, "pattern", pattern("String", n->a));
+            cJSON_AddItemToObject(o, "pattern", pattern(n->re ? "Regex" : "String", n->a));
             cJSON_AddStringToObject(o, "content", n->b);
         }
         if (n->kind == TOK_NORM_STRIP) {
@@ -119,7 +119,7 @@ static cJSON *decoders(const awq_tokenizer *t) {
             cJSON_AddStringToObject(o, "prepend_scheme", scheme_name(d->prepend_scheme));
             cJSON_AddBoolToObject(o, "split", true);
         } else if (d->kind == TOK_DEC_REPLACE) {
-            cJSON_AddItemToObject(o, "pattern", pattern("String", d->a));
+            cJSON_AddItemToObject(o, "pattern", pattern(d->re ? "Regex" : "String", d->a));
             cJSON_AddStringToObject(o, "content", d->b);
         } else if (d->kind == TOK_DEC_STRIP) {
             cJSON_AddStringToObject(o, "content", d->a);

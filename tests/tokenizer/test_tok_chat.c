@@ -6,6 +6,8 @@
  * files in shared data), Mistral 7B Instruct v0.1, Llama 2 chat and a Mistral v0.3-style
  * whitespace-controlled template (as published in their tokenizer_config.json files).
  */
+#include <unistd.h>
+
 #include "awq.h"
 #include "test.h"
 #include "tokenizer.h"
@@ -206,6 +208,16 @@ TEST(trim_and_lstrip_blocks) {
     ASSERT_OK_RT(st, g_rt);
     ASSERT_STREQ(s, "4 1");
     awq_free(s);
+    /* list filters, as tool-calling templates use them */
+    const char *t3 = "{{ messages|selectattr('role', 'equalto', 'user')|map(attribute='content')|join('|') }} "
+                     "{{ [1, 2, 3, 4]|select('even')|list }} {{ [1, 2, 3]|reject('odd')|list }} "
+                     "{{ ['a', 'b', 'a']|unique|list }} "
+                     "{{ messages|rejectattr('role', 'in', ['system', 'user'])|list|length }} "
+                     "{{ ['a', 'b']|map('upper')|join }} {{ messages[-1].role }} {{ 'abc'[1:] }}";
+    s = render(t3, conv, 4, false, &st);
+    ASSERT_OK_RT(st, g_rt);
+    ASSERT_STREQ(s, "Hi there|What is 2+2? [2, 4] [2] ['a', 'b'] 1 AB user bc");
+    awq_free(s);
 }
 
 TEST(unsupported_is_an_error) {
@@ -268,6 +280,58 @@ TEST(malformed_templates) {
     free(t);
 }
 
+/* chat_template.jinja / chat_template.json beside tokenizer.json (no tokenizer_config.json):
+ * bos_token then comes from the vocabulary text of the BOS id */
+static void put_file(const char *dir, const char *name, const char *text, size_t n) {
+    char path[1024];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    FILE *f = fopen(path, "wb");
+    if (f) {
+        fwrite(text, 1, n, f);
+        fclose(f);
+    }
+}
+
+TEST(template_files) {
+    char src[1024];
+    snprintf(src, sizeof src, "%s/tests/tokenizer/data/tiny_metaspace.json", AWQ_TEST_SOURCE_DIR);
+    FILE *f = fopen(src, "rb");
+    ASSERT(f);
+    static char json[1 << 16];
+    size_t n = fread(json, 1, sizeof json, f);
+    fclose(f);
+    char dir[] = "/tmp/awq_tok_tmpl_XXXXXX";
+    ASSERT(mkdtemp(dir));
+    put_file(dir, "tokenizer.json", json, n);
+    const char *jinja = "{{ bos_token }}{% for m in messages %}[{{ m.role }}]{{ m.content }}{% endfor %}";
+    const char *tj = "{\"chat_template\": \"{% for m in messages %}<{{ m.content }}>{% endfor %}\"}";
+    awq_chat_message m = {"user", "Hi"};
+    for (int k = 0; k < 2; k++) {
+        put_file(dir, k ? "chat_template.json" : "chat_template.jinja", k ? tj : jinja, strlen(k ? tj : jinja));
+        awq_tokenizer *t = NULL;
+        ASSERT_OK_RT(awq_tokenizer_load(&t, g_rt, dir), g_rt);
+        char *s = NULL;
+        ASSERT_OK_RT(awq_tokenizer_apply_chat(t, &m, 1, false, &s), g_rt);
+        ASSERT_STREQ(s, k ? "<Hi>" : "<s>[user]Hi");
+        awq_free(s);
+        awq_tokenizer_destroy(t);
+        char p[1100];
+        snprintf(p, sizeof p, "%s/%s", dir, k ? "chat_template.json" : "chat_template.jinja");
+        unlink(p);
+    }
+    /* no template anywhere: a clear error */
+    awq_tokenizer *t = NULL;
+    ASSERT_OK_RT(awq_tokenizer_load(&t, g_rt, dir), g_rt);
+    char *s = NULL;
+    ASSERT_EQ(awq_tokenizer_apply_chat(t, &m, 1, false, &s), AWQ_ERR_UNSUPPORTED);
+    ASSERT(strstr(awq_runtime_last_error(g_rt), "chat_template"));
+    awq_tokenizer_destroy(t);
+    char p[1100];
+    snprintf(p, sizeof p, "%s/tokenizer.json", dir);
+    unlink(p);
+    rmdir(dir);
+}
+
 int main(void) {
     awq_runtime_params p = awq_runtime_params_default();
     p.load_plugins = false;
@@ -279,6 +343,7 @@ int main(void) {
     RUN(trim_and_lstrip_blocks);
     RUN(unsupported_is_an_error);
     RUN(malformed_templates);
+    RUN(template_files);
     if (test_shared_data()) {
         RUN(llama3_from_config);
         RUN(qwen3_from_config);

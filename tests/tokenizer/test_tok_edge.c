@@ -142,6 +142,21 @@ TEST(buffer_sizes) {
     st = awq_tokenizer_decode(g_llama3, all, n, false, small, sizeof small, &len);
     ASSERT_EQ(st, AWQ_ERR_INVALID_ARG);
     ASSERT_EQ(len, 18);
+    /* a size query remembers its result for the fill call of the same text only */
+    static char a[5000], b[5000];
+    memset(a, 'a', sizeof a);
+    memset(b, 'b', sizeof b);
+    int64_t na = 0, nb = 0;
+    ASSERT_OK(awq_tokenizer_encode(g_llama3, a, sizeof a, false, NULL, 0, &na));
+    ASSERT_OK(awq_tokenizer_encode(g_llama3, b, sizeof b, false, NULL, 0, &nb));
+    int32_t *ib = malloc(sizeof *ib * (size_t)nb), *ib2 = malloc(sizeof *ib2 * (size_t)nb);
+    ASSERT_OK(awq_tokenizer_encode(g_llama3, b, sizeof b, false, ib, nb, &nb));
+    ASSERT_OK(awq_tokenizer_encode(g_llama3, a, sizeof a, false, NULL, 0, &na));
+    int64_t nb2 = 0;
+    ASSERT_OK(awq_tokenizer_encode(g_llama3, b, sizeof b, false, ib2, nb, &nb2)); /* not a's ids */
+    ASSERT(nb2 == nb && memcmp(ib, ib2, sizeof *ib * (size_t)nb) == 0);
+    free(ib);
+    free(ib2);
     int32_t bad_id = 1 << 29;
     ASSERT_EQ(awq_tokenizer_decode(g_llama3, &bad_id, 1, false, NULL, 0, &len), AWQ_ERR_INVALID_ARG);
 }
@@ -196,6 +211,53 @@ TEST(stream_never_splits_utf8) {
     }
     awq_detok_destroy(d);
     free(ids);
+}
+
+/* Random texts from pieces whose replacement is known piece by piece (no piece starts with a
+ * continuation byte, so ill-formed pieces never join their neighbours): decode(encode(x)) must
+ * equal x with each ill-formed piece replaced by U+FFFD, and streaming must give the same. */
+TEST(random_roundtrip) {
+    static const struct { const char *in, *out; } pieces[] = {
+        {"a", "a"}, {"Z", "Z"}, {" ", " "}, {"  ", "  "}, {"\n", "\n"}, {"\t", "\t"}, {"7", "7"},
+        {"123", "123"}, {"'s", "'s"}, {"'LL", "'LL"}, {"hello", "hello"}, {" world", " world"},
+        {"\xC3\xA9", "\xC3\xA9"}, {"\xF0\x9F\xA6\x99", "\xF0\x9F\xA6\x99"},
+        {"\xE6\xBC\xA2", "\xE6\xBC\xA2"}, {"\xFF", "\xEF\xBF\xBD"}, {"\xE2\x82", "\xEF\xBF\xBD"},
+        {"\xC0", "\xEF\xBF\xBD"}, {"<|begin_of_text|>", "<|begin_of_text|>"}, {"<|eot_id|>", "<|eot_id|>"},
+        {"!!", "!!"}, {"\r\n", "\r\n"}, {"\xC2\xA0", "\xC2\xA0"},
+    };
+    const int np = (int)(sizeof pieces / sizeof pieces[0]);
+    unsigned long long rng = 12345;
+    char in[2048], exp[4096], out[8192], stream[8192];
+    for (int iter = 0; iter < 300; iter++) {
+        size_t il = 0, el = 0;
+        int k = (int)(test_rng_next(&rng) % 40);
+        for (int i = 0; i < k; i++) {
+            int j = (int)(test_rng_next(&rng) % (unsigned long long)np);
+            size_t a = strlen(pieces[j].in), b = strlen(pieces[j].out);
+            memcpy(in + il, pieces[j].in, a);
+            memcpy(exp + el, pieces[j].out, b);
+            il += a;
+            el += b;
+        }
+        int64_t n;
+        int32_t *ids = enc(g_llama3, in, il, false, &n);
+        ASSERT(ids);
+        size_t len;
+        ASSERT_OK(awq_tokenizer_decode(g_llama3, ids, n, false, out, sizeof out, &len));
+        ASSERT_MSG(len == el && memcmp(out, exp, el) == 0, "iteration %d", iter);
+        awq_detok *d = NULL;
+        ASSERT_OK(awq_detok_create(&d, g_llama3, false));
+        size_t sl = 0, got;
+        for (int64_t i = 0; i < n; i++) {
+            ASSERT_OK(awq_detok_push(d, ids[i], stream + sl, sizeof stream - sl, &got));
+            sl += got;
+        }
+        ASSERT_OK(awq_detok_flush(d, stream + sl, sizeof stream - sl, &got));
+        sl += got;
+        awq_detok_destroy(d);
+        ASSERT_MSG(sl == el && memcmp(stream, exp, el) == 0, "stream, iteration %d", iter);
+        free(ids);
+    }
 }
 
 /* Writes text to a temporary tokenizer.json and returns the load error detail. */
@@ -286,6 +348,68 @@ TEST(tiny_spm_byte_fallback) {
     awq_tokenizer_destroy(t);
 }
 
+/* BOS/EOS: a TemplateProcessing post-processor adds BOS; tokenizer_config.json's add_bos_token /
+ * add_eos_token override it (Llama 3's tokenizer.json with the official template spliced in). */
+static void write_str(const char *path, const char *s) {
+    FILE *f = fopen(path, "wb");
+    if (f) {
+        fwrite(s, 1, strlen(s), f);
+        fclose(f);
+    }
+}
+
+TEST(bos_eos_from_template_and_config) {
+    char src[1024];
+    snprintf(src, sizeof src, "%s/tokenizers/llama3/tokenizer.json", test_shared_data());
+    size_t n;
+    char *j = tt_read_file(src, &n);
+    ASSERT(j);
+    char *a = strstr(j, "\"post_processor\": {"), *b = a ? strstr(a, "\"decoder\": {") : NULL;
+    ASSERT(a && b);
+    static const char tp[] =
+        "\"post_processor\": {\"type\": \"Sequence\", \"processors\": ["
+        "{\"type\": \"ByteLevel\", \"add_prefix_space\": true, \"trim_offsets\": false, \"use_regex\": true},"
+        "{\"type\": \"TemplateProcessing\", \"single\": [{\"SpecialToken\": {\"id\": \"<|begin_of_text|>\", \"type_id\": 0}},"
+        "{\"Sequence\": {\"id\": \"A\", \"type_id\": 0}}], \"pair\": [], \"special_tokens\": "
+        "{\"<|begin_of_text|>\": {\"id\": \"<|begin_of_text|>\", \"ids\": [128000], \"tokens\": [\"<|begin_of_text|>\"]}}}]},\n  ";
+    char *m = malloc(n + sizeof tp);
+    size_t k = (size_t)(a - j);
+    memcpy(m, j, k);
+    memcpy(m + k, tp, sizeof tp - 1);
+    strcpy(m + k + sizeof tp - 1, b);
+    char dir[] = "/tmp/awq_tok_bos_XXXXXX";
+    ASSERT(mkdtemp(dir));
+    char tj[256], tc[256];
+    snprintf(tj, sizeof tj, "%s/tokenizer.json", dir);
+    snprintf(tc, sizeof tc, "%s/tokenizer_config.json", dir);
+    write_str(tj, m);
+    free(m);
+    free(j);
+    static const struct { const char *cfg; int32_t first, last; bool bos; } cases[] = {
+        {NULL, 128000, -1, true},
+        {"{\"add_bos_token\": false, \"bos_token\": \"<|begin_of_text|>\"}", -1, -1, false},
+        {"{\"add_eos_token\": true, \"eos_token\": {\"content\": \"<|end_of_text|>\"}}", 128000, 128001, true},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        unlink(tc);
+        if (cases[i].cfg) write_str(tc, cases[i].cfg);
+        awq_tokenizer *t = NULL;
+        ASSERT_OK_RT(awq_tokenizer_load(&t, g_rt, dir), g_rt);
+        int32_t ids[16];
+        int64_t cnt = 0, plain = 0;
+        ASSERT_OK(awq_tokenizer_encode(t, "Hi", 2, true, ids, 16, &cnt));
+        ASSERT_OK(awq_tokenizer_encode(t, "Hi", 2, false, NULL, 0, &plain));
+        ASSERT_EQ(cnt, plain + (cases[i].first >= 0) + (cases[i].last >= 0));
+        if (cases[i].first >= 0) ASSERT_EQ(ids[0], cases[i].first);
+        if (cases[i].last >= 0) ASSERT_EQ(ids[cnt - 1], cases[i].last);
+        ASSERT_EQ(awq_tokenizer_adds_bos(t), cases[i].bos);
+        awq_tokenizer_destroy(t);
+    }
+    unlink(tc);
+    unlink(tj);
+    rmdir(dir);
+}
+
 int main(void) {
     if (!test_shared_data()) return 77;
     awq_runtime_params p = awq_runtime_params_default();
@@ -300,8 +424,10 @@ int main(void) {
     RUN(special_token_strings);
     RUN(buffer_sizes);
     RUN(stream_never_splits_utf8);
+    RUN(random_roundtrip);
     RUN(malformed_json);
     RUN(tiny_spm_byte_fallback);
+    RUN(bos_eos_from_template_and_config);
     awq_tokenizer_destroy(g_llama3);
     awq_tokenizer_destroy(g_qwen3);
     awq_runtime_destroy(g_rt);

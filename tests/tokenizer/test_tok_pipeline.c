@@ -6,6 +6,8 @@
  * decoder. Expected ids and texts are what Hugging Face `tokenizers` gives for the same file
  * (golden/gen_tiny_cases.py prints them).
  */
+#include <unistd.h>
+
 #include "awq.h"
 #include "test.h"
 #include "tokenizer.h"
@@ -57,7 +59,47 @@ TEST(tiny_metaspace_pipeline) {
     awq_runtime_destroy(rt);
 }
 
+/* Replace with Regex patterns (normalizer and decoder); expected as `tokenizers` gives them:
+ * "a  b\t\na" -> [4, 2, 0] -> "a b a", "é é" -> [5, 2, 5] -> "é é". */
+TEST(regex_replace) {
+    static const char json[] =
+        "{\"version\": \"1.0\", \"added_tokens\": [], \"normalizer\": {\"type\": \"Replace\", \"pattern\": "
+        "{\"Regex\": \"\\\\s+\"}, \"content\": \"_\"}, \"pre_tokenizer\": null, \"post_processor\": null, "
+        "\"decoder\": {\"type\": \"Replace\", \"pattern\": {\"Regex\": \"_+\"}, \"content\": \" \"}, "
+        "\"model\": {\"type\": \"BPE\", \"vocab\": {\"a\": 0, \"b\": 1, \"_\": 2, \"a_\": 3, \"a_b\": 4, "
+        "\"\\u00e9\": 5}, \"merges\": [\"a _\", \"a_ b\"]}}";
+    char path[] = "/tmp/awq_tok_re_XXXXXX";
+    int fd = mkstemp(path);
+    ASSERT(fd >= 0);
+    FILE *f = fdopen(fd, "w");
+    fputs(json, f);
+    fclose(f);
+    awq_runtime *rt = NULL;
+    awq_runtime_params p = awq_runtime_params_default();
+    p.load_plugins = false;
+    ASSERT_OK(awq_runtime_create(&rt, &p));
+    awq_tokenizer *t = NULL;
+    awq_status st = awq_tokenizer_load_files(rt, path, NULL, &t);
+    unlink(path);
+    ASSERT_OK_RT(st, rt);
+    int32_t ids[16];
+    int64_t n;
+    char out[64];
+    size_t len;
+    ASSERT_OK(awq_tokenizer_encode(t, "a  b\t\na", 7, true, ids, 16, &n));
+    ASSERT(n == 3 && ids[0] == 4 && ids[1] == 2 && ids[2] == 0);
+    ASSERT_OK(awq_tokenizer_decode(t, ids, n, false, out, sizeof out, &len));
+    ASSERT_STREQ(out, "a b a");
+    ASSERT_OK(awq_tokenizer_encode(t, "\xC3\xA9 \xC3\xA9", 5, true, ids, 16, &n));
+    ASSERT(n == 3 && ids[0] == 5 && ids[1] == 2 && ids[2] == 5);
+    ASSERT_OK(awq_tokenizer_decode(t, ids, n, false, out, sizeof out, &len));
+    ASSERT_STREQ(out, "\xC3\xA9 \xC3\xA9");
+    awq_tokenizer_destroy(t);
+    awq_runtime_destroy(rt);
+}
+
 int main(void) {
     RUN(tiny_metaspace_pipeline);
+    RUN(regex_replace);
     return TEST_EXIT();
 }
