@@ -119,3 +119,16 @@ K_CLONES void k_sq_err16(const float *x, int64_t ldx, int64_t n, const float *dq
     }
     for (int c = 0; c < 16; c++) err[c] += e[c];
 }
+
+K_CLONES void k_w4_dequant_words(float *dst, const int32_t *words, int64_t nw, const float *z,
+                                 const float *s) {
+    /* logical column j sits in nibble slot {0, 4, 1, 5, 2, 6, 3, 7}[j] */
+    static const uint32_t shift[8] = {0, 16, 4, 20, 8, 24, 12, 28};
+    for (int64_t c = 0; c < nw; c++) {
+        uint32_t w = (uint32_t)words[c];
+        float *d = dst + 8 * c;
+        const float *zc = z + 8 * c, *sc = s + 8 * c;
+#pragma omp simd
+        for (int j = 0; j < 8; j++) d[j] = ((float)((w >> shift[j]) & 15u) - zc[j]) * sc[j];
+    }
+}

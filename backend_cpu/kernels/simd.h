@@ -28,8 +28,6 @@ void k_dot8(const float *x, const float *w, int64_t ld, int64_t n, float *y);
 /* g[j] += a * x[j] */
 void k_axpy(float *g, float a, const float *x, int64_t n);
 
-#endif
-
 /* One attention row: out (hd) = softmax_j(scale * q . k_j) v_j over keys j = lo..hi, where key j
  * is at kbase + j * kstride bytes (and value at vbase + j * vstride); online softmax in blocks. */
 void k_attn_row(const float *q, const char *kbase, int64_t kstride, const char *vbase,
@@ -37,3 +35,9 @@ void k_attn_row(const float *q, const char *kbase, int64_t kstride, const char *
 /* err[c] += sum_t (x_t . dq_c)^2 for 16 candidate vectors given transposed, dqt (gs, 16),
  * against n rows of x (row stride ldx floats), each row segment of length gs. */
 void k_sq_err16(const float *x, int64_t ldx, int64_t n, const float *dqt, int64_t gs, double *err);
+
+/* AWQ GEMM-order words to floats: for c < nw and logical column j < 8,
+ * dst[8c + j] = (nibble of column j in words[c] - z[8c + j]) * s[8c + j] (awq-spec 8.1). */
+void k_w4_dequant_words(float *dst, const int32_t *words, int64_t nw, const float *z, const float *s);
+
+#endif

@@ -1,0 +1,118 @@
+/*
+ * bench_ops.c - speed of one backend op on synthetic data (a benchmark, not a test: it asserts
+ * nothing). Built as build/bin/awq-bench-ops; bench/ops_bench.sh drives it.
+ *
+ * usage: awq-bench-ops BACKEND OP N IN OUT [WTYPE] [SECONDS]
+ *   BACKEND  cpu | cpu-dnnl | ...   (anything awq_device_open accepts)
+ *   OP       matmul (y (N, OUT) = x (N, IN) W (OUT, IN)^T), w4a16 (same with an AWQ g64 weight,
+ *            group 128 when IN % 64 != 0 is impossible), gram (g (IN, IN) = x (N, IN)^T x)
+ *   WTYPE    f32 | f16 | bf16 for matmul (default f32)
+ * Prints one line: backend op shape ms/call GFLOP/s.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "awq_backend.h"
+#include "awq_pack.h"
+#include "internal.h"
+
+static unsigned long long rng = 88172645463325252ull;
+static float frand(void) {
+    rng ^= rng << 13; rng ^= rng >> 7; rng ^= rng << 17;
+    return (float)((double)(rng >> 11) / 9007199254740992.0 * 2.0 - 1.0);
+}
+
+static void *buf(awq_device *d, size_t n) {
+    void *p = NULL;
+    if (d->ops->buffer_alloc(d->ctx, n, &p) != AWQ_OK) {
+        fprintf(stderr, "out of memory\n");
+        exit(1);
+    }
+    return p;
+}
+
+int main(int argc, char **argv) {
+    if (argc < 6) {
+        fprintf(stderr, "usage: %s BACKEND matmul|w4a16|gram N IN OUT [f32|f16|bf16] [SECONDS]\n", argv[0]);
+        return 2;
+    }
+    const char *be = argv[1], *op = argv[2];
+    int64_t n = atoll(argv[3]), in = atoll(argv[4]), out = atoll(argv[5]);
+    const char *wt = argc > 6 ? argv[6] : "f32";
+    double secs = argc > 7 ? atof(argv[7]) : 1.0;
+    awq_runtime *rt = NULL;
+    awq_runtime_params p = awq_runtime_params_default();
+    if (awq_runtime_create(&rt, &p) != AWQ_OK) return 1;
+    awq_device dev;
+    if (awq_device_open(rt, be, 0, &dev) != AWQ_OK) {
+        fprintf(stderr, "cannot open %s: %s\n", be, awq_runtime_last_error(rt));
+        return 1;
+    }
+    awq_dtype wtype = strcmp(wt, "f16") == 0 ? AWQ_DTYPE_F16 : strcmp(wt, "bf16") == 0 ? AWQ_DTYPE_BF16 : AWQ_DTYPE_F32;
+    float *x = buf(&dev, (size_t)(n * in) * 4), *y = buf(&dev, (size_t)(n * (out > in ? out : in)) * 4);
+    for (int64_t i = 0; i < n * in; i++) x[i] = frand();
+    awq_tensor tx = awq_tensor_2d(AWQ_DTYPE_F32, x, 0, n, in);
+    awq_tensor ty = awq_tensor_2d(AWQ_DTYPE_F32, y, 0, n, out);
+    awq_tensor tw, tg = awq_tensor_2d(AWQ_DTYPE_F32, y, 0, in, in);
+    awq_qlinear q;
+    memset(&q, 0, sizeof q);
+    double flops = 2.0 * (double)n * (double)in * (double)out;
+    if (strcmp(op, "gram") == 0) {
+        flops = 2.0 * (double)n * (double)in * (double)in;
+        dev.ops->buffer_free(dev.ctx, y);
+        y = buf(&dev, (size_t)(in * in) * 4);
+        tg.data = y;
+    } else if (strcmp(op, "w4a16") == 0) {
+        int64_t gs = in % 64 == 0 ? 64 : in, G = in / gs;
+        int32_t *qw = buf(&dev, (size_t)(in * out / 8) * 4), *qz = buf(&dev, (size_t)(G * out / 8) * 4);
+        uint16_t *sc = buf(&dev, (size_t)(G * out) * 2);
+        for (int64_t i = 0; i < in * out / 8; i++) qw[i] = (int32_t)(frand() * 2147483647.0f);
+        for (int64_t i = 0; i < G * out / 8; i++) qz[i] = (int32_t)(frand() * 2147483647.0f);
+        for (int64_t i = 0; i < G * out; i++) sc[i] = awq_f32_to_f16(0.01f + 0.01f * frand());
+        q.in = in; q.out = out; q.group_size = gs;
+        q.qweight = awq_tensor_2d(AWQ_DTYPE_I32, qw, 0, in, out / 8);
+        q.qzeros = awq_tensor_2d(AWQ_DTYPE_I32, qz, 0, G, out / 8);
+        q.scales = awq_tensor_2d(AWQ_DTYPE_F16, sc, 0, G, out);
+        q.bias = awq_tensor_1d(AWQ_DTYPE_F16, NULL, 0, out);
+        if (dev.ops->weight_prepare && dev.ops->weight_prepare(dev.ctx, &q) != AWQ_OK) {
+            fprintf(stderr, "weight_prepare: %s\n", awq_runtime_last_error(rt));
+            return 1;
+        }
+    } else {
+        size_t es = awq_dtype_size_inline(wtype);
+        char *w = buf(&dev, (size_t)(out * in) * es);
+        for (int64_t i = 0; i < out * in; i++) {
+            float v = frand() * 0.1f;
+            if (wtype == AWQ_DTYPE_F32) ((float *)w)[i] = v;
+            else ((uint16_t *)w)[i] = wtype == AWQ_DTYPE_F16 ? awq_f32_to_f16(v) : awq_f32_to_bf16(v);
+        }
+        tw = awq_tensor_2d(wtype, w, 0, out, in);
+    }
+    int iters = 0;
+    double t0 = 0, t = 0;
+    for (int warm = 1; warm >= 0; warm--) {
+        iters = 0;
+        t0 = awq_time_now();
+        do {
+            awq_status st;
+            if (strcmp(op, "gram") == 0) st = dev.ops->gram(dev.ctx, &tg, &tx, false);
+            else if (strcmp(op, "w4a16") == 0) st = dev.ops->matmul_w4a16(dev.ctx, &ty, &tx, &q);
+            else st = dev.ops->matmul(dev.ctx, &ty, &tx, &tw, NULL);
+            if (st == AWQ_OK) st = dev.ops->synchronize(dev.ctx);
+            if (st != AWQ_OK) {
+                fprintf(stderr, "%s: %s\n", op, awq_runtime_last_error(rt));
+                return 1;
+            }
+            iters++;
+            t = awq_time_now() - t0;
+        } while (t < (warm ? 0.2 : secs));
+    }
+    printf("%-9s %-6s %-4s n=%-6lld in=%-5lld out=%-6lld %9.3f ms %8.1f GFLOP/s\n", be, op,
+           strcmp(op, "matmul") == 0 ? wt : "-", (long long)n, (long long)in, (long long)out,
+           t / iters * 1e3, flops * iters / t * 1e-9);
+    if (q.prepared && dev.ops->weight_release) dev.ops->weight_release(dev.ctx, &q);
+    awq_device_close(&dev);
+    awq_runtime_destroy(rt);
+    return 0;
+}
