@@ -18,3 +18,6 @@ MODEL="$OUT"
 echo
 echo "== awq-cli generate $MODEL (greedy) =="
 "$AWQ_CLI" generate "$MODEL" -p "$PROMPT" -n 64 --temp 0
+echo
+echo "== awq-cli generate $MODEL --chat (greedy) =="
+"$AWQ_CLI" generate "$MODEL" --chat -p "${AWQ_DEMO_CHAT:-Give me three facts about the ocean.}" -n 96 --temp 0
