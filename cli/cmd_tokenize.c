@@ -13,7 +13,7 @@ static void usage(FILE *f) {
             "                          [--no-bos] [-v]\n"
             "\n"
             "Reads text from FILE (or standard input) and prints its tokens on one line.\n"
-            "MODEL is a directory with tokenizer.json (+ tokenizer_config.json).\n"
+            "MODEL is a directory with tokenizer.json (+ tokenizer_config.json), or a GGUF file.\n"
             "\n"
             "  --ids        token ids, space-separated (default)\n"
             "  --pieces     vocabulary strings, space-separated; \\n, \\t, \\\\ and bytes < 0x20\n"

@@ -183,21 +183,6 @@ static awq_status write_config(awq_runtime *rt, const awq_gguf *g, const arch_ma
     return st;
 }
 
-static void rmtree(const char *dir) {
-    DIR *d = opendir(dir);
-    if (d) {
-        struct dirent *e;
-        char path[4096];
-        while ((e = readdir(d))) {
-            if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
-            awq_path_join(path, sizeof path, dir, e->d_name);
-            unlink(path);
-        }
-        closedir(d);
-    }
-    rmdir(dir);
-}
-
 static awq_status convert(awq_runtime *rt, awq_gguf *g, const arch_map *a, const char *tmp,
                           const awq_convert_params *p) {
     uint64_t heads = 0, kv_heads = 0;
@@ -292,8 +277,7 @@ awq_status awq_convert_gguf(awq_runtime *rt, const char *gguf_path, const char *
     snprintf(out, sizeof out, "%s", out_dir);
     size_t ol = strlen(out);
     while (ol > 1 && out[ol - 1] == '/') out[--ol] = '\0';
-    bool exists = awq_dir_exists(out) || awq_file_exists(out);
-    if (exists && !p.force)
+    if ((awq_dir_exists(out) || awq_file_exists(out)) && !p.force)
         return awq_set_error(rt, AWQ_ERR_EXISTS, "%s already exists (use --force to replace it)", out);
     awq_gguf *g = NULL;
     TRY(awq_gguf_open(rt, gguf_path, &g));
@@ -307,31 +291,18 @@ awq_status awq_convert_gguf(awq_runtime *rt, const char *gguf_path, const char *
                            "%s: general.architecture '%s' is not supported (supported: llama, "
                            "mistral, qwen2, qwen3)", gguf_path, arch);
     awq_free(arch);
-    char tmp[4200];
-    snprintf(tmp, sizeof tmp, "%s.tmp-XXXXXX", out);
-    if (st == AWQ_OK && !mkdtemp(tmp))
-        st = awq_set_error(rt, AWQ_ERR_IO, "%s: cannot create a temporary directory: %s", tmp,
-                           strerror(errno));
-    else if (st != AWQ_OK)
-        tmp[0] = '\0';
+    char tmp[4200] = "";
+    if (st == AWQ_OK) {
+        snprintf(tmp, sizeof tmp, "%s.tmp-XXXXXX", out);
+        if (!mkdtemp(tmp)) {
+            st = awq_set_error(rt, AWQ_ERR_IO, "%s: cannot create a temporary directory: %s", tmp,
+                               strerror(errno));
+            tmp[0] = '\0';
+        }
+    }
     if (st == AWQ_OK) st = convert(rt, g, a, tmp, &p);
     awq_gguf_close(g);
-    if (st == AWQ_OK) chmod(tmp, 0755);
-    char old[4300] = "";
-    if (st == AWQ_OK && exists) {
-        snprintf(old, sizeof old, "%s.old-%d", out, (int)getpid());
-        if (rename(out, old) != 0)
-            st = awq_set_error(rt, AWQ_ERR_IO, "cannot move %s aside: %s", out, strerror(errno));
-    }
-    if (st == AWQ_OK && rename(tmp, out) != 0) {
-        st = awq_set_error(rt, AWQ_ERR_IO, "cannot rename %s to %s: %s", tmp, out, strerror(errno));
-        if (old[0]) rename(old, out);
-        old[0] = '\0';
-    }
-    if (st == AWQ_OK) {
-        if (old[0]) rmtree(old);
-    } else if (tmp[0]) {
-        rmtree(tmp);
-    }
+    if (st == AWQ_OK) st = awq_dir_publish(rt, tmp, out, p.force);
+    if (st != AWQ_OK && tmp[0]) awq_rmtree(tmp);
     return st;
 }

@@ -104,6 +104,22 @@ const awq_backend_ops *awq_backend_cpu_ops(void);
 
 /* ---- small utilities (util.c) ---- */
 
+/* A growable NUL-terminated string; oom is set (and further appends ignored) on failure.
+ * Owned: awq_free(b.p). */
+typedef struct awq_strbuf {
+    char  *p;
+    size_t len, cap;
+    bool   oom;
+} awq_strbuf;
+void awq_strbuf_put(awq_strbuf *b, const char *s, size_t n);
+void awq_strbuf_puts(awq_strbuf *b, const char *s);
+
+/* Removes a directory tree we created (files and sub-directories; symlinks are not followed). */
+void awq_rmtree(const char *dir);
+/* Makes a finished temporary directory the output: tmp is renamed to out; an existing out is
+ * replaced only when force (moved aside first, removed after the rename succeeded). */
+awq_status awq_dir_publish(awq_runtime *rt, const char *tmp, const char *out, bool force);
+
 /* Reads a whole file; *data is NUL-terminated (not counted in *len). Owned: awq_free. */
 awq_status awq_read_file(awq_runtime *rt, const char *path, char **data, size_t *len);
 /* path join into buf; returns buf. */

@@ -170,30 +170,9 @@ awq_status awq_json_get_string(awq_runtime *rt, const cJSON *obj, const char *wh
 
 /* ---- writing ------------------------------------------------------------------------------ */
 
-typedef struct sbuf {
-    char  *p;
-    size_t len, cap;
-    bool   oom;
-} sbuf;
-
-static void sb_put(sbuf *b, const char *s, size_t n) {
-    if (b->oom) return;
-    if (b->len + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 256;
-        while (cap < b->len + n + 1) cap *= 2;
-        char *np = awq_realloc(b->p, cap);
-        if (!np) {
-            b->oom = true;
-            return;
-        }
-        b->p = np;
-        b->cap = cap;
-    }
-    memcpy(b->p + b->len, s, n);
-    b->len += n;
-    b->p[b->len] = '\0';
-}
-static void sb_puts(sbuf *b, const char *s) { sb_put(b, s, strlen(s)); }
+typedef awq_strbuf sbuf;
+#define sb_put awq_strbuf_put
+#define sb_puts awq_strbuf_puts
 
 static void sb_indent(sbuf *b, int depth) {
     for (int i = 0; i < depth; i++) sb_put(b, "  ", 2);

@@ -50,30 +50,9 @@ struct awq_st_writer {
 
 /* ---- a tiny string builder ---------------------------------------------------------------- */
 
-typedef struct wbuf {
-    char  *p;
-    size_t len, cap;
-    bool   oom;
-} wbuf;
-
-static void wb_put(wbuf *b, const char *s, size_t n) {
-    if (b->oom) return;
-    if (b->len + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 1024;
-        while (cap < b->len + n + 1) cap *= 2;
-        char *np = awq_realloc(b->p, cap);
-        if (!np) {
-            b->oom = true;
-            return;
-        }
-        b->p = np;
-        b->cap = cap;
-    }
-    memcpy(b->p + b->len, s, n);
-    b->len += n;
-    b->p[b->len] = '\0';
-}
-static void wb_puts(wbuf *b, const char *s) { wb_put(b, s, strlen(s)); }
+typedef awq_strbuf wbuf;
+#define wb_put awq_strbuf_put
+#define wb_puts awq_strbuf_puts
 
 static void wb_str(wbuf *b, const char *s) {
     wb_put(b, "\"", 1);

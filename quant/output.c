@@ -239,23 +239,6 @@ static awq_status write_config(awq_qout *o, const char *model_dir, const awq_qua
     return s;
 }
 
-static void rmtree(const char *dir) {
-    DIR *d = opendir(dir);
-    if (d) {
-        struct dirent *e;
-        char path[4096];
-        while ((e = readdir(d))) {
-            if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
-            awq_path_join(path, sizeof path, dir, e->d_name);
-            struct stat sb;
-            if (lstat(path, &sb) == 0 && S_ISDIR(sb.st_mode)) rmtree(path);
-            else unlink(path);
-        }
-        closedir(d);
-    }
-    rmdir(dir);
-}
-
 awq_status awq_qout_commit(awq_qout *o, const char *model_dir, const awq_quant_params *p) {
     awq_runtime *rt = o->rt;
     TRY(awq_st_writer_finish(o->w));
@@ -275,29 +258,14 @@ awq_status awq_qout_commit(awq_qout *o, const char *model_dir, const awq_quant_p
         TRY(copy_file(rt, src, dst));
     }
     /* Replace an existing out_dir only now that the new one is complete. */
-    char old[4200] = "";
-    if (awq_dir_exists(o->out_dir) || awq_file_exists(o->out_dir)) {
-        if (!p->force)
-            return awq_set_error(rt, AWQ_ERR_EXISTS, "%s already exists (use --force to replace it)",
-                                 o->out_dir);
-        snprintf(old, sizeof old, "%s.old-%d", o->out_dir, (int)getpid());
-        if (rename(o->out_dir, old) != 0)
-            return awq_set_error(rt, AWQ_ERR_IO, "cannot move %s aside: %s", o->out_dir, strerror(errno));
-    }
-    if (rename(o->tmp_dir, o->out_dir) != 0) {
-        awq_status s = awq_set_error(rt, AWQ_ERR_IO, "cannot rename %s to %s: %s", o->tmp_dir,
-                                     o->out_dir, strerror(errno));
-        if (old[0]) rename(old, o->out_dir);
-        return s;
-    }
+    TRY(awq_dir_publish(rt, o->tmp_dir, o->out_dir, p->force));
     o->tmp_dir[0] = '\0';
-    if (old[0]) rmtree(old);
     return AWQ_OK;
 }
 
 void awq_qout_abort(awq_qout *o) {
     if (o->w) awq_st_writer_destroy(o->w);
     o->w = NULL;
-    if (o->tmp_dir[0]) rmtree(o->tmp_dir);
+    if (o->tmp_dir[0]) awq_rmtree(o->tmp_dir);
     o->tmp_dir[0] = '\0';
 }

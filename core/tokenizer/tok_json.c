@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "json.h"
+#include "tokenizer.h"
 #include "tok_internal.h"
 
 typedef struct jctx {
@@ -619,6 +620,15 @@ static awq_status load_template_file(awq_tokenizer *t, const char *model_dir) {
 
 awq_status awq_tokenizer_load(awq_tokenizer **out, awq_runtime *rt, const char *model_dir) {
     if (!out || !model_dir) return awq_set_error(rt, AWQ_ERR_INVALID_ARG, "tokenizer: no directory");
+    size_t ml = strlen(model_dir);
+    if (ml > 5 && !strcmp(model_dir + ml - 5, ".gguf") && awq_file_exists(model_dir)) {
+        /* a GGUF file: its tokenizer.ggml.* vocabulary */
+        awq_gguf *g = NULL;
+        awq_status gs = awq_gguf_open(rt, model_dir, &g);
+        if (gs == AWQ_OK) gs = awq_tokenizer_from_gguf(rt, g, out);
+        awq_gguf_close(g);
+        return gs;
+    }
     char tj[4096], tc[4096], gc[4096];
     awq_path_join(tj, sizeof tj, model_dir, "tokenizer.json");
     awq_path_join(tc, sizeof tc, model_dir, "tokenizer_config.json");

@@ -9,7 +9,6 @@
 #include <unistd.h>
 
 #include "awq.h"
-#include "mini_gguf.h"
 #include "test.h"
 #include "tok_test_util.h"
 #include "tokenizer.h"
@@ -40,34 +39,11 @@ static int check_vectors(awq_tokenizer *tok, const char *name) {
     return bad;
 }
 
-static int run_gguf(const char *path, const char *name, bool vectors) {
-    mini_gguf *m = mini_gguf_open(path);
-    if (!m) {
-        printf("  cannot read %s\n", path);
-        return 1;
-    }
-    awq_tokenizer *t = NULL;
-    int bad = 0;
-    if (awq_tokenizer_from_gguf(g_rt, &m->g, &t) != AWQ_OK) {
-        printf("  %s: %s\n", path, awq_runtime_last_error(g_rt));
-        mini_gguf_close(m);
-        return 1;
-    }
-    if (vectors) bad += check_vectors(t, name);
-    int64_t n = 0;
-    int32_t *ids = check_wiki(t, vectors ? name : NULL, &n, &bad);
-    if (ids) bad += roundtrip_hf(t, name, ids, n);
-    printf("  %s: %lld WikiText ids\n", name, (long long)n);
-    free(ids);
-    awq_tokenizer_destroy(t);
-    mini_gguf_close(m);
-    return bad;
-}
 
 static int run_vocab(const char *name) {
     char path[1024];
     snprintf(path, sizeof path, "%s/tokenizer-tests/ggml-vocab-%s.gguf", test_shared_data(), name);
-    return run_gguf(path, name, true);
+    return run_gguf(path, name, check_vectors);
 }
 
 TEST(gpt2) { ASSERT_EQ(run_vocab("gpt-2"), 0); }

@@ -5,51 +5,20 @@
  * byte-exact decode, and the same chat prompt.
  */
 #include "awq.h"
-#include "mini_gguf.h"
 #include "test.h"
 #include "tok_roundtrip.h"
 #include "tokenizer.h"
 
-static int check_vectors(awq_tokenizer *tok, const char *name) {
-    (void)tok;
-    (void)name;
-    return 0; /* no published vectors for this vocabulary */
-}
 
-static int run_gguf(const char *path, const char *name, bool vectors) {
-    mini_gguf *m = mini_gguf_open(path);
-    if (!m) {
-        printf("  cannot read %s\n", path);
-        return 1;
-    }
-    awq_tokenizer *t = NULL;
-    int bad = 0;
-    if (awq_tokenizer_from_gguf(g_rt, &m->g, &t) != AWQ_OK) {
-        printf("  %s: %s\n", path, awq_runtime_last_error(g_rt));
-        mini_gguf_close(m);
-        return 1;
-    }
-    if (vectors) bad += check_vectors(t, name);
-    int64_t n = 0;
-    int32_t *ids = check_wiki(t, vectors ? name : NULL, &n, &bad);
-    if (ids) bad += roundtrip_hf(t, name, ids, n);
-    printf("  %s: %lld WikiText ids\n", name, (long long)n);
-    free(ids);
-    awq_tokenizer_destroy(t);
-    mini_gguf_close(m);
-    return bad;
-}
 
 TEST(smollm2_real_gguf) {
     const char *path = getenv("AWQ_TEST_GGUF");
-    mini_gguf *m = mini_gguf_open(path);
-    ASSERT(m);
+    awq_gguf *g = NULL;
+    ASSERT_OK_RT(awq_gguf_open(g_rt, path, &g), g_rt);
     awq_tokenizer *t = NULL;
-    ASSERT_OK_RT(awq_tokenizer_from_gguf(g_rt, &m->g, &t), g_rt);
-    const awq_gguf_kv *ab = NULL;
-    for (uint64_t i = 0; i < m->g.n_kv; i++)
-        if (!strcmp(m->g.kv[i].key, "tokenizer.ggml.add_bos_token")) ab = &m->g.kv[i];
-    bool want_bos = ab && ab->v.b;
+    ASSERT_OK_RT(awq_tokenizer_from_gguf(g_rt, g, &t), g_rt);
+    bool want_bos = false;
+    ASSERT_OK(awq_gguf_get_bool(g_rt, g, "tokenizer.ggml.add_bos_token", false, false, &want_bos));
     ASSERT_EQ(awq_tokenizer_adds_bos(t), want_bos);
     int64_t n1, n2;
     int32_t *a = encode_all(t, "Hello", 5, true, &n1), *b = encode_all(t, "Hello", 5, false, &n2);
@@ -58,8 +27,8 @@ TEST(smollm2_real_gguf) {
     free(a);
     free(b);
     awq_tokenizer_destroy(t);
-    mini_gguf_close(m);
-    ASSERT_EQ(run_gguf(path, "smollm2", false), 0);
+    awq_gguf_close(g);
+    ASSERT_EQ(run_gguf(path, "smollm2", NULL), 0);
 }
 
 int main(void) {

@@ -8,6 +8,7 @@
 
 #include "awq.h"
 #include "tok_test_util.h"
+#include "gguf.h"
 #include "tokenizer.h"
 
 static awq_runtime *g_rt;
@@ -128,6 +129,34 @@ static inline bool load_wiki(void) {
     snprintf(path, sizeof path, "%s/wikitext-2/wiki.test.raw", test_shared_data());
     g_wiki = tt_read_file(path, &g_wiki_len);
     return g_wiki != NULL;
+}
+
+
+/* Loads a tokenizer from a GGUF vocabulary (the library's own GGUF reader), runs the optional
+ * published vectors, the WikiText-2 ids/golden hash and the write_hf round trip. */
+static inline int run_gguf(const char *path, const char *name,
+                           int (*vectors)(awq_tokenizer *t, const char *name)) {
+    awq_gguf *g = NULL;
+    if (awq_gguf_open(g_rt, path, &g) != AWQ_OK) {
+        printf("  %s: %s\n", path, awq_runtime_last_error(g_rt));
+        return 1;
+    }
+    awq_tokenizer *t = NULL;
+    int bad = 0;
+    if (awq_tokenizer_from_gguf(g_rt, g, &t) != AWQ_OK) {
+        printf("  %s: %s\n", path, awq_runtime_last_error(g_rt));
+        awq_gguf_close(g);
+        return 1;
+    }
+    if (vectors) bad += vectors(t, name);
+    int64_t n = 0;
+    int32_t *ids = check_wiki(t, vectors ? name : NULL, &n, &bad);
+    if (ids) bad += roundtrip_hf(t, name, ids, n);
+    printf("  %s: %lld WikiText ids\n", name, (long long)n);
+    free(ids);
+    awq_tokenizer_destroy(t);
+    awq_gguf_close(g);
+    return bad;
 }
 
 #endif
