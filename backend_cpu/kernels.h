@@ -42,6 +42,10 @@ awq_status awq_cpu_clip_search(awq_backend_ctx *ctx, awq_tensor *best_max, const
                                int32_t n_steps);
 awq_status awq_cpu_gram(awq_backend_ctx *ctx, awq_tensor *g, const awq_tensor *x,
                         bool accumulate);
+/* Repacks an AWQ linear for the small-batch matmul_w4a16 path (kernels/w4gemv.c); leaves
+ * w->prepared NULL (and succeeds) for layouts that path does not take. */
+awq_status awq_cpu_weight_prepare(awq_backend_ctx *ctx, awq_qlinear *w);
+void       awq_cpu_weight_release(awq_backend_ctx *ctx, awq_qlinear *w);
 
 /* Designated initializers for the kernel members of an ops table. */
 #define AWQ_CPU_KERNEL_OPS                                                              \
@@ -51,6 +55,7 @@ awq_status awq_cpu_gram(awq_backend_ctx *ctx, awq_tensor *g, const awq_tensor *x
     .get_rows = awq_cpu_get_rows, .convert = awq_cpu_convert,                         \
     .fake_quant = awq_cpu_fake_quant, .quantize_w4 = awq_cpu_quantize_w4,             \
     .scale_cols = awq_cpu_scale_cols, .reduce = awq_cpu_reduce,                       \
-    .scalar = awq_cpu_scalar, .clip_search = awq_cpu_clip_search, .gram = awq_cpu_gram,
+    .scalar = awq_cpu_scalar, .clip_search = awq_cpu_clip_search, .gram = awq_cpu_gram,   \
+    .weight_prepare = awq_cpu_weight_prepare, .weight_release = awq_cpu_weight_release,
 
 #endif

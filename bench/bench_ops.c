@@ -4,8 +4,9 @@
  *
  * usage: awq-bench-ops BACKEND OP N IN OUT [WTYPE] [SECONDS]
  *   BACKEND  cpu | cpu-dnnl | ...   (anything awq_device_open accepts)
- *   OP       matmul (y (N, OUT) = x (N, IN) W (OUT, IN)^T), w4a16 (same with an AWQ g64 weight,
- *            group 128 when IN % 64 != 0 is impossible), gram (g (IN, IN) = x (N, IN)^T x)
+ *   OP       matmul (y (N, OUT) = x (N, IN) W (OUT, IN)^T), w4a16 (same with an AWQ weight, group
+ *            64, or IN when IN % 64 != 0), gram (g (IN, IN) = x (N, IN)^T x), attention (causal
+ *            prefill of N tokens, head size IN, OUT query heads sharing OUT/3 kv heads)
  *   WTYPE    f32 | f16 | bf16 for matmul (default f32)
  * Prints one line: backend op shape ms/call GFLOP/s.
  */
@@ -34,7 +35,7 @@ static void *buf(awq_device *d, size_t n) {
 
 int main(int argc, char **argv) {
     if (argc < 6) {
-        fprintf(stderr, "usage: %s BACKEND matmul|w4a16|gram N IN OUT [f32|f16|bf16] [SECONDS]\n", argv[0]);
+        fprintf(stderr, "usage: %s BACKEND matmul|w4a16|gram|attention N IN OUT [f32|f16|bf16] [SECONDS]\n", argv[0]);
         return 2;
     }
     const char *be = argv[1], *op = argv[2];
@@ -58,7 +59,20 @@ int main(int argc, char **argv) {
     awq_qlinear q;
     memset(&q, 0, sizeof q);
     double flops = 2.0 * (double)n * (double)in * (double)out;
-    if (strcmp(op, "gram") == 0) {
+    awq_tensor tq, tk, tv, to;
+    if (strcmp(op, "attention") == 0) {
+        int64_t H = out, Hkv = out % 3 == 0 ? out / 3 : out, hd = in, T = n;
+        int64_t qe[4] = {1, T, H, hd}, ke[4] = {1, T, Hkv, hd};
+        float *qd = buf(&dev, (size_t)(T * H * hd) * 4), *k = buf(&dev, (size_t)(T * Hkv * hd) * 4);
+        float *v = buf(&dev, (size_t)(T * Hkv * hd) * 4), *o = buf(&dev, (size_t)(T * H * hd) * 4);
+        for (int64_t i = 0; i < T * H * hd; i++) qd[i] = frand();
+        for (int64_t i = 0; i < T * Hkv * hd; i++) { k[i] = frand(); v[i] = frand(); }
+        tq = awq_tensor_make(AWQ_DTYPE_F32, qd, 0, 4, qe);
+        to = awq_tensor_make(AWQ_DTYPE_F32, o, 0, 4, qe);
+        tk = awq_tensor_make(AWQ_DTYPE_F32, k, 0, 4, ke);
+        tv = awq_tensor_make(AWQ_DTYPE_F32, v, 0, 4, ke);
+        flops = 4.0 * (double)hd * (double)H * (double)T * (double)(T + 1) / 2.0;
+    } else if (strcmp(op, "gram") == 0) {
         flops = 2.0 * (double)n * (double)in * (double)in;
         dev.ops->buffer_free(dev.ctx, y);
         y = buf(&dev, (size_t)(in * in) * 4);
@@ -97,6 +111,8 @@ int main(int argc, char **argv) {
         do {
             awq_status st;
             if (strcmp(op, "gram") == 0) st = dev.ops->gram(dev.ctx, &tg, &tx, false);
+            else if (strcmp(op, "attention") == 0)
+                st = dev.ops->attention(dev.ctx, &to, &tq, &tk, &tv, 0, 0.125f, 0);
             else if (strcmp(op, "w4a16") == 0) st = dev.ops->matmul_w4a16(dev.ctx, &ty, &tx, &q);
             else st = dev.ops->matmul(dev.ctx, &ty, &tx, &tw, NULL);
             if (st == AWQ_OK) st = dev.ops->synchronize(dev.ctx);

@@ -105,6 +105,8 @@ static const awq_backend_ops dnnl_ops = {
     .scalar         = awq_cpu_scalar,
     .clip_search    = awq_cpu_clip_search,
     .gram           = awq_dnnl_gram,
+    .weight_prepare = awq_cpu_weight_prepare,
+    .weight_release = awq_cpu_weight_release,
 };
 
 static int dnnl_probe(char *why, size_t cap) {

@@ -19,9 +19,9 @@
 /* Batch sizes (rows of x) from which oneDNN is used; below them the reference kernels are
  * faster (they convert/dequantize weights inside the dot products, oneDNN needs an fp32 copy).
  * Measured on a 2-core Zen 4 (bench/ops_bench.sh). */
-#define DNNL_MIN_ROWS_F32 4
-#define DNNL_MIN_ROWS_F16 16
-#define DNNL_MIN_ROWS_W4 16
+#define DNNL_MIN_ROWS_F32 5
+#define DNNL_MIN_ROWS_F16 12
+#define DNNL_MIN_ROWS_W4 32
 /* Weight tiles converted to fp32 at once, in bytes. */
 #define DNNL_TILE_BYTES ((size_t)8 << 20)
 #define DNNL_CACHE_SIZE 32

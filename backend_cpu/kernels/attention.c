@@ -25,11 +25,12 @@ awq_status awq_cpu_attention(awq_backend_ctx *ctx, awq_tensor *out, const awq_te
     const char *qb = (const char *)q->data + q->offs, *kb = (const char *)k->data + k->offs,
                *vb = (const char *)v->data + v->offs;
     char *ob = (char *)out->data + out->offs;
-#pragma omp parallel for collapse(2) schedule(dynamic, 4) num_threads(ctx->n_threads)
+    /* every (sequence, query, head) row is independent: decode (T = 1) still uses all threads */
+#pragma omp parallel for collapse(3) schedule(dynamic, 4) num_threads(ctx->n_threads)
     for (int64_t b = 0; b < B; b++) {
         for (int64_t t = 0; t < T; t++) {
-            int64_t hi = n_past + t, lo = window > 0 && hi - window + 1 > 0 ? hi - window + 1 : 0;
             for (int64_t h = 0; h < H; h++) {
+                int64_t hi = n_past + t, lo = window > 0 && hi - window + 1 > 0 ? hi - window + 1 : 0;
                 const float *qv = (const float *)(qb + b * q->nb[0] + t * q->nb[1] + h * q->nb[2]);
                 int64_t hk = h / group;
                 float *ov = (float *)(ob + b * out->nb[0] + t * out->nb[1] + h * out->nb[2]);

@@ -43,6 +43,11 @@ static inline char *k_row(const awq_tensor *t, int64_t r) {
 
 static inline float k_dot(const float *a, const float *b, int64_t n) { return k_dot_f32(a, b, n); }
 
+/* w4gemv.c: true when w->prepared is this backend's repacked form of w; y = x W^T + bias with it
+ * (shapes already validated). */
+bool       k_w4_prepared_ok(const awq_qlinear *w);
+awq_status k_w4_gemv(awq_backend_ctx *ctx, awq_tensor *y, const awq_tensor *x, const awq_qlinear *w);
+
 /* Checks that t is rowwise with dtype in the allowed set; records a reason otherwise. */
 #define K_REQUIRE(ctx, cond, ...)                                                       \
     do {                                                                                \

@@ -3,48 +3,6 @@
 
 #include "simd.h"
 
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
-typedef _Float16 k_half __attribute__((may_alias));
-#define K_HAVE_FLOAT16 1
-#endif
-
-#ifndef K_HAVE_FLOAT16
-#include "awq_pack.h"
-#endif
-
-K_CLONES void k_f16_to_f32(float *dst, const uint16_t *src, int64_t n) {
-#ifdef K_HAVE_FLOAT16
-    const k_half *h = (const k_half *)src;
-    for (int64_t i = 0; i < n; i++) dst[i] = (float)h[i];
-#else
-    for (int64_t i = 0; i < n; i++) dst[i] = awq_f16_to_f32(src[i]);
-#endif
-}
-
-K_CLONES void k_bf16_to_f32(float *dst, const uint16_t *src, int64_t n) {
-    uint32_t *d = (uint32_t *)(void *)dst;
-    for (int64_t i = 0; i < n; i++) d[i] = (uint32_t)src[i] << 16;
-}
-
-K_CLONES float k_dot_f32(const float *a, const float *b, int64_t n) {
-    float s = 0.0f;
-#pragma omp simd reduction(+ : s)
-    for (int64_t i = 0; i < n; i++) s += a[i] * b[i];
-    return s;
-}
-
-K_CLONES float k_dot_f16(const float *a, const uint16_t *b, int64_t n) {
-    float s = 0.0f;
-#ifdef K_HAVE_FLOAT16
-    const k_half *h = (const k_half *)b;
-#pragma omp simd reduction(+ : s)
-    for (int64_t i = 0; i < n; i++) s += a[i] * (float)h[i];
-#else
-    for (int64_t i = 0; i < n; i++) s += a[i] * awq_f16_to_f32(b[i]);
-#endif
-    return s;
-}
-
 K_CLONES void k_dot8(const float *x, const float *w, int64_t ld, int64_t n, float *y) {
     float s0 = 0, s1 = 0, s2 = 0, s3 = 0, s4 = 0, s5 = 0, s6 = 0, s7 = 0;
     const float *w0 = w, *w1 = w + ld, *w2 = w + 2 * ld, *w3 = w + 3 * ld, *w4 = w + 4 * ld,
@@ -67,9 +25,9 @@ K_CLONES void k_axpy(float *g, float a, const float *x, int64_t n) {
 
 #define ATT_BLOCK 64
 
-K_CLONES void k_attn_row(const float *q, const char *kbase, int64_t kstride, const char *vbase,
-                         int64_t vstride, int64_t lo, int64_t hi, int64_t hd, float scale,
-                         float *out) {
+K_CLONES void k_attn_row_generic(const float *q, const char *kbase, int64_t kstride, const char *vbase,
+                                 int64_t vstride, int64_t lo, int64_t hi, int64_t hd, float scale,
+                                 float *out) {
     float sc[ATT_BLOCK];
     float m = -INFINITY, l = 0.0f;
     for (int64_t d = 0; d < hd; d++) out[d] = 0.0f;

@@ -320,6 +320,8 @@ TEST(attention) {
     ASSERT(!check_attention(2, 70, 4, 1, 16, 3, 0, 0));    /* MQA, long prefill */
     ASSERT(!check_attention(1, 40, 4, 2, 12, 10, 16, 1));  /* sliding window */
     ASSERT(!check_attention(2, 1, 4, 2, 32, 200, 70, 0));  /* window in decode */
+    ASSERT(!check_attention(1, 3, 4, 2, 128, 30, 0, 1));   /* Llama head size */
+    ASSERT(!check_attention(2, 20, 2, 1, 48, 0, 0, 0));    /* head size 48 */
 }
 
 /* ---- softmax, silu_mul ------------------------------------------------------------------ */
