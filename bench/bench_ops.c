@@ -8,6 +8,7 @@
  *            64, or IN when IN % 64 != 0), gram (g (IN, IN) = x (N, IN)^T x), attention (causal
  *            prefill of N tokens, head size IN, OUT query heads sharing OUT/3 kv heads)
  *   WTYPE    f32 | f16 | bf16 for matmul (default f32)
+ * Inputs are filled on the host and uploaded, so any backend (cpu, cpu-dnnl, opencl) works.
  * Prints one line: backend op shape ms/call GFLOP/s.
  */
 #include <stdio.h>
@@ -24,13 +25,27 @@ static float frand(void) {
     return (float)((double)(rng >> 11) / 9007199254740992.0 * 2.0 - 1.0);
 }
 
+/* Host staging buffers: filled on the host, then copied to the device by dev_copy(). */
 static void *buf(awq_device *d, size_t n) {
-    void *p = NULL;
-    if (d->ops->buffer_alloc(d->ctx, n, &p) != AWQ_OK) {
+    (void)d;
+    void *p = calloc(1, n ? n : 1);
+    if (!p) {
         fprintf(stderr, "out of memory\n");
         exit(1);
     }
     return p;
+}
+
+/* Replaces a tensor's host data by a device buffer holding the same bytes (works for every
+ * backend: device memory is never touched from the host). */
+static void dev_copy(awq_device *d, awq_tensor *t, size_t nbytes) {
+    void *m = NULL;
+    if (d->ops->buffer_alloc(d->ctx, nbytes, &m) != AWQ_OK ||
+        d->ops->upload(d->ctx, m, 0, t->data, nbytes) != AWQ_OK) {
+        fprintf(stderr, "device allocation of %zu bytes failed\n", nbytes);
+        exit(1);
+    }
+    t->data = m;
 }
 
 int main(int argc, char **argv) {
@@ -74,7 +89,7 @@ int main(int argc, char **argv) {
         flops = 4.0 * (double)hd * (double)H * (double)T * (double)(T + 1) / 2.0;
     } else if (strcmp(op, "gram") == 0) {
         flops = 2.0 * (double)n * (double)in * (double)in;
-        dev.ops->buffer_free(dev.ctx, y);
+        free(y);
         y = buf(&dev, (size_t)(in * in) * 4);
         tg.data = y;
     } else if (strcmp(op, "w4a16") == 0) {
@@ -89,6 +104,9 @@ int main(int argc, char **argv) {
         q.qzeros = awq_tensor_2d(AWQ_DTYPE_I32, qz, 0, G, out / 8);
         q.scales = awq_tensor_2d(AWQ_DTYPE_F16, sc, 0, G, out);
         q.bias = awq_tensor_1d(AWQ_DTYPE_F16, NULL, 0, out);
+        dev_copy(&dev, &q.qweight, (size_t)(in * out / 8) * 4);
+        dev_copy(&dev, &q.qzeros, (size_t)(G * out / 8) * 4);
+        dev_copy(&dev, &q.scales, (size_t)(G * out) * 2);
         if (dev.ops->weight_prepare && dev.ops->weight_prepare(dev.ctx, &q) != AWQ_OK) {
             fprintf(stderr, "weight_prepare: %s\n", awq_runtime_last_error(rt));
             return 1;
@@ -102,7 +120,18 @@ int main(int argc, char **argv) {
             else ((uint16_t *)w)[i] = wtype == AWQ_DTYPE_F16 ? awq_f32_to_f16(v) : awq_f32_to_bf16(v);
         }
         tw = awq_tensor_2d(wtype, w, 0, out, in);
+        dev_copy(&dev, &tw, (size_t)(out * in) * es);
     }
+    if (strcmp(op, "attention") == 0) {
+        int64_t H = out, Hkv = out % 3 == 0 ? out / 3 : out, hd = in, T = n;
+        dev_copy(&dev, &tq, (size_t)(T * H * hd) * 4);
+        dev_copy(&dev, &to, (size_t)(T * H * hd) * 4);
+        dev_copy(&dev, &tk, (size_t)(T * Hkv * hd) * 4);
+        dev_copy(&dev, &tv, (size_t)(T * Hkv * hd) * 4);
+    }
+    dev_copy(&dev, &tx, (size_t)(n * in) * 4);
+    if (strcmp(op, "gram") == 0) dev_copy(&dev, &tg, (size_t)(in * in) * 4);
+    else dev_copy(&dev, &ty, (size_t)(n * (out > in ? out : in)) * 4);
     int iters = 0;
     double t0 = 0, t = 0;
     for (int warm = 1; warm >= 0; warm--) {

@@ -1,0 +1,312 @@
+/*
+ * matmul.cl - y (n, out) = x (n, in) W^T + bias for dense F32/F16/BF16 weights and AWQ 4-bit
+ * weights (GEMM layout, dequantized while loading), and the Gram matrix x^T x.
+ *
+ * Two shapes of work:
+ *  - prefill / calibration (n > GEMV_MAX_ROWS): TS x TS output tiles per work-group. Each step the
+ *    group stages a TS x TS tile of x and of W in local memory (one element per work-item, the
+ *    work-items of a row reading consecutive addresses, so global loads coalesce), then every
+ *    work-item accumulates RT outputs (a column of a register tile) from local memory. RT rows per
+ *    work-item raise the arithmetic per local load RT-fold, which matters on GPUs where local
+ *    memory bandwidth, not ALUs, limits a 1-output-per-item GEMM. Local arrays are padded by one
+ *    column against bank conflicts.
+ *  - decode (n <= GEMV_MAX_ROWS): a GEMV, memory-bound: every weight byte is read once.
+ *    Dense: one work-group of LS items per output row, items striding over `in` (consecutive
+ *    items read consecutive weights: coalesced), then a local-memory tree reduction.
+ *    AWQ: one item per packed column (8 outputs) and per K-slice; consecutive items read
+ *    consecutive 32-bit words of a qweight row (a full 128-byte line per 32 items), unpack the 8
+ *    nibbles in registers, apply the zero point per element and the scale once per group, and
+ *    the K-slices of a work-group are summed in local memory.
+ */
+
+#define GEMV_MAX_ROWS 4
+
+/* ---- tiled GEMM --------------------------------------------------------------------------- */
+
+/* Work-group (TS, TS / RT): item (lx, ly) computes outputs o = o0 + lx for rows
+ * i0 + ly * RT .. + RT - 1. Tiles: Xs[row][k], Ws[o][k]. */
+#define GEMM_BODY(LOAD_W_TILE)                                                                   \
+    int lx = get_local_id(0), ly = get_local_id(1);                                              \
+    int o0 = get_group_id(0) * TS, i0 = get_group_id(1) * TS;                                    \
+    __local float Xs[TS][TS + 1];                                                                \
+    __local float Ws[TS][TS + 1];                                                                \
+    float acc[RT];                                                                               \
+    for (int r = 0; r < RT; r++) acc[r] = 0.0f;                                                  \
+    for (int k0 = 0; k0 < in; k0 += TS) {                                                        \
+        for (int r = 0; r < RT; r++) {                                                           \
+            int row = ly * RT + r, i = i0 + row, k = k0 + lx;                                    \
+            Xs[row][lx] = (i < n && k < in) ? x[(long)i * ldx + k] : 0.0f;                       \
+        }                                                                                        \
+        LOAD_W_TILE                                                                              \
+        barrier(CLK_LOCAL_MEM_FENCE);                                                            \
+        for (int kk = 0; kk < TS; kk++) {                                                        \
+            float wv = Ws[lx][kk];                                                               \
+            for (int r = 0; r < RT; r++) acc[r] = mad(Xs[ly * RT + r][kk], wv, acc[r]);          \
+        }                                                                                        \
+        barrier(CLK_LOCAL_MEM_FENCE);                                                            \
+    }                                                                                            \
+    int o = o0 + lx;                                                                             \
+    if (o < out) {                                                                               \
+        float bv = has_b ? ld_any(b + bo, bdt, o) : 0.0f;                                        \
+        for (int r = 0; r < RT; r++) {                                                           \
+            int i = i0 + ly * RT + r;                                                            \
+            if (i < n) y[(long)i * ldy + o] = acc[r] + bv;                                       \
+        }                                                                                        \
+    }
+
+/* Dense W (out, in) of dtype wdt, row stride ldw elements: item (lx, ly) loads W[o0 + row][k0 + lx]
+ * (consecutive lx: consecutive k, coalesced). */
+#define LOAD_DENSE                                                                               \
+    for (int r = 0; r < RT; r++) {                                                               \
+        int row = ly * RT + r, oo = o0 + row, k = k0 + lx;                                       \
+        Ws[row][lx] = (oo < out && k < in) ? ld_any(w + wo, wdt, (long)oo * ldw + k) : 0.0f;     \
+    }
+
+__kernel __attribute__((reqd_work_group_size(TS, TS / RT, 1)))
+void gemm_dense(int n, int in, int out,
+                __global const float *x, ulong xo, long ldx,
+                __global const uchar *w, ulong wo, long ldw, int wdt,
+                __global const uchar *b, ulong bo, int bdt, int has_b,
+                __global float *y, ulong yo, long ldy) {
+    x += xo;
+    y += yo;
+    GEMM_BODY(LOAD_DENSE)
+}
+
+/* AWQ W^T (in, out): item (lx, ly) loads output column o0 + lx of input rows k0 + row, so
+ * consecutive items read the same or the next packed word of one qweight row (coalesced); each
+ * element is (q - z) * s with the group's zero and fp16 scale. */
+#define LOAD_W4                                                                                  \
+    for (int r = 0; r < RT; r++) {                                                               \
+        int row = ly * RT + r, k = k0 + row, oo = o0 + lx;                                       \
+        float v = 0.0f;                                                                          \
+        if (oo < out && k < in) {                                                                \
+            int c = oo >> 3, j = oo & 7, g = k / gs;                                             \
+            uint qw = (uint)qweight[(long)k * ow + c];                                           \
+            uint qz = (uint)qzeros[(long)g * ow + c];                                            \
+            v = (awq_nib(qw, j) - awq_nib(qz, j)) * vload_half((long)g * out + oo, scales);      \
+        }                                                                                        \
+        Ws[lx][row] = v;                                                                         \
+    }
+
+__kernel __attribute__((reqd_work_group_size(TS, TS / RT, 1)))
+void gemm_w4(int n, int in, int out, int gs,
+             __global const float *x, ulong xo, long ldx,
+             __global const int *qweight, ulong qwo, __global const int *qzeros, ulong qzo,
+             __global const half *scales, ulong sco,
+             __global const uchar *b, ulong bo, int bdt, int has_b,
+             __global float *y, ulong yo, long ldy) {
+    int ow = out >> 3;
+    x += xo;
+    y += yo;
+    qweight += qwo;
+    qzeros += qzo;
+    scales += sco;
+    GEMM_BODY(LOAD_W4)
+}
+
+/* ---- GEMV ---------------------------------------------------------------------------------- */
+
+/* One work-group (LS items) per output o; n <= GEMV_MAX_ROWS rows of x. */
+__kernel __attribute__((reqd_work_group_size(LS, 1, 1)))
+void gemv_dense(int n, int in, int out,
+                __global const float *x, ulong xo, long ldx,
+                __global const uchar *w, ulong wo, long ldw, int wdt,
+                __global const uchar *b, ulong bo, int bdt, int has_b,
+                __global float *y, ulong yo, long ldy) {
+    __local float red[LS];
+    int o = get_group_id(0), l = get_local_id(0);
+    x += xo;
+    y += yo;
+    __global const uchar *wr = w + wo;
+    long wbase = (long)o * ldw;
+    float acc[GEMV_MAX_ROWS] = {0.0f, 0.0f, 0.0f, 0.0f};
+    for (int k = l; k < in; k += LS) {
+        float wv = ld_any(wr, wdt, wbase + k);
+        for (int r = 0; r < GEMV_MAX_ROWS; r++)
+            if (r < n) acc[r] = mad(x[(long)r * ldx + k], wv, acc[r]);
+    }
+    float bv = has_b ? ld_any(b + bo, bdt, o) : 0.0f;
+    for (int r = 0; r < n; r++) {
+        float s = wg_sum(acc[r], red);
+        if (l == 0) y[(long)r * ldy + o] = s + bv;
+    }
+}
+
+/* Work-group (WX, KSPLIT): item (lx, ly) owns packed column c = group_id * WX + lx (outputs
+ * 8c..8c+7) and the quantization groups g = ly, ly + KSPLIT, ...; partial sums of the KSPLIT
+ * items of a column are added in local memory. WX * KSPLIT == LS. */
+#define KSPLIT 8
+#define WX (LS / KSPLIT)
+__kernel __attribute__((reqd_work_group_size(WX, KSPLIT, 1)))
+void gemv_w4(int n, int in, int out, int gs,
+             __global const float *x, ulong xo, long ldx,
+             __global const int *qweight, ulong qwo, __global const int *qzeros, ulong qzo,
+             __global const half *scales, ulong sco,
+             __global const uchar *b, ulong bo, int bdt, int has_b,
+             __global float *y, ulong yo, long ldy) {
+    __local float part[KSPLIT][WX][8];
+    int lx = get_local_id(0), ly = get_local_id(1);
+    int ow = out >> 3, c = get_group_id(0) * WX + lx, G = in / gs;
+    x += xo;
+    y += yo;
+    qweight += qwo;
+    qzeros += qzo;
+    scales += sco;
+    for (int r = 0; r < n; r++) {
+        float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+        if (c < ow) {
+            for (int g = ly; g < G; g += KSPLIT) {
+                uint zw = (uint)qzeros[(long)g * ow + c];
+                float z[8], ga[8] = {0, 0, 0, 0, 0, 0, 0, 0}, xs = 0.0f;
+                for (int j = 0; j < 8; j++) z[j] = awq_nib(zw, j);
+                __global const float *xr = x + (long)r * ldx;
+                for (int k = g * gs; k < (g + 1) * gs; k++) {
+                    uint qw = (uint)qweight[(long)k * ow + c];
+                    float xv = xr[k];
+                    xs += xv;
+                    for (int j = 0; j < 8; j++) ga[j] = mad(xv, awq_nib(qw, j), ga[j]);
+                }
+                /* sum_k x (q - z) s = s (sum_k x q - z sum_k x) */
+                for (int j = 0; j < 8; j++)
+                    acc[j] = mad(vload_half((long)g * out + 8 * c + j, scales), ga[j] - z[j] * xs, acc[j]);
+            }
+        }
+        for (int j = 0; j < 8; j++) part[ly][lx][j] = acc[j];
+        barrier(CLK_LOCAL_MEM_FENCE);
+        if (ly == 0 && c < ow) {
+            for (int j = 0; j < 8; j++) {
+                float s = 0.0f;
+                for (int t = 0; t < KSPLIT; t++) s += part[t][lx][j];
+                int o = 8 * c + j;
+                y[(long)r * ldy + o] = s + (has_b ? ld_any(b + bo, bdt, o) : 0.0f);
+            }
+        }
+        barrier(CLK_LOCAL_MEM_FENCE);
+    }
+}
+
+/* ---- Gram matrix -------------------------------------------------------------------------- */
+
+/* g (c, c) (+)= x^T x: item (lx, ly) of a TS x TS work-group computes g[i0 + ly][j0 + lx]; the
+ * group stages x[t0 .. t0+TS)[i0 .. i0+TS) and [j0 ..) in local memory (consecutive lx read
+ * consecutive columns of a token row: coalesced). */
+__kernel __attribute__((reqd_work_group_size(TS, TS, 1)))
+void gram(int n, int c, __global const float *x, ulong xo, long ldx,
+          __global float *g, ulong go, long ldg, int accumulate) {
+    __local float A[TS][TS + 1];
+    __local float B[TS][TS + 1];
+    int lx = get_local_id(0), ly = get_local_id(1);
+    int j0 = get_group_id(0) * TS, i0 = get_group_id(1) * TS;
+    x += xo;
+    g += go;
+    float acc = 0.0f;
+    for (int t0 = 0; t0 < n; t0 += TS) {
+        int t = t0 + ly;
+        A[ly][lx] = (t < n && i0 + lx < c) ? x[(long)t * ldx + i0 + lx] : 0.0f;
+        B[ly][lx] = (t < n && j0 + lx < c) ? x[(long)t * ldx + j0 + lx] : 0.0f;
+        barrier(CLK_LOCAL_MEM_FENCE);
+        for (int tt = 0; tt < TS; tt++) acc = mad(A[tt][ly], B[tt][lx], acc);
+        barrier(CLK_LOCAL_MEM_FENCE);
+    }
+    int i = i0 + ly, j = j0 + lx;
+    if (i < c && j < c) {
+        long idx = (long)i * ldg + j;
+        g[idx] = accumulate ? g[idx] + acc : acc;
+    }
+}
+
+/* ---- barrier-free blocked kernels (CPU-class OpenCL devices such as PoCL) ------------------ */
+/*
+ * On a device whose "work-group" is a loop on one core, local memory and barriers are pure
+ * overhead; what pays is work per item and contiguous loads. Each item computes a block of up to
+ * 4 rows x 4 outputs (dense) or 4 rows x 8 outputs (AWQ) straight from global memory, which the
+ * core's caches serve. The host uses these on CL_DEVICE_TYPE_CPU devices (and when
+ * AWQ_OPENCL_KERNELS=blocked); GPUs get the tiled kernels above.
+ */
+__kernel void gemm_blk(int n, int in, int out,
+                       __global const float *x, ulong xo, long ldx,
+                       __global const uchar *w, ulong wo, long ldw, int wdt,
+                       __global const uchar *b, ulong bo, int bdt, int has_b,
+                       __global float *y, ulong yo, long ldy) {
+    int o0 = get_global_id(0) * 4, i0 = get_global_id(1) * 4;
+    if (o0 >= out || i0 >= n) return;
+    int rb = min(4, n - i0), cb = min(4, out - o0);
+    x += xo;
+    y += yo;
+    __global const uchar *wb = w + wo;
+    long xr[4], wr[4];
+    for (int r = 0; r < 4; r++) xr[r] = (long)min(i0 + r, n - 1) * ldx;
+    for (int j = 0; j < 4; j++) wr[j] = (long)min(o0 + j, out - 1) * ldw;
+    /* float4 accumulators (vertical FMAs, one horizontal sum at the end) */
+    float4 acc4[4][4];
+    for (int r = 0; r < 4; r++)
+        for (int j = 0; j < 4; j++) acc4[r][j] = (float4)(0.0f);
+    int k = 0;
+    for (; k + 4 <= in; k += 4) {
+        float4 wv[4];
+        for (int j = 0; j < 4; j++) wv[j] = ld4_any(wb, wdt, wr[j] + k);
+        for (int r = 0; r < 4; r++) {
+            float4 xv = vload4(0, x + xr[r] + k);
+            for (int j = 0; j < 4; j++) acc4[r][j] = mad(xv, wv[j], acc4[r][j]);
+        }
+    }
+    float acc[4][4];
+    for (int r = 0; r < 4; r++)
+        for (int j = 0; j < 4; j++) acc[r][j] = (acc4[r][j].x + acc4[r][j].y) + (acc4[r][j].z + acc4[r][j].w);
+    for (; k < in; k++)
+        for (int r = 0; r < rb; r++)
+            for (int j = 0; j < 4; j++) acc[r][j] = mad(x[xr[r] + k], ld_any(wb, wdt, wr[j] + k), acc[r][j]);
+    for (int j = 0; j < cb; j++) {
+        float bv = has_b ? ld_any(b + bo, bdt, o0 + j) : 0.0f;
+        for (int r = 0; r < rb; r++) y[(long)(i0 + r) * ldy + o0 + j] = acc[r][j] + bv;
+    }
+}
+
+/* Item (c, row block): packed column c (8 outputs) for up to 4 rows; consecutive items read
+ * consecutive words of a qweight row, x is shared by all items. */
+__kernel void gemm_w4_blk(int n, int in, int out, int gs,
+                          __global const float *x, ulong xo, long ldx,
+                          __global const int *qweight, ulong qwo, __global const int *qzeros, ulong qzo,
+                          __global const half *scales, ulong sco,
+                          __global const uchar *b, ulong bo, int bdt, int has_b,
+                          __global float *y, ulong yo, long ldy) {
+    int c = get_global_id(0), i0 = get_global_id(1) * 4, ow = out >> 3;
+    if (c >= ow || i0 >= n) return;
+    int rb = min(4, n - i0), G = in / gs;
+    x += xo;
+    y += yo;
+    qweight += qwo;
+    qzeros += qzo;
+    scales += sco;
+    float acc[4][8];
+    for (int r = 0; r < 4; r++)
+        for (int j = 0; j < 8; j++) acc[r][j] = 0.0f;
+    for (int g = 0; g < G; g++) {
+        float ga[4][8], xs[4];
+        for (int r = 0; r < 4; r++) {
+            xs[r] = 0.0f;
+            for (int j = 0; j < 8; j++) ga[r][j] = 0.0f;
+        }
+        for (int k = g * gs; k < (g + 1) * gs; k++) {
+            uint qw = (uint)qweight[(long)k * ow + c];
+            float q[8];
+            for (int j = 0; j < 8; j++) q[j] = awq_nib(qw, j);
+            for (int r = 0; r < rb; r++) {
+                float xv = x[(long)(i0 + r) * ldx + k];
+                xs[r] += xv;
+                for (int j = 0; j < 8; j++) ga[r][j] = mad(xv, q[j], ga[r][j]);
+            }
+        }
+        uint zw = (uint)qzeros[(long)g * ow + c];
+        for (int j = 0; j < 8; j++) {
+            float z = awq_nib(zw, j), s = vload_half((long)g * out + 8 * c + j, scales);
+            for (int r = 0; r < rb; r++) acc[r][j] = mad(s, ga[r][j] - z * xs[r], acc[r][j]);
+        }
+    }
+    for (int j = 0; j < 8; j++) {
+        int o = 8 * c + j;
+        float bv = has_b ? ld_any(b + bo, bdt, o) : 0.0f;
+        for (int r = 0; r < rb; r++) y[(long)(i0 + r) * ldy + o] = acc[r][j] + bv;
+    }
+}
