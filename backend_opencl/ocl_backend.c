@@ -313,9 +313,13 @@ static awq_status ocl_create(int32_t device, const awq_backend_config *cfg, awq_
                       "opencl: %s is too small (work-groups of %zu items, %llu bytes of local memory; "
                       "32 items and 24 KiB needed)",
                       c->name, max_wg, (unsigned long long)local_mem);
+    char ext[4096] = "";
+    clGetDeviceInfo(c->dev, CL_DEVICE_EXTENSIONS, sizeof ext, ext, NULL);
+    bool fp16 = strstr(ext, "cl_khr_fp16") != NULL;
     char opts[256];
     for (int p = 0; p < P_COUNT && st == AWQ_OK; p++) {
-        snprintf(opts, sizeof opts, "-cl-std=CL1.2 -DTS=%d -DRT=%d -DLS=%d%s", c->ts, c->rt, c->ls,
+        snprintf(opts, sizeof opts, "-cl-std=CL1.2 -DTS=%d -DRT=%d -DLS=%d%s%s", c->ts, c->rt, c->ls,
+                 fp16 ? " -DAWQ_FP16" : "",
                  p == P_QUANT && (fp & CL_FP_CORRECTLY_ROUNDED_DIVIDE_SQRT)
                      ? " -cl-fp32-correctly-rounded-divide-sqrt" : "");
         st = build_program(c, p, opts);
@@ -357,8 +361,8 @@ static awq_status ocl_buffer_alloc(awq_backend_ctx *c, size_t nbytes, void **buf
     *buf = NULL;
     if (c->max_alloc && nbytes > c->max_alloc)
         return ocl_fail(c, AWQ_ERR_DEVICE_MEMORY,
-                        "opencl: a buffer of %.1f MiB exceeds the largest allocation of %s (%.1f MiB)",
-                        (double)nbytes / 1048576.0, c->name, (double)c->max_alloc / 1048576.0);
+                        "opencl: a buffer of %zu bytes (%.1f MiB) exceeds the largest allocation of %s "
+                        "(%zu bytes)", nbytes, (double)nbytes / 1048576.0, c->name, c->max_alloc);
     cl_int err;
     cl_mem m = clCreateBuffer(c->cl, CL_MEM_READ_WRITE, nbytes ? nbytes : 16, NULL, &err);
     if (err != CL_SUCCESS) {

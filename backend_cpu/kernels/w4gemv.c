@@ -145,7 +145,7 @@ static void chunk_c(const struct k_w4_prep *p, int64_t c, const float *x, int64_
                 __m512i v = _mm512_load_si512((const void *)q);                                 \
                 __m512 xv[NR];                                                                  \
                 _Pragma("GCC unroll 8") for (int r = 0; r < NR; r++) {                                                  \
-                    __m128 x2 = _mm_castpd_ps(_mm_load_sd((const double *)(const void *)(x + r * ldx + k))); \
+                    __m128 x2 = _mm_castsi128_ps(_mm_loadl_epi64((const __m128i *)(const void *)(x + r * ldx + k))); \
                     xv[r] = _mm512_permutexvar_ps(pair, _mm512_castps128_ps512(x2));            \
                 }                                                                               \
                 _Pragma("GCC unroll 8") for (int i = 0; i < 8; i++) {                           \

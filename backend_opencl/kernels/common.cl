@@ -9,6 +9,16 @@
  * LS (work-group size of the row reductions), both chosen by the host from the device limits.
  */
 
+/* With cl_khr_fp16 (AWQ_FP16 defined by the host) halves are loaded as the half type; without it,
+ * through vload_half. Arithmetic stays fp32 either way, so results do not depend on the device's
+ * fp16 support. */
+#ifdef AWQ_FP16
+#pragma OPENCL EXTENSION cl_khr_fp16 : enable
+#define LD_HALF(i, p) ((float)(p)[i])
+#else
+#define LD_HALF(i, p) vload_half((i), (p))
+#endif
+
 /* Storage dtypes, the values of awq_dtype. */
 #define DT_F32 0
 #define DT_F16 1
@@ -16,7 +26,7 @@
 
 /* Element i of a float row of dtype dt starting at byte address p. */
 inline float ld_any(__global const uchar *p, int dt, long i) {
-    if (dt == DT_F16) return vload_half(i, (__global const half *)p);
+    if (dt == DT_F16) return LD_HALF(i, (__global const half *)p);
     if (dt == DT_BF16) return as_float((uint)((__global const ushort *)p)[i] << 16);
     return ((__global const float *)p)[i];
 }

@@ -133,58 +133,78 @@ void gemv_dense(int n, int in, int out,
     }
 }
 
-/* Work-group (WX, KSPLIT): item (lx, ly) owns packed column c = group_id * WX + lx (outputs
- * 8c..8c+7) and the quantization groups g = ly, ly + KSPLIT, ...; partial sums of the KSPLIT
- * items of a column are added in local memory. WX * KSPLIT == LS. */
+/* Work-group (WX, KSPLIT): item (lx, ly) owns NC consecutive packed columns starting at
+ * c = (group_id * WX + lx) * NC (outputs 8c..8c+8NC-1) and the quantization groups g = ly,
+ * ly + KSPLIT, ...; the partial sums of the KSPLIT items of a column are added in local memory.
+ * NC = 4 reads each qweight row segment with one 128-bit load (vload4) per item (consecutive
+ * items: consecutive 16-byte words, fully coalesced) and keeps 32 outputs in registers; NC = 1
+ * serves widths that are not a multiple of 32. The 8 nibbles of a word are unpacked in
+ * registers; the zero point enters as z * sum(x) and the fp16 scale once per group.
+ * WX * KSPLIT == LS. */
 #define KSPLIT 8
 #define WX (LS / KSPLIT)
-__kernel __attribute__((reqd_work_group_size(WX, KSPLIT, 1)))
-void gemv_w4(int n, int in, int out, int gs,
-             __global const float *x, ulong xo, long ldx,
-             __global const int *qweight, ulong qwo, __global const int *qzeros, ulong qzo,
-             __global const half *scales, ulong sco,
-             __global const uchar *b, ulong bo, int bdt, int has_b,
-             __global float *y, ulong yo, long ldy) {
-    __local float part[KSPLIT][WX][8];
-    int lx = get_local_id(0), ly = get_local_id(1);
-    int ow = out >> 3, c = get_group_id(0) * WX + lx, G = in / gs;
-    x += xo;
-    y += yo;
-    qweight += qwo;
-    qzeros += qzo;
-    scales += sco;
-    for (int r = 0; r < n; r++) {
-        float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-        if (c < ow) {
-            for (int g = ly; g < G; g += KSPLIT) {
-                uint zw = (uint)qzeros[(long)g * ow + c];
-                float z[8], ga[8] = {0, 0, 0, 0, 0, 0, 0, 0}, xs = 0.0f;
-                for (int j = 0; j < 8; j++) z[j] = awq_nib(zw, j);
-                __global const float *xr = x + (long)r * ldx;
-                for (int k = g * gs; k < (g + 1) * gs; k++) {
-                    uint qw = (uint)qweight[(long)k * ow + c];
-                    float xv = xr[k];
-                    xs += xv;
-                    for (int j = 0; j < 8; j++) ga[j] = mad(xv, awq_nib(qw, j), ga[j]);
-                }
-                /* sum_k x (q - z) s = s (sum_k x q - z sum_k x) */
-                for (int j = 0; j < 8; j++)
-                    acc[j] = mad(vload_half((long)g * out + 8 * c + j, scales), ga[j] - z[j] * xs, acc[j]);
-            }
-        }
-        for (int j = 0; j < 8; j++) part[ly][lx][j] = acc[j];
-        barrier(CLK_LOCAL_MEM_FENCE);
-        if (ly == 0 && c < ow) {
-            for (int j = 0; j < 8; j++) {
-                float s = 0.0f;
-                for (int t = 0; t < KSPLIT; t++) s += part[t][lx][j];
-                int o = 8 * c + j;
-                y[(long)r * ldy + o] = s + (has_b ? ld_any(b + bo, bdt, o) : 0.0f);
-            }
-        }
-        barrier(CLK_LOCAL_MEM_FENCE);
-    }
+#define GEMV_W4(NAME, NC)                                                                        \
+__kernel __attribute__((reqd_work_group_size(WX, KSPLIT, 1)))                                    \
+void NAME(int n, int in, int out, int gs,                                                        \
+          __global const float *x, ulong xo, long ldx,                                           \
+          __global const int *qweight, ulong qwo, __global const int *qzeros, ulong qzo,         \
+          __global const half *scales, ulong sco,                                                \
+          __global const uchar *b, ulong bo, int bdt, int has_b,                                 \
+          __global float *y, ulong yo, long ldy) {                                               \
+    __local float part[KSPLIT][WX][8 * NC];                                                      \
+    int lx = get_local_id(0), ly = get_local_id(1);                                              \
+    int ow = out >> 3, c0 = (get_group_id(0) * WX + lx) * NC, G = in / gs;                       \
+    x += xo;                                                                                     \
+    y += yo;                                                                                     \
+    qweight += qwo;                                                                              \
+    qzeros += qzo;                                                                               \
+    scales += sco;                                                                               \
+    for (int r = 0; r < n; r++) {                                                                \
+        float acc[8 * NC];                                                                       \
+        for (int j = 0; j < 8 * NC; j++) acc[j] = 0.0f;                                          \
+        if (c0 < ow) {                                                                           \
+            __global const float *xr = x + (long)r * ldx;                                        \
+            for (int g = ly; g < G; g += KSPLIT) {                                               \
+                float ga[8 * NC], xs = 0.0f;                                                     \
+                for (int j = 0; j < 8 * NC; j++) ga[j] = 0.0f;                                   \
+                for (int k = g * gs; k < (g + 1) * gs; k++) {                                    \
+                    uint qw[NC];                                                                 \
+                    if (NC == 4) {                                                               \
+                        uint4 v4 = as_uint4(vload4(0, qweight + (long)k * ow + c0));             \
+                        qw[0] = v4.s0; qw[NC > 1 ? 1 : 0] = v4.s1;                               \
+                        qw[NC > 2 ? 2 : 0] = v4.s2; qw[NC > 3 ? 3 : 0] = v4.s3;                  \
+                    } else {                                                                     \
+                        qw[0] = (uint)qweight[(long)k * ow + c0];                                \
+                    }                                                                            \
+                    float xv = xr[k];                                                            \
+                    xs += xv;                                                                    \
+                    for (int u = 0; u < NC; u++)                                                 \
+                        for (int j = 0; j < 8; j++) ga[8 * u + j] = mad(xv, awq_nib(qw[u], j), ga[8 * u + j]); \
+                }                                                                                \
+                for (int u = 0; u < NC; u++) {                                                   \
+                    uint zw = (uint)qzeros[(long)g * ow + c0 + u];                               \
+                    for (int j = 0; j < 8; j++)                                                  \
+                        acc[8 * u + j] = mad(vload_half((long)g * out + 8 * (c0 + u) + j, scales), \
+                                             ga[8 * u + j] - awq_nib(zw, j) * xs, acc[8 * u + j]); \
+                }                                                                                \
+            }                                                                                    \
+        }                                                                                        \
+        for (int j = 0; j < 8 * NC; j++) part[ly][lx][j] = acc[j];                               \
+        barrier(CLK_LOCAL_MEM_FENCE);                                                            \
+        if (ly == 0 && c0 < ow) {                                                                \
+            for (int j = 0; j < 8 * NC; j++) {                                                   \
+                float s = 0.0f;                                                                  \
+                for (int t = 0; t < KSPLIT; t++) s += part[t][lx][j];                            \
+                int o = 8 * c0 + j;                                                              \
+                y[(long)r * ldy + o] = s + (has_b ? ld_any(b + bo, bdt, o) : 0.0f);              \
+            }                                                                                    \
+        }                                                                                        \
+        barrier(CLK_LOCAL_MEM_FENCE);                                                            \
+    }                                                                                            \
 }
+
+GEMV_W4(gemv_w4, 1)
+GEMV_W4(gemv_w4x4, 4)
 
 /* ---- Gram matrix -------------------------------------------------------------------------- */
 

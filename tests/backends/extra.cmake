@@ -12,3 +12,11 @@ foreach(t test_cpu_ref test_cpu_ref_quant)
     endforeach()
   endif()
 endforeach()
+
+# The cross-backend op test once more with the OpenCL plugin's GPU kernel family (local-memory
+# tiles, CLBlast) forced on the CPU OpenCL device, so both families are checked on PoCL.
+if(TARGET test_ops)
+  add_test(NAME test_ops_opencl_tiled COMMAND test_ops)
+  set_tests_properties(test_ops_opencl_tiled PROPERTIES LABELS "backends" SKIP_RETURN_CODE 77 TIMEOUT 900
+      ENVIRONMENT "AWQ_BACKEND_PATH=${CMAKE_BINARY_DIR}/bin;AWQ_OPENCL_KERNELS=tiled")
+endif()
