@@ -237,9 +237,16 @@ static awq_status make_kernels(awq_backend_ctx *c) {
         }
         size_t kwg = 0;
         clGetKernelWorkGroupInfo(c->k[i], c->dev, CL_KERNEL_WORK_GROUP_SIZE, sizeof kwg, &kwg, NULL);
-        size_t need = (size_t)c->ls;
-        if (i == K_gemm_dense || i == K_gemm_w4) need = (size_t)(c->ts * c->ts / c->rt);
-        if (i == K_gram) need = (size_t)(c->ts * c->ts);
+        /* the work-group size each kernel is launched with (0: left to the runtime) */
+        size_t need = 0;
+        switch (i) {
+        case K_gemm_dense: case K_gemm_w4: need = (size_t)(c->ts * c->ts / c->rt); break;
+        case K_gram: need = (size_t)(c->ts * c->ts); break;
+        case K_gemv_dense: case K_gemv_w4: case K_gemv_w4x4: case K_rmsnorm: case K_attention:
+        case K_softmax: case K_scalar_partial: case K_clip_search: need = (size_t)c->ls; break;
+        case K_reduce_cols: need = c->ls < 64 ? (size_t)c->ls : 64; break;
+        default: break;
+        }
         if (kwg && kwg < need)
             return ocl_fail(c, AWQ_ERR_UNSUPPORTED,
                             "opencl: kernel %s allows work-groups of %zu items on %s, %zu needed",

@@ -92,8 +92,8 @@ awq_status ocl_matmul(awq_backend_ctx *c, awq_tensor *y, const awq_tensor *x, co
                OA(wo), OA(ldw), OA(wdt), OA(bm), OA(bo), OA(bdt), OA(has_b), OA(ym), OA(yo), OA(ldy));
     }
     if (n <= OCL_GEMV_MAX_ROWS) {
-        size_t l[1] = {(size_t)c->ls}, g[1] = {(size_t)out * (size_t)c->ls};
-        LAUNCH(c, K_gemv_dense, 1, g, l, OA(cn), OA(cin), OA(cout), OA(xm), OA(xo), OA(ldx), OA(wm),
+        size_t l[2] = {32, (size_t)c->ls / 32}, g[2] = {32, (size_t)out};
+        LAUNCH(c, K_gemv_dense, 2, g, l, OA(cn), OA(cin), OA(cout), OA(xm), OA(xo), OA(ldx), OA(wm),
                OA(wo), OA(ldw), OA(wdt), OA(bm), OA(bo), OA(bdt), OA(has_b), OA(ym), OA(yo), OA(ldy));
     }
     size_t l[2] = {(size_t)c->ts, (size_t)(c->ts / c->rt)};

@@ -11,8 +11,8 @@
  *    memory bandwidth, not ALUs, limits a 1-output-per-item GEMM. Local arrays are padded by one
  *    column against bank conflicts.
  *  - decode (n <= GEMV_MAX_ROWS): a GEMV, memory-bound: every weight byte is read once.
- *    Dense: one work-group of LS items per output row, items striding over `in` (consecutive
- *    items read consecutive weights: coalesced), then a local-memory tree reduction.
+ *    Dense: 32 items per output row striding over `in` (consecutive items read consecutive
+ *    weights: coalesced), LS / 32 rows per work-group, then a local-memory tree reduction.
  *    AWQ: one item per packed column (8 outputs) and per K-slice; consecutive items read
  *    consecutive 32-bit words of a qweight row (a full 128-byte line per 32 items), unpack the 8
  *    nibbles in registers, apply the zero point per element and the scale once per group, and
@@ -107,29 +107,41 @@ void gemm_w4(int n, int in, int out, int gs,
 
 /* ---- GEMV ---------------------------------------------------------------------------------- */
 
-/* One work-group (LS items) per output o; n <= GEMV_MAX_ROWS rows of x. */
-__kernel __attribute__((reqd_work_group_size(LS, 1, 1)))
+/* Work-group (GV_LX, GV_LY): each of the GV_LY rows of items owns one output o; its GV_LX items
+ * stride over `in` (32 consecutive items read 32 consecutive weights of a row: one 128-byte
+ * line for F32), then reduce in local memory. n <= GEMV_MAX_ROWS rows of x share each weight. */
+#define GV_LX 32
+#define GV_LY (LS / GV_LX)
+__kernel __attribute__((reqd_work_group_size(GV_LX, GV_LY, 1)))
 void gemv_dense(int n, int in, int out,
                 __global const float *x, ulong xo, long ldx,
                 __global const uchar *w, ulong wo, long ldw, int wdt,
                 __global const uchar *b, ulong bo, int bdt, int has_b,
                 __global float *y, ulong yo, long ldy) {
-    __local float red[LS];
-    int o = get_group_id(0), l = get_local_id(0);
+    __local float red[GV_LY][GV_LX + 1];
+    int lx = get_local_id(0), ly = get_local_id(1);
+    int o = get_group_id(1) * GV_LY + ly;
     x += xo;
     y += yo;
     __global const uchar *wr = w + wo;
-    long wbase = (long)o * ldw;
     float acc[GEMV_MAX_ROWS] = {0.0f, 0.0f, 0.0f, 0.0f};
-    for (int k = l; k < in; k += LS) {
-        float wv = ld_any(wr, wdt, wbase + k);
-        for (int r = 0; r < GEMV_MAX_ROWS; r++)
-            if (r < n) acc[r] = mad(x[(long)r * ldx + k], wv, acc[r]);
+    if (o < out) {
+        long wbase = (long)o * ldw;
+        for (int k = lx; k < in; k += GV_LX) {
+            float wv = ld_any(wr, wdt, wbase + k);
+            for (int r = 0; r < GEMV_MAX_ROWS; r++)
+                if (r < n) acc[r] = mad(x[(long)r * ldx + k], wv, acc[r]);
+        }
     }
-    float bv = has_b ? ld_any(b + bo, bdt, o) : 0.0f;
     for (int r = 0; r < n; r++) {
-        float s = wg_sum(acc[r], red);
-        if (l == 0) y[(long)r * ldy + o] = s + bv;
+        red[ly][lx] = acc[r];
+        barrier(CLK_LOCAL_MEM_FENCE);
+        for (int s = GV_LX / 2; s > 0; s >>= 1) {
+            if (lx < s) red[ly][lx] += red[ly][lx + s];
+            barrier(CLK_LOCAL_MEM_FENCE);
+        }
+        if (lx == 0 && o < out) y[(long)r * ldy + o] = red[ly][0] + (has_b ? ld_any(b + bo, bdt, o) : 0.0f);
+        barrier(CLK_LOCAL_MEM_FENCE);
     }
 }
 
