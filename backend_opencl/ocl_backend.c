@@ -245,6 +245,7 @@ static awq_status make_kernels(awq_backend_ctx *c) {
         case K_gemv_dense: case K_gemv_w4: case K_gemv_w4x4: case K_rmsnorm: case K_attention:
         case K_softmax: case K_scalar_partial: case K_clip_search: need = (size_t)c->ls; break;
         case K_reduce_cols: need = c->ls < 64 ? (size_t)c->ls : 64; break;
+        case K_gemm_blk: case K_gemm_w4_blk: need = 16; break;
         default: break;
         }
         if (kwg && kwg < need)

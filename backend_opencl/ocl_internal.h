@@ -22,7 +22,8 @@
     X(attention_row, P_OPS) X(rmsnorm, P_OPS) X(rope, P_OPS) X(attention, P_OPS) X(softmax, P_OPS)  \
     X(silu_mul, P_OPS) X(binop, P_OPS) X(get_rows, P_OPS) X(convert, P_OPS)                    \
     X(scale_cols, P_OPS) X(fake_quant, P_QUANT) X(quantize_w4, P_QUANT)                        \
-    X(reduce_cols, P_QUANT) X(scalar_partial, P_QUANT) X(clip_search, P_QUANT)
+    X(reduce_cols, P_QUANT) X(scalar_partial, P_QUANT) X(clip_search, P_QUANT) \
+    X(clip_search_row, P_QUANT)
 
 enum { P_MATMUL, P_OPS, P_QUANT, P_COUNT };
 
@@ -33,6 +34,7 @@ enum { OCL_KERNELS(OCL_KENUM) K_COUNT };
 #define OCL_GEMV_MAX_ROWS 4  /* matmul.cl GEMV_MAX_ROWS */
 #define OCL_ATT_NPER 4       /* ops.cl ATT_NPER */
 #define OCL_CLIP_MAX_GS 256  /* quant.cl MAX_GS */
+#define OCL_CLIP_ROW_MAX_GS 128 /* quant.cl ROW_MAX_GS */
 #define OCL_ATT_ROW_MAX_HD 256 /* ops.cl ATT_ROW_MAX_HD */
 #define OCL_SCALAR_GROUPS 64 /* work-groups of scalar_partial */
 

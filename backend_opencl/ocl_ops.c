@@ -28,6 +28,13 @@
         return ocl_launch((c), (kid), (dims), (g), (l), sizeof args_ / sizeof args_[0], args_); \
     } while (0)
 
+/* Work-groups of the blocked kernels (CPU-class devices run a work-group as a loop on one core,
+ * keeping every item's private arrays on that thread's stack): 16 items for the GEMMs, whose
+ * private state is small, and single items for attention_row and clip_search_row, which hold
+ * a head row or the 16 candidates of a group (up to 8 KiB) each. Left to the runtime, PoCL
+ * picks work-groups of thousands of items and overflows its stacks. */
+#define BLK_LX 16
+
 static bool is_float(awq_dtype t) { return t == AWQ_DTYPE_F32 || t == AWQ_DTYPE_F16 || t == AWQ_DTYPE_BF16; }
 static int64_t esize(const awq_tensor *t) { return (int64_t)awq_dtype_size_inline(t->type); }
 
@@ -87,8 +94,8 @@ awq_status ocl_matmul(awq_backend_ctx *c, awq_tensor *y, const awq_tensor *x, co
     cl_ulong xo = eoff(x), wo = boff(w), yo = eoff(y), bo = bias ? boff(bias) : 0;
     cl_long ldx = ld(x), ldw = ld(w), ldy = ld(y);
     if (c->blocked) {
-        size_t g[2] = {((size_t)out + 3) / 4, ((size_t)n + 3) / 4};
-        LAUNCH(c, K_gemm_blk, 2, g, NULL, OA(cn), OA(cin), OA(cout), OA(xm), OA(xo), OA(ldx), OA(wm),
+        size_t l[2] = {BLK_LX, 1}, g[2] = {((size_t)out + 3) / 4, ((size_t)n + 3) / 4};
+        LAUNCH(c, K_gemm_blk, 2, g, l, OA(cn), OA(cin), OA(cout), OA(xm), OA(xo), OA(ldx), OA(wm),
                OA(wo), OA(ldw), OA(wdt), OA(bm), OA(bo), OA(bdt), OA(has_b), OA(ym), OA(yo), OA(ldy));
     }
     if (n <= OCL_GEMV_MAX_ROWS) {
@@ -127,8 +134,8 @@ awq_status ocl_matmul_w4a16(awq_backend_ctx *c, awq_tensor *y, const awq_tensor 
              sco = eoff(&w->scales), bo = bias ? boff(bias) : 0;
     cl_long ldx = ld(x), ldy = ld(y);
     if (c->blocked) {
-        size_t g[2] = {(size_t)(out / 8), ((size_t)n + 3) / 4};
-        LAUNCH(c, K_gemm_w4_blk, 2, g, NULL, OA(cn), OA(cin), OA(cout), OA(gs), OA(xm), OA(xo), OA(ldx),
+        size_t l[2] = {BLK_LX, 1}, g[2] = {(size_t)(out / 8), ((size_t)n + 3) / 4};
+        LAUNCH(c, K_gemm_w4_blk, 2, g, l, OA(cn), OA(cin), OA(cout), OA(gs), OA(xm), OA(xo), OA(ldx),
                OA(qw), OA(qwo), OA(qz), OA(qzo), OA(sc), OA(sco), OA(bm), OA(bo), OA(bdt), OA(has_b),
                OA(ym), OA(yo), OA(ldy));
     }
@@ -238,8 +245,8 @@ awq_status ocl_attention(awq_backend_ctx *c, awq_tensor *out, const awq_tensor *
     cl_long v0 = v->nb[0] / 4, v1 = v->nb[1] / 4, v2 = v->nb[2] / 4;
     cl_long o0 = out->nb[0] / 4, o1 = out->nb[1] / 4, o2 = out->nb[2] / 4;
     if (c->blocked && hd <= OCL_ATT_ROW_MAX_HD) {
-        size_t g[3] = {(size_t)H, (size_t)T, (size_t)B};
-        LAUNCH(c, K_attention_row, 3, g, NULL, OA(cT), OA(cH), OA(cHkv), OA(chd), OA(n_past), OA(scale),
+        size_t l[3] = {1, 1, 1}, g[3] = {(size_t)H, (size_t)T, (size_t)B};
+        LAUNCH(c, K_attention_row, 3, g, l, OA(cT), OA(cH), OA(cHkv), OA(chd), OA(n_past), OA(scale),
                OA(window), OA(qm), OA(qo), OA(q0), OA(q1), OA(q2), OA(km), OA(ko), OA(k0), OA(k1), OA(k2),
                OA(vm), OA(vo), OA(v0), OA(v1), OA(v2), OA(om), OA(oo), OA(o0), OA(o1), OA(o2));
     }
@@ -475,6 +482,11 @@ awq_status ocl_clip_search(awq_backend_ctx *c, awq_tensor *best_max, const awq_t
     cl_mem wm = mem(w), xm = mem(x), bm = mem(best_max);
     cl_ulong wo = eoff(w), xo = eoff(x), bo = eoff(best_max);
     cl_long ldw = ld(w), ldx = ld(x), ldb = ld(best_max);
+    if (c->blocked && gs <= OCL_CLIP_ROW_MAX_GS) {
+        size_t l[2] = {1, 1}, g[2] = {(size_t)G, (size_t)out};
+        LAUNCH(c, K_clip_search_row, 2, g, l, OA(cout), OA(cG), OA(cgs), OA(cn), OA(qmax), OA(n_grid),
+               OA(n_steps), OA(wm), OA(wo), OA(ldw), OA(xm), OA(xo), OA(ldx), OA(bm), OA(bo), OA(ldb));
+    }
     size_t l[2] = {(size_t)c->ls, 1}, g[2] = {(size_t)G * (size_t)c->ls, (size_t)out};
     LAUNCH(c, K_clip_search, 2, g, l, OA(cout), OA(cG), OA(cgs), OA(cn), OA(qmax), OA(n_grid), OA(n_steps),
            OA(wm), OA(wo), OA(ldw), OA(xm), OA(xo), OA(ldx), OA(bm), OA(bo), OA(ldb));

@@ -85,3 +85,10 @@ inline float4 ld4_any(__global const uchar *p, int dt, long i) {
     if (dt == DT_BF16) return as_float4(convert_uint4(vload4(0, (__global const ushort *)p + i)) << 16);
     return vload4(0, (__global const float *)p + i);
 }
+
+/* Eight consecutive elements i..i+7 of a float row of dtype dt. */
+inline float8 ld8_any(__global const uchar *p, int dt, long i) {
+    if (dt == DT_F16) return vload_half8(0, (__global const half *)p + i);
+    if (dt == DT_BF16) return as_float8(convert_uint8(vload8(0, (__global const ushort *)p + i)) << 16);
+    return vload8(0, (__global const float *)p + i);
+}

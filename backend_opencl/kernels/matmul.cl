@@ -270,22 +270,25 @@ __kernel void gemm_blk(int n, int in, int out,
     long xr[4], wr[4];
     for (int r = 0; r < 4; r++) xr[r] = (long)min(i0 + r, n - 1) * ldx;
     for (int j = 0; j < 4; j++) wr[j] = (long)min(o0 + j, out - 1) * ldw;
-    /* float4 accumulators (vertical FMAs, one horizontal sum at the end) */
-    float4 acc4[4][4];
+    /* float8 accumulators (vertical FMAs on 256-bit vectors, one horizontal sum at the end) */
+    float8 acc8[4][4];
     for (int r = 0; r < 4; r++)
-        for (int j = 0; j < 4; j++) acc4[r][j] = (float4)(0.0f);
+        for (int j = 0; j < 4; j++) acc8[r][j] = (float8)(0.0f);
     int k = 0;
-    for (; k + 4 <= in; k += 4) {
-        float4 wv[4];
-        for (int j = 0; j < 4; j++) wv[j] = ld4_any(wb, wdt, wr[j] + k);
+    for (; k + 8 <= in; k += 8) {
+        float8 wv[4];
+        for (int j = 0; j < 4; j++) wv[j] = ld8_any(wb, wdt, wr[j] + k);
         for (int r = 0; r < 4; r++) {
-            float4 xv = vload4(0, x + xr[r] + k);
-            for (int j = 0; j < 4; j++) acc4[r][j] = mad(xv, wv[j], acc4[r][j]);
+            float8 xv = vload8(0, x + xr[r] + k);
+            for (int j = 0; j < 4; j++) acc8[r][j] = mad(xv, wv[j], acc8[r][j]);
         }
     }
     float acc[4][4];
     for (int r = 0; r < 4; r++)
-        for (int j = 0; j < 4; j++) acc[r][j] = (acc4[r][j].x + acc4[r][j].y) + (acc4[r][j].z + acc4[r][j].w);
+        for (int j = 0; j < 4; j++) {
+            float4 h = acc8[r][j].lo + acc8[r][j].hi;
+            acc[r][j] = (h.x + h.y) + (h.z + h.w);
+        }
     for (; k < in; k++)
         for (int r = 0; r < rb; r++)
             for (int j = 0; j < 4; j++) acc[r][j] = mad(x[xr[r] + k], ld_any(wb, wdt, wr[j] + k), acc[r][j]);

@@ -217,3 +217,56 @@ void clip_search(int out, int G, int gs, int n, float qmax, int n_grid, int n_st
         best[bo + (long)o * ldb + g] = bc;
     }
 }
+
+/* Clip search for CPU-class devices: one item per (group, row), no barriers. The candidates'
+ * dq[k] (16 lanes, one per candidate) live in private memory and every token's 16 errors are one
+ * float16 multiply-add per element: a 16-wide vector operation on a CPU. gs <= ROW_MAX_GS. */
+#define ROW_MAX_GS 128
+__kernel void clip_search_row(int out, int G, int gs, int n, float qmax, int n_grid, int n_steps,
+                              __global const float *w, ulong wo, long ldw,
+                              __global const float *x, ulong xo, long ldx,
+                              __global float *best, ulong bo, long ldb) {
+    int g = get_global_id(0), o = get_global_id(1);
+    if (g >= G || o >= out) return;
+    __global const float *wg = w + wo + (long)o * ldw + (long)g * gs;
+    float amax = 0.0f, mx = -INFINITY, mn = INFINITY;
+    for (int k = 0; k < gs; k++) {
+        float v = wg[k];
+        amax = fmax(amax, fabs(v));
+        mx = fmax(mx, v);
+        mn = fmin(mn, v);
+    }
+    float16 dq[ROW_MAX_GS];
+    float cand[16];
+    for (int i = 0; i < 16; i++) cand[i] = amax * (1.0f - (float)i / (float)n_grid);
+    for (int k = 0; k < gs; k++) {
+        float v = wg[k], d[16];
+        for (int i = 0; i < 16; i++) {
+            float c = cand[i];
+            float s, z;
+            qparams(fmin(mx, c), fmax(mn, -c), qmax, &s, &z);
+            float vc = v > c ? c : v < -c ? -c : v;
+            d[i] = i < n_steps ? qdq(vc, s, z, qmax) - v : 0.0f;
+        }
+        dq[k] = vload16(0, d);
+    }
+    float16 e = (float16)(0.0f);
+    __global const float *xg = x + xo + (long)g * gs;
+    for (int t = 0; t < n; t++) {
+        __global const float *xr = xg + (long)t * ldx;
+        float16 acc = (float16)(0.0f);
+        for (int k = 0; k < gs; k++) acc = mad((float16)(xr[k]), dq[k], acc);
+        e = mad(acc, acc, e);
+    }
+    float errs[16];
+    vstore16(e, 0, errs);
+    float bestv = 1e9f, bc = amax;
+    for (int i = 0; i < n_steps; i++) {
+        float err = errs[i] / (float)n;
+        if (err < bestv) {
+            bestv = err;
+            bc = cand[i];
+        }
+    }
+    best[bo + (long)o * ldb + g] = bc;
+}
