@@ -298,6 +298,42 @@ __kernel void gemm_blk(int n, int in, int out,
     }
 }
 
+#define W4_BLK_BODY(RB)                                                                          \
+    {                                                                                            \
+        const uint8 shift = (uint8)(0, 16, 4, 20, 8, 24, 12, 28);                                \
+        long xr[RB];                                                                             \
+        for (int r = 0; r < RB; r++) xr[r] = (long)min(i0 + r, n - 1) * ldx;                     \
+        float8 acc[RB];                                                                          \
+        for (int r = 0; r < RB; r++) acc[r] = (float8)(0.0f);                                    \
+        for (int g = 0; g < G; g++) {                                                            \
+            float8 ga[RB];                                                                       \
+            float xs[RB];                                                                        \
+            for (int r = 0; r < RB; r++) {                                                       \
+                ga[r] = (float8)(0.0f);                                                          \
+                xs[r] = 0.0f;                                                                    \
+            }                                                                                    \
+            for (int k = g * gs; k < (g + 1) * gs; k++) {                                        \
+                float8 q = convert_float8(((uint8)((uint)qweight[(long)k * ow + c]) >> shift) & 0xfu); \
+                for (int r = 0; r < RB; r++) {                                                   \
+                    float xv = x[xr[r] + k];                                                     \
+                    xs[r] += xv;                                                                 \
+                    ga[r] = mad((float8)(xv), q, ga[r]);                                         \
+                }                                                                                \
+            }                                                                                    \
+            float8 z = convert_float8(((uint8)((uint)qzeros[(long)g * ow + c]) >> shift) & 0xfu); \
+            float8 sc = vload_half8(0, scales + (long)g * out + 8 * c);                          \
+            for (int r = 0; r < RB; r++) acc[r] = mad(sc, ga[r] - z * xs[r], acc[r]);            \
+        }                                                                                        \
+        float8 bv = (float8)(0.0f);                                                              \
+        if (has_b) {                                                                             \
+            float bb[8];                                                                         \
+            for (int j = 0; j < 8; j++) bb[j] = ld_any(b + bo, bdt, 8 * c + j);                  \
+            bv = vload8(0, bb);                                                                  \
+        }                                                                                        \
+        for (int r = 0; r < RB; r++)                                                             \
+            if (r < rb) vstore8(acc[r] + bv, 0, y + (long)(i0 + r) * ldy + 8 * c);               \
+    }
+
 /* Item (c, row block): packed column c (8 outputs) for up to 4 rows; consecutive items read
  * consecutive words of a qweight row, x is shared by all items. */
 __kernel void gemm_w4_blk(int n, int in, int out, int gs,
@@ -314,34 +350,9 @@ __kernel void gemm_w4_blk(int n, int in, int out, int gs,
     qweight += qwo;
     qzeros += qzo;
     scales += sco;
-    float acc[4][8];
-    for (int r = 0; r < 4; r++)
-        for (int j = 0; j < 8; j++) acc[r][j] = 0.0f;
-    for (int g = 0; g < G; g++) {
-        float ga[4][8], xs[4];
-        for (int r = 0; r < 4; r++) {
-            xs[r] = 0.0f;
-            for (int j = 0; j < 8; j++) ga[r][j] = 0.0f;
-        }
-        for (int k = g * gs; k < (g + 1) * gs; k++) {
-            uint qw = (uint)qweight[(long)k * ow + c];
-            float q[8];
-            for (int j = 0; j < 8; j++) q[j] = awq_nib(qw, j);
-            for (int r = 0; r < rb; r++) {
-                float xv = x[(long)(i0 + r) * ldx + k];
-                xs[r] += xv;
-                for (int j = 0; j < 8; j++) ga[r][j] = mad(xv, q[j], ga[r][j]);
-            }
-        }
-        uint zw = (uint)qzeros[(long)g * ow + c];
-        for (int j = 0; j < 8; j++) {
-            float z = awq_nib(zw, j), s = vload_half((long)g * out + 8 * c + j, scales);
-            for (int r = 0; r < rb; r++) acc[r][j] = mad(s, ga[r][j] - z * xs[r], acc[r][j]);
-        }
-    }
-    for (int j = 0; j < 8; j++) {
-        int o = 8 * c + j;
-        float bv = has_b ? ld_any(b + bo, bdt, o) : 0.0f;
-        for (int r = 0; r < rb; r++) y[(long)(i0 + r) * ldy + o] = acc[r][j] + bv;
-    }
+    /* the 8 outputs of a packed word are the 8 lanes of a float8: logical column j sits at bit
+     * 4 * ((j >> 1) + 4 * (j & 1)). Row loops have constant trip counts (RB = 4, or 1 for
+     * decode) so the accumulators stay in registers; rows past n repeat the last row. */
+    if (n == 1) W4_BLK_BODY(1)
+    else W4_BLK_BODY(4)
 }
