@@ -256,6 +256,41 @@ void gram(int n, int c, __global const float *x, ulong xo, long ldx,
  * core's caches serve. The host uses these on CL_DEVICE_TYPE_CPU devices (and when
  * AWQ_OPENCL_KERNELS=blocked); GPUs get the tiled kernels above.
  */
+/* RB rows x 4 outputs per item; constant trip counts keep the accumulators in registers. */
+#define DENSE_BLK_BODY(RB)                                                                       \
+    {                                                                                            \
+        long xr[RB], wr[4];                                                                      \
+        for (int r = 0; r < RB; r++) xr[r] = (long)min(i0 + r, n - 1) * ldx;                     \
+        for (int j = 0; j < 4; j++) wr[j] = (long)min(o0 + j, out - 1) * ldw;                    \
+        float8 acc8[RB][4];                                                                      \
+        for (int r = 0; r < RB; r++)                                                             \
+            for (int j = 0; j < 4; j++) acc8[r][j] = (float8)(0.0f);                             \
+        int k = 0;                                                                               \
+        for (; k + 8 <= in; k += 8) {                                                            \
+            float8 wv[4];                                                                        \
+            for (int j = 0; j < 4; j++) wv[j] = ld8_any(wb, wdt, wr[j] + k);                     \
+            for (int r = 0; r < RB; r++) {                                                       \
+                float8 xv = vload8(0, x + xr[r] + k);                                            \
+                for (int j = 0; j < 4; j++) acc8[r][j] = mad(xv, wv[j], acc8[r][j]);             \
+            }                                                                                    \
+        }                                                                                        \
+        float acc[RB][4];                                                                        \
+        for (int r = 0; r < RB; r++)                                                             \
+            for (int j = 0; j < 4; j++) {                                                        \
+                float4 h = acc8[r][j].lo + acc8[r][j].hi;                                        \
+                acc[r][j] = (h.x + h.y) + (h.z + h.w);                                           \
+            }                                                                                    \
+        for (; k < in; k++)                                                                      \
+            for (int r = 0; r < RB; r++)                                                         \
+                for (int j = 0; j < 4; j++)                                                      \
+                    acc[r][j] = mad(x[xr[r] + k], ld_any(wb, wdt, wr[j] + k), acc[r][j]);        \
+        for (int j = 0; j < 4; j++) {                                                            \
+            float bv = has_b && j < cb ? ld_any(b + bo, bdt, o0 + j) : 0.0f;                     \
+            for (int r = 0; r < RB; r++)                                                         \
+                if (r < rb && j < cb) y[(long)(i0 + r) * ldy + o0 + j] = acc[r][j] + bv;         \
+        }                                                                                        \
+    }
+
 __kernel void gemm_blk(int n, int in, int out,
                        __global const float *x, ulong xo, long ldx,
                        __global const uchar *w, ulong wo, long ldw, int wdt,
@@ -267,35 +302,9 @@ __kernel void gemm_blk(int n, int in, int out,
     x += xo;
     y += yo;
     __global const uchar *wb = w + wo;
-    long xr[4], wr[4];
-    for (int r = 0; r < 4; r++) xr[r] = (long)min(i0 + r, n - 1) * ldx;
-    for (int j = 0; j < 4; j++) wr[j] = (long)min(o0 + j, out - 1) * ldw;
-    /* float8 accumulators (vertical FMAs on 256-bit vectors, one horizontal sum at the end) */
-    float8 acc8[4][4];
-    for (int r = 0; r < 4; r++)
-        for (int j = 0; j < 4; j++) acc8[r][j] = (float8)(0.0f);
-    int k = 0;
-    for (; k + 8 <= in; k += 8) {
-        float8 wv[4];
-        for (int j = 0; j < 4; j++) wv[j] = ld8_any(wb, wdt, wr[j] + k);
-        for (int r = 0; r < 4; r++) {
-            float8 xv = vload8(0, x + xr[r] + k);
-            for (int j = 0; j < 4; j++) acc8[r][j] = mad(xv, wv[j], acc8[r][j]);
-        }
-    }
-    float acc[4][4];
-    for (int r = 0; r < 4; r++)
-        for (int j = 0; j < 4; j++) {
-            float4 h = acc8[r][j].lo + acc8[r][j].hi;
-            acc[r][j] = (h.x + h.y) + (h.z + h.w);
-        }
-    for (; k < in; k++)
-        for (int r = 0; r < rb; r++)
-            for (int j = 0; j < 4; j++) acc[r][j] = mad(x[xr[r] + k], ld_any(wb, wdt, wr[j] + k), acc[r][j]);
-    for (int j = 0; j < cb; j++) {
-        float bv = has_b ? ld_any(b + bo, bdt, o0 + j) : 0.0f;
-        for (int r = 0; r < rb; r++) y[(long)(i0 + r) * ldy + o0 + j] = acc[r][j] + bv;
-    }
+    /* float8 accumulators: vertical FMAs on 256-bit vectors, one horizontal sum at the end */
+    if (n == 1) DENSE_BLK_BODY(1)
+    else DENSE_BLK_BODY(4)
 }
 
 #define W4_BLK_BODY(RB)                                                                          \
