@@ -88,6 +88,38 @@ static inline int test_skip_or_fail(const char *why) {
     return 77;
 }
 
+/* Exit status when the opencl backend is absent: 77 (skip), or 1 with AWQ_REQUIRE_OPENCL=1 (CI,
+ * where PoCL is installed, so a broken plugin fails instead of skipping). */
+static inline int test_opencl_missing(const char *why) {
+    const char *req = getenv("AWQ_REQUIRE_OPENCL");
+    if (req && req[0] == '1') {
+        printf("FAIL: %s (AWQ_REQUIRE_OPENCL=1; see awq-cli info)\n", why);
+        return 1;
+    }
+    printf("SKIP: %s\n", why);
+    return 77;
+}
+
+/* Reads a whole file into a NUL-terminated heap buffer (free()); NULL if it cannot. */
+static inline char *test_read_file(const char *path, size_t *len) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    char *buf = NULL;
+    long n = -1;
+    if (fseek(f, 0, SEEK_END) == 0) n = ftell(f);
+    if (n >= 0 && fseek(f, 0, SEEK_SET) == 0 && (buf = (char *)malloc((size_t)n + 1)) != NULL &&
+        fread(buf, 1, (size_t)n, f) != (size_t)n) {
+        free(buf);
+        buf = NULL;
+    }
+    fclose(f);
+    if (buf) {
+        buf[n] = '\0';
+        if (len) *len = (size_t)n;
+    }
+    return buf;
+}
+
 /* Deterministic xorshift RNG for tests. */
 static inline unsigned long long test_rng_next(unsigned long long *s) {
     unsigned long long x = *s;

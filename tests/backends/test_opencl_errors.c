@@ -72,13 +72,7 @@ int main(void) {
     if (awq_runtime_create(&RT, &p) != AWQ_OK) return 1;
     if (!awq_registry_find(RT, "opencl")) {
         awq_runtime_destroy(RT);
-        const char *req = getenv("AWQ_REQUIRE_OPENCL");
-        if (req && strcmp(req, "1") == 0) {
-            printf("FAIL: AWQ_REQUIRE_OPENCL=1 but the opencl plugin is not loaded (see awq-cli info)\n");
-            return 1;
-        }
-        printf("SKIP: opencl plugin not loaded\n");
-        return 77;
+        return test_opencl_missing("the opencl plugin is not loaded");
     }
     RUN(bad_device_index);
     RUN(oversized_allocation_is_a_clean_device_memory_error);

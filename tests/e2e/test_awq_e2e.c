@@ -128,15 +128,8 @@ int main(void) {
     if (getenv("AWQ_E2E_CHUNKS")) chunks = atoi(getenv("AWQ_E2E_CHUNKS"));
     char wpath[1024];
     snprintf(wpath, sizeof wpath, "%s/wikitext-2/wiki.test.raw", test_shared_data());
-    FILE *f = fopen(wpath, "rb");
-    if (!f) return test_skip_or_fail("wiki.test.raw not found");
-    fseek(f, 0, SEEK_END);
-    wiki_len = (size_t)ftell(f);
-    fseek(f, 0, SEEK_SET);
-    wiki = malloc(wiki_len + 1);
-    if (fread(wiki, 1, wiki_len, f) != wiki_len) return 1;
-    wiki[wiki_len] = '\0';
-    fclose(f);
+    wiki = test_read_file(wpath, &wiki_len);
+    if (!wiki) return test_skip_or_fail("wiki.test.raw not found");
     snprintf(root, sizeof root, "/tmp/awq-e2e-XXXXXX");
     if (!mkdtemp(root)) return 1;
     snprintf(awq_dir, sizeof awq_dir, "%s/awq-g64", root);

@@ -163,25 +163,12 @@ int main(void) {
     }
     if (!have) {
         awq_runtime_destroy(rt);
-        const char *req = getenv("AWQ_REQUIRE_OPENCL");
-        if (req && strcmp(req, "1") == 0) {
-            printf("FAIL: AWQ_REQUIRE_OPENCL=1 but no opencl device is loaded (see awq-cli info)\n");
-            return 1;
-        }
-        printf("SKIP: no opencl device (see awq-cli info)\n");
-        return 77;
+        return test_opencl_missing("no opencl device is loaded");
     }
     char wpath[1024];
     snprintf(wpath, sizeof wpath, "%s/wikitext-2/wiki.test.raw", test_shared_data());
-    FILE *f = fopen(wpath, "rb");
-    if (!f) return test_skip_or_fail("wiki.test.raw not found");
-    fseek(f, 0, SEEK_END);
-    wiki_len = (size_t)ftell(f);
-    fseek(f, 0, SEEK_SET);
-    wiki = malloc(wiki_len + 1);
-    if (!wiki || fread(wiki, 1, wiki_len, f) != wiki_len) return 1;
-    wiki[wiki_len] = '\0';
-    fclose(f);
+    wiki = test_read_file(wpath, &wiki_len);
+    if (!wiki) return test_skip_or_fail("wiki.test.raw not found");
     snprintf(root, sizeof root, "/tmp/awq-ocl-e2e-XXXXXX");
     if (!mkdtemp(root)) return 1;
     snprintf(cpu_dir, sizeof cpu_dir, "%s/awq-cpu", root);
