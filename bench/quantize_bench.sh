@@ -8,7 +8,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/../scripts/common.sh"
 
 CHUNKS="${AWQ_BENCH_CHUNKS:-0}"          # 0 = the whole test file
 BACKEND="${AWQ_BENCH_BACKEND:-auto}"
-WIKI="${AWQ_WIKI_TEST:-$AWQ_ROOT/../shared/data/wikitext-2/wiki.test.raw}"
+WIKI="${AWQ_WIKI_TEST:-$AWQ_SHARED_DATA/wikitext-2/wiki.test.raw}"
 OUT="${AWQ_BENCH_OUT:-$AWQ_CACHE_DIR/bench}"
 mkdir -p "$OUT"
 
