@@ -6,6 +6,22 @@
 
 #define TRY(x) do { awq_status st_ = (x); if (st_ != AWQ_OK) return st_; } while (0)
 
+/* n linears on the same input: one matmul_w4a16_multi call when the backend has it and all are
+ * 4-bit with the same group size (fused q/k/v and gate/up), else one call each. */
+static awq_status linears_forward(const awq_device *dev, int n, awq_tensor *const *y,
+                                  const awq_tensor *x, const awq_linear *const *l) {
+    bool fuse = dev->ops->matmul_w4a16_multi != NULL;
+    for (int i = 0; i < n && fuse; i++)
+        fuse = l[i]->quantized && l[i]->q.group_size == l[0]->q.group_size;
+    if (fuse) {
+        const awq_qlinear *q[3];
+        for (int i = 0; i < n; i++) q[i] = &l[i]->q;
+        return dev->ops->matmul_w4a16_multi(dev->ctx, n, y, x, q);
+    }
+    for (int i = 0; i < n; i++) TRY(awq_linear_forward(dev, y[i], x, l[i]));
+    return AWQ_OK;
+}
+
 awq_status awq_fwd_scratch_alloc(awq_runtime *rt, const awq_device *dev, awq_buflist *list,
                                  const awq_model_config *c, int64_t n, awq_fwd_scratch *s) {
     memset(s, 0, sizeof *s);
@@ -52,9 +68,9 @@ awq_status awq_fwd_attention(const awq_fwd_ctx *f, const awq_layer_weights *w,
     awq_tensor pos = awq_tensor_1d(AWQ_DTYPE_I32, s->pos.data, s->pos.offs, n);
 
     // qkv projections
-    TRY(awq_linear_forward(f->dev, &q, xb, &w->q));
-    TRY(awq_linear_forward(f->dev, &k, xb, &w->k));
-    TRY(awq_linear_forward(f->dev, &v, xb, &w->v));
+    awq_tensor *qkv_y[3] = {&q, &k, &v};
+    const awq_linear *qkv_w[3] = {&w->q, &w->k, &w->v};
+    TRY(linears_forward(f->dev, 3, qkv_y, xb, qkv_w));
     // per-head q/k rmsnorm (Qwen3)
     if (w->q_norm.data) {
         int64_t qs[2] = {n * H, hd}, ks[2] = {n * Hkv, hd};
@@ -94,8 +110,9 @@ awq_status awq_fwd_mlp(const awq_fwd_ctx *f, const awq_layer_weights *w, const a
     awq_fwd_scratch *s = f->s;
     int64_t n = awq_tensor_rows(xin);
     awq_tensor g = awq_view_rows(&s->g, 0, n), u = awq_view_rows(&s->u, 0, n);
-    TRY(awq_linear_forward(f->dev, &g, xin, &w->gate));
-    TRY(awq_linear_forward(f->dev, &u, xin, &w->up));
+    awq_tensor *gu_y[2] = {&g, &u};
+    const awq_linear *gu_w[2] = {&w->gate, &w->up};
+    TRY(linears_forward(f->dev, 2, gu_y, xin, gu_w));
     TRY(f->dev->ops->silu_mul(f->dev->ctx, &g, &g, &u));
     return awq_linear_forward(f->dev, out, &g, &w->down);
 }

@@ -75,6 +75,26 @@ void awq_session_reset(awq_session *s) {
 
 int32_t awq_session_n_past(const awq_session *s) { return s ? s->n_past : 0; }
 
+/* Embeddings, decoder layers, and the final norm + lm_head on logits rows [lr0, lr0+ln): device
+ * work only, nothing synchronous. */
+static awq_status forward_tokens(awq_session *s, const awq_fwd_ctx *f, awq_tensor *x,
+                                 const awq_tensor *ids, int64_t n, int64_t lr0, int64_t ln) {
+    awq_model *m = s->m;
+    const awq_model_config *c = &m->cfg;
+    const awq_backend_ops *ops = m->dev.ops;
+    awq_backend_ctx *ctx = m->dev.ctx;
+    TRY(ops->get_rows(ctx, x, &m->embed, ids));
+    for (int32_t l = 0; l < c->n_layers; l++)
+        TRY(awq_fwd_layer(f, &m->layers[l], 1, n, s->n_past, &s->kc[l], &s->vc[l]));
+    if (ln > 0) {
+        awq_tensor xr = awq_view_rows(&s->s.x, lr0, ln), xb = awq_view_rows(&s->s.xb, 0, ln);
+        awq_tensor lg = awq_view_rows(&s->logits, 0, ln);
+        TRY(ops->rmsnorm(ctx, &xb, &xr, &m->final_norm, (float)c->rms_eps));
+        TRY(awq_linear_forward(&m->dev, &lg, &xb, &m->lm_head));
+    }
+    return AWQ_OK;
+}
+
 /* One micro-batch of n <= n_ub tokens. Logits rows [lr0, lr0+ln) of this batch are computed. */
 static awq_status run_ubatch(awq_session *s, const int32_t *tokens, int64_t n, int64_t lr0,
                              int64_t ln) {
@@ -90,18 +110,18 @@ static awq_status run_ubatch(awq_session *s, const int32_t *tokens, int64_t n, i
     TRY(ops->upload(ctx, s->s.ids.data, s->s.ids.offs, tokens, (size_t)n * sizeof(int32_t)));
     awq_tensor ids = awq_tensor_1d(AWQ_DTYPE_I32, s->s.ids.data, s->s.ids.offs, n);
     awq_tensor x = awq_view_rows(&s->s.x, 0, n);
-    // token embeddings
-    TRY(ops->get_rows(ctx, &x, &m->embed, &ids));
     TRY(awq_fwd_set_positions(&f, 1, n, s->n_past));
-    // decoder layers
-    for (int32_t l = 0; l < c->n_layers; l++)
-        TRY(awq_fwd_layer(&f, &m->layers[l], 1, n, s->n_past, &s->kc[l], &s->vc[l]));
+    // a single-token decode step is the same op sequence every time: let the backend record it
+    // and submit it as one unit (a CUDA Graph)
+    bool step = n == 1 && ops->step_begin && ops->step_end;
+    if (step) TRY(ops->step_begin(ctx));
+    awq_status st = forward_tokens(s, &f, &x, &ids, n, lr0, ln);
+    if (step) {
+        awq_status st2 = ops->step_end(ctx);
+        if (st == AWQ_OK) st = st2;
+    }
+    TRY(st);
     if (ln > 0) {
-        // final norm + lm_head on the requested rows only
-        awq_tensor xr = awq_view_rows(&s->s.x, lr0, ln), xb = awq_view_rows(&s->s.xb, 0, ln);
-        awq_tensor lg = awq_view_rows(&s->logits, 0, ln);
-        TRY(ops->rmsnorm(ctx, &xb, &xr, &m->final_norm, (float)c->rms_eps));
-        TRY(awq_linear_forward(&m->dev, &lg, &xb, &m->lm_head));
         TRY(ops->download(ctx, s->host, s->logits.data, s->logits.offs,
                           (size_t)ln * (size_t)c->vocab_size * sizeof(float)));
     } else {

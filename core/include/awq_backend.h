@@ -298,6 +298,20 @@ typedef struct awq_backend_ops {
      * stored in w->prepared; matmul_w4a16 then uses it. weight_release frees it. */
     awq_status (*weight_prepare)(awq_backend_ctx *ctx, awq_qlinear *w);
     void       (*weight_release)(awq_backend_ctx *ctx, awq_qlinear *w);
+
+    /* ---- optional: fewer launches (appended; the core checks for NULL) ---- */
+    /* Several 4-bit linears reading the same input (q/k/v, gate/up) in one pass:
+     * y[i] (n, w[i]->out) F32 = x (n, in) F32 * dequant(w[i])^T + w[i]->bias, i < nw (nw <= 3),
+     * every w[i] with the same in and group_size. Same result as nw matmul_w4a16 calls. */
+    awq_status (*matmul_w4a16_multi)(awq_backend_ctx *ctx, int32_t nw, awq_tensor *const *y,
+                                     const awq_tensor *x, const awq_qlinear *const *w);
+    /* The core brackets each single-token decode step (the same op sequence every token, after
+     * the step's uploads) with step_begin / step_end. A backend may record the ops in between
+     * and submit them at step_end as one unit (a CUDA Graph). Between the two the core makes no
+     * synchronous call (no download, scalar or synchronize). step_end submits the work; the
+     * next download or synchronize waits for it. */
+    awq_status (*step_begin)(awq_backend_ctx *ctx);
+    awq_status (*step_end)  (awq_backend_ctx *ctx);
 } awq_backend_ops;
 
 /* Members that must be non-NULL for a backend to load. */
