@@ -8,8 +8,8 @@
  * GEMM (awqk_w4_gemm); larger -> the weight dequantized to fp16 panel by panel (awqk_w4_dequant) and
  * multiplied by cuBLAS (cudev_gemm, fp32 accumulation) -- the dispatch of vLLM (256) and AutoAWQ
  * (1024). Dense matmul: GEMV for M <= 8; cuBLAS for F32 weights (fp32 SGEMM, the search's path), F16
- * weights (x rounded to fp16, GemmEx with fp32 compute) and BF16 weights on sm >= 80; the SIMT GEMM
- * kernel otherwise. AWQ_CUDA_W4 / AWQ_CUDA_DENSE force a family (tests run every family).
+ * weights (x rounded to fp16, GemmEx with fp32 compute); the SIMT GEMM kernel (fp32 x) for BF16
+ * weights. AWQ_CUDA_W4 / AWQ_CUDA_DENSE force a family (tests run every family).
  */
 #include <limits.h>
 #include <stdlib.h>
@@ -106,10 +106,12 @@ awq_status cu_matmul(awq_backend_ctx *c, awq_tensor *y, const awq_tensor *x, con
     int bdt = bias ? (int)bias->type : 0;
     cu_family f = c->force_dense;
     if (f == CU_AUTO) {
-        bool blas_ok = cudev_has_blas(c->d) && (w->type != AWQ_DTYPE_BF16 || c->props.sm >= 80);
+        /* BF16 weights: rounding x to bf16 for cuBLAS would cost 3 decimal digits; the SIMT GEMM keeps x
+         * in fp32 */
+        bool blas_ok = cudev_has_blas(c->d) && w->type != AWQ_DTYPE_BF16;
         f = M <= CU_GEMV_MAX_M ? CU_GEMV : blas_ok ? CU_BLAS : CU_SIMT;
     }
-    if (f == CU_BLAS && (!cudev_has_blas(c->d) || (w->type == AWQ_DTYPE_BF16 && c->props.sm < 80))) f = CU_SIMT;
+    if (f == CU_BLAS && (!cudev_has_blas(c->d) || w->type == AWQ_DTYPE_BF16)) f = CU_SIMT;
     if (f == CU_GEMV) {
         for (int m0 = 0; m0 < M; m0 += CU_GEMV_MAX_M) {
             int mc = M - m0 < CU_GEMV_MAX_M ? M - m0 : CU_GEMV_MAX_M;

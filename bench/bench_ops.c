@@ -6,10 +6,12 @@
  *   BACKEND  cpu | cpu-dnnl | ...   (anything awq_device_open accepts)
  *   OP       matmul (y (N, OUT) = x (N, IN) W (OUT, IN)^T), w4a16 (same with an AWQ weight, group
  *            64, or IN when IN % 64 != 0), gram (g (IN, IN) = x (N, IN)^T x), attention (causal
- *            prefill of N tokens, head size IN, OUT query heads sharing OUT/3 kv heads)
+ *            prefill of N tokens, head size IN, OUT query heads sharing OUT/3 kv heads), copy
+ *            (convert F32 -> F32 of N x IN: the device's achievable read+write bandwidth)
  *   WTYPE    f32 | f16 | bf16 for matmul (default f32)
  * Inputs are filled on the host and uploaded, so any backend (cpu, cpu-dnnl, opencl) works.
- * Prints one line: backend op shape ms/call GFLOP/s.
+ * Prints one line: backend op shape ms/call GFLOP/s GB/s (bytes the op must move: weights, inputs,
+ * outputs). Calls are issued 8 at a time between synchronizations, so a GPU's queue stays full.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -74,6 +76,7 @@ int main(int argc, char **argv) {
     awq_qlinear q;
     memset(&q, 0, sizeof q);
     double flops = 2.0 * (double)n * (double)in * (double)out;
+    double bytes = 4.0 * (double)n * (double)(in + out);
     awq_tensor tq, tk, tv, to;
     if (strcmp(op, "attention") == 0) {
         int64_t H = out, Hkv = out % 3 == 0 ? out / 3 : out, hd = in, T = n;
@@ -87,8 +90,16 @@ int main(int argc, char **argv) {
         tk = awq_tensor_make(AWQ_DTYPE_F32, k, 0, 4, ke);
         tv = awq_tensor_make(AWQ_DTYPE_F32, v, 0, 4, ke);
         flops = 4.0 * (double)hd * (double)H * (double)T * (double)(T + 1) / 2.0;
+        bytes = 4.0 * (double)T * (double)hd * (double)(2 * H + 2 * Hkv);
+    } else if (strcmp(op, "copy") == 0) {
+        flops = 0;
+        bytes = 8.0 * (double)n * (double)in;
+        free(y);
+        y = buf(&dev, (size_t)(n * in) * 4);
+        ty = awq_tensor_2d(AWQ_DTYPE_F32, y, 0, n, in);
     } else if (strcmp(op, "gram") == 0) {
         flops = 2.0 * (double)n * (double)in * (double)in;
+        bytes = 4.0 * ((double)n * (double)in + (double)in * (double)in);
         free(y);
         y = buf(&dev, (size_t)(in * in) * 4);
         tg.data = y;
@@ -100,6 +111,7 @@ int main(int argc, char **argv) {
         for (int64_t i = 0; i < G * out / 8; i++) qz[i] = (int32_t)(frand() * 2147483647.0f);
         for (int64_t i = 0; i < G * out; i++) sc[i] = awq_f32_to_f16(0.01f + 0.01f * frand());
         q.in = in; q.out = out; q.group_size = gs;
+        bytes += (double)in * (double)out / 2.0 + (double)G * (double)out * 2.5;
         q.qweight = awq_tensor_2d(AWQ_DTYPE_I32, qw, 0, in, out / 8);
         q.qzeros = awq_tensor_2d(AWQ_DTYPE_I32, qz, 0, G, out / 8);
         q.scales = awq_tensor_2d(AWQ_DTYPE_F16, sc, 0, G, out);
@@ -120,6 +132,7 @@ int main(int argc, char **argv) {
             else ((uint16_t *)w)[i] = wtype == AWQ_DTYPE_F16 ? awq_f32_to_f16(v) : awq_f32_to_bf16(v);
         }
         tw = awq_tensor_2d(wtype, w, 0, out, in);
+        bytes += (double)out * (double)in * (double)es;
         dev_copy(&dev, &tw, (size_t)(out * in) * es);
     }
     if (strcmp(op, "attention") == 0) {
@@ -131,6 +144,7 @@ int main(int argc, char **argv) {
     }
     dev_copy(&dev, &tx, (size_t)(n * in) * 4);
     if (strcmp(op, "gram") == 0) dev_copy(&dev, &tg, (size_t)(in * in) * 4);
+    else if (strcmp(op, "copy") == 0) dev_copy(&dev, &ty, (size_t)(n * in) * 4);
     else dev_copy(&dev, &ty, (size_t)(n * (out > in ? out : in)) * 4);
     int iters = 0;
     double t0 = 0, t = 0;
@@ -138,24 +152,27 @@ int main(int argc, char **argv) {
         iters = 0;
         t0 = awq_time_now();
         do {
-            awq_status st;
-            if (strcmp(op, "gram") == 0) st = dev.ops->gram(dev.ctx, &tg, &tx, false);
-            else if (strcmp(op, "attention") == 0)
-                st = dev.ops->attention(dev.ctx, &to, &tq, &tk, &tv, 0, 0.125f, 0);
-            else if (strcmp(op, "w4a16") == 0) st = dev.ops->matmul_w4a16(dev.ctx, &ty, &tx, &q);
-            else st = dev.ops->matmul(dev.ctx, &ty, &tx, &tw, NULL);
+            awq_status st = AWQ_OK;
+            for (int b = 0; b < 8 && st == AWQ_OK; b++) {
+                if (strcmp(op, "gram") == 0) st = dev.ops->gram(dev.ctx, &tg, &tx, false);
+                else if (strcmp(op, "attention") == 0)
+                    st = dev.ops->attention(dev.ctx, &to, &tq, &tk, &tv, 0, 0.125f, 0);
+                else if (strcmp(op, "w4a16") == 0) st = dev.ops->matmul_w4a16(dev.ctx, &ty, &tx, &q);
+                else if (strcmp(op, "copy") == 0) st = dev.ops->convert(dev.ctx, &ty, &tx);
+                else st = dev.ops->matmul(dev.ctx, &ty, &tx, &tw, NULL);
+            }
             if (st == AWQ_OK) st = dev.ops->synchronize(dev.ctx);
             if (st != AWQ_OK) {
                 fprintf(stderr, "%s: %s\n", op, awq_runtime_last_error(rt));
                 return 1;
             }
-            iters++;
+            iters += 8;
             t = awq_time_now() - t0;
         } while (t < (warm ? 0.2 : secs));
     }
-    printf("%-9s %-6s %-4s n=%-6lld in=%-5lld out=%-6lld %9.3f ms %8.1f GFLOP/s\n", be, op,
+    printf("%-9s %-6s %-4s n=%-6lld in=%-5lld out=%-6lld %9.3f ms %8.1f GFLOP/s %8.1f GB/s\n", be, op,
            strcmp(op, "matmul") == 0 ? wt : "-", (long long)n, (long long)in, (long long)out,
-           t / iters * 1e3, flops * iters / t * 1e-9);
+           t / iters * 1e3, flops * iters / t * 1e-9, bytes * iters / t * 1e-9);
     if (q.prepared && dev.ops->weight_release) dev.ops->weight_release(dev.ctx, &q);
     awq_device_close(&dev);
     awq_runtime_destroy(rt);

