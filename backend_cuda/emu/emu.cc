@@ -44,10 +44,10 @@
 extern "C" {
 void *__tsan_get_current_fiber(void);
 void *__tsan_create_fiber(unsigned flags);
-void  __tsan_destroy_fiber(void *fiber);
-void  __tsan_switch_to_fiber(void *fiber, unsigned flags);
-void  __tsan_acquire(void *addr);
-void  __tsan_release(void *addr);
+void __tsan_destroy_fiber(void *fiber);
+void __tsan_switch_to_fiber(void *fiber, unsigned flags);
+void __tsan_acquire(void *addr);
+void __tsan_release(void *addr);
 }
 #define EMU_TSAN_ACQUIRE(p) __tsan_acquire((void *)(p))
 #define EMU_TSAN_RELEASE(p) __tsan_release((void *)(p))
@@ -81,16 +81,18 @@ long long env_ll(const char *name, long long def) {
     char *end = nullptr;
     long long v = strtoll(e, &end, 0);
     if (end == e) return def;
-    if (*end == 'k' || *end == 'K') v <<= 10;
-    else if (*end == 'm' || *end == 'M') v <<= 20;
+    if (*end == 'k' || *end == 'K')
+        v <<= 10;
+    else if (*end == 'm' || *end == 'M')
+        v <<= 20;
     return v;
 }
 
 struct config {
-    size_t   stack;
-    int      env_threads;
+    size_t stack;
+    int env_threads;
     uint64_t env_seed;
-    bool     ucontext;
+    bool ucontext;
     config() {
 #if defined(EMU_TSAN) || defined(EMU_ASAN)
         long long def = 256 * 1024;
@@ -116,9 +118,9 @@ const config &cfg() {
     static const config c;
     return c;
 }
-std::atomic<int>      g_threads{0}; /* emu_set_threads override */
+std::atomic<int> g_threads{0}; /* emu_set_threads override */
 std::atomic<uint64_t> g_seed{0};
-std::atomic<bool>     g_seed_set{false};
+std::atomic<bool> g_seed_set{false};
 
 std::atomic<unsigned long long> st_launches{0}, st_blocks{0}, st_threads{0}, st_switches{0}, st_barriers{0},
     st_collectives{0};
@@ -188,12 +190,12 @@ bool shadow_stack_active() {
 #endif
 
 struct context {
-    void          *sp = nullptr; /* asm switch: saved stack pointer */
-    ucontext_t    *uc = nullptr; /* ucontext switch */
-    void          *tsan = nullptr;
-    void          *asan_fake = nullptr;
-    const void    *stk_lo = nullptr; /* stack bounds (ASan) */
-    size_t         stk_size = 0;
+    void *sp = nullptr;       /* asm switch: saved stack pointer */
+    ucontext_t *uc = nullptr; /* ucontext switch */
+    void *tsan = nullptr;
+    void *asan_fake = nullptr;
+    const void *stk_lo = nullptr; /* stack bounds (ASan) */
+    size_t stk_size = 0;
 };
 
 struct fiber;
@@ -203,24 +205,24 @@ struct worker;
 enum fstate { F_IDLE, F_READY, F_RUN, F_WAIT_BAR, F_WAIT_WARP, F_DONE };
 
 struct cp_entry {
-    unsigned char       *dst;
+    unsigned char *dst;
     const unsigned char *src; /* NULL: zero fill */
-    long long            group;
+    long long group;
 };
 
 struct fiber : emu_fiber_pub {
-    context                ctx;
-    worker                *w = nullptr;
-    int                    lane = 0, warp = 0;
-    int                    state = F_IDLE;
-    bool                   fresh = true;  /* context must be (re)initialised before the next run */
-    bool                   midrun = false; /* inside the kernel body (abandoned on an error) */
-    std::vector<cp_entry>  cp;
-    size_t                 cp_head = 0;
-    long long              cp_committed = 0;
-    unsigned char         *map = nullptr; /* stack mapping (guard page at the low end) */
-    size_t                 map_size = 0;
-    int                    color = 0; /* index in the pool: offsets the stack top */
+    context ctx;
+    worker *w = nullptr;
+    int lane = 0, warp = 0;
+    int state = F_IDLE;
+    bool fresh = true;   /* context must be (re)initialised before the next run */
+    bool midrun = false; /* inside the kernel body (abandoned on an error) */
+    std::vector<cp_entry> cp;
+    size_t cp_head = 0;
+    long long cp_committed = 0;
+    unsigned char *map = nullptr; /* stack mapping (guard page at the low end) */
+    size_t map_size = 0;
+    int color = 0; /* index in the pool: offsets the stack top */
 };
 
 enum wkind {
@@ -230,7 +232,7 @@ enum wkind {
     K_VOTE = K_SHFL_END, /* + mode */
     K_VOTE_END = K_VOTE + 3,
     K_SYNCWARP = K_VOTE_END,
-    K_LDSM,            /* + (nmat/2)*2 + trans: x1, x1.trans, x2, x2.trans, x4, x4.trans */
+    K_LDSM, /* + (nmat/2)*2 + trans: x1, x1.trans, x2, x2.trans, x4, x4.trans */
     K_LDSM_END = K_LDSM + 6,
     K_MMA16 = K_LDSM_END,
     K_MMA8,
@@ -239,11 +241,11 @@ enum wkind {
 const char *kind_name(int k) {
     /* (one 2-D table: GCC 12 -fsanitize=undefined miscompiles (c ? tableA : tableB)[i]) */
     static const char *shfl[2][4] = {{"__shfl_sync", "__shfl_up_sync", "__shfl_down_sync", "__shfl_xor_sync"},
-                                     {"__shfl_sync (64-bit)", "__shfl_up_sync (64-bit)", "__shfl_down_sync (64-bit)",
-                                      "__shfl_xor_sync (64-bit)"}};
+                                     {"__shfl_sync (64-bit)", "__shfl_up_sync (64-bit)",
+                                      "__shfl_down_sync (64-bit)", "__shfl_xor_sync (64-bit)"}};
     static const char *vote[3] = {"__ballot_sync", "__any_sync", "__all_sync"};
-    static const char *ldsm[6] = {"ldmatrix.x1", "ldmatrix.x1.trans", "ldmatrix.x2", "ldmatrix.x2.trans",
-                                  "ldmatrix.x4", "ldmatrix.x4.trans"};
+    static const char *ldsm[6] = {"ldmatrix.x1",       "ldmatrix.x1.trans", "ldmatrix.x2",
+                                  "ldmatrix.x2.trans", "ldmatrix.x4",       "ldmatrix.x4.trans"};
     if (k >= K_SHFL && k < K_SHFL_END) return shfl[(k - K_SHFL) & 1][(k - K_SHFL) >> 1];
     if (k >= K_VOTE && k < K_VOTE_END) return vote[k - K_VOTE];
     if (k == K_SYNCWARP) return "__syncwarp";
@@ -254,51 +256,51 @@ const char *kind_name(int k) {
 }
 
 struct warp {
-    int         arrived = 0, kind = K_NONE, first_lane = 0, exited = 0, at_bar = 0;
+    int arrived = 0, kind = K_NONE, first_lane = 0, exited = 0, at_bar = 0;
     /* exchange: inputs deposited by each lane, outputs written by the last lane */
-    uint64_t    val[32];
-    int         ib[32], iw[32];
-    uint32_t    in[32][6];
-    float       acc[32][4];
+    uint64_t val[32];
+    int ib[32], iw[32];
+    uint32_t in[32][6];
+    float acc[32][4];
     const void *addr[32];
-    uint32_t    out[32][4];
-    uint64_t    out64[32];
-    char        sync_obj; /* TSan release/acquire address */
+    uint32_t out[32][4];
+    uint64_t out64[32];
+    char sync_obj; /* TSan release/acquire address */
 };
 
 struct block : emu_block_pub {
-    const char       *name = "";
-    emu_body_fn       fn = nullptr;
-    const void       *ctx = nullptr;
-    long long         lin = 0; /* linear block index */
-    int               n = 0, nwarps = 0;
-    bool              partial_warp = false;
-    uint64_t          seed = 0;
-    bool              permute = false;
+    const char *name = "";
+    emu_body_fn fn = nullptr;
+    const void *ctx = nullptr;
+    long long lin = 0; /* linear block index */
+    int n = 0, nwarps = 0;
+    bool partial_warp = false;
+    uint64_t seed = 0;
+    bool permute = false;
     /* barrier */
-    int               bar_arrived = 0, bar_kind = 0, bar_first = 0, bar_acc = 0, bar_result = 0;
-    unsigned          bar_gen = 0;
-    const char       *bar_file = nullptr;
-    int               bar_line = 0;
-    int               exited = 0, done = 0;
+    int bar_arrived = 0, bar_kind = 0, bar_first = 0, bar_acc = 0, bar_result = 0;
+    unsigned bar_gen = 0;
+    const char *bar_file = nullptr;
+    int bar_line = 0;
+    int exited = 0, done = 0;
     /* ready queue (ring of qcap >= n + 1). Raw arrays, not std::vector: the bookkeeping must
      * stay invisible to ThreadSanitizer, and vector accessors are instrumented functions. */
-    int              *q = nullptr;
-    size_t            qcap = 0, qh = 0, qt = 0;
-    warp             *warps = nullptr;
-    int               warps_cap = 0;
-    fiber           **fib = nullptr;
-    bool              err = false;
-    char              msg[256];
-    char              start_obj, end_obj, bar_obj; /* TSan release/acquire addresses */
+    int *q = nullptr;
+    size_t qcap = 0, qh = 0, qt = 0;
+    warp *warps = nullptr;
+    int warps_cap = 0;
+    fiber **fib = nullptr;
+    bool err = false;
+    char msg[256];
+    char start_obj, end_obj, bar_obj; /* TSan release/acquire addresses */
 };
 
 struct worker {
-    context              sched;
+    context sched;
     std::vector<fiber *> fibers;
-    block                blk;
-    bool                 use_uc = false;
-    unsigned long long   switches = 0, barriers = 0, collectives = 0;
+    block blk;
+    bool use_uc = false;
+    unsigned long long switches = 0, barriers = 0, collectives = 0;
     worker();
     ~worker();
 };
@@ -333,7 +335,7 @@ worker::worker() {
 #ifdef EMU_ASAN
     pthread_attr_t a;
     if (pthread_getattr_np(pthread_self(), &a) == 0) {
-        void  *lo = nullptr;
+        void *lo = nullptr;
         size_t sz = 0;
         pthread_attr_getstack(&a, &lo, &sz);
         sched.stk_lo = lo;
@@ -370,7 +372,8 @@ EMU_NOTSAN inline void raw_switch(worker *w, context *from, context *to, bool fr
     (void)from_dies;
 #endif
 #ifdef EMU_ASM_SWITCH
-    if (!w->use_uc) emu_ctx_switch(&from->sp, to->sp);
+    if (!w->use_uc)
+        emu_ctx_switch(&from->sp, to->sp);
     else
 #endif
         swapcontext(from->uc, to->uc);
@@ -380,21 +383,20 @@ EMU_NOTSAN inline void raw_switch(worker *w, context *from, context *to, bool fr
 }
 
 /* Switches from fiber/scheduler context `from` (identity `self`, NULL for the scheduler). */
-EMU_NOTSAN inline void switch_to(worker *w, context *from, emu_fiber_pub *self, context *to, bool dies = false) {
+EMU_NOTSAN inline void switch_to(worker *w, context *from, emu_fiber_pub *self, context *to,
+                                 bool dies = false) {
     raw_switch(w, from, to, dies);
     emu_tls_cur = self; /* back in `from`: restore the current thread */
 }
 
 extern "C" EMU_NOTSAN __attribute__((visibility("hidden"), used)) void emu_fiber_main(fiber *f);
 
-void uc_entry(unsigned hi, unsigned lo) {
-    emu_fiber_main((fiber *)(((uintptr_t)hi << 32) | (uintptr_t)lo));
-}
+void uc_entry(unsigned hi, unsigned lo) { emu_fiber_main((fiber *)(((uintptr_t)hi << 32) | (uintptr_t)lo)); }
 
 /* (Re)initialises a fiber's context so that the next switch to it enters emu_fiber_main. */
 EMU_NOTSAN bool fiber_init_ctx(worker *w, fiber *f) {
     unsigned char *lo = f->map + (f->map_size - cfg().stack);
-    size_t         sz = cfg().stack;
+    size_t sz = cfg().stack;
 #ifdef EMU_ASAN
     __asan_unpoison_memory_region(lo, sz); /* frames of an abandoned run may be left poisoned */
 #endif
@@ -410,11 +412,11 @@ EMU_NOTSAN bool fiber_init_ctx(worker *w, fiber *f) {
         /* stack tops coloured by fiber index: equal low address bits would make every switch
          * of a block hit the same L1 cache set */
         uintptr_t top = ((uintptr_t)(lo + sz) - (uintptr_t)(f->color & 63) * 64) & ~(uintptr_t)15;
-        void    **fr = (void **)(top - 16 - 7 * sizeof(void *)); /* after ret: rsp = top - 16 */
-        fr[0] = fr[1] = fr[2] = nullptr;                          /* r15 r14 r13 */
-        fr[3] = (void *)f;                                        /* r12 -> emu_fiber_main's argument */
-        fr[4] = fr[5] = nullptr;                                  /* rbx rbp */
-        fr[6] = (void *)&emu_fiber_entry_asm;                     /* return address */
+        void **fr = (void **)(top - 16 - 7 * sizeof(void *)); /* after ret: rsp = top - 16 */
+        fr[0] = fr[1] = fr[2] = nullptr;                      /* r15 r14 r13 */
+        fr[3] = (void *)f;                                    /* r12 -> emu_fiber_main's argument */
+        fr[4] = fr[5] = nullptr;                              /* rbx rbp */
+        fr[6] = (void *)&emu_fiber_entry_asm;                 /* return address */
         f->ctx.sp = fr;
         f->fresh = false;
         return true;
@@ -444,8 +446,8 @@ EMU_NOTSAN bool ensure_fibers(worker *w, int n, char *err, size_t cap) {
         f->w = w;
         f->color = (int)w->fibers.size();
         f->map_size = cfg().stack + (size_t)pg;
-        void *m = mmap(nullptr, f->map_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
-                       -1, 0);
+        void *m = mmap(nullptr, f->map_size, PROT_READ | PROT_WRITE,
+                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
         if (m == MAP_FAILED) {
             delete f;
             snprintf(err, cap, "cannot map a %zu-byte fiber stack: %s", cfg().stack, strerror(errno));
@@ -479,7 +481,7 @@ EMU_NOTSAN inline int q_pop(block *b) {
 EMU_NOTSAN void yield_fiber(fiber *f, bool dies = false) {
     block *b = f->blk == nullptr ? nullptr : static_cast<block *>(f->blk);
     worker *w = f->w;
-    int     nx = (b->err || dies) ? -1 : q_pop(b);
+    int nx = (b->err || dies) ? -1 : q_pop(b);
     if (nx >= 0 && b->fib[nx] == f) {
         f->state = F_RUN;
         return;
@@ -504,8 +506,8 @@ EMU_NOTSAN void set_error(block *b, int lin, const char *fmt, va_list ap) {
     b->err = true;
     unsigned x = (unsigned)lin % b->bdim.x, y = ((unsigned)lin / b->bdim.x) % b->bdim.y,
              z = (unsigned)lin / (b->bdim.x * b->bdim.y);
-    int k = snprintf(b->msg, sizeof b->msg, "%s: block (%u,%u,%u) thread (%u,%u,%u): ", b->name, b->bid.x, b->bid.y,
-                     b->bid.z, x, y, z);
+    int k = snprintf(b->msg, sizeof b->msg, "%s: block (%u,%u,%u) thread (%u,%u,%u): ", b->name, b->bid.x,
+                     b->bid.y, b->bid.z, x, y, z);
     if (k < 0) k = 0;
     if ((size_t)k < sizeof b->msg) vsnprintf(b->msg + k, sizeof b->msg - (size_t)k, fmt, ap);
 }
@@ -538,15 +540,16 @@ void finish_cp(fiber *f);
 
 EMU_NOTSAN void thread_exit(fiber *f) {
     block *b = static_cast<block *>(f->blk);
-    warp  &wp = b->warps[f->warp];
+    warp &wp = b->warps[f->warp];
     b->exited++;
     wp.exited++;
     if (b->bar_arrived > 0)
-        emu_fail("divergent __syncthreads: thread exited while %d thread(s) wait at the __syncthreads at %s:%d",
-                 b->bar_arrived, base_name(b->bar_file), b->bar_line);
+        emu_fail(
+            "divergent __syncthreads: thread exited while %d thread(s) wait at the __syncthreads at %s:%d",
+            b->bar_arrived, base_name(b->bar_file), b->bar_line);
     if (wp.arrived > 0)
-        emu_fail("divergent warp collective: thread exited while %d lane(s) of its warp wait at %s", wp.arrived,
-                 kind_name(wp.kind));
+        emu_fail("divergent warp collective: thread exited while %d lane(s) of its warp wait at %s",
+                 wp.arrived, kind_name(wp.kind));
     f->state = F_DONE;
     f->midrun = false;
     b->done++;
@@ -555,7 +558,7 @@ EMU_NOTSAN void thread_exit(fiber *f) {
 /* Permutes and queues all n threads of the block (block start when gen == 0, or a barrier).
  * The queue is empty at both points, so it restarts at slot 0. */
 EMU_NOTSAN void queue_all(block *b, unsigned gen) {
-    int  n = b->n;
+    int n = b->n;
     int *q = b->q;
     b->qh = 0;
     b->qt = (size_t)n;
@@ -610,29 +613,37 @@ void emu_trap() { emu_fail("__trap() called (cudaErrorLaunchFailure: unspecified
 EMU_NOTSAN int emu_syncthreads(int kind, int pred, const char *file, int line) {
     fiber *f = cur_fiber();
     block *b = static_cast<block *>(f->blk);
-    warp  &wp = b->warps[f->warp];
-    static const char *names[4] = {"__syncthreads", "__syncthreads_count", "__syncthreads_and", "__syncthreads_or"};
+    warp &wp = b->warps[f->warp];
+    static const char *names[4] = {"__syncthreads", "__syncthreads_count", "__syncthreads_and",
+                                   "__syncthreads_or"};
     if (b->exited > 0)
-        emu_fail("divergent __syncthreads at %s:%d: %d thread(s) of the block have already exited (it can never "
-                 "complete)", base_name(file), line, b->exited);
+        emu_fail(
+            "divergent __syncthreads at %s:%d: %d thread(s) of the block have already exited (it can never "
+            "complete)",
+            base_name(file), line, b->exited);
     if (wp.arrived > 0)
-        emu_fail("divergent: %s at %s:%d while %d lane(s) of this warp wait at %s", names[kind], base_name(file), line,
-                 wp.arrived, kind_name(wp.kind));
+        emu_fail("divergent: %s at %s:%d while %d lane(s) of this warp wait at %s", names[kind],
+                 base_name(file), line, wp.arrived, kind_name(wp.kind));
     if (b->bar_arrived == 0) {
         b->bar_file = file;
         b->bar_line = line;
         b->bar_kind = kind;
         b->bar_first = f->lin;
         b->bar_acc = kind == EMU_BAR_AND ? 1 : 0;
-    } else if (line != b->bar_line || kind != b->bar_kind || (file != b->bar_file && strcmp(file, b->bar_file))) {
+    } else if (line != b->bar_line || kind != b->bar_kind ||
+               (file != b->bar_file && strcmp(file, b->bar_file))) {
         fiber *g = b->fib[b->bar_first];
-        emu_fail("divergent __syncthreads: this thread is at %s (%s:%d) while thread (%u,%u,%u) waits at %s (%s:%d)",
+        emu_fail("divergent __syncthreads: this thread is at %s (%s:%d) while thread (%u,%u,%u) waits at %s "
+                 "(%s:%d)",
                  names[kind], base_name(file), line, g->tid.x, g->tid.y, g->tid.z, names[b->bar_kind],
                  base_name(b->bar_file), b->bar_line);
     }
-    if (kind == EMU_BAR_COUNT) b->bar_acc += pred;
-    else if (kind == EMU_BAR_AND) b->bar_acc &= pred;
-    else if (kind == EMU_BAR_OR) b->bar_acc |= pred;
+    if (kind == EMU_BAR_COUNT)
+        b->bar_acc += pred;
+    else if (kind == EMU_BAR_AND)
+        b->bar_acc &= pred;
+    else if (kind == EMU_BAR_OR)
+        b->bar_acc |= pred;
     EMU_TSAN_RELEASE(&b->bar_obj);
     if (++b->bar_arrived < b->n) {
         wp.at_bar++;
@@ -662,22 +673,24 @@ namespace {
 EMU_NOTSAN bool warp_arrive(fiber *f, warp &wp, int kind, unsigned mask) {
     block *b = static_cast<block *>(f->blk);
     if (mask != FULL)
-        emu_fail("%s with mask 0x%08x: the emulator (and this project) supports only the full warp 0xffffffff",
-                 kind_name(kind), mask);
+        emu_fail(
+            "%s with mask 0x%08x: the emulator (and this project) supports only the full warp 0xffffffff",
+            kind_name(kind), mask);
     if (b->partial_warp)
         emu_fail("%s in a block of %d threads (not a multiple of 32): a warp collective needs all 32 lanes",
                  kind_name(kind), b->n);
     if (wp.exited > 0)
-        emu_fail("divergent warp collective: %s reached after %d lane(s) of this warp exited", kind_name(kind), wp.exited);
+        emu_fail("divergent warp collective: %s reached after %d lane(s) of this warp exited",
+                 kind_name(kind), wp.exited);
     if (wp.at_bar > 0)
-        emu_fail("divergent: %s while %d lane(s) of this warp wait at the __syncthreads at %s:%d", kind_name(kind),
-                 wp.at_bar, base_name(b->bar_file), b->bar_line);
+        emu_fail("divergent: %s while %d lane(s) of this warp wait at the __syncthreads at %s:%d",
+                 kind_name(kind), wp.at_bar, base_name(b->bar_file), b->bar_line);
     if (wp.arrived == 0) {
         wp.kind = kind;
         wp.first_lane = f->lane;
     } else if (wp.kind != kind) {
-        emu_fail("divergent warp collective: lane %d is at %s while lane %d waits at %s", f->lane, kind_name(kind),
-                 wp.first_lane, kind_name(wp.kind));
+        emu_fail("divergent warp collective: lane %d is at %s while lane %d waits at %s", f->lane,
+                 kind_name(kind), wp.first_lane, kind_name(wp.kind));
     }
     EMU_TSAN_RELEASE(&wp.sync_obj);
     if (++wp.arrived < 32) {
@@ -709,8 +722,8 @@ EMU_NOTSAN inline warp &my_warp(fiber *f) { return static_cast<block *>(f->blk)-
 
 uint64_t emu_shfl(int mode, unsigned mask, uint64_t v, int bval, int width, int bytes) {
     fiber *f = cur_fiber();
-    warp  &wp = my_warp(f);
-    int    kind = K_SHFL + mode * 2 + (bytes == 8);
+    warp &wp = my_warp(f);
+    int kind = K_SHFL + mode * 2 + (bytes == 8);
     if (width < 1 || width > 32 || (width & (width - 1)))
         emu_fail("%s: width %d is not a power of two in 1..32", kind_name(kind), width);
     wp.val[f->lane] = v;
@@ -724,10 +737,22 @@ uint64_t emu_shfl(int mode, unsigned mask, uint64_t v, int bval, int width, int 
             int minl = l & seg, maxl = minl | (cl & ~seg), j;
             bool ok;
             switch (mode) {
-            case EMU_SHFL_UP: j = l - b; ok = j >= maxl; break;
-            case EMU_SHFL_DOWN: j = l + b; ok = j <= maxl; break;
-            case EMU_SHFL_BFLY: j = l ^ (b & 31); ok = j <= maxl; break;
-            default: j = minl | (b & ~seg & 31); ok = j <= maxl; break;
+            case EMU_SHFL_UP:
+                j = l - b;
+                ok = j >= maxl;
+                break;
+            case EMU_SHFL_DOWN:
+                j = l + b;
+                ok = j <= maxl;
+                break;
+            case EMU_SHFL_BFLY:
+                j = l ^ (b & 31);
+                ok = j <= maxl;
+                break;
+            default:
+                j = minl | (b & ~seg & 31);
+                ok = j <= maxl;
+                break;
             }
             wp.out64[l] = wp.val[ok ? j : l];
         }
@@ -738,7 +763,7 @@ uint64_t emu_shfl(int mode, unsigned mask, uint64_t v, int bval, int width, int 
 
 unsigned emu_vote(int mode, unsigned mask, int pred) {
     fiber *f = cur_fiber();
-    warp  &wp = my_warp(f);
+    warp &wp = my_warp(f);
     wp.ib[f->lane] = pred != 0;
     if (warp_arrive(f, wp, K_VOTE + mode, mask)) {
         uint32_t bal = 0;
@@ -752,7 +777,7 @@ unsigned emu_vote(int mode, unsigned mask, int pred) {
 
 void emu_syncwarp(unsigned mask) {
     fiber *f = cur_fiber();
-    warp  &wp = my_warp(f);
+    warp &wp = my_warp(f);
     if (warp_arrive(f, wp, K_SYNCWARP, mask)) warp_release(f, wp);
 }
 
@@ -780,19 +805,21 @@ uint32_t awqk_smem_u32(const void *p) {
  * .trans: {M_m[2(l%4)][l/4], M_m[2(l%4)+1][l/4]}. */
 void emu_ldsm(uint32_t *r, const void *p, int nmat, bool trans) {
     fiber *f = cur_fiber();
-    warp  &wp = my_warp(f);
-    int    kind = K_LDSM + (nmat == 4 ? 4 : nmat == 2 ? 2 : 0) + (trans ? 1 : 0);
+    warp &wp = my_warp(f);
+    int kind = K_LDSM + (nmat == 4 ? 4 : nmat == 2 ? 2 : 0) + (trans ? 1 : 0);
     wp.addr[f->lane] = p;
     if (warp_arrive(f, wp, kind, FULL)) {
         block *b = static_cast<block *>(f->blk);
         for (int l = 0; l < 8 * nmat; l++) {
             const void *a = wp.addr[l];
             if ((uintptr_t)a & 15u)
-                fail_lane(f->warp * 32 + l, "%s: row address %p of lane %d is not 16-byte aligned", kind_name(kind), a,
-                          l);
+                fail_lane(f->warp * 32 + l, "%s: row address %p of lane %d is not 16-byte aligned",
+                          kind_name(kind), a, l);
             if (!in_smem(b, a, 16))
-                fail_lane(f->warp * 32 + l, "%s: row address %p of lane %d is outside the block's shared memory "
-                          "[%p, +%zu)", kind_name(kind), a, l, (void *)b->smem, b->smem_bytes);
+                fail_lane(f->warp * 32 + l,
+                          "%s: row address %p of lane %d is outside the block's shared memory "
+                          "[%p, +%zu)",
+                          kind_name(kind), a, l, (void *)b->smem, b->smem_bytes);
         }
         for (int l = 0; l < 32; l++) {
             int g = l >> 2, c = 2 * (l & 3);
@@ -820,8 +847,8 @@ void emu_ldsm(uint32_t *r, const void *p, int nmat, bool trans) {
  * B: b0 = B[2t..2t+1][g], b1 = B[2t+8..2t+9][g] (k16 only); C/D: c0,c1 = C[g][2t..], c2,c3 = C[g+8][2t..]. */
 void emu_mma(float d[4], const uint32_t *a, const uint32_t *bm, int k) {
     fiber *f = cur_fiber();
-    warp  &wp = my_warp(f);
-    int    na = k == 16 ? 4 : 2, nb = k == 16 ? 2 : 1;
+    warp &wp = my_warp(f);
+    int na = k == 16 ? 4 : 2, nb = k == 16 ? 2 : 1;
     for (int i = 0; i < na; i++) wp.in[f->lane][i] = a[i];
     for (int i = 0; i < nb; i++) wp.in[f->lane][4 + i] = bm[i];
     for (int i = 0; i < 4; i++) wp.acc[f->lane][i] = d[i];
@@ -831,13 +858,13 @@ void emu_mma(float d[4], const uint32_t *a, const uint32_t *bm, int k) {
             int g = l >> 2, t = l & 3;
             for (int i = 0; i < na; i++) {
                 uint32_t v = wp.in[l][i];
-                int      row = (i & 1) ? g + 8 : g, col = 2 * t + ((i & 2) ? 8 : 0);
+                int row = (i & 1) ? g + 8 : g, col = 2 * t + ((i & 2) ? 8 : 0);
                 A[row][col] = awqk_h2f((uint16_t)(v & 0xffffu));
                 A[row][col + 1] = awqk_h2f((uint16_t)(v >> 16));
             }
             for (int i = 0; i < nb; i++) {
                 uint32_t v = wp.in[l][4 + i];
-                int      row = 2 * t + 8 * i;
+                int row = 2 * t + 8 * i;
                 B[row][g] = awqk_h2f((uint16_t)(v & 0xffffu));
                 B[row + 1][g] = awqk_h2f((uint16_t)(v >> 16));
             }
@@ -845,7 +872,7 @@ void emu_mma(float d[4], const uint32_t *a, const uint32_t *bm, int k) {
         for (int l = 0; l < 32; l++) {
             int g = l >> 2, t = l & 3;
             for (int i = 0; i < 4; i++) {
-                int    row = i < 2 ? g : g + 8, col = 2 * t + (i & 1);
+                int row = i < 2 ? g : g + 8, col = 2 * t + (i & 1);
                 double s = 0.0;
                 for (int kk = 0; kk < k; kk++) s += A[row][kk] * B[kk][col];
                 float r = (float)(s + (double)wp.acc[l][i]);
@@ -864,25 +891,28 @@ void emu_cp_async(void *dst, const void *src, bool pred) {
     block *b = static_cast<block *>(f->blk);
     if ((uintptr_t)dst & 15u) emu_fail("cp.async: destination %p is not 16-byte aligned", dst);
     if (!in_smem(b, dst, 16))
-        emu_fail("cp.async: destination %p is outside the block's shared memory [%p, +%zu)", dst, (void *)b->smem,
-                 b->smem_bytes);
+        emu_fail("cp.async: destination %p is outside the block's shared memory [%p, +%zu)", dst,
+                 (void *)b->smem, b->smem_bytes);
     if (pred && ((uintptr_t)src & 15u)) emu_fail("cp.async: source %p is not 16-byte aligned", src);
     memset(dst, 0xff, 16); /* poison until a wait retires the group: NaN in fp16 and fp32 */
-    f->cp.push_back(cp_entry{(unsigned char *)dst, pred ? (const unsigned char *)src : nullptr, f->cp_committed});
+    f->cp.push_back(
+        cp_entry{(unsigned char *)dst, pred ? (const unsigned char *)src : nullptr, f->cp_committed});
 }
 
 void emu_cp_commit() { cur_fiber()->cp_committed++; }
 
 namespace {
 inline void cp_do(const cp_entry &e) {
-    if (e.src) memcpy(e.dst, e.src, 16);
-    else memset(e.dst, 0, 16);
+    if (e.src)
+        memcpy(e.dst, e.src, 16);
+    else
+        memset(e.dst, 0, 16);
 }
 } /* namespace */
 
 /* cp.async.wait_group n: every committed group but the newest n completes. */
 void emu_cp_wait(int n) {
-    fiber    *f = cur_fiber();
+    fiber *f = cur_fiber();
     long long limit = f->cp_committed - n;
     while (f->cp_head < f->cp.size() && f->cp[f->cp_head].group < limit) cp_do(f->cp[f->cp_head++]);
     if (f->cp_head == f->cp.size()) {
@@ -904,23 +934,23 @@ void finish_cp(fiber *f) {
 namespace {
 
 struct job {
-    const char      *name;
-    dim3             grid, bdim;
-    size_t           smem;
-    emu_body_fn      fn;
-    const void      *ctx;
-    long long        nblocks;
-    uint64_t         seed;
+    const char *name;
+    dim3 grid, bdim;
+    size_t smem;
+    emu_body_fn fn;
+    const void *ctx;
+    long long nblocks;
+    uint64_t seed;
     std::atomic<long long> next{0};
     std::atomic<long long> err_block{INT64_MAX};
-    std::mutex       m;
-    char             msg[256];
+    std::mutex m;
+    char msg[256];
 };
 
 /* Runs block `lin` of the job on this host thread; 0, or -1 with msg set. */
 EMU_NOTSAN int run_block(worker *w, job *j, long long lin, char *msg, size_t cap) {
     block *b = &w->blk;
-    int    n = (int)(j->bdim.x * j->bdim.y * j->bdim.z);
+    int n = (int)(j->bdim.x * j->bdim.y * j->bdim.z);
     if (!ensure_fibers(w, n, msg, cap)) return -1;
     b->name = j->name;
     b->fn = j->fn;
@@ -1012,12 +1042,14 @@ EMU_NOTSAN int run_block(worker *w, job *j, long long lin, char *msg, size_t cap
             if ((s == F_WAIT_BAR || s == F_WAIT_WARP) && any < 0) any = i;
         }
         char tmp[200];
-        snprintf(tmp, sizeof tmp, "deadlock (divergent control flow): %d thread(s) wait at the __syncthreads at "
-                 "%s:%d, %d at warp collectives", nbar, b->bar_file ? base_name(b->bar_file) : "?", b->bar_line, nw);
+        snprintf(tmp, sizeof tmp,
+                 "deadlock (divergent control flow): %d thread(s) wait at the __syncthreads at "
+                 "%s:%d, %d at warp collectives",
+                 nbar, b->bar_file ? base_name(b->bar_file) : "?", b->bar_line, nw);
         b->err = true;
         unsigned x = (unsigned)any % bx, y = ((unsigned)any / bx) % by, z = (unsigned)any / (bx * by);
-        snprintf(b->msg, sizeof b->msg, "%s: block (%u,%u,%u) thread (%u,%u,%u): %s", b->name, b->bid.x, b->bid.y,
-                 b->bid.z, x, y, z, tmp);
+        snprintf(b->msg, sizeof b->msg, "%s: block (%u,%u,%u) thread (%u,%u,%u): %s", b->name, b->bid.x,
+                 b->bid.y, b->bid.z, x, y, z, tmp);
     }
     if (b->err) {
         /* abandon every fiber that did not finish: its stack is reset before the next use */
@@ -1044,7 +1076,7 @@ EMU_NOTSAN int run_block(worker *w, job *j, long long lin, char *msg, size_t cap
 /* Takes blocks of the job until none is left (or an earlier block failed). */
 void run_blocks(job *j) {
     worker *w = get_worker();
-    char    msg[256];
+    char msg[256];
     long long done = 0;
     for (;;) {
         long long lin = j->next.fetch_add(1, std::memory_order_relaxed);
@@ -1076,14 +1108,14 @@ void run_blocks(job *j) {
 
 /* The host threads that run blocks besides the launching thread. */
 struct pool {
-    std::mutex               launch_m; /* one parallel launch at a time */
-    std::mutex               m;
-    std::condition_variable  cv, cv_done;
+    std::mutex launch_m; /* one parallel launch at a time */
+    std::mutex m;
+    std::condition_variable cv, cv_done;
     std::vector<std::thread> th;
-    job                     *cur = nullptr;
-    unsigned long long       seq = 0;
-    int                      want = 0, claimed = 0, finished = 0;
-    bool                     stop = false;
+    job *cur = nullptr;
+    unsigned long long seq = 0;
+    int want = 0, claimed = 0, finished = 0;
+    bool stop = false;
 
     void loop() {
         std::unique_lock<std::mutex> lk(m);
@@ -1157,26 +1189,36 @@ int check_config(const char *name, dim3 g, dim3 bl, size_t smem, char *err, size
     const char *inv = "(cudaErrorInvalidConfiguration: invalid configuration argument)";
     unsigned long long nt = (unsigned long long)bl.x * bl.y * bl.z;
     if (!g.x || !g.y || !g.z || !bl.x || !bl.y || !bl.z)
-        return snprintf(err, cap, "%s: grid (%u,%u,%u) or block (%u,%u,%u) has a zero dimension %s", name, g.x, g.y,
-                        g.z, bl.x, bl.y, bl.z, inv), -1;
+        return snprintf(err, cap, "%s: grid (%u,%u,%u) or block (%u,%u,%u) has a zero dimension %s", name,
+                        g.x, g.y, g.z, bl.x, bl.y, bl.z, inv),
+               -1;
     if (nt > 1024)
-        return snprintf(err, cap, "%s: block (%u,%u,%u) has %llu threads, more than 1024 %s", name, bl.x, bl.y, bl.z,
-                        nt, inv), -1;
+        return snprintf(err, cap, "%s: block (%u,%u,%u) has %llu threads, more than 1024 %s", name, bl.x,
+                        bl.y, bl.z, nt, inv),
+               -1;
     if (bl.x > 1024 || bl.y > 1024 || bl.z > 64)
-        return snprintf(err, cap, "%s: block (%u,%u,%u) exceeds the maximum block dimensions (1024,1024,64) %s", name,
-                        bl.x, bl.y, bl.z, inv), -1;
+        return snprintf(err, cap,
+                        "%s: block (%u,%u,%u) exceeds the maximum block dimensions (1024,1024,64) %s", name,
+                        bl.x, bl.y, bl.z, inv),
+               -1;
     if (g.x > 2147483647u || g.y > 65535 || g.z > 65535)
-        return snprintf(err, cap, "%s: grid (%u,%u,%u) exceeds the maximum grid dimensions (2147483647,65535,65535) %s",
-                        name, g.x, g.y, g.z, inv), -1;
+        return snprintf(err, cap,
+                        "%s: grid (%u,%u,%u) exceeds the maximum grid dimensions (2147483647,65535,65535) %s",
+                        name, g.x, g.y, g.z, inv),
+               -1;
     if (smem > SMEM_LIMIT)
-        return snprintf(err, cap, "%s: %zu bytes of dynamic shared memory exceed the %d-byte limit without opt-in "
-                        "(cudaErrorInvalidValue: invalid argument)", name, smem, (int)SMEM_LIMIT), -1;
+        return snprintf(err, cap,
+                        "%s: %zu bytes of dynamic shared memory exceed the %d-byte limit without opt-in "
+                        "(cudaErrorInvalidValue: invalid argument)",
+                        name, smem, (int)SMEM_LIMIT),
+               -1;
     return 0;
 }
 
 } /* namespace */
 
-int emu_launch(awqk_ctx *kc, const char *name, dim3 grid, dim3 block, size_t smem, emu_body_fn fn, const void *ctx) {
+int emu_launch(awqk_ctx *kc, const char *name, dim3 grid, dim3 block, size_t smem, emu_body_fn fn,
+               const void *ctx) {
     if (!name) name = "kernel";
     char err[256];
     if (check_config(name, grid, block, smem, err, sizeof err)) {
@@ -1198,7 +1240,8 @@ int emu_launch(awqk_ctx *kc, const char *name, dim3 grid, dim3 block, size_t sme
     j.seed = g_seed_set.load() ? g_seed.load() : cfg().env_seed;
     j.msg[0] = 0;
     st_launches.fetch_add(1, std::memory_order_relaxed);
-    st_threads.fetch_add((unsigned long long)j.nblocks * block.x * block.y * block.z, std::memory_order_relaxed);
+    st_threads.fetch_add((unsigned long long)j.nblocks * block.x * block.y * block.z,
+                         std::memory_order_relaxed);
     long long T = emu_get_threads();
     if (T > j.nblocks) T = j.nblocks;
     pool &p = the_pool();
@@ -1216,7 +1259,7 @@ int emu_launch(awqk_ctx *kc, const char *name, dim3 grid, dim3 block, size_t sme
 }
 
 void emu_set_threads(int n) { g_threads.store(n < 0 ? 0 : n > 256 ? 256 : n); }
-int  emu_get_threads(void) {
+int emu_get_threads(void) {
     int n = g_threads.load();
     return n > 0 ? n : cfg().env_threads;
 }
@@ -1241,11 +1284,11 @@ const char *emu_switch_kind(void) {
 
 namespace {
 struct item {
-    bool                               kernel;
-    std::string                        name;
-    dim3                               grid, block;
-    size_t                             smem;
-    std::function<void()>              body;
+    bool kernel;
+    std::string name;
+    dim3 grid, block;
+    size_t smem;
+    std::function<void()> body;
     std::function<int(char *, size_t)> host;
 };
 void put(char *err, size_t cap, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
@@ -1259,7 +1302,7 @@ void put(char *err, size_t cap, const char *fmt, ...) {
 } /* namespace */
 
 struct emu_stream {
-    bool              capturing = false;
+    bool capturing = false;
     std::vector<item> items;
 };
 struct emu_graph {
@@ -1271,10 +1314,13 @@ void emu_stream_destroy(emu_stream *s) { delete s; }
 bool emu_stream_capturing(const emu_stream *s) { return s && s->capturing; }
 
 int emu_stream_begin_capture(emu_stream *s, char *err, size_t cap) {
-    if (!s) return put(err, cap, "emu_stream_begin_capture: no stream (cudaErrorStreamCaptureUnsupported)"), -1;
+    if (!s)
+        return put(err, cap, "emu_stream_begin_capture: no stream (cudaErrorStreamCaptureUnsupported)"), -1;
     if (s->capturing)
-        return put(err, cap, "cudaStreamBeginCapture: the stream is already capturing "
-                   "(cudaErrorIllegalState: operation not permitted when stream is capturing)"), -1;
+        return put(err, cap,
+                   "cudaStreamBeginCapture: the stream is already capturing "
+                   "(cudaErrorIllegalState: operation not permitted when stream is capturing)"),
+               -1;
     s->items.clear();
     s->capturing = true;
     return 0;
@@ -1288,13 +1334,15 @@ int emu_stream_end_capture(emu_stream *s, emu_graph **g, char *err, size_t cap) 
     emu_graph *r = new (std::nothrow) emu_graph();
     if (!r) return put(err, cap, "cudaStreamEndCapture: out of host memory"), -1;
     r->items.swap(s->items);
-    if (g) *g = r;
-    else delete r;
+    if (g)
+        *g = r;
+    else
+        delete r;
     return 0;
 }
 
-int emu_stream_record_kernel(awqk_ctx *kc, emu_stream *s, const char *name, dim3 grid, dim3 block, size_t smem,
-                             std::function<void()> body) {
+int emu_stream_record_kernel(awqk_ctx *kc, emu_stream *s, const char *name, dim3 grid, dim3 block,
+                             size_t smem, std::function<void()> body) {
     if (!name) name = "kernel";
     char err[256];
     if (check_config(name, grid, block, smem, err, sizeof err)) {
@@ -1320,7 +1368,7 @@ int emu_stream_enqueue(emu_stream *s, std::function<int(char *, size_t)> fn, cha
         return 0;
     }
     char tmp[256] = "";
-    int  rc = fn(err && cap ? err : tmp, err && cap ? cap : sizeof tmp);
+    int rc = fn(err && cap ? err : tmp, err && cap ? cap : sizeof tmp);
     return rc == 0 ? 0 : -1;
 }
 
@@ -1328,8 +1376,9 @@ int emu_graph_launch(awqk_ctx *kc, emu_graph *g) {
     if (!g) return put_err(kc, "cudaGraphLaunch: no graph (cudaErrorInvalidValue)"), -1;
     for (item &it : g->items) {
         if (it.kernel) {
-            if (emu_launch(kc, it.name.c_str(), it.grid, it.block, it.smem,
-                           [](const void *c) { (*static_cast<const std::function<void()> *>(c))(); }, &it.body))
+            if (emu_launch(
+                    kc, it.name.c_str(), it.grid, it.block, it.smem,
+                    [](const void *c) { (*static_cast<const std::function<void()> *>(c))(); }, &it.body))
                 return -1;
         } else {
             char tmp[256] = "";

@@ -70,16 +70,36 @@
 #define AWQK_DEV inline
 
 /* ---- CUDA vector types (CUDA's alignment) ------------------------------------------------- */
-struct uint3 { unsigned x, y, z; };
-struct int3 { int x, y, z; };
-struct float3 { float x, y, z; };
-struct alignas(8) uint2 { unsigned x, y; };
-struct alignas(8) int2 { int x, y; };
-struct alignas(8) float2 { float x, y; };
-struct alignas(16) uint4 { unsigned x, y, z, w; };
-struct alignas(16) int4 { int x, y, z, w; };
-struct alignas(16) float4 { float x, y, z, w; };
-struct alignas(16) double2 { double x, y; };
+struct uint3 {
+    unsigned x, y, z;
+};
+struct int3 {
+    int x, y, z;
+};
+struct float3 {
+    float x, y, z;
+};
+struct alignas(8) uint2 {
+    unsigned x, y;
+};
+struct alignas(8) int2 {
+    int x, y;
+};
+struct alignas(8) float2 {
+    float x, y;
+};
+struct alignas(16) uint4 {
+    unsigned x, y, z, w;
+};
+struct alignas(16) int4 {
+    int x, y, z, w;
+};
+struct alignas(16) float4 {
+    float x, y, z, w;
+};
+struct alignas(16) double2 {
+    double x, y;
+};
 struct dim3 {
     unsigned x, y, z;
     constexpr dim3(unsigned vx = 1, unsigned vy = 1, unsigned vz = 1) : x(vx), y(vy), z(vz) {}
@@ -99,14 +119,14 @@ static inline double2 make_double2(double x, double y) { return double2{x, y}; }
 
 /* ---- the current CUDA thread (one host-thread-local pointer, set at every fiber switch) ---- */
 struct emu_block_pub {
-    uint3          bid;        /* blockIdx */
-    dim3           bdim, gdim; /* blockDim, gridDim */
-    unsigned char *smem;       /* the block's dynamic shared memory (fresh, 0xFF-poisoned) */
-    size_t         smem_bytes;
+    uint3 bid;           /* blockIdx */
+    dim3 bdim, gdim;     /* blockDim, gridDim */
+    unsigned char *smem; /* the block's dynamic shared memory (fresh, 0xFF-poisoned) */
+    size_t smem_bytes;
 };
 struct emu_fiber_pub {
-    uint3          tid; /* threadIdx */
-    int            lin; /* linear thread index in the block */
+    uint3 tid; /* threadIdx */
+    int lin;   /* linear thread index in the block */
     emu_block_pub *blk;
 };
 extern __thread emu_fiber_pub *emu_tls_cur __attribute__((tls_model("initial-exec")));
@@ -156,15 +176,19 @@ inline T emu_shfl_t(int mode, unsigned mask, T v, int b, int width) {
     memcpy(&r, &u, sizeof r);
     return r;
 }
-#define EMU_SHFL_OVERLOADS(T)                                                                              \
-    inline T __shfl_sync(unsigned m, T v, int src, int w = 32) { return emu_shfl_t(EMU_SHFL_IDX, m, v, src, w); } \
-    inline T __shfl_up_sync(unsigned m, T v, unsigned d, int w = 32) {                                   \
-        return emu_shfl_t(EMU_SHFL_UP, m, v, (int)d, w);                                                  \
-    }                                                                                                     \
-    inline T __shfl_down_sync(unsigned m, T v, unsigned d, int w = 32) {                                 \
-        return emu_shfl_t(EMU_SHFL_DOWN, m, v, (int)d, w);                                                \
-    }                                                                                                     \
-    inline T __shfl_xor_sync(unsigned m, T v, int lm, int w = 32) { return emu_shfl_t(EMU_SHFL_BFLY, m, v, lm, w); }
+#define EMU_SHFL_OVERLOADS(T)                                                                                \
+    inline T __shfl_sync(unsigned m, T v, int src, int w = 32) {                                             \
+        return emu_shfl_t(EMU_SHFL_IDX, m, v, src, w);                                                       \
+    }                                                                                                        \
+    inline T __shfl_up_sync(unsigned m, T v, unsigned d, int w = 32) {                                       \
+        return emu_shfl_t(EMU_SHFL_UP, m, v, (int)d, w);                                                     \
+    }                                                                                                        \
+    inline T __shfl_down_sync(unsigned m, T v, unsigned d, int w = 32) {                                     \
+        return emu_shfl_t(EMU_SHFL_DOWN, m, v, (int)d, w);                                                   \
+    }                                                                                                        \
+    inline T __shfl_xor_sync(unsigned m, T v, int lm, int w = 32) {                                          \
+        return emu_shfl_t(EMU_SHFL_BFLY, m, v, lm, w);                                                       \
+    }
 EMU_SHFL_OVERLOADS(int)
 EMU_SHFL_OVERLOADS(unsigned)
 EMU_SHFL_OVERLOADS(long)
@@ -222,8 +246,7 @@ template <class T>
 inline T emu_atomic_minmax(T *p, T v, bool mx) {
     T old = __atomic_load_n(p, __ATOMIC_RELAXED);
     while ((mx ? v > old : v < old) &&
-           !__atomic_compare_exchange_n(p, &old, v, true, __ATOMIC_RELAXED, __ATOMIC_RELAXED)) {
-    }
+           !__atomic_compare_exchange_n(p, &old, v, true, __ATOMIC_RELAXED, __ATOMIC_RELAXED)) {}
     return old;
 }
 inline int atomicMax(int *p, int v) { return emu_atomic_minmax(p, v, true); }
@@ -252,12 +275,36 @@ inline float __fmaf_rn(float a, float b, float c) { return fmaf(a, b, c); }
 inline float __saturatef(float x) { return x > 0.0f ? (x < 1.0f ? x : 1.0f) : 0.0f; } /* NaN -> 0 */
 inline int __float2int_rn(float x) { return (int)nearbyintf(x); }
 inline int __float2int_rz(float x) { return (int)x; }
-inline unsigned __float_as_uint(float f) { unsigned u; memcpy(&u, &f, 4); return u; }
-inline float __uint_as_float(unsigned u) { float f; memcpy(&f, &u, 4); return f; }
-inline int __float_as_int(float f) { int u; memcpy(&u, &f, 4); return u; }
-inline float __int_as_float(int u) { float f; memcpy(&f, &u, 4); return f; }
-inline long long __double_as_longlong(double d) { long long u; memcpy(&u, &d, 8); return u; }
-inline double __longlong_as_double(long long u) { double d; memcpy(&d, &u, 8); return d; }
+inline unsigned __float_as_uint(float f) {
+    unsigned u;
+    memcpy(&u, &f, 4);
+    return u;
+}
+inline float __uint_as_float(unsigned u) {
+    float f;
+    memcpy(&f, &u, 4);
+    return f;
+}
+inline int __float_as_int(float f) {
+    int u;
+    memcpy(&u, &f, 4);
+    return u;
+}
+inline float __int_as_float(int u) {
+    float f;
+    memcpy(&f, &u, 4);
+    return f;
+}
+inline long long __double_as_longlong(double d) {
+    long long u;
+    memcpy(&u, &d, 8);
+    return u;
+}
+inline double __longlong_as_double(long long u) {
+    double d;
+    memcpy(&d, &u, 8);
+    return d;
+}
 inline int __popc(unsigned x) { return __builtin_popcount(x); }
 inline int __popcll(unsigned long long x) { return __builtin_popcountll(x); }
 inline int __clz(int x) { return x ? __builtin_clz((unsigned)x) : 32; }
@@ -270,7 +317,9 @@ inline unsigned __brev(unsigned x) {
     return __builtin_bswap32(x);
 }
 template <class T>
-inline T __ldg(const T *p) { return *p; }
+inline T __ldg(const T *p) {
+    return *p;
+}
 
 /* min / max as CUDA's overload set: the usual arithmetic conversions (int with unsigned ->
  * unsigned), and for floating point fminf/fmaxf semantics (a NaN operand is ignored). */
@@ -278,15 +327,19 @@ template <class A, class B,
           class = typename std::enable_if<std::is_arithmetic<A>::value && std::is_arithmetic<B>::value>::type>
 inline typename std::common_type<A, B>::type min(A a, B b) {
     typedef typename std::common_type<A, B>::type C;
-    if constexpr (std::is_floating_point<C>::value) return (C)fmin((C)a, (C)b);
-    else return (C)b < (C)a ? (C)b : (C)a;
+    if constexpr (std::is_floating_point<C>::value)
+        return (C)fmin((C)a, (C)b);
+    else
+        return (C)b < (C)a ? (C)b : (C)a;
 }
 template <class A, class B,
           class = typename std::enable_if<std::is_arithmetic<A>::value && std::is_arithmetic<B>::value>::type>
 inline typename std::common_type<A, B>::type max(A a, B b) {
     typedef typename std::common_type<A, B>::type C;
-    if constexpr (std::is_floating_point<C>::value) return (C)fmax((C)a, (C)b);
-    else return (C)a < (C)b ? (C)b : (C)a;
+    if constexpr (std::is_floating_point<C>::value)
+        return (C)fmax((C)a, (C)b);
+    else
+        return (C)a < (C)b ? (C)b : (C)a;
 }
 
 /* ---- fp16 / bf16 scalars (round to nearest even; as the nvcc branch of intrin.cuh) -------- */
@@ -296,8 +349,10 @@ inline float awqk_h2f(uint16_t h) {
         float f = (float)m * 0x1p-24f; /* zero or subnormal, exact */
         return sign ? -f : f;
     }
-    if (e == 31) u = sign | 0x7f800000u | (m << 13);
-    else u = sign | ((e + 112) << 23) | (m << 13);
+    if (e == 31)
+        u = sign | 0x7f800000u | (m << 13);
+    else
+        u = sign | ((e + 112) << 23) | (m << 13);
     return __uint_as_float(u);
 }
 /* double -> fp16 with ONE rounding (nearest even), subnormals, overflow to inf. A NaN gives the
@@ -311,8 +366,8 @@ inline uint16_t emu_d2h(double d) {
     if (u >= 0x40effe0000000000ull) return (uint16_t)(sign | 0x7c00u); /* >= 65520 -> inf */
     int e = (int)(u >> 52) - 1023;
     if (e < -25) return sign;
-    uint64_t m = (u & 0xfffffffffffffull) | (1ull << 52);     /* value = m * 2^(e-52) */
-    int shift = (e - 10 < -24 ? -24 : e - 10) - (e - 52);     /* to units of the result's ulp */
+    uint64_t m = (u & 0xfffffffffffffull) | (1ull << 52); /* value = m * 2^(e-52) */
+    int shift = (e - 10 < -24 ? -24 : e - 10) - (e - 52); /* to units of the result's ulp */
     uint64_t r = m >> shift, rem = m & ((1ull << shift) - 1), half = 1ull << (shift - 1);
     if (rem > half || (rem == half && (r & 1))) r++;
     if (e < -14) return (uint16_t)(sign | r); /* subnormal (r == 1024 is the smallest normal) */
@@ -337,9 +392,15 @@ static inline double emu_hi(uint32_t v) { return awqk_h2f((uint16_t)(v >> 16)); 
 static inline uint32_t emu_pack2(double lo, double hi) {
     return (uint32_t)emu_d2h(lo) | ((uint32_t)emu_d2h(hi) << 16);
 }
-inline uint32_t awqk_hadd2(uint32_t a, uint32_t b) { return emu_pack2(emu_lo(a) + emu_lo(b), emu_hi(a) + emu_hi(b)); }
-inline uint32_t awqk_hsub2(uint32_t a, uint32_t b) { return emu_pack2(emu_lo(a) - emu_lo(b), emu_hi(a) - emu_hi(b)); }
-inline uint32_t awqk_hmul2(uint32_t a, uint32_t b) { return emu_pack2(emu_lo(a) * emu_lo(b), emu_hi(a) * emu_hi(b)); }
+inline uint32_t awqk_hadd2(uint32_t a, uint32_t b) {
+    return emu_pack2(emu_lo(a) + emu_lo(b), emu_hi(a) + emu_hi(b));
+}
+inline uint32_t awqk_hsub2(uint32_t a, uint32_t b) {
+    return emu_pack2(emu_lo(a) - emu_lo(b), emu_hi(a) - emu_hi(b));
+}
+inline uint32_t awqk_hmul2(uint32_t a, uint32_t b) {
+    return emu_pack2(emu_lo(a) * emu_lo(b), emu_hi(a) * emu_hi(b));
+}
 inline uint32_t awqk_hfma2(uint32_t a, uint32_t b, uint32_t c) {
     return emu_pack2(emu_lo(a) * emu_lo(b) + emu_lo(c), emu_hi(a) * emu_hi(b) + emu_hi(c));
 }
@@ -392,7 +453,8 @@ inline void awqk_cp_async_wait() {
 
 /* 128-bit read-only global load (16-byte alignment checked). */
 inline uint4 awqk_ldg128(const void *p) {
-    if ((uintptr_t)p & 15u) emu_fail("awqk_ldg128: address %p is not 16-byte aligned (cudaErrorMisalignedAddress)", p);
+    if ((uintptr_t)p & 15u)
+        emu_fail("awqk_ldg128: address %p is not 16-byte aligned (cudaErrorMisalignedAddress)", p);
     return *reinterpret_cast<const uint4 *>(p);
 }
 
@@ -415,8 +477,8 @@ int emu_launch_kernel(awqk_ctx *kc, const char *name, dim3 grid, dim3 block, siz
     emu_stream *s = kc ? static_cast<emu_stream *>(kc->stream) : nullptr;
     if (s && emu_stream_capturing(s))
         return emu_stream_record_kernel(kc, s, name, grid, block, smem_bytes, std::function<void()>(body));
-    return emu_launch(kc, name, grid, block, smem_bytes, [](const void *c) { (*static_cast<const F *>(c))(); },
-                      &body);
+    return emu_launch(
+        kc, name, grid, block, smem_bytes, [](const void *c) { (*static_cast<const F *>(c))(); }, &body);
 }
 
 /* ---- streams and graphs (the CUDA Graph of the decode step) ------------------------------- *
@@ -425,24 +487,24 @@ int emu_launch_kernel(awqk_ctx *kc, const char *name, dim3 grid, dim3 block, siz
  * as a graph that emu_graph_launch replays in order, stopping at the first error. err/cap (may
  * be NULL/0) receive a message when a call returns -1. */
 emu_stream *emu_stream_create(void);
-void        emu_stream_destroy(emu_stream *s);
-int         emu_stream_begin_capture(emu_stream *s, char *err = nullptr, size_t cap = 0);
-int         emu_stream_end_capture(emu_stream *s, emu_graph **g, char *err = nullptr, size_t cap = 0);
+void emu_stream_destroy(emu_stream *s);
+int emu_stream_begin_capture(emu_stream *s, char *err = nullptr, size_t cap = 0);
+int emu_stream_end_capture(emu_stream *s, emu_graph **g, char *err = nullptr, size_t cap = 0);
 /* fn(err, cap) returns 0, or nonzero with a message in err. Run now unless s is capturing. */
-int         emu_stream_enqueue(emu_stream *s, std::function<int(char *, size_t)> fn, char *err = nullptr,
-                               size_t cap = 0);
-int         emu_graph_launch(awqk_ctx *kc, emu_graph *g);
-size_t      emu_graph_size(const emu_graph *g);
-void        emu_graph_destroy(emu_graph *g);
+int emu_stream_enqueue(emu_stream *s, std::function<int(char *, size_t)> fn, char *err = nullptr,
+                       size_t cap = 0);
+int emu_graph_launch(awqk_ctx *kc, emu_graph *g);
+size_t emu_graph_size(const emu_graph *g);
+void emu_graph_destroy(emu_graph *g);
 
 /* ---- tuning and statistics (tests, benchmarks) --------------------------------------------- */
-void emu_set_threads(int n);        /* host threads for later launches; 0: AWQ_CUDA_EMU_THREADS / default */
-int  emu_get_threads(void);
-void emu_set_seed(uint64_t seed);   /* fiber-order seed for later launches (0: natural order) */
+void emu_set_threads(int n); /* host threads for later launches; 0: AWQ_CUDA_EMU_THREADS / default */
+int emu_get_threads(void);
+void emu_set_seed(uint64_t seed); /* fiber-order seed for later launches (0: natural order) */
 typedef struct emu_stats {
     unsigned long long launches, blocks, threads, switches, barriers, collectives;
 } emu_stats;
-void emu_get_stats(emu_stats *st);  /* totals since start (switches counted per host thread, summed) */
-const char *emu_switch_kind(void);  /* "x86-64 asm" or "ucontext" */
+void emu_get_stats(emu_stats *st); /* totals since start (switches counted per host thread, summed) */
+const char *emu_switch_kind(void); /* "x86-64 asm" or "ucontext" */
 
 #endif /* AWQ_CUDA_EMU_H */

@@ -129,7 +129,7 @@ struct w4_gemv_args {
     w4_gemv_one  w[3];
 };
 
-/* Dynamic shared memory of the GEMV for M rows (the larger of the two layouts' needs). */
+/* Dynamic shared memory of the GEMV for M rows on the canonical or the prepared layout. */
 static inline size_t w4_gemv_smem(int M, bool canonical) {
     return canonical ? (size_t)(W4_GEMV_WARPS - 1) * 32 * 8 * M * sizeof(float)
                      : (size_t)W4_GEMV_WARPS * 8 * M * sizeof(float);
@@ -570,7 +570,8 @@ __global__ void __launch_bounds__(W4TC_THREADS) awqk_w4_gemm_tc_kernel(w4_gemm_a
     }
 }
 
-/* x (M, K) F32 -> xh (M, K) fp16 rounded to nearest even (the A operand of the GEMM). */
+/* x (M, K) F32 -> xh (M, K) fp16 rounded to nearest even: the A operand of the GEMM (AutoAWQ and
+ * vLLM take fp16 activations; here the cast is one small pass into the workspace). */
 __global__ void __launch_bounds__(256) awqk_w4_gemm_xh_kernel(const float *x, long long ldx, int M, int K,
                                                              uint16_t *xh) {
     const long long e = (long long)blockIdx.x * blockDim.x + threadIdx.x;
@@ -579,7 +580,8 @@ __global__ void __launch_bounds__(256) awqk_w4_gemm_xh_kernel(const float *x, lo
     xh[e] = awqk_f2h(x[(long long)m * ldx + k]);
 }
 
-/* Split-K reduction: y = sum over splits of the partials, in split order (deterministic), + bias. */
+/* Split-K reduction: y = sum over splits of the partials, in split order (deterministic), + bias
+ * (AutoAWQ's split-K partials summed by a separate pass, there torch's .sum(0)). */
 __global__ void __launch_bounds__(256) awqk_w4_gemm_reduce_kernel(const float *part, int splits, int M, int N,
                                                                  float *y, long long ldy, const void *bias,
                                                                  int bias_dt) {

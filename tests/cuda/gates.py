@@ -93,7 +93,8 @@ def main():
     for a in ARCHS:
         check(a in seen_archs, "fatbinary has SASS for %s" % a)
     ptx = run(tools, "-lptx", lib)
-    check("compute_90" in ptx, "fatbinary has PTX (compute_90) for newer devices")
+    check(re.search(r"(compute|sm)_90\S*\.ptx|compute_90", ptx) is not None,
+          "fatbinary has PTX of sm_90 for newer devices (%s)" % ", ".join(re.findall(r"\S+\.ptx", ptx)))
 
     print("\n%-44s %-6s %4s %6s %5s %5s" % ("kernel", "arch", "REG", "SHARED", "STACK", "LOCAL"))
     worst = {}

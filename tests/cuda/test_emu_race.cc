@@ -93,7 +93,8 @@ static int child(const char *mode) {
         for (int i = 0; i < NB * NT; i++) {
             int lane = i & 31;
             /* r[0] of lane l = element 2(l%4) of row l/4 (matrix 0); partner lane ^ 1 */
-            float a = (float)((lane / 4) * 8 + 2 * (lane % 4)), b = (float)(((lane ^ 1) / 4) * 8 + 2 * ((lane ^ 1) % 4));
+            float a = (float)((lane / 4) * 8 + 2 * (lane % 4)),
+                  b = (float)(((lane ^ 1) / 4) * 8 + 2 * ((lane ^ 1) % 4));
             bad += out[(size_t)i] != a + b;
         }
     }
@@ -104,7 +105,8 @@ static int child(const char *mode) {
             return 1;
         }
         for (int b = 0; b < NB; b++)
-            for (int t = 0; t < NT; t++) bad += sync && out[b * NT + t] != src[(size_t)4 * (b * NT + (t + 1) % NT)];
+            for (int t = 0; t < NT; t++)
+                bad += sync && out[b * NT + t] != src[(size_t)4 * (b * NT + (t + 1) % NT)];
     }
     if (bad) fprintf(stderr, "%d wrong results\n", bad);
     return bad != 0;
@@ -170,9 +172,12 @@ int main(int argc, char **argv) {
         int rc = spawn_self(c.mode, log);
         bool race = log.find("WARNING: ThreadSanitizer: data race") != std::string::npos;
         bool any = log.find("ThreadSanitizer") != std::string::npos;
-        bool ok = rc == c.want_rc && (c.want_race ? race : !any) && (!c.in_stack || log.find(c.in_stack) != std::string::npos);
+        bool ok = rc == c.want_rc && (c.want_race ? race : !any) &&
+                  (!c.in_stack || log.find(c.in_stack) != std::string::npos);
         printf("%s: %s: exit %d, %s\n", ok ? "ok" : "FAIL", c.mode, rc,
-               race ? "TSan reported a data race" : any ? "TSan reported something else" : "TSan clean");
+               race  ? "TSan reported a data race"
+               : any ? "TSan reported something else"
+                     : "TSan clean");
         if (!ok) printf("---- child stderr ----\n%s\n----------------------\n", log.c_str());
         (ok ? pass : fail)++;
     }

@@ -24,15 +24,16 @@
 #endif
 
 static int n_pass, n_fail;
-#define CHECK(cond, ...)                                                  \
-    do {                                                                  \
-        if (cond) n_pass++;                                               \
-        else {                                                            \
-            n_fail++;                                                     \
-            printf("FAIL %s:%d: ", __FILE__, __LINE__);                   \
-            printf(__VA_ARGS__);                                          \
-            printf("\n");                                                 \
-        }                                                                 \
+#define CHECK(cond, ...)                                                                                     \
+    do {                                                                                                     \
+        if (cond)                                                                                            \
+            n_pass++;                                                                                        \
+        else {                                                                                               \
+            n_fail++;                                                                                        \
+            printf("FAIL %s:%d: ", __FILE__, __LINE__);                                                      \
+            printf(__VA_ARGS__);                                                                             \
+            printf("\n");                                                                                    \
+        }                                                                                                    \
     } while (0)
 
 /* deterministic test data */
@@ -50,9 +51,12 @@ static uint32_t rnd() {
 static long double ref_h2d(uint16_t h) {
     int e = (h >> 10) & 31, m = h & 1023;
     long double v;
-    if (e == 0) v = ldexpl((long double)m, -24);
-    else if (e == 31) v = m ? NAN : INFINITY;
-    else v = ldexpl((long double)(1024 + m), e - 25);
+    if (e == 0)
+        v = ldexpl((long double)m, -24);
+    else if (e == 31)
+        v = m ? NAN : INFINITY;
+    else
+        v = ldexpl((long double)(1024 + m), e - 25);
     return (h & 0x8000) ? -v : v;
 }
 /* nearest binary16 by searching the ordered positive codes; ties to the even code */
@@ -64,8 +68,10 @@ static uint16_t ref_d2h(long double x) {
     int lo = 0, hi = 0x7bff; /* largest code with value <= a */
     while (lo < hi) {
         int mid = (lo + hi + 1) / 2;
-        if (ref_h2d((uint16_t)mid) <= a) lo = mid;
-        else hi = mid - 1;
+        if (ref_h2d((uint16_t)mid) <= a)
+            lo = mid;
+        else
+            hi = mid - 1;
     }
     if (lo == 0x7bff) return s | 0x7bff; /* between max and 65520 */
     long double d0 = a - ref_h2d((uint16_t)lo), d1 = ref_h2d((uint16_t)(lo + 1)) - a;
@@ -190,8 +196,9 @@ static void test_fp16() {
             for (int k = 0; k < 4; k++) {
                 uint16_t got = (uint16_t)(r[k] >> sh), want = ref_d2h(e[k]);
                 if (got != want) {
-                    if (bad++ < 5) printf("  half2 op %d: %04x %04x %04x -> %04x, want %04x\n", k,
-                                          (a >> sh) & 0xffff, (b >> sh) & 0xffff, (c >> sh) & 0xffff, got, want);
+                    if (bad++ < 5)
+                        printf("  half2 op %d: %04x %04x %04x -> %04x, want %04x\n", k, (a >> sh) & 0xffff,
+                               (b >> sh) & 0xffff, (c >> sh) & 0xffff, got, want);
                 }
             }
         }
@@ -216,13 +223,15 @@ static void test_fp16() {
         }
     }
     CHECK(bad == 0, "lop3 vs per-bit truth table: %d differ", bad);
-    CHECK(awqk_lop3<0xea>(0x12345678u, 0x000f000fu, 0x64006400u) == ((0x12345678u & 0x000f000fu) | 0x64006400u),
+    CHECK(awqk_lop3<0xea>(0x12345678u, 0x000f000fu, 0x64006400u) ==
+              ((0x12345678u & 0x000f000fu) | 0x64006400u),
           "lop3 0xea = (a & b) | c");
 }
 
 static void test_misc_names() {
     dim3 d0, d1(5), d2(5, 6);
-    CHECK(d0.x == 1 && d0.y == 1 && d0.z == 1 && d1.x == 5 && d1.y == 1 && d2.y == 6 && d2.z == 1, "dim3 defaults");
+    CHECK(d0.x == 1 && d0.y == 1 && d0.z == 1 && d1.x == 5 && d1.y == 1 && d2.y == 6 && d2.z == 1,
+          "dim3 defaults");
     CHECK(alignof(uint4) == 16 && alignof(float4) == 16 && alignof(int4) == 16 && alignof(uint2) == 8 &&
               alignof(float2) == 8 && alignof(int2) == 8 && sizeof(uint4) == 16 && sizeof(float2) == 8,
           "vector type alignment");
@@ -248,7 +257,8 @@ static void test_misc_names() {
 
 awqk_ctx kc; /* the launch context of every test (stream NULL unless a test sets it) */
 
-#define LAUNCH(name, grid, block, smem, ...) emu_launch_kernel(&kc, name, grid, block, smem, [=]() { __VA_ARGS__; })
+#define LAUNCH(name, grid, block, smem, ...)                                                                 \
+    emu_launch_kernel(&kc, name, grid, block, smem, [=]() { __VA_ARGS__; })
 
 __global__ void k_index(int *out) {
     unsigned t = threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z);
@@ -274,7 +284,8 @@ static void test_index() {
                         for (unsigned tx = 0; tx < 8; tx++) {
                             unsigned bl = bx + 3 * (by + 2 * bz), t = tx + 8 * (ty + 4 * tz);
                             const int *q = &o[8 * (bl * 64 + t)];
-                            int want[8] = {(int)tx, (int)ty, (int)tz, (int)bx, (int)by, (int)bz, 80402, 30202};
+                            int want[8] = {(int)tx, (int)ty, (int)tz, (int)bx,
+                                           (int)by, (int)bz, 80402,   30202};
                             if (memcmp(q, want, sizeof want)) bad++;
                         }
     CHECK(bad == 0, "threadIdx/blockIdx/blockDim/gridDim: %d threads wrong", bad);
@@ -300,10 +311,14 @@ __global__ void k_shfl(const shfl_case *cases, int ncase, T *out) {
     for (int c = 0; c < ncase; c++) {
         shfl_case s = cases[c];
         T r;
-        if (s.mode == EMU_SHFL_IDX) r = __shfl_sync(0xffffffffu, v, s.b < 0 ? lane * 7 + 3 : s.b, s.width);
-        else if (s.mode == EMU_SHFL_UP) r = __shfl_up_sync(0xffffffffu, v, (unsigned)s.b, s.width);
-        else if (s.mode == EMU_SHFL_DOWN) r = __shfl_down_sync(0xffffffffu, v, (unsigned)s.b, s.width);
-        else r = __shfl_xor_sync(0xffffffffu, v, s.b, s.width);
+        if (s.mode == EMU_SHFL_IDX)
+            r = __shfl_sync(0xffffffffu, v, s.b < 0 ? lane * 7 + 3 : s.b, s.width);
+        else if (s.mode == EMU_SHFL_UP)
+            r = __shfl_up_sync(0xffffffffu, v, (unsigned)s.b, s.width);
+        else if (s.mode == EMU_SHFL_DOWN)
+            r = __shfl_down_sync(0xffffffffu, v, (unsigned)s.b, s.width);
+        else
+            r = __shfl_xor_sync(0xffffffffu, v, s.b, s.width);
         out[(c * blockDim.x) + threadIdx.x] = r;
     }
 }
@@ -329,8 +344,12 @@ static int check_shfl(const char *tname, const std::vector<shfl_case> &cs) {
                 src = seg0 + sl % w; /* "srcLane modulo width, within the same subsection" */
                 break;
             }
-            case EMU_SHFL_UP: src = lane - seg0 >= s.b ? lane - s.b : lane; break;
-            case EMU_SHFL_DOWN: src = lane - seg0 + s.b < w ? lane + s.b : lane; break;
+            case EMU_SHFL_UP:
+                src = lane - seg0 >= s.b ? lane - s.b : lane;
+                break;
+            case EMU_SHFL_DOWN:
+                src = lane - seg0 + s.b < w ? lane + s.b : lane;
+                break;
             default: { /* later groups: own value */
                 int x = lane ^ s.b;
                 src = x >= seg0 + w ? lane : x;
@@ -345,7 +364,8 @@ static int check_shfl(const char *tname, const std::vector<shfl_case> &cs) {
             }
         }
     }
-    CHECK(bad == 0, "shuffles (%s): %d of %zu results differ from the scalar model", tname, bad, cs.size() * 64);
+    CHECK(bad == 0, "shuffles (%s): %d of %zu results differ from the scalar model", tname, bad,
+          cs.size() * 64);
     return bad;
 }
 
@@ -450,7 +470,8 @@ static void test_barriers() {
             for (int t = 0; t < n; t++) r += x[(size_t)b * n + t];
             if ((double)out[b] != r) bad++;
         }
-        CHECK(rc == 0 && bad == 0, "tree reduction, block %d: rc %d, %d blocks wrong (%s)", n, rc, bad, kc.err);
+        CHECK(rc == 0 && bad == 0, "tree reduction, block %d: rc %d, %d blocks wrong (%s)", n, rc, bad,
+              kc.err);
     }
     /* phases are separated; the resume order is permuted after each barrier; deterministic */
     int nb = 3, n = 128, np = 6;
@@ -463,10 +484,13 @@ static void test_barriers() {
             bool nat = true, same = p > 0;
             for (int i = 0; i < n; i++) {
                 int v = l1[(size_t)b * n * np + (size_t)p * n + i];
-                if (v / 10000 != p) bad++;
-                else seen[(size_t)(v % 10000)]++;
+                if (v / 10000 != p)
+                    bad++;
+                else
+                    seen[(size_t)(v % 10000)]++;
                 if (v % 10000 != i) nat = false;
-                if (p > 0 && v % 10000 != l1[(size_t)b * n * np + (size_t)(p - 1) * n + i] % 10000) same = false;
+                if (p > 0 && v % 10000 != l1[(size_t)b * n * np + (size_t)(p - 1) * n + i] % 10000)
+                    same = false;
             }
             for (int t = 0; t < n; t++) bad += seen[(size_t)t] != 1;
             natural += nat;
@@ -481,7 +505,8 @@ static void test_barriers() {
     emu_set_threads(2);
     std::vector<int> l4 = run_order(nb, n, np);
     emu_set_threads(0);
-    CHECK(l1 == l2 && l1 == l3 && l1 == l4, "resume order is deterministic and independent of the host threads");
+    CHECK(l1 == l2 && l1 == l3 && l1 == l4,
+          "resume order is deterministic and independent of the host threads");
     emu_set_seed(12345);
     std::vector<int> l5 = run_order(nb, n, np);
     CHECK(l5 != l1, "another seed gives another order");
@@ -495,7 +520,8 @@ static void test_barriers() {
     std::vector<int> r(2 * 3);
     int *rp = r.data();
     CHECK(LAUNCH("k_bar_red", dim3(2), dim3(96), 0, k_bar_red(rp)) == 0, "bar_red: %s", kc.err);
-    CHECK(r[0] == 32 && r[1] == 1 && r[2] == 1 && r[3] == 32, "__syncthreads_count/and/or: %d %d %d", r[0], r[1], r[2]);
+    CHECK(r[0] == 32 && r[1] == 1 && r[2] == 1 && r[3] == 32, "__syncthreads_count/and/or: %d %d %d", r[0],
+          r[1], r[2]);
 }
 
 /* ---- ldmatrix ---- */
@@ -546,8 +572,8 @@ static void test_ldmatrix() {
             }
         }
     }
-    CHECK(!bad[0] && !bad[1] && !bad[2] && !bad[3], "ldmatrix x4 %d, x4.trans %d, x2 %d, x2.trans %d wrong registers",
-          bad[0], bad[1], bad[2], bad[3]);
+    CHECK(!bad[0] && !bad[1] && !bad[2] && !bad[3],
+          "ldmatrix x4 %d, x4.trans %d, x2 %d, x2.trans %d wrong registers", bad[0], bad[1], bad[2], bad[3]);
 }
 
 /* ---- mma: fragments loaded per the PTX tables from global memory (scalar code) ---- */
@@ -632,10 +658,12 @@ static void test_mma() {
     for (int m = 0; m < 16; m++)
         for (int n = 0; n < 8; n++) {
             double s = 0;
-            for (int k = 0; k < 16; k++) s += (double)ref_h2d(A[(size_t)m * 16 + k]) * (double)ref_h2d(B[(size_t)k * 8 + n]);
+            for (int k = 0; k < 16; k++)
+                s += (double)ref_h2d(A[(size_t)m * 16 + k]) * (double)ref_h2d(B[(size_t)k * 8 + n]);
             if ((float)s != D[(size_t)m * 8 + n]) bad++;
         }
-    CHECK(rc == 0 && bad == 0, "ldmatrix x4 + x2.trans + mma m16n8k16: rc %d, %d differ (%s)", rc, bad, kc.err);
+    CHECK(rc == 0 && bad == 0, "ldmatrix x4 + x2.trans + mma m16n8k16: rc %d, %d differ (%s)", rc, bad,
+          kc.err);
 }
 
 /* ---- the AWQ tile (the sketch's kernel): lop3/0x6400 dequant + ldmatrix(.trans) + 2 x mma ---- */
@@ -647,7 +675,8 @@ __device__ inline void deq8(uint32_t q, uint32_t h[4]) {
     h[3] = awqk_hfma2(awqk_lop3<0xea>(top, 0x00f000f0u, 0x64006400u), 0x2c002c00u, 0xd400d400u);
 }
 /* C[16x16] = A[16x16] x W[16x16], W[k][n] = (q[k][n] - z[n]) * s[n] from AutoAWQ-packed qw [16][2] */
-__global__ void k_awq_tile(const uint16_t *A, const uint32_t *qw, const uint32_t *qz, const uint16_t *sc, float *C) {
+__global__ void k_awq_tile(const uint16_t *A, const uint32_t *qw, const uint32_t *qz, const uint16_t *sc,
+                           float *C) {
     AWQK_SMEM(uint16_t, sm);
     uint16_t *As = sm, *Bs = sm + 16 * 24;
     int l = threadIdx.x;
@@ -720,7 +749,8 @@ static void test_awq_tile() {
             }
         bad_total += bad;
     }
-    CHECK(bad_total == 0, "AWQ lop3 dequant tile (ldmatrix + mma) vs double: %d mismatches (%s)", bad_total, kc.err);
+    CHECK(bad_total == 0, "AWQ lop3 dequant tile (ldmatrix + mma) vs double: %d mismatches (%s)", bad_total,
+          kc.err);
 }
 
 /* ---- cp.async ---- */
@@ -778,16 +808,20 @@ __global__ void k_err(int which, int *sink) {
     AWQK_SMEM(unsigned char, sm);
     switch (which) {
     case 0: /* different __syncthreads */
-        if (t < 32) __syncthreads();
-        else __syncthreads();
+        if (t < 32)
+            __syncthreads();
+        else
+            __syncthreads();
         break;
     case 1: /* early exit, then a barrier */
         if (t >= 16) return;
         __syncthreads();
         break;
     case 2: /* different collectives in one warp */
-        if (lane < 16) sink[t] = (int)__ballot_sync(0xffffffffu, 1);
-        else sink[t] = __shfl_xor_sync(0xffffffffu, t, 1);
+        if (lane < 16)
+            sink[t] = (int)__ballot_sync(0xffffffffu, 1);
+        else
+            sink[t] = __shfl_xor_sync(0xffffffffu, t, 1);
         break;
     case 3: /* a lane exits while others wait at a shuffle */
         if (lane == 5) return;
@@ -831,8 +865,10 @@ __global__ void k_err(int which, int *sink) {
         sink[t] = (int)awqk_smem_u32(sink);
         break;
     case 14: /* half a warp at a barrier, the other half at a shuffle */
-        if (lane < 16) __syncthreads();
-        else sink[t] = __shfl_xor_sync(0xffffffffu, t, 1);
+        if (lane < 16)
+            __syncthreads();
+        else
+            sink[t] = __shfl_xor_sync(0xffffffffu, t, 1);
         break;
     case 15: /* __trap in blocks 3 and 7: the lowest failing block is reported */
         if ((blockIdx.x == 7 || blockIdx.x == 3) && t == 0) __trap();
@@ -886,7 +922,8 @@ static void test_errors() {
         memset(kc.err, 0, sizeof kc.err);
         int which = c.which;
         int rc = LAUNCH("k_err", dim3(c.nblocks), dim3(c.nthreads), c.smem, k_err(which, sp));
-        CHECK(rc == -1 && strncmp(kc.err, "k_err: block (", 14) == 0 && err_has(c.expect) && err_has(c.expect2),
+        CHECK(rc == -1 && strncmp(kc.err, "k_err: block (", 14) == 0 && err_has(c.expect) &&
+                  err_has(c.expect2),
               "error class %d: rc %d, message \"%s\" (want \"%s\" and \"%s\")", c.which, rc, kc.err, c.expect,
               c.expect2);
         printf("  error %2d -> %s\n", c.which, kc.err);
@@ -896,8 +933,8 @@ static void test_errors() {
     for (int th : {1, 2}) {
         emu_set_threads(th);
         int rc = LAUNCH("k_err", dim3(64), dim3(32), 0, k_err(15, sp));
-        CHECK(rc == -1 && err_has("block (3,0,0) thread (0,0,0): __trap()"), "lowest failing block with %d threads: %s",
-              th, kc.err);
+        CHECK(rc == -1 && err_has("block (3,0,0) thread (0,0,0): __trap()"),
+              "lowest failing block with %d threads: %s", th, kc.err);
     }
     emu_set_threads(0);
     launch_ok_after("__trap in parallel blocks");
@@ -909,24 +946,27 @@ static void test_errors() {
     } lim[] = {
         {dim3(1), dim3(1025), 0, "more than 1024 (cudaErrorInvalidConfiguration"},
         {dim3(1), dim3(32, 32, 2), 0, "more than 1024"},
-        {dim3(1), dim3(1, 1, 65), 0, "maximum block dimensions (1024,1024,64) (cudaErrorInvalidConfiguration"},
+        {dim3(1), dim3(1, 1, 65), 0,
+         "maximum block dimensions (1024,1024,64) (cudaErrorInvalidConfiguration"},
         {dim3(1, 65536), dim3(32), 0, "maximum grid dimensions"},
         {dim3(1, 1, 65536), dim3(32), 0, "maximum grid dimensions"},
         {dim3(0), dim3(32), 0, "zero dimension"},
         {dim3(1), dim3(32, 0), 0, "zero dimension"},
-        {dim3(1), dim3(32), 48 * 1024 + 1, "49153 bytes of dynamic shared memory exceed the 49152-byte limit"},
+        {dim3(1), dim3(32), 48 * 1024 + 1,
+         "49153 bytes of dynamic shared memory exceed the 49152-byte limit"},
     };
     for (const lcase &c : lim) {
         memset(kc.err, 0, sizeof kc.err);
         int rc = LAUNCH("k_lim", c.g, c.b, c.smem, k_fill(sp, 0));
-        CHECK(rc == -1 && strncmp(kc.err, "k_lim: ", 7) == 0 && err_has(c.expect), "limit: rc %d \"%s\" (want \"%s\")",
-              rc, kc.err, c.expect);
+        CHECK(rc == -1 && strncmp(kc.err, "k_lim: ", 7) == 0 && err_has(c.expect),
+              "limit: rc %d \"%s\" (want \"%s\")", rc, kc.err, c.expect);
     }
     std::vector<int> o(1024);
     int *op = o.data();
     CHECK(LAUNCH("k_fill", dim3(1), dim3(1024), 48 * 1024, k_fill(op, 0)) == 0 && o[1023] == 1023,
           "1024 threads and 48 KiB are allowed: %s", kc.err);
-    CHECK(LAUNCH("k_fill", dim3(1, 65535, 1), dim3(1), 0, k_fill(op, 0)) == 0, "grid y 65535 allowed: %s", kc.err);
+    CHECK(LAUNCH("k_fill", dim3(1, 65535, 1), dim3(1), 0, k_fill(op, 0)) == 0, "grid y 65535 allowed: %s",
+          kc.err);
     launch_ok_after("launch limits");
 }
 
@@ -946,31 +986,50 @@ static void test_capture() {
     kc.stream = s;
     char err[256] = "";
     /* not capturing: immediate */
-    CHECK(LAUNCH("k_axpy", dim3(3), dim3(128), 0, k_axpy(yp, xp, 1.0f, n)) == 0 && y[7] == 8.0f, "stream, immediate");
+    CHECK(LAUNCH("k_axpy", dim3(3), dim3(128), 0, k_axpy(yp, xp, 1.0f, n)) == 0 && y[7] == 8.0f,
+          "stream, immediate");
     int ran = 0;
-    CHECK(emu_stream_enqueue(s, [&](char *, size_t) { ran++; return 0; }, err, sizeof err) == 0 && ran == 1,
+    CHECK(emu_stream_enqueue(
+              s,
+              [&](char *, size_t) {
+                  ran++;
+                  return 0;
+              },
+              err, sizeof err) == 0 &&
+              ran == 1,
           "enqueue runs at once when not capturing");
     CHECK(emu_stream_begin_capture(s, err, sizeof err) == 0, "begin capture: %s", err);
-    CHECK(emu_stream_begin_capture(s, err, sizeof err) == -1 && strstr(err, "already capturing"), "double begin: %s", err);
+    CHECK(emu_stream_begin_capture(s, err, sizeof err) == -1 && strstr(err, "already capturing"),
+          "double begin: %s", err);
     /* y = 1 + x (now); graph: y += 2x ; z = 0 ; z += 3y */
     CHECK(LAUNCH("k_axpy", dim3(3), dim3(128), 0, k_axpy(yp, xp, 2.0f, n)) == 0, "captured launch");
-    CHECK(emu_stream_enqueue(s, [=](char *, size_t) { memset(zp, 0, (size_t)n * 4); return 0; }, err, sizeof err) == 0 &&
+    CHECK(emu_stream_enqueue(
+              s,
+              [=](char *, size_t) {
+                  memset(zp, 0, (size_t)n * 4);
+                  return 0;
+              },
+              err, sizeof err) == 0 &&
               z[0] == 5.0f,
           "captured memset (not run yet)");
     CHECK(LAUNCH("k_axpy", dim3(3), dim3(128), 0, k_axpy(zp, yp, 3.0f, n)) == 0, "captured launch 2");
-    CHECK(LAUNCH("k_axpy", dim3(3), dim3(2048), 0, k_axpy(zp, yp, 3.0f, n)) == -1 && strstr(kc.err, "more than 1024"),
+    CHECK(LAUNCH("k_axpy", dim3(3), dim3(2048), 0, k_axpy(zp, yp, 3.0f, n)) == -1 &&
+              strstr(kc.err, "more than 1024"),
           "invalid configuration is reported at capture: %s", kc.err);
     CHECK(y[7] == 8.0f && z[7] == 5.0f, "nothing ran while capturing");
     emu_graph *g = nullptr;
-    CHECK(emu_stream_end_capture(s, &g, err, sizeof err) == 0 && g && emu_graph_size(g) == 3, "end capture: %s", err);
+    CHECK(emu_stream_end_capture(s, &g, err, sizeof err) == 0 && g && emu_graph_size(g) == 3,
+          "end capture: %s", err);
     CHECK(!emu_stream_capturing(s), "capture ended");
     CHECK(emu_graph_launch(&kc, g) == 0, "replay 1: %s", kc.err);
     int bad = 0;
-    for (int i = 0; i < n; i++) bad += y[(size_t)i] != 1.0f + 3.0f * i || z[(size_t)i] != 3.0f * (1.0f + 3.0f * i);
+    for (int i = 0; i < n; i++)
+        bad += y[(size_t)i] != 1.0f + 3.0f * i || z[(size_t)i] != 3.0f * (1.0f + 3.0f * i);
     CHECK(bad == 0, "replay 1 results (%d wrong)", bad);
     CHECK(emu_graph_launch(&kc, g) == 0, "replay 2: %s", kc.err);
     bad = 0;
-    for (int i = 0; i < n; i++) bad += y[(size_t)i] != 1.0f + 5.0f * i || z[(size_t)i] != 3.0f * (1.0f + 5.0f * i);
+    for (int i = 0; i < n; i++)
+        bad += y[(size_t)i] != 1.0f + 5.0f * i || z[(size_t)i] != 3.0f * (1.0f + 5.0f * i);
     CHECK(bad == 0, "replay 2 results (%d wrong)", bad);
     emu_graph_destroy(g);
     /* a failing kernel stops the replay */
@@ -979,14 +1038,20 @@ static void test_capture() {
     int after = 0;
     CHECK(emu_stream_begin_capture(s, err, sizeof err) == 0, "begin 2");
     LAUNCH("k_err", dim3(4), dim3(32), 0, k_err(11, sk));
-    emu_stream_enqueue(s, [&](char *, size_t) { after++; return 0; });
+    emu_stream_enqueue(s, [&](char *, size_t) {
+        after++;
+        return 0;
+    });
     CHECK(emu_stream_end_capture(s, &g, err, sizeof err) == 0, "end 2");
-    CHECK(emu_graph_launch(&kc, g) == -1 && strstr(kc.err, "__trap") && after == 0, "replay stops at the error: %s",
-          kc.err);
+    CHECK(emu_graph_launch(&kc, g) == -1 && strstr(kc.err, "__trap") && after == 0,
+          "replay stops at the error: %s", kc.err);
     emu_graph_destroy(g);
     /* a failing host operation */
     CHECK(emu_stream_begin_capture(s) == 0, "begin 3");
-    emu_stream_enqueue(s, [](char *e, size_t cap) { snprintf(e, cap, "host op failed on purpose"); return 1; });
+    emu_stream_enqueue(s, [](char *e, size_t cap) {
+        snprintf(e, cap, "host op failed on purpose");
+        return 1;
+    });
     emu_stream_end_capture(s, &g);
     kc.err[0] = 0;
     CHECK(emu_graph_launch(&kc, g) == -1 && strstr(kc.err, "on purpose"), "host op error: %s", kc.err);
@@ -1117,17 +1182,19 @@ static void test_speed() {
     int rc = LAUNCH("k_nop", dim3(4096), dim3(256), 0, k_nop(sp));
     double dt = secs(t0);
     emu_get_stats(&b);
-    printf("  speed (1 host thread, %s switch): empty kernel %.1f ns per CUDA thread, %.2f switches per thread\n",
+    printf("  speed (1 host thread, %s switch): empty kernel %.1f ns per CUDA thread, %.2f switches per "
+           "thread\n",
            emu_switch_kind(), dt * 1e9 / (4096.0 * 256), (double)(b.switches - a.switches) / (4096.0 * 256));
-    CHECK(rc == 0 && b.switches - a.switches <= 4096ull * 256 + 4096, "barrier-free kernel: one switch per thread");
+    CHECK(rc == 0 && b.switches - a.switches <= 4096ull * 256 + 4096,
+          "barrier-free kernel: one switch per thread");
     a = b;
     t0 = std::chrono::steady_clock::now();
     rc = LAUNCH("k_sw", dim3(64), dim3(256), 0, k_sw(200, sp));
     dt = secs(t0);
     emu_get_stats(&b);
     double sw = (double)(b.switches - a.switches);
-    printf("  speed: shuffles: %.0f switches in %.3f s = %.1f M switches/s (%.1f ns per shuffle per lane)\n", sw, dt,
-           sw / dt / 1e6, dt * 1e9 / (64.0 * 256 * 200));
+    printf("  speed: shuffles: %.0f switches in %.3f s = %.1f M switches/s (%.1f ns per shuffle per lane)\n",
+           sw, dt, sw / dt / 1e6, dt * 1e9 / (64.0 * 256 * 200));
     CHECK(rc == 0, "k_sw");
     a = b;
     t0 = std::chrono::steady_clock::now();
@@ -1135,8 +1202,9 @@ static void test_speed() {
     dt = secs(t0);
     emu_get_stats(&b);
     sw = (double)(b.switches - a.switches);
-    printf("  speed: barriers: %.0f switches in %.3f s = %.1f M switches/s (%.1f ns per barrier per thread)\n", sw, dt,
-           sw / dt / 1e6, dt * 1e9 / (64.0 * 256 * 200));
+    printf(
+        "  speed: barriers: %.0f switches in %.3f s = %.1f M switches/s (%.1f ns per barrier per thread)\n",
+        sw, dt, sw / dt / 1e6, dt * 1e9 / (64.0 * 256 * 200));
     CHECK(rc == 0, "k_bars");
     emu_set_threads(0);
     t0 = std::chrono::steady_clock::now();

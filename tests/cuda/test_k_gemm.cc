@@ -386,7 +386,7 @@ static void test_w4_gemm(int M, int K, int N, int gs, int bias_dt, int sm, int n
     if (bad >= 0 && r > 1.0)
         printf("     first bad m=%d n=%d got %.9g ref %.9g\n", bad / N, bad % N,
                y[(size_t)(bad / N) * ldy + bad % N], ref_h[bad]);
-    report("w4_gemm", ok && pad_ok, fmax(r, r2), "M=%d K=%d N=%d gs=%d bias=%s sm=%d n_sm=%d split=%d %s%s [%.2f %.2f %.2f]%s",
+    report("w4_gemm", ok && pad_ok, fmax(r, r2), "M=%d K=%d N=%d gs=%d bias=%s sm=%d n_sm=%d split=%d %s%s [%.2g %.2g %.2g]%s",
            M, K, N, gs, dt_name(bias_dt), sm, n_sm, plan.splits, integer ? "int" : "rand", nan_row ? " nan" : "", r, r2,
            rr, pad_ok ? "" : " PADDING WRITTEN");
 }
