@@ -23,7 +23,8 @@
  *   matmul_w4a16  err <= 1e-4 * row + 1e-6                    same (plain and weight_prepare)
  *   (cuda, cuda-emu: matmul with F16 weights and matmul_w4a16 above 8 rows, or at any size when a
  *    Tensor-Core / cuBLAS family is forced, round x and the dequantized weight to fp16 before the
- *    product, as AutoAWQ and vLLM do: err <= 2e-3 * row + 1e-5 there; the fp32 GEMV/SIMT paths keep
+ *    product, as AutoAWQ and vLLM do: err <= 4e-3 * row + 1e-5 there (2^-11 relative per rounded
+ *    factor, summed over K, against the max of a row that may hold only 8 outputs); the fp32 GEMV/SIMT paths keep
  *    the rule above)
  *   w4a16 exact   exact (integer-valued x, power-of-two scales, zero points 0 and 15: every
  *                 product and partial sum is representable, so every backend and kernel family,
