@@ -265,7 +265,10 @@ struct warp {
     const void *addr[32];
     uint32_t out[32][4];
     uint64_t out64[32];
-    char sync_obj; /* TSan release/acquire address */
+    unsigned gen = 0;
+    /* TSan release/acquire addresses, alternating per generation: a lane that already reached the
+     * next collective must not publish its new writes to lanes still leaving this one */
+    char sync_obj[2];
 };
 
 struct block : emu_block_pub {
@@ -292,7 +295,7 @@ struct block : emu_block_pub {
     fiber **fib = nullptr;
     bool err = false;
     char msg[256];
-    char start_obj, end_obj, bar_obj; /* TSan release/acquire addresses */
+    char start_obj, end_obj, bar_obj[2]; /* TSan release/acquire addresses (bar_obj: per generation parity) */
 };
 
 struct worker {
@@ -479,7 +482,7 @@ EMU_NOTSAN inline int q_pop(block *b) {
 /* Gives up the CPU: to the next ready fiber, or to the scheduler when none is ready (or the
  * block has failed). Returns when this fiber is resumed (never, if `dies`). */
 EMU_NOTSAN void yield_fiber(fiber *f, bool dies = false) {
-    block *b = f->blk == nullptr ? nullptr : static_cast<block *>(f->blk);
+    block *b = static_cast<block *>(f->blk);
     worker *w = f->w;
     int nx = (b->err || dies) ? -1 : q_pop(b);
     if (nx >= 0 && b->fib[nx] == f) {
@@ -644,7 +647,8 @@ EMU_NOTSAN int emu_syncthreads(int kind, int pred, const char *file, int line) {
         b->bar_acc &= pred;
     else if (kind == EMU_BAR_OR)
         b->bar_acc |= pred;
-    EMU_TSAN_RELEASE(&b->bar_obj);
+    [[maybe_unused]] unsigned gen = b->bar_gen; /* (TSan only) */
+    EMU_TSAN_RELEASE(&b->bar_obj[gen & 1]);
     if (++b->bar_arrived < b->n) {
         wp.at_bar++;
         f->state = F_WAIT_BAR;
@@ -659,7 +663,7 @@ EMU_NOTSAN int emu_syncthreads(int kind, int pred, const char *file, int line) {
         queue_all(b, b->bar_gen);
         yield_fiber(f);
     }
-    EMU_TSAN_ACQUIRE(&b->bar_obj);
+    EMU_TSAN_ACQUIRE(&b->bar_obj[gen & 1]);
     return b->bar_result;
 }
 
@@ -692,14 +696,15 @@ EMU_NOTSAN bool warp_arrive(fiber *f, warp &wp, int kind, unsigned mask) {
         emu_fail("divergent warp collective: lane %d is at %s while lane %d waits at %s", f->lane,
                  kind_name(kind), wp.first_lane, kind_name(wp.kind));
     }
-    EMU_TSAN_RELEASE(&wp.sync_obj);
+    [[maybe_unused]] unsigned gen = wp.gen; /* (TSan only) */
+    EMU_TSAN_RELEASE(&wp.sync_obj[gen & 1]);
     if (++wp.arrived < 32) {
         f->state = F_WAIT_WARP;
         yield_fiber(f);
-        EMU_TSAN_ACQUIRE(&wp.sync_obj);
+        EMU_TSAN_ACQUIRE(&wp.sync_obj[gen & 1]);
         return false;
     }
-    EMU_TSAN_ACQUIRE(&wp.sync_obj);
+    EMU_TSAN_ACQUIRE(&wp.sync_obj[gen & 1]);
     return true;
 }
 
@@ -713,7 +718,8 @@ EMU_NOTSAN void warp_release(fiber *f, warp &wp) {
             b->fib[base + l]->state = F_READY;
             q_push(b, base + l);
         }
-    EMU_TSAN_RELEASE(&wp.sync_obj);
+    EMU_TSAN_RELEASE(&wp.sync_obj[wp.gen & 1]);
+    wp.gen++;
 }
 
 EMU_NOTSAN inline warp &my_warp(fiber *f) { return static_cast<block *>(f->blk)->warps[f->warp]; }
@@ -1055,7 +1061,15 @@ EMU_NOTSAN int run_block(worker *w, job *j, long long lin, char *msg, size_t cap
         /* abandon every fiber that did not finish: its stack is reset before the next use */
         for (int i = 0; i < n; i++) {
             fiber *f = w->fibers[(size_t)i];
-            if (f->midrun) f->fresh = true;
+            if (f->midrun) {
+                f->fresh = true;
+#ifdef EMU_TSAN
+                /* it never released end_obj: a synchronising TSan switch there and back gives the
+                 * scheduler its history (no stack switch happens) */
+                __tsan_switch_to_fiber(f->ctx.tsan, 0);
+                __tsan_switch_to_fiber(w->sched.tsan, 0);
+#endif
+            }
             f->midrun = false;
             if (f->fresh) {
                 f->cp.clear();

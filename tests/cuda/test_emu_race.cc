@@ -6,6 +6,10 @@
  *                              without a barrier: TSan must report a data race (exit code 66
  *                              with TSAN_OPTIONS=exitcode=66)
  *   ./test_emu_race cpnosync   the same through cp.async: wait<0> but no __syncthreads: a race
+ *   ./test_emu_race barnosync  every thread increments one shared word between two barriers (and,
+ *   ./test_emu_race warpnosync  per warp, between two __syncwarp): a race, although each access
+ *                              follows a barrier (a fast thread's arrival at the next barrier must
+ *                              not order the slow threads' accesses)
  *   ./test_emu_race sync       the same kernels made correct (__syncthreads, __syncwarp between
  *                              lanes of one warp, shuffles, ldmatrix, cp.async + wait + barrier),
  *                              several blocks on 2 host threads: must be clean
@@ -65,6 +69,24 @@ __global__ void k_cp(int use_sync, const float *src, float *out) {
     out[blockIdx.x * n + t] = s[4 * ((t + 1) % n)];
 }
 
+/* s[0] += 1 by every thread after a barrier: racy (the count is still right: fibers never interleave) */
+__global__ void k_phase(int warp_level, int *out) {
+    AWQK_SMEM(int, s);
+    int t = threadIdx.x, w = t >> 5;
+    if (t < 32) s[t] = 0;
+    __syncthreads();
+    if (warp_level) {
+        __syncwarp();
+        s[w] += 1;
+        __syncwarp();
+    } else {
+        s[0] += 1;
+        __syncthreads();
+    }
+    __syncthreads();
+    if (t == 0) out[blockIdx.x] = s[0];
+}
+
 #if defined(EMU_TSAN)
 static int child(const char *mode) {
     awqk_ctx kc = {};
@@ -107,6 +129,15 @@ static int child(const char *mode) {
         for (int b = 0; b < NB; b++)
             for (int t = 0; t < NT; t++)
                 bad += sync && out[b * NT + t] != src[(size_t)4 * (b * NT + (t + 1) % NT)];
+    }
+    if (!strcmp(mode, "barnosync") || !strcmp(mode, "warpnosync")) {
+        int wl = !strcmp(mode, "warpnosync");
+        int *ip = (int *)lp;
+        if (emu_launch_kernel(&kc, "k_phase", dim3(NB), dim3(NT), 32 * 4, [=] { k_phase(wl, ip); })) {
+            fprintf(stderr, "launch failed: %s\n", kc.err);
+            return 1;
+        }
+        for (int b = 0; b < NB; b++) bad += ip[b] != (wl ? 32 : NT);
     }
     if (bad) fprintf(stderr, "%d wrong results\n", bad);
     return bad != 0;
@@ -166,7 +197,11 @@ int main(int argc, char **argv) {
         int want_rc;
         bool want_race;
         const char *in_stack;
-    } cases[] = {{"nosync", 66, true, "k_race"}, {"cpnosync", 66, true, "k_cp"}, {"sync", 0, false, nullptr}};
+    } cases[] = {{"nosync", 66, true, "k_race"},
+                 {"cpnosync", 66, true, "k_cp"},
+                 {"barnosync", 66, true, "k_phase"},
+                 {"warpnosync", 66, true, "k_phase"},
+                 {"sync", 0, false, nullptr}};
     for (auto &c : cases) {
         std::string log;
         int rc = spawn_self(c.mode, log);

@@ -20,7 +20,12 @@
 #include <vector>
 
 #if defined(__x86_64__)
+#include <cpuid.h>
 #include <immintrin.h>
+static bool cpu_has_f16c() {
+    unsigned a, b, c, d;
+    return __get_cpuid(1, &a, &b, &c, &d) && (c & (1u << 29));
+}
 #endif
 
 static int n_pass, n_fail;
@@ -139,7 +144,7 @@ static void test_fp16() {
     CHECK(bad == 0, "awqk_f2h vs nearest search: %d of %zu differ", bad, 2 * xs.size());
     CHECK(awqk_f2h(NAN) == 0x7fff && awqk_f2h(-NAN) == 0x7fff, "f2h(NaN) is the canonical 0x7fff");
 #if defined(__x86_64__)
-    if (__builtin_cpu_supports("f16c")) {
+    if (cpu_has_f16c()) {
         /* exhaustive-ish against the F16C instruction: every float with the low 9 bits fixed */
         long bad2 = 0, n = 0;
         for (uint64_t hi = 0; hi < (1ull << 23); hi++)
@@ -292,11 +297,9 @@ static void test_index() {
 }
 
 /* ---- shuffles vs a scalar model of CUDA's documented semantics ---- */
-enum { NT = 6 }; /* float int unsigned double long long, unsigned long long */
 struct shfl_case {
     int mode, width, b; /* b: src lane / delta / lane mask; -1 for idx: per-lane source (l * 7 + 3) */
 };
-static const int n_modes = 4;
 
 template <class T>
 __device__ T shfl_val(int warp, int lane) {
@@ -435,7 +438,7 @@ __global__ void k_order(int *log, int nphase) {
     if (threadIdx.x == 0) cnt[0] = 0;
     __syncthreads();
     for (int p = 0; p < nphase; p++) {
-        int pos = cnt[0]++; /* fibers of a block never run concurrently: this is the resume order */
+        int pos = atomicAdd(&cnt[0], 1); /* the resume order (fibers of a block never interleave) */
         log[blockIdx.x * n * nphase + pos] = p * 10000 + (int)threadIdx.x;
         __syncthreads();
     }
@@ -443,9 +446,8 @@ __global__ void k_order(int *log, int nphase) {
 
 __global__ void k_bar_red(int *out) {
     int t = threadIdx.x;
-    out[blockIdx.x * 3 + 0] = __syncthreads_count(t % 3 == 0);
-    out[blockIdx.x * 3 + 1] = __syncthreads_and(t < 1000);
-    out[blockIdx.x * 3 + 2] = __syncthreads_or(t == 77);
+    int c = __syncthreads_count(t % 3 == 0), a = __syncthreads_and(t < 1000), o = __syncthreads_or(t == 77);
+    if (t == 95) out[blockIdx.x * 3 + 0] = c, out[blockIdx.x * 3 + 1] = a, out[blockIdx.x * 3 + 2] = o;
 }
 
 static std::vector<int> run_order(int nb, int n, int nphase) {
@@ -768,9 +770,11 @@ __global__ void k_cp(const float *src, float *out, int mode) {
     } else if (mode != 0) {
         awqk_cp_async_wait<0>();
     }
-    for (int i = 0; i < 4; i++) out[4 * t + i] = s[4 * t + i];
-    if (mode == 3)
-        for (int i = 0; i < 4; i++) out[128 + 4 * t + i] = s[4 * (t + 32) + i];
+    if (blockIdx.x == 1) { /* (both blocks do the same; one writes) */
+        for (int i = 0; i < 4; i++) out[4 * t + i] = s[4 * t + i];
+        if (mode == 3)
+            for (int i = 0; i < 4; i++) out[128 + 4 * t + i] = s[4 * (t + 32) + i];
+    }
     if (mode == 3) awqk_cp_async_wait<0>(); /* (pending copies at exit are done anyway) */
 }
 
@@ -881,6 +885,9 @@ __global__ void k_err(int which, int *sink) {
 }
 
 __global__ void k_fill(int *o, int v) { o[blockIdx.x * blockDim.x + threadIdx.x] = v + (int)threadIdx.x; }
+__global__ void k_last_y(int *o) {
+    if (blockIdx.y == gridDim.y - 1) o[0] = (int)blockIdx.y;
+}
 
 static bool err_has(const char *what) { return strstr(kc.err, what) != nullptr; }
 
@@ -965,8 +972,9 @@ static void test_errors() {
     int *op = o.data();
     CHECK(LAUNCH("k_fill", dim3(1), dim3(1024), 48 * 1024, k_fill(op, 0)) == 0 && o[1023] == 1023,
           "1024 threads and 48 KiB are allowed: %s", kc.err);
-    CHECK(LAUNCH("k_fill", dim3(1, 65535, 1), dim3(1), 0, k_fill(op, 0)) == 0, "grid y 65535 allowed: %s",
-          kc.err);
+    o[0] = 0;
+    CHECK(LAUNCH("k_last_y", dim3(1, 65535, 1), dim3(1), 0, k_last_y(op)) == 0 && o[0] == 65534,
+          "grid y 65535 allowed: %s", kc.err);
     launch_ok_after("launch limits");
 }
 
@@ -1220,16 +1228,16 @@ __global__ void k_stack(float *o) {
     __syncthreads();
     float s = 0;
     for (int i = 0; i < 4096; i += 512) s += buf[i];
-    o[threadIdx.x] = s;
+    o[blockIdx.x * blockDim.x + threadIdx.x] = s;
 }
 
 static void test_stack() {
-    std::vector<float> o(256);
+    std::vector<float> o(512);
     float *op = o.data();
     int rc = LAUNCH("k_stack", dim3(2), dim3(256), 0, k_stack(op));
     double want = 0;
     for (int i = 0; i < 4096; i += 512) want += i + 255;
-    CHECK(rc == 0 && o[255] == (float)want, "16 KiB of locals per thread: rc %d, %g vs %g", rc, o[255], want);
+    CHECK(rc == 0 && o[255] == (float)want && o[511] == (float)want, "16 KiB of locals per thread: rc %d, %g vs %g", rc, o[255], want);
 }
 
 int main() {
