@@ -583,6 +583,84 @@ TEST(matmul_w4a16_exact) {
     ASSERT_MSG(bad == 0, "%d exact matmul_w4a16 case(s) failed", bad);
 }
 
+/* matmul_w4a16_multi (optional): 2 or 3 linears sharing x (fused q/k/v, gate/up) in one call must
+ * equal the cpu's separate products; decode sizes (the fused GEMV) and a larger batch. */
+static int w4_multi_case(int nw, int64_t n, int64_t in, const int64_t *outs, int64_t gs) {
+    ocase c;
+    case_begin(&c, "w4a16 multi", "nw=%d n=%lld in=%lld out=%lld/%lld%s gs=%lld", nw, (long long)n, (long long)in,
+               (long long)outs[0], (long long)outs[1], nw > 2 ? "/.." : "", (long long)gs);
+    int64_t G = in / gs;
+    awq_tensor vx = v2(AWQ_DTYPE_F32, n, in, in + 1);
+    tbuf X, Y[3], Q[3], Z[3], S[3];
+    awq_tensor vy[3], vq[3], vz[3], vs[3];
+    tb_init(&X, span(&vx));
+    fill_img(&X, AWQ_DTYPE_F32, 1.0);
+    tb_upload(&c, &X);
+    for (int i = 0; i < nw; i++) {
+        int64_t ow = outs[i] / 8;
+        vy[i] = v2(AWQ_DTYPE_F32, n, outs[i], outs[i] + 1);
+        vq[i] = v2(AWQ_DTYPE_I32, in, ow, ow);
+        vz[i] = v2(AWQ_DTYPE_I32, G, ow, ow);
+        vs[i] = v2(AWQ_DTYPE_F16, G, outs[i], outs[i]);
+        tb_init(&Y[i], span(&vy[i])); tb_init(&Q[i], span(&vq[i])); tb_init(&Z[i], span(&vz[i]));
+        tb_init(&S[i], span(&vs[i]));
+        fill_img(&Y[i], AWQ_DTYPE_F32, 100.0);
+        for (size_t b = 0; b < Q[i].bytes; b += 4) {
+            uint32_t w = (uint32_t)test_rng_next(&RNG);
+            memcpy(Q[i].ref + b, &w, 4);
+        }
+        for (size_t b = 0; b < Z[i].bytes; b += 4) {
+            uint32_t w = (uint32_t)test_rng_next(&RNG);
+            memcpy(Z[i].ref + b, &w, 4);
+        }
+        for (size_t b = 0; b < S[i].bytes; b += 2) ref_store(S[i].ref + b, AWQ_DTYPE_F16, 0, 0.001 + 0.02 * fabs(rnd()));
+        tb_upload(&c, &Y[i]); tb_upload(&c, &Q[i]); tb_upload(&c, &Z[i]); tb_upload(&c, &S[i]);
+    }
+    if (!c.bad) {
+        awq_qlinear rw[3], dw[3];
+        awq_tensor ry[3], dy[3];
+        awq_tensor *dyp[3];
+        const awq_qlinear *dwp[3];
+        awq_tensor rx = on_ref(&X, vx), dx = on_dev(&X, vx);
+        for (int i = 0; i < nw; i++) {
+            memset(&rw[i], 0, sizeof rw[i]);
+            rw[i].in = in; rw[i].out = outs[i]; rw[i].group_size = gs;
+            dw[i] = rw[i];
+            rw[i].qweight = on_ref(&Q[i], vq[i]); rw[i].qzeros = on_ref(&Z[i], vz[i]); rw[i].scales = on_ref(&S[i], vs[i]);
+            dw[i].qweight = on_dev(&Q[i], vq[i]); dw[i].qzeros = on_dev(&Z[i], vz[i]); dw[i].scales = on_dev(&S[i], vs[i]);
+            ry[i] = on_ref(&Y[i], vy[i]);
+            dy[i] = on_dev(&Y[i], vy[i]);
+            dyp[i] = &dy[i];
+            dwp[i] = &dw[i];
+            case_status(&c, "cpu", REF->matmul_w4a16(RCTX, &ry[i], &rx, &rw[i]));
+        }
+        case_status(&c, BE_NAME, OPS->matmul_w4a16_multi(CTX, nw, dyp, &dx, dwp));
+        for (int i = 0; i < nw && !c.bad; i++) cmp_out(&c, &Y[i], vy[i], tol_mm(n, true, false), "y[i]");
+    }
+    tb_check_input(&c, &X, "x");
+    tb_free(&X);
+    for (int i = 0; i < nw; i++) {
+        tb_check_input(&c, &Q[i], "qweight");
+        tb_free(&Y[i]); tb_free(&Q[i]); tb_free(&Z[i]); tb_free(&S[i]);
+    }
+    return case_end(&c);
+}
+
+TEST(matmul_w4a16_multi) {
+    if (!OPS->matmul_w4a16_multi) {
+        printf("  op matmul_w4a16_multi: not provided (the core calls matmul_w4a16 per linear)\n");
+        return;
+    }
+    static const int64_t qkv[3] = {576, 192, 192}, gu[2] = {1536, 1536}, odd[3] = {72, 8, 200};
+    int bad = 0;
+    bad += w4_multi_case(3, 1, 576, qkv, 64);
+    bad += w4_multi_case(2, 1, 576, gu, 64);
+    bad += w4_multi_case(3, 5, 256, odd, 32);
+    bad += w4_multi_case(2, 8, 384, odd, 128);
+    bad += w4_multi_case(3, 40, 256, odd, 64);
+    ASSERT_MSG(bad == 0, "%d matmul_w4a16_multi case(s) failed", bad);
+}
+
 /* ---- rmsnorm ------------------------------------------------------------------------------ */
 
 static int rms_case(int64_t n, int64_t d, awq_dtype gt, bool alias) {
@@ -1340,6 +1418,7 @@ static void suite(void) {
     RUN(matmul_w4a16);
     RUN(matmul_w4a16_shapes);
     RUN(matmul_w4a16_exact);
+    RUN(matmul_w4a16_multi);
     RUN(rmsnorm);
     RUN(rope);
     RUN(attention);
