@@ -1,4 +1,5 @@
-/* cmd_eval.c - `awq-cli eval MODEL_DIR --ppl FILE`: perplexity over non-overlapping windows. */
+/* cmd_eval.c - `awq-cli eval MODEL_DIR --ppl FILE`: perplexity over non-overlapping windows, and
+ * with --base the KL divergence and top-1 agreement against a base model (or its saved logits). */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,6 +16,12 @@ static void usage(FILE *f) {
             "  --ppl FILE         text file (e.g. wiki.test.raw) for perplexity\n"
             "  --ctx N            window length in tokens (default 2048)\n"
             "  --max-chunks N     evaluate only the first N windows (default: all)\n"
+            "  --base DIR         also compare with this base model (e.g. the fp16 one): mean KL\n"
+            "                     divergence KL(base || model), its median, 99th percentile and max,\n"
+            "                     and top-1 agreement; both models run in one pass\n"
+            "  --base-logits FILE the same from the base's saved log-probabilities instead\n"
+            "  --save-logits FILE write this model's log-probabilities (fp16, (ctx-1) x vocab x 2\n"
+            "                     bytes per window) as a later --base-logits FILE\n"
             "  --json             print the result as JSON on stdout\n"
             "  --backend B        auto | cpu | cpu-dnnl | opencl[:N] | cuda[:N]\n"
             "  -t, --threads N    CPU threads\n"
@@ -22,7 +29,8 @@ static void usage(FILE *f) {
             "\n"
             "The text is tokenized once (with BOS if the tokenizer adds one), cut into\n"
             "non-overlapping windows of --ctx tokens, and the mean negative log-likelihood of\n"
-            "every predicted token is reported as ppl = exp(mean NLL), as AutoAWQ does.\n");
+            "every predicted token is reported as ppl = exp(mean NLL), as AutoAWQ does.\n"
+            "KL divergence and agreement are over the same tokens (every predicted one).\n");
 }
 
 typedef struct progress_ctx {
@@ -42,7 +50,8 @@ static bool on_chunk(int32_t chunk, int32_t n_chunks, double nll, int64_t n_pred
 }
 
 int cmd_eval(int argc, char **argv) {
-    const char *dir = NULL, *file = NULL, *backend = "auto";
+    const char *dir = NULL, *file = NULL, *backend = "auto", *base_dir = NULL, *base_logits = NULL,
+               *save_logits = NULL;
     int64_t ctx = 2048, max_chunks = 0, threads = 0;
     bool json = false;
     cli_args a = {.argc = argc, .argv = argv, .cmd = "eval"};
@@ -51,6 +60,9 @@ int cmd_eval(int argc, char **argv) {
         else if (cli_flag(&a, "-v", "--verbose")) cli_verbosity++;
         else if (cli_flag(&a, NULL, "--json")) json = true;
         else if (cli_opt(&a, NULL, "--ppl", &file)) {}
+        else if (cli_opt(&a, NULL, "--base", &base_dir)) {}
+        else if (cli_opt(&a, NULL, "--base-logits", &base_logits)) {}
+        else if (cli_opt(&a, NULL, "--save-logits", &save_logits)) {}
         else if (cli_opt(&a, NULL, "--backend", &backend)) {}
         else if (cli_opt_int(&a, "-c", "--ctx", 2, 1 << 22, &ctx)) {}
         else if (cli_opt_int(&a, NULL, "--max-chunks", 0, 1 << 30, &max_chunks)) {}
@@ -67,6 +79,10 @@ int cmd_eval(int argc, char **argv) {
     }
     if (!dir || !file) {
         usage(stderr);
+        return 2;
+    }
+    if ((base_dir != NULL) + (base_logits != NULL) + (save_logits != NULL) > 1) {
+        fprintf(stderr, "awq-cli eval: --base, --base-logits and --save-logits exclude each other\n");
         return 2;
     }
     FILE *f = fopen(file, "rb");
@@ -90,7 +106,7 @@ int cmd_eval(int argc, char **argv) {
     int rc = 1;
     awq_status st;
     awq_tokenizer *tok = NULL;
-    awq_model *model = NULL;
+    awq_model *model = NULL, *base = NULL;
     awq_runtime *rt = cli_runtime((int)threads);
     if (!rt) goto out;
     if ((st = awq_tokenizer_load(&tok, rt, dir)) != AWQ_OK) { rc = cli_fail(rt, "eval", st); goto out; }
@@ -103,12 +119,41 @@ int cmd_eval(int argc, char **argv) {
     clock_gettime(CLOCK_MONOTONIC, &ts);
     progress_ctx pc = {.t0 = ts.tv_sec + ts.tv_nsec * 1e-9, .quiet = cli_verbosity < 0};
     awq_ppl_result r;
-    st = awq_eval_perplexity(model, tok, text, (size_t)len, (int32_t)ctx, (int32_t)max_chunks,
-                             on_chunk, &pc, &r);
+    awq_kld_result k;
+    bool kld = base_dir || base_logits;
+    if (base_dir && (st = awq_model_load(&base, rt, base_dir, &mp)) != AWQ_OK) {
+        rc = cli_fail(rt, "eval", st);
+        goto out;
+    }
+    if (kld) {
+        st = awq_eval_kld(model, base, base_logits, tok, text, (size_t)len, (int32_t)ctx,
+                          (int32_t)max_chunks, on_chunk, &pc, &k);
+        r = k.ppl;
+    } else if (save_logits) {
+        st = awq_eval_save_logits(model, tok, text, (size_t)len, (int32_t)ctx, (int32_t)max_chunks,
+                                  save_logits, on_chunk, &pc, &r);
+    } else {
+        st = awq_eval_perplexity(model, tok, text, (size_t)len, (int32_t)ctx, (int32_t)max_chunks,
+                                 on_chunk, &pc, &r);
+    }
     if (st != AWQ_OK) { rc = cli_fail(rt, "eval", st); goto out; }
     clock_gettime(CLOCK_MONOTONIC, &ts);
     double secs = ts.tv_sec + ts.tv_nsec * 1e-9 - pc.t0;
-    if (json) {
+    if (json && kld) {
+        printf("{\"model\": \"%s\", \"base\": \"%s\", \"device\": \"%s\", \"file\": \"%s\", "
+               "\"ctx\": %lld, \"n_tokens\": %lld, \"n_chunks\": %d, \"n_pred\": %lld, \"ppl\": %.6f, "
+               "\"base_ppl\": %.6f, \"kld_mean\": %.6f, \"kld_median\": %.6f, \"kld_p99\": %.6f, "
+               "\"kld_max\": %.6f, \"top1_agree\": %.6f, \"seconds\": %.2f}\n",
+               dir, base_dir ? base_dir : base_logits, info.device, file, (long long)ctx,
+               (long long)r.n_tokens, r.n_chunks, (long long)r.n_pred, r.ppl, k.base_ppl.ppl,
+               k.kld_mean, k.kld_median, k.kld_p99, k.kld_max, k.top1_agree, secs);
+    } else if (kld) {
+        printf("perplexity: %.4f (base %.4f) over %d windows of %lld tokens (%lld predictions) in %.1f s on %s\n"
+               "KL divergence from the base: mean %.6f, median %.6f, 99th percentile %.6f, max %.6f\n"
+               "top-1 agreement: %.2f %%\n",
+               r.ppl, k.base_ppl.ppl, r.n_chunks, (long long)ctx, (long long)r.n_pred, secs, info.device,
+               k.kld_mean, k.kld_median, k.kld_p99, k.kld_max, 100.0 * k.top1_agree);
+    } else if (json) {
         printf("{\"model\": \"%s\", \"device\": \"%s\", \"file\": \"%s\", \"ctx\": %lld, "
                "\"n_tokens\": %lld, \"n_chunks\": %d, \"n_pred\": %lld, \"nll_sum\": %.6f, "
                "\"ppl\": %.6f, \"seconds\": %.2f}\n",
@@ -121,6 +166,7 @@ int cmd_eval(int argc, char **argv) {
     }
     rc = 0;
 out:
+    awq_model_destroy(base);
     awq_model_destroy(model);
     awq_tokenizer_destroy(tok);
     awq_runtime_destroy(rt);

@@ -292,6 +292,202 @@ TEST(params) {
     ASSERT_EQ(awq_sampler_create(NULL, &d), AWQ_ERR_INVALID_ARG);
 }
 
+/* ---- issue 12: min-p, penalties, stop strings --------------------------------------------- */
+
+static awq_sampler *make_p(awq_sampler_params sp) {
+    awq_sampler *s = NULL;
+    return awq_sampler_create(&s, &sp) == AWQ_OK ? s : NULL;
+}
+
+TEST(min_p_distribution) {
+    /* weights after temperature 1 relative to the best: 1, e^-1, e^-2, e^-3, e^-4; min_p 0.1
+     * keeps the first three (e^-2 = 0.135 >= 0.1 > e^-3), alone and after top-k / top-p */
+    float l[5] = {4, 3, 2, 1, 0};
+    for (int mode = 0; mode < 3; mode++) {
+        awq_sampler_params sp = awq_sampler_params_default();
+        sp.temperature = 1;
+        sp.top_k = mode == 1 ? 4 : 0;
+        sp.top_p = mode == 2 ? 0.999f : 1;
+        sp.min_p = 0.1f;
+        sp.seed = 7 + (uint64_t)mode;
+        awq_sampler *s = make_p(sp);
+        ASSERT(s);
+        double prob[5] = {0}, z = 0;
+        for (int i = 0; i < 3; i++) z += exp(-(double)i);
+        for (int i = 0; i < 3; i++) prob[i] = exp(-(double)i) / z;
+        int counts[5];
+        double chi = chi_square(s, l, 5, prob, 20000, counts);
+        awq_sampler_destroy(s);
+        printf("  min-p 0.1 (mode %d): counts %d %d %d %d %d, chi2 %.2f\n", mode, counts[0], counts[1],
+               counts[2], counts[3], counts[4], chi);
+        ASSERT(counts[3] == 0 && counts[4] == 0);
+        ASSERT(chi < 13.8); /* 2 degrees of freedom, p = 0.001 */
+    }
+}
+
+TEST(penalties) {
+    awq_sampler_params sp = awq_sampler_params_default();
+    sp.temperature = 0;
+    sp.repeat_penalty = 2;
+    awq_sampler *s = make_p(sp);
+    ASSERT(s);
+    float l[4] = {1.5f, 1.2f, -1.0f, 0.5f};
+    awq_sampler_accept(s, 0);
+    awq_sampler_accept(s, 2);
+    awq_sampler_accept(s, 2);
+    ASSERT_EQ(awq_sampler_sample(s, l, 4), 1); /* 1.5 / 2 = 0.75 < 1.2 */
+    ASSERT(l[0] == 0.75f && l[1] == 1.2f && l[2] == -2.0f && l[3] == 0.5f);
+    awq_sampler_reset(s);
+    float l2[4] = {1.5f, 1.2f, -1.0f, 0.5f};
+    ASSERT_EQ(awq_sampler_sample(s, l2, 4), 0);
+    ASSERT(l2[0] == 1.5f);
+    awq_sampler_destroy(s);
+
+    /* OpenAI frequency and presence: l -= count * f + p */
+    sp.repeat_penalty = 1;
+    sp.frequency_penalty = 0.5f;
+    sp.presence_penalty = 0.25f;
+    s = make_p(sp);
+    float l3[4] = {0, 0, 0, 0};
+    awq_sampler_accept(s, 3);
+    awq_sampler_accept(s, 3);
+    awq_sampler_accept(s, 1);
+    awq_sampler_sample(s, l3, 4);
+    ASSERT(l3[0] == 0 && l3[1] == -0.75f && l3[2] == 0 && l3[3] == -1.25f);
+    awq_sampler_destroy(s);
+
+    /* the window: only the last penalty_last_n tokens count */
+    sp.penalty_last_n = 2;
+    s = make_p(sp);
+    float l4[4] = {0, 0, 0, 0};
+    awq_sampler_accept(s, 0);
+    awq_sampler_accept(s, 1);
+    awq_sampler_accept(s, 2);
+    awq_sampler_sample(s, l4, 4);
+    ASSERT(l4[0] == 0 && l4[1] == -0.75f && l4[2] == -0.75f && l4[3] == 0);
+    awq_sampler_destroy(s);
+
+    /* sampled tokens join the history: a strong presence penalty walks through the vocabulary */
+    sp = awq_sampler_params_default();
+    sp.temperature = 0;
+    sp.presence_penalty = 10;
+    s = make_p(sp);
+    int seen[6] = {0};
+    for (int i = 0; i < 6; i++) {
+        float l5[6] = {5, 4.5f, 4, 3.5f, 3, 2.5f};
+        int32_t id = awq_sampler_sample(s, l5, 6);
+        ASSERT(id >= 0 && id < 6 && !seen[id]);
+        seen[id] = 1;
+    }
+    awq_sampler_destroy(s);
+
+    /* penalties off: history is not even kept (long runs do not grow memory); zero-initialised
+     * params mean "off" */
+    awq_sampler_params z = {0};
+    s = make_p(z);
+    ASSERT(s);
+    float l6[3] = {1, 2, 3};
+    for (int i = 0; i < 1000; i++) awq_sampler_accept(s, 2);
+    ASSERT_EQ(awq_sampler_sample(s, l6, 3), 2);
+    ASSERT(l6[2] == 3);
+    awq_sampler_destroy(s);
+    awq_sampler_accept(NULL, 1);
+    awq_sampler_reset(NULL);
+
+    awq_sampler_params bad = awq_sampler_params_default();
+    bad.min_p = 1.5f;
+    ASSERT_EQ(awq_sampler_create(&s, &bad), AWQ_ERR_INVALID_ARG);
+    bad = awq_sampler_params_default();
+    bad.repeat_penalty = -1;
+    ASSERT_EQ(awq_sampler_create(&s, &bad), AWQ_ERR_INVALID_ARG);
+    bad = awq_sampler_params_default();
+    bad.frequency_penalty = INFINITY;
+    ASSERT_EQ(awq_sampler_create(&s, &bad), AWQ_ERR_INVALID_ARG);
+    bad = awq_sampler_params_default();
+    bad.penalty_last_n = -1;
+    ASSERT_EQ(awq_sampler_create(&s, &bad), AWQ_ERR_INVALID_ARG);
+}
+
+/* Pushes pieces through a stop matcher; returns everything shown, sets *stopped. */
+static void stop_run(awq_stop *st, const char *const *pieces, int n, char *shown, bool *stopped) {
+    shown[0] = '\0';
+    *stopped = false;
+    for (int i = 0; i < n; i++) {
+        const char *out;
+        size_t len;
+        bool s = false;
+        if (awq_stop_push(st, pieces[i], strlen(pieces[i]), &out, &len, &s) != AWQ_OK) return;
+        strncat(shown, out, len);
+        if (s) *stopped = true;
+    }
+    const char *out;
+    size_t len;
+    if (awq_stop_flush(st, &out, &len) == AWQ_OK) strncat(shown, out, len);
+}
+
+TEST(stop_strings) {
+    const char *stops[] = {"</s>", "STOP", "", "\xc3\xa9t\xc3\xa9"}; /* "été" */
+    awq_stop *st = NULL;
+    ASSERT_OK(awq_stop_create(&st, stops, 4));
+    const char *out;
+    size_t len;
+    bool s;
+    /* held back while it may still match, released when it cannot */
+    ASSERT_OK(awq_stop_push(st, "Hello <", 7, &out, &len, &s));
+    ASSERT(len == 6 && !strncmp(out, "Hello ", 6) && !s);
+    ASSERT_OK(awq_stop_push(st, "/x", 2, &out, &len, &s));
+    ASSERT(len == 3 && !strncmp(out, "</x", 3) && !s);
+    ASSERT_OK(awq_stop_push(st, " ST", 3, &out, &len, &s));
+    ASSERT(len == 1 && out[0] == ' ' && !s);
+    ASSERT_OK(awq_stop_push(st, "OP and more", 11, &out, &len, &s));
+    ASSERT(len == 0 && s);
+    ASSERT_OK(awq_stop_push(st, "after", 5, &out, &len, &s)); /* dropped */
+    ASSERT(len == 0 && s);
+    ASSERT_OK(awq_stop_flush(st, &out, &len));
+    ASSERT_EQ(len, 0);
+    awq_stop_destroy(st);
+
+    char shown[256];
+    bool stopped;
+    /* a match split over many pieces, and text before it in the same piece */
+    const char *p1[] = {"a", "b<", "/", "s", ">c"};
+    ASSERT_OK(awq_stop_create(&st, stops, 4));
+    stop_run(st, p1, 5, shown, &stopped);
+    awq_stop_destroy(st);
+    ASSERT_STREQ(shown, "ab");
+    ASSERT(stopped);
+    /* a held prefix that never completes comes out at the end */
+    const char *p2[] = {"x", "ST", "O"};
+    ASSERT_OK(awq_stop_create(&st, stops, 4));
+    stop_run(st, p2, 3, shown, &stopped);
+    awq_stop_destroy(st);
+    ASSERT_STREQ(shown, "xSTO");
+    ASSERT(!stopped);
+    /* UTF-8 stop string split inside a character */
+    const char *p3[] = {"un \xc3", "\xa9t\xc3", "\xa9 chaud"};
+    ASSERT_OK(awq_stop_create(&st, stops, 4));
+    stop_run(st, p3, 3, shown, &stopped);
+    awq_stop_destroy(st);
+    ASSERT_STREQ(shown, "un ");
+    ASSERT(stopped);
+    /* the earliest match wins across stop strings */
+    const char *st2[] = {"bc", "abcd"};
+    const char *p4[] = {"xabcd"};
+    ASSERT_OK(awq_stop_create(&st, st2, 2));
+    stop_run(st, p4, 1, shown, &stopped);
+    awq_stop_destroy(st);
+    ASSERT_STREQ(shown, "x");
+    /* no stop strings: everything passes at once */
+    ASSERT_OK(awq_stop_create(&st, NULL, 0));
+    ASSERT_OK(awq_stop_push(st, "abc", 3, &out, &len, NULL));
+    ASSERT(len == 3);
+    awq_stop_destroy(st);
+    const char *nul[] = {NULL};
+    ASSERT_EQ(awq_stop_create(&st, nul, 1), AWQ_ERR_INVALID_ARG);
+    ASSERT_EQ(awq_stop_create(&st, NULL, 2), AWQ_ERR_INVALID_ARG);
+    awq_stop_destroy(NULL);
+}
+
 int main(void) {
     RUN(greedy_is_argmax);
     RUN(deterministic_for_seed);
@@ -299,5 +495,8 @@ int main(void) {
     RUN(top_p_edges);
     RUN(large_vocab_top_k);
     RUN(params);
+    RUN(min_p_distribution);
+    RUN(penalties);
+    RUN(stop_strings);
     return TEST_EXIT();
 }
