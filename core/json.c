@@ -55,9 +55,11 @@ awq_status awq_json_parse(awq_runtime *rt, const char *what, const char *text, s
         return awq_set_error(rt, AWQ_ERR_FORMAT,
                              "%s: invalid JSON: unexpected end of input at byte %zu (line %zu, "
                              "column %zu)", what, pos, line, col);
+    /* text need not be NUL-terminated: quote at most the 16 bytes that are there */
+    int near = len - pos < 16 ? (int)(len - pos) : 16;
     return awq_set_error(rt, AWQ_ERR_FORMAT,
-                         "%s: invalid JSON at byte %zu (line %zu, column %zu) near '%.16s'", what,
-                         pos, line, col, text + pos);
+                         "%s: invalid JSON at byte %zu (line %zu, column %zu) near '%.*s'", what,
+                         pos, line, col, near, text + pos);
 }
 
 awq_status awq_json_parse_file(awq_runtime *rt, const char *path, cJSON **out) {

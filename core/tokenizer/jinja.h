@@ -21,10 +21,24 @@
 
 #include "internal.h"
 
+/* Resource limits of one render: a chat template comes from the model's files, i.e. from
+ * anyone, and is code we run. Each limit ends the render with AWQ_ERR_INVALID_ARG and a message
+ * naming it ("chat_template: line 3: more than 1000000 loop iterations (limit)"). A field <= 0
+ * takes the default. */
+typedef struct jinja_limits {
+    int64_t max_loop_iterations; /* for-loop iterations of the whole render (default 1000000) */
+    int32_t max_depth;           /* nesting of evaluation: expressions, blocks, loops (default 256) */
+    int64_t max_output_bytes;    /* rendered text (default 16 MiB + 4 x the messages' bytes) */
+    double  max_seconds;         /* wall-clock time (default 5 s) */
+    int64_t max_memory_bytes;    /* values built while rendering (default 256 MiB + 8 x the
+                                    messages' bytes) */
+} jinja_limits;
+
 /* Variables besides `messages` and `add_generation_prompt`. */
 typedef struct jinja_vars {
     const char *bos_token; /* NULL: undefined */
     const char *eos_token;
+    const jinja_limits *limits; /* NULL: the defaults */
 } jinja_vars;
 
 /* Renders tmpl. Owned result: awq_free. */
@@ -98,6 +112,11 @@ enum { OP_ADD = 1, OP_SUB, OP_MUL, OP_DIV, OP_FLOORDIV, OP_MOD, OP_CAT, OP_EQ, O
 struct jarena *jarena_new(void);
 void  jarena_free(jarena *a);
 void *jarena_alloc(jarena *a, size_t n);
+/* Caps the bytes the arena may hold (0 = no cap); jarena_alloc then returns NULL past it and
+ * jarena_over_limit becomes true. */
+void  jarena_set_limit(jarena *a, size_t limit);
+size_t jarena_bytes(const jarena *a); /* bytes held */
+bool  jarena_over_limit(const jarena *a);
 char *jarena_strndup(jarena *a, const char *s, size_t n);
 
 /* Parses a template into a statement list (allocated in the arena). */

@@ -225,14 +225,15 @@ jv jinja_filter(jctx *c, const jnode *n, jv x, const jv *args, const char *const
     }
     if (!strcmp(f, "int")) {
         if (x.type == JV_STR) return jint(strtoll(jarena_strndup(c->a, x.u.s.p, x.u.s.n), NULL, 10));
-        return jint((int64_t)jv_num(x));
+        return jint(jv_i64(x));
     }
     if (!strcmp(f, "float")) {
         if (x.type == JV_STR) return (jv){.type = JV_FLOAT, .u.f = strtod(jarena_strndup(c->a, x.u.s.p, x.u.s.n), NULL)};
         return (jv){.type = JV_FLOAT, .u.f = jv_num(x)};
     }
     if (!strcmp(f, "abs")) {
-        if (x.type == JV_INT) return jint(x.u.i < 0 ? -x.u.i : x.u.i);
+        if (x.type == JV_INT && x.u.i != INT64_MIN) return jint(x.u.i < 0 ? -x.u.i : x.u.i);
+        if (x.type == JV_INT) return (jv){.type = JV_FLOAT, .u.f = 9223372036854775808.0};
         return (jv){.type = JV_FLOAT, .u.f = jv_num(x) < 0 ? -jv_num(x) : jv_num(x)};
     }
     if (!strcmp(f, "select") || !strcmp(f, "reject") || !strcmp(f, "selectattr") ||
@@ -381,7 +382,7 @@ static jv call_method(jctx *c, const jnode *n, jv self, const char *m, const jv 
     if (!strcmp(m, "split")) {
         if (!need(c, n, nargs, 0, 2, m)) return undef();
         const jv *sep = nargs && args[0].type == JV_STR ? &args[0] : NULL;
-        return split(c, self, sep, nargs > 1 ? (int64_t)jv_num(args[1]) : -1);
+        return split(c, self, sep, nargs > 1 ? jv_i64(args[1]) : -1);
     }
     if (!strcmp(m, "startswith") || !strcmp(m, "endswith")) {
         if (!need(c, n, nargs, 1, 1, m) || !need_str(c, n, args[0], m)) return undef();
@@ -426,18 +427,28 @@ jv jinja_call(jctx *c, const jnode *n, jv fn, const jv *args, const char *const 
     if (!strcmp(f, "range")) {
         if (!need(c, n, nargs, 1, 3, f)) return undef();
         int64_t a = 0, b, s = 1;
-        if (nargs == 1) b = (int64_t)jv_num(args[0]);
+        if (nargs == 1) b = jv_i64(args[0]);
         else {
-            a = (int64_t)jv_num(args[0]);
-            b = (int64_t)jv_num(args[1]);
-            if (nargs == 3) s = (int64_t)jv_num(args[2]);
+            a = jv_i64(args[0]);
+            b = jv_i64(args[1]);
+            if (nargs == 3) s = jv_i64(args[2]);
         }
-        if (s == 0 || (b - a) / s > 100000) {
+        /* the element count, exactly and without signed overflow (unsigned differences) */
+        uint64_t count = 0;
+        if (s > 0 && b > a) {
+            uint64_t diff = (uint64_t)b - (uint64_t)a, us = (uint64_t)s;
+            count = diff / us + (diff % us != 0);
+        } else if (s < 0 && b < a) {
+            uint64_t diff = (uint64_t)a - (uint64_t)b, us = (uint64_t)(-(s + 1)) + 1;
+            count = diff / us + (diff % us != 0);
+        }
+        if (s == 0 || count > 100000) {
             jerr(c, AWQ_ERR_INVALID_ARG, n->line, "bad range", NULL);
             return undef();
         }
         jv l = jv_list(c);
-        for (int64_t i = a; s > 0 ? i < b : i > b; i += s) jlist_push(c, l.u.l, jint(i));
+        for (uint64_t k = 0; k < count && !c->failed; k++)
+            jlist_push(c, l.u.l, jint((int64_t)((uint64_t)a + k * (uint64_t)s)));
         return l;
     }
     /* strftime_now(format): the current local time (Llama 3.x templates print today's date) */

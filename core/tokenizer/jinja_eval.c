@@ -6,6 +6,7 @@
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "jinja_eval.h"
 
@@ -13,6 +14,15 @@
 #define JINJA_MAX_STEPS 10000000
 
 awq_status jerr(jctx *c, awq_status st, int line, const char *msg, const char *what) {
+    if (!c->failed && st == AWQ_ERR_OUT_OF_MEMORY && jarena_over_limit(c->a)) {
+        char m[128];
+        snprintf(m, sizeof m, "values built by the template exceed %lld bytes (memory limit)",
+                 (long long)c->lim.max_memory_bytes);
+        awq_set_error(c->rt, AWQ_ERR_INVALID_ARG, "chat_template: line %d: %s", line ? line : c->line, m);
+        c->failed = true;
+        c->st = AWQ_ERR_INVALID_ARG;
+        return c->st;
+    }
     if (!c->failed) {
         awq_set_error(c->rt, st, "chat_template: line %d: %s%s%s%s", line ? line : c->line, msg,
                       what ? " '" : "", what ? what : "", what ? "'" : "");
@@ -69,13 +79,16 @@ static jv slice_value(jctx *c, const jnode *n, jv x) {
         has[i] = n->args[i] != NULL;
         jv e = has[i] ? eval(c, n->args[i]) : undef();
         if (e.type == JV_NONE || e.type == JV_UNDEF) has[i] = false;
-        v[i] = has[i] ? (int64_t)jv_num(e) : 0;
+        v[i] = has[i] ? jv_i64(e) : 0;
     }
     int64_t step = has[2] ? v[2] : 1;
     if (step == 0) {
         jerr(c, AWQ_ERR_INVALID_ARG, n->line, "slice step cannot be zero", NULL);
         return undef();
     }
+    /* a step longer than the sequence takes one element: clamp it so i += step cannot overflow */
+    if (step > len + 1) step = len + 1;
+    if (step < -len - 1) step = -len - 1;
     int64_t start, stop;
     if (step > 0) {
         start = has[0] ? (v[0] < 0 ? v[0] + len : v[0]) : 0;
@@ -166,15 +179,24 @@ static jv binary(jctx *c, const jnode *n, jv a, jv b) {
             return undef();
         }
         if (ints && n->op != OP_DIV) {
-            int64_t i = (int64_t)x, j = (int64_t)y, r = 0;
+            /* exact int64 arithmetic; a result past int64 (Python would grow the integer)
+             * falls through to floating point */
+            int64_t i = jv_i64(a), j = jv_i64(b), r = 0;
+            bool ovf = false;
             switch (n->op) {
-            case OP_ADD: r = i + j; break;
-            case OP_SUB: r = i - j; break;
-            case OP_MUL: r = i * j; break;
-            case OP_FLOORDIV: r = i / j - ((i % j != 0) && ((i < 0) != (j < 0))); break;
-            default: r = ((i % j) + j) % j; break;
+            case OP_ADD: ovf = __builtin_add_overflow(i, j, &r); break;
+            case OP_SUB: ovf = __builtin_sub_overflow(i, j, &r); break;
+            case OP_MUL: ovf = __builtin_mul_overflow(i, j, &r); break;
+            case OP_FLOORDIV:
+                ovf = i == INT64_MIN && j == -1;
+                if (!ovf) r = i / j - ((i % j != 0) && ((i < 0) != (j < 0)));
+                break;
+            default:
+                if (j == -1) r = 0;
+                else r = i % j, r = r != 0 && ((r < 0) != (j < 0)) ? r + j : r;
+                break;
             }
-            return (jv){.type = JV_INT, .u.i = r};
+            if (!ovf) return (jv){.type = JV_INT, .u.i = r};
         }
         double r = n->op == OP_ADD ? x + y : n->op == OP_SUB ? x - y : n->op == OP_MUL ? x * y
                    : n->op == OP_DIV ? x / y : n->op == OP_FLOORDIV ? floor(x / y) : x - y * floor(x / y);
@@ -192,12 +214,44 @@ static int eval_args(jctx *c, const jnode *n, jv *out) {
     return n->nargs < 32 ? n->nargs : 32;
 }
 
-static jv eval(jctx *c, const jnode *n) {
-    if (c->failed || !n) return undef();
+static double mono_now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+/* Step, time and depth accounting shared by eval and exec_list; false once a limit is hit. */
+static bool enter(jctx *c, int line) {
+    if (c->failed) return false;
+    char m[128];
     if (++c->steps > JINJA_MAX_STEPS) {
-        jerr(c, AWQ_ERR_INVALID_ARG, n->line, "template too expensive (step limit)", NULL);
-        return undef();
+        jerr(c, AWQ_ERR_INVALID_ARG, line, "template too expensive (step limit)", NULL);
+        return false;
     }
+    if ((c->steps & 255) == 0 && mono_now() > c->deadline) {
+        snprintf(m, sizeof m, "rendering took longer than %g s (time limit)", c->lim.max_seconds);
+        jerr(c, AWQ_ERR_INVALID_ARG, line, m, NULL);
+        return false;
+    }
+    if (++c->depth > c->lim.max_depth) {
+        snprintf(m, sizeof m, "nested deeper than %d levels (depth limit)", (int)c->lim.max_depth);
+        jerr(c, AWQ_ERR_INVALID_ARG, line, m, NULL);
+        c->depth--;
+        return false;
+    }
+    return true;
+}
+
+static jv eval_node(jctx *c, const jnode *n);
+
+static jv eval(jctx *c, const jnode *n) {
+    if (c->failed || !n || !enter(c, n->line)) return undef();
+    jv r = eval_node(c, n);
+    c->depth--;
+    return r;
+}
+
+static jv eval_node(jctx *c, const jnode *n) {
     c->line = n->line;
     jv args[32];
     switch (n->kind) {
@@ -228,7 +282,8 @@ static jv eval(jctx *c, const jnode *n) {
     case JE_NOT: return (jv){.type = JV_BOOL, .u.b = !jv_truthy(eval(c, n->a))};
     case JE_NEG: {
         jv x = eval(c, n->a);
-        if (x.type == JV_INT) return (jv){.type = JV_INT, .u.i = -x.u.i};
+        if (x.type == JV_INT && x.u.i != INT64_MIN) return (jv){.type = JV_INT, .u.i = -x.u.i};
+        if (x.type == JV_INT) return (jv){.type = JV_FLOAT, .u.f = 9223372036854775808.0};
         if (x.type == JV_FLOAT) return (jv){.type = JV_FLOAT, .u.f = -x.u.f};
         jerr(c, AWQ_ERR_INVALID_ARG, n->line, "cannot negate", jv_type_name(x));
         return undef();
@@ -283,10 +338,10 @@ static bool push_scope(jctx *c) {
 
 static void exec_for(jctx *c, const jnode *n) {
     jv seq = eval(c, n->a);
-    jv items = jv_list(c);
+    if (c->failed) return;
+    jv items = seq.type == JV_LIST ? seq : jv_list(c); /* a list is iterated in place */
     if (c->failed) return;
     if (seq.type == JV_LIST) {
-        for (size_t i = 0; i < seq.u.l->n; i++) jlist_push(c, items.u.l, seq.u.l->v[i]);
     } else if (seq.type == JV_DICT) { /* iterating a dict yields its keys */
         for (size_t i = 0; i < seq.u.d->n; i++) jlist_push(c, items.u.l, seq.u.d->k[i]);
     } else if (seq.type == JV_STR) {
@@ -307,7 +362,15 @@ static void exec_for(jctx *c, const jnode *n) {
         items = kept;
     }
     size_t len = items.u.l->n;
+    /* one loop object per loop, updated in place each iteration (as Jinja2's LoopContext) */
+    jv loop = jv_dict(c);
     for (size_t i = 0; i < len && !c->failed; i++) {
+        if (++c->iterations > c->lim.max_loop_iterations) {
+            char m[128];
+            snprintf(m, sizeof m, "more than %lld loop iterations (limit)", (long long)c->lim.max_loop_iterations);
+            jerr(c, AWQ_ERR_INVALID_ARG, n->line, m, NULL);
+            break;
+        }
         scope->n = 0; /* a fresh scope per iteration */
         jv it = items.u.l->v[i];
         if (n->name2) { /* for a, b in pairs */
@@ -320,7 +383,6 @@ static void exec_for(jctx *c, const jnode *n) {
         } else {
             jdict_set(c, scope, n->name, strlen(n->name), it);
         }
-        jv loop = jv_dict(c);
         if (c->failed) break;
         jv t = {.type = JV_BOOL};
         jdict_set(c, loop.u.d, "index", 5, (jv){.type = JV_INT, .u.i = (int64_t)i + 1});
@@ -370,12 +432,31 @@ static void exec_set(jctx *c, const jnode *n) {
     jdict_set(c, c->scopes[c->n_scopes - 1], n->name, strlen(n->name), v);
 }
 
+static void check_output(jctx *c, int line) {
+    if ((int64_t)c->out.n > c->lim.max_output_bytes) {
+        char m[128];
+        snprintf(m, sizeof m, "output longer than %lld bytes (limit)", (long long)c->lim.max_output_bytes);
+        jerr(c, AWQ_ERR_INVALID_ARG, line, m, NULL);
+    }
+}
+
 static void exec_list(jctx *c, const jnode *n) {
+    if (!n || !enter(c, n->line)) return;
     for (; n && !c->failed && !c->brk; n = n->next) {
         c->line = n->line;
         switch (n->kind) {
-        case JN_TEXT: tok_buf_append(&c->out, n->lit.u.s.p, n->lit.u.s.n); break;
-        case JN_OUTPUT: jv_render(&c->out, eval(c, n->a)); break;
+        case JN_TEXT:
+            if (!tok_buf_append(&c->out, n->lit.u.s.p, n->lit.u.s.n))
+                jerr(c, AWQ_ERR_OUT_OF_MEMORY, n->line, "out of memory", NULL);
+            check_output(c, n->line);
+            break;
+        case JN_OUTPUT: {
+            jv v = eval(c, n->a);
+            if (c->failed) break;
+            jv_render(&c->out, v);
+            check_output(c, n->line);
+            break;
+        }
         case JN_IF: {
             /* an elif is a JN_IF with op = 1 as the orelse of the previous branch */
             const jnode *b = n;
@@ -401,6 +482,7 @@ static void exec_list(jctx *c, const jnode *n) {
         default: jerr(c, AWQ_ERR_INVALID_ARG, n->line, "not a statement", NULL); break;
         }
     }
+    c->depth--;
 }
 
 awq_status awq_jinja_render_chat(awq_runtime *rt, const char *tmpl, const awq_chat_message *msgs,
@@ -411,8 +493,22 @@ awq_status awq_jinja_render_chat(awq_runtime *rt, const char *tmpl, const awq_ch
     *out = NULL;
     jctx c = {.rt = rt, .a = jarena_new()};
     if (!c.a) return awq_set_error(rt, AWQ_ERR_OUT_OF_MEMORY, "chat_template");
+    int64_t msg_bytes = 0;
+    for (int32_t i = 0; i < n_msgs; i++)
+        msg_bytes += (int64_t)(msgs[i].role ? strlen(msgs[i].role) : 0) +
+                     (int64_t)(msgs[i].content ? strlen(msgs[i].content) : 0);
+    jinja_limits lim = vars && vars->limits ? *vars->limits : (jinja_limits){0};
+    if (lim.max_loop_iterations <= 0) lim.max_loop_iterations = 1000000;
+    if (lim.max_depth <= 0) lim.max_depth = 256;
+    if (lim.max_output_bytes <= 0) lim.max_output_bytes = ((int64_t)16 << 20) + 4 * msg_bytes;
+    if (!(lim.max_seconds > 0)) lim.max_seconds = 5.0;
+    if (lim.max_memory_bytes <= 0) lim.max_memory_bytes = ((int64_t)256 << 20) + 8 * msg_bytes;
+    c.lim = lim;
+    c.deadline = mono_now() + lim.max_seconds;
     jnode *root = NULL;
     awq_status st = jinja_parse(rt, c.a, tmpl, &root);
+    /* the parsed template is not counted against the memory limit */
+    jarena_set_limit(c.a, (size_t)lim.max_memory_bytes + jarena_bytes(c.a));
     if (st != AWQ_OK) {
         jarena_free(c.a);
         return st;

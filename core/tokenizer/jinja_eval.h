@@ -18,6 +18,10 @@ typedef struct jctx {
     int          brk;   /* 1 break, 2 continue pending */
     int          line;  /* line of the node being evaluated */
     int64_t      steps; /* guard against runaway templates */
+    jinja_limits lim;   /* resolved limits (jinja.h) */
+    int64_t      iterations; /* for-loop iterations so far */
+    int32_t      depth;      /* current nesting of eval/exec */
+    double       deadline;   /* monotonic seconds */
 } jctx;
 
 /* Records the first error ("chat_template: line N: msg 'what'") and returns st. */
@@ -32,6 +36,7 @@ jv  *jdict_get(const jdict *d, const char *k, size_t n);
 void jdict_set(jctx *c, jdict *d, const char *k, size_t n, jv v);
 bool jv_truthy(jv v);
 double jv_num(jv v);
+int64_t jv_i64(jv v); /* integer value: ints as they are, floats truncated and saturated */
 bool jv_eq(jv a, jv b);
 int  jv_cmp(jv a, jv b, bool *ok);
 void jv_render(tok_buf *o, jv v);

@@ -15,7 +15,13 @@ typedef struct jblock {
 
 struct jarena {
     jblock *head;
+    size_t  total, limit; /* bytes held by the blocks; cap (0 = none) */
+    bool    over;         /* an allocation was refused by the cap */
 };
+
+void jarena_set_limit(jarena *a, size_t limit) { a->limit = limit; }
+bool jarena_over_limit(const jarena *a) { return a->over; }
+size_t jarena_bytes(const jarena *a) { return a->total; }
 
 jarena *jarena_new(void) { return awq_calloc(1, sizeof(jarena)); }
 
@@ -29,11 +35,17 @@ void jarena_free(jarena *a) {
 }
 
 void *jarena_alloc(jarena *a, size_t n) {
+    if (n > ((size_t)1 << 40)) return NULL; /* no single value is that large; keeps sizes safe */
     n = (n + 15) & ~(size_t)15;
     if (!a->head || a->head->cap - a->head->used < n) {
         size_t cap = n > (1u << 16) ? n : (1u << 16);
+        if (a->limit && (a->total + cap > a->limit || a->total + cap < a->total)) {
+            a->over = true;
+            return NULL;
+        }
         jblock *b = awq_malloc(sizeof *b + cap);
         if (!b) return NULL;
+        a->total += cap;
         b->next = a->head;
         b->used = 0;
         b->cap = cap;
@@ -48,7 +60,7 @@ void *jarena_alloc(jarena *a, size_t n) {
 char *jarena_strndup(jarena *a, const char *s, size_t n) {
     char *p = jarena_alloc(a, n + 1);
     if (!p) return NULL;
-    memcpy(p, s, n);
+    if (n) memcpy(p, s, n); /* s may be NULL when n == 0 (an empty buffer) */
     p[n] = '\0';
     return p;
 }

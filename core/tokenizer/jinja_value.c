@@ -101,6 +101,16 @@ double jv_num(jv v) {
     return v.type == JV_INT ? (double)v.u.i : v.type == JV_FLOAT ? v.u.f : v.type == JV_BOOL ? v.u.b : 0;
 }
 
+int64_t jv_i64(jv v) {
+    if (v.type == JV_INT) return v.u.i;
+    if (v.type == JV_BOOL) return v.u.b;
+    if (v.type != JV_FLOAT || v.u.f != v.u.f) return 0; /* NaN: 0 */
+    /* saturate: converting a double outside int64's range is undefined behaviour */
+    if (v.u.f >= 9223372036854775807.0) return INT64_MAX;
+    if (v.u.f <= -9223372036854775808.0) return INT64_MIN;
+    return (int64_t)v.u.f;
+}
+
 bool jv_eq(jv a, jv b) {
     if (is_num(a) && is_num(b)) {
         if (a.type != JV_FLOAT && b.type != JV_FLOAT)

@@ -40,6 +40,14 @@ static bool gint(const awq_gguf_kv *kv, int64_t *out) {
     }
 }
 
+/* A double as int64, saturated (a conversion out of range is undefined); NaN -> 0. */
+static int64_t sat_i64(double v) {
+    if (v != v) return 0;
+    if (v >= 9223372036854775807.0) return INT64_MAX;
+    if (v <= -9223372036854775808.0) return INT64_MIN;
+    return (int64_t)v;
+}
+
 /* Element i of a numeric array as int64 / double (little-endian raw data). */
 static bool arr_num(const awq_gguf_kv *kv, uint64_t i, int64_t *iv, double *fv) {
     const unsigned char *p = kv->arr_data;
@@ -53,8 +61,8 @@ static bool arr_num(const awq_gguf_kv *kv, uint64_t i, int64_t *iv, double *fv) 
     case AWQ_GGUF_INT16: { int16_t v; memcpy(&v, p + 2 * i, 2); x = v; f = v; break; }
     case AWQ_GGUF_UINT16: { uint16_t v; memcpy(&v, p + 2 * i, 2); x = v; f = v; break; }
     case AWQ_GGUF_INT64: { int64_t v; memcpy(&v, p + 8 * i, 8); x = v; f = (double)v; break; }
-    case AWQ_GGUF_FLOAT32: { float v; memcpy(&v, p + 4 * i, 4); f = v; x = (int64_t)v; break; }
-    case AWQ_GGUF_FLOAT64: { double v; memcpy(&v, p + 8 * i, 8); f = v; x = (int64_t)v; break; }
+    case AWQ_GGUF_FLOAT32: { float v; memcpy(&v, p + 4 * i, 4); f = v; x = sat_i64(v); break; }
+    case AWQ_GGUF_FLOAT64: { double v; memcpy(&v, p + 8 * i, 8); f = v; x = sat_i64(v); break; }
     default: return false;
     }
     if (iv) *iv = x;
@@ -287,9 +295,11 @@ static awq_status from_gguf(awq_tokenizer *t, const awq_gguf *g) {
             awq_free(types);
             return ferr(t, g, "tokenizer.ggml.scores", "not a numeric array");
         }
-        types[id] = (uint8_t)tv;
+        /* a type outside llama.cpp's 1..6 is a normal token (and must not alias one of them
+         * when narrowed: the added-token table below is sized by this count) */
+        types[id] = tv >= 0 && tv <= 255 ? (uint8_t)tv : (uint8_t)GT_NORMAL;
         if (sc) t->scores[id] = (float)sv;
-        n_added += tv == GT_UNKNOWN || tv == GT_CONTROL || tv == GT_USER;
+        n_added += types[id] == GT_UNKNOWN || types[id] == GT_CONTROL || types[id] == GT_USER;
         st = tok_set_text(t, id, tk->arr_str[id].ptr ? tk->arr_str[id].ptr : "", (size_t)tk->arr_str[id].len);
         if (st == AWQ_ERR_FORMAT) { /* a duplicate string: keep the first id for lookups */
             awq_clear_error(t->rt);
@@ -313,7 +323,7 @@ static awq_status from_gguf(awq_tokenizer *t, const awq_gguf *g) {
         if (!t->text[id] || !t->text_len[id]) continue;
         tok_added *a = &t->added[t->n_added++];
         a->id = id;
-        a->content = awq_strdup(t->text[id]);
+        a->content = awq_strndup(t->text[id], t->text_len[id]); /* GGUF strings may hold NULs */
         a->len = t->text_len[id];
         a->special = types[id] != GT_USER;
         if (!a->content) {
@@ -327,9 +337,15 @@ static awq_status from_gguf(awq_tokenizer *t, const awq_gguf *g) {
     t->eos_id = gint(gkv(g, "tokenizer.ggml.eos_token_id"), &v) ? (int32_t)v : (spm ? 2 : -1);
     t->unk_id = gint(gkv(g, "tokenizer.ggml.unknown_token_id"), &v) ? (int32_t)v : (spm ? 0 : -1);
     t->pad_id = gint(gkv(g, "tokenizer.ggml.padding_token_id"), &v) ? (int32_t)v : -1;
-    if (t->bos_id >= t->n_vocab) t->bos_id = -1;
-    if (t->eos_id >= t->n_vocab) t->eos_id = -1;
-    if (t->pad_id >= t->n_vocab) t->pad_id = -1;
+    /* ids outside the vocabulary (or past int32 before the cast) mean "none" */
+    int32_t *ids[4] = {&t->bos_id, &t->eos_id, &t->unk_id, &t->pad_id};
+    static const char *const id_keys[4] = {"tokenizer.ggml.bos_token_id", "tokenizer.ggml.eos_token_id",
+                                           "tokenizer.ggml.unknown_token_id", "tokenizer.ggml.padding_token_id"};
+    for (int k = 0; k < 4; k++) {
+        int64_t raw;
+        if (gint(gkv(g, id_keys[k]), &raw) && (raw < 0 || raw >= t->n_vocab)) *ids[k] = -1;
+        if (*ids[k] >= t->n_vocab) *ids[k] = -1;
+    }
     if (!spm) t->unk_id = -1; /* byte-level BPE never needs <unk> */
     const awq_gguf_kv *ab = gkv(g, "tokenizer.ggml.add_bos_token");
     const awq_gguf_kv *ae = gkv(g, "tokenizer.ggml.add_eos_token");
