@@ -1,7 +1,8 @@
 /*
- * cpu_backend.c - the built-in "cpu" reference backend: host memory, plain-C kernels
- * (backend_cpu/kernels/), OpenMP over output rows. It is the oracle every other backend is
- * tested against. Compiled into libawq, and (with AWQ_CPU_PLUGIN) into the cpu-dnnl plugin.
+ * cpu_backend.c - the built-in "cpu" reference backend: host memory, C kernels with per-ISA hot
+ * loops (backend_cpu/kernels/, kernels.h), OpenMP over output rows. It is the oracle every other
+ * backend is tested against. Compiled into libawq, and (with AWQ_CPU_PLUGIN) into the cpu-dnnl
+ * plugin.
  */
 #include <stdlib.h>
 #include <string.h>

@@ -1,7 +1,9 @@
 /*
- * kernels.h - the reference cpu kernels (backend_cpu/kernels/): plain C loops, OpenMP over
- * output rows, no intrinsics. Every op follows the contract documented in awq_backend.h; this
- * is the oracle the other backends are tested against.
+ * kernels.h - the reference cpu kernels (backend_cpu/kernels/): C loops with OpenMP over output
+ * rows; the hot loops are compiled per x86-64 level (simd.h: AVX-512, AVX2, baseline, chosen at
+ * load time) and a few have explicit AVX-512/AVX2 intrinsics (convert.c, w4gemv.c, attn_x86.c;
+ * AWQ_CPU_ISA=avx2|scalar forces a lower level). Every op follows the contract documented in
+ * awq_backend.h; this is the oracle the other backends are tested against (docs/kernels.md).
  */
 #ifndef AWQ_BACKEND_CPU_KERNELS_H
 #define AWQ_BACKEND_CPU_KERNELS_H
@@ -19,9 +21,15 @@ awq_status awq_cpu_rope(awq_backend_ctx *ctx, awq_tensor *x, const awq_tensor *p
 awq_status awq_cpu_attention(awq_backend_ctx *ctx, awq_tensor *out, const awq_tensor *q,
                              const awq_tensor *k, const awq_tensor *v, int32_t n_past,
                              float scale, int32_t window);
+awq_status awq_cpu_attention_softcap(awq_backend_ctx *ctx, awq_tensor *out, const awq_tensor *q,
+                                     const awq_tensor *k, const awq_tensor *v, int32_t n_past,
+                                     float scale, int32_t window, float cap);
 awq_status awq_cpu_softmax(awq_backend_ctx *ctx, awq_tensor *x);
 awq_status awq_cpu_silu_mul(awq_backend_ctx *ctx, awq_tensor *y, const awq_tensor *gate,
                             const awq_tensor *up);
+awq_status awq_cpu_act_mul(awq_backend_ctx *ctx, awq_tensor *y, const awq_tensor *gate,
+                           const awq_tensor *up, awq_act act);
+awq_status awq_cpu_softcap(awq_backend_ctx *ctx, awq_tensor *x, float cap);
 awq_status awq_cpu_binop(awq_backend_ctx *ctx, awq_tensor *y, const awq_tensor *a,
                          const awq_tensor *b, awq_binop op);
 awq_status awq_cpu_get_rows(awq_backend_ctx *ctx, awq_tensor *y, const awq_tensor *table,
@@ -56,6 +64,8 @@ void       awq_cpu_weight_release(awq_backend_ctx *ctx, awq_qlinear *w);
     .fake_quant = awq_cpu_fake_quant, .quantize_w4 = awq_cpu_quantize_w4,             \
     .scale_cols = awq_cpu_scale_cols, .reduce = awq_cpu_reduce,                       \
     .scalar = awq_cpu_scalar, .clip_search = awq_cpu_clip_search, .gram = awq_cpu_gram,   \
-    .weight_prepare = awq_cpu_weight_prepare, .weight_release = awq_cpu_weight_release,
+    .weight_prepare = awq_cpu_weight_prepare, .weight_release = awq_cpu_weight_release, \
+    .act_mul = awq_cpu_act_mul, .softcap = awq_cpu_softcap,                           \
+    .attention_softcap = awq_cpu_attention_softcap,
 
 #endif

@@ -239,6 +239,9 @@ static const awq_backend_ops cu_ops_table = {
     .matmul_w4a16_multi = cu_matmul_w4a16_multi,
     .step_begin   = cu_step_begin,
     .step_end     = cu_step_end,
+    .act_mul      = cu_act_mul,
+    .softcap      = cu_softcap,
+    .attention_softcap = cu_attention_softcap,
 };
 
 static int cu_probe(char *why, size_t cap) {

@@ -71,8 +71,14 @@ awq_status cu_rope(awq_backend_ctx *c, awq_tensor *x, const awq_tensor *pos, con
                    float attn_factor);
 awq_status cu_attention(awq_backend_ctx *c, awq_tensor *out, const awq_tensor *q, const awq_tensor *k,
                         const awq_tensor *v, int32_t n_past, float scale, int32_t window);
+awq_status cu_attention_softcap(awq_backend_ctx *c, awq_tensor *out, const awq_tensor *q,
+                                const awq_tensor *k, const awq_tensor *v, int32_t n_past, float scale,
+                                int32_t window, float cap);
 awq_status cu_softmax(awq_backend_ctx *c, awq_tensor *x);
 awq_status cu_silu_mul(awq_backend_ctx *c, awq_tensor *y, const awq_tensor *gate, const awq_tensor *up);
+awq_status cu_act_mul(awq_backend_ctx *c, awq_tensor *y, const awq_tensor *gate, const awq_tensor *up,
+                      awq_act act);
+awq_status cu_softcap(awq_backend_ctx *c, awq_tensor *x, float cap);
 awq_status cu_binop(awq_backend_ctx *c, awq_tensor *y, const awq_tensor *a, const awq_tensor *b,
                     awq_binop op);
 awq_status cu_get_rows(awq_backend_ctx *c, awq_tensor *y, const awq_tensor *table, const awq_tensor *ids);

@@ -351,6 +351,13 @@ awq_status cu_rope(awq_backend_ctx *c, awq_tensor *x, const awq_tensor *pos, con
 
 awq_status cu_attention(awq_backend_ctx *c, awq_tensor *out, const awq_tensor *q, const awq_tensor *k,
                         const awq_tensor *v, int32_t n_past, float scale, int32_t window) {
+    return cu_attention_softcap(c, out, q, k, v, n_past, scale, window, 0.0f);
+}
+
+awq_status cu_attention_softcap(awq_backend_ctx *c, awq_tensor *out, const awq_tensor *q,
+                                const awq_tensor *k, const awq_tensor *v, int32_t n_past, float scale,
+                                int32_t window, float cap) {
+    REQUIRE(c, cap >= 0, "attention: soft-cap must be >= 0");
     REQUIRE(c, q->ndim == 4 && k->ndim == 4 && v->ndim == 4 && out->ndim == 4, "attention: 4-D tensors (B, T, H, hd)");
     REQUIRE(c, q->type == AWQ_DTYPE_F32 && k->type == AWQ_DTYPE_F32 && v->type == AWQ_DTYPE_F32 &&
                    out->type == AWQ_DTYPE_F32,
@@ -372,7 +379,7 @@ awq_status cu_attention(awq_backend_ctx *c, awq_tensor *out, const awq_tensor *q
                    fptr(q), q->nb[0] / 4, q->nb[1] / 4, q->nb[2] / 4,
                    fptr(k), k->nb[0] / 4, k->nb[1] / 4, k->nb[2] / 4,
                    fptr(v), v->nb[0] / 4, v->nb[1] / 4, v->nb[2] / 4,
-                   fptr(out), out->nb[0] / 4, out->nb[1] / 4, out->nb[2] / 4};
+                   fptr(out), out->nb[0] / 4, out->nb[1] / 4, out->nb[2] / 4, cap};
     const char *e = getenv("AWQ_CUDA_ATTN");
     bool decode = T <= CU_ATT_DECODE_MAX_T;
     if (e && strcmp(e, "prefill") == 0) decode = false;
@@ -401,6 +408,29 @@ awq_status cu_silu_mul(awq_backend_ctx *c, awq_tensor *y, const awq_tensor *gate
             "silu_mul: shape mismatch");
     if (n == 0) return AWQ_OK;
     KL(c, awqk_silu_mul(c->kc, (int)n, (int)d, fptr(y), ld(y), fptr(gate), ld(gate), fptr(up), ld(up)));
+    return AWQ_OK;
+}
+
+awq_status cu_act_mul(awq_backend_ctx *c, awq_tensor *y, const awq_tensor *gate, const awq_tensor *up,
+                      awq_act act) {
+    REQUIRE(c, act == AWQ_ACT_SILU || act == AWQ_ACT_GELU_TANH, "act_mul: unknown activation %d", (int)act);
+    if (act == AWQ_ACT_SILU) return cu_silu_mul(c, y, gate, up);
+    int64_t n = awq_tensor_rows(gate), d = awq_tensor_cols(gate);
+    REQUIRE(c, y->type == AWQ_DTYPE_F32 && gate->type == AWQ_DTYPE_F32 && up->type == AWQ_DTYPE_F32,
+            "act_mul: F32 tensors");
+    REQUIRE(c, awq_tensor_rows(up) == n && awq_tensor_cols(up) == d && awq_tensor_rows(y) == n &&
+                   awq_tensor_cols(y) == d && usable(y) && usable(gate) && usable(up),
+            "act_mul: shape mismatch");
+    if (n == 0) return AWQ_OK;
+    KL(c, awqk_gelu_mul(c->kc, (int)n, (int)d, fptr(y), ld(y), fptr(gate), ld(gate), fptr(up), ld(up)));
+    return AWQ_OK;
+}
+
+awq_status cu_softcap(awq_backend_ctx *c, awq_tensor *x, float cap) {
+    REQUIRE(c, x->type == AWQ_DTYPE_F32 && usable(x), "softcap: rowwise F32");
+    REQUIRE(c, cap > 0, "softcap: cap must be > 0");
+    if (awq_tensor_rows(x) == 0) return AWQ_OK;
+    KL(c, awqk_softcap(c->kc, (int)awq_tensor_rows(x), (int)awq_tensor_cols(x), fptr(x), ld(x), cap));
     return AWQ_OK;
 }
 

@@ -464,6 +464,9 @@ static const awq_backend_ops ocl_ops_table = {
     .scalar       = ocl_scalar,
     .clip_search  = ocl_clip_search,
     .gram         = ocl_gram,
+    .act_mul      = ocl_act_mul,
+    .softcap      = ocl_softcap,
+    .attention_softcap = ocl_attention_softcap,
 };
 
 static int ocl_probe(char *why, size_t cap) {

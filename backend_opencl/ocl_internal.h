@@ -23,7 +23,7 @@
     X(silu_mul, P_OPS) X(binop, P_OPS) X(get_rows, P_OPS) X(convert, P_OPS)                    \
     X(scale_cols, P_OPS) X(fake_quant, P_QUANT) X(quantize_w4, P_QUANT)                        \
     X(reduce_cols, P_QUANT) X(scalar_partial, P_QUANT) X(clip_search, P_QUANT) \
-    X(clip_search_row, P_QUANT)
+    X(clip_search_row, P_QUANT) X(gelu_mul, P_OPS) X(softcap, P_OPS)
 
 enum { P_MATMUL, P_OPS, P_QUANT, P_COUNT };
 
@@ -88,9 +88,15 @@ awq_status ocl_rope(awq_backend_ctx *c, awq_tensor *x, const awq_tensor *pos,
 awq_status ocl_attention(awq_backend_ctx *c, awq_tensor *out, const awq_tensor *q,
                          const awq_tensor *k, const awq_tensor *v, int32_t n_past, float scale,
                          int32_t window);
+awq_status ocl_attention_softcap(awq_backend_ctx *c, awq_tensor *out, const awq_tensor *q,
+                                 const awq_tensor *k, const awq_tensor *v, int32_t n_past,
+                                 float scale, int32_t window, float cap);
 awq_status ocl_softmax(awq_backend_ctx *c, awq_tensor *x);
 awq_status ocl_silu_mul(awq_backend_ctx *c, awq_tensor *y, const awq_tensor *gate,
                         const awq_tensor *up);
+awq_status ocl_act_mul(awq_backend_ctx *c, awq_tensor *y, const awq_tensor *gate,
+                       const awq_tensor *up, awq_act act);
+awq_status ocl_softcap(awq_backend_ctx *c, awq_tensor *x, float cap);
 awq_status ocl_binop(awq_backend_ctx *c, awq_tensor *y, const awq_tensor *a, const awq_tensor *b,
                      awq_binop op);
 awq_status ocl_get_rows(awq_backend_ctx *c, awq_tensor *y, const awq_tensor *table,

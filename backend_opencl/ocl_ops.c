@@ -220,6 +220,13 @@ awq_status ocl_rope(awq_backend_ctx *c, awq_tensor *x, const awq_tensor *pos, co
 
 awq_status ocl_attention(awq_backend_ctx *c, awq_tensor *out, const awq_tensor *q, const awq_tensor *k,
                          const awq_tensor *v, int32_t n_past, float scale, int32_t window) {
+    return ocl_attention_softcap(c, out, q, k, v, n_past, scale, window, 0.0f);
+}
+
+awq_status ocl_attention_softcap(awq_backend_ctx *c, awq_tensor *out, const awq_tensor *q,
+                                 const awq_tensor *k, const awq_tensor *v, int32_t n_past,
+                                 float scale, int32_t window, float cap) {
+    REQUIRE(c, cap >= 0, "attention: soft-cap must be >= 0");
     REQUIRE(c, q->ndim == 4 && k->ndim == 4 && v->ndim == 4 && out->ndim == 4,
             "attention: 4-D tensors (B, T, H, hd)");
     REQUIRE(c, q->type == AWQ_DTYPE_F32 && k->type == AWQ_DTYPE_F32 && v->type == AWQ_DTYPE_F32 &&
@@ -247,12 +254,12 @@ awq_status ocl_attention(awq_backend_ctx *c, awq_tensor *out, const awq_tensor *
     if (c->blocked && hd <= OCL_ATT_ROW_MAX_HD) {
         size_t l[3] = {1, 1, 1}, g[3] = {(size_t)H, (size_t)T, (size_t)B};
         LAUNCH(c, K_attention_row, 3, g, l, OA(cT), OA(cH), OA(cHkv), OA(chd), OA(n_past), OA(scale),
-               OA(window), OA(qm), OA(qo), OA(q0), OA(q1), OA(q2), OA(km), OA(ko), OA(k0), OA(k1), OA(k2),
+               OA(window), OA(cap), OA(qm), OA(qo), OA(q0), OA(q1), OA(q2), OA(km), OA(ko), OA(k0), OA(k1), OA(k2),
                OA(vm), OA(vo), OA(v0), OA(v1), OA(v2), OA(om), OA(oo), OA(o0), OA(o1), OA(o2));
     }
     size_t l[3] = {(size_t)c->ls, 1, 1}, g[3] = {(size_t)H * (size_t)c->ls, (size_t)T, (size_t)B};
     LAUNCH(c, K_attention, 3, g, l, OA(cT), OA(cH), OA(cHkv), OA(chd), OA(n_past), OA(scale), OA(window),
-           OA(qm), OA(qo), OA(q0), OA(q1), OA(q2), OA(km), OA(ko), OA(k0), OA(k1), OA(k2), OA(vm),
+           OA(cap), OA(qm), OA(qo), OA(q0), OA(q1), OA(q2), OA(km), OA(ko), OA(k0), OA(k1), OA(k2), OA(vm),
            OA(vo), OA(v0), OA(v1), OA(v2), OA(om), OA(oo), OA(o0), OA(o1), OA(o2));
 }
 
@@ -287,6 +294,39 @@ awq_status ocl_silu_mul(awq_backend_ctx *c, awq_tensor *y, const awq_tensor *gat
     grid2(g, d, n);
     LAUNCH(c, K_silu_mul, 2, g, NULL, OA(cd), OA(cn), OA(ym), OA(yo), OA(ldy), OA(gm), OA(go), OA(ldg),
            OA(um), OA(uo), OA(ldu));
+}
+
+awq_status ocl_act_mul(awq_backend_ctx *c, awq_tensor *y, const awq_tensor *gate,
+                       const awq_tensor *up, awq_act act) {
+    REQUIRE(c, act == AWQ_ACT_SILU || act == AWQ_ACT_GELU_TANH, "act_mul: unknown activation %d", (int)act);
+    if (act == AWQ_ACT_SILU) return ocl_silu_mul(c, y, gate, up);
+    int64_t n = awq_tensor_rows(gate), d = awq_tensor_cols(gate);
+    REQUIRE(c, y->type == AWQ_DTYPE_F32 && gate->type == AWQ_DTYPE_F32 && up->type == AWQ_DTYPE_F32,
+            "act_mul: F32 tensors");
+    REQUIRE(c, awq_tensor_rows(up) == n && awq_tensor_cols(up) == d && awq_tensor_rows(y) == n &&
+                   awq_tensor_cols(y) == d && usable(y) && usable(gate) && usable(up),
+            "act_mul: shape mismatch");
+    cl_int cd = (cl_int)d, cn = (cl_int)n;
+    cl_mem ym = mem(y), gm = mem(gate), um = mem(up);
+    cl_ulong yo = eoff(y), go = eoff(gate), uo = eoff(up);
+    cl_long ldy = ld(y), ldg = ld(gate), ldu = ld(up);
+    size_t g[2];
+    grid2(g, d, n);
+    LAUNCH(c, K_gelu_mul, 2, g, NULL, OA(cd), OA(cn), OA(ym), OA(yo), OA(ldy), OA(gm), OA(go), OA(ldg),
+           OA(um), OA(uo), OA(ldu));
+}
+
+awq_status ocl_softcap(awq_backend_ctx *c, awq_tensor *x, float cap) {
+    REQUIRE(c, x->type == AWQ_DTYPE_F32 && usable(x), "softcap: rowwise F32");
+    REQUIRE(c, cap > 0, "softcap: cap must be > 0");
+    int64_t n = awq_tensor_rows(x), d = awq_tensor_cols(x);
+    cl_int cd = (cl_int)d, cn = (cl_int)n;
+    cl_mem xm = mem(x);
+    cl_ulong xo = eoff(x);
+    cl_long ldx = ld(x);
+    size_t g[2];
+    grid2(g, d, n);
+    LAUNCH(c, K_softcap, 2, g, NULL, OA(cd), OA(cn), OA(xm), OA(xo), OA(ldx), OA(cap));
 }
 
 awq_status ocl_binop(awq_backend_ctx *c, awq_tensor *y, const awq_tensor *a, const awq_tensor *b,

@@ -7,22 +7,119 @@
 #include "json.h"
 
 /* Architectures as data. */
+static awq_status get_i32(awq_runtime *rt, const cJSON *o, const char *what, const char *key,
+                          bool req, int64_t def, int64_t lo, int64_t hi, int32_t *out);
+
+typedef enum gemma_kind { NOT_GEMMA = 0, GEMMA1, GEMMA2, GEMMA3 } gemma_kind;
+
 typedef struct arch_desc {
     const char *model_type;
     bool        qkv_bias_default;  /* Qwen2 always has q/k/v biases */
-    bool        qk_norm;           /* Qwen3 */
+    bool        qk_norm;           /* Qwen3, Gemma 3 */
     bool        sliding_from_cfg;  /* honours sliding_window (Mistral always; Qwen2 if use_sliding_window) */
     const char *sliding_flag;      /* key that must be true for the window to apply, or NULL */
+    gemma_kind  gemma;             /* Gemma block: (1 + w) norms, sandwich norms, scaled embeddings,
+                                      GELU-tanh, query_pre_attn_scalar, interleaved sliding layers */
 } arch_desc;
 
 static const arch_desc archs[] = {
-    {"llama", false, false, false, NULL},
-    {"mistral", false, false, true, NULL},
-    {"qwen2", true, false, true, "use_sliding_window"},
-    {"qwen3", false, true, true, "use_sliding_window"},
+    {"llama", false, false, false, NULL, NOT_GEMMA},
+    {"mistral", false, false, true, NULL, NOT_GEMMA},
+    {"qwen2", true, false, true, "use_sliding_window", NOT_GEMMA},
+    {"qwen3", false, true, true, "use_sliding_window", NOT_GEMMA},
+    {"gemma", false, false, false, NULL, GEMMA1},
+    {"gemma2", false, false, false, NULL, GEMMA2},
+    {"gemma3_text", false, true, false, NULL, GEMMA3},
+    {"phi3", false, false, true, NULL, NOT_GEMMA}, /* fused qkv/gate_up, longrope: awq_config_parse */
 };
 
-const char *awq_config_supported(void) { return "llama, mistral, qwen2, qwen3 (SmolLM2 is llama)"; }
+const char *awq_config_supported(void) {
+    return "llama, mistral, qwen2, qwen3, gemma, gemma2, gemma3_text, phi3 (SmolLM2 is llama; Phi-3, "
+           "Phi-3.5 and Phi-4-mini are phi3)";
+}
+
+/* hidden_activation / hidden_act -> awq_act. */
+static awq_status parse_act(awq_runtime *rt, const cJSON *root, const char *what, bool gemma,
+                            awq_act *out) {
+    const char *key = cJSON_GetObjectItemCaseSensitive(root, "hidden_activation") ? "hidden_activation"
+                                                                                  : "hidden_act";
+    const char *a = NULL;
+    awq_status st = awq_json_get_string(rt, root, what, key, false, gemma ? "gelu_pytorch_tanh" : "silu", &a);
+    if (st != AWQ_OK) return st;
+    if (!strcmp(a, "silu") || !strcmp(a, "swish")) *out = AWQ_ACT_SILU;
+    else if (!strcmp(a, "gelu_pytorch_tanh") || !strcmp(a, "gelu_new") || !strcmp(a, "gelu_tanh") ||
+             (gemma && !strcmp(a, "gelu"))) /* Gemma 1 configs say "gelu"; it was trained with tanh */
+        *out = AWQ_ACT_GELU_TANH;
+    else
+        return awq_set_error(rt, AWQ_ERR_UNSUPPORTED, "%s: '%s' = '%s' is not supported (silu, "
+                             "gelu_pytorch_tanh)", what, key, a);
+    return AWQ_OK;
+}
+
+static double opt_double(const cJSON *root, const char *key, double def) {
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(root, key);
+    if (cJSON_IsNull(v)) return 0; /* explicitly disabled (softcapping: null) */
+    return cJSON_IsNumber(v) ? v->valuedouble : def;
+}
+
+/* Gemma: (1 + w) norms, scaled embeddings; Gemma 2/3 also: sandwich norms, which layers slide
+ * (layer_types, else the pattern), query scale, soft-capping. */
+static awq_status parse_gemma(awq_runtime *rt, const cJSON *root, const char *what, gemma_kind g,
+                              awq_model_config *c) {
+    awq_status st;
+    c->norm_plus_one = true;
+    c->embed_scale = sqrt((double)c->d_model);
+    if (g == GEMMA1) return AWQ_OK; /* otherwise a Llama block: scores scaled by head_dim^-0.5 */
+    c->sandwich_norms = true;
+    double qs = 256;
+    if ((st = awq_json_get_double(rt, root, what, "query_pre_attn_scalar", false, 256, &qs))) return st;
+    if (!(qs > 0)) return awq_set_error(rt, AWQ_ERR_FORMAT, "%s: 'query_pre_attn_scalar' must be > 0", what);
+    c->attn_scale = 1.0 / sqrt(qs);
+    c->attn_softcap = opt_double(root, "attn_logit_softcapping", g == GEMMA2 ? 50.0 : 0);
+    c->final_softcap = opt_double(root, "final_logit_softcapping", g == GEMMA2 ? 30.0 : 0);
+    if (c->attn_softcap < 0 || c->final_softcap < 0)
+        return awq_set_error(rt, AWQ_ERR_FORMAT, "%s: soft-capping values must be >= 0", what);
+    int32_t w = 4096;
+    if ((st = get_i32(rt, root, what, "sliding_window", false, 4096, 0, 1 << 24, &w))) return st;
+    c->sliding_window = w;
+    c->per_layer_window = true;
+    if (g == GEMMA3) {
+        if ((st = awq_json_get_double(rt, root, what, "rope_local_base_freq", false, 10000.0,
+                                      &c->rope_local_theta)))
+            return st;
+        if (!(c->rope_local_theta > 0))
+            return awq_set_error(rt, AWQ_ERR_FORMAT, "%s: 'rope_local_base_freq' must be > 0", what);
+    }
+    const cJSON *lt = cJSON_GetObjectItemCaseSensitive(root, "layer_types");
+    if (lt && !cJSON_IsNull(lt)) {
+        if (!cJSON_IsArray(lt) || cJSON_GetArraySize(lt) != c->n_layers)
+            return awq_set_error(rt, AWQ_ERR_FORMAT, "%s: 'layer_types' must be a list of %d strings",
+                                 what, c->n_layers);
+        int32_t l = 0;
+        const cJSON *e;
+        cJSON_ArrayForEach(e, lt) {
+            if (!cJSON_IsString(e) || (strcmp(e->valuestring, "sliding_attention") &&
+                                       strcmp(e->valuestring, "full_attention")))
+                return awq_set_error(rt, AWQ_ERR_UNSUPPORTED, "%s: layer_types[%d]: expected "
+                                     "'sliding_attention' or 'full_attention'", what, l);
+            if (!strcmp(e->valuestring, "sliding_attention")) c->layer_sliding[l / 8] |= (uint8_t)(1u << (l % 8));
+            l++;
+        }
+        return AWQ_OK;
+    }
+    int32_t pattern = 2;
+    if (g == GEMMA3) {
+        const char *key = cJSON_GetObjectItemCaseSensitive(root, "sliding_window_pattern")
+                              ? "sliding_window_pattern" : "_sliding_window_pattern";
+        if ((st = get_i32(rt, root, what, key, false, 6, 1, 4096, &pattern))) return st;
+    }
+    /* transformers: Gemma 2 slides on even layers, Gemma 3 on all but every pattern-th */
+    for (int32_t l = 0; l < c->n_layers; l++) {
+        bool slide = g == GEMMA2 ? l % 2 == 0 : (l + 1) % pattern != 0;
+        if (slide) c->layer_sliding[l / 8] |= (uint8_t)(1u << (l % 8));
+    }
+    return AWQ_OK;
+}
 
 static awq_status get_i32(awq_runtime *rt, const cJSON *o, const char *what, const char *key,
                           bool req, int64_t def, int64_t lo, int64_t hi, int32_t *out) {
@@ -33,6 +130,44 @@ static awq_status get_i32(awq_runtime *rt, const cJSON *o, const char *what, con
         return awq_set_error(rt, AWQ_ERR_FORMAT, "%s: '%s' = %lld is out of range [%lld, %lld]",
                              what, key, (long long)v, (long long)lo, (long long)hi);
     *out = (int32_t)v;
+    return AWQ_OK;
+}
+
+/* Phi-3's longrope (transformers _compute_longrope_parameters): inv_freq[i] = 1 / (factor[i] *
+ * theta^(2i/rope_dim)), factors short or long, cos/sin scaled by attention_factor (default
+ * sqrt(1 + ln(max_pos / original_max_pos) / ln(original_max_pos)) when the ratio exceeds 1). */
+static awq_status parse_longrope(awq_runtime *rt, const cJSON *root, const cJSON *rs, const char *what,
+                                 awq_model_config *c) {
+    c->rope_kind = AWQ_ROPE_LONGROPE;
+    int32_t half = c->rope_dim / 2;
+    const char *keys[2] = {"short_factor", "long_factor"};
+    float *dst[2] = {c->rope_short, c->rope_long};
+    for (int k = 0; k < 2; k++) {
+        const cJSON *a = cJSON_GetObjectItemCaseSensitive(rs, keys[k]);
+        if (!cJSON_IsArray(a) || cJSON_GetArraySize(a) != half)
+            return awq_set_error(rt, AWQ_ERR_FORMAT, "%s: rope_scaling.%s must be a list of %d numbers "
+                                 "(rotary dims / 2)", what, keys[k], half);
+        int32_t i = 0;
+        const cJSON *e;
+        cJSON_ArrayForEach(e, a) {
+            if (!cJSON_IsNumber(e) || !(e->valuedouble > 0 && e->valuedouble <= 3.4e38)) /* a float */
+                return awq_set_error(rt, AWQ_ERR_FORMAT, "%s: rope_scaling.%s[%d] must be > 0", what,
+                                     keys[k], i);
+            dst[k][i++] = (float)e->valuedouble;
+        }
+    }
+    c->rope_orig_max_pos = c->max_pos;
+    const cJSON *om = cJSON_GetObjectItemCaseSensitive(root, "original_max_position_embeddings");
+    if (cJSON_IsNumber(om)) {
+        if (!(om->valuedouble >= 1 && om->valuedouble <= 2147483647.0))
+            return awq_set_error(rt, AWQ_ERR_FORMAT, "%s: 'original_max_position_embeddings' must be >= 1", what);
+        c->rope_orig_max_pos = (int32_t)om->valuedouble;
+    }
+    double factor = (double)c->max_pos / c->rope_orig_max_pos;
+    c->rope_attn_factor = factor <= 1.0 ? 1.0
+                          : sqrt(1.0 + log(factor) / log((double)c->rope_orig_max_pos));
+    const cJSON *af = cJSON_GetObjectItemCaseSensitive(rs, "attention_factor");
+    if (cJSON_IsNumber(af)) c->rope_attn_factor = af->valuedouble;
     return AWQ_OK;
 }
 
@@ -54,6 +189,7 @@ static awq_status parse_rope_scaling(awq_runtime *rt, const cJSON *root, const c
     if (!type)
         return awq_set_error(rt, AWQ_ERR_FORMAT, "%s: 'rope_scaling' has no 'rope_type' or 'type'", what);
     if (!strcmp(type, "default")) return AWQ_OK;
+    if (!strcmp(type, "longrope") || !strcmp(type, "su")) return parse_longrope(rt, root, rs, what, c);
     st = awq_json_get_double(rt, rs, what, "factor", true, 1.0, &c->rope_factor);
     if (st != AWQ_OK) return st;
     if (!(c->rope_factor > 0))
@@ -75,7 +211,8 @@ static awq_status parse_rope_scaling(awq_runtime *rt, const cJSON *root, const c
         return AWQ_OK;
     }
     return awq_set_error(rt, AWQ_ERR_UNSUPPORTED,
-                         "%s: rope_scaling type '%s' is not supported (supported: default, linear, llama3)",
+                         "%s: rope_scaling type '%s' is not supported (supported: default, linear, llama3, "
+                         "longrope)",
                          what, type);
 }
 
@@ -164,6 +301,12 @@ static awq_status parse_quant(awq_runtime *rt, const cJSON *root, const char *wh
     return AWQ_OK;
 }
 
+/* A token id from JSON: a non-negative integer that fits int32, else -1 ("none"); converting an
+ * out-of-range double is undefined behaviour. */
+static int32_t token_id(double v) {
+    return v >= 0 && v <= 2147483647.0 && v == floor(v) ? (int32_t)v : -1;
+}
+
 awq_status awq_config_parse(awq_runtime *rt, const cJSON *root, const char *what,
                             awq_model_config *c) {
     memset(c, 0, sizeof *c);
@@ -180,6 +323,10 @@ awq_status awq_config_parse(awq_runtime *rt, const cJSON *root, const char *what
                              "%s: model_type '%s' is not supported (supported: %s)", what, mt,
                              awq_config_supported());
     snprintf(c->model_type, sizeof c->model_type, "%s", mt);
+    if (cJSON_GetObjectItemCaseSensitive(root, "num_local_experts") ||
+        cJSON_GetObjectItemCaseSensitive(root, "num_experts"))
+        return awq_set_error(rt, AWQ_ERR_UNSUPPORTED, "%s: mixture-of-experts checkpoints are not "
+                             "supported (supported: %s)", what, awq_config_supported());
 
     const int32_t BIG = 1 << 20;
     if ((st = get_i32(rt, root, what, "num_hidden_layers", true, 0, 1, 4096, &c->n_layers)) ||
@@ -208,7 +355,8 @@ awq_status awq_config_parse(awq_runtime *rt, const cJSON *root, const char *what
                              what, c->n_heads, c->n_kv_heads);
     if ((st = awq_json_get_double(rt, root, what, "rms_norm_eps", false, 1e-6, &c->rms_eps)) ||
         (st = awq_json_get_double(rt, root, what, "rope_theta", false, 10000.0, &c->rope_theta)) ||
-        (st = awq_json_get_bool(rt, root, what, "tie_word_embeddings", false, false, &c->tie_embeddings)))
+        (st = awq_json_get_bool(rt, root, what, "tie_word_embeddings", false, a->gemma != NOT_GEMMA,
+                                &c->tie_embeddings)))
         return st;
     if (!(c->rms_eps > 0) || !(c->rope_theta > 0))
         return awq_set_error(rt, AWQ_ERR_FORMAT, "%s: rms_norm_eps and rope_theta must be > 0", what);
@@ -229,15 +377,38 @@ awq_status awq_config_parse(awq_runtime *rt, const cJSON *root, const char *what
         if ((st = get_i32(rt, root, what, "sliding_window", false, 0, 0, 1 << 24, &w))) return st;
         if (use) c->sliding_window = w;
     }
+    c->rope_dim = c->head_dim;
+    c->rope_attn_factor = 1.0;
+    const cJSON *prf = cJSON_GetObjectItemCaseSensitive(root, "partial_rotary_factor");
+    if (cJSON_IsNumber(prf)) {
+        if (!(prf->valuedouble > 0 && prf->valuedouble <= 1))
+            return awq_set_error(rt, AWQ_ERR_FORMAT, "%s: 'partial_rotary_factor' must be in (0, 1]", what);
+        c->rope_dim = (int32_t)(c->head_dim * prf->valuedouble);
+        if (c->rope_dim % 2 || c->rope_dim < 2)
+            return awq_set_error(rt, AWQ_ERR_FORMAT, "%s: partial_rotary_factor * head_dim = %d must be "
+                                 "even", what, c->rope_dim);
+    }
+    if (c->rope_dim / 2 > AWQ_MAX_ROPE_HALF)
+        return awq_set_error(rt, AWQ_ERR_UNSUPPORTED, "%s: %d rotary dims per head exceed %d", what,
+                             c->rope_dim, 2 * AWQ_MAX_ROPE_HALF);
+    if (!strcmp(mt, "phi3")) {
+        c->fused_qkv = c->fused_gate_up = c->clip_qk = true;
+        if (c->qkv_bias || c->mlp_bias)
+            return awq_set_error(rt, AWQ_ERR_UNSUPPORTED, "%s: phi3 with biases is not supported", what);
+    }
     if ((st = parse_rope_scaling(rt, root, what, c)) || (st = parse_dtype(rt, root, what, &c->torch_dtype)))
         return st;
+    c->embed_scale = 1.0;
+    c->attn_scale = 1.0 / sqrt((double)c->head_dim);
+    if ((st = parse_act(rt, root, what, a->gemma != NOT_GEMMA, &c->act))) return st;
+    if (a->gemma != NOT_GEMMA && (st = parse_gemma(rt, root, what, a->gemma, c))) return st;
     c->bos_id = c->eos_id = -1;
     const cJSON *b = cJSON_GetObjectItemCaseSensitive(root, "bos_token_id");
-    if (cJSON_IsNumber(b)) c->bos_id = (int32_t)b->valuedouble;
+    if (cJSON_IsNumber(b)) c->bos_id = token_id(b->valuedouble);
     const cJSON *e = cJSON_GetObjectItemCaseSensitive(root, "eos_token_id");
-    if (cJSON_IsNumber(e)) c->eos_id = (int32_t)e->valuedouble;
+    if (cJSON_IsNumber(e)) c->eos_id = token_id(e->valuedouble);
     else if (cJSON_IsArray(e) && cJSON_GetArraySize(e) > 0 && cJSON_IsNumber(cJSON_GetArrayItem(e, 0)))
-        c->eos_id = (int32_t)cJSON_GetArrayItem(e, 0)->valuedouble;
+        c->eos_id = token_id(cJSON_GetArrayItem(e, 0)->valuedouble);
     return parse_quant(rt, root, what, c);
 }
 
@@ -252,11 +423,24 @@ awq_status awq_config_load(awq_runtime *rt, const char *dir, awq_model_config *o
     return st;
 }
 
+bool awq_config_rope_long(const awq_model_config *c, int64_t n_ctx) {
+    return c->rope_kind == AWQ_ROPE_LONGROPE && n_ctx > c->rope_orig_max_pos;
+}
+
+void awq_config_inv_freq_long(const awq_model_config *c, float *inv_freq) {
+    int32_t half = c->rope_dim / 2;
+    for (int32_t i = 0; i < half; i++)
+        inv_freq[i] = (float)(1.0 / ((double)c->rope_long[i] *
+                                     pow(c->rope_theta, (double)(2 * i) / (double)c->rope_dim)));
+}
+
 void awq_config_inv_freq(const awq_model_config *c, float *inv_freq) {
-    int32_t half = c->head_dim / 2;
+    int32_t half = c->rope_dim / 2;
     for (int32_t i = 0; i < half; i++) {
-        double f = 1.0 / pow(c->rope_theta, (double)(2 * i) / (double)c->head_dim);
-        if (c->rope_kind == AWQ_ROPE_LINEAR) {
+        double f = 1.0 / pow(c->rope_theta, (double)(2 * i) / (double)c->rope_dim);
+        if (c->rope_kind == AWQ_ROPE_LONGROPE) {
+            f /= c->rope_short[i];
+        } else if (c->rope_kind == AWQ_ROPE_LINEAR) {
             f /= c->rope_factor;
         } else if (c->rope_kind == AWQ_ROPE_LLAMA3) {
             /* transformers _compute_llama3_parameters */
@@ -273,6 +457,33 @@ void awq_config_inv_freq(const awq_model_config *c, float *inv_freq) {
         }
         inv_freq[i] = (float)f;
     }
+}
+
+int32_t awq_config_layer_window(const awq_model_config *c, int32_t l) {
+    if (!c->per_layer_window) return c->sliding_window;
+    bool slide = l >= 0 && l < 4096 && (c->layer_sliding[l / 8] >> (l % 8) & 1u);
+    return slide ? c->sliding_window : 0;
+}
+
+bool awq_config_layer_local_rope(const awq_model_config *c, int32_t l) {
+    return c->rope_local_theta > 0 && c->per_layer_window && awq_config_layer_window(c, l) > 0;
+}
+
+void awq_config_inv_freq_local(const awq_model_config *c, float *inv_freq) {
+    int32_t half = c->rope_dim / 2;
+    double theta = c->rope_local_theta > 0 ? c->rope_local_theta : c->rope_theta;
+    for (int32_t i = 0; i < half; i++)
+        inv_freq[i] = (float)(1.0 / pow(theta, (double)(2 * i) / (double)c->rope_dim));
+}
+
+awq_norm_names awq_config_norm_names(const awq_model_config *c) {
+    awq_norm_names n = {"input_layernorm.weight", "post_attention_layernorm.weight", NULL, NULL};
+    if (c->sandwich_norms) {
+        n.ffn = "pre_feedforward_layernorm.weight";
+        n.post_attn = "post_attention_layernorm.weight";
+        n.post_ffn = "post_feedforward_layernorm.weight";
+    }
+    return n;
 }
 
 bool awq_config_is_excluded(const awq_model_config *c, const char *full_name) {

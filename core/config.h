@@ -11,7 +11,10 @@ typedef enum awq_rope_kind {
     AWQ_ROPE_DEFAULT = 0,
     AWQ_ROPE_LINEAR  = 1, /* positions divided by factor */
     AWQ_ROPE_LLAMA3  = 2, /* Llama 3.1 frequency-dependent scaling */
+    AWQ_ROPE_LONGROPE = 3, /* Phi-3 longrope / su: per-frequency short/long factors + cos/sin scale */
 } awq_rope_kind;
+
+#define AWQ_MAX_ROPE_HALF 256 /* rotary pairs per head (longrope factor lists) */
 
 #define AWQ_MAX_EXCLUDE 32
 
@@ -47,7 +50,48 @@ typedef struct awq_model_config {
     char      q_version[16];      /* "gemm" or "gemv" (lower-cased) */
     int32_t   n_exclude;
     char      exclude[AWQ_MAX_EXCLUDE][64]; /* modules_to_not_convert */
+    /* ---- the block's shape beyond Llama (Gemma 2/3); defaults describe Llama ---- */
+    bool      norm_plus_one;      /* RMSNorm weights are applied as (1 + w) (Gemma) */
+    bool      sandwich_norms;     /* post-attention and post-feed-forward norms on the module
+                                     outputs; the feed-forward norm is pre_feedforward_layernorm */
+    awq_act   act;                /* gated-MLP activation (hidden_activation / hidden_act) */
+    double    embed_scale;        /* embeddings multiplied by this (Gemma: sqrt(hidden_size)); 1 */
+    double    attn_scale;         /* attention score scale (query_pre_attn_scalar^-0.5 on Gemma);
+                                     1/sqrt(head_dim) */
+    double    attn_softcap;       /* attn_logit_softcapping (Gemma 2), 0 = none */
+    double    final_softcap;      /* final_logit_softcapping (Gemma 2), 0 = none */
+    double    rope_local_theta;   /* RoPE base of sliding-window layers (Gemma 3
+                                     rope_local_base_freq), 0 = rope_theta */
+    bool      per_layer_window;   /* sliding_window applies only to the layers marked below */
+    uint8_t   layer_sliding[4096 / 8]; /* bit l: layer l uses the sliding window (per_layer_window) */
+    /* ---- Phi-3 / Phi-3.5 / Phi-4-mini ---- */
+    bool      fused_qkv;          /* checkpoint stores self_attn.qkv_proj (q | k | v rows) */
+    bool      fused_gate_up;      /* checkpoint stores mlp.gate_up_proj (gate | up rows) */
+    bool      clip_qk;            /* clip search also on q/k (AutoAWQ clips a fused qkv_proj whole) */
+    int32_t   rope_dim;           /* rotated dims per head (partial_rotary_factor * head_dim) */
+    double    rope_attn_factor;   /* cos/sin scale (longrope attention_factor), 1 */
+    float     rope_short[AWQ_MAX_ROPE_HALF], rope_long[AWQ_MAX_ROPE_HALF]; /* longrope factors */
 } awq_model_config;
+
+/* Longrope: true when a context of n_ctx tokens uses the long factors (n_ctx beyond the original
+ * context, as llama.cpp chooses per context; transformers switches once the sequence is longer). */
+bool    awq_config_rope_long(const awq_model_config *c, int64_t n_ctx);
+/* RoPE inverse frequencies (rope_dim/2,) with the long factors (longrope only). */
+void    awq_config_inv_freq_long(const awq_model_config *c, float *inv_freq);
+
+/* Attention of decoder layer l: its sliding window (0 = full attention) and whether it uses the
+ * local RoPE base (rope_local_theta). */
+int32_t awq_config_layer_window(const awq_model_config *c, int32_t l);
+bool    awq_config_layer_local_rope(const awq_model_config *c, int32_t l);
+/* RoPE inverse frequencies of the local (sliding-window) layers: rope_local_theta, no scaling. */
+void    awq_config_inv_freq_local(const awq_model_config *c, float *inv_freq);
+/* Hugging Face names of the layer norms (layer-relative, "input_layernorm.weight"):
+ * the attention input norm, the feed-forward input norm, and with sandwich_norms the norms of
+ * the attention and feed-forward outputs (NULL otherwise). */
+typedef struct awq_norm_names {
+    const char *attn, *ffn, *post_attn, *post_ffn;
+} awq_norm_names;
+awq_norm_names awq_config_norm_names(const awq_model_config *c);
 
 /* Reads dir/config.json. Errors name the file and the key; an unsupported model_type lists the
  * supported ones. */
@@ -58,7 +102,8 @@ awq_status awq_config_parse(awq_runtime *rt, const struct cJSON *root, const cha
                             awq_model_config *out);
 /* Comma-separated supported model_type values. */
 const char *awq_config_supported(void);
-/* RoPE inverse frequencies (head_dim/2,) for the config (handles rope_scaling). */
+/* RoPE inverse frequencies (rope_dim/2,) for the config (handles rope_scaling; longrope: the
+ * short factors). */
 void awq_config_inv_freq(const awq_model_config *c, float *inv_freq);
 /* True if a linear named `name` (layer-relative, e.g. "mlp.gate_proj") is excluded from
  * quantization by modules_to_not_convert (substring match, as AutoAWQ/vLLM do). */

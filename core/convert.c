@@ -29,22 +29,79 @@
 typedef struct arch_map {
     const char *gguf_arch, *model_type, *hf_class;
     bool        permute_qk; /* llama.cpp permuted q/k rows for interleaved RoPE */
+    int         gemma;      /* 2, 3: llama.cpp stored every norm weight as 1 + w (norm_shift) and
+                               the block has Gemma's sandwich norms; 0 otherwise */
 } arch_map;
 
 static const arch_map arches[] = {
-    {"llama", "llama", "LlamaForCausalLM", true},
-    {"mistral", "mistral", "MistralForCausalLM", true},
-    {"qwen2", "qwen2", "Qwen2ForCausalLM", false},
-    {"qwen3", "qwen3", "Qwen3ForCausalLM", false},
+    {"llama", "llama", "LlamaForCausalLM", true, 0},
+    {"mistral", "mistral", "MistralForCausalLM", true, 0},
+    {"qwen2", "qwen2", "Qwen2ForCausalLM", false, 0},
+    {"qwen3", "qwen3", "Qwen3ForCausalLM", false, 0},
+    {"gemma2", "gemma2", "Gemma2ForCausalLM", false, 2},
+    {"gemma3", "gemma3_text", "Gemma3ForCausalLM", false, 3},
 };
+
+/* The chat templates of Google's instruction-tuned Gemma 3 and Gemma 2 checkpoints
+ * (tokenizer_config.json), for GGUF files that carry none. */
+static const char gemma3_chat_template[] =
+    "{{ bos_token }}\n"
+    "{%- if messages[0]['role'] == 'system' -%}\n"
+    "    {%- if messages[0]['content'] is string -%}\n"
+    "        {%- set first_user_prefix = messages[0]['content'] + '\n\n' -%}\n"
+    "    {%- else -%}\n"
+    "        {%- set first_user_prefix = messages[0]['content'][0]['text'] + '\n\n' -%}\n"
+    "    {%- endif -%}\n"
+    "    {%- set loop_messages = messages[1:] -%}\n"
+    "{%- else -%}\n"
+    "    {%- set first_user_prefix = \"\" -%}\n"
+    "    {%- set loop_messages = messages -%}\n"
+    "{%- endif -%}\n"
+    "{%- for message in loop_messages -%}\n"
+    "    {%- if (message['role'] == 'user') != (loop.index0 % 2 == 0) -%}\n"
+    "        {{ raise_exception(\"Conversation roles must alternate user/assistant/user/assistant/...\") }}\n"
+    "    {%- endif -%}\n"
+    "    {%- if (message['role'] == 'assistant') -%}\n"
+    "        {%- set role = \"model\" -%}\n"
+    "    {%- else -%}\n"
+    "        {%- set role = message['role'] -%}\n"
+    "    {%- endif -%}\n"
+    "    {{ '<start_of_turn>' + role + '\n' + (first_user_prefix if loop.first else \"\") }}\n"
+    "    {%- if message['content'] is string -%}\n"
+    "        {{ message['content'] | trim }}\n"
+    "    {%- elif message['content'] is iterable -%}\n"
+    "        {%- for item in message['content'] -%}\n"
+    "            {%- if item['type'] == 'image' -%}\n"
+    "                {{ '<start_of_image>' }}\n"
+    "            {%- elif item['type'] == 'text' -%}\n"
+    "                {{ item['text'] | trim }}\n"
+    "            {%- endif -%}\n"
+    "        {%- endfor -%}\n"
+    "    {%- else -%}\n"
+    "        {{ raise_exception(\"Invalid content type\") }}\n"
+    "    {%- endif -%}\n"
+    "    {{ '<end_of_turn>\n' }}\n"
+    "{%- endfor -%}\n"
+    "{%- if add_generation_prompt -%}\n"
+    "    {{'<start_of_turn>model\n'}}\n"
+    "{%- endif -%}\n";
+
+static const char gemma2_chat_template[] =
+    "{{ bos_token }}{% if messages[0]['role'] == 'system' %}{{ raise_exception('System role not "
+    "supported') }}{% endif %}{% for message in messages %}{% if (message['role'] == 'user') != "
+    "(loop.index0 % 2 == 0) %}{{ raise_exception('Conversation roles must alternate "
+    "user/assistant/user/assistant/...') }}{% endif %}{% if (message['role'] == 'assistant') %}{% "
+    "set role = 'model' %}{% else %}{% set role = message['role'] %}{% endif %}{{ "
+    "'<start_of_turn>' + role + '\n' + message['content'] | trim + '<end_of_turn>\n' }}{% endfor "
+    "%}{% if add_generation_prompt %}{{'<start_of_turn>model\n'}}{% endif %}";
 
 awq_convert_params awq_convert_params_default(void) {
     awq_convert_params p = {.dtype = AWQ_DTYPE_F16, .force = false, .progress = NULL, .progress_user = NULL};
     return p;
 }
 
-/* GGUF tensor name -> Hugging Face name; NULL if the tensor is not part of the model. */
-static bool hf_name(const char *g, char *out, size_t cap) {
+/* GGUF tensor name -> Hugging Face name; false if the tensor is not part of the model. */
+static bool hf_name(const arch_map *a, const char *g, char *out, size_t cap) {
     static const struct { const char *gg, *hf; } glob[] = {
         {"token_embd.weight", "model.embed_tokens.weight"},
         {"output_norm.weight", "model.norm.weight"},
@@ -67,8 +124,19 @@ static bool hf_name(const char *g, char *out, size_t cap) {
         {"ffn_gate.weight", "mlp.gate_proj.weight"},    {"ffn_up.weight", "mlp.up_proj.weight"},
         {"ffn_down.weight", "mlp.down_proj.weight"},
     };
+    /* Gemma: ffn_norm is the pre-feed-forward norm, and two more norms follow the modules */
+    static const struct { const char *gg, *hf; } gemma_blk[] = {
+        {"ffn_norm.weight", "pre_feedforward_layernorm.weight"},
+        {"post_attention_norm.weight", "post_attention_layernorm.weight"},
+        {"post_ffw_norm.weight", "post_feedforward_layernorm.weight"},
+    };
     int layer, n = 0;
     if (sscanf(g, "blk.%d.%n", &layer, &n) != 1 || n == 0) return false;
+    for (size_t i = 0; a->gemma && i < sizeof gemma_blk / sizeof gemma_blk[0]; i++)
+        if (!strcmp(g + n, gemma_blk[i].gg)) {
+            snprintf(out, cap, "model.layers.%d.%s", layer, gemma_blk[i].hf);
+            return true;
+        }
     for (size_t i = 0; i < sizeof blk / sizeof blk[0]; i++)
         if (!strcmp(g + n, blk[i].gg)) {
             snprintf(out, cap, "model.layers.%d.%s", layer, blk[i].hf);
@@ -96,6 +164,64 @@ static awq_status unpermute(awq_runtime *rt, float *w, int64_t rows, int64_t col
     }
     awq_free(tmp);
     return AWQ_OK;
+}
+
+/* Gemma 2/3 keys of config.json, as llama.cpp's graph uses the GGUF (it hard-codes what the
+ * file does not say: Gemma 3's 5 local : 1 global pattern and local RoPE base 10000, the
+ * 27B models' query scale n_embd / n_head). */
+static awq_status gemma_config(awq_runtime *rt, const awq_gguf *g, const arch_map *a, cJSON *c,
+                               uint64_t d, uint64_t heads, uint64_t key_len, uint64_t layers) {
+    char key[128];
+    uint64_t window = 4096, pattern = a->gemma == 3 ? 6 : 2;
+    snprintf(key, sizeof key, "%s.attention.sliding_window", a->gguf_arch);
+    TRY(awq_gguf_get_u64(rt, g, key, false, 4096, &window));
+    snprintf(key, sizeof key, "%s.attention.sliding_window_pattern", a->gguf_arch);
+    TRY(awq_gguf_get_u64(rt, g, key, false, pattern, &pattern));
+    if (pattern == 0) return awq_set_error(rt, AWQ_ERR_FORMAT, "%s: %s must be > 0", g->path, key);
+    /* Gemma 2 27B (46 layers) and Gemma 3 27B (62 layers) scale queries by n_embd / n_head */
+    bool big = (a->gemma == 2 && layers == 46) || (a->gemma == 3 && layers == 62);
+    cJSON_AddNumberToObject(c, "query_pre_attn_scalar", big ? (double)(d / heads) : (double)key_len);
+    cJSON_AddNumberToObject(c, "sliding_window", (double)window);
+    cJSON_AddStringToObject(c, "hidden_activation", "gelu_pytorch_tanh");
+    cJSON *lt = cJSON_AddArrayToObject(c, "layer_types");
+    for (uint64_t l = 0; l < layers; l++) {
+        bool slide = a->gemma == 2 ? l % 2 == 0 : (l + 1) % pattern != 0;
+        cJSON_AddItemToArray(lt, cJSON_CreateString(slide ? "sliding_attention" : "full_attention"));
+    }
+    if (a->gemma == 3) {
+        double local = 10000.0;
+        snprintf(key, sizeof key, "%s.rope.freq_base_swa", a->gguf_arch);
+        TRY(awq_gguf_get_f64(rt, g, key, false, 10000.0, &local));
+        cJSON_AddNumberToObject(c, "rope_local_base_freq", local);
+        cJSON_AddNullToObject(c, "attn_logit_softcapping");
+        cJSON_AddNullToObject(c, "final_logit_softcapping");
+    } else {
+        double acap = 50.0, fcap = 30.0;
+        snprintf(key, sizeof key, "%s.attn_logit_softcapping", a->gguf_arch);
+        TRY(awq_gguf_get_f64(rt, g, key, false, 50.0, &acap));
+        snprintf(key, sizeof key, "%s.final_logit_softcapping", a->gguf_arch);
+        TRY(awq_gguf_get_f64(rt, g, key, false, 30.0, &fcap));
+        cJSON_AddNumberToObject(c, "attn_logit_softcapping", acap);
+        cJSON_AddNumberToObject(c, "final_logit_softcapping", fcap);
+    }
+    return AWQ_OK;
+}
+
+/* Adds the family's chat template to tokenizer_config.json when the GGUF carried none. */
+static awq_status default_chat_template(awq_runtime *rt, const arch_map *a, const char *dir) {
+    const char *tmpl = a->gemma == 3 ? gemma3_chat_template : a->gemma == 2 ? gemma2_chat_template : NULL;
+    if (!tmpl) return AWQ_OK;
+    char path[4096];
+    awq_path_join(path, sizeof path, dir, "tokenizer_config.json");
+    cJSON *root = NULL;
+    TRY(awq_json_parse_file(rt, path, &root));
+    awq_status st = AWQ_OK;
+    if (!cJSON_GetObjectItemCaseSensitive(root, "chat_template")) {
+        cJSON_AddStringToObject(root, "chat_template", tmpl);
+        st = awq_json_write_file(rt, path, root);
+    }
+    cJSON_Delete(root);
+    return st;
 }
 
 static awq_status write_config(awq_runtime *rt, const awq_gguf *g, const arch_map *a,
@@ -160,6 +286,8 @@ static awq_status write_config(awq_runtime *rt, const awq_gguf *g, const arch_ma
     awq_free(scaling);
     if (st != AWQ_OK) { cJSON_Delete(c); return st; }
     if (!cJSON_GetObjectItemCaseSensitive(c, "rope_scaling")) cJSON_AddNullToObject(c, "rope_scaling");
+    if (a->gemma && st == AWQ_OK) st = gemma_config(rt, g, a, c, d, heads, key_len, layers);
+    if (st != AWQ_OK) { cJSON_Delete(c); return st; }
     cJSON_AddNumberToObject(c, "vocab_size", (double)vocab);
     cJSON_AddBoolToObject(c, "tie_word_embeddings", tied);
     if (!strcmp(a->model_type, "qwen2")) cJSON_AddBoolToObject(c, "attention_bias", true);
@@ -191,6 +319,13 @@ static awq_status convert(awq_runtime *rt, awq_gguf *g, const arch_map *a, const
     TRY(awq_gguf_get_u64(rt, g, key, true, 0, &heads));
     snprintf(key, sizeof key, "%s.attention.head_count_kv", a->gguf_arch);
     TRY(awq_gguf_get_u64(rt, g, key, false, heads, &kv_heads));
+    uint64_t experts = 0; /* Mixtral GGUFs say "llama" and carry expert tensors */
+    snprintf(key, sizeof key, "%s.expert_count", a->gguf_arch);
+    TRY(awq_gguf_get_u64(rt, g, key, false, 0, &experts));
+    if (experts > 0)
+        return awq_set_error(rt, AWQ_ERR_UNSUPPORTED, "%s: %s = %llu: mixture-of-experts models are not "
+                             "supported (supported: dense llama, mistral, qwen2, qwen3, gemma2, gemma3)",
+                             g->path, key, (unsigned long long)experts);
     const awq_gguf_tensor *emb = awq_gguf_find_tensor(g, "token_embd.weight");
     if (!emb || emb->n_dims != 2)
         return awq_set_error(rt, AWQ_ERR_FORMAT, "%s: tensor 'token_embd.weight' is missing", g->path);
@@ -201,6 +336,7 @@ static awq_status convert(awq_runtime *rt, awq_gguf *g, const arch_map *a, const
     TRY(awq_tokenizer_from_gguf(rt, g, &tok));
     awq_status st = awq_tokenizer_write_hf(rt, tok, tmp);
     awq_tokenizer_destroy(tok);
+    if (st == AWQ_OK) st = default_chat_template(rt, a, tmp);
     if (st != AWQ_OK) return st;
     TRY(write_config(rt, g, a, tmp, p->dtype, tied, (int64_t)emb->ne[1]));
 
@@ -212,7 +348,7 @@ static awq_status convert(awq_runtime *rt, awq_gguf *g, const arch_map *a, const
     uint64_t total = 0, maxn = 0;
     for (uint64_t i = 0; i < g->n_tensors; i++) {
         const awq_gguf_tensor *t = &g->tensors[i];
-        if (!hf_name(t->name, name, sizeof name)) {
+        if (!hf_name(a, t->name, name, sizeof name)) {
             st = awq_set_error(rt, AWQ_ERR_UNSUPPORTED, "%s: tensor '%s' has no Hugging Face "
                                "counterpart in a %s model", g->path, t->name, a->model_type);
             goto done;
@@ -236,7 +372,7 @@ static awq_status convert(awq_runtime *rt, awq_gguf *g, const arch_map *a, const
     uint64_t done_n = 0;
     for (uint64_t i = 0; i < g->n_tensors && st == AWQ_OK; i++) {
         const awq_gguf_tensor *t = &g->tensors[i];
-        hf_name(t->name, name, sizeof name);
+        hf_name(a, t->name, name, sizeof name);
         uint64_t n = awq_gguf_tensor_nelem(t);
         if ((st = awq_gguf_dequantize(rt, g, t, buf))) break;
         if (a->permute_qk && t->n_dims == 2) {
@@ -246,6 +382,11 @@ static awq_status convert(awq_runtime *rt, awq_gguf *g, const arch_map *a, const
             else if (ln > 14 && !strcmp(t->name + ln - 14, ".attn_k.weight"))
                 st = unpermute(rt, buf, (int64_t)t->ne[1], (int64_t)t->ne[0], (int64_t)kv_heads);
             if (st != AWQ_OK) break;
+        }
+        if (a->gemma) { /* llama.cpp added 1 to every Gemma norm weight: HF stores w */
+            size_t ln = strlen(t->name);
+            if (ln > 11 && !strcmp(t->name + ln - 11, "norm.weight"))
+                for (uint64_t k = 0; k < n; k++) buf[k] -= 1.0f;
         }
         if (p->dtype == AWQ_DTYPE_F32) {
             st = awq_st_writer_write(w, name, buf, n * 4);
@@ -289,7 +430,7 @@ awq_status awq_convert_gguf(awq_runtime *rt, const char *gguf_path, const char *
     if (st == AWQ_OK && !a)
         st = awq_set_error(rt, AWQ_ERR_UNSUPPORTED,
                            "%s: general.architecture '%s' is not supported (supported: llama, "
-                           "mistral, qwen2, qwen3)", gguf_path, arch);
+                           "mistral, qwen2, qwen3, gemma2, gemma3)", gguf_path, arch);
     awq_free(arch);
     char tmp[4200] = "";
     if (st == AWQ_OK) {

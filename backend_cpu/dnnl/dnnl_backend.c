@@ -107,6 +107,9 @@ static const awq_backend_ops dnnl_ops = {
     .gram           = awq_dnnl_gram,
     .weight_prepare = awq_cpu_weight_prepare,
     .weight_release = awq_cpu_weight_release,
+    .act_mul        = awq_cpu_act_mul,
+    .softcap        = awq_cpu_softcap,
+    .attention_softcap = awq_cpu_attention_softcap,
 };
 
 static int dnnl_probe(char *why, size_t cap) {

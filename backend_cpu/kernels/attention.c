@@ -3,9 +3,42 @@
 
 #define MAX_HEAD_DIM 1024
 
+/* One (query, head) row with soft-capped scores cap * tanh(scale q.k / cap) (Gemma 2): plain
+ * loops, the reference for every backend's capped attention. */
+static void attn_row_softcap(const float *q, const char *kbase, int64_t kstride, const char *vbase,
+                             int64_t vstride, int64_t lo, int64_t hi, int64_t hd, float scale,
+                             float cap, float *out) {
+    float m = -INFINITY, l = 0.0f;
+    for (int64_t d = 0; d < hd; d++) out[d] = 0.0f;
+    for (int64_t j = lo; j <= hi; j++) {
+        const float *kv = (const float *)(kbase + j * kstride), *vv = (const float *)(vbase + j * vstride);
+        float s = 0.0f;
+        for (int64_t d = 0; d < hd; d++) s += q[d] * kv[d];
+        s = cap * tanhf(s * scale / cap);
+        if (s > m) {
+            float c = expf(m - s); /* rescale what was accumulated so far */
+            l *= c;
+            for (int64_t d = 0; d < hd; d++) out[d] *= c;
+            m = s;
+        }
+        float p = expf(s - m);
+        l += p;
+        for (int64_t d = 0; d < hd; d++) out[d] += p * vv[d];
+    }
+    float inv = 1.0f / l;
+    for (int64_t d = 0; d < hd; d++) out[d] *= inv;
+}
+
 awq_status awq_cpu_attention(awq_backend_ctx *ctx, awq_tensor *out, const awq_tensor *q,
                              const awq_tensor *k, const awq_tensor *v, int32_t n_past,
                              float scale, int32_t window) {
+    return awq_cpu_attention_softcap(ctx, out, q, k, v, n_past, scale, window, 0.0f);
+}
+
+awq_status awq_cpu_attention_softcap(awq_backend_ctx *ctx, awq_tensor *out, const awq_tensor *q,
+                                     const awq_tensor *k, const awq_tensor *v, int32_t n_past,
+                                     float scale, int32_t window, float cap) {
+    K_REQUIRE(ctx, cap >= 0, "attention: soft-cap must be >= 0");
     K_REQUIRE(ctx, q->ndim == 4 && k->ndim == 4 && v->ndim == 4 && out->ndim == 4,
               "attention: 4-D tensors (B, T, H, hd)");
     K_REQUIRE(ctx, q->type == AWQ_DTYPE_F32 && k->type == AWQ_DTYPE_F32 && v->type == AWQ_DTYPE_F32 &&
@@ -34,8 +67,13 @@ awq_status awq_cpu_attention(awq_backend_ctx *ctx, awq_tensor *out, const awq_te
                 const float *qv = (const float *)(qb + b * q->nb[0] + t * q->nb[1] + h * q->nb[2]);
                 int64_t hk = h / group;
                 float *ov = (float *)(ob + b * out->nb[0] + t * out->nb[1] + h * out->nb[2]);
-                k_attn_row(qv, kb + b * k->nb[0] + hk * k->nb[2], k->nb[1],
-                           vb + b * v->nb[0] + hk * v->nb[2], v->nb[1], lo, hi, hd, scale, ov);
+                if (cap > 0)
+                    attn_row_softcap(qv, kb + b * k->nb[0] + hk * k->nb[2], k->nb[1],
+                                     vb + b * v->nb[0] + hk * v->nb[2], v->nb[1], lo, hi, hd, scale,
+                                     cap, ov);
+                else
+                    k_attn_row(qv, kb + b * k->nb[0] + hk * k->nb[2], k->nb[1],
+                               vb + b * v->nb[0] + hk * v->nb[2], v->nb[1], lo, hi, hd, scale, ov);
             }
         }
     }

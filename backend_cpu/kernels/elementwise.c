@@ -85,6 +85,46 @@ awq_status awq_cpu_silu_mul(awq_backend_ctx *ctx, awq_tensor *y, const awq_tenso
     return AWQ_OK;
 }
 
+/* Gemma's gelu_pytorch_tanh, in float as transformers evaluates it. */
+static inline float k_gelu_tanh(float g) {
+    const float c = 0.7978845608028654f; /* sqrt(2 / pi) */
+    return 0.5f * g * (1.0f + tanhf(c * (g + 0.044715f * g * g * g)));
+}
+
+awq_status awq_cpu_act_mul(awq_backend_ctx *ctx, awq_tensor *y, const awq_tensor *gate,
+                           const awq_tensor *up, awq_act act) {
+    K_REQUIRE(ctx, act == AWQ_ACT_SILU || act == AWQ_ACT_GELU_TANH, "act_mul: unknown activation %d",
+              (int)act);
+    if (act == AWQ_ACT_SILU) return awq_cpu_silu_mul(ctx, y, gate, up);
+    int64_t n = awq_tensor_rows(gate), d = awq_tensor_cols(gate);
+    K_REQUIRE(ctx, y->type == AWQ_DTYPE_F32 && gate->type == AWQ_DTYPE_F32 && up->type == AWQ_DTYPE_F32,
+              "act_mul: F32 tensors");
+    K_REQUIRE(ctx, awq_tensor_rows(up) == n && awq_tensor_cols(up) == d && awq_tensor_rows(y) == n &&
+                       awq_tensor_cols(y) == d && awq_tensor_is_rowwise(y) &&
+                       awq_tensor_is_rowwise(gate) && awq_tensor_is_rowwise(up),
+              "act_mul: shape mismatch");
+#pragma omp parallel for num_threads(ctx->n_threads) if (n > 4)
+    for (int64_t i = 0; i < n; i++) {
+        const float *g = (const float *)k_row(gate, i), *u = (const float *)k_row(up, i);
+        float *yi = (float *)k_row(y, i);
+        for (int64_t j = 0; j < d; j++) yi[j] = k_gelu_tanh(g[j]) * u[j];
+    }
+    return AWQ_OK;
+}
+
+awq_status awq_cpu_softcap(awq_backend_ctx *ctx, awq_tensor *x, float cap) {
+    K_REQUIRE(ctx, x->type == AWQ_DTYPE_F32 && awq_tensor_is_rowwise(x), "softcap: rowwise F32");
+    K_REQUIRE(ctx, cap > 0, "softcap: cap must be > 0");
+    int64_t n = awq_tensor_rows(x), d = awq_tensor_cols(x);
+    float inv = 1.0f / cap;
+#pragma omp parallel for num_threads(ctx->n_threads) if (n > 4)
+    for (int64_t i = 0; i < n; i++) {
+        float *xi = (float *)k_row(x, i);
+        for (int64_t j = 0; j < d; j++) xi[j] = cap * tanhf(xi[j] * inv);
+    }
+    return AWQ_OK;
+}
+
 awq_status awq_cpu_binop(awq_backend_ctx *ctx, awq_tensor *y, const awq_tensor *a,
                          const awq_tensor *b, awq_binop op) {
     int64_t n = awq_tensor_rows(a), d = awq_tensor_cols(a);

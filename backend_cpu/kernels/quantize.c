@@ -1,5 +1,5 @@
 /*
- * quantize.c - AWQ quantization ops: the pseudo-quantizer (awq-spec 7.2), the final fp16
+ * quantize.c - AWQ quantization ops: the pseudo-quantizer (docs/algorithm.md 7.2), the final fp16
  * quantization (7.4), the clip search (6), column scaling, statistics and scalar reductions.
  */
 #include <stdlib.h>
@@ -8,7 +8,7 @@
 
 #include "kcommon.h"
 
-/* Group-wise asymmetric pseudo-quantization of v[0..gs) in place (awq-spec 7.2, fp32). */
+/* Group-wise asymmetric pseudo-quantization of v[0..gs) in place (docs/algorithm.md 7.2, fp32). */
 static void pseudo_quant_group(float *v, int64_t gs, int qmax) {
     float mx = v[0], mn = v[0];
     for (int64_t k = 1; k < gs; k++) {

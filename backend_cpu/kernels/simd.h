@@ -54,7 +54,7 @@ void k_attn_row_generic(const float *q, const char *kbase, int64_t kstride, cons
 void k_sq_err16(const float *x, int64_t ldx, int64_t n, const float *dqt, int64_t gs, double *err);
 
 /* AWQ GEMM-order words to floats: for c < nw and logical column j < 8,
- * dst[8c + j] = (nibble of column j in words[c] - z[8c + j]) * s[8c + j] (awq-spec 8.1). */
+ * dst[8c + j] = (nibble of column j in words[c] - z[8c + j]) * s[8c + j] (docs/formats.md 4.1). */
 void k_w4_dequant_words(float *dst, const int32_t *words, int64_t nw, const float *z, const float *s);
 
 #endif

@@ -5,8 +5,8 @@
  * Prepared layout (k_w4_prep): output columns in chunks of 64 (8 packed words); per chunk all
  * `in` rows of 8 words are contiguous, q[c][k][0..8) - one sequential stream per chunk, and two
  * consecutive rows fill one 64-byte cache line. Word l of a row keeps the AWQ nibble order, so
- * nibble slot i of word l is output 64c + 8l + ORDER[i] (awq-spec 8.1). Scales and zero points
- * per (chunk, group) are stored as fp32 in the same slot order: s[i*8 + l] and zs = z * s.
+ * nibble slot i of word l is output 64c + 8l + ORDER[i] (docs/formats.md 4.1). Scales and zero
+ * points per (chunk, group) are stored as fp32 in the same slot order: s[i*8 + l] and zs = z * s.
  *
  * Math per output o and group g (X_g = sum_{k in g} x[k], computed once per call):
  *   y[o] = sum_g ( s[g][o] * sum_{k in g} x[k] q[k][o]  -  z[g][o] s[g][o] * X_g ) + bias[o]

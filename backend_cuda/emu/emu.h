@@ -1,7 +1,7 @@
 /*
  * emu.h - the SIMT emulator: the names kernels/intrin.cuh promises CUDA kernels, provided on the
- * host so that every kernel (single source) also runs on the CPU (docs: shared/docs/cuda.md
- * section 2). Included by intrin.cuh under -DAWQ_CUDA_EMU; implemented in emu.cc.
+ * host so that every kernel (single source) also runs on the CPU (docs/kernels.md
+ * 5.1). Included by intrin.cuh under -DAWQ_CUDA_EMU; implemented in emu.cc.
  *
  * Model: a launch runs its blocks on a pool of host threads (AWQ_CUDA_EMU_THREADS, default the
  * hardware concurrency); each host thread runs whole blocks, one fiber per CUDA thread of the

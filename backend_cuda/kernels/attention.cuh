@@ -211,7 +211,9 @@ attn_tile(awqk_attn a, int ntiles, int nchunk, int chunk_len, float *ws) {
             for (int m = 0; m < RPL; m++) {
                 const int qp = qpos[m];
                 const bool ok = qp >= 0 && j < kend && j <= qp && (a.window <= 0 || j > qp - a.window);
-                const float sc = ok ? s[m] * a.scale : -INFINITY;
+                float sc = s[m] * a.scale;
+                if (a.softcap > 0.0f) sc = a.softcap * tanhf(sc / a.softcap); /* Gemma 2 */
+                sc = ok ? sc : -INFINITY;
                 float mt = sc;
 #pragma unroll
                 for (int o = BK / 2; o > 0; o >>= 1) mt = fmaxf(mt, __shfl_xor_sync(0xffffffffu, mt, o));

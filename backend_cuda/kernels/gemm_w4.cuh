@@ -22,7 +22,7 @@
 
 /* ---- dequantization helpers ------------------------------------------------------------------ */
 
-/* fp32 magic-number dequantization (the fp32 analog of the 0x6400 trick, kernels.md section 3):
+/* fp32 magic-number dequantization (the fp32 analog of the 0x6400 trick, docs/kernels.md 3):
  * one lop3 puts nibble slot I of w (slots 4..7 from hi = w >> 16) into the mantissa of 2^23, giving
  * exactly 2^23 + q * 2^P with P = 4 * (I & 3). No shifts for slots 0-3, one shift per word for
  * 4-7, no int->float conversion. (f - (2^23 + z * 2^P)) * (s * 2^-P) == (q - z) * s exactly. */

@@ -1,6 +1,6 @@
 /*
  * intrin.cuh - the ONLY file of the CUDA backend with inline PTX, and the seam between the two
- * ways every kernel is built (docs: ../shared/docs/cuda.md section 1-2):
+ * ways every kernel is built (docs/kernels.md 5):
  *
  *   nvcc (AWQ_CUDA_EMU undefined): the functions below are inline PTX / CUDA builtins;
  *   host C++ (-DAWQ_CUDA_EMU):     emu/emu.h provides the same names on the SIMT emulator

@@ -38,7 +38,7 @@ int awqk_check_launch(awqk_ctx *kc, const char *name);
 
 /* =========================== W4A16 and dense GEMM (gemm_*.cuh) ============================ */
 
-/* An AWQ 4-bit linear in the AutoAWQ GEMM layout (awq-spec 8.1):
+/* An AWQ 4-bit linear in the AutoAWQ GEMM layout (docs/formats.md 4.1):
  *   W[n][k] = (q[k][n] - z[k/gs][n]) * scales[k/gs][n], q and z packed 8 per int32 in the
  *   order [0,2,4,6,1,3,5,7] (nibble i of word j holds column 8j + order[i]). */
 typedef struct awqk_w4 {
@@ -100,6 +100,11 @@ int awqk_rope(awqk_ctx *kc, int nt, int nh, int half, float *x, long long s0, lo
 int awqk_softmax(awqk_ctx *kc, int n, int d, float *x, long long ldx);
 int awqk_silu_mul(awqk_ctx *kc, int n, int d, float *y, long long ldy, const float *gate,
                   long long ldg, const float *up, long long ldu);
+/* y = gelu_tanh(gate) * up (Gemma's gelu_pytorch_tanh). */
+int awqk_gelu_mul(awqk_ctx *kc, int n, int d, float *y, long long ldy, const float *gate,
+                  long long ldg, const float *up, long long ldu);
+/* x (n, d) F32 = cap * tanh(x / cap) in place. */
+int awqk_softcap(awqk_ctx *kc, int n, int d, float *x, long long ldx, float cap);
 /* op: 0 add, 1 sub, 2 mul, 3 div (awq_binop). ldb == 0: b is one row broadcast over n. */
 int awqk_binop(awqk_ctx *kc, int n, int d, int op, float *y, long long ldy, const float *a,
                long long lda, const void *b, int b_dt, long long ldb);
@@ -121,6 +126,7 @@ typedef struct awqk_attn {
     const float *k; long long k0, k1, k2;
     const float *v; long long v0, v1, v2;
     float       *o; long long o0, o1, o2;
+    float        softcap; /* > 0: scores s -> softcap * tanh(s / softcap) (Gemma 2); 0: none */
 } awqk_attn;
 /* Flash-style (tiles of keys in shared memory, online softmax), fp32; any T, hd <= 256. */
 int awqk_attention_prefill(awqk_ctx *kc, const awqk_attn *a);
@@ -134,7 +140,7 @@ int awqk_attention_decode(awqk_ctx *kc, const awqk_attn *a, void *ws, size_t ws_
 int awqk_fake_quant(awqk_ctx *kc, int out, int G, int gs, int qmax, float *wq, long long ldq,
                     const float *w, long long ldw, const float *s, const float *clip,
                     long long ldc);
-/* Bit-exact with the cpu backend (fp16 rounding after every operation, awq-spec 7.4). */
+/* Bit-exact with the cpu backend (fp16 rounding after every operation, docs/algorithm.md 7.4). */
 int awqk_quantize_w4(awqk_ctx *kc, int out, int G, int gs, uint8_t *codes, long long ldc,
                      uint16_t *scales, long long lds, uint8_t *zeros, long long ldz,
                      const uint16_t *w, long long ldw);

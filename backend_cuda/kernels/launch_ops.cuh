@@ -59,6 +59,19 @@ extern "C" int awqk_silu_mul(awqk_ctx *kc, int n, int d, float *y, long long ldy
     AWQK_LAUNCH(kc, "silu_mul", ops_silu_mul, grid, block, 0, n, d, y, ldy, gate, ldg, up, ldu);
 }
 
+extern "C" int awqk_gelu_mul(awqk_ctx *kc, int n, int d, float *y, long long ldy, const float *gate,
+                             long long ldg, const float *up, long long ldu) {
+    if (n <= 0 || d <= 0) return 0;
+    const dim3 grid(lo_grid(kc, lo_ew_units(n, d), 8)), block(OPS_EW_THREADS);
+    AWQK_LAUNCH(kc, "gelu_mul", ops_gelu_mul, grid, block, 0, n, d, y, ldy, gate, ldg, up, ldu);
+}
+
+extern "C" int awqk_softcap(awqk_ctx *kc, int n, int d, float *x, long long ldx, float cap) {
+    if (n <= 0 || d <= 0) return 0;
+    const dim3 grid(lo_grid(kc, lo_ew_units(n, d), 8)), block(OPS_EW_THREADS);
+    AWQK_LAUNCH(kc, "softcap", ops_softcap, grid, block, 0, n, d, x, ldx, cap);
+}
+
 extern "C" int awqk_binop(awqk_ctx *kc, int n, int d, int op, float *y, long long ldy, const float *a,
                           long long lda, const void *b, int b_dt, long long ldb) {
     if (n <= 0 || d <= 0) return 0;

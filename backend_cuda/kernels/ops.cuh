@@ -98,6 +98,40 @@ ops_silu_mul(int n, int d, float *y, long long ldy, const float *gate, long long
     }
 }
 
+/* y = gelu_tanh(gate) * up = 0.5 g (1 + tanh(sqrt(2/pi) (g + 0.044715 g^3))) * up (the cpu's
+ * expression; Gemma's gelu_pytorch_tanh). */
+__global__ void __launch_bounds__(OPS_EW_THREADS)
+ops_gelu_mul(int n, int d, float *y, long long ldy, const float *gate, long long ldg, const float *up,
+             long long ldu) {
+    const int nch = (d + OPS_EW_CHUNK - 1) / OPS_EW_CHUNK;
+    const long long units = (long long)n * nch;
+    for (long long u = blockIdx.x; u < units; u += gridDim.x) {
+        int r, c0, c1;
+        ops_unit(u, nch, d, &r, &c0, &c1);
+        const float *g = gate + (long long)r * ldg, *up_r = up + (long long)r * ldu;
+        float *yr = y + (long long)r * ldy;
+        for (int j = c0 + (int)threadIdx.x; j < c1; j += blockDim.x) {
+            const float gv = g[j];
+            const float t = tanhf(0.7978845608028654f * (gv + 0.044715f * gv * gv * gv));
+            yr[j] = 0.5f * gv * (1.0f + t) * up_r[j];
+        }
+    }
+}
+
+/* x = cap * tanh(x / cap) in place (logit soft-capping). */
+__global__ void __launch_bounds__(OPS_EW_THREADS)
+ops_softcap(int n, int d, float *x, long long ldx, float cap) {
+    const int nch = (d + OPS_EW_CHUNK - 1) / OPS_EW_CHUNK;
+    const long long units = (long long)n * nch;
+    const float inv = 1.0f / cap;
+    for (long long u = blockIdx.x; u < units; u += gridDim.x) {
+        int r, c0, c1;
+        ops_unit(u, nch, d, &r, &c0, &c1);
+        float *xr = x + (long long)r * ldx;
+        for (int j = c0 + (int)threadIdx.x; j < c1; j += blockDim.x) xr[j] = cap * tanhf(xr[j] * inv);
+    }
+}
+
 /* y = a op b (op: 0 add, 1 sub, 2 mul, 3 div), b of any float dtype, ldb == 0 broadcasts b's
  * single row. y may alias a (each element is read and written by the same thread). */
 __global__ void __launch_bounds__(OPS_EW_THREADS)

@@ -1,8 +1,9 @@
 /*
- * quant.cuh - the quantization kernels used by the AWQ search (quant/): fake_quant (awq-spec 7.2),
- * quantize_w4 (7.4, bit-exact with the cpu), reduce (the x-bar / w-bar statistics), scalar
- * (double partial sums), clip_search (awq-spec 6). Single source (nvcc and the host SIMT
- * emulator, see intrin.cuh); launchers in launch_ops.cuh. Oracle: backend_cpu/kernels/quantize.c,
+ * quant.cuh - the quantization kernels used by the AWQ search (quant/): fake_quant
+ * (docs/algorithm.md 7.2), quantize_w4 (7.4, bit-exact with the cpu), reduce (the x-bar / w-bar
+ * statistics), scalar (double partial sums), clip_search (docs/algorithm.md 6). Single source
+ * (nvcc and the host SIMT emulator, see intrin.cuh); launchers in launch_ops.cuh. Oracle:
+ * backend_cpu/kernels/quantize.c,
  * whose operation order every kernel here repeats (the cpu is built as ISO C11: no FMA
  * contraction, so products that feed a sum are rounded separately here too, see q_mul).
  *
@@ -45,8 +46,8 @@ __device__ __forceinline__ void q_group_minmax(float lo_lane, float hi_lane, flo
 }
 
 /* ---- fake_quant ---------------------------------------------------------------------------
- * wq = Q(clamp(w * s, -clip, clip)) / s per group of gs (awq-spec 7.2, fp32, round half to even,
- * zero point clamped). One warp per (row, group); the second pass recomputes the scaled and
+ * wq = Q(clamp(w * s, -clip, clip)) / s per group of gs (docs/algorithm.md 7.2, fp32, round half
+ * to even, zero point clamped). One warp per (row, group); the second pass recomputes the scaled and
  * clamped value, so wq may alias w (each element is read and written by the same lane, after
  * the whole warp has finished the first pass at the shuffles). */
 __device__ __forceinline__ float q_fq_in(const float *wr, const float *s, const float *cr, int g, int gs,
@@ -95,7 +96,7 @@ q_fake_quant(int out, int G, int gs, int qmax, float *wq, long long ldq, const f
 }
 
 /* ---- quantize_w4 --------------------------------------------------------------------------
- * awq-spec 7.4 with every operation rounded to fp16, exactly the cpu's sequence:
+ * docs/algorithm.md 7.4 with every operation rounded to fp16, exactly the cpu's sequence:
  *   range = max(h(max - min), h(1e-5)); S = h(range / 15); Z = clamp(-rint(h(min / S)), 0, 15);
  *   code = clamp(h(rint(h(w / S)) + Z), 0, 15)
  * (fp32 operations, each result rounded to fp16; '/' is IEEE round-to-nearest in CUDA, rint
@@ -247,8 +248,8 @@ q_scalar(long long n, int c, int op, const float *a, long long lda, const float 
 }
 
 /* ---- clip_search --------------------------------------------------------------------------
- * awq-spec 6 for one (row o, group g) per block iteration: m = max|w|; candidate i < n_steps:
- * c_i = m (1 - i / n_grid), wc = clamp(w, -c_i, c_i), dq_i = Q(wc) - w (7.2); err_i =
+ * docs/algorithm.md 6 for one (row o, group g) per block iteration: m = max|w|; candidate
+ * i < n_steps: c_i = m (1 - i / n_grid), wc = clamp(w, -c_i, c_i), dq_i = Q(wc) - w (7.2); err_i =
  * sum_t (sum_k x[t,k] dq_i[k])^2 (the cpu's k_sq_err16: fp32 inner sums in k order, products
  * rounded separately, squares accumulated in double); best = the c_i with the strictly smallest
  * err_i / n, starting from 1e9 (ties keep the larger clip).

@@ -43,11 +43,12 @@ __kernel void rope(int half_dim, int nh, int nt, __global float *x, ulong xo, lo
  * the chunk's maximum and exp-sum come from local reductions, the running output is rescaled
  * (online softmax) and each item accumulates the head dimensions d = l, l + LS, ... from the
  * chunk's probabilities in local memory. Memory is O(LS + hd) per group whatever the context.
- * q/k/v/out strides (elements): [0] sequence, [1] token, [2] head.
+ * q/k/v/out strides (elements): [0] sequence, [1] token, [2] head. cap > 0: scores
+ * soft-capped to cap * tanh(s / cap) (Gemma 2).
  */
 #define ATT_NPER 4 /* head_dim <= ATT_NPER * LS */
 __kernel __attribute__((reqd_work_group_size(LS, 1, 1)))
-void attention(int T, int H, int Hkv, int hd, int n_past, float scale, int window,
+void attention(int T, int H, int Hkv, int hd, int n_past, float scale, int window, float cap,
                __global const float *q, ulong qo, long q0, long q1, long q2,
                __global const float *k, ulong ko, long k0, long k1, long k2,
                __global const float *v, ulong vo, long v0, long v1, long v2,
@@ -74,6 +75,7 @@ void attention(int T, int H, int Hkv, int hd, int n_past, float scale, int windo
             __global const float *kr = kb + (long)j * k1;
             s = 0.0f;
             for (int d = 0; d < hd; d++) s = mad(qs[d], kr[d], s);
+            if (cap > 0.0f) s = cap * tanh(s / cap); /* Gemma 2 soft-capping */
         }
         float cm = wg_max(s, red);
         float mn = fmax(m, cm);
@@ -130,6 +132,25 @@ __kernel void silu_mul(int d, int n, __global float *y, ulong yo, long ldy,
     y[yo + (long)i * ldy + j] = gv / (1.0f + exp(-gv)) * u[uo + (long)i * ldu + j];
 }
 
+/* y = gelu_tanh(gate) * up (Gemma's gelu_pytorch_tanh). */
+__kernel void gelu_mul(int d, int n, __global float *y, ulong yo, long ldy,
+                       __global const float *g, ulong go, long ldg,
+                       __global const float *u, ulong uo, long ldu) {
+    int j = get_global_id(0), i = get_global_id(1);
+    if (j >= d || i >= n) return;
+    float gv = g[go + (long)i * ldg + j];
+    float t = tanh(0.7978845608028654f * (gv + 0.044715f * gv * gv * gv));
+    y[yo + (long)i * ldy + j] = 0.5f * gv * (1.0f + t) * u[uo + (long)i * ldu + j];
+}
+
+/* x = cap * tanh(x / cap) in place. */
+__kernel void softcap(int d, int n, __global float *x, ulong xo, long ldx, float cap) {
+    int j = get_global_id(0), i = get_global_id(1);
+    if (j >= d || i >= n) return;
+    __global float *p = x + xo + (long)i * ldx + j;
+    *p = cap * tanh(*p * (1.0f / cap));
+}
+
 /* y = a op b; b rows have stride ldb (0 = one row broadcast), dtype bdt. */
 __kernel void binop(int d, int n, int op, __global float *y, ulong yo, long ldy,
                     __global const float *a, ulong ao, long lda,
@@ -169,7 +190,7 @@ __kernel void scale_cols(int c, int n, __global float *w, ulong wo, long ldw,
  * over its keys serially (no barriers, no local memory); the output row lives in private memory,
  * so head_dim <= ATT_ROW_MAX_HD. */
 #define ATT_ROW_MAX_HD 256
-__kernel void attention_row(int T, int H, int Hkv, int hd, int n_past, float scale, int window,
+__kernel void attention_row(int T, int H, int Hkv, int hd, int n_past, float scale, int window, float cap,
                             __global const float *q, ulong qo, long q0, long q1, long q2,
                             __global const float *k, ulong ko, long k0, long k1, long k2,
                             __global const float *v, ulong vo, long v0, long v1, long v2,
@@ -192,6 +213,7 @@ __kernel void attention_row(int T, int H, int Hkv, int hd, int n_past, float sca
         for (; d + 4 <= hd; d += 4) s += dot(vload4(0, qr + d), vload4(0, kr + d));
         for (; d < hd; d++) s = mad(qr[d], kr[d], s);
         s *= scale;
+        if (cap > 0.0f) s = cap * tanh(s / cap); /* Gemma 2 soft-capping */
         float mn = fmax(m, s), corr = exp(m - mn), p = exp(s - mn);
         lsum = lsum * corr + p;
         __global const float *vr = vb + (long)j * v1;

@@ -1,6 +1,6 @@
 /*
- * quant.cl - the quantization ops: pseudo-quantizer (awq-spec 7.2), final fp16 quantization
- * (7.4), statistics, scalar reductions and the clip search (6).
+ * quant.cl - the quantization ops: pseudo-quantizer (docs/algorithm.md 7.2), final fp16
+ * quantization (7.4), statistics, scalar reductions and the clip search (6).
  *
  * Exactness: these must round like the cpu reference, so contraction into fma is off, rint() is
  * round-half-to-even, and the host builds this program with
@@ -147,8 +147,8 @@ void scalar_partial(long n, int c, int op,
 }
 
 /*
- * Clip search (awq-spec 6), one work-group of LS items per (group, row). For each of the n_steps
- * candidates c_i = m (1 - i / n_grid) the clamped group's extremes are min(max, c_i) and
+ * Clip search (docs/algorithm.md 6), one work-group of LS items per (group, row). For each of the
+ * n_steps candidates c_i = m (1 - i / n_grid) the clamped group's extremes are min(max, c_i) and
  * max(min, -c_i), so the quantization parameters need no further reduction. Local memory holds
  * dq[k][i] = Q(clamp(w_k, c_i)) - w_k for the group; items then stride over the tokens, each
  * accumulating err_i += (x_t . dq[:, i])^2 for all candidates, and a local reduction per

@@ -91,7 +91,7 @@ TEST(matmul_bad_shape) {
 
 /* ---- matmul_w4a16 ----------------------------------------------------------------------- */
 
-/* Nibble slot i of a packed word holds logical column ORDER[i] (awq-spec 8.1). */
+/* Nibble slot i of a packed word holds logical column ORDER[i] (docs/formats.md 4.1). */
 static const int ORDER[8] = {0, 2, 4, 6, 1, 3, 5, 7};
 
 static int check_w4a16(int64_t n, int64_t in, int64_t out, int64_t gs, bool has_bias) {

@@ -1,9 +1,9 @@
 /*
  * test_cpu_ref_quant.c - the quantization ops of the cpu backends (fake_quant, quantize_w4,
  * clip_search, scale_cols, reduce, scalar, gram) against independent double-precision loops
- * written here from awq-spec 6, 7.2 and 7.4 and the contracts in awq_backend.h.
+ * written here from docs/algorithm.md 6, 7.2 and 7.4 and the contracts in awq_backend.h.
  *
- * The pseudo-quantizer is specified in fp32 (PyTorch fp32 tensors, awq-spec 7.2); the reference
+ * The pseudo-quantizer is specified in fp32 (PyTorch fp32 tensors, docs/algorithm.md 7.2); the reference
  * computes in double and rounds the results that decide an integer code (S, mn/S, w/S) to fp32
  * with f32(), which is exactly the fp32 operation. Tolerances:
  *   fake_quant   every element within 1e-6 (|ref| + S/s) of the reference; an element may take
@@ -11,7 +11,7 @@
  *                the zero point), at most 0.2% of elements; hand-made exact ties must match
  *                exactly (round half to even), as must the clamped zero points 0 and 15
  *   quantize_w4  exact: codes, zeros and fp16 scale bits (fp16 rounding after every operation,
- *                emulated with a double-based round-to-nearest-even, awq-spec 7.4)
+ *                emulated with a double-based round-to-nearest-even, docs/algorithm.md 7.4)
  *   clip_search  the chosen max is one of the candidates, and its error (double reference)
  *                is within 1e-4 relative of the exact minimum (ties keep the larger candidate)
  *   scale_cols   exact (one fp32 multiply)
@@ -21,7 +21,7 @@
  */
 #include "cpu_ref_common.h"
 
-/* ---- the reference pseudo-quantizer (awq-spec 7.2), fp32 semantics ---------------------- */
+/* ---- the reference pseudo-quantizer (docs/algorithm.md 7.2), fp32 semantics ------------------ */
 
 /* Quantizes v[0..gs) in place; returns S and Z. near[k] (if not NULL) flags elements whose code
  * depends on a near-tie (their own or the group's zero point). */
@@ -173,7 +173,7 @@ TEST(fake_quant_ties_and_clamps) {
     ASSERT(q[5 * GS + 7] == 0.0f);
 }
 
-/* ---- quantize_w4 (awq-spec 7.4): fp16 rounding after every operation -------------------- */
+/* ---- quantize_w4 (docs/algorithm.md 7.4): fp16 rounding after every operation ---------------- */
 
 static int check_quantize_w4(const uint16_t *w, int64_t out, int64_t in, int64_t gs) {
     int64_t G = in / gs;
@@ -243,7 +243,7 @@ TEST(quantize_w4) {
     free(w);
 }
 
-/* ---- clip_search (awq-spec 6) ----------------------------------------------------------- */
+/* ---- clip_search (docs/algorithm.md 6) ------------------------------------------------------- */
 
 static int check_clip(int64_t out, int64_t in, int64_t n, int64_t gs, int n_grid, int n_steps) {
     int64_t G = in / gs, ldx = in + 5;

@@ -32,8 +32,12 @@
  *   rmsnorm       err <= 1e-5 * |ref| + 1e-7                  one reduction, rsqrt
  *   rope          err <= 1e-5 * row + 1e-7                    sin/cos of fp32 angle (pos * inv_freq)
  *   attention     err <= 1e-4 * row + 1e-6                    dots, exp, online softmax
+ *   attention_softcap  as attention                           plus cap * tanh(s / cap) per score
  *   softmax       err <= 1e-5 * |ref| + 1e-9                  exp and one sum
  *   silu_mul      err <= 2e-6 * |ref| + 1e-12                 exp and a divide per element
+ *   act_mul       gelu_tanh: err <= 1e-5 * |ref| + 5e-6       tanh of the device's libm; 1 + tanh
+ *                 (silu: as silu_mul)                         cancels for very negative gates
+ *   softcap       err <= 1e-5 * |ref| + 1e-7                  cap * tanh(x / cap)
  *   binop         err <= 1e-6 * |ref|                         one fp32 op (div: a few ulp)
  *   get_rows      err <= 1e-6 * |ref|  (i.e. exact)           copies; a bad id -> error + reason
  *   convert       err <= 1e-6 * |ref|  (exact for F16/BF16)   round to nearest even, NaN = NaN
@@ -78,6 +82,8 @@ static const tol TOL_ROPE = {1e-7, 1e-5, BY_ROW};
 static const tol TOL_ATTENTION = {1e-6, 1e-4, BY_ROW};
 static const tol TOL_SOFTMAX = {1e-9, 1e-5, BY_ELEM};
 static const tol TOL_SILU = {1e-12, 2e-6, BY_ELEM};
+static const tol TOL_GELU = {5e-6, 1e-5, BY_ELEM};    /* tanh (device libm): 1 + tanh cancels for g << 0 */
+static const tol TOL_SOFTCAP = {1e-7, 1e-5, BY_ELEM}; /* cap * tanh(x / cap) */
 static const tol TOL_ELEMWISE = {0, 1e-6, BY_ELEM}; /* binop, get_rows, convert, scale_cols */
 static const tol TOL_REDUCE = {1e-9, 1e-5, BY_ELEM};
 static const tol TOL_GRAM = {1e-6, 1e-4, BY_ROW};
@@ -744,14 +750,23 @@ TEST(rope) {
 /* q (B, T, H, hd) with a padded token stride (fused q|k|v row); k, v (B, S, Hkv, hd) views of a
  * KV cache holding S_cap >= S tokens per sequence (positions >= n_past + T hold poison: they
  * must not be read); out (B, T, H, hd) with a padded token stride. */
+static int attn_case_cap(int64_t B, int64_t T, int64_t H, int64_t Hkv, int64_t hd, int32_t n_past,
+                         int32_t window, int64_t extra, int64_t kv_pad, float cap);
 static int attn_case(int64_t B, int64_t T, int64_t H, int64_t Hkv, int64_t hd, int32_t n_past, int32_t window,
                      int64_t extra, int64_t kv_pad) {
+    return attn_case_cap(B, T, H, Hkv, hd, n_past, window, extra, kv_pad, 0.0f);
+}
+
+/* cap > 0: attention_softcap (Gemma 2), q scaled up so that many scores exceed the cap */
+static int attn_case_cap(int64_t B, int64_t T, int64_t H, int64_t Hkv, int64_t hd, int32_t n_past,
+                         int32_t window, int64_t extra, int64_t kv_pad, float cap) {
     ocase c;
     int64_t S = n_past + T + extra, S_cap = S + 5, qld = (H + 2 * Hkv) * hd + 4, kld = Hkv * hd + kv_pad;
     int64_t old = H * hd + 8;
-    case_begin(&c, "attention", "B=%lld T=%lld H=%lld Hkv=%lld hd=%lld n_past=%d win=%d S=%lld/%lld",
+    case_begin(&c, cap > 0 ? "attention_softcap" : "attention",
+               "B=%lld T=%lld H=%lld Hkv=%lld hd=%lld n_past=%d win=%d S=%lld/%lld%s",
                (long long)B, (long long)T, (long long)H, (long long)Hkv, (long long)hd, n_past, window,
-               (long long)S, (long long)S_cap);
+               (long long)S, (long long)S_cap, cap > 0 ? " cap" : "");
     int64_t neq[4] = {B, T, H, hd}, stq[4] = {T * qld, qld, hd, 1};
     int64_t nek[4] = {B, S, Hkv, hd}, stk[4] = {S_cap * kld, kld, hd, 1};
     int64_t sto[4] = {T * old, old, hd, 1};
@@ -759,7 +774,7 @@ static int attn_case(int64_t B, int64_t T, int64_t H, int64_t Hkv, int64_t hd, i
     tbuf Q, K, V, O;
     tb_init(&Q, span(&vq)); tb_init(&K, (size_t)(B * S_cap * kld * 4)); tb_init(&V, K.bytes);
     tb_init(&O, span(&vo));
-    fill_img(&Q, AWQ_DTYPE_F32, 1.0);
+    fill_img(&Q, AWQ_DTYPE_F32, cap > 0 ? 4.0 : 1.0);
     fill_img(&K, AWQ_DTYPE_F32, 1.0);
     fill_img(&V, AWQ_DTYPE_F32, 1.0);
     fill_img(&O, AWQ_DTYPE_F32, 1.0);
@@ -775,8 +790,13 @@ static int attn_case(int64_t B, int64_t T, int64_t H, int64_t Hkv, int64_t hd, i
         float scale = 1.0f / sqrtf((float)hd);
         awq_tensor rq = on_ref(&Q, vq), rk = on_ref(&K, vk), rv = on_ref(&V, vv), ro = on_ref(&O, vo);
         awq_tensor dq = on_dev(&Q, vq), dk = on_dev(&K, vk), dv = on_dev(&V, vv), dout = on_dev(&O, vo);
-        case_status(&c, "cpu", REF->attention(RCTX, &ro, &rq, &rk, &rv, n_past, scale, window));
-        case_status(&c, BE_NAME, OPS->attention(CTX, &dout, &dq, &dk, &dv, n_past, scale, window));
+        if (cap > 0) {
+            case_status(&c, "cpu", REF->attention_softcap(RCTX, &ro, &rq, &rk, &rv, n_past, scale, window, cap));
+            case_status(&c, BE_NAME, OPS->attention_softcap(CTX, &dout, &dq, &dk, &dv, n_past, scale, window, cap));
+        } else {
+            case_status(&c, "cpu", REF->attention(RCTX, &ro, &rq, &rk, &rv, n_past, scale, window));
+            case_status(&c, BE_NAME, OPS->attention(CTX, &dout, &dq, &dk, &dv, n_past, scale, window));
+        }
     }
     cmp_out(&c, &O, vo, TOL_ATTENTION, "out");
     tb_check_input(&c, &Q, "q"); tb_check_input(&c, &K, "k"); tb_check_input(&c, &V, "v");
@@ -793,6 +813,18 @@ TEST(attention) {
     bad += attn_case(1, 33, 4, 4, 32, 0, 0, 0, 8);     /* MHA, longer prefill, padded kv stride */
     bad += attn_case(2, 17, 3, 1, 64, 5, 0, 4, 0);     /* MQA */
     ASSERT_MSG(bad == 0, "%d attention case(s) failed", bad);
+}
+
+TEST(attention_softcap) {
+    if (!OPS->attention_softcap) {
+        printf("  op attention_softcap: not provided\n");
+        return;
+    }
+    int bad = 0;
+    bad += attn_case_cap(2, 7, 6, 2, 64, 0, 0, 3, 0, 5.0f);   /* prefill, GQA, B > 1 */
+    bad += attn_case_cap(1, 1, 8, 4, 256, 40, 0, 2, 0, 5.0f); /* decode, Gemma 2's head_dim 256 */
+    bad += attn_case_cap(1, 19, 4, 1, 32, 5, 6, 0, 4, 3.0f);  /* sliding window */
+    ASSERT_MSG(bad == 0, "%d attention_softcap case(s) failed", bad);
 }
 
 /* ---- softmax, silu_mul -------------------------------------------------------------------- */
@@ -855,6 +887,72 @@ static int silu_case(int64_t n, int64_t d, bool fused) {
 TEST(silu_mul) {
     int bad = silu_case(1, 1536, true) + silu_case(17, 67, false) + silu_case(130, 100, true) + silu_case(3, 3, false);
     ASSERT_MSG(bad == 0, "%d silu_mul case(s) failed", bad);
+}
+
+/* act_mul with Gemma's GELU-tanh (AWQ_ACT_SILU is silu_mul, checked once more here). */
+static int act_case(int64_t n, int64_t d, awq_act act, bool fused) {
+    ocase c;
+    case_begin(&c, "act_mul", "%s n=%lld d=%lld %s", act == AWQ_ACT_SILU ? "silu" : "gelu_tanh",
+               (long long)n, (long long)d, fused ? "gate|up fused row" : "separate");
+    awq_tensor vg = v2(AWQ_DTYPE_F32, n, d, fused ? 2 * d + 4 : d + 3), vu = fused ? vg : v2(AWQ_DTYPE_F32, n, d, d + 1);
+    if (fused) vu.offs = (size_t)d * 4;
+    awq_tensor vy = v2(AWQ_DTYPE_F32, n, d, d + 2);
+    tbuf G, U, Y;
+    tb_init(&G, fused ? span(&vu) : span(&vg)); tb_init(&U, fused ? 4 : span(&vu)); tb_init(&Y, span(&vy));
+    fill_img(&G, AWQ_DTYPE_F32, 3.0);
+    fill_img(&U, AWQ_DTYPE_F32, 2.0);
+    fill_img(&Y, AWQ_DTYPE_F32, 1.0);
+    tbuf *UB = fused ? &G : &U;
+    tb_upload(&c, &G); if (!fused) tb_upload(&c, &U); tb_upload(&c, &Y);
+    if (!c.bad) {
+        awq_tensor ry = on_ref(&Y, vy), rg = on_ref(&G, vg), ru = on_ref(UB, vu);
+        awq_tensor dy = on_dev(&Y, vy), dg = on_dev(&G, vg), du = on_dev(UB, vu);
+        case_status(&c, "cpu", REF->act_mul(RCTX, &ry, &rg, &ru, act));
+        case_status(&c, BE_NAME, OPS->act_mul(CTX, &dy, &dg, &du, act));
+    }
+    cmp_out(&c, &Y, vy, act == AWQ_ACT_SILU ? TOL_SILU : TOL_GELU, "y");
+    tb_check_input(&c, &G, "gate");
+    if (!fused) tb_check_input(&c, &U, "up");
+    tb_free(&G); tb_free(&U); tb_free(&Y);
+    return case_end(&c);
+}
+
+TEST(act_mul) {
+    if (!OPS->act_mul) {
+        printf("  op act_mul: not provided\n");
+        return;
+    }
+    int bad = act_case(1, 2048, AWQ_ACT_GELU_TANH, true) + act_case(17, 67, AWQ_ACT_GELU_TANH, false) +
+              act_case(130, 100, AWQ_ACT_GELU_TANH, true) + act_case(3, 3, AWQ_ACT_GELU_TANH, false) +
+              act_case(5, 40, AWQ_ACT_SILU, true);
+    ASSERT_MSG(bad == 0, "%d act_mul case(s) failed", bad);
+}
+
+static int softcap_case(int64_t n, int64_t d, float cap) {
+    ocase c;
+    case_begin(&c, "softcap", "n=%lld d=%lld cap=%g (values +- 3 cap)", (long long)n, (long long)d, (double)cap);
+    awq_tensor vx = v2(AWQ_DTYPE_F32, n, d, d + 3);
+    tbuf X;
+    tb_init(&X, span(&vx));
+    fill_img(&X, AWQ_DTYPE_F32, 3.0 * cap);
+    tb_upload(&c, &X);
+    if (!c.bad) {
+        awq_tensor rx = on_ref(&X, vx), dx = on_dev(&X, vx);
+        case_status(&c, "cpu", REF->softcap(RCTX, &rx, cap));
+        case_status(&c, BE_NAME, OPS->softcap(CTX, &dx, cap));
+    }
+    cmp_out(&c, &X, vx, TOL_SOFTCAP, "x");
+    tb_free(&X);
+    return case_end(&c);
+}
+
+TEST(softcap) {
+    if (!OPS->softcap) {
+        printf("  op softcap: not provided\n");
+        return;
+    }
+    int bad = softcap_case(1, 1, 30.0f) + softcap_case(3, 1000, 30.0f) + softcap_case(17, 67, 50.0f);
+    ASSERT_MSG(bad == 0, "%d softcap case(s) failed", bad);
 }
 
 /* ---- binop -------------------------------------------------------------------------------- */
@@ -1422,8 +1520,11 @@ static void suite(void) {
     RUN(rmsnorm);
     RUN(rope);
     RUN(attention);
+    RUN(attention_softcap);
     RUN(softmax);
     RUN(silu_mul);
+    RUN(act_mul);
+    RUN(softcap);
     RUN(binop);
     RUN(get_rows);
     RUN(convert);

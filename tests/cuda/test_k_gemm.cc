@@ -15,7 +15,7 @@
  *   dense_gemv, dense_gemm    fp32: err <= 1e-4 * row + 1e-6; bit-exact on integer data
  *   gram                      fp32: err <= 1e-4 * row + 1e-6; bit-exact on integer data
  *
- * The packed weights are made here with this file's own packer ([0,2,4,6,1,3,5,7], awq-spec 8.1)
+ * The packed weights are made here with this file's own packer ([0,2,4,6,1,3,5,7], docs/formats.md 4.1)
  * and the reference unpacks them with its own unpacker. Outputs live in padded buffers whose
  * padding (row tails and rows beyond M) must stay untouched. Integer-valued data: small-integer x,
  * power-of-two scales, zero points 0..15 (0 and 15 always present), every partial sum exact in

@@ -3,7 +3,7 @@
  * kernels/ops.cuh, attention.cuh, quant.cuh through the launchers of launch_ops.cuh) run on the
  * SIMT emulator (-DAWQ_CUDA_EMU: device pointers are host pointers) against independent
  * references: double-precision loops, and for quantize_w4 a scalar reference that rounds to fp16
- * after every operation (awq-spec 7.4) with its own fp16 rounding. Tolerances are those of
+ * after every operation (docs/algorithm.md 7.4) with its own fp16 rounding. Tolerances are those of
  * tests/backends/test_ops.c. Odd shapes, strided views, GQA, windows, n_past > 0, B > 1, NaN
  * where the contract says so, decode (split-KV) vs prefill. One line per case; exit 1 on failure.
  *
@@ -538,7 +538,7 @@ static void t_attention(const attn_case &c) {
 
 /* ---- fake_quant ---------------------------------------------------------------------------- */
 
-/* awq-spec 7.2 on fp32 values, every operation an fp32 operation (as the contract says and the
+/* docs/algorithm.md 7.2 on fp32 values, every operation an fp32 operation (as the contract says and the
  * cpu does): s = max(max - min, 1e-5) / qmax, z = clamp(-round(min / s)), q = clamp(round(v / s)
  * + z), (q - z) s, round half to even. Returns the step s of the group. */
 static float ref_pseudo_quant(std::vector<float> &v, int qmax) {
@@ -730,7 +730,7 @@ static void t_scalar(long long n, int c, int op) {
 
 /* ---- clip_search --------------------------------------------------------------------------- */
 
-/* The search of awq-spec 6 done the cpu's way (fp32 pseudo-quantization, fp32 inner sums in k
+/* The search of docs/algorithm.md 6 done the cpu's way (fp32 pseudo-quantization, fp32 inner sums in k
  * order with separately rounded products, squares summed in double, strict '<' from 1e9); the
  * arithmetic is written out here independently of the kernel. */
 static float f32q(float v, float s, float z, int qmax) {

@@ -1,0 +1,153 @@
+#!/usr/bin/env python3
+"""Tiny randomly initialized checkpoints of the model families beyond Llama, made once with
+transformers and committed with their reference logits (tests/data/tiny/<family>/):
+
+  config.json, model.safetensors (F32), tokenizer.json (tests/tokenizer/data/tiny_metaspace.json,
+  so the quantizer can tokenize calibration text), ref.json:
+    ids            the prompt (T tokens)
+    prefill        logits (T, vocab) of one forward pass over ids
+    n_prefix       decode: the first n_prefix ids in one pass, then the rest one token at a time
+                   through the KV cache (past_key_values)
+    decode         logits (T - n_prefix, vocab) of those single-token steps
+
+Weights are drawn N(0, 0.15^2) (norm weights N(0, 0.3^2)), far from transformers' near-zero
+init, so every term of the block matters. Sizes keep each directory at ~100 KB.
+Needs: pip install torch==2.6.0 transformers==4.51.3 (CPU). Not run by CI.
+
+usage: tools/make_tiny_models.py OUT_DIR [family ...]     (families: gemma, gemma2, gemma3, phi3)
+"""
+import json
+import os
+import shutil
+import sys
+
+import torch
+from safetensors.torch import save_file
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+TOKENIZER = os.path.join(HERE, "..", "tests", "tokenizer", "data", "tiny_metaspace.json")
+VOCAB = 320  # >= the tiny tokenizer's 292 ids
+
+
+def gemma3():
+    from transformers import Gemma3TextConfig, Gemma3ForCausalLM
+    cfg = Gemma3TextConfig(
+        vocab_size=VOCAB, hidden_size=64, intermediate_size=128, num_hidden_layers=3,
+        num_attention_heads=4, num_key_value_heads=2, head_dim=16, max_position_embeddings=256,
+        rms_norm_eps=1e-6, rope_theta=1000000.0, rope_local_base_freq=10000.0,
+        query_pre_attn_scalar=24, sliding_window=4, sliding_window_pattern=2,
+        hidden_activation="gelu_pytorch_tanh", attn_logit_softcapping=None,
+        final_logit_softcapping=None, tie_word_embeddings=True, torch_dtype="float32",
+        bos_token_id=1, eos_token_id=2, pad_token_id=0, attn_implementation="eager")
+    return cfg, Gemma3ForCausalLM
+
+
+def phi3():
+    # Phi-4-mini's shape in small: GQA, partial rotary (0.75), longrope with an original context
+    # shorter than max_position_embeddings (so the attention factor is not 1), tied embeddings;
+    # a sliding window shorter than the prompt (Phi-3-mini-4k has one)
+    from transformers import Phi3Config, Phi3ForCausalLM
+    half = int(16 * 0.75) // 2
+    cfg = Phi3Config(
+        vocab_size=VOCAB, hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+        num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=256,
+        original_max_position_embeddings=64, rms_norm_eps=1e-5, rope_theta=10000.0,
+        partial_rotary_factor=0.75, sliding_window=6, tie_word_embeddings=True,
+        rope_scaling={"type": "longrope",
+                      "short_factor": [1.0 + 0.25 * i for i in range(half)],
+                      "long_factor": [2.0 + 0.5 * i for i in range(half)]},
+        hidden_act="silu", torch_dtype="float32", bos_token_id=1, eos_token_id=2, pad_token_id=0,
+        attn_implementation="eager")
+    return cfg, Phi3ForCausalLM
+
+
+def gemma():
+    # Gemma (1): (1 + w) norms, scaled embeddings, GELU-tanh, head_dim != hidden / heads; every
+    # out_features a multiple of 64 (AutoAWQ's clip search needs it: make_autoawq_models.py)
+    from transformers import GemmaConfig, GemmaForCausalLM
+    cfg = GemmaConfig(
+        vocab_size=VOCAB, hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+        num_attention_heads=4, num_key_value_heads=2, head_dim=32, max_position_embeddings=256,
+        rms_norm_eps=1e-6, rope_theta=10000.0, hidden_act="gelu_pytorch_tanh",
+        tie_word_embeddings=True, torch_dtype="float32", bos_token_id=1, eos_token_id=2,
+        pad_token_id=0, attn_implementation="eager")
+    return cfg, GemmaForCausalLM
+
+
+def gemma2():
+    # soft-capping values small enough that random weights reach them
+    from transformers import Gemma2Config, Gemma2ForCausalLM
+    cfg = Gemma2Config(
+        vocab_size=VOCAB, hidden_size=64, intermediate_size=128, num_hidden_layers=3,
+        num_attention_heads=4, num_key_value_heads=2, head_dim=16, max_position_embeddings=256,
+        rms_norm_eps=1e-6, rope_theta=10000.0, query_pre_attn_scalar=24, sliding_window=4,
+        attn_logit_softcapping=3.0, final_logit_softcapping=5.0,
+        hidden_activation="gelu_pytorch_tanh", tie_word_embeddings=True, torch_dtype="float32",
+        bos_token_id=1, eos_token_id=2, pad_token_id=0, attn_implementation="eager")
+    return cfg, Gemma2ForCausalLM
+
+
+FAMILIES = {"gemma": gemma, "gemma2": gemma2, "gemma3": gemma3, "phi3": phi3}
+
+
+def randomize(model, gen):
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            std = 0.3 if "norm" in name else 0.15
+            p.copy_(torch.randn(p.shape, generator=gen) * std)
+
+
+def cache_for(model, cfg, T):
+    """The cache transformers generates with for this family, sized for T tokens."""
+    if cfg.model_type in ("gemma2", "gemma3_text"):
+        from transformers import HybridCache
+        return HybridCache(config=cfg, max_batch_size=1, max_cache_len=T, dtype=torch.float32)
+    from transformers import DynamicCache
+    return DynamicCache()
+
+
+def make(out, family):
+    cfg, cls = FAMILIES[family]()
+    torch.manual_seed(0)
+    model = cls(cfg).eval().float()
+    gen = torch.Generator().manual_seed(1234)
+    randomize(model, gen)
+    d = os.path.join(out, family)
+    os.makedirs(d, exist_ok=True)
+    model.save_pretrained(d, safe_serialization=True)
+    shutil.copyfile(TOKENIZER, os.path.join(d, "tokenizer.json"))
+    for f in ("generation_config.json",):
+        if os.path.exists(os.path.join(d, f)):
+            os.remove(os.path.join(d, f))
+    T, n_prefix = 12, 8
+    ids = torch.randint(3, 292, (1, T), generator=gen)
+    with torch.no_grad():
+        prefill = model(ids).logits[0]
+        past = cache_for(model, cfg, T)
+        o = model(ids[:, :n_prefix], past_key_values=past, use_cache=True,
+                  cache_position=torch.arange(n_prefix))
+        past, dec = o.past_key_values, []
+        for t in range(n_prefix, T):
+            o = model(ids[:, t:t + 1], past_key_values=past, use_cache=True,
+                      cache_position=torch.tensor([t]))
+            past = o.past_key_values
+            dec.append(o.logits[0, -1])
+        dec = torch.stack(dec)
+    print(f"{family}: prefill vs decode max diff {float((prefill[n_prefix:] - dec).abs().max()):.3g}",
+          file=sys.stderr)
+    ref = {"family": family, "transformers": __import__("transformers").__version__,
+           "ids": ids[0].tolist(), "n_prefix": n_prefix,
+           "prefill": [[round(float(v), 6) for v in row] for row in prefill],
+           "decode": [[round(float(v), 6) for v in row] for row in dec]}
+    with open(os.path.join(d, "ref.json"), "w") as f:
+        json.dump(ref, f, separators=(",", ":"))
+
+
+def main():
+    out = sys.argv[1]
+    for fam in sys.argv[2:] or list(FAMILIES):
+        make(out, fam)
+
+
+if __name__ == "__main__":
+    main()
