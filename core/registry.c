@@ -1,7 +1,11 @@
 /*
  * registry.c - backend discovery. The built-in cpu backend is always registered; plugins named
  * libawq-backend-<name>.so are searched in: params.backend_dir, $AWQ_BACKEND_PATH (':'-separated
- * directories or files), the executable's directory, then the compile-time AWQ_BACKEND_DIR.
+ * directories or files), the executable's directory, then the installed plugin directory found
+ * relative to libawq itself (<libdir>/awq beside libawq.so, or <bindir>/../lib/awq when libawq is
+ * linked into the executable; AWQ_BACKEND_REL_LIB / AWQ_BACKEND_REL_BIN), so that a moved install
+ * prefix still works, and only when that directory does not exist the compile-time absolute
+ * AWQ_BACKEND_DIR (docs/install.md).
  * Each candidate is dlopen'ed, probed, its ABI version and required ops checked; any failure is
  * logged at INFO and recorded as a "skipped" line, never an error.
  */
@@ -17,6 +21,12 @@
 
 #ifndef AWQ_BACKEND_DIR
 #define AWQ_BACKEND_DIR ""
+#endif
+#ifndef AWQ_BACKEND_REL_LIB
+#define AWQ_BACKEND_REL_LIB "awq"
+#endif
+#ifndef AWQ_BACKEND_REL_BIN
+#define AWQ_BACKEND_REL_BIN "../lib/awq"
 #endif
 
 #define PLUGIN_PREFIX "libawq-backend-"
@@ -203,7 +213,13 @@ awq_status awq_registry_init(awq_runtime *rt, const char *backend_dir, bool load
             scan_dir(rt, &seen, exe);
         }
     }
-    scan_dir(rt, &seen, AWQ_BACKEND_DIR);
+    char installed[PATH_MAX];
+    if (awq_dl_install_path(installed, sizeof installed, AWQ_BACKEND_REL_LIB,
+                            AWQ_BACKEND_REL_BIN) == 0 &&
+        awq_dir_exists(installed))
+        scan_dir(rt, &seen, installed);
+    else
+        scan_dir(rt, &seen, AWQ_BACKEND_DIR);
     for (int i = 0; i < seen.n; i++) awq_free(seen.paths[i]);
     return AWQ_OK;
 }
