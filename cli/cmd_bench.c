@@ -15,6 +15,8 @@ static void usage(FILE *f) {
             "  -p, --prompt N     prefill length in tokens (default 512)\n"
             "  -n, --n-gen N      decoded tokens (default 64)\n"
             "  -r, --reps N       repetitions; the best is reported (default 3)\n"
+            "      --parallel N   decode N sequences together (batched decoding, one forward\n"
+            "                     pass per step); decode tok/s counts all N (default 1)\n"
             "      --backend B    auto | cpu | cpu-dnnl | opencl[:N] | cuda[:N]\n"
             "  -t, --threads N    CPU threads\n"
             "      --json         JSON on stdout\n"
@@ -30,7 +32,7 @@ static double now_s(void) {
 
 int cmd_bench(int argc, char **argv) {
     const char *dir = NULL, *backend = "auto";
-    int64_t n_prompt = 512, n_gen = 64, reps = 3, threads = 0;
+    int64_t n_prompt = 512, n_gen = 64, reps = 3, threads = 0, par = 1;
     bool json = false;
     cli_args a = {.argc = argc, .argv = argv, .cmd = "bench"};
     for (a.i = 1; a.i < argc; a.i++) {
@@ -41,6 +43,7 @@ int cmd_bench(int argc, char **argv) {
         else if (cli_opt_int(&a, "-p", "--prompt", 1, 1 << 20, &n_prompt)) {}
         else if (cli_opt_int(&a, "-n", "--n-gen", 0, 1 << 20, &n_gen)) {}
         else if (cli_opt_int(&a, "-r", "--reps", 1, 1000, &reps)) {}
+        else if (cli_opt_int(&a, NULL, "--parallel", 1, 256, &par)) {}
         else if (cli_opt_int(&a, "-t", "--threads", 0, 4096, &threads)) {}
         else if (argv[a.i][0] == '-') {
             fprintf(stderr, "awq-cli bench: unknown option '%s'\n", argv[a.i]);
@@ -56,7 +59,7 @@ int cmd_bench(int argc, char **argv) {
     int rc = 1;
     awq_status st;
     awq_model *model = NULL;
-    awq_session *sess = NULL;
+    awq_session *sess = NULL, *extra[256] = {NULL};
     int32_t *ids = NULL;
     float *logits = NULL;
     awq_runtime *rt = cli_runtime((int)threads);
@@ -76,8 +79,14 @@ int cmd_bench(int argc, char **argv) {
         rc = cli_fail(rt, "bench", st);
         goto out;
     }
+    extra[0] = sess;
+    for (int64_t i = 1; i < par; i++)
+        if ((st = awq_session_create(&extra[i], model, (int32_t)(n_prompt + n_gen))) != AWQ_OK) {
+            rc = cli_fail(rt, "bench", st);
+            goto out;
+        }
     ids = malloc((size_t)n_prompt * sizeof *ids);
-    logits = malloc((size_t)info.vocab_size * sizeof *logits);
+    logits = malloc((size_t)par * (size_t)info.vocab_size * sizeof *logits);
     if (!ids || !logits) goto out;
     uint64_t s = 0x9e3779b97f4a7c15ull;
     for (int64_t i = 0; i < n_prompt; i++) {
@@ -93,20 +102,33 @@ int cmd_bench(int argc, char **argv) {
             goto out;
         }
         double t1 = now_s();
-        int32_t tok = ids[0];
-        for (int64_t i = 0; i < n_gen; i++) {
-            if ((st = awq_session_eval(sess, &tok, 1, logits, false)) != AWQ_OK) {
+        // the other sequences get the same prompt (not timed: prefill speed is per sequence)
+        for (int64_t j = 1; j < par; j++) {
+            awq_session_reset(extra[j]);
+            if ((st = awq_session_eval(extra[j], ids, (int32_t)n_prompt, NULL, false)) != AWQ_OK) {
                 rc = cli_fail(rt, "bench", st);
                 goto out;
             }
-            tok = (tok * 31 + 7) % info.vocab_size;
+        }
+        double t1b = now_s();
+        int32_t tok[256];
+        for (int64_t j = 0; j < par; j++) tok[j] = ids[j % n_prompt];
+        for (int64_t i = 0; i < n_gen; i++) {
+            st = par == 1 ? awq_session_eval(sess, tok, 1, logits, false)
+                          : awq_session_decode_batch(extra, (int32_t)par, tok, logits);
+            if (st != AWQ_OK) {
+                rc = cli_fail(rt, "bench", st);
+                goto out;
+            }
+            for (int64_t j = 0; j < par; j++) tok[j] = (tok[j] * 31 + 7) % info.vocab_size;
         }
         double t2 = now_s();
-        double pp = n_prompt / (t1 - t0), tg = n_gen ? n_gen / (t2 - t1) : 0;
+        double pp = n_prompt / (t1 - t0), tg = n_gen ? (double)(n_gen * par) / (t2 - t1b) : 0;
         best_pp = pp > best_pp ? pp : best_pp;
         best_tg = tg > best_tg ? tg : best_tg;
         if (!json)
-            fprintf(stderr, "rep %lld: prefill %.1f tok/s, decode %.2f tok/s\n", (long long)r + 1, pp, tg);
+            fprintf(stderr, "rep %lld: prefill %.1f tok/s, decode %.2f tok/s (%lld sequence%s)\n",
+                    (long long)r + 1, pp, tg, (long long)par, par > 1 ? "s" : "");
     }
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
@@ -114,19 +136,20 @@ int cmd_bench(int argc, char **argv) {
     if (json)
         printf("{\"model\": \"%s\", \"device\": \"%s\", \"quantized\": %s, \"group_size\": %d, "
                "\"weight_bytes\": %lld, \"prompt\": %lld, \"n_gen\": %lld, \"prefill_tok_s\": %.2f, "
-               "\"decode_tok_s\": %.3f, \"load_s\": %.2f, \"peak_rss_gib\": %.3f}\n",
+               "\"decode_tok_s\": %.3f, \"parallel\": %lld, \"load_s\": %.2f, \"peak_rss_gib\": %.3f}\n",
                dir, info.device, info.quantized ? "true" : "false", info.group_size,
                (long long)info.weight_bytes, (long long)n_prompt, (long long)n_gen, best_pp, best_tg,
-               tl, rss_gib);
+               (long long)par, tl, rss_gib);
     else
         printf("%s on %s (%s, %.1f MiB of weights): prefill %lld tokens %.1f tok/s | decode %lld "
-               "tokens %.2f tok/s | load %.2f s | peak RSS %.2f GiB\n",
+               "tokens x %lld sequences %.2f tok/s | load %.2f s | peak RSS %.2f GiB\n",
                dir, info.device, info.quantized ? "AWQ 4-bit" : "fp", info.weight_bytes / 1048576.0,
-               (long long)n_prompt, best_pp, (long long)n_gen, best_tg, tl, rss_gib);
+               (long long)n_prompt, best_pp, (long long)n_gen, (long long)par, best_tg, tl, rss_gib);
     rc = 0;
 out:
     free(ids);
     free(logits);
+    for (int64_t j = 1; j < par; j++) awq_session_destroy(extra[j]);
     awq_session_destroy(sess);
     awq_model_destroy(model);
     awq_runtime_destroy(rt);

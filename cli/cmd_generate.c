@@ -18,6 +18,12 @@ static void usage(FILE *f) {
             "      --top-k K       top-k, 0 = off (default 40)\n"
             "      --top-p P       top-p, 1 = off (default 0.95)\n"
             "      --seed S        sampler seed (default 0x5eed)\n"
+            "      --min-p P       min-p, 0 = off (default 0)\n"
+            "      --repeat-penalty R      repetition penalty, 1 = off (default 1)\n"
+            "      --frequency-penalty F   OpenAI frequency penalty, 0 = off (default 0)\n"
+            "      --presence-penalty P    OpenAI presence penalty, 0 = off (default 0)\n"
+            "      --repeat-last-n N       tokens the penalties look back on, 0 = all (default 64)\n"
+            "      --stop TEXT     stop before TEXT (repeatable, up to 8)\n"
             "      --chat          format the prompt as a user message with the chat template\n"
             "      --system TEXT   system message for --chat\n"
             "  -c, --ctx N         context size (default: prompt + n-predict)\n"
@@ -60,6 +66,10 @@ int cmd_generate(int argc, char **argv) {
     int64_t top_k = 40;
     uint64_t seed = 0x5eed;
     bool chat = false;
+    double min_p = 0, rep_pen = 1, freq_pen = 0, pres_pen = 0;
+    int64_t last_n = 64;
+    const char *stops[8];
+    int n_stops = 0;
     cli_args a = {.argc = argc, .argv = argv, .cmd = "generate"};
     for (a.i = 1; a.i < argc; a.i++) {
         if (cli_flag(&a, "-h", "--help")) { usage(stdout); return 0; }
@@ -76,6 +86,18 @@ int cmd_generate(int argc, char **argv) {
         else if (cli_opt_float(&a, NULL, "--temp", 0, 100, &temp)) {}
         else if (cli_opt_float(&a, NULL, "--top-p", 0, 1, &top_p)) {}
         else if (cli_opt_u64(&a, NULL, "--seed", &seed)) {}
+        else if (cli_opt_float(&a, NULL, "--min-p", 0, 1, &min_p)) {}
+        else if (cli_opt_float(&a, NULL, "--repeat-penalty", 0.01, 100, &rep_pen)) {}
+        else if (cli_opt_float(&a, NULL, "--frequency-penalty", -2, 2, &freq_pen)) {}
+        else if (cli_opt_float(&a, NULL, "--presence-penalty", -2, 2, &pres_pen)) {}
+        else if (cli_opt_int(&a, NULL, "--repeat-last-n", 0, 1 << 24, &last_n)) {}
+        else if (cli_opt(&a, NULL, "--stop", &stops[n_stops < 8 ? n_stops : 7])) {
+            if (n_stops == 8) {
+                fprintf(stderr, "awq-cli generate: at most 8 --stop strings\n");
+                return 2;
+            }
+            n_stops++;
+        }
         else if (argv[a.i][0] == '-' && argv[a.i][1]) {
             fprintf(stderr, "awq-cli generate: unknown option '%s'\n", argv[a.i]);
             return 2;
@@ -107,6 +129,7 @@ int cmd_generate(int argc, char **argv) {
     awq_session *sess = NULL;
     awq_sampler *smp = NULL;
     awq_detok *dt = NULL;
+    awq_stop *stop = NULL;
     int32_t *ids = NULL;
     float *logits = NULL;
     char *chat_text = NULL;
@@ -159,8 +182,14 @@ int cmd_generate(int argc, char **argv) {
     sp.top_k = (int32_t)top_k;
     sp.top_p = (float)top_p;
     sp.seed = seed;
+    sp.min_p = (float)min_p;
+    sp.repeat_penalty = (float)rep_pen;
+    sp.frequency_penalty = (float)freq_pen;
+    sp.presence_penalty = (float)pres_pen;
+    sp.penalty_last_n = (int32_t)last_n;
     if ((st = awq_sampler_create(&smp, &sp)) != AWQ_OK ||
-        (st = awq_detok_create(&dt, tok, true)) != AWQ_OK) {
+        (st = awq_detok_create(&dt, tok, true)) != AWQ_OK ||
+        (st = awq_stop_create(&stop, stops, n_stops)) != AWQ_OK) {
         rc = cli_fail(rt, "generate", st);
         goto out;
     }
@@ -174,22 +203,29 @@ int cmd_generate(int argc, char **argv) {
     double t1 = now_s();
     int64_t n_gen = 0;
     char piece[512];
-    size_t plen;
+    size_t plen, olen;
+    const char *out_text;
+    bool stopped = false;
     for (; n_gen < n_predict && awq_session_n_past(sess) < n_ctx; ) {
         int32_t id = awq_sampler_sample(smp, logits, info.vocab_size);
         n_gen++;
         if (awq_tokenizer_is_eog(tok, id)) break;
-        if (awq_detok_push(dt, id, piece, sizeof piece, &plen) == AWQ_OK && plen) {
-            fwrite(piece, 1, plen, stdout);
+        if (awq_detok_push(dt, id, piece, sizeof piece, &plen) == AWQ_OK && plen &&
+            awq_stop_push(stop, piece, plen, &out_text, &olen, &stopped) == AWQ_OK && olen) {
+            fwrite(out_text, 1, olen, stdout);
             fflush(stdout);
         }
+        if (stopped) break;
         if (n_gen >= n_predict || awq_session_n_past(sess) >= n_ctx) break;
         if ((st = awq_session_eval(sess, &id, 1, logits, false)) != AWQ_OK) {
             rc = cli_fail(rt, "generate", st);
             goto out;
         }
     }
-    if (awq_detok_flush(dt, piece, sizeof piece, &plen) == AWQ_OK && plen) fwrite(piece, 1, plen, stdout);
+    if (!stopped && awq_detok_flush(dt, piece, sizeof piece, &plen) == AWQ_OK && plen &&
+        awq_stop_push(stop, piece, plen, &out_text, &olen, &stopped) == AWQ_OK && olen)
+        fwrite(out_text, 1, olen, stdout);
+    if (!stopped && awq_stop_flush(stop, &out_text, &olen) == AWQ_OK && olen) fwrite(out_text, 1, olen, stdout);
     fputc('\n', stdout);
     double t2 = now_s();
     fprintf(stderr, "\nawq-cli generate: %s on %s | prompt %lld tokens, %.1f tok/s | generated %lld tokens, %.1f tok/s\n",
@@ -198,6 +234,7 @@ int cmd_generate(int argc, char **argv) {
     rc = 0;
 out:
     awq_detok_destroy(dt);
+    awq_stop_destroy(stop);
     awq_sampler_destroy(smp);
     awq_session_destroy(sess);
     awq_model_destroy(model);

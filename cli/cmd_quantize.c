@@ -1,5 +1,6 @@
 /* cmd_quantize.c - `awq-cli quantize`: flags -> awq_quant_params, a progress bar on stderr,
- * Ctrl-C stops cleanly (the library removes its temporary directory). */
+ * Ctrl-C stops cleanly (the library removes its temporary directory); a killed run is resumed
+ * by the same command; --clean-stale lists and removes what killed runs left behind. */
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,8 +14,15 @@
 static void usage(FILE *f) {
     fprintf(f,
             "usage: awq-cli quantize MODEL_DIR OUT_DIR [options]\n"
+            "       awq-cli quantize --clean-stale OUT_DIR\n"
             "\n"
             "AWQ 4-bit quantization of a Hugging Face checkpoint into the AutoAWQ format.\n"
+            "The work happens in OUT_DIR.tmp-XXXXXX, which is renamed to OUT_DIR when complete.\n"
+            "Every finished layer is recorded there: if the process is killed (crash, reboot,\n"
+            "out of memory), running the same command again continues after the last finished\n"
+            "layer, with an identical result. A rerun whose inputs differ (options, model files,\n"
+            "calibration text, backend, awq version) is refused with the differences named.\n"
+            "OUT_DIR/awq-manifest.json records the SHA-256 of every file (awq-cli verify OUT_DIR).\n"
             "\n"
             "  --w-bit 4               weight bits (only 4)\n"
             "  --group-size N          32, 64 or 128 (default 128)\n"
@@ -33,6 +41,10 @@ static void usage(FILE *f) {
             "  -t, --threads N         CPU threads\n"
             "  --force                 replace OUT_DIR if it exists\n"
             "  --ignore-memory-limit   proceed even if the memory estimate exceeds free RAM\n"
+            "  --no-resume             start over instead of continuing an interrupted run\n"
+            "                          (removes its OUT_DIR.tmp-* directory)\n"
+            "  --clean-stale           only list and remove the OUT_DIR.tmp-* directories that\n"
+            "                          interrupted runs left (with their sizes), then exit\n"
             "  -v, --verbose           more log output\n");
 }
 
@@ -80,12 +92,40 @@ static bool on_progress(float done, const char *stage, void *user) {
 
 #define MAX_EXCLUDE 32
 
+static void on_stale(const awq_stale_info *info, void *user) {
+    double mib = info->bytes / 1048576.0;
+    char what[96];
+    if (info->resumable)
+        snprintf(what, sizeof what, "%d/%d layers done", info->layers_done, info->n_layers);
+    else
+        snprintf(what, sizeof what, "not resumable");
+    fprintf(stdout, "%s  %.1f MiB  %s  %s\n", info->path, mib, what,
+            info->in_use ? "in use by a running quantize: kept" : info->removed ? "removed" : "could not be removed");
+    (void)user;
+}
+
+static int clean_stale(const char *out_dir) {
+    awq_runtime *rt = cli_runtime(0);
+    if (!rt) return 1;
+    int32_t n = 0;
+    awq_status st = awq_quantize_stale(rt, out_dir, true, on_stale, NULL, &n);
+    if (st != AWQ_OK) {
+        int rc = cli_fail(rt, "quantize", st);
+        awq_runtime_destroy(rt);
+        return rc;
+    }
+    if (n == 0) fprintf(stdout, "no stale temporary directories of %s\n", out_dir);
+    awq_runtime_destroy(rt);
+    return 0;
+}
+
 int cmd_quantize(int argc, char **argv) {
     awq_quant_params p = awq_quant_params_default();
     const char *exclude[MAX_EXCLUDE + 1] = {0};
     int n_ex = 0;
     const char *method = "awq", *format = "gemm";
     int64_t wbit = 4, gs = 128, ns = 128, sl = 512, threads = 0;
+    bool clean = false;
     cli_args a = {.argc = argc, .argv = argv, .cmd = "quantize"};
     for (a.i = 1; a.i < argc; a.i++) {
         const char *v;
@@ -95,6 +135,8 @@ int cmd_quantize(int argc, char **argv) {
         else if (cli_flag(&a, NULL, "--no-duo-scaling")) p.duo_scaling = false;
         else if (cli_flag(&a, NULL, "--force")) p.force = true;
         else if (cli_flag(&a, NULL, "--ignore-memory-limit")) p.ignore_memory_limit = true;
+        else if (cli_flag(&a, NULL, "--no-resume")) p.no_resume = true;
+        else if (cli_flag(&a, NULL, "--clean-stale")) clean = true;
         else if (cli_opt_int(&a, NULL, "--w-bit", 1, 16, &wbit)) {}
         else if (cli_opt_int(&a, NULL, "--group-size", -1, 1 << 20, &gs)) {}
         else if (cli_opt_int(&a, NULL, "--calib-samples", 1, 1 << 24, &ns)) {}
@@ -117,6 +159,15 @@ int cmd_quantize(int argc, char **argv) {
             return 2;
         }
         if (a.error) return 2;
+    }
+    if (clean) {
+        /* `--clean-stale OUT_DIR`: the one positional argument is OUT_DIR */
+        const char *out = p.out_dir ? p.out_dir : p.model_dir;
+        if (!out || (p.model_dir && p.out_dir)) {
+            fprintf(stderr, "awq-cli quantize: --clean-stale takes one argument, OUT_DIR\n");
+            return 2;
+        }
+        return clean_stale(out);
     }
     if (!p.model_dir || !p.out_dir) {
         usage(stderr);

@@ -67,5 +67,8 @@ const cli_command cli_commands[] = {
     {"eval", cmd_eval},
     {"tokenize", cmd_tokenize},
     {"bench", cmd_bench},
+    {"serve", cmd_serve},
+    {"chat", cmd_chat},
+    {"verify", cmd_verify},
     {NULL, NULL},
 };

@@ -14,9 +14,12 @@ static void usage(FILE *f) {
             "  convert MODEL.gguf OUT    GGUF -> Hugging Face directory (fp16/bf16/f32)\n"
             "  quantize MODEL OUT        AWQ 4-bit quantization (AutoAWQ GEMM/GEMV format)\n"
             "  generate MODEL -p TEXT    generate text\n"
-            "  eval MODEL --ppl FILE     perplexity\n"
+            "  eval MODEL --ppl FILE     perplexity; KL divergence from a base model (--base)\n"
             "  tokenize MODEL            text -> token ids\n"
             "  bench MODEL               prefill/decode speed\n"
+            "  serve MODEL               OpenAI-compatible HTTP server (batched decoding)\n"
+            "  chat MODEL                interactive chat in the terminal\n"
+            "  verify DIR                check a quantized checkpoint against its SHA-256 manifest\n"
             "\n"
             "run `awq-cli <command> --help` for the options of a command.\n");
 }

@@ -54,6 +54,18 @@ awq_status awq_fwd_set_positions(const awq_fwd_ctx *f, int64_t B, int64_t T, int
     return AWQ_OK;
 }
 
+/* The attention op with the layer's window, the family's score scale and soft-capping. */
+static awq_status layer_attention(const awq_fwd_ctx *f, const awq_layer_weights *w, awq_tensor *out,
+                                  const awq_tensor *q, const awq_tensor *k, const awq_tensor *v,
+                                  int32_t n_past) {
+    const awq_model_config *c = f->cfg;
+    const awq_backend_ops *ops = f->dev->ops;
+    if (c->attn_softcap > 0)
+        return ops->attention_softcap(f->dev->ctx, out, q, k, v, n_past, (float)c->attn_scale,
+                                      w->window, (float)c->attn_softcap);
+    return ops->attention(f->dev->ctx, out, q, k, v, n_past, (float)c->attn_scale, w->window);
+}
+
 awq_status awq_fwd_attention(const awq_fwd_ctx *f, const awq_layer_weights *w,
                              const awq_tensor *xin, int64_t B, int64_t T, int32_t n_past,
                              awq_tensor *kc, awq_tensor *vc, awq_tensor *out) {
@@ -81,12 +93,32 @@ awq_status awq_fwd_attention(const awq_fwd_ctx *f, const awq_layer_weights *w,
     // rope
     int64_t q3[3] = {n, H, hd}, k3[3] = {n, Hkv, hd};
     awq_tensor qr = awq_view_reshape(&q, 3, q3), kr = awq_view_reshape(&k, 3, k3);
-    TRY(ops->rope(ctx, &qr, &pos, f->inv_freq, 1.0f));
-    TRY(ops->rope(ctx, &kr, &pos, f->inv_freq, 1.0f));
+    qr.ne[2] = kr.ne[2] = c->rope_dim; /* partial rotary (Phi-4-mini): the first rope_dim dims */
+    const awq_tensor *inv = w->local_rope && f->inv_freq_local ? f->inv_freq_local : f->inv_freq;
+    TRY(ops->rope(ctx, &qr, &pos, inv, (float)c->rope_attn_factor));
+    TRY(ops->rope(ctx, &kr, &pos, inv, (float)c->rope_attn_factor));
     // attention over the cache or over the fresh blocks
     int64_t q4[4] = {B, T, H, hd};
     awq_tensor q4v = awq_view_reshape(&q, 4, q4), o4 = awq_view_reshape(&att, 4, q4);
     awq_tensor k4, v4;
+    if (kc && f->seq_n_past) {
+        // batched decoding: each row is the next token of its own sequence and cache
+        int64_t q1[4] = {1, 1, H, hd};
+        for (int64_t b = 0; b < B; b++) {
+            int32_t np = f->seq_n_past[b];
+            awq_tensor kb = awq_view_rows(&k, b, 1), vb = awq_view_rows(&v, b, 1);
+            awq_tensor kdst = awq_view_rows(&kc[b], np, 1), vdst = awq_view_rows(&vc[b], np, 1);
+            TRY(ops->convert(ctx, &kdst, &kb));
+            TRY(ops->convert(ctx, &vdst, &vb));
+            int64_t kv4[4] = {1, (int64_t)np + 1, Hkv, hd};
+            awq_tensor qr1 = awq_view_rows(&q, b, 1), or1 = awq_view_rows(&att, b, 1);
+            awq_tensor qb = awq_view_reshape(&qr1, 4, q1), ob = awq_view_reshape(&or1, 4, q1);
+            k4 = awq_view_reshape(&kc[b], 4, kv4);
+            v4 = awq_view_reshape(&vc[b], 4, kv4);
+            TRY(layer_attention(f, w, &ob, &qb, &k4, &v4, np));
+        }
+        return awq_linear_forward(f->dev, out, &att, &w->o);
+    }
     if (kc) {
         awq_tensor kdst = awq_view_rows(kc, n_past, T), vdst = awq_view_rows(vc, n_past, T);
         TRY(ops->convert(ctx, &kdst, &k));
@@ -99,8 +131,7 @@ awq_status awq_fwd_attention(const awq_fwd_ctx *f, const awq_layer_weights *w,
         k4 = awq_view_reshape(&k, 4, kv4);
         v4 = awq_view_reshape(&v, 4, kv4);
     }
-    TRY(ops->attention(ctx, &o4, &q4v, &k4, &v4, n_past, (float)(1.0 / sqrt((double)hd)),
-                       c->sliding_window));
+    TRY(layer_attention(f, w, &o4, &q4v, &k4, &v4, n_past));
     // output projection
     return awq_linear_forward(f->dev, out, &att, &w->o);
 }
@@ -113,7 +144,8 @@ awq_status awq_fwd_mlp(const awq_fwd_ctx *f, const awq_layer_weights *w, const a
     awq_tensor *gu_y[2] = {&g, &u};
     const awq_linear *gu_w[2] = {&w->gate, &w->up};
     TRY(linears_forward(f->dev, 2, gu_y, xin, gu_w));
-    TRY(f->dev->ops->silu_mul(f->dev->ctx, &g, &g, &u));
+    if (f->cfg->act == AWQ_ACT_SILU) TRY(f->dev->ops->silu_mul(f->dev->ctx, &g, &g, &u));
+    else TRY(f->dev->ops->act_mul(f->dev->ctx, &g, &g, &u, f->cfg->act));
     return awq_linear_forward(f->dev, out, &g, &w->down);
 }
 
@@ -126,12 +158,29 @@ awq_status awq_fwd_layer(const awq_fwd_ctx *f, const awq_layer_weights *w, int64
     float eps = (float)f->cfg->rms_eps;
     awq_tensor x = awq_view_rows(&s->x, 0, n), xb = awq_view_rows(&s->xb, 0, n),
                xo = awq_view_rows(&s->xo, 0, n);
-    // attention rmsnorm -> attention -> residual
+    // attention rmsnorm -> attention (-> post-attention norm, Gemma) -> residual
     TRY(ops->rmsnorm(ctx, &xb, &x, &w->attn_norm, eps));
     TRY(awq_fwd_attention(f, w, &xb, B, T, n_past, kc, vc, &xo));
+    if (w->post_attn_norm.data) TRY(ops->rmsnorm(ctx, &xo, &xo, &w->post_attn_norm, eps));
     TRY(ops->binop(ctx, &x, &x, &xo, AWQ_BINOP_ADD));
-    // ffn rmsnorm -> mlp -> residual
+    // ffn rmsnorm -> mlp (-> post-feed-forward norm, Gemma) -> residual
     TRY(ops->rmsnorm(ctx, &xb, &x, &w->ffn_norm, eps));
     TRY(awq_fwd_mlp(f, w, &xb, &xo));
+    if (w->post_ffn_norm.data) TRY(ops->rmsnorm(ctx, &xo, &xo, &w->post_ffn_norm, eps));
     return ops->binop(ctx, &x, &x, &xo, AWQ_BINOP_ADD);
+}
+
+awq_status awq_fwd_embed(const awq_model *m, awq_tensor *x, const awq_tensor *ids) {
+    TRY(m->dev.ops->get_rows(m->dev.ctx, x, &m->embed, ids));
+    if (!m->embed_scale.data) return AWQ_OK;
+    return m->dev.ops->binop(m->dev.ctx, x, x, &m->embed_scale, AWQ_BINOP_MUL);
+}
+
+awq_status awq_fwd_logits(const awq_model *m, awq_tensor *logits, awq_tensor *xb,
+                          const awq_tensor *x) {
+    const awq_model_config *c = &m->cfg;
+    TRY(m->dev.ops->rmsnorm(m->dev.ctx, xb, x, &m->final_norm, (float)c->rms_eps));
+    TRY(awq_linear_forward(&m->dev, logits, xb, &m->lm_head));
+    if (c->final_softcap > 0) TRY(m->dev.ops->softcap(m->dev.ctx, logits, (float)c->final_softcap));
+    return AWQ_OK;
 }

@@ -32,6 +32,11 @@ typedef struct awq_fwd_ctx {
     const awq_device       *dev;
     const awq_tensor       *inv_freq; /* (hd/2,) F32 */
     awq_fwd_scratch        *s;
+    /* Batched decoding (NULL otherwise): B sequences with one new token each (T == 1), n_past of
+     * sequence b in seq_n_past[b]; kc/vc of awq_fwd_attention/awq_fwd_layer are then arrays of
+     * B caches, kc[b] the one of sequence b. s->pos must hold the rows' positions. */
+    const int32_t          *seq_n_past; /* (B,) */
+    const awq_tensor       *inv_freq_local; /* (hd/2,) F32 of local_rope layers, or NULL */
 } awq_fwd_ctx;
 
 /* Self-attention module on n = B*T normed rows xin (n, d): q/k/v projections, q/k norm, RoPE at
@@ -49,6 +54,12 @@ awq_status awq_fwd_mlp(const awq_fwd_ctx *f, const awq_layer_weights *w, const a
 /* One decoder layer on s->x (n = B*T rows) in place. */
 awq_status awq_fwd_layer(const awq_fwd_ctx *f, const awq_layer_weights *w, int64_t B, int64_t T,
                          int32_t n_past, awq_tensor *kc, awq_tensor *vc);
+/* x (n, d) F32 = the embeddings of ids (n,) I32, times cfg.embed_scale (Gemma). */
+awq_status awq_fwd_embed(const awq_model *m, awq_tensor *x, const awq_tensor *ids);
+/* logits (n, vocab) F32 = lm_head(final_norm(x (n, d))), soft-capped when the family caps them;
+ * xb (n, d) F32 scratch. */
+awq_status awq_fwd_logits(const awq_model *m, awq_tensor *logits, awq_tensor *xb,
+                          const awq_tensor *x);
 /* Fills s->pos with B blocks of positions n_past..n_past+T-1 (host -> device). */
 awq_status awq_fwd_set_positions(const awq_fwd_ctx *f, int64_t B, int64_t T, int32_t n_past);
 

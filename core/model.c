@@ -135,6 +135,57 @@ static awq_status upload(loader *L, const char *name, awq_dtype want_type, int n
     return AWQ_OK;
 }
 
+void awq_norm_effective(const awq_model_config *c, float *w, int64_t n) {
+    if (c->norm_plus_one)
+        for (int64_t i = 0; i < n; i++) w[i] += 1.0f;
+}
+
+/* Uploads F32 host data as a new (n,) tensor. */
+static awq_status upload_f32(awq_model *m, const float *h, int64_t n, awq_tensor *out) {
+    awq_status st = awq_tensor_alloc(m->rt, &m->dev, &m->buffers, AWQ_DTYPE_F32, 1, &n, out);
+    if (st == AWQ_OK) st = m->dev.ops->upload(m->dev.ctx, out->data, 0, h, (size_t)n * sizeof *h);
+    return st;
+}
+
+/* A norm weight (n,): uploaded unchanged, or as the F32 1 + w when the family applies (1 + w). */
+static awq_status upload_norm(loader *L, const char *name, int64_t n, bool required, awq_tensor *out) {
+    awq_model *m = L->m;
+    if (!m->cfg.norm_plus_one) return upload(L, name, AWQ_DTYPE_COUNT_, 1, &n, required, out);
+    memset(out, 0, sizeof *out);
+    const awq_st_tensor *t = awq_st_find(L->st, name);
+    if (!t) {
+        if (!required) return AWQ_OK;
+        return awq_set_error(m->rt, AWQ_ERR_FORMAT, "%s: tensor '%s' is missing", m->dir, name);
+    }
+    if (t->ndim != 1 || t->shape[0] != n || !is_float(t->dtype))
+        return awq_set_error(m->rt, AWQ_ERR_FORMAT, "%s: %s: expected (%lld,) F16/BF16/F32",
+                             awq_st_file_path(L->st, t->file), name, (long long)n);
+    float *h = awq_malloc((size_t)n * sizeof *h);
+    if (!h) return awq_set_error(m->rt, AWQ_ERR_OUT_OF_MEMORY, "out of host memory");
+    awq_status st = awq_st_read_f32(m->rt, L->st, t, h);
+    if (st == AWQ_OK) {
+        awq_norm_effective(&m->cfg, h, n);
+        st = upload_f32(m, h, n, out);
+    }
+    awq_free(h);
+    if (st != AWQ_OK) return st;
+    awq_st_release(L->st, t);
+    m->weight_bytes += (int64_t)t->nbytes;
+    m->n_params += n;
+    return AWQ_OK;
+}
+
+awq_status awq_model_check_ops(awq_runtime *rt, const awq_model_config *c, const awq_device *dev,
+                               const char *what) {
+    const awq_backend_ops *o = dev->ops;
+    const char *missing = c->act != AWQ_ACT_SILU && !o->act_mul ? "act_mul"
+                          : c->final_softcap > 0 && !o->softcap ? "softcap"
+                          : c->attn_softcap > 0 && !o->attention_softcap ? "attention_softcap" : NULL;
+    if (!missing) return AWQ_OK;
+    return awq_set_error(rt, AWQ_ERR_UNSUPPORTED, "%s: a %s model needs the backend op '%s', "
+                         "which %s does not provide", what, c->model_type, missing, dev->label);
+}
+
 static awq_status load_linear(loader *L, const char *prefix, int64_t out_f, int64_t in_f,
                               bool has_bias, awq_linear *l) {
     awq_model *m = L->m;
@@ -189,6 +240,104 @@ static awq_status load_linear(loader *L, const char *prefix, int64_t out_f, int6
     return AWQ_OK;
 }
 
+/* Columns [c0, c0 + nc) of a row-major (rows, cols) tensor of es-byte elements, uploaded as a
+ * new contiguous (rows, nc) tensor of dtype. */
+static awq_status upload_cols(loader *L, const awq_st_tensor *t, awq_dtype dtype, int64_t rows,
+                              int64_t cols, int64_t c0, int64_t nc, awq_tensor *out) {
+    awq_model *m = L->m;
+    size_t es = awq_dtype_size(dtype);
+    char *h = awq_malloc((size_t)(rows * nc) * es);
+    if (!h) return awq_set_error(m->rt, AWQ_ERR_OUT_OF_MEMORY, "out of host memory");
+    for (int64_t r = 0; r < rows; r++)
+        memcpy(h + (size_t)(r * nc) * es, (const char *)t->data + (size_t)(r * cols + c0) * es,
+               (size_t)nc * es);
+    int64_t ne[2] = {rows, nc};
+    awq_status st = awq_tensor_alloc(m->rt, &m->dev, &m->buffers, dtype, 2, ne, out);
+    if (st == AWQ_OK) st = m->dev.ops->upload(m->dev.ctx, out->data, 0, h, (size_t)(rows * nc) * es);
+    awq_free(h);
+    m->weight_bytes += (int64_t)((size_t)(rows * nc) * es);
+    return st;
+}
+
+/* A fused linear of the checkpoint (Phi-3 qkv_proj = q | k | v rows, gate_up_proj = gate | up)
+ * loaded as its parts: dense rows, or the matching columns of qweight/qzeros/scales. */
+static awq_status load_fused(loader *L, const char *prefix, int n, const int64_t *outs, int64_t in_f,
+                             awq_linear *const *parts) {
+    awq_model *m = L->m;
+    awq_runtime *rt = m->rt;
+    char name[256];
+    int64_t tot = 0;
+    for (int i = 0; i < n; i++) tot += outs[i];
+    snprintf(name, sizeof name, "%s.bias", prefix);
+    if (awq_st_find(L->st, name))
+        return awq_set_error(rt, AWQ_ERR_UNSUPPORTED, "%s: a bias on a fused linear is not supported", name);
+    snprintf(name, sizeof name, "%s.qweight", prefix);
+    const awq_st_tensor *qw = awq_st_find(L->st, name);
+    awq_status st;
+    if (!qw) {
+        snprintf(name, sizeof name, "%s.weight", prefix);
+        const awq_st_tensor *t = awq_st_find(L->st, name);
+        if (!t) return awq_set_error(rt, AWQ_ERR_FORMAT, "%s: tensor '%s' is missing", m->dir, name);
+        if (t->ndim != 2 || t->shape[0] != tot || t->shape[1] != in_f || !is_float(t->dtype))
+            return awq_set_error(rt, AWQ_ERR_FORMAT, "%s: %s: expected (%lld, %lld) F16/BF16/F32",
+                                 awq_st_file_path(L->st, t->file), name, (long long)tot, (long long)in_f);
+        int64_t r0 = 0;
+        for (int i = 0; i < n; i++) {
+            memset(parts[i], 0, sizeof *parts[i]);
+            parts[i]->in = in_f;
+            parts[i]->out = outs[i];
+            /* rows of a row-major tensor are columns [r0 * in, ...) of its (1, tot * in) view */
+            if ((st = upload_cols(L, t, t->dtype, 1, tot * in_f, r0 * in_f, outs[i] * in_f, &parts[i]->w)))
+                return st;
+            parts[i]->w = awq_tensor_2d(t->dtype, parts[i]->w.data, 0, outs[i], in_f);
+            m->n_params += outs[i] * in_f;
+            r0 += outs[i];
+        }
+        awq_st_release(L->st, t);
+        return AWQ_OK;
+    }
+    if (!m->cfg.quantized)
+        return awq_set_error(rt, AWQ_ERR_FORMAT, "%s: %s present but config.json has no quantization_config",
+                             m->dir, name);
+    if (strcmp(m->cfg.q_version, "gemm"))
+        return awq_set_error(rt, AWQ_ERR_UNSUPPORTED, "%s: fused linears in the GEMV layout are not supported",
+                             prefix);
+    int64_t gs = m->cfg.q_group_size > 0 ? m->cfg.q_group_size : in_f, G = in_f / gs;
+    const awq_st_tensor *qz, *sc;
+    snprintf(name, sizeof name, "%s.qzeros", prefix);
+    qz = awq_st_find(L->st, name);
+    snprintf(name, sizeof name, "%s.scales", prefix);
+    sc = awq_st_find(L->st, name);
+    if (in_f % gs || tot % 8 || !qz || !sc || qw->dtype != AWQ_DTYPE_I32 || qz->dtype != AWQ_DTYPE_I32 ||
+        sc->dtype != AWQ_DTYPE_F16 || qw->ndim != 2 || qw->shape[0] != in_f || qw->shape[1] != tot / 8 ||
+        qz->ndim != 2 || qz->shape[0] != G || qz->shape[1] != tot / 8 || sc->ndim != 2 ||
+        sc->shape[0] != G || sc->shape[1] != tot)
+        return awq_set_error(rt, AWQ_ERR_FORMAT, "%s: expected qweight (%lld, %lld) I32, qzeros (%lld, %lld) "
+                             "I32, scales (%lld, %lld) F16", prefix, (long long)in_f, (long long)(tot / 8),
+                             (long long)G, (long long)(tot / 8), (long long)G, (long long)tot);
+    int64_t c0 = 0;
+    for (int i = 0; i < n; i++) {
+        awq_linear *l = parts[i];
+        memset(l, 0, sizeof *l);
+        l->in = l->q.in = in_f;
+        l->out = l->q.out = outs[i];
+        l->q.group_size = gs;
+        l->quantized = true;
+        if (outs[i] % 8)
+            return awq_set_error(rt, AWQ_ERR_FORMAT, "%s: part %d has %lld outputs, not a multiple of 8",
+                                 prefix, i, (long long)outs[i]);
+        if ((st = upload_cols(L, qw, AWQ_DTYPE_I32, in_f, tot / 8, c0 / 8, outs[i] / 8, &l->q.qweight)) ||
+            (st = upload_cols(L, qz, AWQ_DTYPE_I32, G, tot / 8, c0 / 8, outs[i] / 8, &l->q.qzeros)) ||
+            (st = upload_cols(L, sc, AWQ_DTYPE_F16, G, tot, c0, outs[i], &l->q.scales)))
+            return st;
+        m->n_params += outs[i] * in_f;
+        if (m->dev.ops->weight_prepare && (st = m->dev.ops->weight_prepare(m->dev.ctx, &l->q)))
+            return awq_set_error(rt, st, "%s: weight_prepare failed", prefix);
+        c0 += outs[i];
+    }
+    return AWQ_OK;
+}
+
 static bool report(loader *L, const char *what) {
     L->done++;
     if (!L->progress) return true;
@@ -205,8 +354,7 @@ static awq_status load_weights(loader *L) {
     awq_status st;
     if ((st = upload(L, "model.embed_tokens.weight", AWQ_DTYPE_COUNT_, 2, emb, true, &m->embed)))
         return st;
-    if ((st = upload(L, "model.norm.weight", AWQ_DTYPE_COUNT_, 1, &d, true, &m->final_norm)))
-        return st;
+    if ((st = upload_norm(L, "model.norm.weight", d, true, &m->final_norm))) return st;
     bool has_head = awq_st_find(L->st, "lm_head.weight") || awq_st_find(L->st, "lm_head.qweight");
     if (has_head) {
         if ((st = load_linear(L, "lm_head", V, d, false, &m->lm_head))) return st;
@@ -225,24 +373,45 @@ static awq_status load_weights(loader *L) {
     for (int32_t i = 0; i < c->n_layers; i++) {
         awq_layer_weights *w = &m->layers[i];
         char p[128], n[192];
-#define LP(fmt) (snprintf(n, sizeof n, "model.layers.%d." fmt, i), n)
-        if ((st = upload(L, LP("input_layernorm.weight"), AWQ_DTYPE_COUNT_, 1, &d, true, &w->attn_norm)) ||
-            (st = upload(L, LP("post_attention_layernorm.weight"), AWQ_DTYPE_COUNT_, 1, &d, true, &w->ffn_norm)))
+#define LP(name) (snprintf(n, sizeof n, "model.layers.%d.%s", i, name), n)
+        awq_norm_names nn = awq_config_norm_names(c);
+        if ((st = upload_norm(L, LP(nn.attn), d, true, &w->attn_norm)) ||
+            (st = upload_norm(L, LP(nn.ffn), d, true, &w->ffn_norm)))
+            return st;
+        if (c->sandwich_norms &&
+            ((st = upload_norm(L, LP(nn.post_attn), d, true, &w->post_attn_norm)) ||
+             (st = upload_norm(L, LP(nn.post_ffn), d, true, &w->post_ffn_norm))))
             return st;
         if (c->qk_norm &&
-            ((st = upload(L, LP("self_attn.q_norm.weight"), AWQ_DTYPE_COUNT_, 1, &hd, true, &w->q_norm)) ||
-             (st = upload(L, LP("self_attn.k_norm.weight"), AWQ_DTYPE_COUNT_, 1, &hd, true, &w->k_norm))))
+            ((st = upload_norm(L, LP("self_attn.q_norm.weight"), hd, true, &w->q_norm)) ||
+             (st = upload_norm(L, LP("self_attn.k_norm.weight"), hd, true, &w->k_norm))))
             return st;
+        w->window = awq_config_layer_window(c, i);
+        w->local_rope = awq_config_layer_local_rope(c, i);
 #undef LP
 #define LIN(field, name, o, in, bias)                                                   \
     snprintf(p, sizeof p, "model.layers.%d.%s", i, name);                               \
     if ((st = load_linear(L, p, o, in, bias, &w->field))) return st;
-        LIN(q, "self_attn.q_proj", qd, d, c->qkv_bias)
-        LIN(k, "self_attn.k_proj", kvd, d, c->qkv_bias)
-        LIN(v, "self_attn.v_proj", kvd, d, c->qkv_bias)
+        if (c->fused_qkv) {
+            const int64_t outs[3] = {qd, kvd, kvd};
+            awq_linear *parts[3] = {&w->q, &w->k, &w->v};
+            snprintf(p, sizeof p, "model.layers.%d.self_attn.qkv_proj", i);
+            if ((st = load_fused(L, p, 3, outs, d, parts))) return st;
+        } else {
+            LIN(q, "self_attn.q_proj", qd, d, c->qkv_bias)
+            LIN(k, "self_attn.k_proj", kvd, d, c->qkv_bias)
+            LIN(v, "self_attn.v_proj", kvd, d, c->qkv_bias)
+        }
         LIN(o, "self_attn.o_proj", d, qd, c->o_bias)
-        LIN(gate, "mlp.gate_proj", ff, d, c->mlp_bias)
-        LIN(up, "mlp.up_proj", ff, d, c->mlp_bias)
+        if (c->fused_gate_up) {
+            const int64_t outs[2] = {ff, ff};
+            awq_linear *parts[2] = {&w->gate, &w->up};
+            snprintf(p, sizeof p, "model.layers.%d.mlp.gate_up_proj", i);
+            if ((st = load_fused(L, p, 2, outs, d, parts))) return st;
+        } else {
+            LIN(gate, "mlp.gate_proj", ff, d, c->mlp_bias)
+            LIN(up, "mlp.up_proj", ff, d, c->mlp_bias)
+        }
         LIN(down, "mlp.down_proj", d, ff, c->mlp_bias)
 #undef LIN
         char stage[64];
@@ -250,14 +419,27 @@ static awq_status load_weights(loader *L) {
         if (!report(L, stage)) return awq_set_error(rt, AWQ_ERR_CANCELLED, "model load cancelled");
     }
     /* RoPE table. */
-    int64_t half = hd / 2;
+    int64_t half = c->rope_dim / 2;
     float *inv = awq_malloc((size_t)half * sizeof *inv);
     if (!inv) return awq_set_error(rt, AWQ_ERR_OUT_OF_MEMORY, "out of host memory");
     awq_config_inv_freq(c, inv);
-    st = awq_tensor_alloc(rt, &m->dev, &m->buffers, AWQ_DTYPE_F32, 1, &half, &m->inv_freq);
-    if (st == AWQ_OK)
-        st = m->dev.ops->upload(m->dev.ctx, m->inv_freq.data, 0, inv, (size_t)half * sizeof *inv);
+    st = upload_f32(m, inv, half, &m->inv_freq);
+    if (st == AWQ_OK && c->rope_local_theta > 0) {
+        awq_config_inv_freq_local(c, inv);
+        st = upload_f32(m, inv, half, &m->inv_freq_local);
+    }
+    if (st == AWQ_OK && c->rope_kind == AWQ_ROPE_LONGROPE) {
+        awq_config_inv_freq_long(c, inv);
+        st = upload_f32(m, inv, half, &m->inv_freq_long);
+    }
     awq_free(inv);
+    if (st == AWQ_OK && c->embed_scale != 1.0) {
+        float *es = awq_malloc((size_t)d * sizeof *es);
+        if (!es) return awq_set_error(rt, AWQ_ERR_OUT_OF_MEMORY, "out of host memory");
+        for (int64_t j = 0; j < d; j++) es[j] = (float)c->embed_scale;
+        st = upload_f32(m, es, d, &m->embed_scale);
+        awq_free(es);
+    }
     if (st == AWQ_OK) st = m->dev.ops->synchronize(m->dev.ctx);
     return st;
 }
@@ -284,6 +466,7 @@ awq_status awq_model_load(awq_model **out, awq_runtime *rt, const char *dir,
     if (st != AWQ_OK) goto fail;
     int64_t max_ctx = m->cfg.max_pos;
     st = awq_device_open(rt, p.device, max_ctx, &m->dev);
+    if (st == AWQ_OK) st = awq_model_check_ops(rt, &m->cfg, &m->dev, dir);
     if (st == AWQ_OK) st = load_weights(&L);
     awq_st_close(L.st);
     if (st != AWQ_OK) goto fail;

@@ -23,6 +23,10 @@ typedef struct awq_layer_weights {
     awq_tensor q_norm, k_norm;  /* (head_dim,) Qwen3, data NULL otherwise */
     awq_linear q, k, v, o;      /* q (H*hd, d), k/v (Hkv*hd, d), o (d, H*hd) */
     awq_linear gate, up, down;  /* gate/up (d_ff, d), down (d, d_ff) */
+    /* Gemma (sandwich_norms): norms of the attention and MLP outputs, data NULL otherwise */
+    awq_tensor post_attn_norm, post_ffn_norm; /* (d_model,) */
+    int32_t    window;          /* sliding window of this layer, 0 = full attention */
+    bool       local_rope;      /* RoPE with the local base (awq_fwd_ctx.inv_freq_local) */
 } awq_layer_weights;
 
 /* Device buffers owned by a model or session. */
@@ -40,7 +44,10 @@ struct awq_model {
     awq_tensor         final_norm;  /* (d_model,) */
     awq_linear         lm_head;     /* (vocab, d_model); shares embed when tied */
     awq_layer_weights *layers;      /* (n_layers) */
-    awq_tensor         inv_freq;    /* (head_dim/2,) F32 */
+    awq_tensor         inv_freq;    /* (rope_dim/2,) F32 */
+    awq_tensor         inv_freq_local; /* (head_dim/2,) F32 of sliding layers (Gemma 3), or data NULL */
+    awq_tensor         embed_scale; /* (d_model,) F32 filled with cfg.embed_scale, or data NULL */
+    awq_tensor         inv_freq_long; /* (rope_dim/2,) F32 longrope long factors, or data NULL */
     awq_buflist        buffers;     /* every device buffer the model owns */
     int64_t            weight_bytes;
     int64_t            n_params;
@@ -65,6 +72,14 @@ struct awq_safetensors;
 awq_status awq_model_load_gemv_linear(awq_runtime *rt, const awq_device *dev, awq_buflist *list,
                                       const struct awq_safetensors *st, const char *prefix,
                                       awq_linear *l);
+
+/* Refuses (AWQ_ERR_UNSUPPORTED naming `what`) a family whose ops the device lacks. */
+awq_status awq_model_check_ops(awq_runtime *rt, const awq_model_config *c, const awq_device *dev,
+                               const char *what);
+
+/* Host F32 copy of a norm weight as the forward pass applies it: w, or 1 + w when
+ * c->norm_plus_one. */
+void awq_norm_effective(const awq_model_config *c, float *w, int64_t n);
 
 /* A 2-D row view of rows [r0, r0+n) of t (rowwise tensor) reshaped to (n, cols). */
 awq_tensor awq_view_rows(const awq_tensor *t, int64_t r0, int64_t n);

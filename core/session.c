@@ -75,22 +75,36 @@ void awq_session_reset(awq_session *s) {
 
 int32_t awq_session_n_past(const awq_session *s) { return s ? s->n_past : 0; }
 
+awq_status awq_session_truncate(awq_session *s, int32_t n_past) {
+    if (!s) return AWQ_ERR_INVALID_ARG;
+    if (n_past < 0 || n_past > s->n_past)
+        return awq_set_error(s->m->rt, AWQ_ERR_INVALID_ARG, "truncate to %d tokens: %d are cached",
+                             n_past, s->n_past);
+    s->n_past = n_past; /* rows past n_past are overwritten by the next tokens */
+    return AWQ_OK;
+}
+
+/* RoPE frequencies of the session: longrope's long factors when its context exceeds the
+ * model's original one (awq_config_rope_long), else the model's. */
+static const awq_tensor *session_inv_freq(const awq_session *s) {
+    const awq_model *m = s->m;
+    return m->inv_freq_long.data && awq_config_rope_long(&m->cfg, s->n_ctx) ? &m->inv_freq_long
+                                                                           : &m->inv_freq;
+}
+
 /* Embeddings, decoder layers, and the final norm + lm_head on logits rows [lr0, lr0+ln): device
  * work only, nothing synchronous. */
 static awq_status forward_tokens(awq_session *s, const awq_fwd_ctx *f, awq_tensor *x,
                                  const awq_tensor *ids, int64_t n, int64_t lr0, int64_t ln) {
     awq_model *m = s->m;
     const awq_model_config *c = &m->cfg;
-    const awq_backend_ops *ops = m->dev.ops;
-    awq_backend_ctx *ctx = m->dev.ctx;
-    TRY(ops->get_rows(ctx, x, &m->embed, ids));
+    TRY(awq_fwd_embed(m, x, ids));
     for (int32_t l = 0; l < c->n_layers; l++)
         TRY(awq_fwd_layer(f, &m->layers[l], 1, n, s->n_past, &s->kc[l], &s->vc[l]));
     if (ln > 0) {
         awq_tensor xr = awq_view_rows(&s->s.x, lr0, ln), xb = awq_view_rows(&s->s.xb, 0, ln);
         awq_tensor lg = awq_view_rows(&s->logits, 0, ln);
-        TRY(ops->rmsnorm(ctx, &xb, &xr, &m->final_norm, (float)c->rms_eps));
-        TRY(awq_linear_forward(&m->dev, &lg, &xb, &m->lm_head));
+        TRY(awq_fwd_logits(m, &lg, &xb, &xr));
     }
     return AWQ_OK;
 }
@@ -102,7 +116,8 @@ static awq_status run_ubatch(awq_session *s, const int32_t *tokens, int64_t n, i
     const awq_model_config *c = &m->cfg;
     const awq_backend_ops *ops = m->dev.ops;
     awq_backend_ctx *ctx = m->dev.ctx;
-    awq_fwd_ctx f = {.cfg = c, .dev = &m->dev, .inv_freq = &m->inv_freq, .s = &s->s};
+    awq_fwd_ctx f = {.cfg = c, .dev = &m->dev, .inv_freq = session_inv_freq(s), .s = &s->s,
+                     .inv_freq_local = m->inv_freq_local.data ? &m->inv_freq_local : NULL};
     for (int64_t i = 0; i < n; i++)
         if (tokens[i] < 0 || tokens[i] >= c->vocab_size)
             return awq_set_error(m->rt, AWQ_ERR_INVALID_ARG, "token id %d out of range [0, %d)",
@@ -183,4 +198,80 @@ awq_status awq_session_eval(awq_session *s, const int32_t *tokens, int32_t n, fl
     copy_ctx cc = {.dst = logits, .vocab = s->m->cfg.vocab_size, .all = all_logits};
     awq_logits_mode mode = !logits ? AWQ_LOGITS_NONE : all_logits ? AWQ_LOGITS_ALL : AWQ_LOGITS_LAST;
     return awq_session_run(s, tokens, n, mode, logits ? copy_logits : NULL, &cc);
+}
+
+/* ---- batched decoding ---------------------------------------------------------------------- */
+
+/* One forward pass for n <= ss[0]->n_ub sessions, one token each; logits rows to ss[0]->host. */
+static awq_status run_batch(awq_session *const *ss, int32_t n, const int32_t *tokens,
+                            int32_t *n_past, awq_tensor *kv) {
+    awq_session *s0 = ss[0];
+    awq_model *m = s0->m;
+    const awq_model_config *c = &m->cfg;
+    const awq_backend_ops *ops = m->dev.ops;
+    awq_backend_ctx *ctx = m->dev.ctx;
+    awq_fwd_ctx f = {.cfg = c, .dev = &m->dev, .inv_freq = session_inv_freq(s0), .s = &s0->s,
+                     .inv_freq_local = m->inv_freq_local.data ? &m->inv_freq_local : NULL,
+                     .seq_n_past = n_past};
+    for (int32_t i = 0; i < n; i++) n_past[i] = ss[i]->n_past;
+    TRY(ops->upload(ctx, s0->s.ids.data, s0->s.ids.offs, tokens, (size_t)n * sizeof(int32_t)));
+    TRY(ops->upload(ctx, s0->s.pos.data, s0->s.pos.offs, n_past, (size_t)n * sizeof(int32_t)));
+    awq_tensor ids = awq_tensor_1d(AWQ_DTYPE_I32, s0->s.ids.data, s0->s.ids.offs, n);
+    awq_tensor x = awq_view_rows(&s0->s.x, 0, n);
+    TRY(awq_fwd_embed(m, &x, &ids));
+    awq_tensor *kcb = kv, *vcb = kv + n;
+    for (int32_t l = 0; l < c->n_layers; l++) {
+        for (int32_t i = 0; i < n; i++) {
+            kcb[i] = ss[i]->kc[l];
+            vcb[i] = ss[i]->vc[l];
+        }
+        TRY(awq_fwd_layer(&f, &m->layers[l], n, 1, 0, kcb, vcb));
+    }
+    awq_tensor xb = awq_view_rows(&s0->s.xb, 0, n), lg = awq_view_rows(&s0->logits, 0, n);
+    TRY(awq_fwd_logits(m, &lg, &xb, &x));
+    return ops->download(ctx, s0->host, s0->logits.data, s0->logits.offs,
+                         (size_t)n * (size_t)c->vocab_size * sizeof(float));
+}
+
+awq_status awq_session_decode_batch(awq_session *const *sessions, int32_t n,
+                                    const int32_t *tokens, float *logits) {
+    if (!sessions || !tokens || n <= 0 || !sessions[0]) return AWQ_ERR_INVALID_ARG;
+    awq_model *m = sessions[0]->m;
+    awq_runtime *rt = m->rt;
+    int32_t vocab = m->cfg.vocab_size;
+    for (int32_t i = 0; i < n; i++) {
+        const awq_session *s = sessions[i];
+        if (!s || s->m != m)
+            return awq_set_error(rt, AWQ_ERR_INVALID_ARG,
+                                 "decode_batch: session %d is NULL or of another model", i);
+        for (int32_t j = 0; j < i; j++)
+            if (sessions[j] == s)
+                return awq_set_error(rt, AWQ_ERR_INVALID_ARG,
+                                     "decode_batch: session %d appears twice (also at %d)", i, j);
+        if (s->n_past + 1 > s->n_ctx)
+            return awq_set_error(rt, AWQ_ERR_INVALID_ARG,
+                                 "decode_batch: session %d: context full (%d tokens)", i, s->n_ctx);
+        if (tokens[i] < 0 || tokens[i] >= vocab)
+            return awq_set_error(rt, AWQ_ERR_INVALID_ARG,
+                                 "decode_batch: token id %d out of range [0, %d)", tokens[i], vocab);
+    }
+    // a single sequence takes the single-token path (and its CUDA Graph)
+    if (n == 1) return awq_session_eval(sessions[0], tokens, 1, logits, false);
+    int32_t *n_past = awq_malloc((size_t)n * sizeof *n_past);
+    awq_tensor *kv = awq_malloc((size_t)n * 2 * sizeof *kv);
+    awq_status st = AWQ_OK;
+    if (!n_past || !kv) st = awq_set_error(rt, AWQ_ERR_OUT_OF_MEMORY, "out of host memory");
+    for (int32_t i0 = 0, nb; i0 < n && st == AWQ_OK; i0 += nb) {
+        // a group runs in the scratch of its first session
+        nb = n - i0 < sessions[i0]->n_ub ? n - i0 : (int32_t)sessions[i0]->n_ub;
+        st = run_batch(sessions + i0, nb, tokens + i0, n_past, kv);
+        if (st == AWQ_OK && logits)
+            memcpy(logits + (size_t)i0 * (size_t)vocab, sessions[i0]->host,
+                   (size_t)nb * (size_t)vocab * sizeof(float));
+    }
+    if (st == AWQ_OK)
+        for (int32_t i = 0; i < n; i++) sessions[i]->n_past++;
+    awq_free(n_past);
+    awq_free(kv);
+    return st;
 }

@@ -1,9 +1,12 @@
-/* calib.c - calibration samples -> token blocks, AutoAWQ semantics (awq-spec 1.3). */
+/* calib.c - calibration samples -> token blocks, AutoAWQ semantics (docs/algorithm.md 1.3). */
 #include <ctype.h>
+#include <pthread.h>
+#include <stdio.h>
 #include <string.h>
 
 #include <cjson/cJSON.h>
 
+#include "dl.h"
 #include "quant.h"
 
 #ifndef AWQ_DATA_DIR
@@ -12,15 +15,37 @@
 #ifndef AWQ_SOURCE_DATA_DIR
 #define AWQ_SOURCE_DATA_DIR ""
 #endif
+/* The data directory relative to libawq's own directory (docs/install.md). */
+#ifndef AWQ_DATA_REL_LIB
+#define AWQ_DATA_REL_LIB "../share/awq"
+#endif
+#ifndef AWQ_DATA_REL_BIN
+#define AWQ_DATA_REL_BIN "../share/awq"
+#endif
 
+#define CALIB_FILE "/calibration/wiki.valid.raw"
+
+static char relocated_path[4096];
+static pthread_once_t relocated_once = PTHREAD_ONCE_INIT;
+
+static void find_relocated(void) {
+    char dir[4000];
+    if (awq_dl_install_path(dir, sizeof dir, AWQ_DATA_REL_LIB, AWQ_DATA_REL_BIN) == 0)
+        snprintf(relocated_path, sizeof relocated_path, "%s" CALIB_FILE, dir);
+}
+
+/* The installed corpus relative to libawq (a moved prefix), then the compile-time install
+ * directory, then the source tree (a build that was never installed). */
 const char *awq_calib_default_path(void) {
-    static const char *const candidates[] = {
-        AWQ_DATA_DIR "/calibration/wiki.valid.raw",
-        AWQ_SOURCE_DATA_DIR "/calibration/wiki.valid.raw",
+    static const char *const fixed[] = {
+        AWQ_DATA_DIR CALIB_FILE,
+        AWQ_SOURCE_DATA_DIR CALIB_FILE,
     };
-    for (size_t i = 0; i < sizeof candidates / sizeof candidates[0]; i++)
-        if (awq_file_exists(candidates[i])) return candidates[i];
-    return candidates[0];
+    pthread_once(&relocated_once, find_relocated);
+    if (relocated_path[0] && awq_file_exists(relocated_path)) return relocated_path;
+    for (size_t i = 0; i < sizeof fixed / sizeof fixed[0]; i++)
+        if (awq_file_exists(fixed[i])) return fixed[i];
+    return fixed[0];
 }
 
 typedef struct span {
@@ -136,11 +161,23 @@ awq_status awq_calib_build(awq_runtime *rt, awq_tokenizer *tok, const char *path
     size_t len = 0;
     awq_status st = awq_read_file(rt, path, &text, &len);
     if (st != AWQ_OK) return st;
+    st = awq_calib_build_text(rt, tok, path, text, len, ends_with(path, ".jsonl"), n_samples, seqlen,
+                              seed, out);
+    awq_free(text);
+    return st;
+}
+
+awq_status awq_calib_build_text(awq_runtime *rt, awq_tokenizer *tok, const char *path,
+                                const char *text, size_t len, bool jsonl, int32_t n_samples,
+                                int32_t seqlen, uint64_t seed, awq_calib *out) {
+    memset(out, 0, sizeof *out);
+    if (n_samples <= 0 || seqlen <= 0)
+        return awq_set_error(rt, AWQ_ERR_INVALID_ARG, "calibration: samples and seqlen must be > 0");
     span *samples = NULL;
     int64_t n = 0;
-    st = ends_with(path, ".jsonl") ? split_jsonl(rt, path, text, len, &samples, &n)
-                                   : split_txt(rt, text, len, &samples, &n);
-    if (st != AWQ_OK) { awq_free(text); return st; }
+    awq_status st = jsonl ? split_jsonl(rt, path, text, len, &samples, &n)
+                          : split_txt(rt, text, len, &samples, &n);
+    if (st != AWQ_OK) return st;
     if (seed) {
         uint64_t s = seed;
         for (int64_t i = n - 1; i > 0; i--) {
@@ -182,7 +219,6 @@ awq_status awq_calib_build(awq_runtime *rt, awq_tokenizer *tok, const char *path
 done:
     for (int64_t i = 0; i < n; i++) awq_free(samples[i].owned);
     awq_free(samples);
-    awq_free(text);
     awq_free(all);
     awq_free(ids);
     return st;

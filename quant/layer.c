@@ -12,6 +12,20 @@ const char *const awq_lin_names[AWQ_LIN_COUNT] = {
     "mlp.gate_proj",    "mlp.up_proj",      "mlp.down_proj",
 };
 
+const char *awq_lin_ckpt_name(const awq_model_config *c, int l, int64_t *row0) {
+    int64_t qd = (int64_t)c->n_heads * c->head_dim, kvd = (int64_t)c->n_kv_heads * c->head_dim;
+    *row0 = 0;
+    if (c->fused_qkv && l <= AWQ_LIN_V) {
+        *row0 = l == AWQ_LIN_Q ? 0 : l == AWQ_LIN_K ? qd : qd + kvd;
+        return "self_attn.qkv_proj";
+    }
+    if (c->fused_gate_up && (l == AWQ_LIN_GATE || l == AWQ_LIN_UP)) {
+        *row0 = l == AWQ_LIN_GATE ? 0 : c->d_ff;
+        return "mlp.gate_up_proj";
+    }
+    return awq_lin_names[l];
+}
+
 bool awq_name_excluded(const char *full_name, const char *const *exclude) {
     for (const char *const *e = exclude; e && *e; e++)
         if ((*e)[0] && strstr(full_name, *e)) return true;
@@ -70,23 +84,49 @@ awq_status awq_qlayer_read(awq_runtime *rt, const awq_safetensors *st, const awq
     for (int l = 0; l < AWQ_LIN_COUNT; l++) {
         L->out[l] = shapes[l][0];
         L->in[l] = shapes[l][1];
-        snprintf(name, sizeof name, "model.layers.%d.%s", i, awq_lin_names[l]);
+        int64_t row0 = 0;
+        const char *ck = awq_lin_ckpt_name(c, l, &row0);
+        snprintf(name, sizeof name, "model.layers.%d.%s", i, ck);
         L->excluded[l] = awq_name_excluded(name, exclude);
-        snprintf(name, sizeof name, "model.layers.%d.%s.weight", i, awq_lin_names[l]);
+        snprintf(name, sizeof name, "model.layers.%d.%s.weight", i, ck);
+        if (ck != awq_lin_names[l]) {
+            /* a part of a fused linear: its rows of the whole tensor */
+            const awq_st_tensor *t = awq_st_find(st, name);
+            int64_t tot = t && t->ndim == 2 ? t->shape[0] : 0;
+            float *all = NULL;
+            if ((s = read_f32(rt, st, name, tot ? tot : 1, shapes[l][1], true, &all))) return s;
+            if (row0 + shapes[l][0] > tot) {
+                awq_free(all);
+                return awq_set_error(rt, AWQ_ERR_FORMAT, "%s: %lld rows, expected at least %lld", name,
+                                     (long long)tot, (long long)(row0 + shapes[l][0]));
+            }
+            L->w[l] = awq_malloc((size_t)(shapes[l][0] * shapes[l][1]) * sizeof(float));
+            if (L->w[l])
+                memcpy(L->w[l], all + row0 * shapes[l][1],
+                       (size_t)(shapes[l][0] * shapes[l][1]) * sizeof(float));
+            awq_free(all);
+            if (!L->w[l]) return awq_set_error(rt, AWQ_ERR_OUT_OF_MEMORY, "%s: out of memory", name);
+            continue; /* fused linears have no bias (config.c) */
+        }
         if ((s = read_f32(rt, st, name, shapes[l][0], shapes[l][1], true, &L->w[l]))) return s;
         snprintf(name, sizeof name, "model.layers.%d.%s.bias", i, awq_lin_names[l]);
         if ((s = read_f32(rt, st, name, shapes[l][0], 0, bias[l], &L->b[l]))) return s;
     }
-    snprintf(name, sizeof name, "model.layers.%d.input_layernorm.weight", i);
-    if ((s = read_f32(rt, st, name, d, 0, true, &L->attn_norm))) return s;
-    snprintf(name, sizeof name, "model.layers.%d.post_attention_layernorm.weight", i);
-    if ((s = read_f32(rt, st, name, d, 0, true, &L->ffn_norm))) return s;
-    if (c->qk_norm) {
-        snprintf(name, sizeof name, "model.layers.%d.self_attn.q_norm.weight", i);
-        if ((s = read_f32(rt, st, name, hd, 0, true, &L->q_norm))) return s;
-        snprintf(name, sizeof name, "model.layers.%d.self_attn.k_norm.weight", i);
-        if ((s = read_f32(rt, st, name, hd, 0, true, &L->k_norm))) return s;
+    awq_norm_names nn = awq_config_norm_names(c);
+    struct { const char *n; int64_t len; float **dst; } norms[] = {
+        {nn.attn, d, &L->attn_norm}, {nn.ffn, d, &L->ffn_norm},
+        {nn.post_attn, d, &L->post_attn_norm}, {nn.post_ffn, d, &L->post_ffn_norm},
+        {c->qk_norm ? "self_attn.q_norm.weight" : NULL, hd, &L->q_norm},
+        {c->qk_norm ? "self_attn.k_norm.weight" : NULL, hd, &L->k_norm},
+    };
+    for (size_t k = 0; k < sizeof norms / sizeof norms[0]; k++) {
+        if (!norms[k].n) continue;
+        snprintf(name, sizeof name, "model.layers.%d.%s", i, norms[k].n);
+        if ((s = read_f32(rt, st, name, norms[k].len, 0, true, norms[k].dst))) return s;
+        awq_norm_effective(c, *norms[k].dst, norms[k].len);
     }
+    L->dw.window = awq_config_layer_window(c, i);
+    L->dw.local_rope = awq_config_layer_local_rope(c, i);
     return AWQ_OK;
 }
 
@@ -126,6 +166,10 @@ awq_status awq_qlayer_upload(awq_runtime *rt, const awq_device *dev, const awq_m
         ((s = upload_vec(rt, dev, &L->bufs, L->q_norm, c->head_dim, &L->dw.q_norm)) ||
          (s = upload_vec(rt, dev, &L->bufs, L->k_norm, c->head_dim, &L->dw.k_norm))))
         return s;
+    if (L->post_attn_norm &&
+        ((s = upload_vec(rt, dev, &L->bufs, L->post_attn_norm, c->d_model, &L->dw.post_attn_norm)) ||
+         (s = upload_vec(rt, dev, &L->bufs, L->post_ffn_norm, c->d_model, &L->dw.post_ffn_norm))))
+        return s;
     return dev->ops->synchronize(dev->ctx);
 }
 
@@ -138,6 +182,8 @@ void awq_qlayer_free(const awq_device *dev, awq_qlayer *L) {
     awq_free(L->ffn_norm);
     awq_free(L->q_norm);
     awq_free(L->k_norm);
+    awq_free(L->post_attn_norm);
+    awq_free(L->post_ffn_norm);
     awq_buflist_free(dev, &L->bufs);
     memset(L, 0, sizeof *L);
 }

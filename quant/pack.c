@@ -1,6 +1,6 @@
 /*
- * pack.c - AutoAWQ GEMM / GEMV packing (awq-spec 8.1, 8.2). The nibble orders themselves live
- * in awq_pack.h (shared with the backends); this file applies them to whole matrices.
+ * pack.c - AutoAWQ GEMM / GEMV packing (docs/formats.md 4.1, 4.2). The nibble orders themselves
+ * live in awq_pack.h (shared with the backends); this file applies them to whole matrices.
  */
 #include <stdio.h>
 #include <string.h>

@@ -1,5 +1,5 @@
 /*
- * pack.h - AutoAWQ 4-bit checkpoint layouts (awq-spec 8.1 GEMM, 8.2 GEMV): packing from
+ * pack.h - AutoAWQ 4-bit checkpoint layouts (docs/formats.md 4.1 GEMM, 4.2 GEMV): packing from
  * codes/scales/zeros, unpacking back, dequantization, and GEMV -> GEMM conversion.
  *
  * The unpacked ("logical") form of a quantized linear with out outputs, in inputs and group

@@ -4,6 +4,8 @@
 #ifndef AWQ_QUANT_H
 #define AWQ_QUANT_H
 
+#include <cjson/cJSON.h>
+
 #include "forward.h"
 #include "internal.h"
 
@@ -18,13 +20,17 @@ typedef struct awq_calib {
     int64_t  n_tokens;      /* tokens of the accepted samples (before the tail was cut) */
 } awq_calib;
 
-/* AutoAWQ's calibration semantics (awq-spec 1.3): samples in file order (or shuffled with seed
- * != 0), each stripped and tokenized with BOS, samples longer than seqlen dropped, the first
+/* AutoAWQ's calibration semantics (docs/algorithm.md 1.3): samples in file order (or shuffled with
+ * seed != 0), each stripped and tokenized with BOS, samples longer than seqlen dropped, the first
  * n_samples accepted ones concatenated and cut into n_blocks = T / seqlen blocks.
  * path: .jsonl (one JSON object per line with a "text" string) or any other text file
  * (samples = blank-line separated paragraphs); NULL = the installed default corpus. */
 awq_status awq_calib_build(awq_runtime *rt, awq_tokenizer *tok, const char *path,
                            int32_t n_samples, int32_t seqlen, uint64_t seed, awq_calib *out);
+/* The same from text in memory (path names it in messages; jsonl: one JSON object per line). */
+awq_status awq_calib_build_text(awq_runtime *rt, awq_tokenizer *tok, const char *path,
+                                const char *text, size_t len, bool jsonl, int32_t n_samples,
+                                int32_t seqlen, uint64_t seed, awq_calib *out);
 void       awq_calib_free(awq_calib *c);
 /* Path of the default corpus (installed copy, else the source tree's). */
 const char *awq_calib_default_path(void);
@@ -36,6 +42,9 @@ enum { AWQ_LIN_Q, AWQ_LIN_K, AWQ_LIN_V, AWQ_LIN_O, AWQ_LIN_GATE, AWQ_LIN_UP, AWQ
 
 /* Layer-relative names ("self_attn.q_proj") of the linears, in AutoAWQ's order. */
 extern const char *const awq_lin_names[AWQ_LIN_COUNT];
+/* The checkpoint linear that holds linear l and l's first row in it: its own name and 0, or
+ * the fused tensor of Phi-3 (self_attn.qkv_proj = q | k | v, mlp.gate_up_proj = gate | up). */
+const char *awq_lin_ckpt_name(const awq_model_config *c, int l, int64_t *row0);
 
 struct awq_safetensors;
 
@@ -51,6 +60,7 @@ typedef struct awq_qlayer {
     awq_layer_weights dw;
     awq_tensor fq[AWQ_LIN_COUNT];    /* (out, in) F32 fake-quantized scratch per linear */
     awq_buflist bufs;
+    float     *post_attn_norm, *post_ffn_norm; /* (d,) Gemma's output norms, or NULL */
 } awq_qlayer;
 
 /* The linear with index l (AWQ_LIN_*) of a layer. */
@@ -66,7 +76,8 @@ static inline awq_linear *awq_layer_lin(awq_layer_weights *w, int l) {
     }
 }
 
-/* Reads layer i of the input checkpoint into host F32 arrays. */
+/* Reads layer i of the input checkpoint into host F32 arrays. Norm weights are held as the
+ * forward pass applies them (1 + w on Gemma, awq_norm_effective). */
 awq_status awq_qlayer_read(awq_runtime *rt, const struct awq_safetensors *st,
                            const awq_model_config *c, int32_t i, const char *const *exclude,
                            awq_qlayer *L);
@@ -109,6 +120,7 @@ typedef struct awq_search {
     float                   progress_base, progress_span;
     const char             *stage_prefix;
     awq_backend_ctx        *cpu_ctx;    /* built-in cpu backend for optional ops the device lacks */
+    const awq_tensor       *inv_freq_local; /* (hd/2,) F32 of sliding layers (Gemma 3), or NULL */
 } awq_search;
 
 awq_status awq_acts_alloc(awq_runtime *rt, const awq_device *dev, const awq_model_config *c,
@@ -118,8 +130,8 @@ void       awq_acts_free(const awq_device *dev, awq_acts *a);
 /* Runs the unmodified layer over all blocks, recording the inputs of every linear and the
  * module outputs; a->xnext receives the layer output. */
 awq_status awq_capture(awq_search *S, awq_qlayer *L);
-/* Grid search + fold + clip for one layer (awq-spec 3, 5, 6). On return the host weights of L
- * are scaled and clipped, the norms folded. */
+/* Grid search + fold + clip for one layer (docs/algorithm.md 3, 5, 6). On return the host weights
+ * of L are scaled and clipped, the norms folded. */
 awq_status awq_search_layer(awq_search *S, awq_qlayer *L, bool clip);
 /* The scale search of one single-linear group (linear l of L, input inp (N, C)), exposed for
  * tests; best_s (C,) receives the chosen scales. */
@@ -131,6 +143,8 @@ void       awq_acts_advance(awq_acts *a);
 /* ---- output checkpoint (output.c) ------------------------------------------------------- */
 
 struct awq_st_writer;
+struct awq_resume;
+typedef struct awq_qout_rec awq_qout_rec;
 
 typedef struct awq_qout {
     awq_runtime          *rt;
@@ -139,13 +153,32 @@ typedef struct awq_qout {
     struct awq_st_writer *w;
     bool                  gemv;        /* GEMV layout instead of GEMM */
     int32_t               group_size;
+    /* resume (resume.h) */
+    const cJSON          *fp;          /* fingerprint of this run (borrowed) */
+    int                   lock_fd;     /* flock on progress/lock, -1 if none */
+    bool                  resumed;     /* tmp_dir is an interrupted run's (its shards are *.prev) */
+    bool                  track;       /* between layer_begin and layer_commit */
+    awq_qout_rec         *rec;         /* (n_rec,) tensors written since layer_begin */
+    int32_t               n_rec, cap_rec;
 } awq_qout;
 
-/* Creates OUT_DIR.tmp-XXXXXX beside out_dir and plans every output tensor from the input
- * checkpoint: quantized linears become qweight/qzeros/scales (+F16 bias), everything else keeps
- * its name, dtype and shape; a tied lm_head is dropped. */
+/* Plans every output tensor from the input checkpoint: quantized linears become
+ * qweight/qzeros/scales (+F16 bias), everything else keeps its name, dtype and shape; a tied
+ * lm_head is dropped. The temporary directory is rs->tmp_dir when it names an interrupted run
+ * (its shards are set aside as *.prev for awq_qout_restore; rs's lock moves to o), else a new
+ * OUT_DIR.tmp-XXXXXX with progress/fingerprint.json = fp. */
 awq_status awq_qout_begin(awq_qout *o, awq_runtime *rt, const struct awq_safetensors *st,
-                          const awq_model_config *c, const awq_quant_params *p);
+                          const awq_model_config *c, const awq_quant_params *p,
+                          struct awq_resume *rs, const cJSON *fp);
+/* For a resumed run: verifies the recorded layers 0.. against the SHA-256 in their records,
+ * copies them from the set-aside shards into the new ones, and drops the records from the first
+ * layer that fails on. *n_done receives the number of layers restored. */
+awq_status awq_qout_restore(awq_qout *o, int32_t n_layers, const awq_quant_params *p,
+                            int32_t *n_done);
+/* Brackets the writes of one decoder layer; commit makes them durable and writes the layer's
+ * record (progress/layer-NNNNN.json). */
+void       awq_qout_layer_begin(awq_qout *o);
+awq_status awq_qout_layer_commit(awq_qout *o, int32_t layer);
 /* Packs and writes one quantized linear from codes (out, in), scales (out, G) fp16 bits and
  * zeros (out, G); bias (out,) F32 or NULL is written as F16. */
 awq_status awq_qout_write_qlinear(awq_qout *o, const char *prefix, int64_t out_f, int64_t in_f,
@@ -157,7 +190,8 @@ awq_status awq_qout_write_f32(awq_qout *o, const char *name, awq_dtype dtype, co
 /* Writes raw bytes of a tensor (unchanged copy). */
 awq_status awq_qout_write_raw(awq_qout *o, const char *name, const void *data, uint64_t nbytes);
 /* Finishes the safetensors files, writes config.json with quantization_config, copies the
- * tokenizer and generation files, and renames the temporary directory to out_dir. */
+ * tokenizer and generation files, writes awq-manifest.json, removes progress/ and renames the
+ * temporary directory to out_dir. */
 awq_status awq_qout_commit(awq_qout *o, const char *model_dir, const awq_quant_params *p);
 /* Removes the temporary directory (after a failure or cancellation). */
 void       awq_qout_abort(awq_qout *o);

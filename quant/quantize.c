@@ -1,12 +1,16 @@
 /*
- * quantize.c - awq_quantize(): the layer-streamed driver (design.md 3).
+ * quantize.c - awq_quantize(): the layer-streamed driver (docs/architecture.md 5).
  *
  *   tokenizer(calibration text) -> blocks (n, L) -> embeddings X0
  *   for each decoder layer i (only its weights resident):
  *       capture inputs of every linear and Xi+1 in full precision (awq_capture)
  *       scale search per group, fold, clip search (awq_search_layer)
  *       final fp16 quantization + packing, written into the output shard
- *   config.json, tokenizer files, rename into place.
+ *   config.json, tokenizer files, awq-manifest.json, rename into place.
+ *
+ * Each finished layer is recorded durably in the temporary directory (resume.h): a rerun after
+ * a crash restores the recorded layers, replays their full-precision forward pass to rebuild the
+ * calibration activations (the capture step only, no search), and continues.
  */
 #include <math.h>
 #include <stdio.h>
@@ -16,6 +20,7 @@
 #include "model.h"
 #include "quant.h"
 #include "quant_ops.h"
+#include "resume.h"
 #include "safetensors.h"
 
 #define TRY(x) do { awq_status st_ = (x); if (st_ != AWQ_OK) return st_; } while (0)
@@ -197,7 +202,60 @@ typedef struct qrun {
     awq_qout                out;
     awq_dtype               norm_dtype;
     int32_t                 n_linears;
+    /* parts of a fused checkpoint linear (Phi-3 qkv_proj, gate_up_proj) gathered until its last
+     * part is quantized: (rows, in) codes or F32 weights, (rows, G) scales and zeros */
+    struct { int64_t rows; uint8_t *codes, *zeros; uint16_t *sc; float *w; } acc;
 } qrun;
+
+static void acc_free(qrun *R) {
+    awq_free(R->acc.codes);
+    awq_free(R->acc.zeros);
+    awq_free(R->acc.sc);
+    awq_free(R->acc.w);
+    memset(&R->acc, 0, sizeof R->acc);
+}
+
+/* Appends n bytes to *buf holding `have` bytes. */
+static bool acc_put(void *pbuf, size_t have, const void *src, size_t n) {
+    void **buf = pbuf;
+    void *nb = awq_realloc(*buf, have + n);
+    if (!nb) return false;
+    memcpy((char *)nb + have, src, n);
+    *buf = nb;
+    return true;
+}
+
+/* Linear l of a fused checkpoint linear: gathers it; the last part writes the whole tensor
+ * (codes (rows, in), scales/zeros (rows, G), or F32 weights when excluded). */
+static awq_status fused_part(qrun *R, awq_qlayer *L, int l, const uint8_t *codes, const uint16_t *sc,
+                             const uint8_t *zeros) {
+    int64_t O = L->out[l], C = L->in[l], G = C / R->p->group_size, r = R->acc.rows, row0 = 0;
+    const char *ck = awq_lin_ckpt_name(&R->cfg, l, &row0);
+    bool ok = L->excluded[l]
+                  ? acc_put(&R->acc.w, (size_t)(r * C) * 4, L->w[l], (size_t)(O * C) * 4)
+                  : acc_put(&R->acc.codes, (size_t)(r * C), codes, (size_t)(O * C)) &&
+                        acc_put(&R->acc.sc, (size_t)(r * G) * 2, sc, (size_t)(O * G) * 2) &&
+                        acc_put(&R->acc.zeros, (size_t)(r * G), zeros, (size_t)(O * G));
+    if (!ok) return awq_set_error(R->rt, AWQ_ERR_OUT_OF_MEMORY, "out of memory");
+    R->acc.rows += O;
+    int64_t next0 = 0;
+    if (l + 1 < AWQ_LIN_COUNT && !strcmp(awq_lin_ckpt_name(&R->cfg, l + 1, &next0), ck) && next0 > 0)
+        return AWQ_OK; /* more parts follow */
+    char prefix[256], name[300];
+    snprintf(prefix, sizeof prefix, "model.layers.%d.%s", L->index, ck);
+    awq_status s;
+    if (L->excluded[l]) {
+        snprintf(name, sizeof name, "%s.weight", prefix);
+        const awq_st_tensor *t = awq_st_find(R->st, name);
+        s = awq_qout_write_f32(&R->out, name, t->dtype, R->acc.w, R->acc.rows * C);
+    } else {
+        s = awq_qout_write_qlinear(&R->out, prefix, R->acc.rows, C, R->acc.codes, R->acc.sc,
+                                   R->acc.zeros, NULL);
+        R->n_linears++;
+    }
+    acc_free(R);
+    return s;
+}
 
 static awq_status quantize_linear(qrun *R, awq_qlayer *L, int l) {
     awq_runtime *rt = R->rt;
@@ -205,6 +263,9 @@ static awq_status quantize_linear(qrun *R, awq_qlayer *L, int l) {
     int64_t O = L->out[l], C = L->in[l], gs = R->p->group_size, G = C / gs;
     char prefix[256];
     snprintf(prefix, sizeof prefix, "model.layers.%d.%s", L->index, awq_lin_names[l]);
+    int64_t row0 = 0;
+    bool fused = strcmp(awq_lin_ckpt_name(&R->cfg, l, &row0), awq_lin_names[l]) != 0;
+    if (L->excluded[l] && fused) return fused_part(R, L, l, NULL, NULL, NULL);
     if (L->excluded[l]) {
         char name[300];
         snprintf(name, sizeof name, "%s.weight", prefix);
@@ -217,7 +278,8 @@ static awq_status quantize_linear(qrun *R, awq_qlayer *L, int l) {
         }
         return AWQ_OK;
     }
-    /* awq-spec 7.4: the weight is cast to fp16 first; quantize_w4 emulates fp16 arithmetic. */
+    /* docs/algorithm.md 7.4: the weight is cast to fp16 first; quantize_w4 emulates fp16
+     * arithmetic. */
     size_t n = (size_t)(O * C);
     uint16_t *h = awq_malloc(n * 2), *sc = awq_malloc((size_t)(O * G) * 2);
     uint8_t *codes = awq_malloc(n), *zeros = awq_malloc((size_t)(O * G));
@@ -251,8 +313,12 @@ static awq_status quantize_linear(qrun *R, awq_qlayer *L, int l) {
                               prefix, (long long)(i / G), (long long)(i % G));
             goto done;
         }
-    s = awq_qout_write_qlinear(&R->out, prefix, O, C, codes, sc, zeros, L->b[l]);
-    R->n_linears++;
+    if (fused) {
+        s = fused_part(R, L, l, codes, sc, zeros);
+    } else {
+        s = awq_qout_write_qlinear(&R->out, prefix, O, C, codes, sc, zeros, L->b[l]);
+        R->n_linears++;
+    }
 done:
     awq_buflist_free(dev, &tmp);
     awq_free(h);
@@ -266,19 +332,23 @@ static awq_status write_layer(qrun *R, awq_qlayer *L) {
     char name[256];
     const awq_st_tensor *t;
     for (int l = 0; l < AWQ_LIN_COUNT; l++) TRY(quantize_linear(R, L, l));
-    struct { const char *n; const float *v; int64_t len; } norms[] = {
-        {"input_layernorm.weight", L->attn_norm, R->cfg.d_model},
-        {"post_attention_layernorm.weight", L->ffn_norm, R->cfg.d_model},
-        {"self_attn.q_norm.weight", L->q_norm, R->cfg.head_dim},
-        {"self_attn.k_norm.weight", L->k_norm, R->cfg.head_dim},
-    };
-    for (size_t i = 0; i < 4; i++) {
-        if (!norms[i].v) continue;
+    /* The two norms the scales were folded into; the others (q/k, Gemma's output norms) are
+     * unchanged and copied by write_layer_extras. Held as applied: on (1 + w) families the
+     * stored weight is w' = (1 + w) / s - 1. */
+    awq_norm_names nn = awq_config_norm_names(&R->cfg);
+    const struct { const char *n; const float *v; } norms[] = {{nn.attn, L->attn_norm}, {nn.ffn, L->ffn_norm}};
+    int64_t d = R->cfg.d_model;
+    float *tmp = awq_malloc((size_t)d * sizeof *tmp);
+    if (!tmp) return awq_set_error(R->rt, AWQ_ERR_OUT_OF_MEMORY, "out of memory");
+    awq_status s = AWQ_OK;
+    for (size_t i = 0; i < 2 && s == AWQ_OK; i++) {
+        for (int64_t j = 0; j < d; j++) tmp[j] = R->cfg.norm_plus_one ? norms[i].v[j] - 1.0f : norms[i].v[j];
         snprintf(name, sizeof name, "model.layers.%d.%s", L->index, norms[i].n);
         t = awq_st_find(R->st, name);
-        TRY(awq_qout_write_f32(&R->out, name, t->dtype, norms[i].v, norms[i].len));
+        s = awq_qout_write_f32(&R->out, name, t->dtype, tmp, d);
     }
-    return AWQ_OK;
+    awq_free(tmp);
+    return s;
 }
 
 /* Tensors copied unchanged: embeddings, final norm, untied lm_head, anything unrecognised. */
@@ -306,17 +376,34 @@ static awq_status write_layer_extras(qrun *R, int32_t layer) {
         const awq_st_tensor *t = awq_st_get(R->st, i);
         if (strncmp(t->name, prefix, (size_t)pl)) continue;
         const char *rest = t->name + pl;
-        bool known = !strcmp(rest, "input_layernorm.weight") ||
-                     !strcmp(rest, "post_attention_layernorm.weight") ||
-                     !strcmp(rest, "self_attn.q_norm.weight") || !strcmp(rest, "self_attn.k_norm.weight");
+        awq_norm_names nn = awq_config_norm_names(&R->cfg);
+        bool known = !strcmp(rest, nn.attn) || !strcmp(rest, nn.ffn);
         for (int l = 0; l < AWQ_LIN_COUNT && !known; l++) {
-            size_t ln = strlen(awq_lin_names[l]);
-            known = !strncmp(rest, awq_lin_names[l], ln) &&
+            int64_t row0;
+            const char *ln_name = awq_lin_ckpt_name(&R->cfg, l, &row0);
+            size_t ln = strlen(ln_name);
+            known = !strncmp(rest, ln_name, ln) &&
                     (!strcmp(rest + ln, ".weight") || !strcmp(rest + ln, ".bias"));
         }
         if (!known) TRY(awq_qout_write_raw(&R->out, t->name, t->data, t->nbytes));
     }
     return AWQ_OK;
+}
+
+/* x (N, d) *= cfg.embed_scale (Gemma's scaled embeddings), through a (d,) tensor in tmp. */
+static awq_status scale_embeddings(qrun *R, awq_buflist *tmp, awq_tensor *x) {
+    if (R->cfg.embed_scale == 1.0) return AWQ_OK;
+    int64_t d = R->cfg.d_model;
+    float *h = awq_malloc((size_t)d * sizeof *h);
+    if (!h) return awq_set_error(R->rt, AWQ_ERR_OUT_OF_MEMORY, "out of memory");
+    for (int64_t j = 0; j < d; j++) h[j] = (float)R->cfg.embed_scale;
+    awq_tensor sc;
+    awq_status s = awq_tensor_alloc(R->rt, &R->dev, tmp, AWQ_DTYPE_F32, 1, &d, &sc);
+    if (s == AWQ_OK) s = R->dev.ops->upload(R->dev.ctx, sc.data, sc.offs, h, (size_t)d * sizeof *h);
+    if (s == AWQ_OK) s = R->dev.ops->binop(R->dev.ctx, x, x, &sc, AWQ_BINOP_MUL);
+    if (s == AWQ_OK) s = R->dev.ops->synchronize(R->dev.ctx);
+    awq_free(h);
+    return s;
 }
 
 /* Embeddings of the calibration blocks -> acts->x. */
@@ -336,6 +423,7 @@ static awq_status embed_calib(qrun *R, awq_acts *a, const awq_calib *cal) {
         (s = R->dev.ops->upload(R->dev.ctx, table.data, 0, t->data, t->nbytes)) ||
         (s = R->dev.ops->upload(R->dev.ctx, ids.data, 0, cal->tokens, (size_t)N * 4)) ||
         (s = R->dev.ops->get_rows(R->dev.ctx, &a->x, &table, &ids)) ||
+        (s = scale_embeddings(R, &tmp, &a->x)) ||
         (s = R->dev.ops->synchronize(R->dev.ctx))) {
     }
     awq_buflist_free(&R->dev, &tmp);
@@ -362,6 +450,9 @@ awq_status awq_quantize(awq_runtime *rt, const awq_quant_params *p, awq_quant_re
     memset(&S, 0, sizeof S);
     awq_qlayer L;
     memset(&L, 0, sizeof L);
+    cJSON *fp = NULL;
+    awq_resume rs = {.lock_fd = -1};
+    int32_t n_done = 0;
     bool awq = p->method == AWQ_METHOD_AWQ;
     awq_status s;
     if ((s = check_params(rt, p)) || (s = awq_config_load(rt, p->model_dir, &R.cfg)) ||
@@ -376,7 +467,13 @@ awq_status awq_quantize(awq_runtime *rt, const awq_quant_params *p, awq_quant_re
                      cal.n_samples, cal.n_skipped, cal.seqlen, (long long)cal.n_tokens, cal.n_blocks,
                      cal.seqlen);
     }
-    if ((s = awq_device_open(rt, p->device, awq ? cal.seqlen : 0, &R.dev))) goto fail;
+    if ((s = awq_device_open(rt, p->device, awq ? cal.seqlen : 0, &R.dev)) ||
+        (s = awq_model_check_ops(rt, &R.cfg, &R.dev, p->model_dir)))
+        goto fail;
+    /* what determines the result, and an interrupted run of the same quantization to continue */
+    if ((s = awq_fingerprint_build(rt, p, R.cfg.n_layers, R.st, R.dev.ops->name, &fp)) ||
+        (s = awq_resume_find(rt, p, fp, &rs)))
+        goto fail;
 
     // pre-flight: memory and time
     int64_t N = awq ? (int64_t)cal.n_blocks * cal.seqlen : 0;
@@ -395,16 +492,17 @@ awq_status awq_quantize(awq_runtime *rt, const awq_quant_params *p, awq_quant_re
                           peak / 1073741824.0, avail / 1073741824.0);
         goto fail;
     }
-    if ((s = awq_qout_begin(&R.out, rt, R.st, &R.cfg, p))) goto fail;
+    if ((s = awq_qout_begin(&R.out, rt, R.st, &R.cfg, p, &rs, fp))) goto fail;
     if ((s = write_passthrough(&R))) goto fail;
+    if ((s = awq_qout_restore(&R.out, R.cfg.n_layers, p, &n_done))) goto fail;
 
     S = (awq_search){.rt = rt, .dev = &R.dev, .cfg = &R.cfg, .qd = R.qd, .acts = &acts,
                      .duo_scaling = p->duo_scaling, .progress = p->progress,
                      .progress_user = p->progress_user};
-    awq_tensor inv_freq = {0};
+    awq_tensor inv_freq = {0}, inv_freq_local = {0};
     awq_buflist misc = {0};
     if (awq) {
-        int64_t half = R.cfg.head_dim / 2;
+        int64_t half = R.cfg.rope_dim / 2;
         float inv[2048];
         if (half > 2048) { s = awq_set_error(rt, AWQ_ERR_UNSUPPORTED, "head_dim too large"); goto fail_misc; }
         awq_config_inv_freq(&R.cfg, inv);
@@ -414,6 +512,13 @@ awq_status awq_quantize(awq_runtime *rt, const awq_quant_params *p, awq_quant_re
             (s = embed_calib(&R, &acts, &cal)))
             goto fail_misc;
         S.inv_freq = &inv_freq;
+        if (R.cfg.rope_local_theta > 0) { /* Gemma 3: the sliding layers' RoPE base */
+            awq_config_inv_freq_local(&R.cfg, inv);
+            if ((s = awq_tensor_alloc(rt, &R.dev, &misc, AWQ_DTYPE_F32, 1, &half, &inv_freq_local)) ||
+                (s = R.dev.ops->upload(R.dev.ctx, inv_freq_local.data, 0, inv, (size_t)half * 4)))
+                goto fail_misc;
+            S.inv_freq_local = &inv_freq_local;
+        }
     }
     const char *const *exclude = p->exclude;
     for (int32_t i = 0; i < R.cfg.n_layers; i++) {
@@ -422,6 +527,26 @@ awq_status awq_quantize(awq_runtime *rt, const awq_quant_params *p, awq_quant_re
         S.stage_prefix = stage;
         S.progress_base = (float)i / R.cfg.n_layers;
         S.progress_span = 1.0f / R.cfg.n_layers;
+        if (i < n_done) {
+            /* restored from the interrupted run: only the layer's output activations are needed */
+            for (int l = 0; l < AWQ_LIN_COUNT; l++) {
+                char lname[160];
+                snprintf(lname, sizeof lname, "model.layers.%d.%s", i, awq_lin_names[l]);
+                int64_t row0 = 0; /* a fused checkpoint linear counts once */
+                bool fused = strcmp(awq_lin_ckpt_name(&R.cfg, l, &row0), awq_lin_names[l]) != 0;
+                R.n_linears += !awq_name_excluded(lname, exclude) && (!fused || row0 == 0);
+            }
+            if (!awq) continue;
+            char rstage[128];
+            snprintf(rstage, sizeof rstage, "%s: replaying (resumed)", stage);
+            if (!report(p, S.progress_base, rstage)) { s = awq_set_error(rt, AWQ_ERR_CANCELLED, "cancelled"); goto fail_misc; }
+            if ((s = awq_qlayer_read(rt, R.st, &R.cfg, i, exclude, &L)) ||
+                (s = awq_qlayer_upload(rt, &R.dev, &R.cfg, &L)) || (s = awq_capture(&S, &L)))
+                goto fail_misc;
+            awq_acts_advance(&acts);
+            awq_qlayer_free(&R.dev, &L);
+            continue;
+        }
         if (!report(p, S.progress_base, stage)) { s = awq_set_error(rt, AWQ_ERR_CANCELLED, "cancelled"); goto fail_misc; }
         if ((s = awq_qlayer_read(rt, R.st, &R.cfg, i, exclude, &L))) goto fail_misc;
         if (awq) {
@@ -436,7 +561,15 @@ awq_status awq_quantize(awq_runtime *rt, const awq_quant_params *p, awq_quant_re
             s = awq_set_error(rt, AWQ_ERR_CANCELLED, "cancelled");
             goto fail_misc;
         }
+        awq_qout_layer_begin(&R.out);
         if ((s = write_layer(&R, &L)) || (s = write_layer_extras(&R, i))) goto fail_misc;
+        char cstage[128];
+        snprintf(cstage, sizeof cstage, "%s: commit", stage);
+        if (!report(p, S.progress_base + 0.99f * S.progress_span, cstage)) {
+            s = awq_set_error(rt, AWQ_ERR_CANCELLED, "cancelled");
+            goto fail_misc;
+        }
+        if ((s = awq_qout_layer_commit(&R.out, i))) goto fail_misc;
         awq_qlayer_free(&R.dev, &L);
     }
     if (!report(p, 1.0f, "writing config and tokenizer")) { s = awq_set_error(rt, AWQ_ERR_CANCELLED, "cancelled"); goto fail_misc; }
@@ -455,10 +588,12 @@ awq_status awq_quantize(awq_runtime *rt, const awq_quant_params *p, awq_quant_re
     awq_st_close(R.st);
     awq_calib_free(&cal);
     awq_tokenizer_destroy(tok);
+    cJSON_Delete(fp);
     return AWQ_OK;
 fail_misc:
     awq_buflist_free(&R.dev, &misc);
 fail:
+    acc_free(&R);
     awq_qlayer_free(&R.dev, &L);
     awq_acts_free(&R.dev, &acts);
     awq_qop_release(&S);
@@ -467,5 +602,7 @@ fail:
     awq_st_close(R.st);
     awq_calib_free(&cal);
     awq_tokenizer_destroy(tok);
+    awq_resume_release(&rs);
+    cJSON_Delete(fp);
     return s;
 }

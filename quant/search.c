@@ -1,5 +1,5 @@
 /*
- * search.c - the AWQ search for one decoder layer (awq-spec 2-6), through backend ops:
+ * search.c - the AWQ search for one decoder layer (docs/algorithm.md 2-6), through backend ops:
  * capture the full-precision inputs/outputs, grid-search per-channel scales per group, fold them
  * into the norms/linears, then search clipping thresholds.
  *
@@ -58,7 +58,8 @@ void awq_acts_advance(awq_acts *a) {
 }
 
 static awq_fwd_ctx fwd_ctx(awq_search *S) {
-    awq_fwd_ctx f = {.cfg = S->cfg, .dev = S->dev, .inv_freq = S->inv_freq, .s = &S->acts->s};
+    awq_fwd_ctx f = {.cfg = S->cfg, .dev = S->dev, .inv_freq = S->inv_freq, .s = &S->acts->s,
+                     .inv_freq_local = S->inv_freq_local};
     return f;
 }
 
@@ -100,13 +101,25 @@ awq_status awq_capture(awq_search *S, awq_qlayer *L) {
         TRY(ops->rmsnorm(ctx, &iqkv, &x, &L->dw.attn_norm, eps));
         TRY(awq_fwd_attention(&f, &L->dw, &iqkv, nb, a->T, 0, NULL, NULL, &fpa));
         TRY(ops->convert(ctx, &io, &att));
-        TRY(ops->binop(ctx, &xn, &x, &fpa, AWQ_BINOP_ADD));
+        if (L->dw.post_attn_norm.data) { /* Gemma: the residual adds the normed module output */
+            awq_tensor xo = awq_view_rows(&a->s.xo, 0, n);
+            TRY(ops->rmsnorm(ctx, &xo, &fpa, &L->dw.post_attn_norm, eps));
+            TRY(ops->binop(ctx, &xn, &x, &xo, AWQ_BINOP_ADD));
+        } else {
+            TRY(ops->binop(ctx, &xn, &x, &fpa, AWQ_BINOP_ADD));
+        }
         // ffn rmsnorm -> MLP (records the inputs of gate/up and down_proj)
         TRY(ops->rmsnorm(ctx, &igate, &xn, &L->dw.ffn_norm, eps));
         TRY(ops->convert(ctx, &xb, &igate));
         TRY(awq_fwd_mlp(&f, &L->dw, &xb, &fpm));
         TRY(ops->convert(ctx, &idown, &g));
-        TRY(ops->binop(ctx, &xn, &xn, &fpm, AWQ_BINOP_ADD));
+        if (L->dw.post_ffn_norm.data) {
+            awq_tensor xo = awq_view_rows(&a->s.xo, 0, n);
+            TRY(ops->rmsnorm(ctx, &xo, &fpm, &L->dw.post_ffn_norm, eps));
+            TRY(ops->binop(ctx, &xn, &xn, &xo, AWQ_BINOP_ADD));
+        } else {
+            TRY(ops->binop(ctx, &xn, &xn, &fpm, AWQ_BINOP_ADD));
+        }
         S->flops += attn_flops(S->cfg, nb, a->T) + mlp_flops(S->cfg, n);
         if (cancelled(S, 0.0f, "capture")) return awq_set_error(S->rt, AWQ_ERR_CANCELLED, "cancelled");
     }
@@ -127,7 +140,7 @@ typedef struct group_def {
     group_kind  kind;
 } group_def;
 
-/* Computes the AutoAWQ scale candidate for alpha (awq-spec 3.3) into s (C,). */
+/* Computes the AutoAWQ scale candidate for alpha (docs/algorithm.md 3.3) into s (C,). */
 static void scale_candidate(const float *xbar, const float *wbar, int64_t C, double alpha,
                             bool duo, float *s) {
     float mx = -INFINITY, mn = INFINITY;
@@ -211,7 +224,7 @@ static awq_status group_loss(awq_search *S, awq_qlayer *L, const group_def *g,
     return AWQ_OK;
 }
 
-/* Grid search of awq-spec 3 for one group; best_s (C,) receives the scales. */
+/* Grid search of docs/algorithm.md 3 for one group; best_s (C,) receives the scales. */
 static awq_status search_group(awq_search *S, awq_qlayer *L, const group_def *g, float *best_s,
                                float frac0, float frac1) {
     awq_runtime *rt = S->rt;
@@ -305,7 +318,7 @@ awq_status awq_search_scales_linear(awq_search *S, awq_qlayer *L, int l, awq_ten
     return search_group(S, L, &g, best_s, 0.0f, 1.0f);
 }
 
-/* ---- folding (awq-spec 5), on the host master weights --------------------------------- */
+/* ---- folding (docs/algorithm.md 5), on the host master weights ------------------------------- */
 
 static void scale_cols(float *w, int64_t rows, int64_t cols, const float *s) {
     for (int64_t r = 0; r < rows; r++)
@@ -336,7 +349,7 @@ static bool all_finite(const float *v, int64_t n) {
     return true;
 }
 
-/* ---- clip search (awq-spec 6) ------------------------------------------------------------ */
+/* ---- clip search (docs/algorithm.md 6) ------------------------------------------------------- */
 
 static awq_status clip_linear(awq_search *S, awq_qlayer *L, int l, const awq_tensor *inp) {
     awq_runtime *rt = S->rt;
@@ -390,7 +403,8 @@ awq_status awq_search_layer(awq_search *S, awq_qlayer *L, bool clip) {
     int ng = 0;
     groups[ng++] = (group_def){"qkv", {AWQ_LIN_Q, AWQ_LIN_K, AWQ_LIN_V}, 3, -1, &a->inp_qkv,
                                &a->fp_attn, G_ATTN};
-    /* v -> o only when v_proj and o_proj have the same shape (not under GQA; awq-spec 4.1). */
+    /* v -> o only when v_proj and o_proj have the same shape (not under GQA;
+     * docs/algorithm.md 4.1). */
     if (L->out[AWQ_LIN_V] == L->out[AWQ_LIN_O] && L->in[AWQ_LIN_V] == L->in[AWQ_LIN_O])
         groups[ng++] = (group_def){"o", {AWQ_LIN_O}, 1, AWQ_LIN_V, &a->inp_o, NULL, G_LINEAR};
     groups[ng++] = (group_def){"gate_up", {AWQ_LIN_GATE, AWQ_LIN_UP}, 2, -2, &a->inp_gate,
@@ -446,18 +460,21 @@ awq_status awq_search_layer(awq_search *S, awq_qlayer *L, bool clip) {
         goto done;
     }
     if (!clip) goto done;
-    // 3. clip search on the scaled weights and scaled inputs; q/k are skipped (awq-spec 6)
+    // 3. clip search on the scaled weights and scaled inputs; q/k are skipped (docs/algorithm.md 6)
     if ((st = awq_qlayer_upload(rt, S->dev, c, L))) goto done;
+    /* q/k too when the checkpoint fuses them with v (AutoAWQ clips a fused qkv_proj whole) */
     const struct { int l; awq_tensor *inp; } clips[] = {
         {AWQ_LIN_V, &a->inp_qkv}, {AWQ_LIN_O, &a->inp_o}, {AWQ_LIN_GATE, &a->inp_gate},
         {AWQ_LIN_UP, &a->inp_gate}, {AWQ_LIN_DOWN, &a->inp_down},
+        {AWQ_LIN_Q, &a->inp_qkv}, {AWQ_LIN_K, &a->inp_qkv},
     };
-    for (size_t i = 0; i < sizeof clips / sizeof clips[0]; i++) {
+    size_t n_clips = c->clip_qk ? 7 : 5;
+    for (size_t i = 0; i < n_clips; i++) {
         if (L->excluded[clips[i].l]) continue;
         if ((st = clip_linear(S, L, clips[i].l, clips[i].inp))) goto done;
         char stage[64];
         snprintf(stage, sizeof stage, "clip %s", awq_lin_names[clips[i].l]);
-        if (cancelled(S, 0.75f + 0.2f * (float)(i + 1) / 5, stage)) {
+        if (cancelled(S, 0.75f + 0.2f * (float)(i + 1) / (float)n_clips, stage)) {
             st = awq_set_error(rt, AWQ_ERR_CANCELLED, "cancelled");
             goto done;
         }

@@ -8,6 +8,8 @@ PKGS=(
   libcjson-dev libpcre2-dev libutf8proc-dev
   ocl-icd-opencl-dev opencl-headers ocl-icd-libopencl1 clinfo pocl-opencl-icd
   libclblast-dev libdnnl-dev
+  libmicrohttpd-dev libedit-dev tmux curl doxygen
+  clang libclang-rt-dev libomp-dev
 )
 
 missing=()

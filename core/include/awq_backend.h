@@ -41,6 +41,9 @@
 extern "C" {
 #endif
 
+/* Version of this plugin ABI, separate from the library version (docs/install.md): raised when
+ * a change breaks existing plugins (a member's meaning or position); members appended at the end
+ * of awq_backend_ops do not raise it (struct_size tells them apart). */
 #define AWQ_BACKEND_ABI_VERSION 1
 
 #if defined(_WIN32)
@@ -49,8 +52,9 @@ extern "C" {
 #define AWQ_EXPORT __attribute__((visibility("default")))
 #endif
 
+/* A view of a tensor in a backend's buffer; see "Tensor conventions" above. */
 typedef struct awq_tensor {
-    awq_dtype type;
+    awq_dtype type;   /* element type */
     int32_t   ndim;   /* 1..4 */
     int64_t   ne[4];  /* elements per dimension, outermost-first */
     int64_t   nb[4];  /* stride per dimension in bytes, outermost-first */
@@ -72,6 +76,7 @@ static inline int64_t awq_tensor_rows(const awq_tensor *t) {
     for (int i = 0; i < t->ndim - 1; i++) n *= t->ne[i];
     return n;
 }
+/* awq_dtype_size() for plugins, which do not link libawq: bytes per element, 0 if unknown. */
 static inline size_t awq_dtype_size_inline(awq_dtype t) {
     switch (t) {
     case AWQ_DTYPE_F32: case AWQ_DTYPE_I32: return 4;
@@ -118,16 +123,18 @@ static inline awq_tensor awq_tensor_make(awq_dtype type, void *data, size_t offs
     for (int i = ndim - 1; i >= 0; i--) { t.ne[i] = ne[i]; t.nb[i] = s; s *= ne[i]; }
     return t;
 }
+/* A contiguous (rows, cols) view at byte offset offs of buffer data. */
 static inline awq_tensor awq_tensor_2d(awq_dtype type, void *data, size_t offs, int64_t rows,
                                        int64_t cols) {
     int64_t ne[2] = {rows, cols};
     return awq_tensor_make(type, data, offs, 2, ne);
 }
+/* A contiguous (n,) view at byte offset offs of buffer data. */
 static inline awq_tensor awq_tensor_1d(awq_dtype type, void *data, size_t offs, int64_t n) {
     return awq_tensor_make(type, data, offs, 1, &n);
 }
 
-/* An AWQ 4-bit linear layer in the canonical AutoAWQ GEMM layout (awq-spec 8.1):
+/* An AWQ 4-bit linear layer in the canonical AutoAWQ GEMM layout (docs/formats.md 4.1):
  *   W[o][k] = (q[k][o] - z[k/gs][o]) * scales[k/gs][o]
  * with q and z packed 8 per int32 in the order [0,2,4,6,1,3,5,7] (see awq_pack.h). */
 typedef struct awq_qlinear {
@@ -141,34 +148,45 @@ typedef struct awq_qlinear {
     void      *prepared;    /* backend-owned repacked form made by weight_prepare, or NULL */
 } awq_qlinear;
 
+/* How weights are quantized (fake_quant, quantize_w4, clip_search). */
 typedef struct awq_quant_desc {
     int32_t bits;        /* 4 */
     int32_t group_size;  /* elements per group along the input dimension */
     bool    zero_point;  /* asymmetric (AutoAWQ default) */
 } awq_quant_desc;
 
+/* The element-wise operation of binop: y = a op b. */
 typedef enum awq_binop {
-    AWQ_BINOP_ADD = 0,
-    AWQ_BINOP_SUB = 1,
-    AWQ_BINOP_MUL = 2,
-    AWQ_BINOP_DIV = 3,
+    AWQ_BINOP_ADD = 0, /* a + b */
+    AWQ_BINOP_SUB = 1, /* a - b */
+    AWQ_BINOP_MUL = 2, /* a * b */
+    AWQ_BINOP_DIV = 3, /* a / b */
 } awq_binop;
 
+/* The statistic computed by reduce. */
 typedef enum awq_reduce_op {
     /* x (n, c) -> y (c,) F32: mean over rows of |x| (the AWQ activation statistic x-bar). */
     AWQ_REDUCE_MEAN_ABS_COLS = 0,
     /* w (o, c), group = gs -> y (c,) F32: mean over rows of |w| / (max|w| of its group + 1e-6)
-     * (the AWQ weight statistic w-bar, awq-spec 3.2). */
+     * (the AWQ weight statistic w-bar, docs/algorithm.md 3.2). */
     AWQ_REDUCE_WMEAN_GROUPS = 1,
     /* x (n, c) -> y (c,) F32: max over rows of |x|. */
     AWQ_REDUCE_MAX_ABS_COLS = 2,
 } awq_reduce_op;
 
+/* The reduction to one number computed by scalar. */
 typedef enum awq_scalar_op {
     AWQ_SCALAR_SSE = 0, /* sum over all elements of (a - b)^2 */
     AWQ_SCALAR_DOT = 1, /* sum over all elements of a * b */
 } awq_scalar_op;
 
+/* Activation of a gated MLP (act_mul). */
+typedef enum awq_act {
+    AWQ_ACT_SILU      = 0, /* Llama, Qwen, Mistral, Phi-3 */
+    AWQ_ACT_GELU_TANH = 1, /* Gemma: gelu_pytorch_tanh */
+} awq_act;
+
+/* Identifiers of the ops (not used by the ABI yet). */
 typedef enum awq_op {
     AWQ_OP_MATMUL = 0, AWQ_OP_MATMUL_W4A16, AWQ_OP_RMSNORM, AWQ_OP_ROPE, AWQ_OP_ATTENTION,
     AWQ_OP_SOFTMAX, AWQ_OP_SILU_MUL, AWQ_OP_BINOP, AWQ_OP_GET_ROWS, AWQ_OP_CONVERT,
@@ -189,31 +207,41 @@ typedef struct awq_backend_config {
     void    *host;           /* first argument of log/set_error */
 } awq_backend_config;
 
+/* What device_info reports about one device of a backend. */
 typedef struct awq_device_info {
-    char    name[128];
+    char    name[128];       /* human-readable device name */
     int64_t memory_bytes;    /* 0 if unknown */
     int64_t max_alloc_bytes; /* largest single buffer, 0 if unknown */
-    bool    is_gpu;
+    bool    is_gpu;          /* preferred by "auto" over the CPU backends */
 } awq_device_info;
 
+/* A backend: one static const table per plugin (docs/backends.md says how to write one).
+ * Required members are listed in AWQ_BACKEND_REQUIRED_OPS; the others may be NULL. */
 typedef struct awq_backend_ops {
     uint32_t    abi_version;  /* = AWQ_BACKEND_ABI_VERSION; checked at load */
     uint32_t    struct_size;  /* = sizeof(awq_backend_ops); members below are append-only */
     const char *name;         /* "cpu", "cpu-dnnl", "opencl", "cuda" */
 
     /* ---- devices and instances ---- */
+    /* Number of usable devices (>= 1 once the probe succeeded). */
     int32_t    (*device_count)(void);
+    /* Describes device 0 <= device < device_count() into *out. */
     awq_status (*device_info) (int32_t device, awq_device_info *out);
+    /* Creates an instance (queue, scratch) on a device; cfg stays valid until destroy. */
     awq_status (*create)      (int32_t device, const awq_backend_config *cfg, awq_backend_ctx **out);
+    /* Frees an instance after its buffers were freed; NULL is a no-op. */
     void       (*destroy)     (awq_backend_ctx *ctx);
 
     /* ---- memory: the only members that allocate ---- */
     /* Allocates nbytes of device memory; *buf receives the handle used as awq_tensor.data. */
     awq_status (*buffer_alloc)(awq_backend_ctx *ctx, size_t nbytes, void **buf);
+    /* Frees a buffer of buffer_alloc; NULL is a no-op. */
     void       (*buffer_free) (awq_backend_ctx *ctx, void *buf);
     /* Host <-> device copies of nbytes at byte offset offs of buf. download is synchronous. */
     awq_status (*upload)      (awq_backend_ctx *ctx, void *buf, size_t offs, const void *src, size_t nbytes);
+    /* Device -> host: waits for the ops before it, then copies into dst. */
     awq_status (*download)    (awq_backend_ctx *ctx, void *dst, const void *buf, size_t offs, size_t nbytes);
+    /* Waits until every op submitted on ctx has finished; reports an asynchronous failure. */
     awq_status (*synchronize) (awq_backend_ctx *ctx);
     /* Sets nbytes at offs of buf to zero. */
     awq_status (*memset_zero) (awq_backend_ctx *ctx, void *buf, size_t offs, size_t nbytes);
@@ -260,13 +288,13 @@ typedef struct awq_backend_ops {
 
     /* ---- quantization ops (used by quant/) ---- */
     /* wq (out, in) F32 = Q(clamp(w * s, -clip, clip)) / s, with Q the group-wise asymmetric
-     * pseudo-quantizer of awq-spec 7.2 (round half to even, zero point clamped).
+     * pseudo-quantizer of docs/algorithm.md 7.2 (round half to even, zero point clamped).
      * w (out, in) F32; s (in,) F32 or NULL (= 1); clip (out, in/gs) F32 or NULL (= no clamp,
      * applied after scaling). wq may alias w. */
     awq_status (*fake_quant)  (awq_backend_ctx *ctx, awq_tensor *wq, const awq_tensor *w,
                                const awq_tensor *s, const awq_tensor *clip,
                                const awq_quant_desc *q);
-    /* Final quantization of awq-spec 7.4 with fp16 rounding after every operation:
+    /* Final quantization of docs/algorithm.md 7.4 with fp16 rounding after every operation:
      * w (out, in) F16 -> codes (out, in) U8 in 0..15, scales (out, in/gs) F16, zeros
      * (out, in/gs) U8. */
     awq_status (*quantize_w4) (awq_backend_ctx *ctx, awq_tensor *codes, awq_tensor *scales,
@@ -280,9 +308,9 @@ typedef struct awq_backend_ops {
      * accumulated in double. */
     awq_status (*scalar)      (awq_backend_ctx *ctx, double *out, const awq_tensor *a,
                                const awq_tensor *b, awq_scalar_op op);
-    /* optional: clip search of awq-spec 6 for a batch of output rows. w (o, in) F32 (already
-     * scaled), x (n, in) F32 (already token-subsampled and divided by s), best_max (o, in/gs)
-     * F32 out. For each row r and group g: m = max|w[r, g]|; ref[t] = sum_{k in g} x[t,k]*w[r,k];
+    /* optional: clip search of docs/algorithm.md 6 for a batch of output rows. w (o, in) F32
+     * (already scaled), x (n, in) F32 (already token-subsampled and divided by s), best_max
+     * (o, in/gs) F32 out. For each row r and group g: m = max|w[r, g]|; ref[t] = sum_{k in g} x[t,k]*w[r,k];
      * for i = 0..n_steps-1: c = m * (1 - i/n_grid), wc = clamp(w[r,g], -c, c), qq = Q(wc) (7.2),
      * err = mean_t (sum_{k in g} x[t,k]*qq[k] - ref[t])^2; best_max = the c with strictly
      * smallest err, starting from err 1e9 (so ties keep the larger c). */
@@ -297,6 +325,7 @@ typedef struct awq_backend_ops {
     /* Repacks a 4-bit linear (tensors already on this device) into the backend's preferred form,
      * stored in w->prepared; matmul_w4a16 then uses it. weight_release frees it. */
     awq_status (*weight_prepare)(awq_backend_ctx *ctx, awq_qlinear *w);
+    /* Frees w->prepared (made by weight_prepare) and sets it to NULL. */
     void       (*weight_release)(awq_backend_ctx *ctx, awq_qlinear *w);
 
     /* ---- optional: fewer launches (appended; the core checks for NULL) ---- */
@@ -311,7 +340,23 @@ typedef struct awq_backend_ops {
      * synchronous call (no download, scalar or synchronize). step_end submits the work; the
      * next download or synchronize waits for it. */
     awq_status (*step_begin)(awq_backend_ctx *ctx);
+    /* Ends the step begun by step_begin (see there). */
     awq_status (*step_end)  (awq_backend_ctx *ctx);
+
+    /* ---- optional: model families beyond Llama (appended; the core refuses a model that
+     * needs a member its backend lacks) ---- */
+    /* y (n, d) F32 = act(gate) * up, gate/up (n, d) F32 (strided rows allowed), y may alias
+     * gate. AWQ_ACT_SILU: gate / (1 + exp(-gate)) (= silu_mul); AWQ_ACT_GELU_TANH:
+     * 0.5 g (1 + tanh(sqrt(2/pi) (g + 0.044715 g^3))) (Gemma's gelu_pytorch_tanh). */
+    awq_status (*act_mul)   (awq_backend_ctx *ctx, awq_tensor *y, const awq_tensor *gate,
+                             const awq_tensor *up, awq_act act);
+    /* Soft-capping in place: x (n, d) F32 = cap * tanh(x / cap), cap > 0 (Gemma 2 logits). */
+    awq_status (*softcap)   (awq_backend_ctx *ctx, awq_tensor *x, float cap);
+    /* attention() with Gemma 2's logit soft-capping: each score s = scale * q.k becomes
+     * cap * tanh(s / cap) before the mask and the softmax; cap = 0 is attention(). */
+    awq_status (*attention_softcap)(awq_backend_ctx *ctx, awq_tensor *out, const awq_tensor *q,
+                                    const awq_tensor *k, const awq_tensor *v, int32_t n_past,
+                                    float scale, int32_t window, float cap);
 } awq_backend_ops;
 
 /* Members that must be non-NULL for a backend to load. */
@@ -328,7 +373,9 @@ typedef struct awq_backend_ops {
     AWQ_EXPORT const awq_backend_ops *awq_backend_entry(void) { return &(ops); }             \
     AWQ_EXPORT int awq_backend_probe(char *why, size_t cap) { return (probe_fn)(why, cap); }
 
+/* Type of a plugin's awq_backend_entry(): its ops table (static, never freed). */
 typedef const awq_backend_ops *(*awq_backend_entry_fn)(void);
+/* Type of a plugin's awq_backend_probe(): 0 = unusable here (reason in why), > 0 = preference. */
 typedef int (*awq_backend_probe_fn)(char *why, size_t cap);
 
 #ifdef __cplusplus

@@ -1,6 +1,6 @@
 /*
  * awq_pack.h - static inline helpers shared by libawq and the backend plugins:
- * IEEE half / bfloat16 conversion and the AutoAWQ 4-bit packing order (awq-spec 8.1, 8.2).
+ * IEEE half / bfloat16 conversion and the AutoAWQ 4-bit packing order (docs/formats.md 4.1, 4.2).
  * Everything here is header-only so plugins need not link libawq.
  */
 #ifndef AWQ_PACK_H
@@ -15,7 +15,9 @@ extern "C" {
 
 /* ---- fp16 / bf16 <-> fp32 -------------------------------------------------------------- */
 
+/* The float whose IEEE binary32 bits are u. */
 static inline float awq_bits_to_f32(uint32_t u) { float f; memcpy(&f, &u, 4); return f; }
+/* The IEEE binary32 bits of f. */
 static inline uint32_t awq_f32_to_bits(float f) { uint32_t u; memcpy(&u, &f, 4); return u; }
 
 /* IEEE binary16 -> float, exact for every input (subnormals, inf, NaN). */
@@ -66,6 +68,7 @@ static inline uint16_t awq_f32_to_f16(float f) {
     return (uint16_t)(sign | ((r - 0x38000000u) >> 13));
 }
 
+/* bfloat16 -> float (exact). */
 static inline float awq_bf16_to_f32(uint16_t b) { return awq_bits_to_f32((uint32_t)b << 16); }
 
 /* float -> bfloat16, round to nearest even; NaN stays NaN (quiet). */
@@ -79,11 +82,11 @@ static inline uint16_t awq_f32_to_bf16(float f) {
 /* Rounds a float to the nearest fp16 value and back (fp16 emulation of one operation). */
 static inline float awq_round_f16(float f) { return awq_f16_to_f32(awq_f32_to_f16(f)); }
 
-/* ---- AutoAWQ GEMM packing (awq-spec 8.1) ------------------------------------------------ */
+/* ---- AutoAWQ GEMM packing (docs/formats.md 4.1) ----------------------------------------- */
 
-/* Nibble slot i of a packed word holds logical column 8c + AWQ_ORDER[i]. */
+/* Nibble slot i of a packed word holds logical column 8c + awq_pack_order[i]. */
 static const int awq_pack_order[8] = {0, 2, 4, 6, 1, 3, 5, 7};
-/* Logical column j lives in nibble slot AWQ_REVERSE_ORDER[j]. */
+/* Logical column j lives in nibble slot awq_pack_reverse[j]. */
 static const int awq_pack_reverse[8] = {0, 4, 1, 5, 2, 6, 3, 7};
 
 /* Packs 8 values (0..15) of logical columns 0..7 into one GEMM-order word. */
@@ -101,13 +104,15 @@ static inline void awq_unpack_word(int32_t word, uint8_t v[8]) {
     for (int j = 0; j < 8; j++) v[j] = awq_unpack_nibble(word, j);
 }
 
-/* ---- AutoAWQ GEMV packing (awq-spec 8.2): sequential nibbles ----------------------------- */
+/* ---- AutoAWQ GEMV packing (docs/formats.md 4.2): sequential nibbles ---------------------- */
 
+/* Packs 8 values (0..15) into one word, value i in bits 4i..4i+3 (GEMV order). */
 static inline int32_t awq_pack_word_seq(const uint8_t v[8]) {
     uint32_t w = 0;
     for (int i = 0; i < 8; i++) w |= (uint32_t)(v[i] & 0xfu) << (4 * i);
     return (int32_t)w;
 }
+/* Value i (0..7) of a GEMV-order word. */
 static inline uint8_t awq_unpack_nibble_seq(int32_t word, int i) {
     return (uint8_t)(((uint32_t)word >> (4 * i)) & 0xfu);
 }

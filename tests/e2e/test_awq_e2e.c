@@ -123,6 +123,51 @@ TEST(awq_model_generates_the_reference_answers) {
     cJSON_Delete(ref);
 }
 
+/* Issue 12: KL divergence and top-1 agreement against the fp16 model (llama-perplexity's
+ * --kl-divergence figures): AWQ closer than RTN. The fp16 log-probabilities are saved once and
+ * both quantized models are scored from the file (ctx 512, AWQ_E2E_KLD_CHUNKS windows). */
+static bool kld(const char *dir, const char *logits, int n_chunks, awq_kld_result *r) {
+    awq_model *m = NULL;
+    awq_tokenizer *tok = NULL;
+    awq_model_params mp = awq_model_params_default();
+    awq_status st = awq_tokenizer_load(&tok, rt, dir);
+    if (st == AWQ_OK) st = awq_model_load(&m, rt, dir, &mp);
+    if (st == AWQ_OK)
+        st = awq_eval_kld(m, NULL, logits, tok, wiki, wiki_len, 512, n_chunks, NULL, NULL, r);
+    if (st != AWQ_OK) printf("  kld %s: %s\n", dir, awq_runtime_last_error(rt));
+    awq_model_destroy(m);
+    awq_tokenizer_destroy(tok);
+    return st == AWQ_OK;
+}
+
+TEST(awq_kld_below_rtn) {
+    int n_chunks = getenv("AWQ_E2E_KLD_CHUNKS") ? atoi(getenv("AWQ_E2E_KLD_CHUNKS")) : 4;
+    char logits[400];
+    snprintf(logits, sizeof logits, "%s/fp16.logits", root);
+    awq_model *m = NULL;
+    awq_tokenizer *tok = NULL;
+    awq_model_params mp = awq_model_params_default();
+    ASSERT_OK_RT(awq_tokenizer_load(&tok, rt, test_model_dir()), rt);
+    ASSERT_OK_RT(awq_model_load(&m, rt, test_model_dir(), &mp), rt);
+    awq_ppl_result base;
+    awq_status st = awq_eval_save_logits(m, tok, wiki, wiki_len, 512, n_chunks, logits, NULL, NULL, &base);
+    awq_model_destroy(m);
+    awq_tokenizer_destroy(tok);
+    ASSERT_OK_RT(st, rt);
+    awq_kld_result rtn, awq;
+    ASSERT(kld(rtn_dir, logits, n_chunks, &rtn));
+    ASSERT(kld(awq_dir, logits, n_chunks, &awq));
+    printf("  vs fp16 (ppl %.4f), %lld tokens (ctx 512): RTN g64 ppl %.4f KLD mean %.5f p99 %.4f top-1 %.2f%% | "
+           "AWQ g64 ppl %.4f KLD mean %.5f p99 %.4f top-1 %.2f%%\n",
+           base.ppl, (long long)awq.n, rtn.ppl.ppl, rtn.kld_mean, rtn.kld_p99, 100 * rtn.top1_agree,
+           awq.ppl.ppl, awq.kld_mean, awq.kld_p99, 100 * awq.top1_agree);
+    ASSERT_NEAR(awq.base_ppl.ppl, base.ppl, 1e-9 * base.ppl); /* the same base both times */
+    ASSERT(awq.kld_mean > 0 && rtn.kld_mean > 0);
+    ASSERT(awq.kld_mean < rtn.kld_mean);
+    ASSERT(awq.top1_agree > rtn.top1_agree);
+    ASSERT(awq.kld_median <= awq.kld_p99 && awq.kld_p99 <= awq.kld_max);
+}
+
 int main(void) {
     if (!test_model_dir()) return test_skip_or_fail("AWQ_TEST_MODEL_DIR not set");
     if (getenv("AWQ_E2E_CHUNKS")) chunks = atoi(getenv("AWQ_E2E_CHUNKS"));
@@ -138,6 +183,7 @@ int main(void) {
     if (awq_runtime_create(&rt, &rp) != AWQ_OK) return 1;
     RUN(awq_beats_rtn_and_stays_close_to_fp16);
     RUN(awq_model_generates_the_reference_answers);
+    RUN(awq_kld_below_rtn);
     awq_runtime_destroy(rt);
     char cmd[400];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", root);

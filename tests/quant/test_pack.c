@@ -1,5 +1,5 @@
 /*
- * test_pack.c - AutoAWQ GEMM / GEMV packing against words computed by hand from awq-spec 8.1
+ * test_pack.c - AutoAWQ GEMM / GEMV packing against words computed by hand from docs/formats.md 4.1
  * and 8.2, round trips, GEMV -> GEMM conversion, dequantization by the spec's index formula,
  * and a quantize -> pack -> unpack -> dequantize round trip with a double-precision quantizer.
  */
@@ -123,7 +123,7 @@ TEST(gemv_hand_words) {
 /* zw from AutoAWQ's calculate_zeros_width, worked by hand. */
 TEST(shapes) {
     awq_pack_shapes sh;
-    /* in 11008, gs 128: G 86, ceil(86/8) = 11, m 1 -> 11 words, 88 scales (awq-spec 8.2). */
+    /* in 11008, gs 128: G 86, ceil(86/8) = 11, m 1 -> 11 words, 88 scales (docs/formats.md 4.2). */
     ASSERT_OK_RT(awq_pack_check(rt, AWQ_FORMAT_GEMV, 4096, 11008, 128, &sh), rt);
     ASSERT(sh.qzeros[1] == 11 && sh.scales[1] == 88 && sh.qweight[1] == 1376);
     /* in 1152, gs 64: G 18, ceil(18/8) = 3, m 2 -> 4. */
@@ -191,7 +191,7 @@ static void fill_random(unsigned long long *rng, int64_t out, int64_t in, int64_
     }
 }
 
-/* The spec's dequantization formula (awq-spec 8.1), written independently of awq_pack.h. */
+/* The spec's dequantization formula (docs/formats.md 4.1), written independently of awq_pack.h. */
 static double spec_dequant(const int32_t *qw, const int32_t *qz, const uint16_t *sg, int64_t out,
                            int64_t gs, int64_t o, int64_t k) {
     static const int REV[8] = {0, 4, 1, 5, 2, 6, 3, 7};
@@ -256,7 +256,7 @@ TEST(round_trips) {
     }
 }
 
-/* Quantize (awq-spec 7.2 in double, fp16 scales) -> pack -> unpack -> dequantize: the codes
+/* Quantize (docs/algorithm.md 7.2 in double, fp16 scales) -> pack -> unpack -> dequantize: the codes
  * survive, and the dequantized weight is within half a quantization step of the original. */
 TEST(quantize_pack_dequant) {
     enum { OUT = 32, IN = 256, GS = 64, G = IN / GS };

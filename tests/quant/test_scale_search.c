@@ -14,7 +14,7 @@
 enum { N = 512, C = 256, O = 64, GS = 64 };
 static const int outliers[] = {3, 70, 140, 201};
 
-/* Independent asymmetric 4-bit pseudo-quantizer (awq-spec 7.2) in double. */
+/* Independent asymmetric 4-bit pseudo-quantizer (docs/algorithm.md 7.2) in double. */
 static void fake_quant_row(const double *w, double *q, int n) {
     for (int g0 = 0; g0 < n; g0 += GS) {
         double mx = -1e300, mn = 1e300;
