@@ -10,7 +10,10 @@
 # every ctest run. Replay one input:  $AWQ_FUZZ_BUILD/bin/fuzz_<target> FILE
 #
 # Environment: AWQ_FUZZ_BUILD (build directory, default build-fuzz), AWQ_FUZZ_TARGETS (names,
-# default all), AWQ_FUZZ_CC (default clang), AWQ_JOBS (build parallelism, default nproc).
+# default all), AWQ_FUZZ_CC (default clang), AWQ_JOBS (build parallelism, default nproc),
+# AWQ_FUZZ_RUNS (stop each target after this many inputs; with AWQ_FUZZ_SEED, libFuzzer's random
+# seed, a run is reproducible: CI uses both, so what it tries does not depend on the machine's speed;
+# SECONDS then only caps the time).
 # Needs the Debian packages clang, libclang-rt-dev (libFuzzer, sanitizer runtimes), libomp-dev.
 set -euo pipefail
 
@@ -54,10 +57,13 @@ for t in $TARGETS; do
     gguf) ;;
     *) dict=(-dict="$ROOT/tests/fuzz/dict/json.dict") ;;
   esac
-  echo "== fuzz_$t: ${SECS} s =="
+  fixed=()
+  [ -n "${AWQ_FUZZ_RUNS:-}" ] && fixed+=(-runs="$AWQ_FUZZ_RUNS")
+  [ -n "${AWQ_FUZZ_SEED:-}" ] && fixed+=(-seed="$AWQ_FUZZ_SEED")
+  echo "== fuzz_$t: ${SECS} s ${fixed[*]} =="
   set +e
   "$BUILD/bin/fuzz_$t" -max_total_time="$SECS" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
-      -artifact_prefix="$dir/artifacts/" "${dict[@]}" "$dir/corpus" "$ROOT/tests/fuzz/corpus/$t" \
+      -artifact_prefix="$dir/artifacts/" "${fixed[@]}" "${dict[@]}" "$dir/corpus" "$ROOT/tests/fuzz/corpus/$t" \
       > "$dir/log" 2>&1
   rc=$?
   set -e

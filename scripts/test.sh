@@ -38,6 +38,6 @@ cmake -S "$AWQ_ROOT" -B "$ASAN_BUILD" -DCMAKE_BUILD_TYPE=Debug -DAWQ_SANITIZE=ON
       -DAWQ_OPENCL=OFF -DAWQ_DNNL=OFF -DAWQ_CUDA=OFF -DAWQ_CUDA_EMU=OFF -DAWQ_SHARED_DATA="$AWQ_SHARED_DATA" >/dev/null
 cmake --build "$ASAN_BUILD" -j"$(nproc)"
 ASAN_OPTIONS=detect_leaks=1 ctest --test-dir "$ASAN_BUILD" --output-on-failure -L 'core|gguf|tokenizer'
-echo "== fuzz targets (libFuzzer, ASan + UBSan), 10 s each =="
-AWQ_FUZZ_BUILD="$AWQ_ROOT/build-fuzz" "$AWQ_ROOT/scripts/fuzz.sh" 10
+echo "== fuzz targets (libFuzzer, ASan + UBSan): 20000 inputs each from a fixed seed, at most 60 s =="
+AWQ_FUZZ_BUILD="$AWQ_ROOT/build-fuzz" AWQ_FUZZ_RUNS=20000 AWQ_FUZZ_SEED=1 "$AWQ_ROOT/scripts/fuzz.sh" 60
 echo "test.sh: all tests passed"

@@ -186,7 +186,8 @@ static awq_status bpe_word(awq_tokenizer *t, const char *s, size_t n, tok_ids *o
     size_t start = out->n;
     for (int32_t k = ns > 0 ? 0 : -1; k >= 0; k = t->sym[k].next)
         if (!tok_ids_push(out, t->sym[k].id)) goto oom;
-    tok_cache_put(&t->cache, s, n, out->p + start, out->n - start);
+    if (out->n > start) /* out->p is still NULL when a word produced nothing */
+        tok_cache_put(&t->cache, s, n, out->p + start, out->n - start);
     if (t->sym_cap > (1u << 16)) { /* do not keep a huge word's scratch (~60 bytes per byte) */
         awq_free(t->sym);
         awq_free(t->heap);
