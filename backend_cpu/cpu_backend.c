@@ -21,9 +21,15 @@ awq_status awq_cpu_device_info(int32_t device, awq_device_info *out) {
     return AWQ_OK;
 }
 
+#ifndef AWQ_CPU_PLUGIN
+bool awq_alloc_fault(void); /* core/alloc.c: the fault tests' allocation-failure hook */
+#else
+static bool awq_alloc_fault(void) { return false; }
+#endif
+
 awq_status awq_cpu_create(int32_t device, const awq_backend_config *cfg, awq_backend_ctx **out) {
     if (device != 0) return AWQ_ERR_INVALID_ARG;
-    awq_backend_ctx *ctx = calloc(1, sizeof *ctx);
+    awq_backend_ctx *ctx = awq_alloc_fault() ? NULL : calloc(1, sizeof *ctx);
     if (!ctx) return AWQ_ERR_OUT_OF_MEMORY;
     ctx->cfg = *cfg;
     ctx->n_threads = awq_cpu_threads(cfg->n_threads);
@@ -38,7 +44,7 @@ awq_status awq_cpu_buffer_alloc(awq_backend_ctx *ctx, size_t nbytes, void **buf)
     size_t n = (nbytes + 63) & ~(size_t)63;
     void *p = NULL;
     if (n == 0) n = 64;
-    if (posix_memalign(&p, 64, n) != 0 || !p) {
+    if (awq_alloc_fault() || posix_memalign(&p, 64, n) != 0 || !p) {
         awq_cpu_error(ctx, "cannot allocate %zu bytes of host memory", nbytes);
         return AWQ_ERR_OUT_OF_MEMORY;
     }

@@ -70,6 +70,14 @@ char *awq_strdup(const char *s);
 char *awq_strndup(const char *s, size_t n);
 /* awq_free is public (awq.h). */
 
+/* Allocation-failure injection for tests (tests/quant/test_alloc_faults.c): after
+ * awq_alloc_fail_set(n), the n-th allocation counted from then on fails (once); n = 0 turns it
+ * off. Counted: awq_malloc/calloc/realloc/strdup/strndup and the built-in cpu backend's buffers.
+ * awq_alloc_counted: allocations counted since the last awq_alloc_fail_set (with n > 0). */
+void    awq_alloc_fail_set(int64_t nth);
+int64_t awq_alloc_counted(void);
+bool    awq_alloc_fault(void); /* true: the caller must fail this allocation */
+
 /* Overflow-safe arithmetic: return false on overflow. */
 static inline bool awq_mul_overflow_u64(uint64_t a, uint64_t b, uint64_t *out) {
     return __builtin_mul_overflow(a, b, out);

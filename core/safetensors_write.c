@@ -295,7 +295,7 @@ awq_status awq_st_writer_begin(awq_st_writer *w) {
 
         wbuf hb = {0};
         build_header(w, s, &hb);
-        while (hb.len % 8) wb_put(&hb, " ", 1);
+        while (hb.len % 8 && !hb.oom) wb_put(&hb, " ", 1);
         if (hb.oom) {
             awq_free(hb.p);
             return awq_set_error(rt, AWQ_ERR_OUT_OF_MEMORY, "safetensors writer: out of memory");
@@ -437,7 +437,7 @@ void awq_st_writer_destroy(awq_st_writer *w) {
     for (int32_t i = 0; i < w->n; i++) awq_free(w->t[i].name);
     awq_free(w->t);
     awq_free(w->by_name);
-    for (int32_t i = 0; i < 2 * w->n_meta; i++) awq_free(w->meta[i]);
+    for (int32_t i = 0; w->meta && i < 2 * w->n_meta; i++) awq_free(w->meta[i]);
     awq_free(w->meta);
     awq_free(w->dir);
     awq_free(w);

@@ -100,6 +100,24 @@ static inline int test_opencl_missing(const char *why) {
     return 77;
 }
 
+/* True when the environment variable name is set to 1: CI sets AWQ_REQUIRE_* so that a missing
+ * backend, tool or data fails instead of skipping. */
+static inline int test_required(const char *name) {
+    const char *e = getenv(name);
+    return e && e[0] == '1';
+}
+
+/* The AWQ_REQUIRE_* switch for a backend: cpu-dnnl AWQ_REQUIRE_DNNL, opencl AWQ_REQUIRE_OPENCL,
+ * cuda-emu AWQ_REQUIRE_CUDA_EMU, cuda AWQ_REQUIRE_CUDA; the built-in cpu is always required. */
+static inline int test_backend_required(const char *backend) {
+    if (!strcmp(backend, "cpu")) return 1;
+    if (!strncmp(backend, "cpu-dnnl", 8)) return test_required("AWQ_REQUIRE_DNNL");
+    if (!strncmp(backend, "opencl", 6)) return test_required("AWQ_REQUIRE_OPENCL");
+    if (!strncmp(backend, "cuda-emu", 8)) return test_required("AWQ_REQUIRE_CUDA_EMU");
+    if (!strncmp(backend, "cuda", 4)) return test_required("AWQ_REQUIRE_CUDA");
+    return 0;
+}
+
 /* Reads a whole file into a NUL-terminated heap buffer (free()); NULL if it cannot. */
 static inline char *test_read_file(const char *path, size_t *len) {
     FILE *f = fopen(path, "rb");

@@ -11,6 +11,7 @@
 #include "kcommon.h"
 
 #if K_X86
+#include <cpuid.h>
 #include <immintrin.h>
 #endif
 
@@ -23,7 +24,10 @@ int k_isa(void) {
     v = K_ISA_SCALAR;
 #if K_X86
     __builtin_cpu_init();
-    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c"))
+    /* F16C from CPUID leaf 1 (clang 14's __builtin_cpu_supports does not know "f16c") */
+    unsigned int c1 = 0, ea, eb, ed;
+    bool f16c = __get_cpuid(1, &ea, &eb, &c1, &ed) && (c1 & bit_F16C);
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && f16c)
         v = K_ISA_AVX2;
     if (v == K_ISA_AVX2 && __builtin_cpu_supports("avx512f")) v = K_ISA_AVX512;
 #endif

@@ -147,7 +147,9 @@ static inline int ref_run_all(ref_suite_fn suite) {
     const char *names[] = {"cpu", "cpu-dnnl"};
     for (int i = 0; i < 2; i++) {
         if (!awq_registry_find(RT, names[i])) {
-            printf("-- backend %s not loaded: skipped\n", names[i]);
+            bool req = test_backend_required(names[i]); /* AWQ_REQUIRE_DNNL=1: fail, not skip */
+            printf("-- backend %s not loaded: %s\n", names[i], req ? "FAIL (required)" : "skipped");
+            if (req) test_failures_++;
             continue;
         }
         awq_device dev;

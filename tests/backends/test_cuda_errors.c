@@ -52,6 +52,7 @@ TEST(allocation_beyond_free_memory_is_refused_with_sizes) {
 TEST(model_too_large_for_the_device_fails_to_load) {
     const char *dir = test_model_dir();
     if (!dir) {
+        ASSERT_MSG(!test_required("AWQ_REQUIRE_MODEL"), "AWQ_TEST_MODEL_DIR not set (AWQ_REQUIRE_MODEL=1)");
         printf("  (no AWQ_TEST_MODEL_DIR: skipped)\n");
         return;
     }

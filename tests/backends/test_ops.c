@@ -1575,10 +1575,11 @@ int main(void) {
     static const char *expected[] = {"cpu-dnnl", "opencl"};
     for (int i = 0; i < 2; i++)
         if (!awq_registry_find(RT, expected[i])) {
+            bool req = i == 1 ? require_ocl : test_backend_required(expected[i]);
             printf("-- backend %s not loaded%s\n", expected[i],
-                   i == 1 && require_ocl ? ": FAIL (AWQ_REQUIRE_OPENCL=1)" : ": not tested");
+                   !req ? ": not tested" : i == 1 ? ": FAIL (AWQ_REQUIRE_OPENCL=1)" : ": FAIL (AWQ_REQUIRE_DNNL=1)");
             print_skips(expected[i]);
-            if (i == 1 && require_ocl) failed_setup++;
+            if (req) failed_setup++;
         }
     int tested = 0;
     for (int b = 0; b < RT->n_backends; b++) {

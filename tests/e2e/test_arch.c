@@ -223,12 +223,28 @@ static void reference(const arch *a, const W *w, const int *ids, double *logits 
     }
 }
 
+static void free_w(W *w) {
+    if (w->head != w->emb) free(w->head);
+    free(w->emb);
+    free(w->norm);
+    for (int l = 0; l < MAXL; l++) {
+        double *p[] = {w->ln1[l], w->ln2[l], w->wq[l], w->wk[l], w->wv[l], w->wo[l], w->bq[l], w->bk[l],
+                       w->bv[l], w->qn[l], w->kn[l], w->wg[l], w->wu[l], w->wd[l]};
+        for (size_t i = 0; i < sizeof p / sizeof p[0]; i++) free(p[i]);
+    }
+    memset(w, 0, sizeof *w);
+}
+
 static bool check_arch(const arch *a) {
     char dir[256];
     snprintf(dir, sizeof dir, "%s/%s", root, a->name);
     W w;
     memset(&w, 0, sizeof w);
-    if (write_model(a, dir, &w)) { printf("  cannot write %s: %s\n", dir, awq_runtime_last_error(rt)); return false; }
+    if (write_model(a, dir, &w)) {
+        printf("  cannot write %s: %s\n", dir, awq_runtime_last_error(rt));
+        free_w(&w);
+        return false;
+    }
     int ids[T];
     for (int t = 0; t < T; t++) ids[t] = (int)(test_rng_next(&rng) % V);
     static double ref[T * V];
@@ -236,7 +252,11 @@ static bool check_arch(const arch *a) {
     awq_model *m = NULL;
     awq_model_params mp = awq_model_params_default();
     mp.device = "cpu";
-    if (awq_model_load(&m, rt, dir, &mp) != AWQ_OK) { printf("  load: %s\n", awq_runtime_last_error(rt)); return false; }
+    if (awq_model_load(&m, rt, dir, &mp) != AWQ_OK) {
+        printf("  load: %s\n", awq_runtime_last_error(rt));
+        free_w(&w);
+        return false;
+    }
     awq_session *s = NULL;
     static float got[T * V], step[V];
     bool ok = awq_session_create(&s, m, T) == AWQ_OK &&
@@ -261,6 +281,7 @@ static bool check_arch(const arch *a) {
            maxd, maxs, maxr);
     awq_session_destroy(s);
     awq_model_destroy(m);
+    free_w(&w);
     return ok && maxd < 1e-3 * (1 + maxr) && maxs < 1e-3 * (1 + maxr);
 }
 

@@ -15,7 +15,8 @@
  *
  * Tolerance: max |ours - transformers| <= TOL * max(1, max|logit|), TOL = 2e-4 (fp32 weights and
  * activations everywhere; the cuda-emu dense GEMMs keep F32 weights in fp32).
- * Backends that are not built are skipped, unless AWQ_REQUIRE_OPENCL / AWQ_REQUIRE_CUDA_EMU = 1.
+ * Backends that are not built are skipped, unless AWQ_REQUIRE_DNNL / AWQ_REQUIRE_OPENCL /
+ * AWQ_REQUIRE_CUDA_EMU = 1.
  */
 #include <dirent.h>
 #include <sys/stat.h>
@@ -95,12 +96,7 @@ static bool backend_loaded(const char *name) {
 
 /* cpu is built in; cpu-dnnl exists where oneDNN does; opencl and cuda-emu are required where
  * CI says so. */
-static bool required(const char *backend) {
-    if (!strcmp(backend, "cpu")) return true;
-    const char *env = !strcmp(backend, "opencl") ? getenv("AWQ_REQUIRE_OPENCL")
-                      : !strcmp(backend, "cuda-emu") ? getenv("AWQ_REQUIRE_CUDA_EMU") : NULL;
-    return env && env[0] == '1';
-}
+static bool required(const char *backend) { return test_backend_required(backend); }
 
 /* Prefill and decode logits of dir on backend; both (T, vocab) / (T - n_prefix, vocab). */
 static bool run_model(const char *dir, const char *backend, const ref *r, float *pre, float *dec) {

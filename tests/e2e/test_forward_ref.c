@@ -62,7 +62,8 @@ TEST(logits_and_greedy_match_reference) {
         }
         double ref_nll = cJSON_GetObjectItem(c, "prompt_nll_sum")->valuedouble;
         printf("  case %d: prompt NLL %.4f (reference %.4f)\n", ci, nll, ref_nll);
-        ASSERT_NEAR(nll, ref_nll, 0.02 * fabs(ref_nll) + 0.05);
+        /* measured on cpu: |diff| 0.0024, 0.0090, 0.0023 */
+        ASSERT_NEAR(nll, ref_nll, 1e-3 * fabs(ref_nll) + 0.03);
         /* Last-position logits on the reference's top-20 ids. */
         const float *last = logits + (size_t)(n - 1) * info.vocab_size;
         const cJSON *tid = cJSON_GetObjectItem(c, "top_ids"), *tl = cJSON_GetObjectItem(c, "top_logits");
@@ -73,7 +74,7 @@ TEST(logits_and_greedy_match_reference) {
             maxdiff = d > maxdiff ? d : maxdiff;
         }
         printf("  case %d: max |logit - reference| over the top 20: %.4f\n", ci, maxdiff);
-        ASSERT(maxdiff < 0.15);
+        ASSERT(maxdiff < 0.05); /* measured 0.012, 0.008, 0.010 */
         /* Greedy continuation through the KV cache (decode path), token by token. */
         int32_t greedy[16];
         int ng = 0;
@@ -89,7 +90,7 @@ TEST(logits_and_greedy_match_reference) {
             ASSERT_OK_RT(awq_session_eval(s, &best, 1, logits, false), rt);
         }
         printf("  case %d: greedy tokens matching the reference: %d/%d\n", ci, match, ng);
-        ASSERT(match >= 8);
+        ASSERT_EQ(match, ng); /* measured 16/16 on every case */
         awq_session_destroy(s);
         ci++;
     }

@@ -82,9 +82,10 @@ TEST(forward_matches_reference) {
         }
         printf("  case %d: prompt NLL %.4f (reference %.4f), max |logit - ref| over the top 20 %.4f, "
                "greedy %d/%d\n", ci, nll, ref_nll, maxdiff, match, ng);
-        ASSERT_NEAR(nll, ref_nll, 0.02 * fabs(ref_nll) + 0.05);
-        ASSERT(maxdiff < 0.15);
-        ASSERT(match >= 8);
+        /* measured on cpu: |diff| 0.0048, 0.0011, 0.0005, 0.0153 (of 156.5) */
+        ASSERT_NEAR(nll, ref_nll, 1e-3 * fabs(ref_nll) + 0.03);
+        ASSERT(maxdiff < 0.05); /* measured 0.0073, 0.0048, 0.0065, 0.0045 */
+        ASSERT_EQ(match, ng); /* measured 16/16 on every case */
         awq_session_destroy(s);
         ci++;
     }
@@ -139,7 +140,7 @@ TEST(perplexity_and_tokens_match_reference) {
     double p = ppl(fp_dir, "cpu", NULL), rp = cJSON_GetObjectItem(pr, "ppl")->valuedouble;
     printf("  fp16 perplexity (ctx %d, %d windows): %.4f, reference (float64, GGUF) %.4f\n", ctx, wi,
            p, rp);
-    ASSERT(fabs(p - rp) < 0.005 * rp);
+    ASSERT(fabs(p - rp) < 1e-3 * rp); /* measured 1.5e-4 relative */
 }
 
 static bool quant_progress(float done, const char *stage, void *user) {

@@ -186,7 +186,11 @@ TEST(malformed_files) {
 
 TEST(convert_smollm2) {
     const char *model = getenv("AWQ_TEST_GGUF");
-    if (!model) { printf("  (AWQ_TEST_GGUF not set: skipped)\n"); return; }
+    if (!model) {
+        ASSERT_MSG(!test_required("AWQ_REQUIRE_MODEL"), "AWQ_TEST_GGUF not set (AWQ_REQUIRE_MODEL=1)");
+        printf("  (AWQ_TEST_GGUF not set: skipped)\n");
+        return;
+    }
     char out[256];
     snprintf(out, sizeof out, "%s/smol", tmpdir);
     awq_convert_params p = awq_convert_params_default();

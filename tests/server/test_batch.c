@@ -198,8 +198,8 @@ int main(void) {
     if (!found) {
         awq_runtime_destroy(rt);
         if (!strncmp(backend, "opencl", 6)) return test_opencl_missing("the opencl backend is not loaded");
-        printf("SKIP: backend %s is not loaded\n", backend);
-        return 77;
+        printf("%s: backend %s is not loaded\n", test_backend_required(backend) ? "FAIL" : "SKIP", backend);
+        return test_backend_required(backend) ? 1 : 77;
     }
     if (awq_tokenizer_load(&tok, rt, test_model_dir()) != AWQ_OK) {
         printf("tokenizer: %s\n", awq_runtime_last_error(rt));

@@ -361,8 +361,10 @@ TEST(bad_requests_and_hangups) {
     printf("  %-24s -> %d\n", "10 MB body, chunked", code);
     free(huge);
     ASSERT_EQ(code, 413);
-    // hang up mid-stream: read two events, close; the slot must be freed
-    int fd = raw_request(compl, "{\"prompt\": \"Tell me a very long story.\", \"max_tokens\": 400, \"stream\": true}");
+    // hang up mid-stream: read three events, close; the slot must be freed. Greedy, so that the answer
+    // cannot end after one sampled token (an early end-of-sequence made this flaky)
+    int fd = raw_request(compl, "{\"prompt\": \"Tell me a very long story.\", \"max_tokens\": 400, "
+                                "\"temperature\": 0, \"stream\": true}");
     ASSERT(fd >= 0);
     char rb[8192];
     size_t got = 0;

@@ -34,8 +34,7 @@ TEST(smollm2_real_gguf) {
 int main(void) {
     const char *path = getenv("AWQ_TEST_GGUF");
     if (!path || !path[0]) {
-        printf("SKIP: AWQ_TEST_GGUF is not set\n");
-        return 77;
+        return test_skip_or_fail("AWQ_TEST_GGUF is not set");
     }
     if (!test_shared_data()) return 77;
     awq_runtime_params p = awq_runtime_params_default();
