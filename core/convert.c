@@ -24,7 +24,6 @@
 #include "safetensors.h"
 #include "tokenizer.h"
 
-#define TRY(x) do { awq_status st_ = (x); if (st_ != AWQ_OK) return st_; } while (0)
 
 typedef struct arch_map {
     const char *gguf_arch, *model_type, *hf_class;

@@ -4,7 +4,6 @@
 
 #include "forward.h"
 
-#define TRY(x) do { awq_status st_ = (x); if (st_ != AWQ_OK) return st_; } while (0)
 
 /* n linears on the same input: one matmul_w4a16_multi call when the backend has it and all are
  * 4-bit with the same group size (fused q/k/v and gate/up), else one call each. */

@@ -18,6 +18,10 @@
 #define AWQ_PRINTF(fmt_idx, arg_idx)
 #endif
 
+/* Returns from the enclosing function with x's status when x failed (the one definition of it in
+ * libawq; the plugins have their own, with cleanup). */
+#define TRY(x) do { awq_status st_ = (x); if (st_ != AWQ_OK) return st_; } while (0)
+
 #define AWQ_ERRMSG_MAX 1024
 
 /* One registered backend (built-in or plugin). */

@@ -6,7 +6,6 @@
 
 #include "session.h"
 
-#define TRY(x) do { awq_status st_ = (x); if (st_ != AWQ_OK) return st_; } while (0)
 
 #define SESSION_UBATCH 512 /* tokens per forward call; bounds scratch memory */
 

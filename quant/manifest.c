@@ -21,7 +21,6 @@
 #include "resume.h"
 #include "sha256.h"
 
-#define TRY(x) do { awq_status st_ = (x); if (st_ != AWQ_OK) return st_; } while (0)
 
 static int cmp_str(const void *a, const void *b) {
     return strcmp(*(const char *const *)a, *(const char *const *)b);

@@ -25,7 +25,6 @@
 #include "safetensors.h"
 #include "sha256.h"
 
-#define TRY(x) do { awq_status st_ = (x); if (st_ != AWQ_OK) return st_; } while (0)
 
 /* Hugging Face hub's "5GB" (10^9 bytes per GB). */
 #define AWQ_MAX_SHARD_BYTES 5000000000ull

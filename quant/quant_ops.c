@@ -3,7 +3,6 @@
 
 #include "quant_ops.h"
 
-#define TRY(x) do { awq_status st_ = (x); if (st_ != AWQ_OK) return st_; } while (0)
 
 static awq_status cpu_ctx(awq_search *S, awq_backend_ctx **out) {
     if (!S->cpu_ctx) {

@@ -23,7 +23,6 @@
 #include "resume.h"
 #include "safetensors.h"
 
-#define TRY(x) do { awq_status st_ = (x); if (st_ != AWQ_OK) return st_; } while (0)
 
 awq_quant_params awq_quant_params_default(void) {
     awq_quant_params p;

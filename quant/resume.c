@@ -19,7 +19,6 @@
 #include "safetensors.h"
 #include "sha256.h"
 
-#define TRY(x) do { awq_status st_ = (x); if (st_ != AWQ_OK) return st_; } while (0)
 
 /* ---- durable files ------------------------------------------------------------------------- */
 

@@ -16,7 +16,6 @@
 #include "quant.h"
 #include "quant_ops.h"
 
-#define TRY(x) do { awq_status st_ = (x); if (st_ != AWQ_OK) return st_; } while (0)
 
 #define AWQ_N_GRID 20          /* alpha = r / 20, r = 0..19 (1.0 never tried) */
 #define AWQ_CLIP_GRID 20       /* shrink candidates m * (1 - i / 20) */
