@@ -5,7 +5,6 @@
 #include <time.h>
 
 #include "cli.h"
-#include "tokenizer.h" /* awq_tokenizer_token_text (internal; awq-cli links libawq statically) */
 
 static void usage(FILE *f) {
     fprintf(f,

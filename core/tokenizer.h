@@ -15,8 +15,6 @@ awq_status awq_tokenizer_load_files(awq_runtime *rt, const char *tokenizer_json_
 awq_status awq_tokenizer_from_gguf(awq_runtime *rt, const awq_gguf *g, awq_tokenizer **out);
 /* Writes an equivalent tokenizer.json and tokenizer_config.json into dir (used by convert). */
 awq_status awq_tokenizer_write_hf(awq_runtime *rt, const awq_tokenizer *tok, const char *dir);
-/* Text of a token as stored in the vocabulary (borrowed), NULL if out of range. */
-const char *awq_tokenizer_token_text(const awq_tokenizer *tok, int32_t id);
 /* Whether the tokenizer adds BOS when add_special is true. */
 bool awq_tokenizer_adds_bos(const awq_tokenizer *tok);
 

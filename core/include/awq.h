@@ -214,6 +214,10 @@ AWQ_API int32_t awq_tokenizer_eos(const awq_tokenizer *tok);
  * usual end-of-turn tokens such as `<|eot_id|>`, `<|im_end|>`, `<|endoftext|>`,
  * `<end_of_turn>`). */
 AWQ_API bool    awq_tokenizer_is_eog(const awq_tokenizer *tok, int32_t id);
+/* The text of token id as the vocabulary stores it (byte-level BPE: the GPT-2 byte alphabet,
+ * e.g. "\u0120the"; SentencePiece: "\u2581the"), not decoded. Borrowed from tok, valid until
+ * awq_tokenizer_destroy; NULL if tok is NULL or id is out of range. */
+AWQ_API const char *awq_tokenizer_token_text(const awq_tokenizer *tok, int32_t id);
 
 /* Incremental decoder for streaming: feed ids one at a time, get only complete UTF-8. The
  * concatenated output equals awq_tokenizer_decode of all ids. */

@@ -23,8 +23,8 @@
  * AWQ_ERR_INVALID_ARG / AWQ_ERR_UNSUPPORTED with a message on rt. Buffers are caller-owned
  * and must not overlap.
  */
-#ifndef AWQ_QUANT_PACK_H
-#define AWQ_QUANT_PACK_H
+#ifndef AWQ_CORE_PACK_H
+#define AWQ_CORE_PACK_H
 
 #include "internal.h"
 
