@@ -4,7 +4,7 @@
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
 "$AWQ_ROOT/scripts/setup.sh"
-awq_build
+awq_build -DAWQ_WERROR=ON   # warnings are errors in CI (gcc -Wall -Wextra -Wshadow)
 cmake --build "$AWQ_BUILD" --target docs   # API reference (Doxygen); fails on an undocumented public symbol
 export AWQ_TEST_MODEL_DIR="$("$AWQ_ROOT/scripts/fetch_model.sh")"
 export AWQ_TEST_GEMMA3_DIR="$("$AWQ_ROOT/scripts/fetch_gemma3.sh")"   # second real model (Gemma 3 270M)
