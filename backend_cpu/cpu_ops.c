@@ -17,6 +17,7 @@ static const awq_backend_ops cpu_ops = {
     .synchronize  = awq_cpu_synchronize,
     .memset_zero  = awq_cpu_memset_zero,
     AWQ_CPU_KERNEL_OPS
+    .matmul_w4a16_multi = awq_cpu_matmul_w4a16_multi,
 };
 
 #ifndef AWQ_CPU_PLUGIN

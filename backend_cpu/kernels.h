@@ -14,6 +14,10 @@ awq_status awq_cpu_matmul(awq_backend_ctx *ctx, awq_tensor *y, const awq_tensor 
                           const awq_tensor *w, const awq_tensor *bias);
 awq_status awq_cpu_matmul_w4a16(awq_backend_ctx *ctx, awq_tensor *y, const awq_tensor *x,
                                 const awq_qlinear *w);
+/* Fused q/k/v or gate/up: one parallel region over every weight's chunks when all are prepared
+ * (the same results as nw matmul_w4a16 calls), else nw calls. */
+awq_status awq_cpu_matmul_w4a16_multi(awq_backend_ctx *ctx, int32_t nw, awq_tensor *const *y,
+                                      const awq_tensor *x, const awq_qlinear *const *w);
 awq_status awq_cpu_rmsnorm(awq_backend_ctx *ctx, awq_tensor *y, const awq_tensor *x,
                            const awq_tensor *gamma, float eps);
 awq_status awq_cpu_rope(awq_backend_ctx *ctx, awq_tensor *x, const awq_tensor *pos,

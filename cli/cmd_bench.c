@@ -1,4 +1,9 @@
-/* cmd_bench.c - `awq-cli bench MODEL_DIR`: prefill and decode speed, peak memory. */
+/* cmd_bench.c - `awq-cli bench MODEL_DIR`: prefill and decode speed, peak memory, bytes streamed
+ * per decoded token against the machine's measured read bandwidth. */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -6,6 +11,7 @@
 #include <time.h>
 
 #include "args.h"
+#include "bwprobe.h"
 #include "cli.h"
 
 static void usage(FILE *f) {
@@ -20,8 +26,15 @@ static void usage(FILE *f) {
             "      --backend B    auto | cpu | cpu-dnnl | opencl[:N] | cuda[:N]\n"
             "  -t, --threads N    CPU threads\n"
             "      --json         JSON on stdout\n"
+            "      --remeasure-bw re-run the read-bandwidth probe (otherwise cached in\n"
+            "                     ~/.cache/awq/ per CPU model and thread count)\n"
+            "      --no-bw        skip the bandwidth probe\n"
             "\n"
-            "Token ids are pseudo-random (fixed seed); speed does not depend on them.\n");
+            "Token ids are pseudo-random (fixed seed); speed does not depend on them.\n"
+            "Bytes/token: weights one decode step reads (packed W4 + scales/zeros, norms, the whole\n"
+            "lm_head, one embedding row) divided by the sequences decoded together, plus the KV cache\n"
+            "read at the mean decode position. %%BW: decode tok/s x bytes/token over the measured\n"
+            "multi-threaded streaming-read bandwidth.\n");
 }
 
 static double now_s(void) {
@@ -33,12 +46,14 @@ static double now_s(void) {
 int cmd_bench(int argc, char **argv) {
     const char *dir = NULL, *backend = "auto";
     int64_t n_prompt = 512, n_gen = 64, reps = 3, threads = 0, par = 1;
-    bool json = false;
+    bool json = false, remeasure_bw = false, no_bw = false;
     cli_args a = {.argc = argc, .argv = argv, .cmd = "bench"};
     for (a.i = 1; a.i < argc; a.i++) {
         if (cli_flag(&a, "-h", "--help")) { usage(stdout); return 0; }
         else if (cli_flag(&a, "-v", "--verbose")) cli_verbosity++;
         else if (cli_flag(&a, NULL, "--json")) json = true;
+        else if (cli_flag(&a, NULL, "--remeasure-bw")) remeasure_bw = true;
+        else if (cli_flag(&a, NULL, "--no-bw")) no_bw = true;
         else if (cli_opt(&a, NULL, "--backend", &backend)) {}
         else if (cli_opt_int(&a, "-p", "--prompt", 1, 1 << 20, &n_prompt)) {}
         else if (cli_opt_int(&a, "-n", "--n-gen", 0, 1 << 20, &n_gen)) {}
@@ -130,21 +145,50 @@ int cmd_bench(int argc, char **argv) {
             fprintf(stderr, "rep %lld: prefill %.1f tok/s, decode %.2f tok/s (%lld sequence%s)\n",
                     (long long)r + 1, pp, tg, (long long)par, par > 1 ? "s" : "");
     }
+    /* bytes streamed per decoded token and the fraction of the measured read bandwidth */
+    double kv_pos = (double)n_prompt + (double)(n_gen + 1) / 2.0; /* mean positions read */
+    double bytes_tok = (double)info.decode_weight_bytes / (double)par + kv_pos * (double)info.kv_bytes_per_pos;
+    double bw = 0;
+    bool bw_cached = false;
+    char cpu[256] = "";
+    int bw_threads = (int)threads;
+    if (bw_threads <= 0) {
+        cpu_set_t cs;
+        bw_threads = sched_getaffinity(0, sizeof cs, &cs) == 0 ? CPU_COUNT(&cs) : 1;
+    }
+    if (!no_bw && strncmp(info.device, "cpu", 3) == 0) {
+        if (!json && !remeasure_bw) fprintf(stderr, "read-bandwidth probe (%d threads)...\n", bw_threads);
+        bw = bwprobe_get(bw_threads, remeasure_bw, cpu, sizeof cpu, &bw_cached);
+    }
+    double frac = bw > 0 ? best_tg * bytes_tok / bw : 0;
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
     double rss_gib = ru.ru_maxrss / 1048576.0;
     if (json)
         printf("{\"model\": \"%s\", \"device\": \"%s\", \"quantized\": %s, \"group_size\": %d, "
                "\"weight_bytes\": %lld, \"prompt\": %lld, \"n_gen\": %lld, \"prefill_tok_s\": %.2f, "
-               "\"decode_tok_s\": %.3f, \"parallel\": %lld, \"load_s\": %.2f, \"peak_rss_gib\": %.3f}\n",
+               "\"decode_tok_s\": %.3f, \"parallel\": %lld, \"load_s\": %.2f, \"peak_rss_gib\": %.3f, "
+               "\"decode_bytes_per_token\": %.0f, \"read_bw_gb_s\": %.3f, \"bw_fraction\": %.4f, "
+               "\"bw_threads\": %d, \"cpu\": \"%s\"}\n",
                dir, info.device, info.quantized ? "true" : "false", info.group_size,
                (long long)info.weight_bytes, (long long)n_prompt, (long long)n_gen, best_pp, best_tg,
-               (long long)par, tl, rss_gib);
+               (long long)par, tl, rss_gib, bytes_tok, bw / 1e9, frac, bw_threads, cpu);
     else
         printf("%s on %s (%s, %.1f MiB of weights): prefill %lld tokens %.1f tok/s | decode %lld "
                "tokens x %lld sequences %.2f tok/s | load %.2f s | peak RSS %.2f GiB\n",
                dir, info.device, info.quantized ? "AWQ 4-bit" : "fp", info.weight_bytes / 1048576.0,
                (long long)n_prompt, best_pp, (long long)n_gen, (long long)par, best_tg, tl, rss_gib);
+    if (!json) {
+        printf("decode streams %.1f MB/token (weights %.1f MB per step / %lld, KV %.1f MB)",
+               bytes_tok / 1e6, info.decode_weight_bytes / 1e6, (long long)par,
+               kv_pos * (double)info.kv_bytes_per_pos / 1e6);
+        if (bw > 0)
+            printf(" = %.1f GB/s, %.0f%% of the measured read bandwidth %.1f GB/s (%s, %d threads%s)\n",
+                   best_tg * bytes_tok / 1e9, 100 * frac, bw / 1e9, cpu, bw_threads,
+                   bw_cached ? ", cached; --remeasure-bw to re-run" : "");
+        else
+            printf("\n");
+    }
     rc = 0;
 out:
     free(ids);

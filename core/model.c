@@ -516,5 +516,12 @@ awq_status awq_model_get_info(const awq_model *m, awq_model_info *out) {
     out->group_size = c->quantized ? c->q_group_size : 0;
     out->n_params = m->n_params;
     out->weight_bytes = m->weight_bytes;
+    {
+        int64_t embed_bytes = m->embed.data ? m->embed.ne[0] * m->embed.nb[0] : 0;
+        int64_t row_bytes = m->embed.data ? m->embed.nb[0] : 0;
+        bool tied = m->lm_head.w.data && m->lm_head.w.data == m->embed.data;
+        out->decode_weight_bytes = m->weight_bytes - (tied ? 0 : embed_bytes) + row_bytes;
+        out->kv_bytes_per_pos = 2 * (int64_t)c->n_layers * c->n_kv_heads * c->head_dim * 4;
+    }
     return AWQ_OK;
 }

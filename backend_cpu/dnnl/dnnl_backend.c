@@ -90,6 +90,7 @@ static const awq_backend_ops dnnl_ops = {
     .memset_zero    = awq_cpu_memset_zero,
     .matmul         = awq_dnnl_matmul,
     .matmul_w4a16   = awq_dnnl_matmul_w4a16,
+    .matmul_w4a16_multi = awq_dnnl_matmul_w4a16_multi,
     .rmsnorm        = awq_cpu_rmsnorm,
     .rope           = awq_cpu_rope,
     .attention      = awq_cpu_attention,

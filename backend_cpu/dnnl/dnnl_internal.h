@@ -61,6 +61,9 @@ awq_status awq_dnnl_matmul(awq_backend_ctx *ctx, awq_tensor *y, const awq_tensor
                            const awq_tensor *w, const awq_tensor *bias);
 awq_status awq_dnnl_matmul_w4a16(awq_backend_ctx *ctx, awq_tensor *y, const awq_tensor *x,
                                  const awq_qlinear *w);
+/* Decode-sized batches: awq_cpu_matmul_w4a16_multi; prefill: one awq_dnnl_matmul_w4a16 each. */
+awq_status awq_dnnl_matmul_w4a16_multi(awq_backend_ctx *ctx, int32_t nw, awq_tensor *const *y,
+                                       const awq_tensor *x, const awq_qlinear *const *w);
 awq_status awq_dnnl_gram(awq_backend_ctx *ctx, awq_tensor *g, const awq_tensor *x, bool accumulate);
 void       awq_dnnl_cache_clear(dnnl_state *s);
 

@@ -288,3 +288,17 @@ awq_status awq_dnnl_gram(awq_backend_ctx *ctx, awq_tensor *g, const awq_tensor *
     if (ds == dnnl_unimplemented) return awq_cpu_gram(ctx, g, x, accumulate);
     return ds == dnnl_success ? AWQ_OK : dnnl_fail(ctx, "gram", ds);
 }
+
+awq_status awq_dnnl_matmul_w4a16_multi(awq_backend_ctx *ctx, int32_t nw, awq_tensor *const *y,
+                                       const awq_tensor *x, const awq_qlinear *const *w) {
+    if (awq_tensor_rows(x) < DNNL_MIN_ROWS_W4) return awq_cpu_matmul_w4a16_multi(ctx, nw, y, x, w);
+    if (nw < 1 || nw > 3 || !y || !w) {
+        awq_cpu_error(ctx, "matmul_w4a16_multi: 1..3 linears");
+        return AWQ_ERR_UNSUPPORTED;
+    }
+    for (int32_t i = 0; i < nw; i++) {
+        awq_status st = awq_dnnl_matmul_w4a16(ctx, y[i], x, w[i]);
+        if (st != AWQ_OK) return st;
+    }
+    return AWQ_OK;
+}

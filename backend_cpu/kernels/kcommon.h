@@ -47,6 +47,8 @@ static inline float k_dot(const float *a, const float *b, int64_t n) { return k_
  * (shapes already validated). */
 bool       k_w4_prepared_ok(const awq_qlinear *w);
 awq_status k_w4_gemv(awq_backend_ctx *ctx, awq_tensor *y, const awq_tensor *x, const awq_qlinear *w);
+awq_status k_w4_gemv_multi(awq_backend_ctx *ctx, int nw, awq_tensor *const *y, const awq_tensor *x,
+                           const awq_qlinear *const *w);
 
 /* Checks that t is rowwise with dtype in the allowed set; records a reason otherwise. */
 #define K_REQUIRE(ctx, cond, ...)                                                       \

@@ -106,8 +106,10 @@ awq_status awq_cpu_matmul(awq_backend_ctx *ctx, awq_tensor *y, const awq_tensor 
               "matmul: bias must have out elements");
     int64_t n = awq_tensor_rows(x);
     if (n <= 4) {
-        /* Decode: stream each weight row once, converting inside the dot product. */
-#pragma omp parallel for schedule(static) num_threads(ctx->n_threads)
+        /* Decode: stream each weight row once, converting inside the dot product. Dynamic blocks
+         * of rows so that a preempted thread's share is taken over (results do not depend on
+         * the split). */
+#pragma omp parallel for schedule(dynamic, 128) num_threads(ctx->n_threads)
         for (int64_t o = 0; o < out; o++) {
             const char *wr = k_row(w, o);
             float b = bias && bias->data ? k_load((const char *)bias->data + bias->offs, bias->type, o) : 0.0f;
@@ -124,8 +126,8 @@ awq_status awq_cpu_matmul(awq_backend_ctx *ctx, awq_tensor *y, const awq_tensor 
     return tiled_matmul(ctx, y, x, w, dense_tile, out, in, bias);
 }
 
-awq_status awq_cpu_matmul_w4a16(awq_backend_ctx *ctx, awq_tensor *y, const awq_tensor *x,
-                                const awq_qlinear *w) {
+static awq_status w4_check(awq_backend_ctx *ctx, const awq_tensor *y, const awq_tensor *x,
+                           const awq_qlinear *w) {
     int64_t in = w->in, out = w->out;
     K_REQUIRE(ctx, x->type == AWQ_DTYPE_F32 && y->type == AWQ_DTYPE_F32,
               "matmul_w4a16: x and y must be F32");
@@ -140,8 +142,35 @@ awq_status awq_cpu_matmul_w4a16(awq_backend_ctx *ctx, awq_tensor *y, const awq_t
               "matmul_w4a16: qweight/qzeros I32 and scales F16, contiguous");
     K_REQUIRE(ctx, awq_tensor_is_rowwise(x) && awq_tensor_is_rowwise(y),
               "matmul_w4a16: tensors must be rowwise");
+    return AWQ_OK;
+}
+
+awq_status awq_cpu_matmul_w4a16(awq_backend_ctx *ctx, awq_tensor *y, const awq_tensor *x,
+                                const awq_qlinear *w) {
+    awq_status st = w4_check(ctx, y, x, w);
+    if (st != AWQ_OK) return st;
+    int64_t in = w->in, out = w->out;
     if (k_w4_prepared_ok(w) && (k_isa() == K_ISA_AVX512 || awq_tensor_rows(x) <= W4_GEMV_MAX_ROWS)) return k_w4_gemv(ctx, y, x, w);
     return tiled_matmul(ctx, y, x, w, w4_tile, out, in, &w->bias);
+}
+
+awq_status awq_cpu_matmul_w4a16_multi(awq_backend_ctx *ctx, int32_t nw, awq_tensor *const *y,
+                                      const awq_tensor *x, const awq_qlinear *const *w) {
+    K_REQUIRE(ctx, nw >= 1 && nw <= 3 && y && w, "matmul_w4a16_multi: 1..3 linears");
+    bool fast = k_isa() == K_ISA_AVX512 || awq_tensor_rows(x) <= W4_GEMV_MAX_ROWS;
+    for (int32_t i = 0; i < nw; i++) {
+        awq_status st = w4_check(ctx, y[i], x, w[i]);
+        if (st != AWQ_OK) return st;
+        K_REQUIRE(ctx, w[i]->in == w[0]->in && w[i]->group_size == w[0]->group_size,
+                  "matmul_w4a16_multi: the linears must share in and group_size");
+        fast = fast && k_w4_prepared_ok(w[i]);
+    }
+    if (fast) return k_w4_gemv_multi(ctx, nw, y, x, w);
+    for (int32_t i = 0; i < nw; i++) {
+        awq_status st = awq_cpu_matmul_w4a16(ctx, y[i], x, w[i]);
+        if (st != AWQ_OK) return st;
+    }
+    return AWQ_OK;
 }
 
 awq_status awq_cpu_gram(awq_backend_ctx *ctx, awq_tensor *g, const awq_tensor *x,

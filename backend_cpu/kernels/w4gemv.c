@@ -210,13 +210,24 @@ bool k_w4_prepared_ok(const awq_qlinear *w) {
     return p && p->magic == K_W4_MAGIC && p->in == w->in && p->out == w->out && p->gs == w->group_size;
 }
 
-/* y (n, out) = x (n, in) W^T + bias via the prepared weight (shapes already checked). */
-awq_status k_w4_gemv(awq_backend_ctx *ctx, awq_tensor *y, const awq_tensor *x, const awq_qlinear *w) {
-    const struct k_w4_prep *p = w->prepared;
-    int64_t n = awq_tensor_rows(x), in = p->in, out = p->out, G = p->G, gs = p->gs;
+/* y[i] (n, w[i]->out) = x (n, in) w[i]^T + bias for nw <= 3 prepared weights with the same in and
+ * group size (shapes already checked), in one parallel region over the chunks of all of them:
+ * fused q/k/v and gate/up cost one fork/join instead of nw. Each output is computed exactly as
+ * by a single-weight call (same chunk kernels, same group sums). */
+awq_status k_w4_gemv_multi(awq_backend_ctx *ctx, int nw, awq_tensor *const *y, const awq_tensor *x,
+                           const awq_qlinear *const *w) {
+    const struct k_w4_prep *pp[3];
+    int64_t c0[4] = {0}, outs[3], boff[4] = {0};
+    for (int i = 0; i < nw; i++) {
+        pp[i] = w[i]->prepared;
+        c0[i + 1] = c0[i] + pp[i]->nc;
+        outs[i] = pp[i]->out;
+        boff[i + 1] = boff[i] + outs[i];
+    }
+    int64_t n = awq_tensor_rows(x), G = pp[0]->G, gs = pp[0]->gs, nct = c0[nw];
     int64_t ldx = awq_tensor_row_stride(x) / (int64_t)sizeof(float);
     float *xs = malloc((size_t)(n * G) * sizeof(float));
-    float *bias = malloc((size_t)out * sizeof(float));
+    float *bias = malloc((size_t)boff[nw] * sizeof(float));
     if (!xs || !bias) {
         free(xs); free(bias);
         awq_cpu_error(ctx, "matmul_w4a16: out of memory");
@@ -230,12 +241,20 @@ awq_status k_w4_gemv(awq_backend_ctx *ctx, awq_tensor *y, const awq_tensor *x, c
             xs[r * G + g] = s;
         }
     }
-    for (int64_t o = 0; o < out; o++)
-        bias[o] = w->bias.data ? k_load(awq_cpu_ptr(&w->bias), w->bias.type, o) : 0.0f;
+    for (int i = 0; i < nw; i++)
+        for (int64_t o = 0; o < outs[i]; o++)
+            bias[boff[i] + o] = w[i]->bias.data ? k_load(awq_cpu_ptr(&w[i]->bias), w[i]->bias.type, o) : 0.0f;
     int isa = k_isa();
     const float *x0 = (const float *)k_row(x, 0);
-#pragma omp parallel for schedule(static) num_threads(ctx->n_threads) if (p->nc > 1)
-    for (int64_t c = 0; c < p->nc; c++) {
+    /* dynamic: a thread the OS preempts (a busy machine) leaves its chunks to the others
+     * instead of holding them until it runs again; each chunk's result is the same either way */
+#pragma omp parallel for schedule(dynamic, 1) num_threads(ctx->n_threads) if (nct > 1)
+    for (int64_t ct = 0; ct < nct; ct++) {
+        int wi = ct >= c0[1] ? (ct >= c0[2] && nw > 2 ? 2 : 1) : 0;
+        const struct k_w4_prep *p = pp[wi];
+        int64_t c = ct - c0[wi], out = outs[wi];
+        const float *bw = bias + boff[wi];
+        awq_tensor *yw = y[wi];
         float tot[3 * 64];
         for (int64_t r0 = 0; r0 < n;) {
             int nr = 1;
@@ -252,18 +271,22 @@ awq_status k_w4_gemv(awq_backend_ctx *ctx, awq_tensor *y, const awq_tensor *x, c
 #endif
                 chunk_c(p, c, xr, ldx, 1, xs + r0 * G, tot);
             for (int r = 0; r < nr; r++) {
-                float *yr = (float *)k_row(y, r0 + r);
+                float *yr = (float *)k_row(yw, r0 + r);
                 for (int i = 0; i < 8; i++)
                     for (int l = 0; l < 8; l++) {
                         int64_t o = 64 * c + 8 * l + ORDER[i];
-                        if (o < out) yr[o] = tot[r * 64 + i * 8 + l] + bias[o];
+                        if (o < out) yr[o] = tot[r * 64 + i * 8 + l] + bw[o];
                     }
             }
             r0 += nr;
         }
     }
-    (void)in;
     free(xs);
     free(bias);
     return AWQ_OK;
+}
+
+/* y (n, out) = x (n, in) W^T + bias via the prepared weight (shapes already checked). */
+awq_status k_w4_gemv(awq_backend_ctx *ctx, awq_tensor *y, const awq_tensor *x, const awq_qlinear *w) {
+    return k_w4_gemv_multi(ctx, 1, &y, x, &w);
 }

@@ -305,6 +305,11 @@ typedef struct awq_model_info {
     int32_t group_size;       /* AWQ group size, 0 if not quantized */
     int64_t n_params;         /* parameters as stored */
     int64_t weight_bytes;     /* bytes of weights on the device */
+    int64_t decode_weight_bytes; /* weight bytes one decode step reads: every linear (packed W4 +
+                                  * scales/zeros, or dense), norms, the whole lm_head and one
+                                  * embedding row (the rest of an untied embedding is not read) */
+    int64_t kv_bytes_per_pos; /* K + V cache bytes of one position over all layers; a decode step
+                               * at position p reads (p + 1) times this */
 } awq_model_info;
 
 /* Fills *out (caller's memory). Errors: AWQ_ERR_INVALID_ARG (NULL argument). */

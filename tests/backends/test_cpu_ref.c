@@ -94,13 +94,15 @@ TEST(matmul_bad_shape) {
 /* Nibble slot i of a packed word holds logical column ORDER[i] (docs/formats.md 4.1). */
 static const int ORDER[8] = {0, 2, 4, 6, 1, 3, 5, 7};
 
-static int check_w4a16(int64_t n, int64_t in, int64_t out, int64_t gs, bool has_bias) {
+/* nw = 1: matmul_w4a16; nw = 2 or 3: matmul_w4a16_multi with the weight repeated nw times into
+ * nw separate outputs, each checked against the reference. */
+static int check_w4a16(int64_t n, int64_t in, int64_t out, int64_t gs, bool has_bias, int nw) {
     int64_t G = in / gs, ow = out / 8, ldx = in + 1, ldy = out + 3;
     uint8_t *q = balloc(in * out), *z = balloc(G * out);
     double *s = calloc((size_t)(G * out), sizeof(double));
     int32_t *qw = balloc(in * ow * 4), *qz = balloc(G * ow * 4);
     uint16_t *sc = balloc(G * out * 2), *bias = balloc(out * 2);
-    float *x = falloc(n * ldx), *y = falloc(n * ldy);
+    float *x = falloc(n * ldx), *yb = falloc(3 * n * ldy), *y = yb;
     for (int64_t i = 0; i < in * out; i++) q[i] = (uint8_t)rndi(16); /* q[k][o] */
     for (int64_t i = 0; i < G * out; i++) {
         z[i] = (uint8_t)rndi(16);
@@ -139,11 +141,22 @@ static int check_w4a16(int64_t n, int64_t in, int64_t out, int64_t gs, bool has_
         }
         prepared = ps == AWQ_OK;
     }
-    awq_status st = bad ? AWQ_OK : OPS->matmul_w4a16(CTX, &ty, &tx, &w);
+    awq_tensor tys[3];
+    awq_tensor *typ[3];
+    const awq_qlinear *wp[3] = {&w, &w, &w};
+    for (int j = 0; j < 3; j++) {
+        tys[j] = view2(AWQ_DTYPE_F32, yb + j * n * ldy, n, out, ldy);
+        typ[j] = &tys[j];
+    }
+    awq_status st = bad ? AWQ_OK
+                   : nw > 1 ? OPS->matmul_w4a16_multi(CTX, nw, typ, &tx, wp)
+                            : OPS->matmul_w4a16(CTX, &ty, &tx, &w);
     if (st != AWQ_OK) {
-        printf("  matmul_w4a16: %s (%s)\n", awq_status_str(st), awq_runtime_last_error(RT));
+        printf("  matmul_w4a16%s: %s (%s)\n", nw > 1 ? "_multi" : "", awq_status_str(st), awq_runtime_last_error(RT));
         bad = 1;
     }
+    for (int j = 0; j < (nw > 1 ? nw : 1) && !bad; j++) {
+    y = nw > 1 ? yb + j * n * ldy : yb;
     for (int64_t i = 0; i < n && !bad; i++)
         for (int64_t o = 0; o < out; o++) {
             double acc = 0, mag = 0;
@@ -164,8 +177,10 @@ static int check_w4a16(int64_t n, int64_t in, int64_t out, int64_t gs, bool has_
                 break;
             }
         }
+    }
     if (prepared && OPS->weight_release) OPS->weight_release(CTX, &w);
-    free(q); free(z); free(s); free(qw); free(qz); free(sc); free(bias); free(x); free(y);
+    (void)ty;
+    free(q); free(z); free(s); free(qw); free(qz); free(sc); free(bias); free(x); free(yb);
     return bad;
 }
 
@@ -175,7 +190,17 @@ TEST(matmul_w4a16) {
                                        {3, 96, 16, 32},  {7, 128, 72, 64},  {48, 320, 56, 64},
                                        {130, 256, 48, 128}, {600, 128, 16, 32}};
     for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++)
-        ASSERT(!check_w4a16(cases[c][0], cases[c][1], cases[c][2], cases[c][3], c % 2 == 0));
+        ASSERT(!check_w4a16(cases[c][0], cases[c][1], cases[c][2], cases[c][3], c % 2 == 0, 1));
+}
+
+/* The fused form (q/k/v, gate/up): every output of every linear against the reference. */
+TEST(matmul_w4a16_multi) {
+    if (!OPS->matmul_w4a16_multi) return;
+    static const int64_t cases[][5] = {/* n, in, out, gs, nw */
+                                       {1, 192, 40, 64, 3}, {1, 256, 136, 64, 2}, {3, 96, 16, 32, 3},
+                                       {7, 128, 72, 64, 2}, {48, 320, 56, 64, 3}, {130, 256, 48, 128, 2}};
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++)
+        ASSERT(!check_w4a16(cases[c][0], cases[c][1], cases[c][2], cases[c][3], c % 2 == 1, (int)cases[c][4]));
 }
 
 /* ---- rmsnorm ---------------------------------------------------------------------------- */
@@ -490,6 +515,7 @@ static void suite(void) {
     RUN(matmul_dense);
     RUN(matmul_bad_shape);
     RUN(matmul_w4a16);
+    RUN(matmul_w4a16_multi);
     RUN(rmsnorm);
     RUN(rope);
     RUN(attention);
