@@ -6,10 +6,14 @@
 #ifndef AWQ_TEST_H
 #define AWQ_TEST_H
 
+#include <errno.h>
+#include <ftw.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 static int test_failures_ = 0;
 static int test_current_failed_ = 0;
@@ -63,6 +67,21 @@ static int test_current_failed_ = 0;
             FAIL_("%s: %s (%s)", #st, awq_status_str(s_), awq_runtime_last_error(rt)); \
     } while (0)
 #define ASSERT_OK(st) ASSERT_OK_RT(st, NULL)
+/* Asserts expr returns the awq_status status and that awq_runtime_last_error(rt), read after expr,
+ * contains substr (substr NULL: any message, but not an empty one). A failure prints both. */
+#define ASSERT_ERR_RT(expr, rt, status, substr)                                     \
+    do {                                                                            \
+        awq_status ert_got_ = (expr);                                               \
+        awq_status ert_want_ = (status);                                            \
+        const char *ert_msg_ = awq_runtime_last_error(rt);                          \
+        const char *ert_sub_ = (substr);                                            \
+        if (ert_got_ != ert_want_)                                                  \
+            FAIL_("%s: got %s, want %s (%s)", #expr, awq_status_str(ert_got_),      \
+                  awq_status_str(ert_want_), ert_msg_);                             \
+        if (ert_sub_ ? !strstr(ert_msg_, ert_sub_) : !ert_msg_[0])                  \
+            FAIL_("%s: message \"%s\" lacks \"%s\"", #expr, ert_msg_,               \
+                  ert_sub_ ? ert_sub_ : "(any text)");                              \
+    } while (0)
 
 /* Directory of the shared data (../shared/data) or NULL. */
 static inline const char *test_shared_data(void) {
@@ -136,6 +155,30 @@ static inline char *test_read_file(const char *path, size_t *len) {
         if (len) *len = (size_t)n;
     }
     return buf;
+}
+
+/* Makes a fresh directory /tmp/awq-<tag>-XXXXXX (mkdtemp) and writes its path to out (cap
+ * bytes). 0 on success, -1 when it does not fit or cannot be made. Remove it with test_rmtree. */
+static inline int test_tmpdir(char *out, size_t cap, const char *tag) {
+    int n = snprintf(out, cap, "/tmp/awq-%s-XXXXXX", tag);
+    if (n < 0 || (size_t)n >= cap) return -1;
+    return mkdtemp(out) ? 0 : -1;
+}
+
+/* nftw callback of test_rmtree: removes one entry (files before their directory). */
+static inline int test_rmtree_entry_(const char *path, const struct stat *sb, int type, struct FTW *fb) {
+    (void)sb;
+    (void)type;
+    (void)fb;
+    return remove(path);
+}
+
+/* Removes dir and everything under it, like rm -rf (without system()); symbolic links are removed,
+ * not followed, and a dir that does not exist is success. 0 on success, -1 on failure. */
+static inline int test_rmtree(const char *dir) {
+    struct stat sb;
+    if (lstat(dir, &sb) != 0) return errno == ENOENT ? 0 : -1;
+    return nftw(dir, test_rmtree_entry_, 16, FTW_DEPTH | FTW_PHYS) == 0 ? 0 : -1;
 }
 
 /* Deterministic xorshift RNG for tests. */

@@ -104,14 +104,11 @@ TEST(ctrl_c_during_quantize_leaves_nothing) {
 int main(void) {
     if (!test_model_dir()) return test_skip_or_fail("AWQ_TEST_MODEL_DIR not set");
     snprintf(cli, sizeof cli, "%s/awq-cli", AWQ_TEST_BIN_DIR);
-    snprintf(tmp, sizeof tmp, "/tmp/awq-test-cli-XXXXXX");
-    if (!mkdtemp(tmp)) return 1;
+    if (test_tmpdir(tmp, sizeof tmp, "test-cli")) return 1;
     RUN(usage_and_unknown_things);
     RUN(missing_and_broken_models);
     RUN(quantize_refusals);
     RUN(ctrl_c_during_quantize_leaves_nothing);
-    char cmd[512];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmp);
-    if (system(cmd) != 0) printf("warning: cannot remove %s\n", tmp);
+    if (test_rmtree(tmp) != 0) printf("warning: cannot remove %s\n", tmp);
     return TEST_EXIT();
 }

@@ -14,15 +14,6 @@ static awq_status parse_str(const char *s, cJSON **out) {
     return awq_json_parse(rt, "t.json", s, strlen(s), out);
 }
 
-#define ASSERT_ERR_HAS(st, code, sub)                                                      \
-    do {                                                                                   \
-        awq_status s2_ = (st);                                                             \
-        ASSERT_MSG(s2_ == (code), "%s: got %s, want %s (%s)", #st, awq_status_str(s2_),   \
-                   awq_status_str(code), awq_runtime_last_error(rt));                      \
-        ASSERT_MSG(strstr(awq_runtime_last_error(rt), (sub)) != NULL,                     \
-                   "message \"%s\" lacks \"%s\"", awq_runtime_last_error(rt), (sub));       \
-    } while (0)
-
 TEST(parse_ok) {
     cJSON *j = NULL;
     ASSERT_OK_RT(parse_str(" {\"a\": [1, 2, 3], \"b\": {\"c\": \"d\"}}\n\n ", &j), rt);
@@ -37,29 +28,29 @@ TEST(parse_ok) {
 
 TEST(parse_errors) {
     cJSON *j = (cJSON *)1;
-    ASSERT_ERR_HAS(parse_str("{\"a\": 1,\n  \"b\": }", &j), AWQ_ERR_FORMAT, "line 2");
+    ASSERT_ERR_RT(parse_str("{\"a\": 1,\n  \"b\": }", &j), rt, AWQ_ERR_FORMAT, "line 2");
     ASSERT(j == NULL);
-    ASSERT_ERR_HAS(parse_str("{\"a\": 1,\n  \"b\": }", &j), AWQ_ERR_FORMAT, "t.json");
-    ASSERT_ERR_HAS(parse_str("{} x", &j), AWQ_ERR_FORMAT, "byte 3");
-    ASSERT_ERR_HAS(parse_str("", &j), AWQ_ERR_FORMAT, "empty");
-    ASSERT_ERR_HAS(parse_str("{\"a\": [1, 2", &j), AWQ_ERR_FORMAT, "t.json: invalid JSON");
-    ASSERT_ERR_HAS(parse_str("nul", &j), AWQ_ERR_FORMAT, "invalid JSON");
+    ASSERT_ERR_RT(parse_str("{\"a\": 1,\n  \"b\": }", &j), rt, AWQ_ERR_FORMAT, "t.json");
+    ASSERT_ERR_RT(parse_str("{} x", &j), rt, AWQ_ERR_FORMAT, "byte 3");
+    ASSERT_ERR_RT(parse_str("", &j), rt, AWQ_ERR_FORMAT, "empty");
+    ASSERT_ERR_RT(parse_str("{\"a\": [1, 2", &j), rt, AWQ_ERR_FORMAT, "t.json: invalid JSON");
+    ASSERT_ERR_RT(parse_str("nul", &j), rt, AWQ_ERR_FORMAT, "invalid JSON");
     /* Column counts from 1: the error is at the 'x' (column 6 of line 1). */
-    ASSERT_ERR_HAS(parse_str("[1, 2x]", &j), AWQ_ERR_FORMAT, "line 1, column 6");
+    ASSERT_ERR_RT(parse_str("[1, 2x]", &j), rt, AWQ_ERR_FORMAT, "line 1, column 6");
 }
 
 TEST(parse_file) {
     cJSON *j = NULL;
     char path[512];
     snprintf(path, sizeof path, "%s/does-not-exist.json", tmpdir);
-    ASSERT_ERR_HAS(awq_json_parse_file(rt, path, &j), AWQ_ERR_IO, "does-not-exist.json");
+    ASSERT_ERR_RT(awq_json_parse_file(rt, path, &j), rt, AWQ_ERR_IO, "does-not-exist.json");
     snprintf(path, sizeof path, "%s/bad.json", tmpdir);
     FILE *f = fopen(path, "w");
     ASSERT(f);
     fputs("{\n  \"model_type\": \"llama\",\n  \"x\": tru\n}\n", f);
     fclose(f);
-    ASSERT_ERR_HAS(awq_json_parse_file(rt, path, &j), AWQ_ERR_FORMAT, "bad.json");
-    ASSERT_ERR_HAS(awq_json_parse_file(rt, path, &j), AWQ_ERR_FORMAT, "line 3");
+    ASSERT_ERR_RT(awq_json_parse_file(rt, path, &j), rt, AWQ_ERR_FORMAT, "bad.json");
+    ASSERT_ERR_RT(awq_json_parse_file(rt, path, &j), rt, AWQ_ERR_FORMAT, "line 3");
 }
 
 TEST(getters) {
@@ -78,17 +69,17 @@ TEST(getters) {
     ASSERT_EQ(i, 9);
     ASSERT_OK_RT(awq_json_get_int(rt, j, "config.json", "n", false, 11, &i), rt); /* null = absent */
     ASSERT_EQ(i, 11);
-    ASSERT_ERR_HAS(awq_json_get_int(rt, j, "config.json", "n", true, 0, &i), AWQ_ERR_FORMAT,
+    ASSERT_ERR_RT(awq_json_get_int(rt, j, "config.json", "n", true, 0, &i), rt, AWQ_ERR_FORMAT,
                    "config.json: missing key 'n'");
-    ASSERT_ERR_HAS(awq_json_get_int(rt, j, "config.json", "absent", true, 0, &i), AWQ_ERR_FORMAT,
+    ASSERT_ERR_RT(awq_json_get_int(rt, j, "config.json", "absent", true, 0, &i), rt, AWQ_ERR_FORMAT,
                    "config.json: missing key 'absent'");
-    ASSERT_ERR_HAS(awq_json_get_int(rt, j, "config.json", "f", true, 0, &i), AWQ_ERR_FORMAT,
+    ASSERT_ERR_RT(awq_json_get_int(rt, j, "config.json", "f", true, 0, &i), rt, AWQ_ERR_FORMAT,
                    "config.json: 'f': expected an integer, got number 1.5");
-    ASSERT_ERR_HAS(awq_json_get_int(rt, j, "config.json", "big", true, 0, &i), AWQ_ERR_FORMAT,
+    ASSERT_ERR_RT(awq_json_get_int(rt, j, "config.json", "big", true, 0, &i), rt, AWQ_ERR_FORMAT,
                    "'big': expected an integer");
-    ASSERT_ERR_HAS(awq_json_get_int(rt, j, "config.json", "s", false, 0, &i), AWQ_ERR_FORMAT,
+    ASSERT_ERR_RT(awq_json_get_int(rt, j, "config.json", "s", false, 0, &i), rt, AWQ_ERR_FORMAT,
                    "'s': expected an integer, got string \"str\"");
-    ASSERT_ERR_HAS(awq_json_get_int(rt, j, "config.json", "arr", false, 0, &i), AWQ_ERR_FORMAT,
+    ASSERT_ERR_RT(awq_json_get_int(rt, j, "config.json", "arr", false, 0, &i), rt, AWQ_ERR_FORMAT,
                    "got array");
 
     ASSERT_OK_RT(awq_json_get_double(rt, j, "c", "f", true, 0, &d), rt);
@@ -97,24 +88,24 @@ TEST(getters) {
     ASSERT(d == 42.0);
     ASSERT_OK_RT(awq_json_get_double(rt, j, "c", "absent", false, 0.25, &d), rt);
     ASSERT(d == 0.25);
-    ASSERT_ERR_HAS(awq_json_get_double(rt, j, "c", "b", true, 0, &d), AWQ_ERR_FORMAT,
+    ASSERT_ERR_RT(awq_json_get_double(rt, j, "c", "b", true, 0, &d), rt, AWQ_ERR_FORMAT,
                    "'b': expected a finite number, got true");
 
     ASSERT_OK_RT(awq_json_get_bool(rt, j, "c", "b", true, false, &b), rt);
     ASSERT(b);
     ASSERT_OK_RT(awq_json_get_bool(rt, j, "c", "absent", false, true, &b), rt);
     ASSERT(b);
-    ASSERT_ERR_HAS(awq_json_get_bool(rt, j, "c", "i", true, false, &b), AWQ_ERR_FORMAT,
+    ASSERT_ERR_RT(awq_json_get_bool(rt, j, "c", "i", true, false, &b), rt, AWQ_ERR_FORMAT,
                    "'i': expected true or false, got number 42");
 
     ASSERT_OK_RT(awq_json_get_string(rt, j, "c", "s", true, NULL, &s), rt);
     ASSERT_STREQ(s, "str");
     ASSERT_OK_RT(awq_json_get_string(rt, j, "c", "absent", false, "dflt", &s), rt);
     ASSERT_STREQ(s, "dflt");
-    ASSERT_ERR_HAS(awq_json_get_string(rt, j, "c", "i", true, NULL, &s), AWQ_ERR_FORMAT,
+    ASSERT_ERR_RT(awq_json_get_string(rt, j, "c", "i", true, NULL, &s), rt, AWQ_ERR_FORMAT,
                    "c: 'i': expected a string, got number 42");
     /* A non-object container is an error, not a crash. */
-    ASSERT_ERR_HAS(awq_json_get_string(rt, cJSON_GetObjectItem(j, "arr"), "c", "k", false, NULL, &s),
+    ASSERT_ERR_RT(awq_json_get_string(rt, cJSON_GetObjectItem(j, "arr"), "c", "k", false, NULL, &s), rt,
                    AWQ_ERR_FORMAT, "expected a JSON object");
     cJSON_Delete(j);
 }
@@ -178,7 +169,7 @@ TEST(write_file) {
     /* A file that cannot be created is an I/O error naming it. */
     char bad[600];
     snprintf(bad, sizeof bad, "%s/no-such-dir/x.json", tmpdir);
-    ASSERT_ERR_HAS(awq_json_write_file(rt, bad, root), AWQ_ERR_IO, "no-such-dir");
+    ASSERT_ERR_RT(awq_json_write_file(rt, bad, root), rt, AWQ_ERR_IO, "no-such-dir");
     cJSON_Delete(root);
 }
 
@@ -206,17 +197,14 @@ int main(void) {
     awq_runtime_params p = awq_runtime_params_default();
     p.load_plugins = false;
     if (awq_runtime_create(&rt, &p) != AWQ_OK) return 1;
-    snprintf(tmpdir, sizeof tmpdir, "/tmp/awq_test_json_XXXXXX");
-    if (!mkdtemp(tmpdir)) return 1;
+    if (test_tmpdir(tmpdir, sizeof tmpdir, "test-json")) return 1;
     RUN(parse_ok);
     RUN(parse_errors);
     RUN(parse_file);
     RUN(getters);
     RUN(write_file);
     RUN(write_roundtrip_doubles);
-    char cmd[300];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
-    if (system(cmd) != 0) printf("warning: could not remove %s\n", tmpdir);
+    if (test_rmtree(tmpdir) != 0) printf("warning: could not remove %s\n", tmpdir);
     awq_runtime_destroy(rt);
     return TEST_EXIT();
 }

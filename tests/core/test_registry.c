@@ -108,10 +108,8 @@ TEST(loads_good_skips_bad) {
     ASSERT_STREQ(dev.info.name, "Fake Device 1");
     ASSERT(dev.ctx != NULL);
     awq_device_close(&dev);
-    ASSERT_EQ(awq_device_open(rt, "fake:2", 0, &dev), AWQ_ERR_NO_BACKEND);
-    ASSERT(strstr(awq_runtime_last_error(rt), "2 device(s)"));
-    ASSERT_EQ(awq_device_open(rt, "fakeabi", 0, &dev), AWQ_ERR_NO_BACKEND);
-    ASSERT(strstr(awq_runtime_last_error(rt), "'fakeabi' is not loaded"));
+    ASSERT_ERR_RT(awq_device_open(rt, "fake:2", 0, &dev), rt, AWQ_ERR_NO_BACKEND, "2 device(s)");
+    ASSERT_ERR_RT(awq_device_open(rt, "fakeabi", 0, &dev), rt, AWQ_ERR_NO_BACKEND, "'fakeabi' is not loaded");
     ASSERT(strstr(awq_runtime_last_error(rt), "fake")); /* lists what is available */
     awq_runtime_destroy(rt);
 }

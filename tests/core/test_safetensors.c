@@ -17,15 +17,6 @@
 static awq_runtime *rt;
 static char tmpdir[256];
 
-#define ASSERT_ERR_HAS(st, code, sub)                                                      \
-    do {                                                                                   \
-        awq_status s2_ = (st);                                                             \
-        ASSERT_MSG(s2_ == (code), "%s: got %s, want %s (%s)", #st, awq_status_str(s2_),   \
-                   awq_status_str(code), awq_runtime_last_error(rt));                      \
-        ASSERT_MSG(strstr(awq_runtime_last_error(rt), (sub)) != NULL,                     \
-                   "message \"%s\" lacks \"%s\"", awq_runtime_last_error(rt), (sub));       \
-    } while (0)
-
 static void mkpath(char *buf, size_t cap, const char *name) {
     snprintf(buf, cap, "%s/%s", tmpdir, name);
 }
@@ -77,7 +68,7 @@ TEST(write_read_single) {
     ASSERT_OK_RT(awq_st_writer_add(w, "empty", AWQ_DTYPE_F32, 2, s03), rt);
     ASSERT_OK_RT(awq_st_writer_add(w, "idx", AWQ_DTYPE_I64, 1, s1), rt);
     ASSERT_OK_RT(awq_st_writer_add(w, "scalar", AWQ_DTYPE_I32, 0, NULL), rt);
-    ASSERT_ERR_HAS(awq_st_writer_add(w, "bad", AWQ_DTYPE_F32, 1, (int64_t[]){-1}),
+    ASSERT_ERR_RT(awq_st_writer_add(w, "bad", AWQ_DTYPE_F32, 1, (int64_t[]){-1}), rt,
                    AWQ_ERR_INVALID_ARG, "negative");
     ASSERT_OK_RT(awq_st_writer_begin(w), rt);
     float f32[6] = {1, 2, 3, 4, 5, -6.5f};
@@ -86,12 +77,12 @@ TEST(write_read_single) {
     /* Any order. */
     ASSERT_OK_RT(awq_st_writer_write(w, "idx", &i64, 8), rt);
     ASSERT_OK_RT(awq_st_writer_write(w, "a.bf16", ref_bf16, 8), rt);
-    ASSERT_ERR_HAS(awq_st_writer_write(w, "w.f32", f32, 20), AWQ_ERR_INVALID_ARG, "24 planned");
-    ASSERT_ERR_HAS(awq_st_writer_write(w, "nope", f32, 4), AWQ_ERR_INVALID_ARG, "not planned");
+    ASSERT_ERR_RT(awq_st_writer_write(w, "w.f32", f32, 20), rt, AWQ_ERR_INVALID_ARG, "24 planned");
+    ASSERT_ERR_RT(awq_st_writer_write(w, "nope", f32, 4), rt, AWQ_ERR_INVALID_ARG, "not planned");
     ASSERT_OK_RT(awq_st_writer_write(w, "w.f32", f32, 24), rt);
     ASSERT_OK_RT(awq_st_writer_write(w, "empty", NULL, 0), rt);
     ASSERT_OK_RT(awq_st_writer_write(w, "scalar", &i32, 4), rt);
-    ASSERT_ERR_HAS(awq_st_writer_finish(w), AWQ_ERR_INVALID_ARG, "'w.f16'");
+    ASSERT_ERR_RT(awq_st_writer_finish(w), rt, AWQ_ERR_INVALID_ARG, "'w.f16'");
     ASSERT_OK_RT(awq_st_writer_write(w, "w.f16", ref_f16, 8), rt);
     ASSERT_OK_RT(awq_st_writer_finish(w), rt);
     awq_st_writer_destroy(w);
@@ -152,7 +143,7 @@ TEST(write_read_single) {
     int64_t i64b;
     memcpy(&i64b, t->data, 8);
     ASSERT_EQ(i64b, i64);
-    ASSERT_ERR_HAS(awq_st_read_f32(rt, st, t, out), AWQ_ERR_UNSUPPORTED, "'idx'");
+    ASSERT_ERR_RT(awq_st_read_f32(rt, st, t, out), rt, AWQ_ERR_UNSUPPORTED, "'idx'");
     t = awq_st_find(st, "empty");
     ASSERT(t && t->nbytes == 0 && t->shape[0] == 0 && t->shape[1] == 3);
     t = awq_st_find(st, "scalar");
@@ -233,7 +224,7 @@ TEST(write_read_sharded) {
 #define EXPECT_BAD(path, code, sub)                                                        \
     do {                                                                                   \
         awq_safetensors *st_ = (awq_safetensors *)1;                                       \
-        ASSERT_ERR_HAS(awq_st_open(rt, (path), &st_), (code), (sub));                     \
+        ASSERT_ERR_RT(awq_st_open(rt, (path), &st_), rt, (code), (sub));                   \
         ASSERT(st_ == NULL);                                                               \
     } while (0)
 #define EXPECT_BAD_FILE(path, code, sub)                                                   \
@@ -530,17 +521,14 @@ int main(void) {
     awq_runtime_params p = awq_runtime_params_default();
     p.load_plugins = false;
     if (awq_runtime_create(&rt, &p) != AWQ_OK) return 1;
-    snprintf(tmpdir, sizeof tmpdir, "/tmp/awq_test_st_XXXXXX");
-    if (!mkdtemp(tmpdir)) return 1;
+    if (test_tmpdir(tmpdir, sizeof tmpdir, "test-st")) return 1;
     RUN(write_read_single);
     RUN(write_read_sharded);
     RUN(malformed_headers);
     RUN(truncated_everywhere);
     RUN(corrupted_headers);
     RUN(bad_index);
-    char cmd[300];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
-    if (system(cmd) != 0) printf("warning: could not remove %s\n", tmpdir);
+    if (test_rmtree(tmpdir) != 0) printf("warning: could not remove %s\n", tmpdir);
     awq_runtime_destroy(rt);
     return TEST_EXIT();
 }

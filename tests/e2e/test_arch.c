@@ -298,15 +298,12 @@ TEST(architectures_match_reference) {
 }
 
 int main(void) {
-    snprintf(root, sizeof root, "/tmp/awq-test-arch-XXXXXX");
-    if (!mkdtemp(root)) return 1;
+    if (test_tmpdir(root, sizeof root, "test-arch")) return 1;
     awq_runtime_params p = awq_runtime_params_default();
     p.load_plugins = false;
     if (awq_runtime_create(&rt, &p) != AWQ_OK) return 1;
     RUN(architectures_match_reference);
     awq_runtime_destroy(rt);
-    char cmd[200];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", root);
-    if (system(cmd)) return 1;
+    if (test_rmtree(root)) return 1;
     return TEST_EXIT();
 }

@@ -175,8 +175,7 @@ int main(void) {
     snprintf(wpath, sizeof wpath, "%s/wikitext-2/wiki.test.raw", test_shared_data());
     wiki = test_read_file(wpath, &wiki_len);
     if (!wiki) return test_skip_or_fail("wiki.test.raw not found");
-    snprintf(root, sizeof root, "/tmp/awq-e2e-XXXXXX");
-    if (!mkdtemp(root)) return 1;
+    if (test_tmpdir(root, sizeof root, "e2e")) return 1;
     snprintf(awq_dir, sizeof awq_dir, "%s/awq-g64", root);
     snprintf(rtn_dir, sizeof rtn_dir, "%s/rtn-g64", root);
     awq_runtime_params rp = awq_runtime_params_default();
@@ -185,9 +184,7 @@ int main(void) {
     RUN(awq_model_generates_the_reference_answers);
     RUN(awq_kld_below_rtn);
     awq_runtime_destroy(rt);
-    char cmd[400];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", root);
-    if (system(cmd) != 0) printf("warning: cannot remove %s\n", root);
+    if (test_rmtree(root) != 0) printf("warning: cannot remove %s\n", root);
     free(wiki);
     return TEST_EXIT();
 }

@@ -278,8 +278,7 @@ int main(void) {
     snprintf(wpath, sizeof wpath, "%s/wikitext-2/wiki.test.raw", test_shared_data());
     wiki = test_read_file(wpath, &wiki_len);
     if (!wiki) return test_skip_or_fail("wiki.test.raw not found");
-    snprintf(root, sizeof root, "/tmp/awq-cuda-e2e-XXXXXX");
-    if (!mkdtemp(root)) return 1;
+    if (test_tmpdir(root, sizeof root, "cuda-e2e")) return 1;
     snprintf(small_dir, sizeof small_dir, "%s/small-f16", root);
     snprintf(small_cpu, sizeof small_cpu, "%s/small-awq-cpu", root);
     snprintf(small_emu, sizeof small_emu, "%s/small-awq-cuda-emu", root);
@@ -294,9 +293,7 @@ int main(void) {
     RUN(perplexity_short_window_matches_cpu);
     RUN(quantize_on_cuda_emu_matches_cpu);
     awq_runtime_destroy(rt);
-    char cmd[400];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", root);
-    if (system(cmd) != 0) printf("warning: cannot remove %s\n", root);
+    if (test_rmtree(root) != 0) printf("warning: cannot remove %s\n", root);
     free(wiki);
     return TEST_EXIT();
 }

@@ -199,13 +199,10 @@ TEST(autoawq_checkpoints_match_autoawq) { ASSERT(run_dir("tiny_awq", true) > 0);
 int main(void) {
     awq_runtime_params rp = awq_runtime_params_default();
     if (awq_runtime_create(&rt, &rp) != AWQ_OK) return 1;
-    snprintf(tmp_root, sizeof tmp_root, "/tmp/awq-families-XXXXXX");
-    if (!mkdtemp(tmp_root)) return 1;
+    if (test_tmpdir(tmp_root, sizeof tmp_root, "families")) return 1;
     RUN(tiny_families_match_transformers);
     RUN(autoawq_checkpoints_match_autoawq);
-    char cmd[300];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmp_root);
-    if (system(cmd)) printf("  (could not remove %s)\n", tmp_root);
+    if (test_rmtree(tmp_root)) printf("  (could not remove %s)\n", tmp_root);
     awq_runtime_destroy(rt);
     return TEST_EXIT();
 }

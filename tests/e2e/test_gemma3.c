@@ -247,17 +247,14 @@ int main(void) {
         awq_device_desc d;
         if (awq_runtime_device_get(rt, i, &d) == AWQ_OK && !strcmp(d.backend, "cpu-dnnl")) qdev = "cpu-dnnl";
     }
-    snprintf(root, sizeof root, "/tmp/awq-gemma3-XXXXXX");
-    if (!mkdtemp(root)) return 1;
+    if (test_tmpdir(root, sizeof root, "gemma3")) return 1;
     snprintf(awq_dir, sizeof awq_dir, "%s/awq-g128", root);
     snprintf(rtn_dir, sizeof rtn_dir, "%s/rtn-g128", root);
     RUN(forward_matches_reference);
     RUN(perplexity_and_tokens_match_reference);
     RUN(awq_g128_beats_rtn_g128);
     RUN(chat_uses_gemma_template);
-    char cmd[300];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", root);
-    if (system(cmd)) printf("  (could not remove %s)\n", root);
+    if (test_rmtree(root)) printf("  (could not remove %s)\n", root);
     cJSON_Delete(ref);
     free(wiki);
     awq_runtime_destroy(rt);

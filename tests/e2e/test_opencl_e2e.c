@@ -169,16 +169,13 @@ int main(void) {
     snprintf(wpath, sizeof wpath, "%s/wikitext-2/wiki.test.raw", test_shared_data());
     wiki = test_read_file(wpath, &wiki_len);
     if (!wiki) return test_skip_or_fail("wiki.test.raw not found");
-    snprintf(root, sizeof root, "/tmp/awq-ocl-e2e-XXXXXX");
-    if (!mkdtemp(root)) return 1;
+    if (test_tmpdir(root, sizeof root, "ocl-e2e")) return 1;
     snprintf(cpu_dir, sizeof cpu_dir, "%s/awq-cpu", root);
     snprintf(ocl_dir, sizeof ocl_dir, "%s/awq-opencl", root);
     RUN(quantize_on_opencl_matches_cpu);
     RUN(greedy_tokens_and_perplexity_agree_with_cpu);
     awq_runtime_destroy(rt);
-    char cmd[400];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", root);
-    if (system(cmd) != 0) printf("warning: cannot remove %s\n", root);
+    if (test_rmtree(root) != 0) printf("warning: cannot remove %s\n", root);
     free(wiki);
     return TEST_EXIT();
 }

@@ -174,9 +174,7 @@ TEST(quantize_every_allocation_fails_cleanly) {
         if (st == AWQ_OK) { /* an allocation whose failure has a fallback */
             ok++;
             ASSERT_MSG(exists(out), "allocation %lld: AWQ_OK but no output", (long long)nth);
-            char cmd[900];
-            snprintf(cmd, sizeof cmd, "rm -rf '%s'", out);
-            ASSERT(system(cmd) == 0);
+            ASSERT(test_rmtree(out) == 0);
         } else {
             failed++;
             oom += st == AWQ_ERR_OUT_OF_MEMORY;
@@ -236,8 +234,7 @@ int main(void) {
     /* on a tmpfs where there is one: each quantize fsyncs its layers and manifest */
     snprintf(root, sizeof root, "/dev/shm/awq-allocfault-XXXXXX");
     if (!mkdtemp(root)) {
-        snprintf(root, sizeof root, "/tmp/awq-allocfault-XXXXXX");
-        if (!mkdtemp(root)) return 1;
+        if (test_tmpdir(root, sizeof root, "allocfault")) return 1;
     }
     snprintf(model, sizeof model, "%s/tests/data/awq_golden/llama_mha", AWQ_TEST_SOURCE_DIR);
     snprintf(calib, sizeof calib, "%s/tests/data/awq_golden/calib.jsonl", AWQ_TEST_SOURCE_DIR);
@@ -245,8 +242,6 @@ int main(void) {
     snprintf(parent_dir, sizeof parent_dir, "%s", root);
     RUN(quantize_every_allocation_fails_cleanly);
     RUN(generate_every_allocation_fails_cleanly);
-    char cmd[600];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", root);
-    if (system(cmd) != 0) printf("warning: cannot remove %s\n", root);
+    if (test_rmtree(root) != 0) printf("warning: cannot remove %s\n", root);
     return TEST_EXIT();
 }

@@ -262,8 +262,7 @@ TEST(golden_llama_no_clip) { /* bit-identical */
 int main(void) {
     snprintf(data_dir, sizeof data_dir, "%s/tests/data/awq_golden", AWQ_TEST_SOURCE_DIR);
     if (getenv("AWQ_GOLDEN_DIR")) snprintf(data_dir, sizeof data_dir, "%s", getenv("AWQ_GOLDEN_DIR"));
-    snprintf(work, sizeof work, "/tmp/awq-golden-XXXXXX");
-    if (!mkdtemp(work)) { printf("FAIL: mkdtemp\n"); return 1; }
+    if (test_tmpdir(work, sizeof work, "golden")) { printf("FAIL: mkdtemp\n"); return 1; }
     awq_runtime_params rp = awq_runtime_params_default();
     rp.load_plugins = false;
     rp.n_threads = 2;
@@ -275,8 +274,6 @@ int main(void) {
     RUN(golden_llama_no_duo_seed);
     RUN(golden_llama_no_clip);
     awq_runtime_destroy(rt);
-    char cmd[600];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", work);
-    if (system(cmd) != 0) printf("warning: could not remove %s\n", work);
+    if (test_rmtree(work) != 0) printf("warning: could not remove %s\n", work);
     return TEST_EXIT();
 }

@@ -242,8 +242,7 @@ TEST(sigint_mid_write_leaves_nothing) { signal_mid_write(SIGINT); }
 TEST(sighup_mid_write_leaves_nothing) { signal_mid_write(SIGHUP); }
 
 int main(void) {
-    snprintf(root, sizeof root, "/tmp/awq-iofault-XXXXXX");
-    if (!mkdtemp(root)) return 1;
+    if (test_tmpdir(root, sizeof root, "iofault")) return 1;
     snprintf(model, sizeof model, "%s/tests/data/awq_golden/llama_mha", AWQ_TEST_SOURCE_DIR);
     snprintf(calib, sizeof calib, "%s/tests/data/awq_golden/calib.jsonl", AWQ_TEST_SOURCE_DIR);
     snprintf(cli, sizeof cli, "%s/awq-cli", AWQ_TEST_BIN_DIR);
@@ -252,8 +251,6 @@ int main(void) {
     RUN(sigterm_mid_write_leaves_nothing);
     RUN(sigint_mid_write_leaves_nothing);
     RUN(sighup_mid_write_leaves_nothing);
-    char cmd[600];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", root);
-    if (system(cmd) != 0) printf("warning: cannot remove %s\n", root);
+    if (test_rmtree(root) != 0) printf("warning: cannot remove %s\n", root);
     return TEST_EXIT();
 }

@@ -596,8 +596,7 @@ int main(void) {
     awq_runtime_params rp = awq_runtime_params_default();
     rp.load_plugins = false;
     if (awq_runtime_create(&rt, &rp) != AWQ_OK) return 1;
-    snprintf(root, sizeof root, "/tmp/awq-resume-XXXXXX");
-    if (!mkdtemp(root)) return 1;
+    if (test_tmpdir(root, sizeof root, "resume")) return 1;
     snprintf(model, sizeof model, "%s/small", root);
     snprintf(ref, sizeof ref, "%s/ref", root);
     if (cut_model(test_model_dir(), model, LAYERS) != AWQ_OK) {
@@ -634,9 +633,7 @@ int main(void) {
     printf("total %.1f s\n", now() - t0);
     awq_runtime_destroy(rt);
     if (!test_failures_) {
-        char cmd[700];
-        snprintf(cmd, sizeof cmd, "rm -rf '%s'", root);
-        if (system(cmd) != 0) printf("warning: cannot remove %s\n", root);
+        if (test_rmtree(root) != 0) printf("warning: cannot remove %s\n", root);
     } else {
         printf("kept %s for inspection\n", root);
     }

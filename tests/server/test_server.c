@@ -457,8 +457,7 @@ int main(int argc, char **argv) {
         return req && req[0] == '1' ? 1 : 77;
     }
     snprintf(cli, sizeof cli, "%s/awq-cli", AWQ_TEST_BIN_DIR);
-    snprintf(root, sizeof root, "/tmp/awq-test-server-XXXXXX");
-    if (!mkdtemp(root)) return 1;
+    if (test_tmpdir(root, sizeof root, "test-server")) return 1;
     signal(SIGPIPE, SIG_IGN);
     if (getenv("AWQ_SERVER_MODEL")) {
         snprintf(model, sizeof model, "%s", getenv("AWQ_SERVER_MODEL"));
@@ -500,9 +499,7 @@ int main(int argc, char **argv) {
         if (l) printf("---- server log (last 3000 bytes) ----\n%s\n", strlen(l) > 3000 ? l + strlen(l) - 3000 : l);
         free(l);
     }
-    char cmd[512];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", root);
-    if (system(cmd) != 0) printf("warning: cannot remove %s\n", root);
+    if (test_rmtree(root) != 0) printf("warning: cannot remove %s\n", root);
     for (int i = 0; i < NPROMPT; i++) free(ref[i]);
     return skipped && !test_failures_ ? 77 : TEST_EXIT();
 }

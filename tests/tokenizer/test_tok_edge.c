@@ -377,8 +377,8 @@ TEST(bos_eos_from_template_and_config) {
     memcpy(m, j, k);
     memcpy(m + k, tp, sizeof tp - 1);
     strcpy(m + k + sizeof tp - 1, b);
-    char dir[] = "/tmp/awq_tok_bos_XXXXXX";
-    ASSERT(mkdtemp(dir));
+    char dir[64];
+    ASSERT(test_tmpdir(dir, sizeof dir, "tok-bos") == 0);
     char tj[256], tc[256];
     snprintf(tj, sizeof tj, "%s/tokenizer.json", dir);
     snprintf(tc, sizeof tc, "%s/tokenizer_config.json", dir);
@@ -405,9 +405,7 @@ TEST(bos_eos_from_template_and_config) {
         ASSERT_EQ(awq_tokenizer_adds_bos(t), cases[i].bos);
         awq_tokenizer_destroy(t);
     }
-    unlink(tc);
-    unlink(tj);
-    rmdir(dir);
+    test_rmtree(dir);
 }
 
 int main(void) {

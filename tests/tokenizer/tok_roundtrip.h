@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "awq.h"
+#include "test.h"
 #include "tok_test_util.h"
 #include "gguf.h"
 #include "tokenizer.h"
@@ -81,8 +82,8 @@ static inline int32_t *check_wiki(awq_tokenizer *t, const char *name, int64_t *c
 
 /* write_hf into a fresh directory, load it back, compare WikiText ids and the vectors. */
 static inline int roundtrip_hf(awq_tokenizer *t, const char *name, const int32_t *ids, int64_t n) {
-    char dir[] = "/tmp/awq_tok_hf_XXXXXX";
-    if (!mkdtemp(dir)) return 1;
+    char dir[64];
+    if (test_tmpdir(dir, sizeof dir, "tok-hf")) return 1;
     int bad = 0;
     awq_tokenizer *t2 = NULL;
     if (awq_tokenizer_write_hf(g_rt, t, dir) != AWQ_OK || awq_tokenizer_load(&t2, g_rt, dir) != AWQ_OK) {
@@ -114,12 +115,7 @@ static inline int roundtrip_hf(awq_tokenizer *t, const char *name, const int32_t
         awq_free(c2);
     }
     awq_tokenizer_destroy(t2);
-    char p[1200];
-    snprintf(p, sizeof p, "%s/tokenizer.json", dir);
-    unlink(p);
-    snprintf(p, sizeof p, "%s/tokenizer_config.json", dir);
-    unlink(p);
-    rmdir(dir);
+    test_rmtree(dir);
     return bad;
 }
 
