@@ -18,6 +18,7 @@ static const awq_backend_ops cpu_ops = {
     .memset_zero  = awq_cpu_memset_zero,
     AWQ_CPU_KERNEL_OPS
     .matmul_w4a16_multi = awq_cpu_matmul_w4a16_multi,
+    .matmul_q8    = awq_cpu_matmul_q8,
 };
 
 #ifndef AWQ_CPU_PLUGIN

@@ -18,6 +18,9 @@ awq_status awq_cpu_matmul_w4a16(awq_backend_ctx *ctx, awq_tensor *y, const awq_t
  * (the same results as nw matmul_w4a16 calls), else nw calls. */
 awq_status awq_cpu_matmul_w4a16_multi(awq_backend_ctx *ctx, int32_t nw, awq_tensor *const *y,
                                       const awq_tensor *x, const awq_qlinear *const *w);
+/* Q8_0 weight (the 8-bit lm_head): the contract of awq_backend_ops.matmul_q8. */
+awq_status awq_cpu_matmul_q8(awq_backend_ctx *ctx, awq_tensor *y, const awq_tensor *x,
+                             const awq_tensor *qs, const awq_tensor *d);
 awq_status awq_cpu_rmsnorm(awq_backend_ctx *ctx, awq_tensor *y, const awq_tensor *x,
                            const awq_tensor *gamma, float eps);
 awq_status awq_cpu_rope(awq_backend_ctx *ctx, awq_tensor *x, const awq_tensor *pos,

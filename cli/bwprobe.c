@@ -143,7 +143,7 @@ static void mkdir_p(const char *path) {
     mkdir(tmp, 0755);
 }
 
-double bwprobe_get(int n_threads, bool remeasure, char *cpu, size_t cpu_cap, bool *cached) {
+double bwprobe_get(int n_threads, bool remeasure, bool announce, char *cpu, size_t cpu_cap, bool *cached) {
     char model[256], path[1024];
     cpu_model(model, sizeof model);
     if (cpu && cpu_cap) snprintf(cpu, cpu_cap, "%s", model);
@@ -161,6 +161,7 @@ double bwprobe_get(int n_threads, bool remeasure, char *cpu, size_t cpu_cap, boo
             }
         }
     }
+    if (announce) fprintf(stderr, "measuring the read bandwidth (%d threads, 512 MiB)...\n", n_threads);
     double bw = bw_measure(n_threads);
     if (bw > 0) {
         mkdir_p(path);

@@ -24,6 +24,10 @@ int cli_fail(awq_runtime *rt, const char *cmd, awq_status st);
 /* Ctrl-C / SIGTERM / SIGHUP set a flag the progress callbacks turn into a clean cancellation. */
 void cli_catch_signals(void);
 bool cli_interrupted(void);
+struct cli_args;
+/* Parses "--lm-head q8|stored" at a->i into *out (true when that option was there; a bad value
+ * prints an error and sets a->error). */
+bool cli_opt_lm_head(struct cli_args *a, awq_lm_head_format *out);
 /* The stderr log callback. */
 void cli_log(awq_log_level level, const char *msg, void *user);
 

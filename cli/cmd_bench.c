@@ -24,10 +24,13 @@ static void usage(FILE *f) {
             "      --parallel N   decode N sequences together (batched decoding, one forward\n"
             "                     pass per step); decode tok/s counts all N (default 1)\n"
             "      --backend B    auto | cpu | cpu-dnnl | opencl[:N] | cuda[:N]\n"
+            "      --lm-head F    stored (default) | q8: the fp16 lm_head re-quantized to 8 bits\n"
+            "                     at load (llama.cpp Q8_0; cpu and cpu-dnnl backends)\n"
             "  -t, --threads N    CPU threads\n"
             "      --json         JSON on stdout\n"
-            "      --remeasure-bw re-run the read-bandwidth probe (otherwise cached in\n"
-            "                     ~/.cache/awq/ per CPU model and thread count)\n"
+            "      --probe-bandwidth  re-run the read-bandwidth probe (otherwise cached in\n"
+            "                     ~/.cache/awq/ per CPU model and thread count; also\n"
+            "                     --remeasure-bw)\n"
             "      --no-bw        skip the bandwidth probe\n"
             "\n"
             "Token ids are pseudo-random (fixed seed); speed does not depend on them.\n"
@@ -45,6 +48,7 @@ static double now_s(void) {
 
 int cmd_bench(int argc, char **argv) {
     const char *dir = NULL, *backend = "auto";
+    awq_lm_head_format lm_head = AWQ_LM_HEAD_AS_STORED;
     int64_t n_prompt = 512, n_gen = 64, reps = 3, threads = 0, par = 1;
     bool json = false, remeasure_bw = false, no_bw = false;
     cli_args a = {.argc = argc, .argv = argv, .cmd = "bench"};
@@ -52,9 +56,11 @@ int cmd_bench(int argc, char **argv) {
         if (cli_flag(&a, "-h", "--help")) { usage(stdout); return 0; }
         else if (cli_flag(&a, "-v", "--verbose")) cli_verbosity++;
         else if (cli_flag(&a, NULL, "--json")) json = true;
-        else if (cli_flag(&a, NULL, "--remeasure-bw")) remeasure_bw = true;
+        else if (cli_flag(&a, NULL, "--remeasure-bw") || cli_flag(&a, NULL, "--probe-bandwidth"))
+            remeasure_bw = true;
         else if (cli_flag(&a, NULL, "--no-bw")) no_bw = true;
         else if (cli_opt(&a, NULL, "--backend", &backend)) {}
+        else if (cli_opt_lm_head(&a, &lm_head)) {}
         else if (cli_opt_int(&a, "-p", "--prompt", 1, 1 << 20, &n_prompt)) {}
         else if (cli_opt_int(&a, "-n", "--n-gen", 0, 1 << 20, &n_gen)) {}
         else if (cli_opt_int(&a, "-r", "--reps", 1, 1000, &reps)) {}
@@ -81,6 +87,7 @@ int cmd_bench(int argc, char **argv) {
     if (!rt) return 1;
     awq_model_params mp = awq_model_params_default();
     mp.device = backend;
+    mp.lm_head = lm_head;
     double tl = now_s();
     if ((st = awq_model_load(&model, rt, dir, &mp)) != AWQ_OK) { rc = cli_fail(rt, "bench", st); goto out; }
     tl = now_s() - tl;
@@ -157,8 +164,7 @@ int cmd_bench(int argc, char **argv) {
         bw_threads = sched_getaffinity(0, sizeof cs, &cs) == 0 ? CPU_COUNT(&cs) : 1;
     }
     if (!no_bw && strncmp(info.device, "cpu", 3) == 0) {
-        if (!json && !remeasure_bw) fprintf(stderr, "read-bandwidth probe (%d threads)...\n", bw_threads);
-        bw = bwprobe_get(bw_threads, remeasure_bw, cpu, sizeof cpu, &bw_cached);
+        bw = bwprobe_get(bw_threads, remeasure_bw, !json, cpu, sizeof cpu, &bw_cached);
     }
     double frac = bw > 0 ? best_tg * bytes_tok / bw : 0;
     struct rusage ru;
@@ -169,14 +175,16 @@ int cmd_bench(int argc, char **argv) {
                "\"weight_bytes\": %lld, \"prompt\": %lld, \"n_gen\": %lld, \"prefill_tok_s\": %.2f, "
                "\"decode_tok_s\": %.3f, \"parallel\": %lld, \"load_s\": %.2f, \"peak_rss_gib\": %.3f, "
                "\"decode_bytes_per_token\": %.0f, \"read_bw_gb_s\": %.3f, \"bw_fraction\": %.4f, "
-               "\"bw_threads\": %d, \"cpu\": \"%s\"}\n",
+               "\"bw_threads\": %d, \"cpu\": \"%s\", \"lm_head\": \"%s\"}\n",
                dir, info.device, info.quantized ? "true" : "false", info.group_size,
                (long long)info.weight_bytes, (long long)n_prompt, (long long)n_gen, best_pp, best_tg,
-               (long long)par, tl, rss_gib, bytes_tok, bw / 1e9, frac, bw_threads, cpu);
+               (long long)par, tl, rss_gib, bytes_tok, bw / 1e9, frac, bw_threads, cpu,
+               lm_head == AWQ_LM_HEAD_Q8 ? "q8" : "stored");
     else
-        printf("%s on %s (%s, %.1f MiB of weights): prefill %lld tokens %.1f tok/s | decode %lld "
+        printf("%s on %s (%s%s, %.1f MiB of weights): prefill %lld tokens %.1f tok/s | decode %lld "
                "tokens x %lld sequences %.2f tok/s | load %.2f s | peak RSS %.2f GiB\n",
-               dir, info.device, info.quantized ? "AWQ 4-bit" : "fp", info.weight_bytes / 1048576.0,
+               dir, info.device, info.quantized ? "AWQ 4-bit" : "fp",
+               lm_head == AWQ_LM_HEAD_Q8 ? ", lm_head q8" : "", info.weight_bytes / 1048576.0,
                (long long)n_prompt, best_pp, (long long)n_gen, (long long)par, best_tg, tl, rss_gib);
     if (!json) {
         printf("decode streams %.1f MB/token (weights %.1f MB per step / %lld, KV %.1f MB)",
@@ -185,7 +193,7 @@ int cmd_bench(int argc, char **argv) {
         if (bw > 0)
             printf(" = %.1f GB/s, %.0f%% of the measured read bandwidth %.1f GB/s (%s, %d threads%s)\n",
                    best_tg * bytes_tok / 1e9, 100 * frac, bw / 1e9, cpu, bw_threads,
-                   bw_cached ? ", cached; --remeasure-bw to re-run" : "");
+                   bw_cached ? ", cached; --probe-bandwidth to re-run" : "");
         else
             printf("\n");
     }

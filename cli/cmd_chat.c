@@ -33,6 +33,8 @@ static void usage(FILE *f) {
             "      --repeat-penalty R repetition penalty, 1 = off (default 1)\n"
             "      --seed S           sampler seed\n"
             "      --backend B        auto | cpu | cpu-dnnl | opencl[:N] | cuda[:N]\n"
+            "      --lm-head F        stored (default) | q8: the fp16 lm_head re-quantized to 8\n"
+            "                         bits at load (llama.cpp Q8_0; cpu and cpu-dnnl backends)\n"
             "  -t, --threads N        CPU threads\n"
             "\n"
             "In the chat: /reset forgets the conversation, /system TEXT sets the system message\n"
@@ -168,6 +170,7 @@ static awq_status answer(chat *c) {
 
 int cmd_chat(int argc, char **argv) {
     const char *dir = NULL, *backend = "auto", *system_msg = NULL;
+    awq_lm_head_format lm_head = AWQ_LM_HEAD_AS_STORED;
     int64_t n_predict = 1024, ctx = 0, threads = 0, top_k = 40;
     double temp = 0.8, top_p = 0.95, min_p = 0, rep = 1;
     uint64_t seed = 0x5eed;
@@ -177,6 +180,7 @@ int cmd_chat(int argc, char **argv) {
         else if (cli_flag(&a, "-v", "--verbose")) cli_verbosity++;
         else if (cli_opt(&a, NULL, "--system", &system_msg)) {}
         else if (cli_opt(&a, NULL, "--backend", &backend)) {}
+        else if (cli_opt_lm_head(&a, &lm_head)) {}
         else if (cli_opt_int(&a, "-n", "--n-predict", 1, 1 << 20, &n_predict)) {}
         else if (cli_opt_int(&a, "-c", "--ctx", 0, 1 << 22, &ctx)) {}
         else if (cli_opt_int(&a, "-t", "--threads", 0, 4096, &threads)) {}
@@ -205,6 +209,7 @@ int cmd_chat(int argc, char **argv) {
     if (!c.rt) return 1;
     awq_model_params mp = awq_model_params_default();
     mp.device = backend;
+    mp.lm_head = lm_head;
     if ((st = awq_tokenizer_load(&c.tok, c.rt, dir)) != AWQ_OK ||
         (st = awq_model_load(&c.model, c.rt, dir, &mp)) != AWQ_OK) {
         rc = cli_fail(c.rt, "chat", st);

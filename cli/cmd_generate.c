@@ -28,6 +28,8 @@ static void usage(FILE *f) {
             "      --system TEXT   system message for --chat\n"
             "  -c, --ctx N         context size (default: prompt + n-predict)\n"
             "      --backend B     auto | cpu | cpu-dnnl | opencl[:N] | cuda[:N] (default auto)\n"
+            "      --lm-head F     stored (default) | q8: the fp16 lm_head re-quantized to 8 bits\n"
+            "                      at load (llama.cpp Q8_0; cpu and cpu-dnnl backends)\n"
             "  -t, --threads N     CPU threads (default: all cores)\n"
             "  -v, --verbose       more log output\n"
             "\n"
@@ -61,6 +63,7 @@ static char *read_all(const char *path) {
 
 int cmd_generate(int argc, char **argv) {
     const char *dir = NULL, *prompt = NULL, *file = NULL, *backend = "auto", *system_msg = NULL;
+    awq_lm_head_format lm_head = AWQ_LM_HEAD_AS_STORED;
     int64_t n_predict = 128, ctx = 0, threads = 0;
     double temp = 0.8, top_p = 0.95;
     int64_t top_k = 40;
@@ -79,6 +82,7 @@ int cmd_generate(int argc, char **argv) {
         else if (cli_opt(&a, "-f", "--file", &file)) {}
         else if (cli_opt(&a, NULL, "--system", &system_msg)) {}
         else if (cli_opt(&a, NULL, "--backend", &backend)) {}
+        else if (cli_opt_lm_head(&a, &lm_head)) {}
         else if (cli_opt_int(&a, "-n", "--n-predict", 0, 1 << 20, &n_predict)) {}
         else if (cli_opt_int(&a, "-c", "--ctx", 0, 1 << 22, &ctx)) {}
         else if (cli_opt_int(&a, "-t", "--threads", 0, 4096, &threads)) {}
@@ -138,6 +142,7 @@ int cmd_generate(int argc, char **argv) {
     if ((st = awq_tokenizer_load(&tok, rt, dir)) != AWQ_OK) { rc = cli_fail(rt, "generate", st); goto out; }
     awq_model_params mp = awq_model_params_default();
     mp.device = backend;
+    mp.lm_head = lm_head;
     if ((st = awq_model_load(&model, rt, dir, &mp)) != AWQ_OK) { rc = cli_fail(rt, "generate", st); goto out; }
     awq_model_info info;
     awq_model_get_info(model, &info);

@@ -50,6 +50,8 @@ static void usage(FILE *f) {
             "  --max-body BYTES   largest request body (default 4194304)\n"
             "  --alias NAME       model id reported by /v1/models (default: directory name)\n"
             "  --backend B        auto | cpu | cpu-dnnl | opencl[:N] | cuda[:N]\n"
+            "  --lm-head F        stored (default) | q8: the fp16 lm_head re-quantized to 8 bits\n"
+            "                     at load (llama.cpp Q8_0; cpu and cpu-dnnl backends)\n"
             "  -t, --threads N    CPU threads\n"
             "  -v, --verbose      log every decoding step\n"
             "\n"
@@ -1077,6 +1079,7 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
 
 int cmd_serve(int argc, char **argv) {
     const char *dir = NULL, *backend = "auto", *host = "127.0.0.1", *alias = NULL;
+    awq_lm_head_format lm_head = AWQ_LM_HEAD_AS_STORED;
     const char *api_key = getenv("AWQ_API_KEY");
     int64_t port = 8080, parallel = 4, ctx = 0, threads = 0, max_body = 4 << 20;
     cli_args a = {.argc = argc, .argv = argv, .cmd = "serve"};
@@ -1087,6 +1090,7 @@ int cmd_serve(int argc, char **argv) {
         else if (cli_opt(&a, NULL, "--alias", &alias)) {}
         else if (cli_opt(&a, NULL, "--api-key", &api_key)) {}
         else if (cli_opt(&a, NULL, "--backend", &backend)) {}
+        else if (cli_opt_lm_head(&a, &lm_head)) {}
         else if (cli_opt_int(&a, NULL, "--port", 0, 65535, &port)) {}
         else if (cli_opt_int(&a, "-np", "--parallel", 1, 256, &parallel)) {}
         else if (cli_opt_int(&a, "-c", "--ctx-size", 0, 1 << 22, &ctx)) {}
@@ -1132,6 +1136,7 @@ int cmd_serve(int argc, char **argv) {
     if ((st = awq_tokenizer_load(&S.tok, S.rt, dir)) != AWQ_OK) { rc = cli_fail(S.rt, "serve", st); goto out; }
     awq_model_params mp = awq_model_params_default();
     mp.device = backend;
+    mp.lm_head = lm_head;
     if ((st = awq_model_load(&S.model, S.rt, dir, &mp)) != AWQ_OK) { rc = cli_fail(S.rt, "serve", st); goto out; }
     awq_model_get_info(S.model, &S.info);
     S.n_ctx = ctx > 0 ? (int32_t)ctx : (S.info.max_ctx < 4096 ? S.info.max_ctx : 4096);

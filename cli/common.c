@@ -4,6 +4,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "args.h"
 #include "cli.h"
 
 int cli_verbosity = 0;
@@ -72,3 +73,16 @@ const cli_command cli_commands[] = {
     {"verify", cmd_verify},
     {NULL, NULL},
 };
+
+bool cli_opt_lm_head(struct cli_args *a, awq_lm_head_format *out) {
+    const char *v = NULL;
+    if (!cli_opt(a, NULL, "--lm-head", &v)) return false;
+    if (a->error || !v) return true;
+    if (!strcmp(v, "q8")) *out = AWQ_LM_HEAD_Q8;
+    else if (!strcmp(v, "stored")) *out = AWQ_LM_HEAD_AS_STORED;
+    else {
+        fprintf(stderr, "awq-cli %s: --lm-head takes q8 or stored, not '%s'\n", a->cmd, v);
+        a->error = true;
+    }
+    return true;
+}

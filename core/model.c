@@ -7,7 +7,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "awq_pack.h"
 #include "model.h"
+#include "pack.h"
 #include "safetensors.h"
 
 /* ---- buffers and views ----------------------------------------------------------------- */
@@ -74,6 +76,7 @@ awq_tensor awq_view_reshape(const awq_tensor *t, int ndim, const int64_t *ne) {
 awq_status awq_linear_forward(const awq_device *dev, awq_tensor *y, const awq_tensor *x,
                               const awq_linear *l) {
     if (l->quantized) return dev->ops->matmul_w4a16(dev->ctx, y, x, &l->q);
+    if (l->q8) return dev->ops->matmul_q8(dev->ctx, y, x, &l->q8_qs, &l->q8_d);
     return dev->ops->matmul(dev->ctx, y, x, &l->w, l->bias.data ? &l->bias : NULL);
 }
 
@@ -85,6 +88,7 @@ typedef struct loader {
     awq_progress_fn  progress;
     void            *progress_user;
     int32_t          done, total;
+    awq_lm_head_format lm_head;  /* awq_model_params.lm_head */
 } loader;
 
 static bool is_float(awq_dtype t) {
@@ -338,6 +342,80 @@ static awq_status load_fused(loader *L, const char *prefix, int n, const int64_t
     return AWQ_OK;
 }
 
+/* AWQ_LM_HEAD_Q8: the output projection (lm_head.weight, or the tied embedding) re-quantized
+ * row by row to Q8_0 (awq_q8_0_quantize_row) and uploaded in chunks as m->lm_head.q8_qs (V, d)
+ * I8 and q8_d (V, d/32) F16; the floating-point lm_head is not uploaded. */
+static awq_status load_lm_head_q8(loader *L, int64_t V, int64_t d) {
+    awq_model *m = L->m;
+    awq_runtime *rt = m->rt;
+    awq_linear *l = &m->lm_head;
+    memset(l, 0, sizeof *l);
+    l->in = d;
+    l->out = V;
+    if (!m->dev.ops->matmul_q8)
+        return awq_set_error(rt, AWQ_ERR_UNSUPPORTED,
+                             "%s: an 8-bit lm_head (lm_head q8) needs the backend op 'matmul_q8', which "
+                             "%s does not provide (the cpu and cpu-dnnl backends do); load the lm_head "
+                             "as stored on this device",
+                             m->dir, m->dev.label);
+    if (awq_st_find(L->st, "lm_head.qweight"))
+        return awq_set_error(rt, AWQ_ERR_UNSUPPORTED,
+                             "%s: the lm_head is 4-bit already; lm_head q8 re-quantizes a floating-point "
+                             "lm_head only", m->dir);
+    if (d % 32)
+        return awq_set_error(rt, AWQ_ERR_UNSUPPORTED,
+                             "%s: lm_head q8 needs hidden_size to be a multiple of 32 (Q8_0 blocks), not %lld",
+                             m->dir, (long long)d);
+    bool own = awq_st_find(L->st, "lm_head.weight") != NULL;
+    const char *name = own ? "lm_head.weight" : "model.embed_tokens.weight";
+    const awq_st_tensor *t = awq_st_find(L->st, name);
+    if (!t) return awq_set_error(rt, AWQ_ERR_FORMAT, "%s: tensor '%s' is missing", m->dir, name);
+    if (t->ndim != 2 || t->shape[0] != V || t->shape[1] != d || !is_float(t->dtype))
+        return awq_set_error(rt, AWQ_ERR_FORMAT, "%s: %s: expected (%lld, %lld) F16/BF16/F32",
+                             awq_st_file_path(L->st, t->file), name, (long long)V, (long long)d);
+    int64_t nb = d / 32, neq[2] = {V, d}, ned[2] = {V, nb};
+    awq_status st;
+    if ((st = awq_tensor_alloc(rt, &m->dev, &m->buffers, AWQ_DTYPE_I8, 2, neq, &l->q8_qs)) ||
+        (st = awq_tensor_alloc(rt, &m->dev, &m->buffers, AWQ_DTYPE_F16, 2, ned, &l->q8_d)))
+        return st;
+    enum { CHUNK = 512 }; /* rows quantized and uploaded at a time */
+    float *row = awq_malloc((size_t)d * sizeof *row);
+    int8_t *qs = awq_malloc((size_t)(CHUNK * d));
+    uint16_t *dd = awq_malloc((size_t)(CHUNK * nb) * sizeof *dd);
+    if (!row || !qs || !dd) {
+        awq_free(row); awq_free(qs); awq_free(dd);
+        return awq_set_error(rt, AWQ_ERR_OUT_OF_MEMORY, "out of host memory");
+    }
+    size_t es = awq_dtype_size(t->dtype);
+    for (int64_t r0 = 0; r0 < V && st == AWQ_OK; r0 += CHUNK) {
+        int64_t nr = V - r0 < CHUNK ? V - r0 : CHUNK;
+        for (int64_t r = 0; r < nr; r++) {
+            const char *src = (const char *)t->data + (size_t)((r0 + r) * d) * es;
+            for (int64_t k = 0; k < d; k++) {
+                uint16_t h;
+                if (t->dtype == AWQ_DTYPE_F32) memcpy(&row[k], src + 4 * k, 4);
+                else {
+                    memcpy(&h, src + 2 * k, 2);
+                    row[k] = t->dtype == AWQ_DTYPE_F16 ? awq_f16_to_f32(h) : awq_bf16_to_f32(h);
+                }
+            }
+            awq_q8_0_quantize_row(row, d, qs + r * d, dd + r * nb);
+        }
+        st = m->dev.ops->upload(m->dev.ctx, l->q8_qs.data, (size_t)(r0 * d), qs, (size_t)(nr * d));
+        if (st == AWQ_OK)
+            st = m->dev.ops->upload(m->dev.ctx, l->q8_d.data, (size_t)(r0 * nb) * sizeof *dd, dd,
+                                    (size_t)(nr * nb) * sizeof *dd);
+        if (st != AWQ_OK) awq_set_error(rt, st, "%s: upload of the 8-bit lm_head failed", m->dev.label);
+    }
+    awq_free(row); awq_free(qs); awq_free(dd);
+    if (st != AWQ_OK) return st;
+    awq_st_release(L->st, t);
+    l->q8 = true;
+    m->weight_bytes += V * d + V * nb * (int64_t)sizeof *dd;
+    if (own) m->n_params += V * d;
+    return AWQ_OK;
+}
+
 static bool report(loader *L, const char *what) {
     L->done++;
     if (!L->progress) return true;
@@ -356,7 +434,9 @@ static awq_status load_weights(loader *L) {
         return st;
     if ((st = upload_norm(L, "model.norm.weight", d, true, &m->final_norm))) return st;
     bool has_head = awq_st_find(L->st, "lm_head.weight") || awq_st_find(L->st, "lm_head.qweight");
-    if (has_head) {
+    if (L->lm_head == AWQ_LM_HEAD_Q8 && (has_head || c->tie_embeddings)) {
+        if ((st = load_lm_head_q8(L, V, d))) return st;
+    } else if (has_head) {
         if ((st = load_linear(L, "lm_head", V, d, false, &m->lm_head))) return st;
     } else if (c->tie_embeddings) {
         memset(&m->lm_head, 0, sizeof m->lm_head);
@@ -445,7 +525,8 @@ static awq_status load_weights(loader *L) {
 }
 
 awq_model_params awq_model_params_default(void) {
-    awq_model_params p = {.device = "auto", .progress = NULL, .progress_user = NULL};
+    awq_model_params p = {.device = "auto", .progress = NULL, .progress_user = NULL,
+                          .lm_head = AWQ_LM_HEAD_AS_STORED};
     return p;
 }
 
@@ -461,7 +542,11 @@ awq_status awq_model_load(awq_model **out, awq_runtime *rt, const char *dir,
     awq_status st = awq_config_load(rt, dir, &m->cfg);
     if (st != AWQ_OK) goto fail;
     loader L = {.m = m, .progress = p.progress, .progress_user = p.progress_user,
-                .total = m->cfg.n_layers};
+                .total = m->cfg.n_layers, .lm_head = p.lm_head};
+    if (p.lm_head != AWQ_LM_HEAD_AS_STORED && p.lm_head != AWQ_LM_HEAD_Q8) {
+        st = awq_set_error(rt, AWQ_ERR_INVALID_ARG, "awq_model_load: unknown lm_head format %d", (int)p.lm_head);
+        goto fail;
+    }
     st = awq_st_open(rt, dir, &L.st);
     if (st != AWQ_OK) goto fail;
     int64_t max_ctx = m->cfg.max_pos;
@@ -470,10 +555,10 @@ awq_status awq_model_load(awq_model **out, awq_runtime *rt, const char *dir,
     if (st == AWQ_OK) st = load_weights(&L);
     awq_st_close(L.st);
     if (st != AWQ_OK) goto fail;
-    AWQ_LOG_INFO(rt, "loaded %s: %s, %d layers, %s, %.1f MiB of weights on %s", dir,
+    AWQ_LOG_INFO(rt, "loaded %s: %s, %d layers, %s%s, %.1f MiB of weights on %s", dir,
                  m->cfg.model_type, m->cfg.n_layers,
                  m->cfg.quantized ? "AWQ 4-bit" : awq_dtype_name(m->cfg.torch_dtype),
-                 (double)m->weight_bytes / (1 << 20), m->dev.label);
+                 m->lm_head.q8 ? ", lm_head Q8_0" : "", (double)m->weight_bytes / (1 << 20), m->dev.label);
     *out = m;
     return AWQ_OK;
 fail:
@@ -519,7 +604,8 @@ awq_status awq_model_get_info(const awq_model *m, awq_model_info *out) {
     {
         int64_t embed_bytes = m->embed.data ? m->embed.ne[0] * m->embed.nb[0] : 0;
         int64_t row_bytes = m->embed.data ? m->embed.nb[0] : 0;
-        bool tied = m->lm_head.w.data && m->lm_head.w.data == m->embed.data;
+        /* the lm_head reads the whole embedding when tied (and not re-quantized to q8) */
+        bool tied = !m->lm_head.q8 && m->lm_head.w.data && m->lm_head.w.data == m->embed.data;
         out->decode_weight_bytes = m->weight_bytes - (tied ? 0 : embed_bytes) + row_bytes;
         out->kv_bytes_per_pos = 2 * (int64_t)c->n_layers * c->n_kv_heads * c->head_dim * 4;
     }

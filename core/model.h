@@ -15,6 +15,9 @@ typedef struct awq_linear {
     awq_tensor  w;     /* (out, in) F16/BF16/F32 when !quantized */
     awq_tensor  bias;  /* (out,) or data == NULL; for quantized linears also copied into q.bias */
     awq_qlinear q;     /* when quantized */
+    bool        q8;    /* Q8_0 (the lm_head under AWQ_LM_HEAD_Q8): y = x dequant(q8_qs, q8_d)^T */
+    awq_tensor  q8_qs; /* (out, in) I8 codes, when q8 */
+    awq_tensor  q8_d;  /* (out, in/32) F16 block scales, when q8 */
 } awq_linear;
 
 typedef struct awq_layer_weights {

@@ -2,6 +2,7 @@
  * pack.c - AutoAWQ GEMM / GEMV packing (docs/formats.md 4.1, 4.2). The nibble orders themselves
  * live in awq_pack.h (shared with the backends); this file applies them to whole matrices.
  */
+#include <math.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -221,4 +222,21 @@ awq_status awq_gemv_to_gemm(awq_runtime *rt, int64_t out, int64_t in, int64_t gs
     for (int64_t o = 0; o < out; o++)
         for (int64_t g = 0; g < G; g++) scales_gemm[g * out + o] = scales_gemv[o * zw * 8 + g];
     return AWQ_OK;
+}
+
+void awq_q8_0_quantize_row(const float *w, int64_t n, int8_t *qs, uint16_t *d16) {
+    for (int64_t b = 0; b < n / 32; b++) {
+        const float *x = w + 32 * b;
+        float amax = 0.0f;
+        for (int k = 0; k < 32; k++) {
+            float a = fabsf(x[k]);
+            if (a > amax && a <= 3.4028234663852886e38f) amax = a; /* skips NaN and inf */
+        }
+        float d = amax / 127.0f, id = d != 0.0f ? 1.0f / d : 0.0f;
+        d16[b] = awq_f32_to_f16(d);
+        for (int k = 0; k < 32; k++) {
+            float v = roundf(x[k] * id);
+            qs[32 * b + k] = v >= -127.0f && v <= 127.0f ? (int8_t)v : (int8_t)0;
+        }
+    }
 }

@@ -71,6 +71,12 @@ awq_status awq_gemv_to_gemm(awq_runtime *rt, int64_t out, int64_t in, int64_t gs
                             const uint16_t *scales_gemv, int32_t *qweight, int32_t *qzeros,
                             uint16_t *scales_gemm);
 
+/* llama.cpp's Q8_0 of one weight row w (n floats, n % 32 == 0), as ggml's quantize_row_q8_0_ref:
+ * per block b of 32, amax = max |w|, d = amax / 127, q = roundf(w * (1 / d)) (half away from zero;
+ * all 0 when amax is 0) into qs[32b..32b+32) and the fp16 bits of d (rounded to nearest even)
+ * into d16[b]. The weight it stands for is qs[k] * fp16(d16[k / 32]). Non-finite inputs give 0. */
+void awq_q8_0_quantize_row(const float *w, int64_t n, int8_t *qs, uint16_t *d16);
+
 /* Dequantizes GEMM tensors to w (out, in) F32: w[o][k] = (q - z) * fp16 scale (exact in fp32). */
 awq_status awq_dequant_gemm(awq_runtime *rt, int64_t out, int64_t in, int64_t gs,
                             const int32_t *qweight, const int32_t *qzeros,

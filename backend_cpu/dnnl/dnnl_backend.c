@@ -91,6 +91,7 @@ static const awq_backend_ops dnnl_ops = {
     .matmul         = awq_dnnl_matmul,
     .matmul_w4a16   = awq_dnnl_matmul_w4a16,
     .matmul_w4a16_multi = awq_dnnl_matmul_w4a16_multi,
+    .matmul_q8      = awq_cpu_matmul_q8, /* the cpu kernel: Q8 x F32 GEMV, tiled for batches */
     .rmsnorm        = awq_cpu_rmsnorm,
     .rope           = awq_cpu_rope,
     .attention      = awq_cpu_attention,

@@ -49,6 +49,10 @@ bool       k_w4_prepared_ok(const awq_qlinear *w);
 awq_status k_w4_gemv(awq_backend_ctx *ctx, awq_tensor *y, const awq_tensor *x, const awq_qlinear *w);
 awq_status k_w4_gemv_multi(awq_backend_ctx *ctx, int nw, awq_tensor *const *y, const awq_tensor *x,
                            const awq_qlinear *const *w);
+/* q8gemv.c: y (n, out) = x (n, in) W^T for a Q8_0 weight qs (out, in) I8, d (out, in/32) F16,
+ * one weight stream per call (small n; shapes already validated). */
+awq_status k_q8_gemv(awq_backend_ctx *ctx, awq_tensor *y, const awq_tensor *x, const awq_tensor *qs,
+                     const awq_tensor *d);
 
 /* Checks that t is rowwise with dtype in the allowed set; records a reason otherwise. */
 #define K_REQUIRE(ctx, cond, ...)                                                       \

@@ -173,6 +173,47 @@ awq_status awq_cpu_matmul_w4a16_multi(awq_backend_ctx *ctx, int32_t nw, awq_tens
     return AWQ_OK;
 }
 
+/* ---- Q8_0 weights (matmul_q8) -------------------------------------------------------------- */
+
+typedef struct q8_weight {
+    const awq_tensor *qs, *d; /* (out, in) I8, (out, in/32) F16 */
+} q8_weight;
+
+/* Dequantizes weight rows [o0, o0+nr): tile[r][k] = qs[o0+r][k] * d[o0+r][k/32]. */
+static void q8_tile(const void *wv, int64_t o0, int64_t nr, int64_t in, float *tile) {
+    const q8_weight *w = wv;
+    for (int64_t r = 0; r < nr; r++) {
+        const int8_t *q = (const int8_t *)k_row(w->qs, o0 + r);
+        const uint16_t *d = (const uint16_t *)k_row(w->d, o0 + r);
+        for (int64_t b = 0; b < in / 32; b++) {
+            float s = awq_f16_to_f32(d[b]);
+            for (int64_t k = 32 * b; k < 32 * b + 32; k++) tile[r * in + k] = (float)q[k] * s;
+        }
+    }
+}
+
+awq_status awq_cpu_matmul_q8(awq_backend_ctx *ctx, awq_tensor *y, const awq_tensor *x,
+                             const awq_tensor *qs, const awq_tensor *d) {
+    K_REQUIRE(ctx, x && y && qs && d && qs->data && d->data, "matmul_q8: NULL tensor");
+    int64_t in = awq_tensor_cols(x), out = awq_tensor_rows(qs), n = awq_tensor_rows(x);
+    K_REQUIRE(ctx, x->type == AWQ_DTYPE_F32 && y->type == AWQ_DTYPE_F32 && qs->type == AWQ_DTYPE_I8 &&
+                       d->type == AWQ_DTYPE_F16,
+              "matmul_q8: x and y must be F32, qs I8, d F16");
+    K_REQUIRE(ctx, awq_tensor_is_rowwise(x) && awq_tensor_is_rowwise(y) && awq_tensor_is_rowwise(qs) &&
+                       awq_tensor_is_rowwise(d),
+              "matmul_q8: tensors must be rowwise");
+    K_REQUIRE(ctx, in > 0 && in % 32 == 0 && awq_tensor_cols(qs) == in && awq_tensor_rows(d) == out &&
+                       awq_tensor_cols(d) == in / 32 && awq_tensor_cols(y) == out && awq_tensor_rows(y) == n,
+              "matmul_q8: shape mismatch: x (%lld, %lld), qs (%lld, %lld), d (%lld, %lld), y (%lld, %lld) "
+              "(in must be a multiple of 32)",
+              (long long)n, (long long)in, (long long)out, (long long)awq_tensor_cols(qs),
+              (long long)awq_tensor_rows(d), (long long)awq_tensor_cols(d), (long long)awq_tensor_rows(y),
+              (long long)awq_tensor_cols(y));
+    if (n <= 4) return k_q8_gemv(ctx, y, x, qs, d);
+    q8_weight w = {qs, d};
+    return tiled_matmul(ctx, y, x, &w, q8_tile, out, in, NULL);
+}
+
 awq_status awq_cpu_gram(awq_backend_ctx *ctx, awq_tensor *g, const awq_tensor *x,
                         bool accumulate) {
     int64_t n = awq_tensor_rows(x), c = awq_tensor_cols(x);

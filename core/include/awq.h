@@ -266,14 +266,29 @@ typedef struct awq_model   awq_model;
 /* One token stream over a model: positions and KV cache. Opaque. */
 typedef struct awq_session awq_session;
 
+/* How awq_model_load holds the output projection (lm_head, or the embedding when the model ties
+ * them) on the device (awq_model_params.lm_head). */
+typedef enum awq_lm_head_format {
+    /* As the checkpoint stores it (F16/BF16/F32; AutoAWQ keeps the lm_head in fp16). */
+    AWQ_LM_HEAD_AS_STORED = 0,
+    /* Re-quantized at load, per row, to int8 with one fp16 scale per block of 32 inputs
+     * (llama.cpp's Q8_0: d = max|w| / 127, q = round(w / d)), and multiplied by a Q8 x F32
+     * GEMV: about half the bytes of an fp16 lm_head per decoded token, for a small perplexity
+     * cost. Needs d_model % 32 == 0 and a backend with the matmul_q8 op (cpu, cpu-dnnl);
+     * on other backends, and for a 4-bit lm_head, awq_model_load fails with
+     * AWQ_ERR_UNSUPPORTED. A tied embedding stays as stored for the token lookup. */
+    AWQ_LM_HEAD_Q8 = 1,
+} awq_lm_head_format;
+
 /* Parameters of awq_model_load; start from awq_model_params_default(). */
 typedef struct awq_model_params {
     const char     *device;   /* "auto" (default), "cpu", "cpu-dnnl", "opencl[:N]", "cuda[:N]" */
     awq_progress_fn progress; /* optional load progress */
     void           *progress_user; /* passed to progress unchanged */
+    awq_lm_head_format lm_head; /* output projection format, default AWQ_LM_HEAD_AS_STORED */
 } awq_model_params;
 
-/* The defaults: device "auto", no progress callback. Cannot fail. */
+/* The defaults: device "auto", no progress callback, lm_head as stored. Cannot fail. */
 AWQ_API awq_model_params awq_model_params_default(void);
 
 /* Loads a Hugging Face-layout directory (config.json + safetensors), fp16/bf16/fp32 or AWQ

@@ -357,6 +357,13 @@ typedef struct awq_backend_ops {
     awq_status (*attention_softcap)(awq_backend_ctx *ctx, awq_tensor *out, const awq_tensor *q,
                                     const awq_tensor *k, const awq_tensor *v, int32_t n_past,
                                     float scale, int32_t window, float cap);
+
+    /* ---- optional: an 8-bit lm_head (appended; AWQ_LM_HEAD_Q8 is refused without it) ---- */
+    /* y (n, out) F32 = x (n, in) F32 * W^T for a weight in llama.cpp's Q8_0 form: qs (out, in)
+     * I8 codes and d (out, in/32) F16 block scales, W[o][k] = qs[o][k] * d[o][k/32]; in % 32 == 0,
+     * rows of x, y, qs and d may be strided. fp32 accumulation (the op test's matmul tolerance). */
+    awq_status (*matmul_q8)(awq_backend_ctx *ctx, awq_tensor *y, const awq_tensor *x,
+                            const awq_tensor *qs, const awq_tensor *d);
 } awq_backend_ops;
 
 /* Members that must be non-NULL for a backend to load. */

@@ -16,6 +16,7 @@
  *   get_rows, convert     exact (conversion rounds to nearest even, inf/NaN/subnormals kept)
  */
 #include "cpu_ref_common.h"
+#include "pack.h"
 
 /* ---- matmul ----------------------------------------------------------------------------- */
 
@@ -201,6 +202,106 @@ TEST(matmul_w4a16_multi) {
                                        {7, 128, 72, 64, 2}, {48, 320, 56, 64, 3}, {130, 256, 48, 128, 2}};
     for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++)
         ASSERT(!check_w4a16(cases[c][0], cases[c][1], cases[c][2], cases[c][3], c % 2 == 1, (int)cases[c][4]));
+}
+
+/* ---- matmul_q8 (the 8-bit lm_head) ------------------------------------------------------- */
+
+/* Weights (out, in) quantized by the loader's awq_q8_0_quantize_row (Q8_0: int8 codes, an fp16
+ * scale per 32 inputs), first checked on their own (|code| <= 127, the block maximum at +-127,
+ * reconstruction within half a step plus 127 times the fp16 rounding of d), then matmul_q8 on
+ * strided views against a double-precision product of x with those same codes and scales. The
+ * tolerance is matmul's: fp32 accumulation, <= 1e-5 * sum_k |x_k w_k|. */
+static int check_q8(int64_t n, int64_t in, int64_t out) {
+    int64_t nb = in / 32, ldx = in + 3, ldy = out + 2, ldq = in + 32, ldd = nb + 1;
+    float *x = falloc(n * ldx), *y = falloc(n * ldy), *w = falloc(out * in);
+    int8_t *qs = balloc(out * ldq);
+    uint16_t *d = balloc(out * ldd * 2);
+    fill(x, n * ldx, 1.0f);
+    for (int64_t o = 0; o < out; o++)
+        for (int64_t k = 0; k < in; k++)
+            w[o * in + k] = o % 5 == 3 ? 0.0f                                /* an all-zero row */
+                            : k % 97 == 5 ? rnd() * 40.0f                      /* outliers */
+                                          : rnd() * (float)(0.01 + 0.1 * (o % 7));
+    int bad = 0;
+    for (int64_t o = 0; o < out; o++) {
+        awq_q8_0_quantize_row(w + o * in, in, qs + o * ldq, d + o * ldd);
+        for (int64_t b = 0; b < nb && !bad; b++) {
+            double amax = 0, dq = ref_f16_decode(d[o * ldd + b]);
+            int qmax = 0;
+            for (int k = 0; k < 32; k++) {
+                amax = fmax(amax, fabs(w[o * in + 32 * b + k]));
+                int q = qs[o * ldq + 32 * b + k];
+                qmax = abs(q) > qmax ? abs(q) : qmax;
+            }
+            /* half a step of the exact d, plus 127 times the fp16 rounding of d */
+            double de = amax / 127, tol = 0.5 * de * (1 + 1e-6) + 127 * fabs(de - dq) + 1e-30;
+            for (int k = 0; k < 32; k++) {
+                int q = qs[o * ldq + 32 * b + k];
+                if (q < -127 || q > 127 || fabs(w[o * in + 32 * b + k] - q * dq) > tol) bad = 1;
+            }
+            if (amax > 0 && qmax != 127) bad = 1;
+            if (bad)
+                printf("  q8_0 quantization of row %lld block %lld is off (amax %g, d %g)\n", (long long)o,
+                       (long long)b, amax, dq);
+        }
+    }
+    for (int64_t i = 0; i < n * ldy; i++) y[i] = 12345.0f;
+    awq_tensor tx = view2(AWQ_DTYPE_F32, x, n, in, ldx), ty = view2(AWQ_DTYPE_F32, y, n, out, ldy);
+    awq_tensor tq = view2(AWQ_DTYPE_I8, qs, out, in, ldq), td = view2(AWQ_DTYPE_F16, d, out, nb, ldd);
+    awq_status st = bad ? AWQ_OK : OPS->matmul_q8(CTX, &ty, &tx, &tq, &td);
+    if (st != AWQ_OK) {
+        printf("  matmul_q8 n=%lld in=%lld out=%lld: %s (%s)\n", (long long)n, (long long)in,
+               (long long)out, awq_status_str(st), awq_runtime_last_error(RT));
+        bad = 1;
+    }
+    for (int64_t i = 0; i < n && !bad; i++) {
+        for (int64_t o = 0; o < out; o++) {
+            double s = 0, mag = 0;
+            for (int64_t k = 0; k < in; k++) {
+                double p = (double)x[i * ldx + k] * qs[o * ldq + k] * ref_f16_decode(d[o * ldd + k / 32]);
+                s += p;
+                mag += fabs(p);
+            }
+            double got = y[i * ldy + o];
+            if (!(fabs(got - s) <= 1e-5 * mag + 1e-30)) {
+                printf("  matmul_q8 n=%lld in=%lld out=%lld: y[%lld][%lld] = %.9g, ref %.9g\n", (long long)n,
+                       (long long)in, (long long)out, (long long)i, (long long)o, got, s);
+                bad = 1;
+                break;
+            }
+        }
+        for (int64_t o = out; o < ldy; o++)
+            if (y[i * ldy + o] != 12345.0f) {
+                printf("  matmul_q8 wrote past the row end\n");
+                bad = 1;
+            }
+    }
+    free(x); free(y); free(w); free(qs); free(d);
+    return bad;
+}
+
+TEST(matmul_q8) {
+    if (!OPS->matmul_q8) {
+        printf("  (%s has no matmul_q8)\n", BE_NAME);
+        return;
+    }
+    /* n <= 4: the GEMV (4-row groups and the 1-3 left over); n > 4: the dequantized tiles */
+    static const int64_t shapes[][3] = {{1, 32, 1},   {1, 64, 7},    {1, 576, 130}, {2, 96, 33},
+                                        {3, 128, 17}, {4, 256, 64},  {1, 2048, 9},  {5, 64, 9},
+                                        {17, 160, 70}, {64, 576, 40}};
+    for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++)
+        ASSERT(!check_q8(shapes[s][0], shapes[s][1], shapes[s][2]));
+    /* in not a multiple of 32, wrong scale shape: refused */
+    float x[64] = {0}, y[4] = {0};
+    int8_t q[128] = {0};
+    uint16_t d[8] = {0};
+    awq_tensor tx = view2(AWQ_DTYPE_F32, x, 1, 48, 48), ty = view2(AWQ_DTYPE_F32, y, 1, 2, 2);
+    awq_tensor tq = view2(AWQ_DTYPE_I8, q, 2, 48, 48), td = view2(AWQ_DTYPE_F16, d, 2, 1, 1);
+    ASSERT(OPS->matmul_q8(CTX, &ty, &tx, &tq, &td) == AWQ_ERR_UNSUPPORTED);
+    tx = view2(AWQ_DTYPE_F32, x, 1, 64, 64);
+    tq = view2(AWQ_DTYPE_I8, q, 2, 64, 64);
+    td = view2(AWQ_DTYPE_F16, d, 2, 1, 1);
+    ASSERT(OPS->matmul_q8(CTX, &ty, &tx, &tq, &td) == AWQ_ERR_UNSUPPORTED);
 }
 
 /* ---- rmsnorm ---------------------------------------------------------------------------- */
@@ -516,6 +617,7 @@ static void suite(void) {
     RUN(matmul_bad_shape);
     RUN(matmul_w4a16);
     RUN(matmul_w4a16_multi);
+    RUN(matmul_q8);
     RUN(rmsnorm);
     RUN(rope);
     RUN(attention);
