@@ -31,7 +31,6 @@ awq_status awq_cpu_attention(awq_backend_ctx *ctx, awq_tensor *out, const awq_te
 awq_status awq_cpu_attention_softcap(awq_backend_ctx *ctx, awq_tensor *out, const awq_tensor *q,
                                      const awq_tensor *k, const awq_tensor *v, int32_t n_past,
                                      float scale, int32_t window, float cap);
-awq_status awq_cpu_softmax(awq_backend_ctx *ctx, awq_tensor *x);
 awq_status awq_cpu_silu_mul(awq_backend_ctx *ctx, awq_tensor *y, const awq_tensor *gate,
                             const awq_tensor *up);
 awq_status awq_cpu_act_mul(awq_backend_ctx *ctx, awq_tensor *y, const awq_tensor *gate,
@@ -47,7 +46,6 @@ awq_status awq_cpu_fake_quant(awq_backend_ctx *ctx, awq_tensor *wq, const awq_te
                               const awq_quant_desc *q);
 awq_status awq_cpu_quantize_w4(awq_backend_ctx *ctx, awq_tensor *codes, awq_tensor *scales,
                                awq_tensor *zeros, const awq_tensor *w, const awq_quant_desc *q);
-awq_status awq_cpu_scale_cols(awq_backend_ctx *ctx, awq_tensor *w, const awq_tensor *s);
 awq_status awq_cpu_reduce(awq_backend_ctx *ctx, awq_tensor *y, const awq_tensor *x,
                           awq_reduce_op op, int32_t group);
 awq_status awq_cpu_scalar(awq_backend_ctx *ctx, double *out, const awq_tensor *a,
@@ -66,10 +64,10 @@ void       awq_cpu_weight_release(awq_backend_ctx *ctx, awq_qlinear *w);
 #define AWQ_CPU_KERNEL_OPS                                                              \
     .matmul = awq_cpu_matmul, .matmul_w4a16 = awq_cpu_matmul_w4a16,                   \
     .rmsnorm = awq_cpu_rmsnorm, .rope = awq_cpu_rope, .attention = awq_cpu_attention, \
-    .softmax = awq_cpu_softmax, .silu_mul = awq_cpu_silu_mul, .binop = awq_cpu_binop, \
+    .silu_mul = awq_cpu_silu_mul, .binop = awq_cpu_binop,                            \
     .get_rows = awq_cpu_get_rows, .convert = awq_cpu_convert,                         \
     .fake_quant = awq_cpu_fake_quant, .quantize_w4 = awq_cpu_quantize_w4,             \
-    .scale_cols = awq_cpu_scale_cols, .reduce = awq_cpu_reduce,                       \
+    .reduce = awq_cpu_reduce,                                                         \
     .scalar = awq_cpu_scalar, .clip_search = awq_cpu_clip_search, .gram = awq_cpu_gram,   \
     .weight_prepare = awq_cpu_weight_prepare, .weight_release = awq_cpu_weight_release, \
     .act_mul = awq_cpu_act_mul, .softcap = awq_cpu_softcap,                           \

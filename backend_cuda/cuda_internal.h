@@ -74,7 +74,6 @@ awq_status cu_attention(awq_backend_ctx *c, awq_tensor *out, const awq_tensor *q
 awq_status cu_attention_softcap(awq_backend_ctx *c, awq_tensor *out, const awq_tensor *q,
                                 const awq_tensor *k, const awq_tensor *v, int32_t n_past, float scale,
                                 int32_t window, float cap);
-awq_status cu_softmax(awq_backend_ctx *c, awq_tensor *x);
 awq_status cu_silu_mul(awq_backend_ctx *c, awq_tensor *y, const awq_tensor *gate, const awq_tensor *up);
 awq_status cu_act_mul(awq_backend_ctx *c, awq_tensor *y, const awq_tensor *gate, const awq_tensor *up,
                       awq_act act);
@@ -87,7 +86,6 @@ awq_status cu_fake_quant(awq_backend_ctx *c, awq_tensor *wq, const awq_tensor *w
                          const awq_tensor *clip, const awq_quant_desc *q);
 awq_status cu_quantize_w4(awq_backend_ctx *c, awq_tensor *codes, awq_tensor *scales, awq_tensor *zeros,
                           const awq_tensor *w, const awq_quant_desc *q);
-awq_status cu_scale_cols(awq_backend_ctx *c, awq_tensor *w, const awq_tensor *s);
 awq_status cu_reduce(awq_backend_ctx *c, awq_tensor *y, const awq_tensor *x, awq_reduce_op op,
                      int32_t group);
 awq_status cu_scalar(awq_backend_ctx *c, double *out, const awq_tensor *a, const awq_tensor *b,

@@ -392,13 +392,6 @@ awq_status cu_attention_softcap(awq_backend_ctx *c, awq_tensor *out, const awq_t
     return AWQ_OK;
 }
 
-awq_status cu_softmax(awq_backend_ctx *c, awq_tensor *x) {
-    REQUIRE(c, x->type == AWQ_DTYPE_F32 && usable(x), "softmax: rowwise F32");
-    if (awq_tensor_rows(x) == 0) return AWQ_OK;
-    KL(c, awqk_softmax(c->kc, (int)awq_tensor_rows(x), (int)awq_tensor_cols(x), fptr(x), ld(x)));
-    return AWQ_OK;
-}
-
 awq_status cu_silu_mul(awq_backend_ctx *c, awq_tensor *y, const awq_tensor *gate, const awq_tensor *up) {
     int64_t n = awq_tensor_rows(gate), d = awq_tensor_cols(gate);
     REQUIRE(c, y->type == AWQ_DTYPE_F32 && gate->type == AWQ_DTYPE_F32 && up->type == AWQ_DTYPE_F32,
@@ -474,16 +467,6 @@ awq_status cu_convert(awq_backend_ctx *c, awq_tensor *y, const awq_tensor *x) {
     REQUIRE(c, usable(x) && usable(y), "convert: rowwise tensors");
     if (n == 0) return AWQ_OK;
     KL(c, awqk_convert(c->kc, (int)n, (int)d, ptr(y), (int)y->type, ld(y), ptr(x), (int)x->type, ld(x)));
-    return AWQ_OK;
-}
-
-awq_status cu_scale_cols(awq_backend_ctx *c, awq_tensor *w, const awq_tensor *s) {
-    int64_t n = awq_tensor_rows(w), C = awq_tensor_cols(w);
-    REQUIRE(c, w->type == AWQ_DTYPE_F32 && s->type == AWQ_DTYPE_F32 && awq_tensor_nelem(s) == C && usable(w) &&
-                   usable(s) && awq_tensor_is_contiguous(s),
-            "scale_cols: w (n, c) F32, s (c,) F32");
-    if (n == 0) return AWQ_OK;
-    KL(c, awqk_scale_cols(c->kc, (int)n, (int)C, fptr(w), ld(w), fptr(s)));
     return AWQ_OK;
 }
 

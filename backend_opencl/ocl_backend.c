@@ -243,7 +243,7 @@ static awq_status make_kernels(awq_backend_ctx *c) {
         case K_gemm_dense: case K_gemm_w4: need = (size_t)(c->ts * c->ts / c->rt); break;
         case K_gram: need = (size_t)(c->ts * c->ts); break;
         case K_gemv_dense: case K_gemv_w4: case K_gemv_w4x4: case K_rmsnorm: case K_attention:
-        case K_softmax: case K_scalar_partial: case K_clip_search: need = (size_t)c->ls; break;
+        case K_scalar_partial: case K_clip_search: need = (size_t)c->ls; break;
         case K_reduce_cols: need = c->ls < 64 ? (size_t)c->ls : 64; break;
         case K_gemm_blk: case K_gemm_w4_blk: need = 16; break;
         default: break;
@@ -452,14 +452,12 @@ static const awq_backend_ops ocl_ops_table = {
     .rmsnorm      = ocl_rmsnorm,
     .rope         = ocl_rope,
     .attention    = ocl_attention,
-    .softmax      = ocl_softmax,
     .silu_mul     = ocl_silu_mul,
     .binop        = ocl_binop,
     .get_rows     = ocl_get_rows,
     .convert      = ocl_convert,
     .fake_quant   = ocl_fake_quant,
     .quantize_w4  = ocl_quantize_w4,
-    .scale_cols   = ocl_scale_cols,
     .reduce       = ocl_reduce,
     .scalar       = ocl_scalar,
     .clip_search  = ocl_clip_search,

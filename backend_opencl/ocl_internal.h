@@ -19,9 +19,9 @@
     X(gemm_dense, P_MATMUL) X(gemm_w4, P_MATMUL) X(gemv_dense, P_MATMUL) X(gemv_w4, P_MATMUL) \
     X(gemv_w4x4, P_MATMUL) \
     X(gram, P_MATMUL) X(gemm_blk, P_MATMUL) X(gemm_w4_blk, P_MATMUL) \
-    X(attention_row, P_OPS) X(rmsnorm, P_OPS) X(rope, P_OPS) X(attention, P_OPS) X(softmax, P_OPS)  \
+    X(attention_row, P_OPS) X(rmsnorm, P_OPS) X(rope, P_OPS) X(attention, P_OPS)                   \
     X(silu_mul, P_OPS) X(binop, P_OPS) X(get_rows, P_OPS) X(convert, P_OPS)                    \
-    X(scale_cols, P_OPS) X(fake_quant, P_QUANT) X(quantize_w4, P_QUANT)                        \
+    X(fake_quant, P_QUANT) X(quantize_w4, P_QUANT)                        \
     X(reduce_cols, P_QUANT) X(scalar_partial, P_QUANT) X(clip_search, P_QUANT) \
     X(clip_search_row, P_QUANT) X(gelu_mul, P_OPS) X(softcap, P_OPS)
 
@@ -91,7 +91,6 @@ awq_status ocl_attention(awq_backend_ctx *c, awq_tensor *out, const awq_tensor *
 awq_status ocl_attention_softcap(awq_backend_ctx *c, awq_tensor *out, const awq_tensor *q,
                                  const awq_tensor *k, const awq_tensor *v, int32_t n_past,
                                  float scale, int32_t window, float cap);
-awq_status ocl_softmax(awq_backend_ctx *c, awq_tensor *x);
 awq_status ocl_silu_mul(awq_backend_ctx *c, awq_tensor *y, const awq_tensor *gate,
                         const awq_tensor *up);
 awq_status ocl_act_mul(awq_backend_ctx *c, awq_tensor *y, const awq_tensor *gate,
@@ -106,7 +105,6 @@ awq_status ocl_fake_quant(awq_backend_ctx *c, awq_tensor *wq, const awq_tensor *
                           const awq_tensor *s, const awq_tensor *clip, const awq_quant_desc *q);
 awq_status ocl_quantize_w4(awq_backend_ctx *c, awq_tensor *codes, awq_tensor *scales,
                            awq_tensor *zeros, const awq_tensor *w, const awq_quant_desc *q);
-awq_status ocl_scale_cols(awq_backend_ctx *c, awq_tensor *w, const awq_tensor *s);
 awq_status ocl_reduce(awq_backend_ctx *c, awq_tensor *y, const awq_tensor *x, awq_reduce_op op,
                       int32_t group);
 awq_status ocl_scalar(awq_backend_ctx *c, double *out, const awq_tensor *a, const awq_tensor *b,

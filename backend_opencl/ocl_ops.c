@@ -263,16 +263,6 @@ awq_status ocl_attention_softcap(awq_backend_ctx *c, awq_tensor *out, const awq_
            OA(vo), OA(v0), OA(v1), OA(v2), OA(om), OA(oo), OA(o0), OA(o1), OA(o2));
 }
 
-awq_status ocl_softmax(awq_backend_ctx *c, awq_tensor *x) {
-    REQUIRE(c, x->type == AWQ_DTYPE_F32 && usable(x), "softmax: rowwise F32");
-    cl_int d = (cl_int)awq_tensor_cols(x);
-    cl_mem xm = mem(x);
-    cl_ulong xo = eoff(x);
-    cl_long ldx = ld(x);
-    size_t l[1] = {(size_t)c->ls}, g[1] = {(size_t)awq_tensor_rows(x) * (size_t)c->ls};
-    LAUNCH(c, K_softmax, 1, g, l, OA(d), OA(xm), OA(xo), OA(ldx));
-}
-
 /* 2-D range (cols, rows) for the element-wise kernels. */
 static void grid2(size_t *g, int64_t cols, int64_t rows) {
     g[0] = (size_t)cols;
@@ -391,20 +381,6 @@ awq_status ocl_convert(awq_backend_ctx *c, awq_tensor *y, const awq_tensor *x) {
     grid2(g, d, n);
     LAUNCH(c, K_convert, 2, g, NULL, OA(cd), OA(cn), OA(ym), OA(yo), OA(ldy), OA(ydt), OA(xm), OA(xo),
            OA(ldx), OA(xdt));
-}
-
-awq_status ocl_scale_cols(awq_backend_ctx *c, awq_tensor *w, const awq_tensor *s) {
-    int64_t n = awq_tensor_rows(w), C = awq_tensor_cols(w);
-    REQUIRE(c, w->type == AWQ_DTYPE_F32 && s->type == AWQ_DTYPE_F32 && awq_tensor_nelem(s) == C &&
-                   usable(w) && usable(s),
-            "scale_cols: w (n, c) F32, s (c,) F32");
-    cl_int cc = (cl_int)C, cn = (cl_int)n;
-    cl_mem wm = mem(w), sm = mem(s);
-    cl_ulong wo = eoff(w), so = eoff(s);
-    cl_long ldw = ld(w);
-    size_t g[2];
-    grid2(g, C, n);
-    LAUNCH(c, K_scale_cols, 2, g, NULL, OA(cc), OA(cn), OA(wm), OA(wo), OA(ldw), OA(sm), OA(so));
 }
 
 /* ---- quantization ops ---------------------------------------------------------------------- */

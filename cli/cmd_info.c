@@ -25,6 +25,9 @@ int cmd_info(int argc, char **argv) {
         printf("  %s:%d  %s", d.backend, d.index, d.name);
         if (d.memory_bytes > 0) printf("  (%.1f GiB)", (double)d.memory_bytes / (1 << 30));
         printf("\n");
+        char fb[2048];
+        if (cli_verbosity > 0 && awq_runtime_device_fallbacks(rt, i, fb, sizeof fb) == AWQ_OK)
+            printf("      falls back for: %s\n", fb[0] ? fb : "nothing (every optional op runs here)");
     }
     int32_t ns = awq_runtime_skipped_count(rt);
     printf("\nskipped plugins:%s\n", ns ? "" : " none");

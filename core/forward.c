@@ -9,7 +9,7 @@
  * 4-bit with the same group size (fused q/k/v and gate/up), else one call each. */
 static awq_status linears_forward(const awq_device *dev, int n, awq_tensor *const *y,
                                   const awq_tensor *x, const awq_linear *const *l) {
-    bool fuse = dev->ops->matmul_w4a16_multi != NULL;
+    bool fuse = dev->can.multi;
     for (int i = 0; i < n && fuse; i++)
         fuse = l[i]->quantized && l[i]->q.group_size == l[0]->q.group_size;
     if (fuse) {
@@ -59,6 +59,9 @@ static awq_status layer_attention(const awq_fwd_ctx *f, const awq_layer_weights 
                                   int32_t n_past) {
     const awq_model_config *c = f->cfg;
     const awq_backend_ops *ops = f->dev->ops;
+    if (c->attn_softcap > 0 && !f->dev->can.attention_softcap)
+        return awq_fallback_attention_softcap(f->dev, out, q, k, v, n_past, (float)c->attn_scale,
+                                              w->window, (float)c->attn_softcap);
     if (c->attn_softcap > 0)
         return ops->attention_softcap(f->dev->ctx, out, q, k, v, n_past, (float)c->attn_scale,
                                       w->window, (float)c->attn_softcap);
@@ -144,7 +147,8 @@ awq_status awq_fwd_mlp(const awq_fwd_ctx *f, const awq_layer_weights *w, const a
     const awq_linear *gu_w[2] = {&w->gate, &w->up};
     TRY(linears_forward(f->dev, 2, gu_y, xin, gu_w));
     if (f->cfg->act == AWQ_ACT_SILU) TRY(f->dev->ops->silu_mul(f->dev->ctx, &g, &g, &u));
-    else TRY(f->dev->ops->act_mul(f->dev->ctx, &g, &g, &u, f->cfg->act));
+    else if (f->dev->can.act_mul[f->cfg->act]) TRY(f->dev->ops->act_mul(f->dev->ctx, &g, &g, &u, f->cfg->act));
+    else TRY(awq_fallback_act_mul(f->dev, &g, &g, &u, f->cfg->act));
     return awq_linear_forward(f->dev, out, &g, &w->down);
 }
 
@@ -180,6 +184,9 @@ awq_status awq_fwd_logits(const awq_model *m, awq_tensor *logits, awq_tensor *xb
     const awq_model_config *c = &m->cfg;
     TRY(m->dev.ops->rmsnorm(m->dev.ctx, xb, x, &m->final_norm, (float)c->rms_eps));
     TRY(awq_linear_forward(&m->dev, logits, xb, &m->lm_head));
-    if (c->final_softcap > 0) TRY(m->dev.ops->softcap(m->dev.ctx, logits, (float)c->final_softcap));
+    if (c->final_softcap > 0 && m->dev.can.softcap)
+        TRY(m->dev.ops->softcap(m->dev.ctx, logits, (float)c->final_softcap));
+    else if (c->final_softcap > 0)
+        TRY(awq_fallback_softcap(&m->dev, logits, (float)c->final_softcap));
     return AWQ_OK;
 }

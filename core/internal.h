@@ -27,6 +27,7 @@
 /* One registered backend (built-in or plugin). */
 typedef struct awq_backend_entry {
     const awq_backend_ops *ops;
+    awq_backend_ops       *own;      /* zero-filled full copy of an older plugin's shorter table */
     void                  *dl;       /* dl handle, NULL for built-in */
     int32_t                score;    /* probe score */
     char                   path[512];/* plugin file, "" for built-in */
@@ -99,17 +100,47 @@ void       awq_registry_free(awq_runtime *rt);
 const awq_backend_entry *awq_registry_find(const awq_runtime *rt, const char *name);
 
 /* A created backend instance on one device. */
+/* What the device can run (awq_backend_can), asked once when it is opened (caps.c). */
+typedef struct awq_device_caps {
+    bool multi, prepare, graph, softcap, attention_softcap, clip_search, gram;
+    bool act_mul[2];           /* by awq_act */
+    bool reduce[3], scalar[2]; /* by awq_reduce_op / awq_scalar_op */
+} awq_device_caps;
+
 typedef struct awq_device {
     const awq_backend_ops *ops;
     awq_backend_ctx       *ctx;
     int32_t                index;
     char                   label[64];  /* "cpu:0", "opencl:1" */
     awq_device_info        info;
+    awq_device_caps        can;        /* filled by awq_device_open */
+    awq_backend_ctx       *host_ctx;   /* built-in cpu instance for host fallbacks, or NULL */
 } awq_device;
 
 /* Parses "auto|cpu|cpu-dnnl|opencl[:N]|cuda[:N]" and creates an instance. */
 awq_status awq_device_open(awq_runtime *rt, const char *spec, int64_t max_ctx, awq_device *out);
 void       awq_device_close(awq_device *dev);
+
+/* ---- capabilities and fallbacks (caps.c) ---- */
+struct awq_model_config;
+/* The op's name ("act_mul"). */
+const char *awq_op_name(awq_op op);
+/* True when the backend has the member for op and its supports_op (if any) accepts the case. */
+bool awq_backend_can(const awq_backend_ops *o, int32_t device, awq_op op, int32_t param);
+/* Fills dev->can from the backend (awq_device_open does). */
+void awq_device_caps_fill(awq_device *dev);
+/* Asks the device what a model of config c needs (and, with quantize, what the AWQ search
+ * needs), logs each fallback once, and creates the host instance the host
+ * fallbacks use. *lm_head_q8 (may be NULL) is cleared when the device lacks matmul_q8. */
+awq_status awq_device_plan(awq_runtime *rt, awq_device *dev, const struct awq_model_config *c,
+                           bool quantize, bool *lm_head_q8);
+/* Host fallbacks (the built-in cpu kernels over host copies); need awq_device_plan first. */
+awq_status awq_fallback_act_mul(const awq_device *dev, awq_tensor *y, const awq_tensor *gate,
+                                const awq_tensor *up, awq_act act);
+awq_status awq_fallback_softcap(const awq_device *dev, awq_tensor *x, float cap);
+awq_status awq_fallback_attention_softcap(const awq_device *dev, awq_tensor *out, const awq_tensor *q,
+                                          const awq_tensor *k, const awq_tensor *v, int32_t n_past,
+                                          float scale, int32_t window, float cap);
 
 /* The built-in reference cpu backend (backend_cpu/). */
 const awq_backend_ops *awq_backend_cpu_ops(void);

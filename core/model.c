@@ -179,17 +179,6 @@ static awq_status upload_norm(loader *L, const char *name, int64_t n, bool requi
     return AWQ_OK;
 }
 
-awq_status awq_model_check_ops(awq_runtime *rt, const awq_model_config *c, const awq_device *dev,
-                               const char *what) {
-    const awq_backend_ops *o = dev->ops;
-    const char *missing = c->act != AWQ_ACT_SILU && !o->act_mul ? "act_mul"
-                          : c->final_softcap > 0 && !o->softcap ? "softcap"
-                          : c->attn_softcap > 0 && !o->attention_softcap ? "attention_softcap" : NULL;
-    if (!missing) return AWQ_OK;
-    return awq_set_error(rt, AWQ_ERR_UNSUPPORTED, "%s: a %s model needs the backend op '%s', "
-                         "which %s does not provide", what, c->model_type, missing, dev->label);
-}
-
 static awq_status load_linear(loader *L, const char *prefix, int64_t out_f, int64_t in_f,
                               bool has_bias, awq_linear *l) {
     awq_model *m = L->m;
@@ -237,7 +226,7 @@ static awq_status load_linear(loader *L, const char *prefix, int64_t out_f, int6
     snprintf(name, sizeof name, "%s.bias", prefix);
     if ((st = upload(L, name, AWQ_DTYPE_COUNT_, 1, &out_f, has_bias, &l->bias))) return st;
     if (quant) l->q.bias = l->bias;
-    if (quant && m->dev.ops->weight_prepare) {
+    if (quant && m->dev.can.prepare) {
         st = m->dev.ops->weight_prepare(m->dev.ctx, &l->q);
         if (st != AWQ_OK) return awq_set_error(rt, st, "%s: weight_prepare failed", prefix);
     }
@@ -335,7 +324,7 @@ static awq_status load_fused(loader *L, const char *prefix, int n, const int64_t
             (st = upload_cols(L, sc, AWQ_DTYPE_F16, G, tot, c0, outs[i], &l->q.scales)))
             return st;
         m->n_params += outs[i] * in_f;
-        if (m->dev.ops->weight_prepare && (st = m->dev.ops->weight_prepare(m->dev.ctx, &l->q)))
+        if (m->dev.can.prepare && (st = m->dev.ops->weight_prepare(m->dev.ctx, &l->q)))
             return awq_set_error(rt, st, "%s: weight_prepare failed", prefix);
         c0 += outs[i];
     }
@@ -352,12 +341,6 @@ static awq_status load_lm_head_q8(loader *L, int64_t V, int64_t d) {
     memset(l, 0, sizeof *l);
     l->in = d;
     l->out = V;
-    if (!m->dev.ops->matmul_q8)
-        return awq_set_error(rt, AWQ_ERR_UNSUPPORTED,
-                             "%s: an 8-bit lm_head (lm_head q8) needs the backend op 'matmul_q8', which "
-                             "%s does not provide (the cpu and cpu-dnnl backends do); load the lm_head "
-                             "as stored on this device",
-                             m->dir, m->dev.label);
     if (awq_st_find(L->st, "lm_head.qweight"))
         return awq_set_error(rt, AWQ_ERR_UNSUPPORTED,
                              "%s: the lm_head is 4-bit already; lm_head q8 re-quantizes a floating-point "
@@ -551,7 +534,9 @@ awq_status awq_model_load(awq_model **out, awq_runtime *rt, const char *dir,
     if (st != AWQ_OK) goto fail;
     int64_t max_ctx = m->cfg.max_pos;
     st = awq_device_open(rt, p.device, max_ctx, &m->dev);
-    if (st == AWQ_OK) st = awq_model_check_ops(rt, &m->cfg, &m->dev, dir);
+    bool q8 = p.lm_head == AWQ_LM_HEAD_Q8; /* cleared (and logged) when the device lacks matmul_q8 */
+    if (st == AWQ_OK) st = awq_device_plan(rt, &m->dev, &m->cfg, false, &q8);
+    if (!q8) L.lm_head = AWQ_LM_HEAD_AS_STORED;
     if (st == AWQ_OK) st = load_weights(&L);
     awq_st_close(L.st);
     if (st != AWQ_OK) goto fail;

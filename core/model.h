@@ -76,9 +76,6 @@ awq_status awq_model_load_gemv_linear(awq_runtime *rt, const awq_device *dev, aw
                                       const struct awq_safetensors *st, const char *prefix,
                                       awq_linear *l);
 
-/* Refuses (AWQ_ERR_UNSUPPORTED naming `what`) a family whose ops the device lacks. */
-awq_status awq_model_check_ops(awq_runtime *rt, const awq_model_config *c, const awq_device *dev,
-                               const char *what);
 
 /* Host F32 copy of a norm weight as the forward pass applies it: w, or 1 + w when
  * c->norm_plus_one. */

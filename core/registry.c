@@ -11,6 +11,7 @@
  */
 #include <dirent.h>
 #include <limits.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -114,33 +115,51 @@ static void try_plugin(awq_runtime *rt, seen_set *seen, const char *path) {
         awq_dl_close(&lib);
         return;
     }
-    if (ops->struct_size < sizeof(awq_backend_ops)) {
-        snprintf(msg, sizeof msg, "ops table has %u bytes, this libawq needs %zu", ops->struct_size,
-                 sizeof(awq_backend_ops));
+    /* An older plugin's table ends before members appended since: it needs the required ones
+     * (which end at quantize_w4) and the rest reads as NULL from a zero-filled copy. */
+    const size_t min_size = offsetof(awq_backend_ops, quantize_w4) + sizeof ops->quantize_w4;
+    if (ops->struct_size < min_size) {
+        snprintf(msg, sizeof msg, "ops table has %u bytes, ABI %u's required members need %zu",
+                 ops->struct_size, AWQ_BACKEND_ABI_VERSION, min_size);
         add_skipped(rt, path, msg);
         awq_dl_close(&lib);
         return;
+    }
+    awq_backend_ops *copy = NULL;
+    if (ops->struct_size < sizeof(awq_backend_ops)) {
+        copy = awq_calloc(1, sizeof *copy);
+        if (!copy) {
+            add_skipped(rt, path, "out of memory");
+            awq_dl_close(&lib);
+            return;
+        }
+        memcpy(copy, ops, ops->struct_size);
+        ops = copy;
     }
     const char *miss = missing_required(ops);
     if (miss) {
         snprintf(msg, sizeof msg, "required op '%s' is missing", miss);
         add_skipped(rt, path, msg);
+        awq_free(copy);
         awq_dl_close(&lib);
         return;
     }
     if (!ops->name || already_loaded(rt, ops->name)) {
         snprintf(msg, sizeof msg, "backend '%s' already loaded", ops->name ? ops->name : "?");
         add_skipped(rt, path, msg);
+        awq_free(copy);
         awq_dl_close(&lib);
         return;
     }
     if (rt->n_backends >= AWQ_MAX_BACKENDS) {
         add_skipped(rt, path, "too many backends");
+        awq_free(copy);
         awq_dl_close(&lib);
         return;
     }
     awq_backend_entry *e = &rt->backends[rt->n_backends++];
     e->ops = ops;
+    e->own = copy;
     e->dl = lib.handle;
     e->score = score;
     snprintf(e->path, sizeof e->path, "%s", path);
@@ -230,6 +249,8 @@ void awq_registry_free(awq_runtime *rt) {
             awq_dl lib = {.handle = rt->backends[i].dl};
             awq_dl_close(&lib);
         }
+        awq_free(rt->backends[i].own);
+        rt->backends[i].own = NULL;
     }
     rt->n_backends = 0;
     for (int i = 0; i < rt->n_skipped; i++) awq_free(rt->skipped[i]);

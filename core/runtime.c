@@ -96,6 +96,7 @@ static awq_status open_on(awq_runtime *rt, const awq_backend_entry *e, int32_t i
         return st;
     }
     snprintf(out->label, sizeof out->label, "%s:%d", e->ops->name, index);
+    awq_device_caps_fill(out);
     AWQ_LOG_INFO(rt, "using device %s (%s)", out->label, out->info.name);
     return AWQ_OK;
 }
@@ -147,5 +148,6 @@ awq_status awq_device_open(awq_runtime *rt, const char *spec, int64_t max_ctx, a
 
 void awq_device_close(awq_device *dev) {
     if (dev && dev->ops && dev->ctx) dev->ops->destroy(dev->ctx);
-    if (dev) dev->ctx = NULL;
+    if (dev && dev->host_ctx) awq_backend_cpu_ops()->destroy(dev->host_ctx);
+    if (dev) dev->ctx = dev->host_ctx = NULL;
 }

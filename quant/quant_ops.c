@@ -40,7 +40,7 @@ static awq_status to_host(awq_search *S, const awq_tensor *t, awq_tensor *h) {
 awq_status awq_qop_reduce(awq_search *S, float *out, const awq_tensor *x, awq_reduce_op op,
                           int32_t group) {
     int64_t C = awq_tensor_cols(x);
-    if (S->dev->ops->reduce) {
+    if (S->dev->can.reduce[op]) {
         awq_buflist tmp = {0};
         awq_tensor y;
         awq_status st = awq_tensor_alloc(S->rt, S->dev, &tmp, AWQ_DTYPE_F32, 1, &C, &y);
@@ -61,7 +61,7 @@ awq_status awq_qop_reduce(awq_search *S, float *out, const awq_tensor *x, awq_re
 
 awq_status awq_qop_scalar(awq_search *S, double *out, const awq_tensor *a, const awq_tensor *b,
                           awq_scalar_op op) {
-    if (S->dev->ops->scalar) return S->dev->ops->scalar(S->dev->ctx, out, a, b, op);
+    if (S->dev->can.scalar[op]) return S->dev->ops->scalar(S->dev->ctx, out, a, b, op);
     awq_backend_ctx *cc;
     awq_tensor ha, hb;
     TRY(cpu_ctx(S, &cc));
@@ -76,7 +76,7 @@ awq_status awq_qop_scalar(awq_search *S, double *out, const awq_tensor *a, const
 }
 
 awq_status awq_qop_gram(awq_search *S, awq_tensor *g, const awq_tensor *x) {
-    if (S->dev->ops->gram) return S->dev->ops->gram(S->dev->ctx, g, x, false);
+    if (S->dev->can.gram) return S->dev->ops->gram(S->dev->ctx, g, x, false);
     awq_backend_ctx *cc;
     awq_tensor hx;
     TRY(cpu_ctx(S, &cc));
@@ -96,7 +96,7 @@ awq_status awq_qop_gram(awq_search *S, awq_tensor *g, const awq_tensor *x) {
 
 awq_status awq_qop_clip_search(awq_search *S, awq_tensor *best, const awq_tensor *w,
                                const awq_tensor *x, int32_t n_grid, int32_t n_steps) {
-    if (S->dev->ops->clip_search)
+    if (S->dev->can.clip_search)
         return S->dev->ops->clip_search(S->dev->ctx, best, w, x, &S->qd, n_grid, n_steps);
     awq_backend_ctx *cc;
     awq_tensor hw, hx;

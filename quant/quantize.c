@@ -467,7 +467,7 @@ awq_status awq_quantize(awq_runtime *rt, const awq_quant_params *p, awq_quant_re
                      cal.seqlen);
     }
     if ((s = awq_device_open(rt, p->device, awq ? cal.seqlen : 0, &R.dev)) ||
-        (s = awq_model_check_ops(rt, &R.cfg, &R.dev, p->model_dir)))
+        (s = awq_device_plan(rt, &R.dev, &R.cfg, awq, NULL)))
         goto fail;
     /* what determines the result, and an interrupted run of the same quantization to continue */
     if ((s = awq_fingerprint_build(rt, p, R.cfg.n_layers, R.st, R.dev.ops->name, &fp)) ||

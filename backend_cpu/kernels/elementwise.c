@@ -1,4 +1,4 @@
-/* elementwise.c - rmsnorm, rope, softmax, silu_mul, binop, get_rows, convert. */
+/* elementwise.c - rmsnorm, rope, silu_mul, binop, get_rows, convert. */
 #include "kcommon.h"
 
 awq_status awq_cpu_rmsnorm(awq_backend_ctx *ctx, awq_tensor *y, const awq_tensor *x,
@@ -44,25 +44,6 @@ awq_status awq_cpu_rope(awq_backend_ctx *ctx, awq_tensor *x, const awq_tensor *p
                 v[i + half] = b * c + a * s;
             }
         }
-    }
-    return AWQ_OK;
-}
-
-awq_status awq_cpu_softmax(awq_backend_ctx *ctx, awq_tensor *x) {
-    K_REQUIRE(ctx, x->type == AWQ_DTYPE_F32 && awq_tensor_is_rowwise(x), "softmax: rowwise F32");
-    int64_t n = awq_tensor_rows(x), d = awq_tensor_cols(x);
-#pragma omp parallel for num_threads(ctx->n_threads) if (n > 4)
-    for (int64_t i = 0; i < n; i++) {
-        float *xi = (float *)k_row(x, i);
-        float mx = -INFINITY;
-        for (int64_t j = 0; j < d; j++) mx = xi[j] > mx ? xi[j] : mx;
-        double sum = 0;
-        for (int64_t j = 0; j < d; j++) {
-            xi[j] = expf(xi[j] - mx);
-            sum += xi[j];
-        }
-        float inv = (float)(1.0 / sum);
-        for (int64_t j = 0; j < d; j++) xi[j] *= inv;
     }
     return AWQ_OK;
 }

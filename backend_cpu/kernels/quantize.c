@@ -122,20 +122,6 @@ awq_status awq_cpu_quantize_w4(awq_backend_ctx *ctx, awq_tensor *codes, awq_tens
     return AWQ_OK;
 }
 
-awq_status awq_cpu_scale_cols(awq_backend_ctx *ctx, awq_tensor *w, const awq_tensor *s) {
-    int64_t n = awq_tensor_rows(w), c = awq_tensor_cols(w);
-    K_REQUIRE(ctx, w->type == AWQ_DTYPE_F32 && s->type == AWQ_DTYPE_F32 && awq_tensor_nelem(s) == c &&
-                       awq_tensor_is_rowwise(w),
-              "scale_cols: w (n, c) F32, s (c,) F32");
-    const float *sv = (const float *)((const char *)s->data + s->offs);
-#pragma omp parallel for num_threads(ctx->n_threads) if (n > 16)
-    for (int64_t i = 0; i < n; i++) {
-        float *r = (float *)k_row(w, i);
-        for (int64_t j = 0; j < c; j++) r[j] *= sv[j];
-    }
-    return AWQ_OK;
-}
-
 awq_status awq_cpu_reduce(awq_backend_ctx *ctx, awq_tensor *y, const awq_tensor *x,
                           awq_reduce_op op, int32_t group) {
     int64_t n = awq_tensor_rows(x), c = awq_tensor_cols(x);

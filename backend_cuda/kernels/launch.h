@@ -97,7 +97,6 @@ int awqk_rmsnorm(awqk_ctx *kc, int n, int d, const float *x, long long ldx, cons
 /* x (nt, nh, 2*half) F32 in place, rows at x + t*s0 + h*s1; rotate-half RoPE (awq_backend.h). */
 int awqk_rope(awqk_ctx *kc, int nt, int nh, int half, float *x, long long s0, long long s1,
               const int32_t *pos, const float *inv_freq, float attn_factor);
-int awqk_softmax(awqk_ctx *kc, int n, int d, float *x, long long ldx);
 int awqk_silu_mul(awqk_ctx *kc, int n, int d, float *y, long long ldy, const float *gate,
                   long long ldg, const float *up, long long ldu);
 /* y = gelu_tanh(gate) * up (Gemma's gelu_pytorch_tanh). */
@@ -115,7 +114,6 @@ int awqk_get_rows(awqk_ctx *kc, int n, int d, float *y, long long ldy, const voi
 /* y = x cast between F32/F16/BF16, rounding to nearest even. */
 int awqk_convert(awqk_ctx *kc, int n, int d, void *y, int y_dt, long long ldy, const void *x,
                  int x_dt, long long ldx);
-int awqk_scale_cols(awqk_ctx *kc, int n, int c, float *w, long long ldw, const float *s);
 
 /* Causal GQA attention, awq_backend.h's contract. q (B, T, H, hd), k/v (B, S, Hkv, hd),
  * out (B, T, H, hd), all F32 with contiguous innermost dim; strides in elements. */

@@ -43,12 +43,6 @@ extern "C" int awqk_rope(awqk_ctx *kc, int nt, int nh, int half, float *x, long 
     AWQK_LAUNCH(kc, "rope", ops_rope, grid, block, 0, nt, nh, half, x, s0, s1, pos, inv_freq, attn_factor);
 }
 
-extern "C" int awqk_softmax(awqk_ctx *kc, int n, int d, float *x, long long ldx) {
-    if (n <= 0 || d <= 0) return 0;
-    const dim3 grid(lo_grid(kc, lo_cdiv(n, OPS_ROW_THREADS / 32), 16)), block(OPS_ROW_THREADS);
-    AWQK_LAUNCH(kc, "softmax", ops_softmax, grid, block, 0, n, d, x, ldx);
-}
-
 /* units of the element-wise kernels: (row, 1024-column chunk) */
 static long long lo_ew_units(int n, int d) { return (long long)n * lo_cdiv(d, OPS_EW_CHUNK); }
 
@@ -92,12 +86,6 @@ extern "C" int awqk_convert(awqk_ctx *kc, int n, int d, void *y, int y_dt, long 
     if (n <= 0 || d <= 0) return 0;
     const dim3 grid(lo_grid(kc, lo_ew_units(n, d), 8)), block(OPS_EW_THREADS);
     AWQK_LAUNCH(kc, "convert", ops_convert, grid, block, 0, n, d, y, y_dt, ldy, x, x_dt, ldx);
-}
-
-extern "C" int awqk_scale_cols(awqk_ctx *kc, int n, int c, float *w, long long ldw, const float *s) {
-    if (n <= 0 || c <= 0) return 0;
-    const dim3 grid(lo_grid(kc, lo_ew_units(n, c), 8)), block(OPS_EW_THREADS);
-    AWQK_LAUNCH(kc, "scale_cols", ops_scale_cols, grid, block, 0, n, c, w, ldw, s);
 }
 
 /* ================================== attention ============================================= */

@@ -1,12 +1,12 @@
 /*
- * ops.cuh - row and element-wise kernels of the CUDA backend: rmsnorm, rope, softmax, silu_mul,
- * binop, get_rows, convert, scale_cols. Single source (nvcc and the host SIMT emulator, see
+ * ops.cuh - row and element-wise kernels of the CUDA backend: rmsnorm, rope, silu_mul,
+ * binop, get_rows, convert. Single source (nvcc and the host SIMT emulator, see
  * intrin.cuh); the launchers are in launch_ops.cuh. Semantics: awq_backend.h, with the cpu
  * backend (backend_cpu/kernels/elementwise.c) as the oracle.
  *
  * Two shapes of kernel, both grid-stride so the grid can stay a few blocks per SM (cheap on the
  * GPU, and few fibers on the emulator):
- *  - reductions over a row (rmsnorm, softmax): one warp per row, 4 warps per block, warp-shuffle
+ *  - reductions over a row (rmsnorm): one warp per row, 4 warps per block, warp-shuffle
  *    reductions only (no __syncthreads), as ggml-cuda's rms_norm_f32 / soft_max_f32 do for short
  *    rows;
  *  - element-wise ops: "units" of (row, 1024-column chunk), one block of 256 threads per unit,
@@ -45,29 +45,6 @@ ops_rmsnorm(int n, int d, const float *x, long long ldx, const void *gamma, int 
         for (int o = 16; o > 0; o >>= 1) ss += __shfl_xor_sync(0xffffffffu, ss, o);
         const float rs = (float)(1.0 / sqrt(ss / (double)d + (double)eps));
         for (int j = lane; j < d; j += 32) yr[j] = xr[j] * rs * awqk_ld(gamma, gamma_dt, j);
-    }
-}
-
-/* ---- softmax over each row, in place --------------------------------------------------------
- * max, then e = expf(x - max) written back while summing in double, then e * (1 / sum). */
-__global__ void __launch_bounds__(OPS_ROW_THREADS)
-ops_softmax(int n, int d, float *x, long long ldx) {
-    const int lane = threadIdx.x & 31;
-    const int wpb = blockDim.x >> 5;
-    for (int r = blockIdx.x * wpb + (threadIdx.x >> 5); r < n; r += gridDim.x * wpb) {
-        float *xr = x + (long long)r * ldx;
-        float mx = -INFINITY;
-        for (int j = lane; j < d; j += 32) mx = fmaxf(mx, xr[j]);
-        mx = awqk_warp_max(mx);
-        double sum = 0.0;
-        for (int j = lane; j < d; j += 32) {
-            float e = expf(xr[j] - mx);
-            xr[j] = e;
-            sum += (double)e;
-        }
-        for (int o = 16; o > 0; o >>= 1) sum += __shfl_xor_sync(0xffffffffu, sum, o);
-        const float inv = (float)(1.0 / sum);
-        for (int j = lane; j < d; j += 32) xr[j] *= inv;
     }
 }
 
@@ -204,19 +181,6 @@ ops_convert(int n, int d, void *y, int y_dt, long long ldy, const void *x, int x
             for (int j = c0 + (int)threadIdx.x; j < c1; j += blockDim.x)
                 awqk_st(y, y_dt, yo + j, awqk_ld(x, x_dt, xo + j));
         }
-    }
-}
-
-/* w[i][j] *= s[j]. */
-__global__ void __launch_bounds__(OPS_EW_THREADS)
-ops_scale_cols(int n, int c, float *w, long long ldw, const float *s) {
-    const int nch = (c + OPS_EW_CHUNK - 1) / OPS_EW_CHUNK;
-    const long long units = (long long)n * nch;
-    for (long long u = blockIdx.x; u < units; u += gridDim.x) {
-        int r, c0, c1;
-        ops_unit(u, nch, c, &r, &c0, &c1);
-        float *wr = w + (long long)r * ldw;
-        for (int j = c0 + (int)threadIdx.x; j < c1; j += blockDim.x) wr[j] *= s[j];
     }
 }
 

@@ -1,9 +1,9 @@
 /*
- * ops.cl - the element-wise and row-wise inference ops: rmsnorm, rope, attention, softmax,
- * silu_mul, binop, get_rows, convert, scale_cols.
+ * ops.cl - the element-wise and row-wise inference ops: rmsnorm, rope, attention,
+ * silu_mul, binop, get_rows, convert.
  *
  * Element-wise kernels use a 2-D range (column, row): consecutive work-items touch consecutive
- * addresses of a row (coalesced), rows may be strided. Row reductions (rmsnorm, softmax) give one
+ * addresses of a row (coalesced), rows may be strided. Row reductions (rmsnorm) give one
  * work-group of LS items to a row and reduce in local memory.
  */
 
@@ -104,25 +104,6 @@ void attention(int T, int H, int Hkv, int hd, int n_past, float scale, int windo
     }
 }
 
-__kernel __attribute__((reqd_work_group_size(LS, 1, 1)))
-void softmax(int d, __global float *x, ulong xo, long ldx) {
-    __local float red[LS];
-    int l = get_local_id(0);
-    __global float *xr = x + xo + (long)get_group_id(0) * ldx;
-    float mx = -INFINITY;
-    for (int j = l; j < d; j += LS) mx = fmax(mx, xr[j]);
-    mx = wg_max(mx, red);
-    float s = 0.0f;
-    for (int j = l; j < d; j += LS) {
-        float e = exp(xr[j] - mx);
-        xr[j] = e;
-        s += e;
-    }
-    s = wg_sum(s, red);
-    float inv = 1.0f / s;
-    for (int j = l; j < d; j += LS) xr[j] *= inv;
-}
-
 __kernel void silu_mul(int d, int n, __global float *y, ulong yo, long ldy,
                        __global const float *g, ulong go, long ldg,
                        __global const float *u, ulong uo, long ldu) {
@@ -177,13 +158,6 @@ __kernel void convert(int d, int n, __global uchar *y, ulong yo, long ldy, int y
     int j = get_global_id(0), i = get_global_id(1);
     if (j >= d || i >= n) return;
     st_any(y + yo, ydt, (long)i * ldy + j, ld_any(x + xo, xdt, (long)i * ldx + j));
-}
-
-__kernel void scale_cols(int c, int n, __global float *w, ulong wo, long ldw,
-                         __global const float *s, ulong so) {
-    int j = get_global_id(0), i = get_global_id(1);
-    if (j >= c || i >= n) return;
-    w[wo + (long)i * ldw + j] *= s[so + j];
 }
 
 /* Attention for CPU-class devices: one item per (head, query, sequence) runs the online softmax

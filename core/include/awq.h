@@ -163,6 +163,11 @@ AWQ_API int32_t    awq_runtime_device_count(const awq_runtime *rt);
  * Errors: AWQ_ERR_INVALID_ARG (NULL argument or i out of range), or the backend's status if it
  * cannot describe the device. */
 AWQ_API awq_status awq_runtime_device_get(const awq_runtime *rt, int32_t i, awq_device_desc *out);
+/* What the i-th device cannot run of the optional backend ops, and what runs instead, as one
+ * line "op(case) -> fallback; ..." written into buf (cap bytes, NUL-terminated); "" when it runs
+ * everything. Asks the backend's capability query (docs/backends.md, "Capabilities").
+ * AWQ_ERR_INVALID_ARG for a NULL argument, an index out of range or a buf too small. */
+AWQ_API awq_status awq_runtime_device_fallbacks(const awq_runtime *rt, int32_t i, char *buf, size_t cap);
 /* Number of plugins that were found but skipped; 0 if rt is NULL. */
 AWQ_API int32_t     awq_runtime_skipped_count(const awq_runtime *rt);
 /* The i-th skipped plugin as a "path: reason" line. Borrowed: valid until rt is destroyed.

@@ -29,8 +29,9 @@
  *  - Ops never allocate device memory. A backend may size its scratch once in create() from
  *    awq_backend_config.
  *  - An op returns AWQ_ERR_UNSUPPORTED for shapes/dtypes it cannot handle and writes a reason
- *    through cfg->set_error. Members marked optional may be NULL; the core then falls back
- *    to the built-in cpu backend (after a download) or does without.
+ *    through cfg->set_error. Members marked optional may be NULL, and supports_op() may
+ *    decline cases of a member it has; the core then falls back per op (to the built-in cpu
+ *    backend over host copies, or a slower path) and logs the reason once.
  */
 #ifndef AWQ_BACKEND_H
 #define AWQ_BACKEND_H
@@ -44,7 +45,7 @@ extern "C" {
 /* Version of this plugin ABI, separate from the library version (docs/install.md): raised when
  * a change breaks existing plugins (a member's meaning or position); members appended at the end
  * of awq_backend_ops do not raise it (struct_size tells them apart). */
-#define AWQ_BACKEND_ABI_VERSION 1
+#define AWQ_BACKEND_ABI_VERSION 2 /* 2: softmax and scale_cols removed; supports_op appended */
 
 #if defined(_WIN32)
 #define AWQ_EXPORT __declspec(dllexport)
@@ -186,13 +187,24 @@ typedef enum awq_act {
     AWQ_ACT_GELU_TANH = 1, /* Gemma: gelu_pytorch_tanh */
 } awq_act;
 
-/* Identifiers of the ops (not used by the ABI yet). */
+/* Identifiers of the ops, for supports_op() and for messages (the member of the same name). */
 typedef enum awq_op {
     AWQ_OP_MATMUL = 0, AWQ_OP_MATMUL_W4A16, AWQ_OP_RMSNORM, AWQ_OP_ROPE, AWQ_OP_ATTENTION,
-    AWQ_OP_SOFTMAX, AWQ_OP_SILU_MUL, AWQ_OP_BINOP, AWQ_OP_GET_ROWS, AWQ_OP_CONVERT,
-    AWQ_OP_FAKE_QUANT, AWQ_OP_QUANTIZE_W4, AWQ_OP_SCALE_COLS, AWQ_OP_REDUCE, AWQ_OP_SCALAR,
-    AWQ_OP_CLIP_SEARCH, AWQ_OP_GRAM, AWQ_OP_COUNT_
+    AWQ_OP_SILU_MUL, AWQ_OP_BINOP, AWQ_OP_GET_ROWS, AWQ_OP_CONVERT,
+    AWQ_OP_FAKE_QUANT, AWQ_OP_QUANTIZE_W4, AWQ_OP_REDUCE, AWQ_OP_SCALAR, AWQ_OP_CLIP_SEARCH,
+    AWQ_OP_GRAM, AWQ_OP_WEIGHT_PREPARE, AWQ_OP_MATMUL_W4A16_MULTI, AWQ_OP_STEP_GRAPH,
+    AWQ_OP_ACT_MUL, AWQ_OP_SOFTCAP, AWQ_OP_ATTENTION_SOFTCAP, AWQ_OP_MATMUL_Q8,
+    AWQ_OP_COUNT_
 } awq_op;
+
+/* A question to supports_op(): can the device run `op` for this case? */
+typedef struct awq_op_query {
+    awq_op    op;
+    /* The case, by op (0 where the op has no cases):
+     *   ACT_MUL: an awq_act; REDUCE: an awq_reduce_op; SCALAR: an awq_scalar_op;
+     *   MATMUL: the weight's awq_dtype; MATMUL_W4A16 / MATMUL_W4A16_MULTI: the group size. */
+    int32_t   param;
+} awq_op_query;
 
 typedef struct awq_backend_ctx awq_backend_ctx; /* defined by each backend */
 
@@ -227,7 +239,7 @@ typedef struct awq_backend_ops {
     int32_t    (*device_count)(void);
     /* Describes device 0 <= device < device_count() into *out. */
     awq_status (*device_info) (int32_t device, awq_device_info *out);
-    /* Creates an instance (queue, scratch) on a device; cfg stays valid until destroy. */
+    /* Creates an instance (queue, scratch) on a device; *cfg is valid during the call only (copy it). */
     awq_status (*create)      (int32_t device, const awq_backend_config *cfg, awq_backend_ctx **out);
     /* Frees an instance after its buffers were freed; NULL is a no-op. */
     void       (*destroy)     (awq_backend_ctx *ctx);
@@ -270,8 +282,6 @@ typedef struct awq_backend_ops {
     awq_status (*attention)   (awq_backend_ctx *ctx, awq_tensor *out, const awq_tensor *q,
                                const awq_tensor *k, const awq_tensor *v, int32_t n_past,
                                float scale, int32_t window);
-    /* Numerically stable softmax over the innermost dimension, in place (F32). */
-    awq_status (*softmax)     (awq_backend_ctx *ctx, awq_tensor *x);
     /* y (n, d) F32 = silu(gate) * up, gate/up (n, d) F32 (strided rows allowed). */
     awq_status (*silu_mul)    (awq_backend_ctx *ctx, awq_tensor *y, const awq_tensor *gate,
                                const awq_tensor *up);
@@ -299,8 +309,6 @@ typedef struct awq_backend_ops {
      * (out, in/gs) U8. */
     awq_status (*quantize_w4) (awq_backend_ctx *ctx, awq_tensor *codes, awq_tensor *scales,
                                awq_tensor *zeros, const awq_tensor *w, const awq_quant_desc *q);
-    /* optional: w (out, in) F32 column j *= s[j], s (in,) F32. */
-    awq_status (*scale_cols)  (awq_backend_ctx *ctx, awq_tensor *w, const awq_tensor *s);
     /* optional: statistics, see awq_reduce_op. group is used by WMEAN_GROUPS. */
     awq_status (*reduce)      (awq_backend_ctx *ctx, awq_tensor *y, const awq_tensor *x,
                                awq_reduce_op op, int32_t group);
@@ -364,13 +372,22 @@ typedef struct awq_backend_ops {
      * rows of x, y, qs and d may be strided. fp32 accumulation (the op test's matmul tolerance). */
     awq_status (*matmul_q8)(awq_backend_ctx *ctx, awq_tensor *y, const awq_tensor *x,
                             const awq_tensor *qs, const awq_tensor *d);
+
+    /* ---- optional: the capability query (appended) ---- */
+    /* Whether device `device` (0 <= device < device_count()) can run the op and case of q. Asked
+     * when a model is loaded or quantized and by `awq-cli info -v`, never per token. NULL means
+     * every non-NULL member runs every case its contract names. A member that is NULL is not
+     * asked about: the core treats it as unsupported. For each optional op the core has a
+     * fallback (docs/backends.md): the work runs on the built-in cpu backend over host copies,
+     * or takes a slower path on the device, and the reason is logged. */
+    bool (*supports_op)(int32_t device, const awq_op_query *q);
 } awq_backend_ops;
 
 /* Members that must be non-NULL for a backend to load. */
 #define AWQ_BACKEND_REQUIRED_OPS(X) \
     X(device_count) X(device_info) X(create) X(destroy) X(buffer_alloc) X(buffer_free) \
     X(upload) X(download) X(synchronize) X(memset_zero) X(matmul) X(matmul_w4a16) X(rmsnorm) \
-    X(rope) X(attention) X(softmax) X(silu_mul) X(binop) X(get_rows) X(convert) \
+    X(rope) X(attention) X(silu_mul) X(binop) X(get_rows) X(convert) \
     X(fake_quant) X(quantize_w4)
 
 /* Bottom of each plugin's main file: exports awq_backend_entry() and awq_backend_probe().

@@ -1,6 +1,6 @@
 /*
  * test_cpu_ref_quant.c - the quantization ops of the cpu backends (fake_quant, quantize_w4,
- * clip_search, scale_cols, reduce, scalar, gram) against independent double-precision loops
+ * clip_search, reduce, scalar, gram) against independent double-precision loops
  * written here from docs/algorithm.md 6, 7.2 and 7.4 and the contracts in awq_backend.h.
  *
  * The pseudo-quantizer is specified in fp32 (PyTorch fp32 tensors, docs/algorithm.md 7.2); the reference
@@ -14,7 +14,6 @@
  *                emulated with a double-based round-to-nearest-even, docs/algorithm.md 7.4)
  *   clip_search  the chosen max is one of the candidates, and its error (double reference)
  *                is within 1e-4 relative of the exact minimum (ties keep the larger candidate)
- *   scale_cols   exact (one fp32 multiply)
  *   reduce       MEAN_ABS / WMEAN: 1e-6 relative; MAX_ABS: exact
  *   scalar       1e-10 relative to sum |terms| (accumulated in double)
  *   gram         1e-5 * sum_t |x_ti x_tj| (+ 1e-6 |g0| when accumulating)
@@ -327,23 +326,7 @@ TEST(clip_search) {
     }
 }
 
-/* ---- scale_cols, reduce, scalar, gram --------------------------------------------------- */
-
-TEST(scale_cols) {
-    int64_t n = 7, c = 45, ld = c + 3;
-    float *w = falloc(n * ld), *w0 = falloc(n * ld), *s = falloc(c);
-    fill(w, n * ld, 2.0f);
-    fill(s, c, 3.0f);
-    memcpy(w0, w, (size_t)(n * ld) * 4);
-    awq_tensor tw = view2(AWQ_DTYPE_F32, w, n, c, ld), ts = view1(AWQ_DTYPE_F32, s, c);
-    if (!OPS->scale_cols) return;
-    OP_OK(OPS->scale_cols(CTX, &tw, &ts));
-    for (int64_t i = 0; i < n; i++) {
-        for (int64_t j = 0; j < c; j++) ASSERT(w[i * ld + j] == (float)((double)w0[i * ld + j] * s[j]));
-        for (int64_t j = c; j < ld; j++) ASSERT(w[i * ld + j] == w0[i * ld + j]);
-    }
-    free(w); free(w0); free(s);
-}
+/* ---- reduce, scalar, gram --------------------------------------------------- */
 
 TEST(reduce) {
     if (!OPS->reduce) return;
@@ -434,7 +417,6 @@ static void suite(void) {
     RUN(fake_quant_ties_and_clamps);
     RUN(quantize_w4);
     RUN(clip_search);
-    RUN(scale_cols);
     RUN(reduce);
     RUN(scalar);
     RUN(gram);

@@ -33,7 +33,6 @@
  *   rope          err <= 1e-5 * row + 1e-7                    sin/cos of fp32 angle (pos * inv_freq)
  *   attention     err <= 1e-4 * row + 1e-6                    dots, exp, online softmax
  *   attention_softcap  as attention                           plus cap * tanh(s / cap) per score
- *   softmax       err <= 1e-5 * |ref| + 1e-9                  exp and one sum
  *   silu_mul      err <= 2e-6 * |ref| + 1e-12                 exp and a divide per element
  *   act_mul       gelu_tanh: err <= 1e-5 * |ref| + 5e-6       tanh of the device's libm; 1 + tanh
  *                 (silu: as silu_mul)                         cancels for very negative gates
@@ -44,7 +43,6 @@
  *   fake_quant    err <= 1e-6 * (|ref| + step) per element, or exactly one quantization step
  *                 (step = S/s: a rounding that flips at a .5 tie) on < 0.5% of the elements
  *   quantize_w4   exact: codes, zeros and the fp16 scale bits
- *   scale_cols    err <= 1e-6 * |ref|                         one fp32 multiply
  *   reduce        MEAN_ABS, WMEAN: err <= 1e-5 * |ref| + 1e-9; MAX_ABS: exact
  *   scalar        err <= 1e-6 * sum |terms| (computed here)   double accumulation
  *   clip_search   >= 99% of the groups choose exactly the reference's max; the rest an adjacent
@@ -80,11 +78,10 @@ static const tol TOL_MATMUL = {1e-6, 1e-4, BY_ROW};
 static const tol TOL_RMSNORM = {1e-7, 1e-5, BY_ELEM};
 static const tol TOL_ROPE = {1e-7, 1e-5, BY_ROW};
 static const tol TOL_ATTENTION = {1e-6, 1e-4, BY_ROW};
-static const tol TOL_SOFTMAX = {1e-9, 1e-5, BY_ELEM};
 static const tol TOL_SILU = {1e-12, 2e-6, BY_ELEM};
 static const tol TOL_GELU = {5e-6, 1e-5, BY_ELEM};    /* tanh (device libm): 1 + tanh cancels for g << 0 */
 static const tol TOL_SOFTCAP = {1e-7, 1e-5, BY_ELEM}; /* cap * tanh(x / cap) */
-static const tol TOL_ELEMWISE = {0, 1e-6, BY_ELEM}; /* binop, get_rows, convert, scale_cols */
+static const tol TOL_ELEMWISE = {0, 1e-6, BY_ELEM}; /* binop, get_rows, convert */
 static const tol TOL_REDUCE = {1e-9, 1e-5, BY_ELEM};
 static const tol TOL_GRAM = {1e-6, 1e-4, BY_ROW};
 static const tol TOL_MATMUL_FP16ACT = {1e-5, 4e-3, BY_ROW};
@@ -827,34 +824,7 @@ TEST(attention_softcap) {
     ASSERT_MSG(bad == 0, "%d attention_softcap case(s) failed", bad);
 }
 
-/* ---- softmax, silu_mul -------------------------------------------------------------------- */
-
-static int softmax_case(int64_t n, int64_t d) {
-    ocase c;
-    case_begin(&c, "softmax", "n=%lld d=%lld (row stride %lld, values 90 +- 10)", (long long)n, (long long)d,
-               (long long)(d + 2));
-    awq_tensor vx = v2(AWQ_DTYPE_F32, n, d, d + 2);
-    tbuf X;
-    tb_init(&X, span(&vx));
-    for (size_t i = 0; i < X.bytes; i += 4) {
-        float f = 90.0f + 10.0f * rnd(); /* expf without the max subtraction would overflow */
-        memcpy(X.ref + i, &f, 4);
-    }
-    tb_upload(&c, &X);
-    if (!c.bad) {
-        awq_tensor rx = on_ref(&X, vx), dx = on_dev(&X, vx);
-        case_status(&c, "cpu", REF->softmax(RCTX, &rx));
-        case_status(&c, BE_NAME, OPS->softmax(CTX, &dx));
-    }
-    cmp_out(&c, &X, vx, TOL_SOFTMAX, "x");
-    tb_free(&X);
-    return case_end(&c);
-}
-
-TEST(softmax) {
-    int bad = softmax_case(1, 1) + softmax_case(3, 67) + softmax_case(17, 1000) + softmax_case(130, 17);
-    ASSERT_MSG(bad == 0, "%d softmax case(s) failed", bad);
-}
+/* ---- silu_mul -------------------------------------------------------------------- */
 
 /* fused: gate and up are the two halves of one gate|up row (d a multiple of 4 keeps the up view
  * at a 16-byte offset); otherwise separate padded buffers. */
@@ -1262,36 +1232,7 @@ TEST(quantize_w4) {
     ASSERT_MSG(bad == 0, "%d quantize_w4 case(s) failed", bad);
 }
 
-/* ---- scale_cols, reduce, scalar -------------------------------------------------------------- */
-
-static int scale_cols_case(int64_t n, int64_t c_) {
-    ocase c;
-    case_begin(&c, "scale_cols", "w (%lld, %lld) row stride %lld", (long long)n, (long long)c_, (long long)(c_ + 3));
-    awq_tensor vw = v2(AWQ_DTYPE_F32, n, c_, c_ + 3), vs = v1(AWQ_DTYPE_F32, c_);
-    tbuf W, S;
-    tb_init(&W, span(&vw)); tb_init(&S, span(&vs));
-    fill_img(&W, AWQ_DTYPE_F32, 2.0);
-    fill_img(&S, AWQ_DTYPE_F32, 3.0);
-    tb_upload(&c, &W); tb_upload(&c, &S);
-    if (!c.bad) {
-        awq_tensor rw = on_ref(&W, vw), rs = on_ref(&S, vs), dw = on_dev(&W, vw), ds = on_dev(&S, vs);
-        case_status(&c, "cpu", REF->scale_cols(RCTX, &rw, &rs));
-        case_status(&c, BE_NAME, OPS->scale_cols(CTX, &dw, &ds));
-    }
-    cmp_out(&c, &W, vw, TOL_ELEMWISE, "w");
-    tb_check_input(&c, &S, "s");
-    tb_free(&W); tb_free(&S);
-    return case_end(&c);
-}
-
-TEST(scale_cols) {
-    if (!OPS->scale_cols) {
-        printf("  op scale_cols: not provided\n");
-        return;
-    }
-    int bad = scale_cols_case(1, 576) + scale_cols_case(40, 67) + scale_cols_case(130, 192);
-    ASSERT_MSG(bad == 0, "%d scale_cols case(s) failed", bad);
-}
+/* ---- reduce, scalar -------------------------------------------------------------- */
 
 static int reduce_case(int op, int64_t n, int64_t c_, int32_t group) {
     static const char *names[] = {"MEAN_ABS_COLS", "WMEAN_GROUPS", "MAX_ABS_COLS"};
@@ -1521,7 +1462,6 @@ static void suite(void) {
     RUN(rope);
     RUN(attention);
     RUN(attention_softcap);
-    RUN(softmax);
     RUN(silu_mul);
     RUN(act_mul);
     RUN(softcap);
@@ -1530,7 +1470,6 @@ static void suite(void) {
     RUN(convert);
     RUN(fake_quant);
     RUN(quantize_w4);
-    RUN(scale_cols);
     RUN(reduce);
     RUN(scalar);
     RUN(clip_search);

@@ -16,6 +16,7 @@ set(AWQ_FAKE_PLUGINS
     "good|"
     "abi|FAKE_BAD_ABI,FAKE_ID=fakeabi"
     "small|FAKE_SMALL_STRUCT,FAKE_ID=fakesmall"
+    "old|FAKE_OLD_STRUCT,FAKE_ID=fakeold"
     "missing|FAKE_MISSING_OP,FAKE_ID=fakemissing"
     "probe|FAKE_PROBE_ZERO,FAKE_ID=fakeprobe"
     "noexports|FAKE_NO_EXPORTS"

@@ -3,12 +3,14 @@
  * with one of these definitions (see extra.cmake):
  *   FAKE_ID=name         the backend name (default fake)
  *   FAKE_BAD_ABI         reports AWQ_BACKEND_ABI_VERSION + 1
- *   FAKE_SMALL_STRUCT    reports an ops table smaller than this libawq's
+ *   FAKE_SMALL_STRUCT    reports an ops table that ends before the last required op
+ *   FAKE_OLD_STRUCT      reports an older, shorter table (no supports_op): loads, tail NULL
  *   FAKE_MISSING_OP      leaves the required op rmsnorm NULL
  *   FAKE_PROBE_ZERO      probe returns 0 with a reason
  *   FAKE_NO_EXPORTS      exports neither awq_backend_entry nor awq_backend_probe
  * Like a real plugin it uses only the public headers and does not link libawq.
  */
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -64,7 +66,6 @@ STUB(rmsnorm, awq_backend_ctx *c, awq_tensor *y, const awq_tensor *x, const awq_
 STUB(rope, awq_backend_ctx *c, awq_tensor *x, const awq_tensor *p, const awq_tensor *f, float a)
 STUB(attention, awq_backend_ctx *c, awq_tensor *o, const awq_tensor *q, const awq_tensor *k,
      const awq_tensor *v, int32_t n, float s, int32_t w)
-STUB(softmax, awq_backend_ctx *c, awq_tensor *x)
 STUB(silu_mul, awq_backend_ctx *c, awq_tensor *y, const awq_tensor *g, const awq_tensor *u)
 STUB(binop, awq_backend_ctx *c, awq_tensor *y, const awq_tensor *a, const awq_tensor *b,
      awq_binop op)
@@ -75,14 +76,25 @@ STUB(fake_quant, awq_backend_ctx *c, awq_tensor *wq, const awq_tensor *w, const 
 STUB(quantize_w4, awq_backend_ctx *c, awq_tensor *co, awq_tensor *s, awq_tensor *z,
      const awq_tensor *w, const awq_quant_desc *q)
 
+#ifdef FAKE_OLD_STRUCT
+/* Set, but past the struct_size this variant declares: the core must never read it. */
+static bool fake_never(int32_t device, const awq_op_query *q) {
+    (void)device;
+    (void)q;
+    abort();
+}
+#endif
+
 static const awq_backend_ops fake_ops = {
 #ifdef FAKE_BAD_ABI
     .abi_version = AWQ_BACKEND_ABI_VERSION + 1,
 #else
     .abi_version = AWQ_BACKEND_ABI_VERSION,
 #endif
-#ifdef FAKE_SMALL_STRUCT
-    .struct_size = (uint32_t)(sizeof(awq_backend_ops) - 2 * sizeof(void *)),
+#if defined(FAKE_SMALL_STRUCT)
+    .struct_size = (uint32_t)offsetof(awq_backend_ops, quantize_w4), /* ends before a required op */
+#elif defined(FAKE_OLD_STRUCT)
+    .struct_size = (uint32_t)offsetof(awq_backend_ops, supports_op), /* built before supports_op */
 #else
     .struct_size = (uint32_t)sizeof(awq_backend_ops),
 #endif
@@ -104,13 +116,15 @@ static const awq_backend_ops fake_ops = {
 #endif
     .rope = fake_rope,
     .attention = fake_attention,
-    .softmax = fake_softmax,
     .silu_mul = fake_silu_mul,
     .binop = fake_binop,
     .get_rows = fake_get_rows,
     .convert = fake_convert,
     .fake_quant = fake_fake_quant,
     .quantize_w4 = fake_quantize_w4,
+#ifdef FAKE_OLD_STRUCT
+    .supports_op = fake_never,
+#endif
 };
 
 static int fake_probe(char *why, size_t cap) {

@@ -41,7 +41,7 @@ static int skipped_for(const awq_runtime *rt, const char *file, const char **lin
 static const struct {
     const char *file, *reason;
 } expect_skips[] = {
-    {"libawq-backend-fake-small.so", "ops table has"},
+    {"libawq-backend-fake-small.so", "required members need"},
     {"libawq-backend-fake-missing.so", "required op 'rmsnorm' is missing"},
     {"libawq-backend-fake-probe.so", "no fake device here"},
     {"libawq-backend-fake-noexports.so", "not an awq backend plugin"},
@@ -68,6 +68,11 @@ TEST(loads_good_skips_bad) {
     const char *bad_names[] = {"fakeabi", "fakesmall", "fakemissing", "fakeprobe"};
     for (int i = 0; i < 4; i++) ASSERT_MSG(!awq_registry_find(rt, bad_names[i]), "%s loaded", bad_names[i]);
     ASSERT(awq_registry_find(rt, "cpu")->dl == NULL); /* still the built-in one */
+    /* A plugin built before the last appended members loads; those members read as NULL. */
+    const awq_backend_entry *old = awq_registry_find(rt, "fakeold");
+    ASSERT_MSG(old != NULL, "a plugin with a shorter (older) ops table did not load");
+    ASSERT(old->own != NULL && old->ops == old->own && old->ops->supports_op == NULL);
+    ASSERT(old->ops->quantize_w4 != NULL);
 
     /* Its two devices are listed after the cpu backend's. */
     int found = 0;

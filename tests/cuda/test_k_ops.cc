@@ -197,34 +197,6 @@ static void t_rope(int nt, int nh, int hd, long long s1, long long s0, float af,
            s1, s0, af, maxpos);
 }
 
-/* ---- softmax ------------------------------------------------------------------------------- */
-
-static void t_softmax(int n, int d, long long ldx, bool with_inf) {
-    std::vector<float> x((size_t)n * ldx, SENT);
-    for (int i = 0; i < n; i++)
-        for (int j = 0; j < d; j++) x[(size_t)i * ldx + j] = rng_normal() * 4;
-    if (with_inf)
-        for (int i = 0; i < n; i++)
-            for (int j = 1; j < d; j += 3) x[(size_t)i * ldx + j] = -INFINITY;
-    std::vector<float> x0 = x;
-    int rc = awqk_softmax(&g_kc, n, d, x.data(), ldx);
-    double worst = 0;
-    bool pad_ok = true;
-    for (int i = 0; i < n; i++) {
-        const float *r = &x0[(size_t)i * ldx];
-        double mx = -INFINITY, sum = 0;
-        for (int j = 0; j < d; j++) mx = std::max(mx, (double)r[j]);
-        for (int j = 0; j < d; j++) sum += exp((double)r[j] - mx);
-        for (int j = 0; j < d; j++) {
-            double ref = exp((double)r[j] - mx) / sum;
-            worst = std::max(worst, fabs(x[(size_t)i * ldx + j] - ref) / (1e-5 * ref + 1e-9));
-        }
-        for (long long j = d; j < ldx; j++) pad_ok &= x[(size_t)i * ldx + j] == SENT;
-    }
-    report("softmax", rc == 0 && pad_ok, worst, "n %d d %d ldx %lld%s", n, d, ldx,
-           with_inf ? " with -inf" : "");
-}
-
 /* ---- silu_mul ------------------------------------------------------------------------------ */
 
 static void t_silu_mul(int n, int d, long long ldy, long long ldg, long long ldu) {
@@ -350,29 +322,6 @@ static void t_convert(int n, int d, int xdt, int ydt) {
     }
     report("convert", rc == 0 && pad_ok, bad ? INFINITY : 0.0,
            "%s -> %s n %d d %d (NaN, inf, -0, ties, subnormals)", dt_name(xdt), dt_name(ydt), n, d);
-}
-
-/* ---- scale_cols ---------------------------------------------------------------------------- */
-
-static void t_scale_cols(int n, int c) {
-    const long long ldw = c + 7;
-    std::vector<float> w((size_t)n * ldw, SENT), s(c);
-    for (int i = 0; i < n; i++)
-        for (int j = 0; j < c; j++) w[(size_t)i * ldw + j] = rng_normal();
-    for (auto &v : s) v = (float)exp(rng_normal());
-    std::vector<float> w0 = w;
-    int rc = awqk_scale_cols(&g_kc, n, c, w.data(), ldw, s.data());
-    double worst = 0;
-    bool pad_ok = true;
-    for (int i = 0; i < n; i++) {
-        for (int j = 0; j < c; j++) {
-            double ref = ref_f32((double)w0[(size_t)i * ldw + j] * s[j]);
-            double err = fabs(w[(size_t)i * ldw + j] - ref);
-            worst = std::max(worst, err == 0 ? 0.0 : err / (1e-6 * fabs(ref)));
-        }
-        for (long long j = c; j < ldw; j++) pad_ok &= w[(size_t)i * ldw + j] == SENT;
-    }
-    report("scale_cols", rc == 0 && pad_ok, worst, "n %d c %d ldw %lld", n, c, ldw);
 }
 
 /* ---- attention ----------------------------------------------------------------------------- */
@@ -825,9 +774,6 @@ int main(void) {
     t_rope(4, 9, 80, 96, 9 * 96 + 11, 0.7f, 100000);
     t_rope(3, 2, 6, 6, 13, 1.0f, 123456);
     t_rope(2, 4, 128, 128, 1024, 1.25f, 2000000);
-    t_softmax(1, 1, 1, false);
-    t_softmax(3, 33, 35, false);
-    t_softmax(4, 1000, 1003, true);
     t_silu_mul(1, 1, 1, 1, 1);
     t_silu_mul(3, 1500, 1501, 1503, 1500);
     t_silu_mul(7, 33, 40, 33, 35);
@@ -844,8 +790,6 @@ int main(void) {
     for (int xd = 0; xd < 3; xd++)
         for (int yd = 0; yd < 3; yd++) t_convert(3, 67, xd, yd);
     t_convert(2, 1030, AWQK_F32, AWQK_F16);
-    t_scale_cols(1, 1);
-    t_scale_cols(5, 1100);
 
     /* attention: B T H Hkv hd S n_past window fused misalign */
     /* attention: shared memory of every configuration within 48 KiB */
