@@ -199,7 +199,7 @@ typedef enum awq_op {
 
 /* A question to supports_op(): can the device run `op` for this case? */
 typedef struct awq_op_query {
-    awq_op    op;
+    awq_op    op;    /* the op asked about */
     /* The case, by op (0 where the op has no cases):
      *   ACT_MUL: an awq_act; REDUCE: an awq_reduce_op; SCALAR: an awq_scalar_op;
      *   MATMUL: the weight's awq_dtype; MATMUL_W4A16 / MATMUL_W4A16_MULTI: the group size. */
