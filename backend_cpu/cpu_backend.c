@@ -22,7 +22,7 @@ awq_status awq_cpu_device_info(int32_t device, awq_device_info *out) {
 }
 
 #ifndef AWQ_CPU_PLUGIN
-bool awq_alloc_fault(void); /* core/alloc.c: the fault tests' allocation-failure hook */
+bool awq_alloc_fault(void); /* core/runtime/alloc.c: the fault tests' allocation-failure hook */
 #else
 static bool awq_alloc_fault(void) { return false; }
 #endif

@@ -13,11 +13,11 @@ foreach(part MAJOR MINOR PATCH)
   list(APPEND AWQ_H_VERSION "${CMAKE_MATCH_1}")
 endforeach()
 string(REPLACE ";" "." AWQ_H_VERSION "${AWQ_H_VERSION}")
-file(STRINGS ${CMAKE_SOURCE_DIR}/core/status.c AWQ_C_VERSION REGEX "awq_version\\(void\\)")
+file(STRINGS ${CMAKE_SOURCE_DIR}/core/runtime/status.c AWQ_C_VERSION REGEX "awq_version\\(void\\)")
 string(REGEX REPLACE ".*return \"([0-9.]+)\".*" "\\1" AWQ_C_VERSION "${AWQ_C_VERSION}")
 if(NOT AWQ_H_VERSION STREQUAL PROJECT_VERSION OR NOT AWQ_C_VERSION STREQUAL PROJECT_VERSION)
   message(FATAL_ERROR "version mismatch: project() says ${PROJECT_VERSION}, awq.h ${AWQ_H_VERSION}, "
-                      "awq_version() in core/status.c ${AWQ_C_VERSION}")
+                      "awq_version() in core/runtime/status.c ${AWQ_C_VERSION}")
 endif()
 
 # The plugin ABI version is separate from the library version (awq_backend.h).

@@ -4,7 +4,7 @@
 #include <string.h>
 
 #include "fuzz.h"
-#include "tokenizer/jinja.h"
+#include "jinja.h"
 
 int awq_fuzz_jinja(const uint8_t *data, size_t size) {
     awq_runtime *rt = awq_fuzz_runtime();

@@ -4,7 +4,7 @@
  * no crash), leave nothing behind (no output directory, no OUT.tmp-* directory) and, in the
  * sanitizer build, leak nothing (LeakSanitizer is asked after every run).
  *
- * The hook is awq_alloc_fail_set (core/alloc.c): it counts awq_malloc/calloc/realloc/strdup and
+ * The hook is awq_alloc_fail_set (core/runtime/alloc.c): it counts awq_malloc/calloc/realloc/strdup and
  * the cpu backend's buffers. The model is tests/data/awq_golden/llama_mha (2 layers, hidden 64)
  * with 4 calibration samples; the generate runs on the checkpoint the unfaulted quantize made:
  * runtime, tokenizer, model (W4A16), session, sampler, a prompt and 3 sampled tokens, decoded.

@@ -11,7 +11,7 @@
 #include "awq.h"
 #include "test.h"
 #include "tokenizer.h"
-#include "tokenizer/jinja.h"
+#include "jinja.h"
 
 static awq_runtime *g_rt;
 

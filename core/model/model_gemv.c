@@ -1,5 +1,5 @@
 /* model_gemv.c - loading AutoAWQ GEMV-layout linears: converted once to the canonical GEMM
- * layout on the host (core/pack.c), then uploaded like a GEMM checkpoint. */
+ * layout on the host (core/formats/pack.c), then uploaded like a GEMM checkpoint. */
 #include <stdio.h>
 #include <string.h>
 
