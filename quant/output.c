@@ -296,8 +296,7 @@ awq_status awq_qout_write_f32(awq_qout *o, const char *name, awq_dtype dtype, co
     if (dtype == AWQ_DTYPE_F32) return put(o, name, data, (uint64_t)n * 4);
     uint16_t *buf = awq_malloc((size_t)n * 2);
     if (!buf) return awq_set_error(o->rt, AWQ_ERR_OUT_OF_MEMORY, "out of memory");
-    for (int64_t i = 0; i < n; i++)
-        buf[i] = dtype == AWQ_DTYPE_BF16 ? awq_f32_to_bf16(data[i]) : awq_f32_to_f16(data[i]);
+    awq_row_from_f32(buf, dtype, data, n);
     awq_status s = put(o, name, buf, (uint64_t)n * 2);
     awq_free(buf);
     return s;

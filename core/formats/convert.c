@@ -19,6 +19,7 @@
 #include <cjson/cJSON.h>
 
 #include "awq_pack.h"
+#include "awq_pack.h"
 #include "gguf.h"
 #include "json.h"
 #include "safetensors.h"
@@ -390,8 +391,7 @@ static awq_status convert(awq_runtime *rt, awq_gguf *g, const arch_map *a, const
         if (p->dtype == AWQ_DTYPE_F32) {
             st = awq_st_writer_write(w, name, buf, n * 4);
         } else {
-            for (uint64_t k = 0; k < n; k++)
-                half[k] = p->dtype == AWQ_DTYPE_BF16 ? awq_f32_to_bf16(buf[k]) : awq_f32_to_f16(buf[k]);
+            awq_row_from_f32(half, p->dtype, buf, (int64_t)n);
             st = awq_st_writer_write(w, name, half, n * 2);
         }
         done_n += n;

@@ -525,24 +525,8 @@ awq_status awq_st_read_f32(awq_runtime *rt, const awq_safetensors *st, const awq
     /* safetensors is little-endian, as are the hosts awq supports (x86-64, aarch64).
      * The data may be unaligned (offsets are only guaranteed to be byte offsets): memcpy each
      * element. */
+    if (awq_row_to_f32(out, p, t->dtype, (int64_t)n)) return AWQ_OK;
     switch (t->dtype) {
-    case AWQ_DTYPE_F32:
-        if (n) memcpy(out, p, (size_t)n * 4);
-        return AWQ_OK;
-    case AWQ_DTYPE_F16:
-        for (uint64_t i = 0; i < n; i++) {
-            uint16_t h;
-            memcpy(&h, p + 2 * i, 2);
-            out[i] = awq_f16_to_f32(h);
-        }
-        return AWQ_OK;
-    case AWQ_DTYPE_BF16:
-        for (uint64_t i = 0; i < n; i++) {
-            uint16_t h;
-            memcpy(&h, p + 2 * i, 2);
-            out[i] = awq_bf16_to_f32(h);
-        }
-        return AWQ_OK;
     case AWQ_DTYPE_F64:
         for (uint64_t i = 0; i < n; i++) {
             double v;

@@ -6,8 +6,11 @@
 #ifndef AWQ_PACK_H
 #define AWQ_PACK_H
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <string.h>
+
+#include "awq.h" /* awq_dtype */
 
 #ifdef __cplusplus
 extern "C" {
@@ -77,6 +80,40 @@ static inline uint16_t awq_f32_to_bf16(float f) {
     if ((u & 0x7fffffffu) > 0x7f800000u) return (uint16_t)((u >> 16) | 0x40u);
     u += 0x7fffu + ((u >> 16) & 1u);
     return (uint16_t)(u >> 16);
+}
+
+/* The one host row converter of libawq and the plugins: dst[0..n) = the n F32/F16/BF16 values
+ * at src as floats (exact). src may be unaligned (bytes are copied; little-endian, as every host
+ * awq supports). Returns false, writing nothing, for any other dtype. */
+static inline bool awq_row_to_f32(float *dst, const void *src, awq_dtype t, int64_t n) {
+    const unsigned char *p = (const unsigned char *)src;
+    if (t == AWQ_DTYPE_F32) {
+        if (n > 0) memcpy(dst, p, (size_t)n * 4);
+        return true;
+    }
+    if (t != AWQ_DTYPE_F16 && t != AWQ_DTYPE_BF16) return false;
+    for (int64_t i = 0; i < n; i++) {
+        uint16_t h;
+        memcpy(&h, p + 2 * i, 2);
+        dst[i] = t == AWQ_DTYPE_F16 ? awq_f16_to_f32(h) : awq_bf16_to_f32(h);
+    }
+    return true;
+}
+
+/* The reverse: dst = n floats stored as F32 (copied) or rounded to F16/BF16 (nearest even);
+ * dst may be unaligned. Returns false, writing nothing, for any other dtype. */
+static inline bool awq_row_from_f32(void *dst, awq_dtype t, const float *src, int64_t n) {
+    unsigned char *p = (unsigned char *)dst;
+    if (t == AWQ_DTYPE_F32) {
+        if (n > 0) memcpy(p, src, (size_t)n * 4);
+        return true;
+    }
+    if (t != AWQ_DTYPE_F16 && t != AWQ_DTYPE_BF16) return false;
+    for (int64_t i = 0; i < n; i++) {
+        uint16_t h = t == AWQ_DTYPE_F16 ? awq_f32_to_f16(src[i]) : awq_f32_to_bf16(src[i]);
+        memcpy(p + 2 * i, &h, 2);
+    }
+    return true;
 }
 
 /* Rounds a float to the nearest fp16 value and back (fp16 emulation of one operation). */

@@ -373,15 +373,7 @@ static awq_status load_lm_head_q8(loader *L, int64_t V, int64_t d) {
     for (int64_t r0 = 0; r0 < V && st == AWQ_OK; r0 += CHUNK) {
         int64_t nr = V - r0 < CHUNK ? V - r0 : CHUNK;
         for (int64_t r = 0; r < nr; r++) {
-            const char *src = (const char *)t->data + (size_t)((r0 + r) * d) * es;
-            for (int64_t k = 0; k < d; k++) {
-                uint16_t h;
-                if (t->dtype == AWQ_DTYPE_F32) memcpy(&row[k], src + 4 * k, 4);
-                else {
-                    memcpy(&h, src + 2 * k, 2);
-                    row[k] = t->dtype == AWQ_DTYPE_F16 ? awq_f16_to_f32(h) : awq_bf16_to_f32(h);
-                }
-            }
+            awq_row_to_f32(row, (const char *)t->data + (size_t)((r0 + r) * d) * es, t->dtype, d);
             awq_q8_0_quantize_row(row, d, qs + r * d, dd + r * nb);
         }
         st = m->dev.ops->upload(m->dev.ctx, l->q8_qs.data, (size_t)(r0 * d), qs, (size_t)(nr * d));
