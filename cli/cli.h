@@ -28,6 +28,8 @@ struct cli_args;
 /* Parses "--lm-head q8|stored" at a->i into *out (true when that option was there; a bad value
  * prints an error and sets a->error). */
 bool cli_opt_lm_head(struct cli_args *a, awq_lm_head_format *out);
+/* --precision / --search-precision fp32|bf16 (name is the option); same contract. */
+bool cli_opt_precision(struct cli_args *a, const char *name, awq_precision *out);
 /* The stderr log callback. */
 void cli_log(awq_log_level level, const char *msg, void *user);
 

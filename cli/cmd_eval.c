@@ -26,6 +26,8 @@ static void usage(FILE *f) {
             "  --backend B        auto | cpu | cpu-dnnl | opencl[:N] | cuda[:N]\n"
             "  --lm-head F        stored (default) | q8: the fp16 lm_head re-quantized to 8 bits\n"
             "                     at load (llama.cpp Q8_0; cpu and cpu-dnnl; --base stays stored)\n"
+            "  --precision P      fp32 (default, exact) | bf16: large GEMMs in bfloat16 with fp32\n"
+            "                     accumulation where the backend has a bf16 unit (cpu-dnnl)\n"
             "  -t, --threads N    CPU threads\n"
             "  -v, --verbose      more log output\n"
             "\n"
@@ -53,6 +55,7 @@ static bool on_chunk(int32_t chunk, int32_t n_chunks, double nll, int64_t n_pred
 
 int cmd_eval(int argc, char **argv) {
     awq_lm_head_format lm_head = AWQ_LM_HEAD_AS_STORED;
+    awq_precision prec = AWQ_PRECISION_FP32;
     const char *dir = NULL, *file = NULL, *backend = "auto", *base_dir = NULL, *base_logits = NULL,
                *save_logits = NULL;
     int64_t ctx = 2048, max_chunks = 0, threads = 0;
@@ -68,6 +71,7 @@ int cmd_eval(int argc, char **argv) {
         else if (cli_opt(&a, NULL, "--save-logits", &save_logits)) {}
         else if (cli_opt(&a, NULL, "--backend", &backend)) {}
         else if (cli_opt_lm_head(&a, &lm_head)) {}
+        else if (cli_opt_precision(&a, "--precision", &prec)) {}
         else if (cli_opt_int(&a, "-c", "--ctx", 2, 1 << 22, &ctx)) {}
         else if (cli_opt_int(&a, NULL, "--max-chunks", 0, 1 << 30, &max_chunks)) {}
         else if (cli_opt_int(&a, "-t", "--threads", 0, 4096, &threads)) {}
@@ -117,6 +121,7 @@ int cmd_eval(int argc, char **argv) {
     awq_model_params mp = awq_model_params_default();
     mp.device = backend;
     mp.lm_head = lm_head;
+    mp.precision = prec;
     if ((st = awq_model_load(&model, rt, dir, &mp)) != AWQ_OK) { rc = cli_fail(rt, "eval", st); goto out; }
     awq_model_info info;
     awq_model_get_info(model, &info);
@@ -126,7 +131,8 @@ int cmd_eval(int argc, char **argv) {
     awq_ppl_result r;
     awq_kld_result k;
     bool kld = base_dir || base_logits;
-    mp.lm_head = AWQ_LM_HEAD_AS_STORED; /* the base is the reference: as stored */
+    mp.lm_head = AWQ_LM_HEAD_AS_STORED; /* the base is the reference: as stored, fp32 */
+    mp.precision = AWQ_PRECISION_FP32;
     if (base_dir && (st = awq_model_load(&base, rt, base_dir, &mp)) != AWQ_OK) {
         rc = cli_fail(rt, "eval", st);
         goto out;

@@ -30,6 +30,8 @@ static void usage(FILE *f) {
             "      --backend B     auto | cpu | cpu-dnnl | opencl[:N] | cuda[:N] (default auto)\n"
             "      --lm-head F     stored (default) | q8: the fp16 lm_head re-quantized to 8 bits\n"
             "                      at load (llama.cpp Q8_0; cpu and cpu-dnnl backends)\n"
+            "      --precision P   fp32 (default, exact) | bf16: prefill GEMMs in bfloat16 with\n"
+            "                      fp32 accumulation where the backend has a bf16 unit (cpu-dnnl)\n"
             "  -t, --threads N     CPU threads (default: all cores)\n"
             "  -v, --verbose       more log output\n"
             "\n"
@@ -64,6 +66,7 @@ static char *read_all(const char *path) {
 int cmd_generate(int argc, char **argv) {
     const char *dir = NULL, *prompt = NULL, *file = NULL, *backend = "auto", *system_msg = NULL;
     awq_lm_head_format lm_head = AWQ_LM_HEAD_AS_STORED;
+    awq_precision prec = AWQ_PRECISION_FP32;
     int64_t n_predict = 128, ctx = 0, threads = 0;
     double temp = 0.8, top_p = 0.95;
     int64_t top_k = 40;
@@ -83,6 +86,7 @@ int cmd_generate(int argc, char **argv) {
         else if (cli_opt(&a, NULL, "--system", &system_msg)) {}
         else if (cli_opt(&a, NULL, "--backend", &backend)) {}
         else if (cli_opt_lm_head(&a, &lm_head)) {}
+        else if (cli_opt_precision(&a, "--precision", &prec)) {}
         else if (cli_opt_int(&a, "-n", "--n-predict", 0, 1 << 20, &n_predict)) {}
         else if (cli_opt_int(&a, "-c", "--ctx", 0, 1 << 22, &ctx)) {}
         else if (cli_opt_int(&a, "-t", "--threads", 0, 4096, &threads)) {}
@@ -143,6 +147,7 @@ int cmd_generate(int argc, char **argv) {
     awq_model_params mp = awq_model_params_default();
     mp.device = backend;
     mp.lm_head = lm_head;
+    mp.precision = prec;
     if ((st = awq_model_load(&model, rt, dir, &mp)) != AWQ_OK) { rc = cli_fail(rt, "generate", st); goto out; }
     awq_model_info info;
     awq_model_get_info(model, &info);

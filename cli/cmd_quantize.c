@@ -35,6 +35,8 @@ static void usage(FILE *f) {
             "  --seed S                shuffle the samples with seed S (default 0: file order)\n"
             "  --no-clip               skip the clipping search\n"
             "  --no-duo-scaling        activation-only scales (s = x^alpha)\n"
+            "  --search-precision P    fp32 (default, exact) | bf16: the search's GEMMs in bfloat16\n"
+            "                          with fp32 accumulation where the backend has a bf16 unit\n"
             "  --exclude PATTERN       keep linears whose name contains PATTERN in full precision\n"
             "                          (modules_to_not_convert; repeatable)\n"
             "  --backend B             auto | cpu | cpu-dnnl | opencl[:N] | cuda[:N]\n"
@@ -133,6 +135,7 @@ int cmd_quantize(int argc, char **argv) {
         else if (cli_flag(&a, "-v", "--verbose")) cli_verbosity++;
         else if (cli_flag(&a, NULL, "--no-clip")) p.clip = false;
         else if (cli_flag(&a, NULL, "--no-duo-scaling")) p.duo_scaling = false;
+        else if (cli_opt_precision(&a, "--search-precision", &p.search_precision)) {}
         else if (cli_flag(&a, NULL, "--force")) p.force = true;
         else if (cli_flag(&a, NULL, "--ignore-memory-limit")) p.ignore_memory_limit = true;
         else if (cli_flag(&a, NULL, "--no-resume")) p.no_resume = true;

@@ -74,6 +74,19 @@ const cli_command cli_commands[] = {
     {NULL, NULL},
 };
 
+bool cli_opt_precision(struct cli_args *a, const char *name, awq_precision *out) {
+    const char *v = NULL;
+    if (!cli_opt(a, NULL, name, &v)) return false;
+    if (a->error || !v) return true;
+    if (!strcmp(v, "bf16")) *out = AWQ_PRECISION_BF16;
+    else if (!strcmp(v, "fp32")) *out = AWQ_PRECISION_FP32;
+    else {
+        fprintf(stderr, "awq-cli %s: %s takes fp32 or bf16, not '%s'\n", a->cmd, name, v);
+        a->error = true;
+    }
+    return true;
+}
+
 bool cli_opt_lm_head(struct cli_args *a, awq_lm_head_format *out) {
     const char *v = NULL;
     if (!cli_opt(a, NULL, "--lm-head", &v)) return false;

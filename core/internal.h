@@ -119,6 +119,9 @@ typedef struct awq_device {
 
 /* Parses "auto|cpu|cpu-dnnl|opencl[:N]|cuda[:N]" and creates an instance. */
 awq_status awq_device_open(awq_runtime *rt, const char *spec, int64_t max_ctx, awq_device *out);
+/* Same with the matmul precision (awq_precision) handed to the backend. */
+awq_status awq_device_open_prec(awq_runtime *rt, const char *spec, int64_t max_ctx, int32_t precision,
+                                awq_device *out);
 void       awq_device_close(awq_device *dev);
 
 /* ---- capabilities and fallbacks (caps.c) ---- */

@@ -466,7 +466,7 @@ awq_status awq_quantize(awq_runtime *rt, const awq_quant_params *p, awq_quant_re
                      cal.n_samples, cal.n_skipped, cal.seqlen, (long long)cal.n_tokens, cal.n_blocks,
                      cal.seqlen);
     }
-    if ((s = awq_device_open(rt, p->device, awq ? cal.seqlen : 0, &R.dev)) ||
+    if ((s = awq_device_open_prec(rt, p->device, awq ? cal.seqlen : 0, p->search_precision, &R.dev)) ||
         (s = awq_device_plan(rt, &R.dev, &R.cfg, awq, NULL)))
         goto fail;
     /* what determines the result, and an interrupted run of the same quantization to continue */

@@ -152,6 +152,8 @@ awq_status awq_fingerprint_build(awq_runtime *rt, const awq_quant_params *p, int
         fp_put(fp, "option --seed", "%llu", (unsigned long long)p->seed);
         fp_put(fp, "option --no-clip", "%s", p->clip ? "no" : "yes");
         fp_put(fp, "option --no-duo-scaling", "%s", p->duo_scaling ? "no" : "yes");
+        if (p->search_precision != AWQ_PRECISION_FP32) /* absent = fp32: older records still match */
+            fp_put(fp, "option --search-precision", "%s", "bf16");
         const char *cp = p->calib_path ? p->calib_path : awq_calib_default_path();
         char hex[65];
         int64_t size = 0;

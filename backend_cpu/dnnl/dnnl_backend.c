@@ -47,6 +47,8 @@ static void dnnl_destroy(awq_backend_ctx *ctx) {
         pthread_mutex_destroy(&s->lock);
         free(s->scratch);
         free(s->bias);
+        free(s->xb);
+        free(s->wb);
         free(s);
     }
     awq_cpu_destroy(ctx);
@@ -70,6 +72,14 @@ static awq_status dnnl_create(int32_t device, const awq_backend_config *cfg, awq
         dnnl_destroy(ctx);
         return AWQ_ERR_BACKEND;
     }
+    /* bf16 matmuls only where oneDNN has bf16 dot products (AVX512-BF16, AMX): elsewhere it
+     * would emulate them, slower than fp32 */
+    dnnl_cpu_isa_t isa = dnnl_get_effective_cpu_isa();
+    s->bf16 = cfg->matmul_precision == AWQ_PRECISION_BF16 &&
+              (isa == dnnl_cpu_isa_avx512_core_bf16 || isa == dnnl_cpu_isa_avx512_core_amx);
+    if (cfg->matmul_precision == AWQ_PRECISION_BF16 && !s->bf16 && cfg->log)
+        cfg->log(cfg->host, AWQ_LOG_LEVEL_WARN,
+                 "cpu-dnnl: bf16 matmuls asked for, but this CPU has no bf16 unit: fp32 instead");
     *out = ctx;
     return AWQ_OK;
 }

@@ -34,6 +34,7 @@ typedef struct dnnl_mm_key {
     int64_t ldc;       /* dst (M, N) row stride */
     int32_t bias;      /* 1: f32 bias (1, N) */
     int32_t sum;       /* 1: dst += result (post-op sum) */
+    int32_t bf16;      /* 1: src and weights are bf16 (dst, bias f32) */
 } dnnl_mm_key;
 
 typedef struct dnnl_mm_entry {
@@ -52,6 +53,9 @@ typedef struct dnnl_state {
     size_t          scratch_cap; /* floats */
     float          *bias;        /* bias converted to fp32 */
     size_t          bias_cap;    /* floats */
+    bool            bf16;        /* AWQ_PRECISION_BF16 asked for and the CPU has a bf16 unit */
+    uint16_t       *xb, *wb;     /* bf16 copies of x and of a weight tile */
+    size_t          xb_cap, wb_cap; /* elements */
 } dnnl_state;
 
 static inline dnnl_state *dnnl_st(awq_backend_ctx *ctx) { return (dnnl_state *)ctx->ext; }

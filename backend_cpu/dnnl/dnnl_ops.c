@@ -4,8 +4,11 @@
  *
  * Weights that are not fp32 are converted (F16/BF16) or dequantized (AWQ 4-bit) into an fp32
  * scratch tile of at most DNNL_TILE_BYTES, one tile of output columns at a time, and each tile
- * is one primitive execution writing its columns of y. Everything stays fp32 (bf16 compute was
- * measured and rejected: its rounding of x and W exceeds the matmul tolerance by ~100x).
+ * is one primitive execution writing its columns of y. Everything stays fp32 by default; with
+ * AWQ_PRECISION_BF16 (awq_backend_config.matmul_precision) on a CPU with bf16 dot products
+ * (AVX512-BF16, AMX) x and the weight tiles are rounded to bfloat16 (nearest even) and oneDNN
+ * multiplies them with fp32 accumulation: about twice the fp32 throughput, outside the exact
+ * contract (its rounding exceeds the fp32 matmul tolerance ~100x), so only on request.
  * Small batches, unusual layouts and anything oneDNN declines go to the reference kernels.
  */
 #include <stdlib.h>
@@ -26,9 +29,13 @@ void awq_dnnl_cache_clear(dnnl_state *s) {
     }
 }
 
-static dnnl_status_t md2(dnnl_memory_desc_t *md, int64_t d0, int64_t d1, int64_t s0, int64_t s1) {
+static dnnl_status_t mdt(dnnl_memory_desc_t *md, int64_t d0, int64_t d1, int64_t s0, int64_t s1,
+                         dnnl_data_type_t t) {
     dnnl_dims_t dims = {d0, d1}, strides = {s0, s1};
-    return dnnl_memory_desc_init_by_strides(md, 2, dims, dnnl_f32, strides);
+    return dnnl_memory_desc_init_by_strides(md, 2, dims, t, strides);
+}
+static dnnl_status_t md2(dnnl_memory_desc_t *md, int64_t d0, int64_t d1, int64_t s0, int64_t s1) {
+    return mdt(md, d0, d1, s0, s1, dnnl_f32);
 }
 
 /* Creates the matmul primitive for k (NULL when oneDNN declines; *why gets the status). */
@@ -39,8 +46,9 @@ static dnnl_primitive_t mm_create(dnnl_state *s, const dnnl_mm_key *k, dnnl_stat
     dnnl_post_ops_t po = NULL;
     dnnl_primitive_desc_t pd = NULL;
     dnnl_primitive_t prim = NULL;
-    dnnl_status_t st = md2(&a, k->M, k->K, k->sa0, k->sa1);
-    if (st == dnnl_success) st = md2(&b, k->K, k->N, k->sb0, k->sb1);
+    dnnl_data_type_t ab = k->bf16 ? dnnl_bf16 : dnnl_f32;
+    dnnl_status_t st = mdt(&a, k->M, k->K, k->sa0, k->sa1, ab);
+    if (st == dnnl_success) st = mdt(&b, k->K, k->N, k->sb0, k->sb1, ab);
     if (st == dnnl_success) st = md2(&bias, 1, k->N, k->N, 1);
     if (st == dnnl_success) st = md2(&c, k->M, k->N, k->ldc, 1);
     if (st == dnnl_success) st = dnnl_matmul_desc_init(&mm, &a, &b, k->bias ? &bias : NULL, &c);
@@ -80,8 +88,8 @@ static dnnl_primitive_t mm_get(dnnl_state *s, const dnnl_mm_key *k, dnnl_status_
 }
 
 /* Runs c (M, N) (+)= a (M, K) b (K, N) (+ bias) with the cached primitive for k. */
-static dnnl_status_t mm_run(awq_backend_ctx *ctx, const dnnl_mm_key *k, const float *a,
-                            const float *b, const float *bias, float *c) {
+static dnnl_status_t mm_run(awq_backend_ctx *ctx, const dnnl_mm_key *k, const void *a,
+                            const void *b, const float *bias, float *c) {
     dnnl_state *s = dnnl_st(ctx);
     int saved = omp_get_max_threads();
     omp_set_num_threads(ctx->n_threads); /* oneDNN sizes its OpenMP regions from this */
@@ -89,8 +97,8 @@ static dnnl_status_t mm_run(awq_backend_ctx *ctx, const dnnl_mm_key *k, const fl
     dnnl_primitive_t p = mm_get(s, k, &st);
     if (p) {
         dnnl_memory_desc_t ma, mb, mbias, mc;
-        md2(&ma, k->M, k->K, k->sa0, k->sa1);
-        md2(&mb, k->K, k->N, k->sb0, k->sb1);
+        mdt(&ma, k->M, k->K, k->sa0, k->sa1, k->bf16 ? dnnl_bf16 : dnnl_f32);
+        mdt(&mb, k->K, k->N, k->sb0, k->sb1, k->bf16 ? dnnl_bf16 : dnnl_f32);
         md2(&mbias, 1, k->N, k->N, 1);
         md2(&mc, k->M, k->N, k->ldc, 1);
         dnnl_memory_t m[4] = {NULL, NULL, NULL, NULL};
@@ -124,6 +132,35 @@ static float *grow(awq_backend_ctx *ctx, float **p, size_t *cap, size_t n) {
     *p = q;
     *cap = n;
     return q;
+}
+
+static uint16_t *grow16(awq_backend_ctx *ctx, uint16_t **p, size_t *cap, size_t n) {
+    if (*cap >= n) return *p;
+    uint16_t *q = NULL;
+    if (posix_memalign((void **)&q, 64, n * sizeof(uint16_t)) != 0 || !q) {
+        awq_cpu_error(ctx, "cpu-dnnl: cannot allocate %zu bytes of scratch", n * sizeof(uint16_t));
+        return NULL;
+    }
+    free(*p);
+    *p = q;
+    *cap = n;
+    return q;
+}
+
+/* dst (rows, cols) contiguous bf16 = src rows (stride lds floats) rounded to nearest even. */
+static void rows_to_bf16(awq_backend_ctx *ctx, uint16_t *dst, const float *src, int64_t rows,
+                         int64_t cols, int64_t lds) {
+#pragma omp parallel for schedule(static) num_threads(ctx->n_threads) if (rows * cols > 65536)
+    for (int64_t r = 0; r < rows; r++)
+        awq_row_from_f32(dst + r * cols, AWQ_DTYPE_BF16, src + r * lds, cols);
+}
+
+/* x (n, in) rounded to bf16 into s->xb (contiguous); NULL when out of memory. */
+static const uint16_t *x_bf16(awq_backend_ctx *ctx, const float *x, int64_t n, int64_t in, int64_t ldx) {
+    dnnl_state *s = dnnl_st(ctx);
+    uint16_t *xb = grow16(ctx, &s->xb, &s->xb_cap, (size_t)(n * in));
+    if (xb) rows_to_bf16(ctx, xb, x, n, in, ldx);
+    return xb;
 }
 
 /* Bias (out,) of any float type as fp32 in s->bias; NULL when there is none. */
@@ -171,7 +208,9 @@ awq_status awq_dnnl_matmul(awq_backend_ctx *ctx, awq_tensor *y, const awq_tensor
     const float *b = NULL;
     awq_status st = load_bias(ctx, bias, out, &b);
     dnnl_status_t ds = dnnl_success;
-    if (st == AWQ_OK && w->type == AWQ_DTYPE_F32) {
+    const uint16_t *xb = NULL;
+    if (st == AWQ_OK && s->bf16 && !(xb = x_bf16(ctx, xp, n, in, ldx))) st = AWQ_ERR_OUT_OF_MEMORY;
+    if (st == AWQ_OK && w->type == AWQ_DTYPE_F32 && !s->bf16) {
         int64_t ldw = awq_tensor_row_stride(w) / 4;
         dnnl_mm_key k = {.M = n, .K = in, .N = out, .sa0 = ldx, .sa1 = 1, .sb0 = 1, .sb1 = ldw,
                          .ldc = ldy, .bias = b != NULL, .sum = 0};
@@ -182,14 +221,17 @@ awq_status awq_dnnl_matmul(awq_backend_ctx *ctx, awq_tensor *y, const awq_tensor
         nt = nt < 16 ? 16 : nt / 16 * 16;
         nt = nt > out ? out : nt;
         float *t = grow(ctx, &s->scratch, &s->scratch_cap, (size_t)(nt * in));
-        if (!t) st = AWQ_ERR_OUT_OF_MEMORY;
+        uint16_t *tb = s->bf16 ? grow16(ctx, &s->wb, &s->wb_cap, (size_t)(nt * in)) : NULL;
+        if (!t || (s->bf16 && !tb)) st = AWQ_ERR_OUT_OF_MEMORY;
         for (int64_t o0 = 0; o0 < out && st == AWQ_OK && ds == dnnl_success; o0 += nt) {
             int64_t nr = out - o0 < nt ? out - o0 : nt;
 #pragma omp parallel for schedule(static) num_threads(ctx->n_threads) if (nr * in > 65536)
             for (int64_t r = 0; r < nr; r++) k_row_to_f32(t + r * in, k_row(w, o0 + r), w->type, in);
-            dnnl_mm_key k = {.M = n, .K = in, .N = nr, .sa0 = ldx, .sa1 = 1, .sb0 = 1, .sb1 = in,
-                             .ldc = ldy, .bias = b != NULL, .sum = 0};
-            ds = mm_run(ctx, &k, xp, t, b ? b + o0 : NULL, yp + o0);
+            if (tb) rows_to_bf16(ctx, tb, t, nr, in, in);
+            dnnl_mm_key k = {.M = n, .K = in, .N = nr, .sa0 = tb ? in : ldx, .sa1 = 1, .sb0 = 1, .sb1 = in,
+                             .ldc = ldy, .bias = b != NULL, .sum = 0, .bf16 = tb != NULL};
+            ds = mm_run(ctx, &k, tb ? (const void *)xb : xp, tb ? (const void *)tb : t, b ? b + o0 : NULL,
+                        yp + o0);
         }
     }
     pthread_mutex_unlock(&s->lock);
@@ -254,13 +296,17 @@ awq_status awq_dnnl_matmul_w4a16(awq_backend_ctx *ctx, awq_tensor *y, const awq_
     awq_status st = load_bias(ctx, &w->bias, out, &b);
     dnnl_status_t ds = dnnl_success;
     float *t = st == AWQ_OK ? grow(ctx, &s->scratch, &s->scratch_cap, (size_t)(nt * (in + 2 * G))) : NULL;
-    if (st == AWQ_OK && !t) st = AWQ_ERR_OUT_OF_MEMORY;
+    uint16_t *tb = st == AWQ_OK && s->bf16 ? grow16(ctx, &s->wb, &s->wb_cap, (size_t)(nt * in)) : NULL;
+    const uint16_t *xb = st == AWQ_OK && s->bf16 ? x_bf16(ctx, xp, n, in, ldx) : NULL;
+    if (st == AWQ_OK && (!t || (s->bf16 && (!tb || !xb)))) st = AWQ_ERR_OUT_OF_MEMORY;
     for (int64_t o0 = 0; o0 < out && st == AWQ_OK && ds == dnnl_success; o0 += nt) {
         int64_t nr = out - o0 < nt ? out - o0 : nt; /* a multiple of 8 */
         w4_dequant_tile(ctx, w, o0, nr, t, t + nr * in, t + nr * in + G * nr);
-        dnnl_mm_key k = {.M = n, .K = in, .N = nr, .sa0 = ldx, .sa1 = 1, .sb0 = nr, .sb1 = 1,
-                         .ldc = ldy, .bias = b != NULL, .sum = 0};
-        ds = mm_run(ctx, &k, xp, t, b ? b + o0 : NULL, yp + o0);
+        if (tb) rows_to_bf16(ctx, tb, t, in, nr, nr);
+        dnnl_mm_key k = {.M = n, .K = in, .N = nr, .sa0 = tb ? in : ldx, .sa1 = 1, .sb0 = nr, .sb1 = 1,
+                         .ldc = ldy, .bias = b != NULL, .sum = 0, .bf16 = tb != NULL};
+        ds = mm_run(ctx, &k, tb ? (const void *)xb : xp, tb ? (const void *)tb : t, b ? b + o0 : NULL,
+                    yp + o0);
     }
     pthread_mutex_unlock(&s->lock);
     if (st != AWQ_OK) return st;
@@ -283,7 +329,15 @@ awq_status awq_dnnl_gram(awq_backend_ctx *ctx, awq_tensor *g, const awq_tensor *
     dnnl_mm_key k = {.M = c, .K = n, .N = c, .sa0 = 1, .sa1 = ldx, .sb0 = ldx, .sb1 = 1,
                      .ldc = ldg, .bias = 0, .sum = accumulate};
     pthread_mutex_lock(&s->lock);
-    dnnl_status_t ds = mm_run(ctx, &k, xp, xp, NULL, (float *)awq_cpu_ptr(g));
+    const void *src = xp;
+    dnnl_status_t ds = dnnl_success;
+    if (s->bf16) { /* x rounded once to a contiguous bf16 (n, c) copy */
+        src = x_bf16(ctx, xp, n, c, ldx);
+        k.sa1 = k.sb0 = c;
+        k.bf16 = 1;
+        if (!src) ds = dnnl_out_of_memory;
+    }
+    if (ds == dnnl_success) ds = mm_run(ctx, &k, src, src, NULL, (float *)awq_cpu_ptr(g));
     pthread_mutex_unlock(&s->lock);
     if (ds == dnnl_unimplemented) return awq_cpu_gram(ctx, g, x, accumulate);
     return ds == dnnl_success ? AWQ_OK : dnnl_fail(ctx, "gram", ds);

@@ -279,11 +279,23 @@ typedef enum awq_lm_head_format {
     /* Re-quantized at load, per row, to int8 with one fp16 scale per block of 32 inputs
      * (llama.cpp's Q8_0: d = max|w| / 127, q = round(w / d)), and multiplied by a Q8 x F32
      * GEMV: about half the bytes of an fp16 lm_head per decoded token, for a small perplexity
-     * cost. Needs d_model % 32 == 0 and a backend with the matmul_q8 op (cpu, cpu-dnnl);
-     * on other backends, and for a 4-bit lm_head, awq_model_load fails with
-     * AWQ_ERR_UNSUPPORTED. A tied embedding stays as stored for the token lookup. */
+     * cost. Needs d_model % 32 == 0 and a backend with the matmul_q8 op (cpu, cpu-dnnl); on
+     * other backends the lm_head stays as stored and a warning says so; for a 4-bit lm_head
+     * awq_model_load fails with AWQ_ERR_UNSUPPORTED. A tied embedding stays as stored for the
+     * token lookup. */
     AWQ_LM_HEAD_Q8 = 1,
 } awq_lm_head_format;
+
+/* Arithmetic of the large matrix products (prefill, the AWQ search's GEMMs). */
+typedef enum awq_precision {
+    /* fp32 inputs and accumulation, exact as the op contracts state (the default). */
+    AWQ_PRECISION_FP32 = 0,
+    /* Backends that have a bf16 matrix unit (cpu-dnnl on AVX512-BF16 / AMX-BF16 CPUs) round the
+     * activations and the (dequantized) weights of large products to bfloat16 and accumulate in
+     * fp32: about twice the throughput, a measured perplexity cost (README). Decode GEMVs and
+     * backends without such a unit stay fp32. */
+    AWQ_PRECISION_BF16 = 1,
+} awq_precision;
 
 /* Parameters of awq_model_load; start from awq_model_params_default(). */
 typedef struct awq_model_params {
@@ -291,6 +303,7 @@ typedef struct awq_model_params {
     awq_progress_fn progress; /* optional load progress */
     void           *progress_user; /* passed to progress unchanged */
     awq_lm_head_format lm_head; /* output projection format, default AWQ_LM_HEAD_AS_STORED */
+    awq_precision   precision; /* large matmuls, default AWQ_PRECISION_FP32 */
 } awq_model_params;
 
 /* The defaults: device "auto", no progress callback, lm_head as stored. Cannot fail. */
@@ -549,6 +562,8 @@ typedef struct awq_quant_params {
     awq_progress_fn  progress;       /* optional progress, may cancel */
     void            *progress_user;  /* passed to progress unchanged */
     bool             no_resume;      /* start over: do not continue an interrupted run (below) */
+    awq_precision    search_precision; /* the search's matmuls (default AWQ_PRECISION_FP32,
+                                          exact); BF16 is faster where the backend has it */
 } awq_quant_params;
 
 /* The defaults noted in awq_quant_params (AWQ, 4 bits, group size 128, GEMM, 128 x 512

@@ -217,6 +217,9 @@ typedef struct awq_backend_config {
     /* Record the detail of a failure on the runtime (may be NULL). */
     void   (*set_error)(void *host, const char *msg);
     void    *host;           /* first argument of log/set_error */
+    /* awq_precision: AWQ_PRECISION_BF16 allows matmul / matmul_w4a16 / gram to round x and W to
+     * bfloat16 (fp32 accumulation) where the backend has a bf16 unit; FP32 = the exact contract. */
+    int32_t  matmul_precision;
 } awq_backend_config;
 
 /* What device_info reports about one device of a backend. */
