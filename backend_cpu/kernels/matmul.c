@@ -165,7 +165,7 @@ awq_status awq_cpu_matmul_w4a16(awq_backend_ctx *ctx, awq_tensor *y, const awq_t
     awq_status st = w4_check(ctx, y, x, w);
     if (st != AWQ_OK) return st;
     int64_t in = w->in, out = w->out;
-    if (k_w4a8_prepared_ok(w) && awq_tensor_rows(x) <= W4A8_MAX_ROWS) return k_w4a8_gemv_multi(ctx, 1, &y, x, &w);
+    if (k_w4a8_prepared_ok(w)) return k_w4a8_gemv_multi(ctx, 1, &y, x, &w);
     if (k_w4_prepared_ok(w) && (k_isa() == K_ISA_AVX512 || awq_tensor_rows(x) <= W4_GEMV_MAX_ROWS)) return k_w4_gemv(ctx, y, x, w);
     return tiled_matmul(ctx, y, x, w, w4_tile, out, in, &w->bias);
 }
@@ -174,7 +174,7 @@ awq_status awq_cpu_matmul_w4a16_multi(awq_backend_ctx *ctx, int32_t nw, awq_tens
                                       const awq_tensor *x, const awq_qlinear *const *w) {
     K_REQUIRE(ctx, nw >= 1 && nw <= 3 && y && w, "matmul_w4a16_multi: 1..3 linears");
     bool fast = k_isa() == K_ISA_AVX512 || awq_tensor_rows(x) <= W4_GEMV_MAX_ROWS;
-    bool a8 = awq_tensor_rows(x) <= W4A8_MAX_ROWS;
+    bool a8 = true;
     for (int32_t i = 0; i < nw; i++) {
         awq_status st = w4_check(ctx, y[i], x, w[i]);
         if (st != AWQ_OK) return st;
