@@ -260,6 +260,30 @@ static void quantize_row(const float *x, int64_t in, int64_t gs, int8_t *xq, flo
     }
 }
 
+#if K_X86
+/* quantize_row for gs % 16 == 0: the same fp32 operations (vcvtps2dq rounds to nearest even, as
+ * lrintf in the default mode; |x * inv| <= 127 up to one rounding, so no clamp is reached). */
+T512V static void quantize_row_512(const float *x, int64_t in, int64_t gs, int8_t *xq, float *dx, int32_t *sx) {
+    const __m512i sign = _mm512_set1_epi32(0x7fffffff);
+    for (int64_t g = 0; g < in / gs; g++) {
+        const float *xg = x + g * gs;
+        __m512 m = _mm512_setzero_ps();
+        for (int64_t k = 0; k < gs; k += 16) m = _mm512_max_ps(m, _mm512_castsi512_ps(_mm512_and_si512(_mm512_castps_si512(_mm512_loadu_ps(xg + k)), sign)));
+        float amax = _mm512_reduce_max_ps(m);
+        __m512 inv = _mm512_set1_ps(amax > 0.0f ? 127.0f / amax : 0.0f);
+        __m512i s = _mm512_setzero_si512();
+        for (int64_t k = 0; k < gs; k += 16) {
+            __m512i v = _mm512_cvtps_epi32(_mm512_mul_ps(_mm512_loadu_ps(xg + k), inv));
+            v = _mm512_max_epi32(_mm512_min_epi32(v, _mm512_set1_epi32(127)), _mm512_set1_epi32(-127));
+            _mm_storeu_si128((__m128i *)(void *)(xq + g * gs + k), _mm512_cvtepi32_epi8(v));
+            s = _mm512_add_epi32(s, v);
+        }
+        dx[g] = amax / 127.0f;
+        sx[g] = _mm512_reduce_add_epi32(s);
+    }
+}
+#endif
+
 /* y[i] = x w[i]^T + bias for nw <= 3 int8-prepared weights sharing in and group size (shapes
  * checked by the op), one pool loop over the chunks of all of them. */
 awq_status k_w4a8_gemv_multi(awq_backend_ctx *ctx, int nw, awq_tensor *const *y, const awq_tensor *x,
@@ -282,7 +306,16 @@ awq_status k_w4a8_gemv_multi(awq_backend_ctx *ctx, int nw, awq_tensor *const *y,
         awq_cpu_error(ctx, "matmul_w4a16: out of memory");
         return AWQ_ERR_OUT_OF_MEMORY;
     }
-    for (int64_t r = 0; r < n; r++) quantize_row((const float *)k_row(x, r), in, gs, xq + r * in, dx + r * G, sx + r * G);
+    for (int64_t r = 0; r < n; r++) {
+        const float *xr = (const float *)k_row(x, r);
+#if K_X86
+        if (j.isa == A8_VNNI && gs % 16 == 0) {
+            quantize_row_512(xr, in, gs, xq + r * in, dx + r * G, sx + r * G);
+            continue;
+        }
+#endif
+        quantize_row(xr, in, gs, xq + r * in, dx + r * G, sx + r * G);
+    }
     for (int i = 0; i < nw; i++)
         for (int64_t o = 0; o < j.pp[i]->out; o++)
             bias[j.boff[i] + o] = w[i]->bias.data ? k_load(awq_cpu_ptr(&w[i]->bias), w[i]->bias.type, o) : 0.0f;
