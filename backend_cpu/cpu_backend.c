@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "cpu_backend.h"
+#include "threadpool.h"
 
 int32_t awq_cpu_device_count(void) { return 1; }
 
@@ -33,11 +34,16 @@ awq_status awq_cpu_create(int32_t device, const awq_backend_config *cfg, awq_bac
     if (!ctx) return AWQ_ERR_OUT_OF_MEMORY;
     ctx->cfg = *cfg;
     ctx->n_threads = awq_cpu_threads(cfg->n_threads);
+    ctx->pool = awq_tpool_create(ctx->n_threads); /* NULL: the kernels run serially */
     *out = ctx;
     return AWQ_OK;
 }
 
-void awq_cpu_destroy(awq_backend_ctx *ctx) { free(ctx); }
+void awq_cpu_destroy(awq_backend_ctx *ctx) {
+    if (!ctx) return;
+    awq_tpool_destroy(ctx->pool);
+    free(ctx);
+}
 
 awq_status awq_cpu_buffer_alloc(awq_backend_ctx *ctx, size_t nbytes, void **buf) {
     /* 64-byte aligned so SIMD kernels may use aligned loads on buffer starts. */

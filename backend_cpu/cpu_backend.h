@@ -12,7 +12,8 @@
 
 struct awq_backend_ctx {
     awq_backend_config cfg;
-    int32_t            n_threads;  /* OpenMP threads used by kernels */
+    int32_t            n_threads;  /* threads used by kernels (the pool's and OpenMP's) */
+    struct awq_tpool  *pool;       /* decode-path workers (threadpool.h); NULL: serial */
     void              *ext;        /* extension state (cpu-dnnl: oneDNN engine/stream/cache) */
 };
 

@@ -63,12 +63,13 @@ ARCHER="$(ls /usr/lib/llvm-*/lib/libarcher.so 2>/dev/null | tail -1)"
 CC=clang cmake -S "$AWQ_ROOT" -B "$TSAN_BUILD" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DAWQ_TSAN=ON \
       -DAWQ_OPENCL=OFF -DAWQ_DNNL=OFF -DAWQ_CUDA=OFF -DAWQ_CUDA_EMU=OFF -DAWQ_EXAMPLES=OFF \
       -DAWQ_SHARED_DATA="$AWQ_SHARED_DATA" >/dev/null
-cmake --build "$TSAN_BUILD" -j"$(nproc)" --target awq-cli test_cpu_ref test_cpu_ref_quant test_quantize test_batch
+cmake --build "$TSAN_BUILD" -j"$(nproc)" --target awq-cli test_cpu_ref test_cpu_ref_quant test_quantize test_batch \
+      test_threadpool
 printf 'called_from_lib:libomp.so.5\n' > "$TSAN_BUILD/tsan.supp"
 export OMP_TOOL_LIBRARIES="$ARCHER" OMP_NUM_THREADS=2
 export TSAN_OPTIONS="halt_on_error=1 suppressions=$TSAN_BUILD/tsan.supp"
 AWQ_REQUIRE_DNNL=0 ctest --test-dir "$TSAN_BUILD" --output-on-failure -j1 \
-      -R '^(test_cpu_ref|test_cpu_ref_quant|test_quantize|test_batch)$'
+      -R '^(test_cpu_ref|test_cpu_ref_quant|test_quantize|test_batch|test_threadpool)$'
 "$TSAN_BUILD/bin/awq-cli" generate "$AWQ_TEST_MODEL_DIR" -p "The capital of France is" -n 8 \
       --temp 0 --threads 2 --backend cpu
 unset OMP_TOOL_LIBRARIES OMP_NUM_THREADS TSAN_OPTIONS

@@ -1,5 +1,6 @@
 /* attention.c - causal grouped-query attention with an online softmax (no scratch). */
 #include "kcommon.h"
+#include "../threadpool.h"
 
 #define MAX_HEAD_DIM 1024
 
@@ -29,6 +30,36 @@ static void attn_row_softcap(const float *q, const char *kbase, int64_t kstride,
     for (int64_t d = 0; d < hd; d++) out[d] *= inv;
 }
 
+struct attn_job {
+    const awq_tensor *q, *k, *v, *out;
+    int64_t           T, H, hd, group;
+    int32_t           n_past, window;
+    float             scale, cap;
+};
+
+/* (sequence, query, head) rows [lo, hi) in b-major, then t, then h order. */
+static void attn_rows(void *arg, int64_t lo, int64_t hi) {
+    const struct attn_job *j = arg;
+    const awq_tensor *q = j->q, *k = j->k, *v = j->v, *out = j->out;
+    const char *qb = (const char *)q->data + q->offs, *kb = (const char *)k->data + k->offs,
+               *vb = (const char *)v->data + v->offs;
+    char *ob = (char *)out->data + out->offs;
+    for (int64_t idx = lo; idx < hi; idx++) {
+        int64_t h = idx % j->H, t = idx / j->H % j->T, b = idx / (j->H * j->T);
+        int64_t hi_ = j->n_past + t, lo_ = j->window > 0 && hi_ - j->window + 1 > 0 ? hi_ - j->window + 1 : 0;
+        const float *qv = (const float *)(qb + b * q->nb[0] + t * q->nb[1] + h * q->nb[2]);
+        int64_t hk = h / j->group;
+        float *ov = (float *)(ob + b * out->nb[0] + t * out->nb[1] + h * out->nb[2]);
+        if (j->cap > 0)
+            attn_row_softcap(qv, kb + b * k->nb[0] + hk * k->nb[2], k->nb[1],
+                             vb + b * v->nb[0] + hk * v->nb[2], v->nb[1], lo_, hi_, j->hd, j->scale,
+                             j->cap, ov);
+        else
+            k_attn_row(qv, kb + b * k->nb[0] + hk * k->nb[2], k->nb[1],
+                       vb + b * v->nb[0] + hk * v->nb[2], v->nb[1], lo_, hi_, j->hd, j->scale, ov);
+    }
+}
+
 awq_status awq_cpu_attention(awq_backend_ctx *ctx, awq_tensor *out, const awq_tensor *q,
                              const awq_tensor *k, const awq_tensor *v, int32_t n_past,
                              float scale, int32_t window) {
@@ -55,27 +86,8 @@ awq_status awq_cpu_attention_softcap(awq_backend_ctx *ctx, awq_tensor *out, cons
     K_REQUIRE(ctx, q->nb[3] == 4 && k->nb[3] == 4 && v->nb[3] == 4 && out->nb[3] == 4,
               "attention: innermost dimension must be contiguous");
     int64_t group = H / Hkv;
-    const char *qb = (const char *)q->data + q->offs, *kb = (const char *)k->data + k->offs,
-               *vb = (const char *)v->data + v->offs;
-    char *ob = (char *)out->data + out->offs;
     /* every (sequence, query, head) row is independent: decode (T = 1) still uses all threads */
-#pragma omp parallel for collapse(3) schedule(dynamic, 4) num_threads(ctx->n_threads)
-    for (int64_t b = 0; b < B; b++) {
-        for (int64_t t = 0; t < T; t++) {
-            for (int64_t h = 0; h < H; h++) {
-                int64_t hi = n_past + t, lo = window > 0 && hi - window + 1 > 0 ? hi - window + 1 : 0;
-                const float *qv = (const float *)(qb + b * q->nb[0] + t * q->nb[1] + h * q->nb[2]);
-                int64_t hk = h / group;
-                float *ov = (float *)(ob + b * out->nb[0] + t * out->nb[1] + h * out->nb[2]);
-                if (cap > 0)
-                    attn_row_softcap(qv, kb + b * k->nb[0] + hk * k->nb[2], k->nb[1],
-                                     vb + b * v->nb[0] + hk * v->nb[2], v->nb[1], lo, hi, hd, scale,
-                                     cap, ov);
-                else
-                    k_attn_row(qv, kb + b * k->nb[0] + hk * k->nb[2], k->nb[1],
-                               vb + b * v->nb[0] + hk * v->nb[2], v->nb[1], lo, hi, hd, scale, ov);
-            }
-        }
-    }
+    struct attn_job j = {q, k, v, out, T, H, hd, group, n_past, window, scale, cap};
+    awq_tpool_for(ctx->pool, B * T * H, B * T * H > 64 ? 4 : 1, attn_rows, &j);
     return AWQ_OK;
 }

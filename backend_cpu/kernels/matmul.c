@@ -9,6 +9,7 @@
 #include <stdlib.h>
 
 #include "kcommon.h"
+#include "../threadpool.h"
 
 #define TILE 8
 /* With a prepared weight, the repacked kernel (w4gemv.c) takes every batch on AVX-512 (it
@@ -89,6 +90,30 @@ static awq_status tiled_matmul(awq_backend_ctx *ctx, awq_tensor *y, const awq_te
     return AWQ_OK;
 }
 
+struct dense_job {
+    awq_tensor       *y;
+    const awq_tensor *x, *w, *bias;
+    int64_t           n, in;
+};
+
+/* Weight rows (outputs) [lo, hi) of a small-batch dense matmul, one stream per row. */
+static void dense_rows(void *arg, int64_t lo, int64_t hi) {
+    const struct dense_job *j = arg;
+    const awq_tensor *w = j->w, *bias = j->bias;
+    int64_t in = j->in;
+    for (int64_t o = lo; o < hi; o++) {
+        const char *wr = k_row(w, o);
+        float b = bias && bias->data ? k_load((const char *)bias->data + bias->offs, bias->type, o) : 0.0f;
+        for (int64_t i = 0; i < j->n; i++) {
+            const float *xi = (const float *)k_row(j->x, i);
+            float d = w->type == AWQ_DTYPE_F16    ? k_dot_f16(xi, (const uint16_t *)wr, in)
+                      : w->type == AWQ_DTYPE_BF16 ? k_dot_bf16(xi, (const uint16_t *)wr, in)
+                                                  : k_dot_f32(xi, (const float *)wr, in);
+            ((float *)k_row(j->y, i))[o] = d + b;
+        }
+    }
+}
+
 awq_status awq_cpu_matmul(awq_backend_ctx *ctx, awq_tensor *y, const awq_tensor *x,
                           const awq_tensor *w, const awq_tensor *bias) {
     int64_t in = awq_tensor_cols(x), out = awq_tensor_rows(w);
@@ -109,18 +134,8 @@ awq_status awq_cpu_matmul(awq_backend_ctx *ctx, awq_tensor *y, const awq_tensor 
         /* Decode: stream each weight row once, converting inside the dot product. Dynamic blocks
          * of rows so that a preempted thread's share is taken over (results do not depend on
          * the split). */
-#pragma omp parallel for schedule(dynamic, 128) num_threads(ctx->n_threads)
-        for (int64_t o = 0; o < out; o++) {
-            const char *wr = k_row(w, o);
-            float b = bias && bias->data ? k_load((const char *)bias->data + bias->offs, bias->type, o) : 0.0f;
-            for (int64_t i = 0; i < n; i++) {
-                const float *xi = (const float *)k_row(x, i);
-                float d = w->type == AWQ_DTYPE_F16    ? k_dot_f16(xi, (const uint16_t *)wr, in)
-                          : w->type == AWQ_DTYPE_BF16 ? k_dot_bf16(xi, (const uint16_t *)wr, in)
-                                                      : k_dot_f32(xi, (const float *)wr, in);
-                ((float *)k_row(y, i))[o] = d + b;
-            }
-        }
+        struct dense_job j = {y, x, w, bias, n, in};
+        awq_tpool_for(ctx->pool, out, 128, dense_rows, &j);
         return AWQ_OK;
     }
     return tiled_matmul(ctx, y, x, w, dense_tile, out, in, bias);
@@ -150,6 +165,7 @@ awq_status awq_cpu_matmul_w4a16(awq_backend_ctx *ctx, awq_tensor *y, const awq_t
     awq_status st = w4_check(ctx, y, x, w);
     if (st != AWQ_OK) return st;
     int64_t in = w->in, out = w->out;
+    if (k_w4a8_prepared_ok(w)) return k_w4a8_gemv_multi(ctx, 1, &y, x, &w);
     if (k_w4_prepared_ok(w) && (k_isa() == K_ISA_AVX512 || awq_tensor_rows(x) <= W4_GEMV_MAX_ROWS)) return k_w4_gemv(ctx, y, x, w);
     return tiled_matmul(ctx, y, x, w, w4_tile, out, in, &w->bias);
 }
@@ -158,13 +174,16 @@ awq_status awq_cpu_matmul_w4a16_multi(awq_backend_ctx *ctx, int32_t nw, awq_tens
                                       const awq_tensor *x, const awq_qlinear *const *w) {
     K_REQUIRE(ctx, nw >= 1 && nw <= 3 && y && w, "matmul_w4a16_multi: 1..3 linears");
     bool fast = k_isa() == K_ISA_AVX512 || awq_tensor_rows(x) <= W4_GEMV_MAX_ROWS;
+    bool a8 = true;
     for (int32_t i = 0; i < nw; i++) {
         awq_status st = w4_check(ctx, y[i], x, w[i]);
         if (st != AWQ_OK) return st;
         K_REQUIRE(ctx, w[i]->in == w[0]->in && w[i]->group_size == w[0]->group_size,
                   "matmul_w4a16_multi: the linears must share in and group_size");
         fast = fast && k_w4_prepared_ok(w[i]);
+        a8 = a8 && k_w4a8_prepared_ok(w[i]);
     }
+    if (a8) return k_w4a8_gemv_multi(ctx, nw, y, x, w);
     if (fast) return k_w4_gemv_multi(ctx, nw, y, x, w);
     for (int32_t i = 0; i < nw; i++) {
         awq_status st = awq_cpu_matmul_w4a16(ctx, y[i], x, w[i]);

@@ -9,9 +9,8 @@
  *
  * Versions: AVX-512 (16 codes per vpmovsxbd), AVX2+F16C (8 codes), scalar; see k_isa().
  */
-#include <omp.h>
-
 #include "kcommon.h"
+#include "../threadpool.h"
 
 #if K_X86
 #include <immintrin.h>
@@ -94,28 +93,38 @@ static float q8_row(int isa, const float *x, const int8_t *q, const uint16_t *d,
     return q8_row_c(x, q, d, nb);
 }
 
-awq_status k_q8_gemv(awq_backend_ctx *ctx, awq_tensor *y, const awq_tensor *x, const awq_tensor *qs,
-                     const awq_tensor *d) {
-    int64_t n = awq_tensor_rows(x), in = awq_tensor_cols(x), out = awq_tensor_rows(qs);
-    int64_t nb = in / Q8_BLK, ntask = (out + Q8_ROWS_PER_TASK - 1) / Q8_ROWS_PER_TASK;
-    int isa = k_isa();
-    /* dynamic: a preempted thread's rows are taken over (each output is computed the same way
-     * whichever thread does it) */
-#pragma omp parallel for schedule(dynamic, 4) num_threads(ctx->n_threads) if (ntask > 1)
-    for (int64_t t = 0; t < ntask; t++) {
-        int64_t o1 = (t + 1) * Q8_ROWS_PER_TASK < out ? (t + 1) * Q8_ROWS_PER_TASK : out;
-        for (int64_t o = t * Q8_ROWS_PER_TASK; o < o1; o++) {
-            const int8_t *qr = (const int8_t *)k_row(qs, o);
-            const uint16_t *dr = (const uint16_t *)k_row(d, o);
-            for (int64_t i = 0; i < n; i++) {
-                const float *xi = (const float *)k_row(x, i);
-                float acc = 0.0f; /* segments of up to Q8_SEG blocks (the kernels' scale buffer) */
-                for (int64_t b0 = 0; b0 < nb; b0 += Q8_SEG)
-                    acc += q8_row(isa, xi + b0 * Q8_BLK, qr + b0 * Q8_BLK, dr + b0,
-                                  nb - b0 < Q8_SEG ? nb - b0 : Q8_SEG);
-                ((float *)k_row(y, i))[o] = acc;
-            }
+struct q8_job {
+    const awq_tensor *y, *x, *qs, *d;
+    int64_t           n, nb, out;
+    int               isa;
+};
+
+/* Tasks [lo, hi): output rows [lo * Q8_ROWS_PER_TASK, hi * Q8_ROWS_PER_TASK) for every x row. */
+static void q8_tasks(void *arg, int64_t lo, int64_t hi) {
+    const struct q8_job *j = arg;
+    int64_t nb = j->nb;
+    int64_t o1 = hi * Q8_ROWS_PER_TASK < j->out ? hi * Q8_ROWS_PER_TASK : j->out;
+    for (int64_t o = lo * Q8_ROWS_PER_TASK; o < o1; o++) {
+        const int8_t *qr = (const int8_t *)k_row(j->qs, o);
+        const uint16_t *dr = (const uint16_t *)k_row(j->d, o);
+        for (int64_t i = 0; i < j->n; i++) {
+            const float *xi = (const float *)k_row(j->x, i);
+            float acc = 0.0f; /* segments of up to Q8_SEG blocks (the kernels' scale buffer) */
+            for (int64_t b0 = 0; b0 < nb; b0 += Q8_SEG)
+                acc += q8_row(j->isa, xi + b0 * Q8_BLK, qr + b0 * Q8_BLK, dr + b0,
+                              nb - b0 < Q8_SEG ? nb - b0 : Q8_SEG);
+            ((float *)k_row(j->y, i))[o] = acc;
         }
     }
+}
+
+awq_status k_q8_gemv(awq_backend_ctx *ctx, awq_tensor *y, const awq_tensor *x, const awq_tensor *qs,
+                     const awq_tensor *d) {
+    int64_t out = awq_tensor_rows(qs), ntask = (out + Q8_ROWS_PER_TASK - 1) / Q8_ROWS_PER_TASK;
+    struct q8_job j = {.y = y, .x = x, .qs = qs, .d = d, .n = awq_tensor_rows(x),
+                       .nb = awq_tensor_cols(x) / Q8_BLK, .out = out, .isa = k_isa()};
+    /* dynamic: a preempted thread's rows are taken over (each output is computed the same way
+     * whichever thread does it) */
+    awq_tpool_for(ctx->pool, ntask, 4, q8_tasks, &j);
     return AWQ_OK;
 }

@@ -22,6 +22,7 @@
 #include <omp.h>
 
 #include "kcommon.h"
+#include "../threadpool.h"
 
 #if K_X86
 #include <immintrin.h>
@@ -49,6 +50,7 @@ awq_status awq_cpu_weight_prepare(awq_backend_ctx *ctx, awq_qlinear *w) {
         awq_tensor_nelem(&w->qweight) != in * (out / 8) || awq_tensor_nelem(&w->qzeros) != in / gs * (out / 8) ||
         awq_tensor_nelem(&w->scales) != in / gs * out)
         return AWQ_OK;
+    if (k_w4a8_wanted()) return k_w4a8_prepare(ctx, w);
     int64_t G = in / gs, ow = out / 8, nc = (ow + 7) / 8;
     struct k_w4_prep *p = calloc(1, sizeof *p);
     size_t qbytes = (size_t)nc * (size_t)in * 8 * sizeof(int32_t), sbytes = (size_t)nc * (size_t)G * 64 * sizeof(float);
@@ -88,6 +90,7 @@ awq_status awq_cpu_weight_prepare(awq_backend_ctx *ctx, awq_qlinear *w) {
 }
 
 void awq_cpu_weight_release(awq_backend_ctx *ctx, awq_qlinear *w) {
+    if (k_w4a8_release(w)) return;
     struct k_w4_prep *p = w->prepared;
     if (p && p->magic == K_W4_MAGIC) {
         p->magic = 0;
@@ -210,62 +213,37 @@ bool k_w4_prepared_ok(const awq_qlinear *w) {
     return p && p->magic == K_W4_MAGIC && p->in == w->in && p->out == w->out && p->gs == w->group_size;
 }
 
-/* y[i] (n, w[i]->out) = x (n, in) w[i]^T + bias for nw <= 3 prepared weights with the same in and
- * group size (shapes already checked), in one parallel region over the chunks of all of them:
- * fused q/k/v and gate/up cost one fork/join instead of nw. Each output is computed exactly as
- * by a single-weight call (same chunk kernels, same group sums). */
-awq_status k_w4_gemv_multi(awq_backend_ctx *ctx, int nw, awq_tensor *const *y, const awq_tensor *x,
-                           const awq_qlinear *const *w) {
+/* One call of k_w4_gemv_multi, shared by the threads that run its chunks. */
+struct w4_job {
     const struct k_w4_prep *pp[3];
-    int64_t c0[4] = {0}, outs[3], boff[4] = {0};
-    for (int i = 0; i < nw; i++) {
-        pp[i] = w[i]->prepared;
-        c0[i + 1] = c0[i] + pp[i]->nc;
-        outs[i] = pp[i]->out;
-        boff[i + 1] = boff[i] + outs[i];
-    }
-    int64_t n = awq_tensor_rows(x), G = pp[0]->G, gs = pp[0]->gs, nct = c0[nw];
-    int64_t ldx = awq_tensor_row_stride(x) / (int64_t)sizeof(float);
-    float *xs = malloc((size_t)(n * G) * sizeof(float));
-    float *bias = malloc((size_t)boff[nw] * sizeof(float));
-    if (!xs || !bias) {
-        free(xs); free(bias);
-        awq_cpu_error(ctx, "matmul_w4a16: out of memory");
-        return AWQ_ERR_OUT_OF_MEMORY;
-    }
-    for (int64_t r = 0; r < n; r++) {
-        const float *xr = (const float *)k_row(x, r);
-        for (int64_t g = 0; g < G; g++) {
-            float s = 0.0f;
-            for (int64_t k = g * gs; k < (g + 1) * gs; k++) s += xr[k];
-            xs[r * G + g] = s;
-        }
-    }
-    for (int i = 0; i < nw; i++)
-        for (int64_t o = 0; o < outs[i]; o++)
-            bias[boff[i] + o] = w[i]->bias.data ? k_load(awq_cpu_ptr(&w[i]->bias), w[i]->bias.type, o) : 0.0f;
-    int isa = k_isa();
-    const float *x0 = (const float *)k_row(x, 0);
-    /* dynamic: a thread the OS preempts (a busy machine) leaves its chunks to the others
-     * instead of holding them until it runs again; each chunk's result is the same either way */
-#pragma omp parallel for schedule(dynamic, 1) num_threads(ctx->n_threads) if (nct > 1)
-    for (int64_t ct = 0; ct < nct; ct++) {
-        int wi = ct >= c0[1] ? (ct >= c0[2] && nw > 2 ? 2 : 1) : 0;
-        const struct k_w4_prep *p = pp[wi];
-        int64_t c = ct - c0[wi], out = outs[wi];
-        const float *bw = bias + boff[wi];
-        awq_tensor *yw = y[wi];
+    int64_t      c0[4], outs[3], boff[4];
+    int          nw, isa;
+    int64_t      n, G, ldx;
+    const float *x0, *xs, *bias;
+    awq_tensor *const *y;
+};
+
+/* Chunks [lo, hi) of the concatenated weights (chunk ct of weight wi is ct - c0[wi]). */
+static void w4_chunks(void *arg, int64_t lo, int64_t hi) {
+    const struct w4_job *j = arg;
+    int64_t n = j->n, G = j->G, ldx = j->ldx;
+    for (int64_t ct = lo; ct < hi; ct++) {
+        int wi = ct >= j->c0[1] ? (ct >= j->c0[2] && j->nw > 2 ? 2 : 1) : 0;
+        const struct k_w4_prep *p = j->pp[wi];
+        int64_t c = ct - j->c0[wi], out = j->outs[wi];
+        const float *bw = j->bias + j->boff[wi], *xs = j->xs;
+        awq_tensor *yw = j->y[wi];
         float tot[3 * 64];
         for (int64_t r0 = 0; r0 < n;) {
             int nr = 1;
-            const float *xr = x0 + r0 * ldx;
+            const float *xr = j->x0 + r0 * ldx;
 #if K_X86
-            if (isa == K_ISA_AVX512) {
+            if (j->isa == K_ISA_AVX512) {
                 nr = n - r0 >= 3 ? 3 : (int)(n - r0);
                 if (nr == 3) chunk512_3(p, c, xr, ldx, xs + r0 * G, tot);
                 else if (nr == 2) chunk512_2(p, c, xr, ldx, xs + r0 * G, tot);
                 else chunk512_1(p, c, xr, ldx, xs + r0 * G, tot);
-            } else if (isa == K_ISA_AVX2) {
+            } else if (j->isa == K_ISA_AVX2) {
                 chunk256(p, c, xr, xs + r0 * G, tot);
             } else
 #endif
@@ -281,6 +259,49 @@ awq_status k_w4_gemv_multi(awq_backend_ctx *ctx, int nw, awq_tensor *const *y, c
             r0 += nr;
         }
     }
+}
+
+/* y[i] (n, w[i]->out) = x (n, in) w[i]^T + bias for nw <= 3 prepared weights with the same in and
+ * group size (shapes already checked), in one parallel loop over the chunks of all of them:
+ * fused q/k/v and gate/up cost one pool wake-up instead of nw. Each output is computed exactly
+ * as by a single-weight call (same chunk kernels, same group sums), whichever thread runs it. */
+awq_status k_w4_gemv_multi(awq_backend_ctx *ctx, int nw, awq_tensor *const *y, const awq_tensor *x,
+                           const awq_qlinear *const *w) {
+    struct w4_job j = {.nw = nw, .y = y, .isa = k_isa()};
+    for (int i = 0; i < nw; i++) {
+        j.pp[i] = w[i]->prepared;
+        j.c0[i + 1] = j.c0[i] + j.pp[i]->nc;
+        j.outs[i] = j.pp[i]->out;
+        j.boff[i + 1] = j.boff[i] + j.outs[i];
+    }
+    int64_t n = awq_tensor_rows(x), G = j.pp[0]->G, gs = j.pp[0]->gs, nct = j.c0[nw];
+    j.n = n;
+    j.G = G;
+    j.ldx = awq_tensor_row_stride(x) / (int64_t)sizeof(float);
+    float *xs = malloc((size_t)(n * G) * sizeof(float));
+    float *bias = malloc((size_t)j.boff[nw] * sizeof(float));
+    if (!xs || !bias) {
+        free(xs); free(bias);
+        awq_cpu_error(ctx, "matmul_w4a16: out of memory");
+        return AWQ_ERR_OUT_OF_MEMORY;
+    }
+    for (int64_t r = 0; r < n; r++) {
+        const float *xr = (const float *)k_row(x, r);
+        for (int64_t g = 0; g < G; g++) {
+            float s = 0.0f;
+            for (int64_t k = g * gs; k < (g + 1) * gs; k++) s += xr[k];
+            xs[r * G + g] = s;
+        }
+    }
+    for (int i = 0; i < nw; i++)
+        for (int64_t o = 0; o < j.outs[i]; o++)
+            bias[j.boff[i] + o] = w[i]->bias.data ? k_load(awq_cpu_ptr(&w[i]->bias), w[i]->bias.type, o) : 0.0f;
+    j.x0 = (const float *)k_row(x, 0);
+    j.xs = xs;
+    j.bias = bias;
+    /* one chunk at a time from a shared counter: a thread the OS preempts (a busy machine)
+     * leaves its chunks to the others instead of holding them until it runs again */
+    awq_tpool_for(ctx->pool, nct, 1, w4_chunks, &j);
     free(xs);
     free(bias);
     return AWQ_OK;

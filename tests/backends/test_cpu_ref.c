@@ -94,6 +94,22 @@ TEST(matmul_bad_shape) {
 /* Nibble slot i of a packed word holds logical column ORDER[i] (docs/formats.md 4.1). */
 static const int ORDER[8] = {0, 2, 4, 6, 1, 3, 5, 7};
 
+/* true: the weights are prepared with AWQ_CPU_W4_ACT=int8 (the cpu backends' int8-activation
+ * path) and checked against the references described at TEST(w4a16_int8). */
+static bool W4_A8 = false;
+
+/* The int8 quantization of x defined in backend_cpu/kernels/w4a8gemv.c, in fp32 as there:
+ * dx = amax / 127, xq = rint(x * (127 / amax)) clamped to +-127; returns dx * xq. */
+static double ref_a8(const float *xg, int64_t gs, int64_t k) {
+    float amax = 0.0f;
+    for (int64_t i = 0; i < gs; i++) amax = fabsf(xg[i]) > amax ? fabsf(xg[i]) : amax;
+    if (amax == 0.0f) return 0.0;
+    float d = amax / 127.0f, inv = 127.0f / amax;
+    double v = rint((double)(xg[k] * inv));
+    v = v > 127 ? 127 : v < -127 ? -127 : v;
+    return (double)d * v;
+}
+
 /* nw = 1: matmul_w4a16; nw = 2 or 3: matmul_w4a16_multi with the weight repeated nw times into
  * nw separate outputs, each checked against the reference. */
 static int check_w4a16(int64_t n, int64_t in, int64_t out, int64_t gs, bool has_bias, int nw) {
@@ -134,7 +150,9 @@ static int check_w4a16(int64_t n, int64_t in, int64_t out, int64_t gs, bool has_
     int bad = 0;
     bool prepared = false;
     if (OPS->weight_prepare) {
+        if (W4_A8) setenv("AWQ_CPU_W4_ACT", "int8", 1);
         awq_status ps = OPS->weight_prepare(CTX, &w);
+        if (W4_A8) unsetenv("AWQ_CPU_W4_ACT");
         if (ps != AWQ_OK) {
             printf("  weight_prepare: %s (%s)\n", awq_status_str(ps), awq_runtime_last_error(RT));
             bad = 1;
@@ -159,17 +177,37 @@ static int check_w4a16(int64_t n, int64_t in, int64_t out, int64_t gs, bool has_
     y = nw > 1 ? yb + j * n * ldy : yb;
     for (int64_t i = 0; i < n && !bad; i++)
         for (int64_t o = 0; o < out; o++) {
-            double acc = 0, mag = 0;
+            double acc = 0, mag = 0, acc8 = 0, mag8 = 0, qerr = 0;
             for (int64_t k = 0; k < in; k++) {
                 int64_t g = k / gs;
                 double wv = ((double)q[k * out + o] - z[g * out + o]) * s[g * out + o];
                 acc += x[i * ldx + k] * wv;
                 mag += fabs(x[i * ldx + k] * wv);
+                if (W4_A8) {
+                    const float *xg = x + i * ldx + g * gs;
+                    double xa = ref_a8(xg, gs, k - g * gs), amax = 0;
+                    for (int64_t m = 0; m < gs; m++) amax = fmax(amax, fabs(xg[m]));
+                    acc8 += xa * wv;
+                    mag8 += fabs(xa * wv);
+                    qerr += fabs(wv) * (amax / 127.0) * 0.5; /* |x - dx xq| <= dx / 2 */
+                }
             }
             double bv = has_bias ? ref_f16_decode(bias[o]) : 0.0;
             acc += bv;
+            acc8 += bv;
             double got = y[i * ldy + o];
-            if (!(fabs(got - acc) <= 1e-5 * mag + 1e-6 * fabs(bv) + 1e-30)) {
+            /* int8: the product with the dequantized int8 x at the fp32 tolerance, and the exact
+             * product within the quantization bound */
+            if (W4_A8 && !(fabs(got - acc8) <= 1e-5 * mag8 + 1e-6 * fabs(bv) + 1e-30 &&
+                                     fabs(got - acc) <= qerr * (1 + 1e-5) + 1e-5 * mag + 1e-6 * fabs(bv))) {
+                printf("  matmul_w4a16 int8 n=%lld in=%lld out=%lld gs=%lld: y[%lld][%lld] = %.9g, ref %.9g "
+                       "(int8 x: %.9g, bound %.3g)\n",
+                       (long long)n, (long long)in, (long long)out, (long long)gs, (long long)i,
+                       (long long)o, got, acc, acc8, qerr);
+                bad = 1;
+                break;
+            }
+            if (!W4_A8 && !(fabs(got - acc) <= 1e-5 * mag + 1e-6 * fabs(bv) + 1e-30)) {
                 printf("  matmul_w4a16 n=%lld in=%lld out=%lld gs=%lld: y[%lld][%lld] = %.9g, ref %.9g\n",
                        (long long)n, (long long)in, (long long)out, (long long)gs, (long long)i,
                        (long long)o, got, acc);
@@ -201,6 +239,23 @@ TEST(matmul_w4a16_multi) {
                                        {7, 128, 72, 64, 2}, {48, 320, 56, 64, 3}, {130, 256, 48, 128, 2}};
     for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++)
         ASSERT(!check_w4a16(cases[c][0], cases[c][1], cases[c][2], cases[c][3], c % 2 == 1, (int)cases[c][4]));
+}
+
+/* The int8-activation path (AWQ_CPU_W4_ACT=int8 at weight_prepare; cpu backends): y
+ * against (a) a double product of W with x quantized to int8 per group exactly as documented in
+ * w4a8gemv.c, at matmul's fp32 tolerance 1e-5 * sum |xq dx w| - the integer dot products are
+ * exact, so only the fp32 epilogue rounds - and (b) the exact double product within the
+ * quantization bound sum_k |w_k| dx_g / 2 (+ 1e-5 * sum |x w|), for every batch size here (below
+ * cpu-dnnl's oneDNN threshold of 32 rows). */
+TEST(matmul_w4a16_int8) {
+    if (strncmp(BE_NAME, "cpu", 3) != 0) return;
+    static const int64_t cases[][5] = {/* n, in, out, gs, nw */
+                                       {1, 64, 8, 32, 1},    {1, 192, 40, 64, 3}, {2, 256, 136, 64, 2},
+                                       {3, 384, 200, 128, 1}, {4, 1536, 72, 64, 3}, {7, 128, 72, 64, 2}};
+    W4_A8 = true;
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++)
+        ASSERT(!check_w4a16(cases[c][0], cases[c][1], cases[c][2], cases[c][3], c % 2 == 1, (int)cases[c][4]));
+    W4_A8 = false;
 }
 
 /* ---- matmul_q8 (the 8-bit lm_head) ------------------------------------------------------- */
@@ -593,6 +648,7 @@ static void suite(void) {
     RUN(matmul_bad_shape);
     RUN(matmul_w4a16);
     RUN(matmul_w4a16_multi);
+    RUN(matmul_w4a16_int8);
     RUN(matmul_q8);
     RUN(rmsnorm);
     RUN(rope);
