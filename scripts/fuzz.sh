@@ -22,7 +22,7 @@ SECS="${1:-15}"
 BUILD="${AWQ_FUZZ_BUILD:-$ROOT/build-fuzz}"
 CC="${AWQ_FUZZ_CC:-clang}"
 JOBS="${AWQ_JOBS:-$(nproc)}"
-TARGETS="${AWQ_FUZZ_TARGETS:-safetensors st_index gguf config tokenizer jinja calib}"
+TARGETS="${AWQ_FUZZ_TARGETS:-safetensors st_index gguf config tokenizer jinja calib server_request}"
 
 if ! command -v "$CC" >/dev/null; then
   echo "fuzz.sh: $CC not found (apt-get install clang libclang-rt-dev libomp-dev)" >&2
