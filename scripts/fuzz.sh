@@ -73,7 +73,7 @@ for t in $TARGETS; do
   ft=$(echo "$last" | grep -o 'ft: [0-9]*' | grep -o '[0-9]*' || true)
   corp=$(echo "$last" | grep -o 'corp: [0-9]*/[0-9a-zA-Z]*' | cut -d' ' -f2 || true)
   speed=$(grep -o 'exec/s: [0-9]*' "$dir/log" | tail -1 | grep -o '[0-9]*' || true)
-  summary+=("$(printf '%-12s %10s execs %8s exec/s  cov %6s  ft %7s  corpus %s' "$t" "${execs:-?}" "${speed:-?}" \
+  summary+=("$(printf '%-14s %10s execs %8s exec/s  cov %6s  ft %7s  corpus %s' "$t" "${execs:-?}" "${speed:-?}" \
                 "${cov:-?}" "${ft:-?}" "${corp:-?}")")
   if [ $rc -ne 0 ]; then
     failed+=("$t")
