@@ -12,8 +12,8 @@
  * (prefill), and decodes one token for every active slot in one batched forward pass
  * (awq_session_decode_batch). A request whose client hangs up is dropped before the next step.
  *
- * Layout: request/server state, JSON helpers, request parsing (HTTP threads), the scheduler
- * thread, the HTTP handlers, the command.
+ * Layout: request/server state, JSON helpers, the scheduler thread, the HTTP handlers, the
+ * command. The body of a request is parsed in serve_request.c (no HTTP, no model; fuzzed).
  */
 #include <errno.h>
 #include <microhttpd.h>
@@ -33,8 +33,8 @@
 
 #include "args.h"
 #include "cli.h"
+#include "serve_request.h"
 
-#define MAX_STOPS 4
 #define MAX_QUEUE 256 /* requests waiting for a slot before new ones get 503 */
 
 static void usage(FILE *f) {
@@ -93,15 +93,7 @@ typedef enum req_state {
 
 typedef struct request {
     int64_t            id;
-    bool               chat, stream, include_usage;
-    bool               ignore_eos;     /* llama-server's extension, for benchmarks */
-    char              *prompt;         /* completions */
-    awq_chat_message  *msgs;           /* chat: roles and contents owned */
-    int32_t            n_msgs;
-    int64_t            max_tokens;     /* -1: until the context is full */
-    awq_sampler_params sp;
-    char              *stops[MAX_STOPS];
-    int32_t            n_stops;
+    serve_req          q;              /* what the body asks for (serve_request.h) */
     int                fd;             /* the client's socket, to notice a hang-up */
     double             t0;
     /* scheduler side */
@@ -161,13 +153,7 @@ static server S;
 /* Drops one reference; the last one frees the request. Call with S.mu held. */
 static void req_release(request *r) {
     if (--r->refs > 0) return;
-    free(r->prompt);
-    for (int32_t i = 0; i < r->n_msgs; i++) {
-        free((char *)r->msgs[i].role);
-        free((char *)r->msgs[i].content);
-    }
-    free(r->msgs);
-    for (int32_t i = 0; i < r->n_stops; i++) free(r->stops[i]);
+    serve_req_free(&r->q);
     free(r->ids);
     free(r->text);
     pthread_cond_destroy(&r->cond);
@@ -245,10 +231,10 @@ static cJSON *usage_json(const request *r) {
 static cJSON *completion_json(const request *r, bool chunk, const char *text, size_t n,
                               bool first, const char *finish) {
     char id[48];
-    snprintf(id, sizeof id, "%s-%lld", r->chat ? "chatcmpl" : "cmpl", (long long)r->id);
+    snprintf(id, sizeof id, "%s-%lld", r->q.chat ? "chatcmpl" : "cmpl", (long long)r->id);
     cJSON *j = cJSON_CreateObject();
     cJSON_AddStringToObject(j, "id", id);
-    cJSON_AddStringToObject(j, "object", r->chat ? (chunk ? "chat.completion.chunk" : "chat.completion")
+    cJSON_AddStringToObject(j, "object", r->q.chat ? (chunk ? "chat.completion.chunk" : "chat.completion")
                                                  : "text_completion");
     cJSON_AddNumberToObject(j, "created", (double)time(NULL));
     cJSON_AddStringToObject(j, "model", S.alias);
@@ -261,7 +247,7 @@ static cJSON *completion_json(const request *r, bool chunk, const char *text, si
             if (n) memcpy(t, text, n);
             t[n] = '\0';
         }
-        if (r->chat) {
+        if (r->q.chat) {
             cJSON *m = cJSON_AddObjectToObject(ch, chunk ? "delta" : "message");
             if (!chunk || first) cJSON_AddStringToObject(m, "role", "assistant");
             if (text || !chunk || first) cJSON_AddStringToObject(m, "content", t ? t : "");
@@ -278,181 +264,15 @@ static cJSON *completion_json(const request *r, bool chunk, const char *text, si
     return j;
 }
 
-/* ---- request parsing (HTTP threads) ------------------------------------------------------ */
-
-typedef struct perr {
-    char        msg[400];
-    const char *param;
-} perr;
-
-static bool bad(perr *e, const char *param, const char *fmt, ...) {
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(e->msg, sizeof e->msg, fmt, ap);
-    va_end(ap);
-    e->param = param;
-    return false;
-}
-
-/* Optional number field in [lo, hi]; integer when integral. */
-static bool get_num(cJSON *body, const char *name, double lo, double hi, bool integral, double *out,
-                    perr *e) {
-    cJSON *v = cJSON_GetObjectItemCaseSensitive(body, name);
-    if (!v || cJSON_IsNull(v)) return true;
-    if (!cJSON_IsNumber(v))
-        return bad(e, name, "'%s' must be %s, got %s", name, integral ? "an integer" : "a number",
-                   cJSON_IsString(v) ? "a string" : cJSON_IsBool(v) ? "a boolean" : "another type");
-    double x = v->valuedouble;
-    if (integral && x != (double)(int64_t)x) return bad(e, name, "'%s' must be an integer", name);
-    if (!(x >= lo && x <= hi)) return bad(e, name, "'%s' must be in [%g, %g], got %g", name, lo, hi, x);
-    *out = x;
-    return true;
-}
-
-static bool get_bool(cJSON *body, const char *name, bool *out, perr *e) {
-    cJSON *v = cJSON_GetObjectItemCaseSensitive(body, name);
-    if (!v || cJSON_IsNull(v)) return true;
-    if (!cJSON_IsBool(v)) return bad(e, name, "'%s' must be a boolean", name);
-    *out = cJSON_IsTrue(v);
-    return true;
-}
-
-/* A message's content: a string, or an array of {"type": "text", "text": ...} parts. */
-static char *content_text(cJSON *c, perr *e, int i) {
-    if (cJSON_IsString(c)) return strdup(c->valuestring);
-    if (cJSON_IsNull(c)) return strdup("");
-    if (!cJSON_IsArray(c)) {
-        bad(e, "messages", "messages[%d].content must be a string or an array of text parts", i);
-        return NULL;
-    }
-    size_t len = 0;
-    char *out = calloc(1, 1);
-    cJSON *p;
-    cJSON_ArrayForEach(p, c) {
-        cJSON *ty = cJSON_GetObjectItemCaseSensitive(p, "type"), *tx = cJSON_GetObjectItemCaseSensitive(p, "text");
-        if (!cJSON_IsString(ty) || strcmp(ty->valuestring, "text") || !cJSON_IsString(tx)) {
-            free(out);
-            bad(e, "messages", "messages[%d].content: only parts of type \"text\" are supported", i);
-            return NULL;
-        }
-        size_t n = strlen(tx->valuestring);
-        char *t = out ? realloc(out, len + n + 1) : NULL;
-        if (!t) { free(out); return NULL; }
-        out = t;
-        memcpy(out + len, tx->valuestring, n + 1);
-        len += n;
-    }
-    return out;
-}
-
-/* Fills r from the JSON body of a chat (chat = true) or completions request. */
-static bool parse_request(cJSON *body, bool chat, request *r, perr *e) {
-    if (!cJSON_IsObject(body)) return bad(e, NULL, "the request body must be a JSON object");
-    cJSON *v;
-    if (chat) {
-        v = cJSON_GetObjectItemCaseSensitive(body, "messages");
-        if (!v) return bad(e, "messages", "'messages' is required");
-        if (!cJSON_IsArray(v) || cJSON_GetArraySize(v) == 0)
-            return bad(e, "messages", "'messages' must be a non-empty array");
-        int n = cJSON_GetArraySize(v);
-        r->msgs = calloc((size_t)n, sizeof *r->msgs);
-        if (!r->msgs) return bad(e, NULL, "out of memory");
-        cJSON *m;
-        int i = 0;
-        cJSON_ArrayForEach(m, v) {
-            cJSON *role = cJSON_GetObjectItemCaseSensitive(m, "role");
-            if (!cJSON_IsObject(m) || !cJSON_IsString(role))
-                return bad(e, "messages", "messages[%d] must be an object with a string 'role'", i);
-            char *content = content_text(cJSON_GetObjectItemCaseSensitive(m, "content"), e, i);
-            if (!content) return false;
-            r->msgs[i].role = strdup(role->valuestring);
-            r->msgs[i].content = content;
-            r->n_msgs = ++i;
-            if (!r->msgs[i - 1].role) return bad(e, NULL, "out of memory");
-        }
-    } else {
-        v = cJSON_GetObjectItemCaseSensitive(body, "prompt");
-        if (!v) return bad(e, "prompt", "'prompt' is required");
-        if (cJSON_IsArray(v) && cJSON_GetArraySize(v) == 1 && cJSON_IsString(cJSON_GetArrayItem(v, 0)))
-            v = cJSON_GetArrayItem(v, 0);
-        if (!cJSON_IsString(v)) return bad(e, "prompt", "'prompt' must be a string (or an array of one string)");
-        if (!(r->prompt = strdup(v->valuestring))) return bad(e, NULL, "out of memory");
-    }
-    v = cJSON_GetObjectItemCaseSensitive(body, "model");
-    if (v && !cJSON_IsString(v) && !cJSON_IsNull(v)) return bad(e, "model", "'model' must be a string");
-    double x = -1;
-    if (!get_num(body, "max_tokens", 0, 1e9, true, &x, e)) return false;
-    if (!get_num(body, "max_completion_tokens", 0, 1e9, true, &x, e)) return false;
-    r->max_tokens = (int64_t)x;
-    x = 1;
-    if (!get_num(body, "n", 1, 1, true, &x, e)) return false;
-    awq_sampler_params sp = awq_sampler_params_default();
-    sp.temperature = 1.0f; /* OpenAI defaults: temperature 1, top_p 1, no top-k */
-    sp.top_k = 0;
-    sp.top_p = 1.0f;
-    sp.seed = (uint64_t)time(NULL) ^ ((uint64_t)r->id * 0x9e3779b97f4a7c15ull);
-    x = sp.temperature;
-    if (!get_num(body, "temperature", 0, 2, false, &x, e)) return false;
-    sp.temperature = (float)x;
-    x = sp.top_p;
-    if (!get_num(body, "top_p", 0, 1, false, &x, e)) return false;
-    sp.top_p = (float)x;
-    x = 0;
-    if (!get_num(body, "top_k", 0, 1 << 24, true, &x, e)) return false;
-    sp.top_k = (int32_t)x;
-    x = 0;
-    if (!get_num(body, "min_p", 0, 1, false, &x, e)) return false;
-    sp.min_p = (float)x;
-    x = 0;
-    if (!get_num(body, "presence_penalty", -2, 2, false, &x, e)) return false;
-    sp.presence_penalty = (float)x;
-    x = 0;
-    if (!get_num(body, "frequency_penalty", -2, 2, false, &x, e)) return false;
-    sp.frequency_penalty = (float)x;
-    x = 1;
-    if (!get_num(body, "repeat_penalty", 0.01, 100, false, &x, e) ||
-        !get_num(body, "repetition_penalty", 0.01, 100, false, &x, e))
-        return false;
-    sp.repeat_penalty = (float)x;
-    x = -1;
-    if (!get_num(body, "seed", -9.2e18, 9.2e18, true, &x, e)) return false;
-    if (x != -1) sp.seed = (uint64_t)(int64_t)x;
-    r->sp = sp;
-    if (!get_bool(body, "stream", &r->stream, e) || !get_bool(body, "ignore_eos", &r->ignore_eos, e))
-        return false;
-    v = cJSON_GetObjectItemCaseSensitive(body, "stream_options");
-    if (v && !cJSON_IsNull(v)) {
-        if (!cJSON_IsObject(v)) return bad(e, "stream_options", "'stream_options' must be an object");
-        if (!get_bool(v, "include_usage", &r->include_usage, e)) return false;
-    }
-    v = cJSON_GetObjectItemCaseSensitive(body, "stop");
-    if (cJSON_IsString(v)) {
-        r->stops[r->n_stops++] = strdup(v->valuestring);
-    } else if (cJSON_IsArray(v)) {
-        if (cJSON_GetArraySize(v) > MAX_STOPS) return bad(e, "stop", "'stop' takes at most %d strings", MAX_STOPS);
-        cJSON *s;
-        cJSON_ArrayForEach(s, v) {
-            if (!cJSON_IsString(s)) return bad(e, "stop", "'stop' must be a string or an array of strings");
-            r->stops[r->n_stops++] = strdup(s->valuestring);
-        }
-    } else if (v && !cJSON_IsNull(v)) {
-        return bad(e, "stop", "'stop' must be a string or an array of strings");
-    }
-    bool lp = false;
-    if (!get_bool(body, "logprobs", &lp, e)) return false;
-    if (lp) return bad(e, "logprobs", "'logprobs' is not supported");
-    return true;
-}
-
 /* ---- the scheduler thread ---------------------------------------------------------------- */
 
 /* Tokenizes a new request (chat template for chat). On failure fills r->err and returns false. */
 static bool prepare(request *r) {
     char *text = NULL;
-    const char *src = r->prompt;
+    const char *src = r->q.prompt;
     awq_status st;
-    if (r->chat) {
-        st = awq_tokenizer_apply_chat(S.tok, r->msgs, r->n_msgs, true, &text);
+    if (r->q.chat) {
+        st = awq_tokenizer_apply_chat(S.tok, r->q.msgs, r->q.n_msgs, true, &text);
         if (st != AWQ_OK) {
             snprintf(r->err, sizeof r->err, "chat template: %s", awq_runtime_last_error(S.rt));
             r->err_param = "messages";
@@ -461,21 +281,21 @@ static bool prepare(request *r) {
         src = text;
     }
     int64_t n = 0;
-    bool special = !r->chat; /* the chat template writes its own BOS, as generate --chat */
+    bool special = !r->q.chat; /* the chat template writes its own BOS, as generate --chat */
     st = awq_tokenizer_encode(S.tok, src, strlen(src), special, NULL, 0, &n);
     if (st == AWQ_OK && n > 0 && (r->ids = malloc((size_t)n * sizeof *r->ids)))
         st = awq_tokenizer_encode(S.tok, src, strlen(src), special, r->ids, n, &n);
     awq_free(text);
     if (st != AWQ_OK || n == 0 || !r->ids) {
         snprintf(r->err, sizeof r->err, "%s", n == 0 ? "the prompt is empty" : awq_runtime_last_error(S.rt));
-        r->err_param = r->chat ? "messages" : "prompt";
+        r->err_param = r->q.chat ? "messages" : "prompt";
         return false;
     }
     if (n + 1 > S.n_ctx) {
         snprintf(r->err, sizeof r->err,
                  "the prompt has %lld tokens; this server's context (--ctx-size) is %d tokens",
                  (long long)n, S.n_ctx);
-        r->err_param = r->chat ? "messages" : "prompt";
+        r->err_param = r->q.chat ? "messages" : "prompt";
         r->err_code = "context_length_exceeded";
         return false;
     }
@@ -525,7 +345,7 @@ static void finish(slot *s, const char *why) {
 static void advance(slot *s, float *logits) {
     int32_t id = awq_sampler_sample(s->smp, logits, S.info.vocab_size);
     s->n_gen++;
-    if (!s->req->ignore_eos && awq_tokenizer_is_eog(S.tok, id)) {
+    if (!s->req->q.ignore_eos && awq_tokenizer_is_eog(S.tok, id)) {
         s->n_gen--; /* the end-of-turn token is not part of the answer */
         finish(s, "stop");
         return;
@@ -552,11 +372,11 @@ static void admit(slot *s, request *r, float *logits) {
     s->req = r;
     s->n_gen = 0;
     int64_t room = S.n_ctx - r->n_ids;
-    s->max_gen = r->max_tokens >= 0 && r->max_tokens < room ? r->max_tokens : room;
+    s->max_gen = r->q.max_tokens >= 0 && r->q.max_tokens < room ? r->q.max_tokens : room;
     awq_session_reset(s->sess);
-    awq_status st = awq_sampler_create(&s->smp, &r->sp);
+    awq_status st = awq_sampler_create(&s->smp, &r->q.sp);
     if (st == AWQ_OK) st = awq_detok_create(&s->dt, S.tok, true);
-    if (st == AWQ_OK) st = awq_stop_create(&s->stop, (const char *const *)r->stops, r->n_stops);
+    if (st == AWQ_OK) st = awq_stop_create(&s->stop, (const char *const *)r->q.stops, r->q.n_stops);
     if (st == AWQ_OK) st = awq_session_eval(s->sess, r->ids, r->n_ids, logits, false);
     pthread_mutex_lock(&S.mu);
     r->prompt_tokens = r->n_ids;
@@ -812,7 +632,7 @@ static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max) {
                 return MHD_CONTENT_READER_END_WITH_ERROR;
             }
         }
-        if (s->first && r->chat) {
+        if (s->first && r->q.chat) {
             stream_add(s, completion_json(r, true, NULL, 0, true, NULL));
             s->first = false;
         }
@@ -827,7 +647,7 @@ static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max) {
                 stream_add(s, j);
             } else {
                 stream_add(s, completion_json(r, true, NULL, 0, false, r->finish ? r->finish : "length"));
-                if (r->include_usage) {
+                if (r->q.include_usage) {
                     cJSON *j = completion_json(r, true, NULL, 0, false, NULL);
                     cJSON_AddItemToObject(j, "usage", usage_json(r));
                     stream_add(s, j);
@@ -904,15 +724,15 @@ static enum MHD_Result handle_completion(struct MHD_Connection *c, bool chat, co
     pthread_mutex_lock(&S.mu);
     r->id = ++S.next_id;
     pthread_mutex_unlock(&S.mu);
-    r->chat = chat;
+    serve_req_init(&r->q, chat);
     r->refs = 1;
-    r->max_tokens = -1;
     r->t0 = now_s();
     pthread_cond_init(&r->cond, NULL);
     const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
     r->fd = ci ? ci->connect_fd : -1;
-    perr e = {{0}, NULL};
-    bool ok = parse_request(body, chat, r, &e);
+    serve_err e = {{0}, NULL};
+    uint64_t seed = (uint64_t)time(NULL) ^ ((uint64_t)r->id * 0x9e3779b97f4a7c15ull);
+    bool ok = serve_parse_request(body, seed, &r->q, &e);
     cJSON_Delete(body);
     if (!ok) {
         pthread_mutex_lock(&S.mu);
@@ -934,10 +754,10 @@ static enum MHD_Result handle_completion(struct MHD_Connection *c, bool chat, co
     S.n_queued++;
     pthread_cond_signal(&S.work);
     slog("req %lld: POST %s%s", (long long)r->id, chat ? "/v1/chat/completions" : "/v1/completions",
-         r->stream ? " (stream)" : "");
+         r->q.stream ? " (stream)" : "");
     // wait until it is tokenized (errors are known then), and for non-streaming until done
     bool gone = false;
-    while (!gone && (r->state == REQ_NEW || (!r->stream && r->state != REQ_DONE && r->state != REQ_FAILED))) {
+    while (!gone && (r->state == REQ_NEW || (!r->q.stream && r->state != REQ_DONE && r->state != REQ_FAILED))) {
         struct timespec ts;
         clock_gettime(CLOCK_REALTIME, &ts);
         ts.tv_nsec += 100 * 1000000L;
@@ -963,7 +783,7 @@ static enum MHD_Result handle_completion(struct MHD_Connection *c, bool chat, co
         return send_error(c, (unsigned)status, status >= 500 ? "server_error" : "invalid_request_error",
                           param, code, "%s", msg);
     }
-    if (!r->stream) {
+    if (!r->q.stream) {
         cJSON *j = completion_json(r, false, r->text ? r->text : "", r->len, false, r->finish);
         req_release(r);
         pthread_mutex_unlock(&S.mu);

@@ -82,6 +82,10 @@ char *awq_strndup(const char *s, size_t n);
 void    awq_alloc_fail_set(int64_t nth);
 int64_t awq_alloc_counted(void);
 bool    awq_alloc_fault(void); /* true: the caller must fail this allocation */
+/* Instead of a fixed n: fn(n, user) decides at every counted allocation (n = 1, 2, ... since this
+ * call) whether it fails; NULL turns counting off. test_alloc_faults forks there, so that each
+ * faulted run shares the unfaulted run's prefix. Single-threaded use only. */
+void    awq_alloc_fail_hook(bool (*fn)(int64_t n, void *user), void *user);
 
 /* Overflow-safe arithmetic: return false on overflow. */
 static inline bool awq_mul_overflow_u64(uint64_t a, uint64_t b, uint64_t *out) {

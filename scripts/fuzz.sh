@@ -22,7 +22,7 @@ SECS="${1:-15}"
 BUILD="${AWQ_FUZZ_BUILD:-$ROOT/build-fuzz}"
 CC="${AWQ_FUZZ_CC:-clang}"
 JOBS="${AWQ_JOBS:-$(nproc)}"
-TARGETS="${AWQ_FUZZ_TARGETS:-safetensors st_index gguf config tokenizer jinja calib}"
+TARGETS="${AWQ_FUZZ_TARGETS:-safetensors st_index gguf config tokenizer jinja calib server_request}"
 
 if ! command -v "$CC" >/dev/null; then
   echo "fuzz.sh: $CC not found (apt-get install clang libclang-rt-dev libomp-dev)" >&2
@@ -73,7 +73,7 @@ for t in $TARGETS; do
   ft=$(echo "$last" | grep -o 'ft: [0-9]*' | grep -o '[0-9]*' || true)
   corp=$(echo "$last" | grep -o 'corp: [0-9]*/[0-9a-zA-Z]*' | cut -d' ' -f2 || true)
   speed=$(grep -o 'exec/s: [0-9]*' "$dir/log" | tail -1 | grep -o '[0-9]*' || true)
-  summary+=("$(printf '%-12s %10s execs %8s exec/s  cov %6s  ft %7s  corpus %s' "$t" "${execs:-?}" "${speed:-?}" \
+  summary+=("$(printf '%-14s %10s execs %8s exec/s  cov %6s  ft %7s  corpus %s' "$t" "${execs:-?}" "${speed:-?}" \
                 "${cov:-?}" "${ft:-?}" "${corp:-?}")")
   if [ $rc -ne 0 ]; then
     failed+=("$t")

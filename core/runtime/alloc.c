@@ -9,9 +9,20 @@
  * counted since awq_alloc_fail_set. Two relaxed atomics per allocation when off. */
 static atomic_llong fail_at, alloc_count;
 
+static bool (*fail_hook)(int64_t n, void *user);
+static void *fail_hook_user;
+
 void awq_alloc_fail_set(int64_t nth) {
+    fail_hook = NULL;
     atomic_store(&alloc_count, 0);
     atomic_store(&fail_at, nth);
+}
+
+void awq_alloc_fail_hook(bool (*fn)(int64_t n, void *user), void *user) {
+    fail_hook = fn;
+    fail_hook_user = user;
+    atomic_store(&alloc_count, 0);
+    atomic_store(&fail_at, fn ? INT64_MAX : 0);
 }
 
 int64_t awq_alloc_counted(void) { return atomic_load(&alloc_count); }
@@ -19,7 +30,8 @@ int64_t awq_alloc_counted(void) { return atomic_load(&alloc_count); }
 bool awq_alloc_fault(void) {
     long long at = atomic_load_explicit(&fail_at, memory_order_relaxed);
     if (at <= 0) return false;
-    return atomic_fetch_add(&alloc_count, 1) + 1 == at;
+    long long n = atomic_fetch_add(&alloc_count, 1) + 1;
+    return fail_hook ? fail_hook(n, fail_hook_user) : n == at;
 }
 
 void *awq_malloc(size_t n) { return n && !awq_alloc_fault() ? malloc(n) : NULL; }

@@ -353,7 +353,7 @@ static awq_status parse_added(jctx *c, const cJSON *arr, int32_t *max_id) {
     return AWQ_OK;
 }
 
-static awq_status parse_model(jctx *c, const cJSON *m, int32_t max_added) {
+static awq_status parse_model(jctx *c, const cJSON *m, int32_t max_added, int32_t n_added) {
     awq_tokenizer *t = c->t;
     awq_status st;
     if (!cJSON_IsObject(m)) return ferr(c, AWQ_ERR_FORMAT, "model", "missing or not an object", NULL);
@@ -376,6 +376,12 @@ static awq_status parse_model(jctx *c, const cJSON *m, int32_t max_added) {
             return ferr(c, AWQ_ERR_FORMAT, "model.vocab", "expected a non-negative integer id for", e->string);
         if ((int32_t)e->valuedouble > max_id) max_id = (int32_t)e->valuedouble;
     }
+    /* ids are dense in real tokenizers; a few sparse ones (up to 2^30) in a small file would make
+     * the arrays below gigabytes (found by fuzz_tokenizer) */
+    int64_t n_entries = (int64_t)cJSON_GetArraySize(vocab) + n_added;
+    if ((int64_t)max_id >= 2 * n_entries + (1 << 20))
+        return awq_set_error(t->rt, AWQ_ERR_FORMAT, "%s: model.vocab: %lld tokens with ids up to %d: too sparse",
+                             c->path, (long long)n_entries, (int)max_id);
     if ((st = tok_alloc_vocab(t, max_id + 1)) != AWQ_OK) return st;
     cJSON_ArrayForEach(e, vocab) {
         int32_t id = (int32_t)e->valuedouble;
@@ -541,7 +547,8 @@ awq_status awq_tokenizer_load_files(awq_runtime *rt, const char *json_path,
         goto fail;
     }
     if ((st = parse_added(&c, cJSON_GetObjectItemCaseSensitive(root, "added_tokens"), &max_added)) ||
-        (st = parse_model(&c, cJSON_GetObjectItemCaseSensitive(root, "model"), max_added)) ||
+        (st = parse_model(&c, cJSON_GetObjectItemCaseSensitive(root, "model"), max_added,
+                          cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(root, "added_tokens")))) ||
         (st = parse_normalizer(&c, cJSON_GetObjectItemCaseSensitive(root, "normalizer"), "normalizer")) ||
         (st = parse_pretokenizer(&c, cJSON_GetObjectItemCaseSensitive(root, "pre_tokenizer"), "pre_tokenizer")) ||
         (st = parse_decoder(&c, cJSON_GetObjectItemCaseSensitive(root, "decoder"), "decoder")) ||

@@ -23,7 +23,8 @@
     X(config, "config.json -> model configuration")                                               \
     X(tokenizer, "tokenizer.json + tokenizer_config.json, then encode/decode/chat template")     \
     X(jinja, "chat-template engine: parse and render with bounded resources")                    \
-    X(calib, "calibration readers (.txt paragraphs, .jsonl) into token blocks")
+    X(calib, "calibration readers (.txt paragraphs, .jsonl) into token blocks")                  \
+    X(server_request, "serve: an HTTP request body -> request, chat template, tokens, stop strings")
 
 #define AWQ_FUZZ_DECLARE(name, desc) int awq_fuzz_##name(const uint8_t *data, size_t size);
 AWQ_FUZZ_TARGETS(AWQ_FUZZ_DECLARE)

@@ -325,6 +325,53 @@ def calib_seeds():
     put("calib", "txt_blank_lines", bytes([0x02, 1]) + b"\n\n \t\n  Hello world.\n\n\nSecond   paragraph\r\n\n")
 
 
+# ---- server requests --------------------------------------------------------------------------
+
+def server_request_seeds():
+    # HTTP bodies of POST /v1/chat/completions and /v1/completions (the target tries each as both)
+    def req(name, body):
+        put("server_request", name, body if isinstance(body, str) else json.dumps(body))
+    msgs = [{"role": "system", "content": "You are terse."}, {"role": "user", "content": "Hi, who are you?"}]
+    req("chat_minimal", {"model": "m", "messages": [{"role": "user", "content": "Hello"}]})
+    req("chat_all_params", {"model": "smollm2", "messages": msgs, "max_tokens": 16, "temperature": 0.7,
+                            "top_p": 0.9, "top_k": 40, "min_p": 0.05, "seed": 1234, "stop": ["\n\n", "User:"],
+                            "presence_penalty": 0.5, "frequency_penalty": -0.5, "repeat_penalty": 1.1, "n": 1,
+                            "stream": True, "stream_options": {"include_usage": True}, "logprobs": False,
+                            "ignore_eos": False})
+    req("chat_content_parts", {"messages": [{"role": "user", "content": [{"type": "text", "text": "a"},
+                                                                          {"type": "text", "text": "b"}]},
+                                            {"role": "assistant", "content": None},
+                                            {"role": "tool", "content": "42"}],
+                               "max_completion_tokens": 3, "stop": "b"})
+    req("chat_unknown_role", {"messages": [{"role": "wizard", "content": "x"}], "max_tokens": 1})
+    req("chat_image_part", {"messages": [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": "x"}}]}]})
+    req("completion_all_params", {"model": "m", "prompt": "Once upon a time", "max_tokens": 8, "temperature": 0,
+                                  "seed": -5, "stop": "time", "stream": False, "repetition_penalty": 1.3})
+    req("completion_prompt_array", {"prompt": ["The capital of France is"], "max_tokens": 0, "stop": None,
+                                    "seed": None, "top_p": 1})
+    req("bad_types", {"prompt": 5, "messages": "hi", "max_tokens": "8", "temperature": True, "stream": 1,
+                      "stop": [1, 2]})
+    for k, v in (("max_tokens", -1), ("temperature", 2.5), ("top_p", 1.5), ("n", 2), ("seed", 1e300),
+                 ("min_p", -0.1), ("repeat_penalty", 0)):
+        req("bad_range_" + k, {"prompt": "x", "messages": [{"role": "user", "content": "x"}], k: v})
+    req("bad_integers", '{"prompt": "x", "messages": [{"role": "user", "content": "x"}], "max_tokens": 1.5}')
+    req("huge_numbers", '{"prompt": "x", "messages": [{"role": "user", "content": "x"}], "top_k": 1e999}')
+    req("huge_max_tokens", '{"prompt": "x", "messages": [{"role": "user", "content": "x"}], '
+        '"max_tokens": 9223372036854775808, "seed": -1e30}')
+    req("huge_seed", '{"prompt": "x", "messages": [{"role": "user", "content": "x"}], "seed": -1e30}')
+    req("too_many_stops", {"prompt": "x", "messages": [{"role": "user", "content": "x"}],
+                           "stop": ["a", "b", "c", "d", "e"]})
+    req("logprobs", {"prompt": "x", "messages": [{"role": "user", "content": "x"}], "logprobs": True})
+    req("stream_options_bad", {"prompt": "x", "messages": [{"role": "user", "content": "x"}],
+                               "stream_options": [True]})
+    req("messages_empty", {"messages": [], "prompt": []})
+    req("message_not_object", {"messages": ["user", {"content": "no role"}]})
+    req("not_an_object", "[1, 2, {\"messages\": []}]")
+    req("truncated", '{"messages": [{"role": "user", "content": "Hel')
+    req("unicode", {"messages": [{"role": "user", "content": "h\u00e9llo \ud83d\ude00 \u0000 end"}],
+                    "stop": ["\u00e9", ""]})
+
+
 if __name__ == "__main__":
     safetensors_seeds()
     st_index_seeds()
@@ -333,6 +380,7 @@ if __name__ == "__main__":
     tokenizer_seeds()
     jinja_seeds()
     calib_seeds()
+    server_request_seeds()
     for t in sorted(os.listdir(CORPUS)):
         files = os.listdir(os.path.join(CORPUS, t))
         print("%-12s %2d seeds, %7d bytes" % (t, len(files), sum(os.path.getsize(os.path.join(CORPUS, t, x)) for x in files)))
