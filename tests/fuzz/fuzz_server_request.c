@@ -12,7 +12,7 @@
 #include "fuzz.h"
 #include "serve_request.h"
 #include "tokenizer.h"
-#include "tokenizer/jinja.h"
+#include "jinja.h"
 
 #ifndef AWQ_TEST_SOURCE_DIR
 #define AWQ_TEST_SOURCE_DIR "."
