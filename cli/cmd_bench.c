@@ -28,6 +28,7 @@ static void usage(FILE *f) {
             "                     at load (llama.cpp Q8_0; cpu and cpu-dnnl backends)\n"
             "      --precision P  fp32 (default, exact) | bf16: prefill GEMMs in bfloat16 with fp32\n"
             "                     accumulation where the backend has a bf16 unit (cpu-dnnl)\n"
+            "      --int8-act     4-bit matmuls with int8 activations (VNNI / AVX2; cpu backends)\n"
             "  -t, --threads N    CPU threads\n"
             "      --json         JSON on stdout\n"
             "      --probe-bandwidth  re-run the read-bandwidth probe (otherwise cached in\n"
@@ -52,6 +53,7 @@ int cmd_bench(int argc, char **argv) {
     const char *dir = NULL, *backend = "auto";
     awq_lm_head_format lm_head = AWQ_LM_HEAD_AS_STORED;
     awq_precision prec = AWQ_PRECISION_FP32;
+    bool int8_act = false;
     int64_t n_prompt = 512, n_gen = 64, reps = 3, threads = 0, par = 1;
     bool json = false, remeasure_bw = false, no_bw = false;
     cli_args a = {.argc = argc, .argv = argv, .cmd = "bench"};
@@ -65,6 +67,7 @@ int cmd_bench(int argc, char **argv) {
         else if (cli_opt(&a, NULL, "--backend", &backend)) {}
         else if (cli_opt_lm_head(&a, &lm_head)) {}
         else if (cli_opt_precision(&a, "--precision", &prec)) {}
+        else if (cli_flag(&a, NULL, "--int8-act")) int8_act = true;
         else if (cli_opt_int(&a, "-p", "--prompt", 1, 1 << 20, &n_prompt)) {}
         else if (cli_opt_int(&a, "-n", "--n-gen", 0, 1 << 20, &n_gen)) {}
         else if (cli_opt_int(&a, "-r", "--reps", 1, 1000, &reps)) {}
@@ -93,6 +96,7 @@ int cmd_bench(int argc, char **argv) {
     mp.device = backend;
     mp.lm_head = lm_head;
     mp.precision = prec;
+    mp.int8_activations = int8_act;
     double tl = now_s();
     if ((st = awq_model_load(&model, rt, dir, &mp)) != AWQ_OK) { rc = cli_fail(rt, "bench", st); goto out; }
     tl = now_s() - tl;

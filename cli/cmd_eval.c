@@ -28,6 +28,7 @@ static void usage(FILE *f) {
             "                     at load (llama.cpp Q8_0; cpu and cpu-dnnl; --base stays stored)\n"
             "  --precision P      fp32 (default, exact) | bf16: large GEMMs in bfloat16 with fp32\n"
             "                     accumulation where the backend has a bf16 unit (cpu-dnnl)\n"
+            "  --int8-act         4-bit matmuls with int8 activations (VNNI / AVX2; cpu backends)\n"
             "  -t, --threads N    CPU threads\n"
             "  -v, --verbose      more log output\n"
             "\n"
@@ -56,6 +57,7 @@ static bool on_chunk(int32_t chunk, int32_t n_chunks, double nll, int64_t n_pred
 int cmd_eval(int argc, char **argv) {
     awq_lm_head_format lm_head = AWQ_LM_HEAD_AS_STORED;
     awq_precision prec = AWQ_PRECISION_FP32;
+    bool int8_act = false;
     const char *dir = NULL, *file = NULL, *backend = "auto", *base_dir = NULL, *base_logits = NULL,
                *save_logits = NULL;
     int64_t ctx = 2048, max_chunks = 0, threads = 0;
@@ -72,6 +74,7 @@ int cmd_eval(int argc, char **argv) {
         else if (cli_opt(&a, NULL, "--backend", &backend)) {}
         else if (cli_opt_lm_head(&a, &lm_head)) {}
         else if (cli_opt_precision(&a, "--precision", &prec)) {}
+        else if (cli_flag(&a, NULL, "--int8-act")) int8_act = true;
         else if (cli_opt_int(&a, "-c", "--ctx", 2, 1 << 22, &ctx)) {}
         else if (cli_opt_int(&a, NULL, "--max-chunks", 0, 1 << 30, &max_chunks)) {}
         else if (cli_opt_int(&a, "-t", "--threads", 0, 4096, &threads)) {}
@@ -122,6 +125,7 @@ int cmd_eval(int argc, char **argv) {
     mp.device = backend;
     mp.lm_head = lm_head;
     mp.precision = prec;
+    mp.int8_activations = int8_act;
     if ((st = awq_model_load(&model, rt, dir, &mp)) != AWQ_OK) { rc = cli_fail(rt, "eval", st); goto out; }
     awq_model_info info;
     awq_model_get_info(model, &info);
@@ -133,6 +137,7 @@ int cmd_eval(int argc, char **argv) {
     bool kld = base_dir || base_logits;
     mp.lm_head = AWQ_LM_HEAD_AS_STORED; /* the base is the reference: as stored, fp32 */
     mp.precision = AWQ_PRECISION_FP32;
+    mp.int8_activations = false;
     if (base_dir && (st = awq_model_load(&base, rt, base_dir, &mp)) != AWQ_OK) {
         rc = cli_fail(rt, "eval", st);
         goto out;

@@ -32,6 +32,7 @@ static void usage(FILE *f) {
             "                      at load (llama.cpp Q8_0; cpu and cpu-dnnl backends)\n"
             "      --precision P   fp32 (default, exact) | bf16: prefill GEMMs in bfloat16 with\n"
             "                      fp32 accumulation where the backend has a bf16 unit (cpu-dnnl)\n"
+            "      --int8-act      4-bit matmuls with int8 activations (VNNI / AVX2; cpu backends)\n"
             "  -t, --threads N     CPU threads (default: all cores)\n"
             "  -v, --verbose       more log output\n"
             "\n"
@@ -67,6 +68,7 @@ int cmd_generate(int argc, char **argv) {
     const char *dir = NULL, *prompt = NULL, *file = NULL, *backend = "auto", *system_msg = NULL;
     awq_lm_head_format lm_head = AWQ_LM_HEAD_AS_STORED;
     awq_precision prec = AWQ_PRECISION_FP32;
+    bool int8_act = false;
     int64_t n_predict = 128, ctx = 0, threads = 0;
     double temp = 0.8, top_p = 0.95;
     int64_t top_k = 40;
@@ -87,6 +89,7 @@ int cmd_generate(int argc, char **argv) {
         else if (cli_opt(&a, NULL, "--backend", &backend)) {}
         else if (cli_opt_lm_head(&a, &lm_head)) {}
         else if (cli_opt_precision(&a, "--precision", &prec)) {}
+        else if (cli_flag(&a, NULL, "--int8-act")) int8_act = true;
         else if (cli_opt_int(&a, "-n", "--n-predict", 0, 1 << 20, &n_predict)) {}
         else if (cli_opt_int(&a, "-c", "--ctx", 0, 1 << 22, &ctx)) {}
         else if (cli_opt_int(&a, "-t", "--threads", 0, 4096, &threads)) {}
@@ -148,6 +151,7 @@ int cmd_generate(int argc, char **argv) {
     mp.device = backend;
     mp.lm_head = lm_head;
     mp.precision = prec;
+    mp.int8_activations = int8_act;
     if ((st = awq_model_load(&model, rt, dir, &mp)) != AWQ_OK) { rc = cli_fail(rt, "generate", st); goto out; }
     awq_model_info info;
     awq_model_get_info(model, &info);

@@ -126,6 +126,9 @@ awq_status awq_device_open(awq_runtime *rt, const char *spec, int64_t max_ctx, a
 /* Same with the matmul precision (awq_precision) handed to the backend. */
 awq_status awq_device_open_prec(awq_runtime *rt, const char *spec, int64_t max_ctx, int32_t precision,
                                 awq_device *out);
+/* ... and int8 activations for the 4-bit matmuls (awq_model_params.int8_activations). */
+awq_status awq_device_open_ex(awq_runtime *rt, const char *spec, int64_t max_ctx, int32_t precision,
+                              bool int8_act, awq_device *out);
 void       awq_device_close(awq_device *dev);
 
 /* ---- capabilities and fallbacks (caps.c) ---- */

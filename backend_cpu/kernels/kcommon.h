@@ -52,7 +52,7 @@ awq_status k_w4_gemv_multi(awq_backend_ctx *ctx, int nw, awq_tensor *const *y, c
 /* w4a8gemv.c: the int8-activation decode path, chosen at weight_prepare by AWQ_CPU_W4_ACT=int8
  * (k_w4a8_wanted); every batch size takes it on the cpu backend (each row is quantized on its
  * own, so a prefill row gets what decoding it alone would), cpu-dnnl prefill goes to oneDNN. */
-bool       k_w4a8_wanted(void);
+bool       k_w4a8_wanted(const awq_backend_ctx *ctx);
 bool       k_w4a8_prepared_ok(const awq_qlinear *w);
 awq_status k_w4a8_prepare(awq_backend_ctx *ctx, awq_qlinear *w);
 bool       k_w4a8_release(awq_qlinear *w); /* false: not an int8-prepared weight */

@@ -37,7 +37,8 @@ struct k_w4a8_prep {
     float   *s, *z;               /* (nc, G, 64) */
 };
 
-bool k_w4a8_wanted(void) {
+bool k_w4a8_wanted(const awq_backend_ctx *ctx) {
+    if (ctx->cfg.w4_act_int8) return true; /* awq_model_params.int8_activations */
     const char *e = getenv("AWQ_CPU_W4_ACT");
     return e && strcmp(e, "int8") == 0;
 }

@@ -50,7 +50,7 @@ awq_status awq_cpu_weight_prepare(awq_backend_ctx *ctx, awq_qlinear *w) {
         awq_tensor_nelem(&w->qweight) != in * (out / 8) || awq_tensor_nelem(&w->qzeros) != in / gs * (out / 8) ||
         awq_tensor_nelem(&w->scales) != in / gs * out)
         return AWQ_OK;
-    if (k_w4a8_wanted()) return k_w4a8_prepare(ctx, w);
+    if (k_w4a8_wanted(ctx)) return k_w4a8_prepare(ctx, w);
     int64_t G = in / gs, ow = out / 8, nc = (ow + 7) / 8;
     struct k_w4_prep *p = calloc(1, sizeof *p);
     size_t qbytes = (size_t)nc * (size_t)in * 8 * sizeof(int32_t), sbytes = (size_t)nc * (size_t)G * 64 * sizeof(float);

@@ -220,6 +220,9 @@ typedef struct awq_backend_config {
     /* awq_precision: AWQ_PRECISION_BF16 allows matmul / matmul_w4a16 / gram to round x and W to
      * bfloat16 (fp32 accumulation) where the backend has a bf16 unit; FP32 = the exact contract. */
     int32_t  matmul_precision;
+    /* 1: matmul_w4a16 may quantize x to int8 per weight group (awq_model_params.int8_activations;
+     * the cpu backends' VNNI / AVX2 decode path); 0: the exact contract. */
+    int32_t  w4_act_int8;
 } awq_backend_config;
 
 /* What device_info reports about one device of a backend. */

@@ -501,7 +501,8 @@ static awq_status load_weights(loader *L) {
 
 awq_model_params awq_model_params_default(void) {
     awq_model_params p = {.device = "auto", .progress = NULL, .progress_user = NULL,
-                          .lm_head = AWQ_LM_HEAD_AS_STORED, .precision = AWQ_PRECISION_FP32};
+                          .lm_head = AWQ_LM_HEAD_AS_STORED, .precision = AWQ_PRECISION_FP32,
+                          .int8_activations = false};
     return p;
 }
 
@@ -525,7 +526,7 @@ awq_status awq_model_load(awq_model **out, awq_runtime *rt, const char *dir,
     st = awq_st_open(rt, dir, &L.st);
     if (st != AWQ_OK) goto fail;
     int64_t max_ctx = m->cfg.max_pos;
-    st = awq_device_open_prec(rt, p.device, max_ctx, p.precision, &m->dev);
+    st = awq_device_open_ex(rt, p.device, max_ctx, p.precision, p.int8_activations, &m->dev);
     bool q8 = p.lm_head == AWQ_LM_HEAD_Q8; /* cleared (and logged) when the device lacks matmul_q8 */
     if (st == AWQ_OK) st = awq_device_plan(rt, &m->dev, &m->cfg, false, &q8);
     if (!q8) L.lm_head = AWQ_LM_HEAD_AS_STORED;

@@ -75,7 +75,7 @@ const char *awq_runtime_skipped_get(const awq_runtime *rt, int32_t i) {
 }
 
 static awq_status open_on(awq_runtime *rt, const awq_backend_entry *e, int32_t index,
-                          int64_t max_ctx, int32_t prec, awq_device *out) {
+                          int64_t max_ctx, int32_t prec, bool int8_act, awq_device *out) {
     int32_t nd = e->ops->device_count();
     if (index < 0 || index >= nd)
         return awq_set_error(rt, AWQ_ERR_NO_BACKEND, "backend '%s' has %d device(s), index %d requested",
@@ -87,6 +87,7 @@ static awq_status open_on(awq_runtime *rt, const awq_backend_entry *e, int32_t i
     if (st != AWQ_OK) return awq_set_error(rt, st, "%s:%d: device_info failed", e->ops->name, index);
     awq_backend_config cfg = awq_runtime_backend_config(rt, max_ctx);
     cfg.matmul_precision = prec;
+    cfg.w4_act_int8 = int8_act;
     awq_clear_error(rt);
     st = e->ops->create(index, &cfg, &out->ctx);
     if (st != AWQ_OK) {
@@ -108,6 +109,11 @@ awq_status awq_device_open(awq_runtime *rt, const char *spec, int64_t max_ctx, a
 
 awq_status awq_device_open_prec(awq_runtime *rt, const char *spec, int64_t max_ctx, int32_t prec,
                                 awq_device *out) {
+    return awq_device_open_ex(rt, spec, max_ctx, prec, false, out);
+}
+
+awq_status awq_device_open_ex(awq_runtime *rt, const char *spec, int64_t max_ctx, int32_t prec,
+                              bool int8_act, awq_device *out) {
     if (prec != AWQ_PRECISION_FP32 && prec != AWQ_PRECISION_BF16)
         return awq_set_error(rt, AWQ_ERR_INVALID_ARG, "unknown matmul precision %d", (int)prec);
     if (!spec || !spec[0] || strcmp(spec, "auto") == 0) {
@@ -121,10 +127,10 @@ awq_status awq_device_open_prec(awq_runtime *rt, const char *spec, int64_t max_c
             if (e->ops->device_info(0, &info) != AWQ_OK || !info.is_gpu) continue;
             if (!best || e->score > best->score) best = e;
         }
-        if (best && open_on(rt, best, 0, max_ctx, prec, out) == AWQ_OK) return AWQ_OK;
+        if (best && open_on(rt, best, 0, max_ctx, prec, int8_act, out) == AWQ_OK) return AWQ_OK;
         const awq_backend_entry *dnnl = awq_registry_find(rt, "cpu-dnnl");
-        if (dnnl && open_on(rt, dnnl, 0, max_ctx, prec, out) == AWQ_OK) return AWQ_OK;
-        return open_on(rt, awq_registry_find(rt, "cpu"), 0, max_ctx, prec, out);
+        if (dnnl && open_on(rt, dnnl, 0, max_ctx, prec, int8_act, out) == AWQ_OK) return AWQ_OK;
+        return open_on(rt, awq_registry_find(rt, "cpu"), 0, max_ctx, prec, int8_act, out);
     }
     char name[64];
     int32_t index = 0;
@@ -151,7 +157,7 @@ awq_status awq_device_open_prec(awq_runtime *rt, const char *spec, int64_t max_c
                              "backend '%s' is not loaded (available: %s; see `awq-cli info`)", name,
                              avail);
     }
-    return open_on(rt, e, index, max_ctx, prec, out);
+    return open_on(rt, e, index, max_ctx, prec, int8_act, out);
 }
 
 void awq_device_close(awq_device *dev) {
