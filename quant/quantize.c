@@ -59,6 +59,11 @@ static awq_status check_model(awq_runtime *rt, const awq_model_config *c, const 
         return awq_set_error(rt, AWQ_ERR_UNSUPPORTED,
                              "%s is already quantized (config.json has quantization_config); "
                              "quantize the original fp16/bf16 checkpoint", p->model_dir);
+    if (c->n_experts > 0)
+        return awq_set_error(rt, AWQ_ERR_UNSUPPORTED,
+                             "%s: quantizing a mixture-of-experts model (%s) is not supported yet; "
+                             "inference of its fp16/bf16 checkpoint and of AWQ checkpoints made by "
+                             "AutoAWQ is", p->model_dir, c->model_type);
     int64_t d = c->d_model, qd = (int64_t)c->n_heads * c->head_dim,
             kvd = (int64_t)c->n_kv_heads * c->head_dim, ff = c->d_ff;
     const struct { const char *what; int64_t v; } ins[] = {

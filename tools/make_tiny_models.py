@@ -14,7 +14,8 @@ Weights are drawn N(0, 0.15^2) (norm weights N(0, 0.3^2)), far from transformers
 init, so every term of the block matters. Sizes keep each directory at ~100 KB.
 Needs: pip install torch==2.6.0 transformers==4.51.3 (CPU). Not run by CI.
 
-usage: tools/make_tiny_models.py OUT_DIR [family ...]     (families: gemma, gemma2, gemma3, phi3)
+usage: tools/make_tiny_models.py OUT_DIR [family ...]
+       (families: gemma, gemma2, gemma3, phi3, mixtral, qwen2_moe, qwen3_moe)
 """
 import json
 import os
@@ -87,7 +88,50 @@ def gemma2():
     return cfg, Gemma2ForCausalLM
 
 
-FAMILIES = {"gemma": gemma, "gemma2": gemma2, "gemma3": gemma3, "phi3": phi3}
+def mixtral():
+    # 4 experts, top-2 (Mixtral always renormalizes the top-k weights); GQA
+    from transformers import MixtralConfig, MixtralForCausalLM
+    cfg = MixtralConfig(
+        vocab_size=VOCAB, hidden_size=64, intermediate_size=64, num_hidden_layers=2,
+        num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=256,
+        rms_norm_eps=1e-5, rope_theta=10000.0, sliding_window=None, num_local_experts=4,
+        num_experts_per_tok=2, router_jitter_noise=0.0, tie_word_embeddings=False,
+        torch_dtype="float32", bos_token_id=1, eos_token_id=2, pad_token_id=0,
+        attn_implementation="eager")
+    return cfg, MixtralForCausalLM
+
+
+def qwen2_moe():
+    # 6 experts, top-2 without renormalization, a shared expert with its sigmoid gate, q/k/v
+    # biases, and layer 1 dense (mlp_only_layers) with intermediate_size
+    from transformers import Qwen2MoeConfig, Qwen2MoeForCausalLM
+    cfg = Qwen2MoeConfig(
+        vocab_size=VOCAB, hidden_size=64, intermediate_size=128, moe_intermediate_size=64,
+        shared_expert_intermediate_size=128, num_hidden_layers=2, num_attention_heads=4,
+        num_key_value_heads=2, max_position_embeddings=256, rms_norm_eps=1e-6,
+        rope_theta=10000.0, num_experts=6, num_experts_per_tok=2, norm_topk_prob=False,
+        decoder_sparse_step=1, mlp_only_layers=[1], use_sliding_window=False,
+        tie_word_embeddings=False, torch_dtype="float32", bos_token_id=1, eos_token_id=2,
+        pad_token_id=0, attn_implementation="eager")
+    return cfg, Qwen2MoeForCausalLM
+
+
+def qwen3_moe():
+    # 8 experts, top-2 renormalized (norm_topk_prob), q/k norms, head_dim != hidden / heads;
+    # decoder_sparse_step 2: layer 0 dense, layer 1 sparse
+    from transformers import Qwen3MoeConfig, Qwen3MoeForCausalLM
+    cfg = Qwen3MoeConfig(
+        vocab_size=VOCAB, hidden_size=64, intermediate_size=128, moe_intermediate_size=64,
+        num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2, head_dim=32,
+        max_position_embeddings=256, rms_norm_eps=1e-6, rope_theta=10000.0, num_experts=8,
+        num_experts_per_tok=2, norm_topk_prob=True, decoder_sparse_step=2, mlp_only_layers=[],
+        use_sliding_window=False, tie_word_embeddings=True, torch_dtype="float32",
+        bos_token_id=1, eos_token_id=2, pad_token_id=0, attn_implementation="eager")
+    return cfg, Qwen3MoeForCausalLM
+
+
+FAMILIES = {"gemma": gemma, "gemma2": gemma2, "gemma3": gemma3, "phi3": phi3, "mixtral": mixtral,
+            "qwen2_moe": qwen2_moe, "qwen3_moe": qwen3_moe}
 
 
 def randomize(model, gen):
