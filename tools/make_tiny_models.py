@@ -89,11 +89,12 @@ def gemma2():
 
 
 def mixtral():
-    # 4 experts, top-2 (Mixtral always renormalizes the top-k weights); GQA
+    # 4 experts, top-2 (Mixtral always renormalizes the top-k weights); GQA with head_dim 32 (k/v
+    # out_features 64, as AutoAWQ's clip search needs)
     from transformers import MixtralConfig, MixtralForCausalLM
     cfg = MixtralConfig(
         vocab_size=VOCAB, hidden_size=64, intermediate_size=64, num_hidden_layers=2,
-        num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=256,
+        num_attention_heads=4, num_key_value_heads=2, head_dim=32, max_position_embeddings=256,
         rms_norm_eps=1e-5, rope_theta=10000.0, sliding_window=None, num_local_experts=4,
         num_experts_per_tok=2, router_jitter_noise=0.0, tie_word_embeddings=False,
         torch_dtype="float32", bos_token_id=1, eos_token_id=2, pad_token_id=0,
@@ -118,13 +119,15 @@ def qwen2_moe():
 
 def qwen3_moe():
     # 8 experts, top-2 renormalized (norm_topk_prob), q/k norms, head_dim != hidden / heads;
-    # decoder_sparse_step 2: layer 0 dense, layer 1 sparse
+    # every layer sparse (AutoAWQ 0.2.9 cannot quantize a Qwen3-MoE with a dense layer while
+    # keeping the router in full precision: excluding "mlp.gate" also drops mlp.gate_proj);
+    # dense layers are covered by qwen2_moe
     from transformers import Qwen3MoeConfig, Qwen3MoeForCausalLM
     cfg = Qwen3MoeConfig(
         vocab_size=VOCAB, hidden_size=64, intermediate_size=128, moe_intermediate_size=64,
         num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2, head_dim=32,
         max_position_embeddings=256, rms_norm_eps=1e-6, rope_theta=10000.0, num_experts=8,
-        num_experts_per_tok=2, norm_topk_prob=True, decoder_sparse_step=2, mlp_only_layers=[],
+        num_experts_per_tok=2, norm_topk_prob=True, decoder_sparse_step=1, mlp_only_layers=[],
         use_sliding_window=False, tie_word_embeddings=True, torch_dtype="float32",
         bos_token_id=1, eos_token_id=2, pad_token_id=0, attn_implementation="eager")
     return cfg, Qwen3MoeForCausalLM
