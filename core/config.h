@@ -16,7 +16,7 @@ typedef enum awq_rope_kind {
 
 #define AWQ_MAX_ROPE_HALF 256 /* rotary pairs per head (longrope factor lists) */
 
-#define AWQ_MAX_EXCLUDE 32
+#define AWQ_MAX_EXCLUDE 160
 
 typedef struct awq_model_config {
     char      model_type[32];     /* "llama", "mistral", "qwen2", "qwen3" */

@@ -27,14 +27,16 @@ awq_status awq_fwd_scratch_alloc(awq_runtime *rt, const awq_device *dev, awq_buf
     s->n_max = n;
     int64_t d = c->d_model, qd = (int64_t)c->n_heads * c->head_dim,
             kvd = (int64_t)c->n_kv_heads * c->head_dim, ff = c->d_ff;
-    int64_t nk = c->n_experts > 0 ? n * c->n_experts_used : n; /* rows of g/u */
+    /* rows of g/u: with experts, n * top-k routed rows, then n rows of the shared expert */
+    int64_t nk = c->n_experts > 0 ? n * c->n_experts_used : n;
+    int64_t ng = c->n_experts > 0 && c->shared_ff > 0 ? nk + n : nk;
     if (c->n_experts > 0) {
         ff = c->moe_ff > ff ? c->moe_ff : ff;
         ff = c->shared_ff > ff ? c->shared_ff : ff;
     }
     struct { awq_tensor *t; int64_t rows, cols; } plan[] = {
         {&s->x, n, d},    {&s->xb, n, d},   {&s->q, n, qd},  {&s->k, n, kvd}, {&s->v, n, kvd},
-        {&s->att, n, qd}, {&s->xo, n, d},   {&s->g, nk, ff}, {&s->u, nk, ff},
+        {&s->att, n, qd}, {&s->xo, n, d},   {&s->g, ng, ff}, {&s->u, ng, ff},
         {&s->moe_x, nk, d}, {&s->moe_y, nk, d}, {&s->moe_w, nk, d}, {&s->moe_tmp, n, d},
         {&s->moe_gw, n, d}, {&s->moe_logits, n, c->n_experts}, {&s->moe_sg, n, 1},
     };
@@ -199,6 +201,11 @@ void awq_moe_route(const float *logits, int64_t n, int32_t E, int32_t k, bool no
 
 awq_status awq_fwd_moe(const awq_fwd_ctx *f, const awq_layer_weights *w, const awq_tensor *xin,
                        awq_tensor *out) {
+    return awq_fwd_moe_ex(f, w, xin, out, NULL);
+}
+
+awq_status awq_fwd_moe_ex(const awq_fwd_ctx *f, const awq_layer_weights *w, const awq_tensor *xin,
+                          awq_tensor *out, int64_t *expert_rows) {
     const awq_model_config *c = f->cfg;
     const awq_backend_ops *ops = f->dev->ops;
     awq_backend_ctx *ctx = f->dev->ctx;
@@ -217,7 +224,7 @@ awq_status awq_fwd_moe(const awq_fwd_ctx *f, const awq_layer_weights *w, const a
     size_t hbytes = ((size_t)n * (size_t)E + (size_t)n + 4 * (size_t)nk + (size_t)(nk + n) * (size_t)d) *
                         sizeof(float) + (size_t)(E + 1) * sizeof(int64_t);
     char *h = awq_malloc(hbytes);
-    if (!h) return AWQ_ERR_OUT_OF_MEMORY;
+    if (!h) return AWQ_ERR_OUT_OF_MEMORY; /* no runtime here: the caller names it */
     float *hl = (float *)h, *hsg = hl + n * E;
     int32_t *hex = (int32_t *)(hsg + n), *hslot = hex + nk, *hinv = hslot + nk;
     float *hwt = (float *)(hinv + nk), *hw = hwt + nk, *hgw = hw + nk * d;
@@ -282,10 +289,12 @@ awq_status awq_fwd_moe(const awq_fwd_ctx *f, const awq_layer_weights *w, const a
     // Qwen2-MoE: + sigmoid(shared_expert_gate(x)) * shared_expert(x)
     if (st == AWQ_OK && shared) {
         awq_tensor tmp = awq_view_rows(&s->moe_tmp, 0, n), gw = awq_view_rows(&s->moe_gw, 0, n);
-        st = gated_mlp(f, &w->shared[0], &w->shared[1], &w->shared[2], xin, 0, &tmp);
+        st = gated_mlp(f, &w->shared[0], &w->shared[1], &w->shared[2], xin, nk, &tmp);
         if (st == AWQ_OK) st = ops->binop(ctx, &tmp, &tmp, &gw, AWQ_BINOP_MUL);
         if (st == AWQ_OK) st = ops->binop(ctx, out, out, &tmp, AWQ_BINOP_ADD);
     }
+    if (expert_rows && st == AWQ_OK)
+        for (int32_t e = 0; e <= E; e++) expert_rows[e] = off[e];
     awq_free(h);
     return st;
 }

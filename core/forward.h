@@ -21,8 +21,8 @@ typedef struct awq_fwd_scratch {
     awq_tensor u;    /* (n_max, d_ff) up */
     awq_tensor pos;  /* (n_max,) I32 positions */
     awq_tensor ids;  /* (n_max,) I32 token ids */
-    /* mixture of experts (data NULL for dense models); g and u then hold n_max * top-k rows of
-     * the widest of d_ff, moe_ff and shared_ff */
+    /* mixture of experts (data NULL for dense models); g and u then hold n_max * top-k rows (+
+     * n_max rows of the shared expert) of the widest of d_ff, moe_ff and shared_ff */
     awq_tensor moe_x;      /* (n_max * k, d) rows routed to the experts, grouped by expert */
     awq_tensor moe_y;      /* (n_max * k, d) the experts' outputs, same order, then weighted */
     awq_tensor moe_w;      /* (n_max * k, d) each routed row's weight, broadcast over d */
@@ -74,6 +74,12 @@ void awq_moe_route(const float *logits, int64_t n, int32_t E, int32_t k, bool no
  * back per token; plus Qwen2-MoE's shared expert times sigmoid(shared_expert_gate(x)). */
 awq_status awq_fwd_moe(const awq_fwd_ctx *f, const awq_layer_weights *w, const awq_tensor *xin,
                        awq_tensor *out);
+/* awq_fwd_moe, and for the quantizer: expert_rows (n_experts + 1) receives the first routed row
+ * of each expert (rows [expert_rows[e], expert_rows[e + 1]) of s->moe_x are expert e's inputs,
+ * the same rows of s->g (moe_ff wide) the inputs of its down projection); the shared expert's
+ * down input is left in s->g rows [n * top-k, n * top-k + n). */
+awq_status awq_fwd_moe_ex(const awq_fwd_ctx *f, const awq_layer_weights *w, const awq_tensor *xin,
+                          awq_tensor *out, int64_t *expert_rows);
 /* One decoder layer on s->x (n = B*T rows) in place. */
 awq_status awq_fwd_layer(const awq_fwd_ctx *f, const awq_layer_weights *w, int64_t B, int64_t T,
                          int32_t n_past, awq_tensor *kc, awq_tensor *vc);

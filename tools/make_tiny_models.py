@@ -153,12 +153,25 @@ def cache_for(model, cfg, T):
     return DynamicCache()
 
 
+def starve_expert(model, gen):
+    """Qwen2-MoE layer 0: expert 0 never routed. Its router row is zero and rows 1..4 are a, -a,
+    b, -b, so two other logits, |x.a| and |x.b|, exceed its 0 for every input: the quantizer must
+    quantize expert 0 without calibration rows (round-to-nearest, reported)."""
+    with torch.no_grad():
+        w = model.model.layers[0].mlp.gate.weight
+        a, b = (torch.randn(w.shape[1], generator=gen) * 0.15 for _ in range(2))
+        w[0].zero_()
+        w[1], w[2], w[3], w[4] = a, -a, b, -b
+
+
 def make(out, family):
     cfg, cls = FAMILIES[family]()
     torch.manual_seed(0)
     model = cls(cfg).eval().float()
     gen = torch.Generator().manual_seed(1234)
     randomize(model, gen)
+    if family == "qwen2_moe":
+        starve_expert(model, gen)
     d = os.path.join(out, family)
     os.makedirs(d, exist_ok=True)
     model.save_pretrained(d, safe_serialization=True)
