@@ -160,10 +160,15 @@ static int64_t estimate_peak(const awq_model_config *c, int64_t N, const awq_qua
     int64_t d = c->d_model, qd = (int64_t)c->n_heads * c->head_dim,
             kvd = (int64_t)c->n_kv_heads * c->head_dim, ff = c->d_ff;
     int64_t layer_params = 2 * qd * d + 2 * kvd * d + 3 * ff * d;
+    if (c->n_experts > 0) /* a sparse layer: every expert (+ the shared one) and the router */
+        layer_params = 2 * qd * d + 2 * kvd * d +
+                       3 * d * ((int64_t)c->n_experts * c->moe_ff + c->shared_ff) + (c->n_experts + 1) * d;
     int64_t bytes = layer_params * 4 * 3;                   /* host masters + device copies + fake-quant */
     bytes += layer_params * 4;                              /* final quantization buffers */
     if (p->method == AWQ_METHOD_AWQ) {
         bytes += N * (6 * d + qd + ff) * 4;                 /* calibration activations */
+        if (c->n_experts > 0) /* the experts' routed rows (inputs, down inputs), shared down input */
+            bytes += N * ((int64_t)c->n_experts_used * (d + c->moe_ff) + c->shared_ff) * 4;
         int64_t rows = 4096 < N ? 4096 : N;
         bytes += rows * (3 * d + 2 * qd + 2 * kvd + 2 * ff) * 4; /* forward scratch */
         bytes += ff * ff * 4 * 3;                            /* Gram + temporaries */
