@@ -69,19 +69,64 @@ static awq_status read_f32(awq_runtime *rt, const awq_safetensors *st, const cha
     return AWQ_OK;
 }
 
+int32_t awq_qlayer_count(const awq_model_config *c, int32_t i) {
+    if (!awq_config_layer_moe(c, i)) return AWQ_LIN_COUNT;
+    return 4 + 3 * c->n_experts + (c->shared_ff > 0 ? 3 : 0);
+}
+
+const char *awq_qlin_name(const awq_model_config *c, const awq_qlayer *L, int l, char *buf, size_t cap) {
+    if (L->n_experts == 0 || l < 4) {
+        snprintf(buf, cap, "%s", awq_lin_names[l]);
+    } else if (l < awq_qlin_shared(L, 0)) {
+        awq_moe_expert_name(c, (l - 4) / 3, (l - 4) % 3, buf, cap);
+    } else {
+        snprintf(buf, cap, "%s", awq_moe_shared_name(l - awq_qlin_shared(L, 0)));
+    }
+    return buf;
+}
+
 awq_status awq_qlayer_read(awq_runtime *rt, const awq_safetensors *st, const awq_model_config *c,
                            int32_t i, const char *const *exclude, awq_qlayer *L) {
     memset(L, 0, sizeof *L);
     L->index = i;
     int64_t d = c->d_model, hd = c->head_dim, qd = (int64_t)c->n_heads * hd,
             kvd = (int64_t)c->n_kv_heads * hd, ff = c->d_ff;
+    int32_t n = awq_qlayer_count(c, i);
+    L->n_lin = n;
+    L->n_experts = awq_config_layer_moe(c, i) ? c->n_experts : 0;
+    L->out = awq_calloc((size_t)n, sizeof *L->out);
+    L->in = awq_calloc((size_t)n, sizeof *L->in);
+    L->w = awq_calloc((size_t)n, sizeof *L->w);
+    L->b = awq_calloc((size_t)n, sizeof *L->b);
+    L->excluded = awq_calloc((size_t)n, sizeof *L->excluded);
+    L->fq = awq_calloc((size_t)n, sizeof *L->fq);
+    if (L->n_experts) {
+        L->dw.experts = awq_calloc((size_t)(3 * L->n_experts), sizeof *L->dw.experts);
+        L->expert_tokens = awq_calloc((size_t)L->n_experts, sizeof *L->expert_tokens);
+        L->dw.n_experts = L->n_experts;
+    }
+    if (!L->out || !L->in || !L->w || !L->b || !L->excluded || !L->fq ||
+        (L->n_experts && (!L->dw.experts || !L->expert_tokens)))
+        return awq_set_error(rt, AWQ_ERR_OUT_OF_MEMORY, "layer %d: out of memory", i);
     const int64_t shapes[AWQ_LIN_COUNT][2] = {{qd, d}, {kvd, d}, {kvd, d}, {d, qd},
                                               {ff, d}, {ff, d}, {d, ff}};
     const bool bias[AWQ_LIN_COUNT] = {c->qkv_bias, c->qkv_bias, c->qkv_bias, c->o_bias,
                                       c->mlp_bias, c->mlp_bias, c->mlp_bias};
-    char name[256];
+    char name[256], lname[160];
     awq_status s;
-    for (int l = 0; l < AWQ_LIN_COUNT; l++) {
+    for (int l = 0; l < n; l++) {
+        if (L->n_experts && l >= 4) {
+            int part = (l - 4) % 3;
+            int64_t w_ff = l < awq_qlin_shared(L, 0) ? c->moe_ff : c->shared_ff;
+            L->out[l] = part == 2 ? d : w_ff;
+            L->in[l] = part == 2 ? w_ff : d;
+            awq_qlin_name(c, L, l, lname, sizeof lname);
+            snprintf(name, sizeof name, "model.layers.%d.%s", i, lname);
+            L->excluded[l] = awq_name_excluded(name, exclude);
+            snprintf(name, sizeof name, "model.layers.%d.%s.weight", i, lname);
+            if ((s = read_f32(rt, st, name, L->out[l], L->in[l], true, &L->w[l]))) return s;
+            continue;
+        }
         L->out[l] = shapes[l][0];
         L->in[l] = shapes[l][1];
         int64_t row0 = 0;
@@ -112,6 +157,14 @@ awq_status awq_qlayer_read(awq_runtime *rt, const awq_safetensors *st, const awq
         snprintf(name, sizeof name, "model.layers.%d.%s.bias", i, awq_lin_names[l]);
         if ((s = read_f32(rt, st, name, shapes[l][0], 0, bias[l], &L->b[l]))) return s;
     }
+    if (L->n_experts) {
+        snprintf(name, sizeof name, "model.layers.%d.%s.weight", i, awq_moe_router_name(c));
+        if ((s = read_f32(rt, st, name, c->n_experts, d, true, &L->router))) return s;
+        if (c->shared_ff > 0) {
+            snprintf(name, sizeof name, "model.layers.%d.%s.weight", i, awq_moe_shared_name(3));
+            if ((s = read_f32(rt, st, name, 1, d, true, &L->shared_gate))) return s;
+        }
+    }
     awq_norm_names nn = awq_config_norm_names(c);
     struct { const char *n; int64_t len; float **dst; } norms[] = {
         {nn.attn, d, &L->attn_norm}, {nn.ffn, d, &L->ffn_norm},
@@ -139,13 +192,24 @@ static awq_status upload_vec(awq_runtime *rt, const awq_device *dev, awq_buflist
     return dev->ops->upload(dev->ctx, t->data, t->offs, h, (size_t)n * sizeof(float));
 }
 
+/* A dense F32 linear (out, in) from host data (allocated on first use). */
+static awq_status upload_dense(awq_runtime *rt, const awq_device *dev, awq_buflist *bufs, const float *h,
+                               int64_t out, int64_t in, awq_linear *lin) {
+    if (!lin->w.data) {
+        int64_t ne[2] = {out, in};
+        lin->in = in;
+        lin->out = out;
+        awq_status s = awq_tensor_alloc(rt, dev, bufs, AWQ_DTYPE_F32, 2, ne, &lin->w);
+        if (s != AWQ_OK) return s;
+    }
+    return dev->ops->upload(dev->ctx, lin->w.data, lin->w.offs, h, (size_t)(out * in) * sizeof(float));
+}
+
 awq_status awq_qlayer_upload(awq_runtime *rt, const awq_device *dev, const awq_model_config *c,
                              awq_qlayer *L) {
     awq_status s;
-    awq_linear *lins[AWQ_LIN_COUNT] = {&L->dw.q, &L->dw.k, &L->dw.v, &L->dw.o,
-                                       &L->dw.gate, &L->dw.up, &L->dw.down};
-    for (int l = 0; l < AWQ_LIN_COUNT; l++) {
-        awq_linear *lin = lins[l];
+    for (int l = 0; l < L->n_lin; l++) {
+        awq_linear *lin = awq_layer_lin(&L->dw, l);
         int64_t ne[2] = {L->out[l], L->in[l]};
         if (!lin->w.data) {
             lin->in = L->in[l];
@@ -159,6 +223,11 @@ awq_status awq_qlayer_upload(awq_runtime *rt, const awq_device *dev, const awq_m
             return s;
         if (L->b[l] && (s = upload_vec(rt, dev, &L->bufs, L->b[l], L->out[l], &lin->bias))) return s;
     }
+    if (L->router && (s = upload_dense(rt, dev, &L->bufs, L->router, L->n_experts, c->d_model, &L->dw.router)))
+        return s;
+    if (L->shared_gate &&
+        (s = upload_dense(rt, dev, &L->bufs, L->shared_gate, 1, c->d_model, &L->dw.shared_gate)))
+        return s;
     if ((s = upload_vec(rt, dev, &L->bufs, L->attn_norm, c->d_model, &L->dw.attn_norm)) ||
         (s = upload_vec(rt, dev, &L->bufs, L->ffn_norm, c->d_model, &L->dw.ffn_norm)))
         return s;
@@ -174,10 +243,20 @@ awq_status awq_qlayer_upload(awq_runtime *rt, const awq_device *dev, const awq_m
 }
 
 void awq_qlayer_free(const awq_device *dev, awq_qlayer *L) {
-    for (int l = 0; l < AWQ_LIN_COUNT; l++) {
-        awq_free(L->w[l]);
-        awq_free(L->b[l]);
+    for (int l = 0; l < L->n_lin; l++) {
+        if (L->w) awq_free(L->w[l]);
+        if (L->b) awq_free(L->b[l]);
     }
+    awq_free(L->out);
+    awq_free(L->in);
+    awq_free(L->w);
+    awq_free(L->b);
+    awq_free(L->excluded);
+    awq_free(L->fq);
+    awq_free(L->dw.experts);
+    awq_free(L->expert_tokens);
+    awq_free(L->router);
+    awq_free(L->shared_gate);
     awq_free(L->attn_norm);
     awq_free(L->ffn_norm);
     awq_free(L->q_norm);

@@ -75,7 +75,19 @@ static awq_status plan_linear(awq_qout *o, const awq_safetensors *st, const char
 }
 
 /* True if name is planned by the structured pass (so the catch-all pass skips it). */
-static bool is_structured(const char *name, int32_t n_layers) {
+/* True if rest (layer-relative) is a tensor of layer l's mixture-of-experts block. */
+static bool is_moe_tensor(const awq_model_config *c, int32_t l, const char *rest) {
+    if (!awq_config_layer_moe(c, l)) return false;
+    char buf[160];
+    snprintf(buf, sizeof buf, "%s.weight", awq_moe_router_name(c));
+    if (!strcmp(rest, buf)) return true;
+    const char *p = c->moe_mixtral_names ? "block_sparse_moe.experts." : "mlp.experts.";
+    if (!strncmp(rest, p, strlen(p))) return true;
+    return c->shared_ff > 0 && !strncmp(rest, "mlp.shared_expert", 17);
+}
+
+static bool is_structured(const char *name, const awq_model_config *c) {
+    int32_t n_layers = c->n_layers;
     if (!strcmp(name, "model.embed_tokens.weight") || !strcmp(name, "model.norm.weight") ||
         !strcmp(name, "lm_head.weight"))
         return true;
@@ -85,6 +97,7 @@ static bool is_structured(const char *name, int32_t n_layers) {
     const char *rest = name + n;
     for (size_t i = 0; i < sizeof layer_norms / sizeof layer_norms[0]; i++)
         if (!strcmp(rest, layer_norms[i])) return true;
+    if (is_moe_tensor(c, layer, rest)) return true;
     static const char *const fused[] = {"self_attn.qkv_proj", "mlp.gate_up_proj"}; /* Phi-3 */
     for (int l = 0; l < AWQ_LIN_COUNT + 2; l++) {
         const char *ln_name = l < AWQ_LIN_COUNT ? awq_lin_names[l] : fused[l - AWQ_LIN_COUNT];
@@ -93,6 +106,32 @@ static bool is_structured(const char *name, int32_t n_layers) {
             return true;
     }
     return false;
+}
+
+/* Layer i's mixture-of-experts block in the order the quantizer writes it: the experts' (and
+ * the shared expert's) linears, then the router and the shared gate kept as they are. */
+static awq_status plan_moe(awq_qout *o, const awq_safetensors *st, const awq_model_config *c,
+                           const awq_quant_params *p, int32_t i) {
+    char name[320], part[160];
+    const awq_st_tensor *t;
+    for (int32_t e = 0; e < c->n_experts; e++)
+        for (int k = 0; k < 3; k++) {
+            awq_moe_expert_name(c, e, k, part, sizeof part);
+            snprintf(name, sizeof name, "model.layers.%d.%s", i, part);
+            TRY(plan_linear(o, st, name, !awq_name_excluded(name, p->exclude)));
+        }
+    for (int k = 0; c->shared_ff > 0 && k < 3; k++) {
+        snprintf(name, sizeof name, "model.layers.%d.%s", i, awq_moe_shared_name(k));
+        TRY(plan_linear(o, st, name, !awq_name_excluded(name, p->exclude)));
+    }
+    const char *fp[2] = {awq_moe_router_name(c), c->shared_ff > 0 ? awq_moe_shared_name(3) : NULL};
+    for (int k = 0; k < 2; k++) {
+        if (!fp[k]) continue;
+        snprintf(name, sizeof name, "model.layers.%d.%s.weight", i, fp[k]);
+        if (!(t = awq_st_find(st, name))) return awq_set_error(o->rt, AWQ_ERR_FORMAT, "tensor '%s' is missing", name);
+        TRY(plan_same(o, t));
+    }
+    return AWQ_OK;
 }
 
 /* ---- the temporary directory ----------------------------------------------------------- */
@@ -229,6 +268,7 @@ awq_status awq_qout_begin(awq_qout *o, awq_runtime *rt, const awq_safetensors *s
             /* input_layernorm, q, k, v, o, q_norm, k_norm, post_attention_layernorm, gate, up, down */
             static const int order[] = {-1, 0, 1, 2, 3, -3, -4, -2, 4, 5, 6};
             int which = order[l];
+            if (which >= AWQ_LIN_GATE && awq_config_layer_moe(c, i)) continue; /* planned below */
             if (which >= 0) {
                 int64_t row0 = 0; /* a fused checkpoint linear (Phi-3) is planned with its first part */
                 const char *ck = awq_lin_ckpt_name(c, which, &row0);
@@ -243,6 +283,7 @@ awq_status awq_qout_begin(awq_qout *o, awq_runtime *rt, const awq_safetensors *s
                     return awq_set_error(rt, AWQ_ERR_FORMAT, "tensor '%s' is missing", name);
             }
         }
+        if (awq_config_layer_moe(c, i)) TRY(plan_moe(o, st, c, p, i));
     }
     if (!(t = awq_st_find(st, "model.norm.weight")))
         return awq_set_error(rt, AWQ_ERR_FORMAT, "tensor 'model.norm.weight' is missing");
@@ -251,7 +292,7 @@ awq_status awq_qout_begin(awq_qout *o, awq_runtime *rt, const awq_safetensors *s
     if ((t = awq_st_find(st, "lm_head.weight")) && !c->tie_embeddings) TRY(plan_same(o, t));
     for (int32_t i = 0; i < awq_st_count(st); i++) {
         t = awq_st_get(st, i);
-        if (!is_structured(t->name, c->n_layers)) TRY(plan_same(o, t));
+        if (!is_structured(t->name, c)) TRY(plan_same(o, t));
     }
     return awq_st_writer_begin(o->w);
 }
@@ -369,10 +410,40 @@ static awq_status write_config(awq_qout *o, const char *model_dir, const awq_qua
     cJSON_AddNumberToObject(q, "group_size", p->group_size);
     cJSON_AddNumberToObject(q, "bits", p->w_bit);
     cJSON_AddStringToObject(q, "version", p->format == AWQ_FORMAT_GEMV ? "gemv" : "gemm");
-    if (p->exclude && p->exclude[0]) {
-        cJSON *arr = cJSON_AddArrayToObject(q, "modules_to_not_convert");
-        for (const char *const *e = p->exclude; *e; e++) cJSON_AddItemToArray(arr, cJSON_CreateString(*e));
+    /* the routers (and Qwen2-MoE's shared-expert gates) stay in full precision: named so that
+     * transformers and vLLM keep them as plain linears (their match is by substring, so with
+     * dense layers beside, which have mlp.gate_proj, Qwen's routers are named per layer) */
+    awq_model_config *c = awq_malloc(sizeof *c);
+    awq_status cs = c ? awq_config_parse(o->rt, root, src, c)
+                      : awq_set_error(o->rt, AWQ_ERR_OUT_OF_MEMORY, "%s: out of memory", src);
+    if (cs != AWQ_OK) {
+        awq_free(c);
+        cJSON_Delete(root);
+        cJSON_Delete(q);
+        return cs;
+    }
+    cJSON *arr = cJSON_CreateArray();
+    for (const char *const *e = p->exclude; e && *e; e++) cJSON_AddItemToArray(arr, cJSON_CreateString(*e));
+    if (c->n_experts > 0) {
+        bool dense = false;
+        for (int32_t l = 0; l < c->n_layers; l++) dense |= !awq_config_layer_moe(c, l);
+        char buf[96];
+        if (c->moe_mixtral_names || !dense) {
+            cJSON_AddItemToArray(arr, cJSON_CreateString(awq_moe_router_name(c)));
+        } else {
+            for (int32_t l = 0; l < c->n_layers; l++) {
+                if (!awq_config_layer_moe(c, l)) continue;
+                snprintf(buf, sizeof buf, "model.layers.%d.%s", l, awq_moe_router_name(c));
+                cJSON_AddItemToArray(arr, cJSON_CreateString(buf));
+            }
+        }
+        if (c->shared_ff > 0) cJSON_AddItemToArray(arr, cJSON_CreateString(awq_moe_shared_name(3)));
+    }
+    awq_free(c);
+    if (cJSON_GetArraySize(arr) > 0) {
+        cJSON_AddItemToObject(q, "modules_to_not_convert", arr);
     } else {
+        cJSON_Delete(arr);
         cJSON_AddNullToObject(q, "modules_to_not_convert");
     }
     cJSON_DeleteItemFromObjectCaseSensitive(root, "quantization_config");

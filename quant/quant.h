@@ -50,21 +50,44 @@ struct awq_safetensors;
 
 typedef struct awq_qlayer {
     int32_t    index;
-    int64_t    out[AWQ_LIN_COUNT], in[AWQ_LIN_COUNT];
-    float     *w[AWQ_LIN_COUNT];     /* host master weights (out, in) F32 */
-    float     *b[AWQ_LIN_COUNT];     /* host biases (out,) F32 or NULL */
-    bool       excluded[AWQ_LIN_COUNT];
+    /* n_lin linears: 0..3 q/k/v/o; a dense MLP: 4..6 gate/up/down (AWQ_LIN_*); a mixture of
+     * experts (n_experts > 0): 4 + 3e + {0, 1, 2} = expert e's gate/up/down, then the shared
+     * expert's gate/up/down (Qwen2-MoE). Arrays of n_lin, allocated by awq_qlayer_read. */
+    int32_t    n_lin;
+    int64_t   *out, *in;
+    float    **w;                    /* host master weights (out, in) F32 */
+    float    **b;                    /* host biases (out,) F32 or NULL */
+    bool      *excluded;
     float     *attn_norm, *ffn_norm; /* (d,) */
     float     *q_norm, *k_norm;      /* (hd,) or NULL */
     /* device side: F32 dense copies used by the forward pass and the search */
     awq_layer_weights dw;
-    awq_tensor fq[AWQ_LIN_COUNT];    /* (out, in) F32 fake-quantized scratch per linear */
+    awq_tensor *fq;                  /* (out, in) F32 fake-quantized scratch per linear */
     awq_buflist bufs;
     float     *post_attn_norm, *post_ffn_norm; /* (d,) Gemma's output norms, or NULL */
+    /* mixture of experts: the router (n_experts, d) and the shared expert's gate (1, d), kept in
+     * full precision (columns scaled with the feed-forward group), NULL otherwise */
+    int32_t    n_experts;
+    float     *router, *shared_gate;
+    int64_t   *expert_tokens;        /* (n_experts,) calibration rows routed to each expert */
 } awq_qlayer;
 
-/* The linear with index l (AWQ_LIN_*) of a layer. */
+/* Index of expert e's part (0 gate, 1 up, 2 down) and of the shared expert's part. */
+static inline int awq_qlin_expert(int32_t e, int part) { return 4 + 3 * e + part; }
+static inline int awq_qlin_shared(const awq_qlayer *L, int part) { return 4 + 3 * L->n_experts + part; }
+
+/* Layer-relative checkpoint name of linear l of L ("self_attn.q_proj",
+ * "block_sparse_moe.experts.3.w1", ...) into buf. */
+const char *awq_qlin_name(const awq_model_config *c, const awq_qlayer *L, int l, char *buf, size_t cap);
+/* Number of linears of layer i (7 dense, 4 + 3 * experts (+ 3 shared) for a mixture of experts). */
+int32_t     awq_qlayer_count(const awq_model_config *c, int32_t i);
+
+/* The linear with index l of a layer. */
 static inline awq_linear *awq_layer_lin(awq_layer_weights *w, int l) {
+    if (w->n_experts > 0 && l >= 4) {
+        int i = l - 4;
+        return i < 3 * w->n_experts ? &w->experts[i] : &w->shared[i - 3 * w->n_experts];
+    }
     switch (l) {
     case AWQ_LIN_Q: return &w->q;
     case AWQ_LIN_K: return &w->k;
@@ -101,6 +124,13 @@ typedef struct awq_acts {
     awq_tensor inp_down; /* (N, d_ff) input of down_proj */
     awq_tensor fp_attn;  /* (N, d) self-attention output of the unmodified layer */
     awq_tensor fp_mlp;   /* (N, d) MLP output of the unmodified layer */
+    /* mixture-of-experts layers (data NULL otherwise): the calibration rows routed to each
+     * expert, grouped by expert (rows [moe_off[e], moe_off[e + 1])), as inputs of its gate/up
+     * and of its down projection; the shared expert's down input */
+    awq_tensor moe_in;    /* (N * top-k, d) */
+    awq_tensor moe_down;  /* (N * top-k, moe_ff) */
+    awq_tensor sh_down;   /* (N, shared_ff) */
+    int64_t   *moe_off;   /* (n_experts + 1) host */
     int64_t    chunk_blocks;  /* blocks per forward call */
     awq_fwd_scratch s;   /* scratch for chunk_blocks * T rows */
     awq_buflist bufs;

@@ -61,16 +61,25 @@ static awq_status check_model(awq_runtime *rt, const awq_model_config *c, const 
                              "quantize the original fp16/bf16 checkpoint", p->model_dir);
     int64_t d = c->d_model, qd = (int64_t)c->n_heads * c->head_dim,
             kvd = (int64_t)c->n_kv_heads * c->head_dim, ff = c->d_ff;
+    bool dense = c->n_experts == 0; /* does some layer have the dense MLP of intermediate_size? */
+    for (int32_t l = 0; l < c->n_layers && !dense; l++) dense = !awq_config_layer_moe(c, l);
+    int64_t mff = c->n_experts > 0 ? c->moe_ff : 0, sff = c->shared_ff;
     const struct { const char *what; int64_t v; } ins[] = {
         {"hidden_size (in_features of q/k/v/gate/up_proj)", d},
         {"num_attention_heads * head_dim (in_features of o_proj)", qd},
-        {"intermediate_size (in_features of down_proj)", ff},
+        {"intermediate_size (in_features of down_proj)", dense ? ff : 0},
+        {"moe_intermediate_size (in_features of the experts' down_proj)", mff},
+        {"shared_expert_intermediate_size (in_features of the shared expert's down_proj)", sff},
     };
-    for (size_t i = 0; i < 3; i++) {
+    const int n_ins = (int)(sizeof ins / sizeof ins[0]);
+    for (int i = 0; i < n_ins; i++) {
         if (ins[i].v % p->group_size == 0) continue;
-        int sugg = ins[0].v % 128 == 0 && ins[1].v % 128 == 0 && ins[2].v % 128 == 0 ? 128
-                   : d % 64 == 0 && qd % 64 == 0 && ff % 64 == 0 ? 64
-                   : d % 32 == 0 && qd % 32 == 0 && ff % 32 == 0 ? 32 : 0;
+        int sugg = 0;
+        for (int g = 128; g >= 32 && !sugg; g /= 2) {
+            bool ok = true;
+            for (int k = 0; k < n_ins; k++) ok &= ins[k].v % g == 0;
+            if (ok) sugg = g;
+        }
         if (sugg)
             return awq_set_error(rt, AWQ_ERR_UNSUPPORTED,
                                  "%s: %s = %lld is not divisible by --group-size %d; use --group-size %d",
@@ -81,9 +90,10 @@ static awq_status check_model(awq_runtime *rt, const awq_model_config *c, const 
     }
     const struct { const char *what; int64_t v; } outs[] = {
         {"num_attention_heads * head_dim", qd}, {"num_key_value_heads * head_dim", kvd},
-        {"hidden_size", d}, {"intermediate_size", ff},
+        {"hidden_size", d}, {"intermediate_size", dense ? ff : 0}, {"moe_intermediate_size", mff},
+        {"shared_expert_intermediate_size", sff},
     };
-    for (size_t i = 0; i < 4; i++)
+    for (size_t i = 0; i < sizeof outs / sizeof outs[0]; i++)
         if (outs[i].v % 8)
             return awq_set_error(rt, AWQ_ERR_UNSUPPORTED,
                                  "%s: %s = %lld (out_features) is not a multiple of 8, which the "
@@ -150,10 +160,15 @@ static int64_t estimate_peak(const awq_model_config *c, int64_t N, const awq_qua
     int64_t d = c->d_model, qd = (int64_t)c->n_heads * c->head_dim,
             kvd = (int64_t)c->n_kv_heads * c->head_dim, ff = c->d_ff;
     int64_t layer_params = 2 * qd * d + 2 * kvd * d + 3 * ff * d;
+    if (c->n_experts > 0) /* a sparse layer: every expert (+ the shared one) and the router */
+        layer_params = 2 * qd * d + 2 * kvd * d +
+                       3 * d * ((int64_t)c->n_experts * c->moe_ff + c->shared_ff) + (c->n_experts + 1) * d;
     int64_t bytes = layer_params * 4 * 3;                   /* host masters + device copies + fake-quant */
     bytes += layer_params * 4;                              /* final quantization buffers */
     if (p->method == AWQ_METHOD_AWQ) {
         bytes += N * (6 * d + qd + ff) * 4;                 /* calibration activations */
+        if (c->n_experts > 0) /* the experts' routed rows (inputs, down inputs), shared down input */
+            bytes += N * ((int64_t)c->n_experts_used * (d + c->moe_ff) + c->shared_ff) * 4;
         int64_t rows = 4096 < N ? 4096 : N;
         bytes += rows * (3 * d + 2 * qd + 2 * kvd + 2 * ff) * 4; /* forward scratch */
         bytes += ff * ff * 4 * 3;                            /* Gram + temporaries */
@@ -260,10 +275,10 @@ static awq_status quantize_linear(qrun *R, awq_qlayer *L, int l) {
     awq_runtime *rt = R->rt;
     const awq_device *dev = &R->dev;
     int64_t O = L->out[l], C = L->in[l], gs = R->p->group_size, G = C / gs;
-    char prefix[256];
-    snprintf(prefix, sizeof prefix, "model.layers.%d.%s", L->index, awq_lin_names[l]);
+    char prefix[256], lname[160];
+    snprintf(prefix, sizeof prefix, "model.layers.%d.%s", L->index, awq_qlin_name(&R->cfg, L, l, lname, sizeof lname));
     int64_t row0 = 0;
-    bool fused = strcmp(awq_lin_ckpt_name(&R->cfg, l, &row0), awq_lin_names[l]) != 0;
+    bool fused = (L->n_experts == 0 || l < 4) && strcmp(awq_lin_ckpt_name(&R->cfg, l, &row0), awq_lin_names[l]) != 0;
     if (L->excluded[l] && fused) return fused_part(R, L, l, NULL, NULL, NULL);
     if (L->excluded[l]) {
         char name[300];
@@ -330,7 +345,16 @@ done:
 static awq_status write_layer(qrun *R, awq_qlayer *L) {
     char name[256];
     const awq_st_tensor *t;
-    for (int l = 0; l < AWQ_LIN_COUNT; l++) TRY(quantize_linear(R, L, l));
+    for (int l = 0; l < L->n_lin; l++) TRY(quantize_linear(R, L, l));
+    /* the full-precision router and shared-expert gate, their columns scaled with the experts' */
+    const struct { const char *n; const float *v; int64_t rows; } fp[] = {
+        {awq_moe_router_name(&R->cfg), L->router, L->n_experts}, {awq_moe_shared_name(3), L->shared_gate, 1}};
+    for (size_t i = 0; i < 2; i++) {
+        if (!fp[i].v) continue;
+        snprintf(name, sizeof name, "model.layers.%d.%s.weight", L->index, fp[i].n);
+        t = awq_st_find(R->st, name);
+        TRY(awq_qout_write_f32(&R->out, name, t->dtype, fp[i].v, fp[i].rows * R->cfg.d_model));
+    }
     /* The two norms the scales were folded into; the others (q/k, Gemma's output norms) are
      * unchanged and copied by write_layer_extras. Held as applied: on (1 + w) families the
      * stored weight is w' = (1 + w) / s - 1. */
@@ -377,12 +401,23 @@ static awq_status write_layer_extras(qrun *R, int32_t layer) {
         const char *rest = t->name + pl;
         awq_norm_names nn = awq_config_norm_names(&R->cfg);
         bool known = !strcmp(rest, nn.attn) || !strcmp(rest, nn.ffn);
-        for (int l = 0; l < AWQ_LIN_COUNT && !known; l++) {
+        awq_qlayer shape = {.n_experts = awq_config_layer_moe(&R->cfg, layer) ? R->cfg.n_experts : 0};
+        int32_t n_lin = awq_qlayer_count(&R->cfg, layer);
+        for (int l = 0; l < n_lin && !known; l++) {
             int64_t row0;
-            const char *ln_name = awq_lin_ckpt_name(&R->cfg, l, &row0);
+            char buf[160];
+            const char *ln_name = shape.n_experts && l >= 4 ? awq_qlin_name(&R->cfg, &shape, l, buf, sizeof buf)
+                                                            : awq_lin_ckpt_name(&R->cfg, l, &row0);
             size_t ln = strlen(ln_name);
             known = !strncmp(rest, ln_name, ln) &&
                     (!strcmp(rest + ln, ".weight") || !strcmp(rest + ln, ".bias"));
+        }
+        if (shape.n_experts) {
+            char buf[160];
+            snprintf(buf, sizeof buf, "%s.weight", awq_moe_router_name(&R->cfg));
+            known |= !strcmp(rest, buf);
+            snprintf(buf, sizeof buf, "%s.weight", awq_moe_shared_name(3));
+            known |= R->cfg.shared_ff > 0 && !strcmp(rest, buf);
         }
         if (!known) TRY(awq_qout_write_raw(&R->out, t->name, t->data, t->nbytes));
     }
@@ -528,11 +563,13 @@ awq_status awq_quantize(awq_runtime *rt, const awq_quant_params *p, awq_quant_re
         S.progress_span = 1.0f / R.cfg.n_layers;
         if (i < n_done) {
             /* restored from the interrupted run: only the layer's output activations are needed */
-            for (int l = 0; l < AWQ_LIN_COUNT; l++) {
-                char lname[160];
-                snprintf(lname, sizeof lname, "model.layers.%d.%s", i, awq_lin_names[l]);
+            awq_qlayer shape = {.n_experts = awq_config_layer_moe(&R.cfg, i) ? R.cfg.n_experts : 0};
+            for (int l = 0; l < awq_qlayer_count(&R.cfg, i); l++) {
+                char lname[200], rel[160];
+                snprintf(lname, sizeof lname, "model.layers.%d.%s", i, awq_qlin_name(&R.cfg, &shape, l, rel, sizeof rel));
                 int64_t row0 = 0; /* a fused checkpoint linear counts once */
-                bool fused = strcmp(awq_lin_ckpt_name(&R.cfg, l, &row0), awq_lin_names[l]) != 0;
+                bool fused = (shape.n_experts == 0 || l < 4) &&
+                             strcmp(awq_lin_ckpt_name(&R.cfg, l, &row0), awq_lin_names[l]) != 0;
                 R.n_linears += !awq_name_excluded(lname, exclude) && (!fused || row0 == 0);
             }
             if (!awq) continue;

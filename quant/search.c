@@ -42,11 +42,20 @@ awq_status awq_acts_alloc(awq_runtime *rt, const awq_device *dev, const awq_mode
         int64_t ne[2] = {N, plan[i].cols};
         TRY(awq_tensor_alloc(rt, dev, &a->bufs, AWQ_DTYPE_F32, 2, ne, plan[i].t));
     }
+    if (c->n_experts > 0) {
+        int64_t nk = N * c->n_experts_used, e1[2] = {nk, d}, e2[2] = {nk, c->moe_ff}, e3[2] = {N, c->shared_ff};
+        a->moe_off = awq_calloc((size_t)c->n_experts + 1, sizeof *a->moe_off);
+        if (!a->moe_off) return awq_set_error(rt, AWQ_ERR_OUT_OF_MEMORY, "out of memory");
+        TRY(awq_tensor_alloc(rt, dev, &a->bufs, AWQ_DTYPE_F32, 2, e1, &a->moe_in));
+        TRY(awq_tensor_alloc(rt, dev, &a->bufs, AWQ_DTYPE_F32, 2, e2, &a->moe_down));
+        if (c->shared_ff > 0) TRY(awq_tensor_alloc(rt, dev, &a->bufs, AWQ_DTYPE_F32, 2, e3, &a->sh_down));
+    }
     return awq_fwd_scratch_alloc(rt, dev, &a->bufs, c, a->chunk_blocks * T, &a->s);
 }
 
 void awq_acts_free(const awq_device *dev, awq_acts *a) {
     awq_buflist_free(dev, &a->bufs);
+    awq_free(a->moe_off);
     memset(a, 0, sizeof *a);
 }
 
@@ -77,6 +86,63 @@ static double attn_flops(const awq_model_config *c, int64_t B, int64_t T) {
 }
 static double mlp_flops(const awq_model_config *c, int64_t n) {
     return 6.0 * (double)n * c->d_model * c->d_ff;
+}
+
+/* Mixture of experts: the experts' inputs per expert (AutoAWQ hooks each expert's linears, so
+ * each sees only the rows routed to it). Two passes over the chunks of the captured feed-forward
+ * input: the first counts the rows of each expert, the second gathers them expert by expert
+ * into a->moe_in / a->moe_down (and the shared expert's down input into a->sh_down). */
+static awq_status capture_moe(awq_search *S, awq_qlayer *L) {
+    awq_acts *a = S->acts;
+    const awq_backend_ops *ops = S->dev->ops;
+    awq_backend_ctx *ctx = S->dev->ctx;
+    const awq_model_config *c = S->cfg;
+    awq_fwd_ctx f = fwd_ctx(S);
+    int32_t E = L->n_experts;
+    int64_t k = c->n_experts_used, d = c->d_model;
+    int64_t *rows = awq_calloc((size_t)(2 * (E + 1)), sizeof *rows), *fill = rows + E + 1;
+    if (!rows) return awq_set_error(S->rt, AWQ_ERR_OUT_OF_MEMORY, "out of memory");
+    awq_status st = AWQ_OK;
+    for (int32_t e = 0; e < E; e++) L->expert_tokens[e] = 0;
+    for (int pass = 0; pass < 2 && st == AWQ_OK; pass++) {
+        if (pass == 1) {
+            a->moe_off[0] = 0;
+            for (int32_t e = 0; e < E; e++) {
+                a->moe_off[e + 1] = a->moe_off[e] + L->expert_tokens[e];
+                fill[e] = a->moe_off[e];
+            }
+        }
+        for (int64_t b0 = 0; b0 < a->B && st == AWQ_OK; b0 += a->chunk_blocks) {
+            int64_t nb = a->B - b0 < a->chunk_blocks ? a->B - b0 : a->chunk_blocks;
+            int64_t n = nb * a->T, r0 = b0 * a->T;
+            awq_tensor in = awq_view_rows(&a->inp_gate, r0, n), xb = awq_view_rows(&a->s.xb, 0, n),
+                       out = awq_view_rows(&a->s.xo, 0, n);
+            if ((st = ops->convert(ctx, &xb, &in)) || (st = awq_fwd_moe_ex(&f, &L->dw, &xb, &out, rows)))
+                break;
+            S->flops += 6.0 * (double)n * k * d * c->moe_ff;
+            for (int32_t e = 0; e < E && st == AWQ_OK; e++) {
+                int64_t m = rows[e + 1] - rows[e];
+                if (pass == 0 || m == 0) {
+                    L->expert_tokens[e] += pass == 0 ? m : 0;
+                    continue;
+                }
+                awq_tensor src_x = awq_view_rows(&a->s.moe_x, rows[e], m),
+                           dst_x = awq_view_rows(&a->moe_in, fill[e], m);
+                awq_tensor src_g = awq_view_rows(&a->s.g, rows[e], m),
+                           dst_g = awq_view_rows(&a->moe_down, fill[e], m);
+                src_g.ne[1] = c->moe_ff;
+                if ((st = ops->convert(ctx, &dst_x, &src_x)) || (st = ops->convert(ctx, &dst_g, &src_g))) break;
+                fill[e] += m;
+            }
+            if (st == AWQ_OK && pass == 1 && c->shared_ff > 0) {
+                awq_tensor src = awq_view_rows(&a->s.g, n * k, n), dst = awq_view_rows(&a->sh_down, r0, n);
+                src.ne[1] = c->shared_ff;
+                st = ops->convert(ctx, &dst, &src);
+            }
+        }
+    }
+    awq_free(rows);
+    return st;
 }
 
 awq_status awq_capture(awq_search *S, awq_qlayer *L) {
@@ -122,6 +188,7 @@ awq_status awq_capture(awq_search *S, awq_qlayer *L) {
         S->flops += attn_flops(S->cfg, nb, a->T) + mlp_flops(S->cfg, n);
         if (cancelled(S, 0.0f, "capture")) return awq_set_error(S->rt, AWQ_ERR_CANCELLED, "cancelled");
     }
+    if (L->n_experts > 0) TRY(capture_moe(S, L));
     return ops->synchronize(ctx);
 }
 
@@ -131,12 +198,15 @@ typedef enum group_kind { G_ATTN, G_MLP, G_LINEAR } group_kind;
 
 typedef struct group_def {
     const char *name;              /* "qkv", "o", "gate_up", "down" */
-    int         lins[3];           /* linears whose input columns get s */
+    const int  *lins;              /* linears whose input columns get s */
     int         n_lins;
     int         prev;              /* linear whose output rows get 1/s, or -1 (attn norm), -2 (ffn norm) */
     awq_tensor *inp;               /* (N, C) */
     awq_tensor *fp_out;            /* G_ATTN / G_MLP reference output (N, d) */
     group_kind  kind;
+    bool        moe_in;            /* the experts' gate/up: the full-precision router and shared
+                                      gate read the same input (columns scaled by s, exactly) */
+    char        label[48];         /* name storage for per-expert groups */
 } group_def;
 
 /* Computes the AutoAWQ scale candidate for alpha (docs/algorithm.md 3.3) into s (C,). */
@@ -165,6 +235,7 @@ static awq_status group_loss(awq_search *S, awq_qlayer *L, const group_def *g,
     awq_acts *a = S->acts;
     const awq_backend_ops *ops = S->dev->ops;
     awq_backend_ctx *ctx = S->dev->ctx;
+    int64_t Nr = awq_tensor_rows(g->inp); /* the rows routed to an expert, else all N */
     if (g->kind == G_LINEAR) {
         int l = g->lins[0];
         awq_linear *lin = awq_layer_lin(&L->dw, l);
@@ -180,11 +251,11 @@ static awq_status group_loss(awq_search *S, awq_qlayer *L, const group_def *g,
             S->flops += 2.0 * O * C * C + 3.0 * O * C;
         } else {
             /* few tokens: the output difference x D^T directly, chunk by chunk */
-            if (O > awq_tensor_cols(&a->s.g))
-                return awq_set_error(S->rt, AWQ_ERR_UNSUPPORTED, "%s: out_features > intermediate_size",
-                                     awq_lin_names[l]);
-            for (int64_t r0 = 0; r0 < a->N; r0 += a->s.n_max) {
-                int64_t n = a->N - r0 < a->s.n_max ? a->N - r0 : a->s.n_max;
+            if (a->s.n_max * O > awq_tensor_nelem(&a->s.g))
+                return awq_set_error(S->rt, AWQ_ERR_UNSUPPORTED, "layer %d: out_features %lld of linear %d "
+                                     "exceed the scratch", L->index, (long long)O, l);
+            for (int64_t r0 = 0; r0 < Nr; r0 += a->s.n_max) {
+                int64_t n = Nr - r0 < a->s.n_max ? Nr - r0 : a->s.n_max;
                 awq_tensor in = awq_view_rows(g->inp, r0, n);
                 awq_tensor Y = awq_tensor_2d(AWQ_DTYPE_F32, a->s.g.data, a->s.g.offs, n, O);
                 double part = 0;
@@ -192,14 +263,22 @@ static awq_status group_loss(awq_search *S, awq_qlayer *L, const group_def *g,
                 TRY(awq_qop_scalar(S, &part, &Y, &Y, AWQ_SCALAR_DOT));
                 dot += part;
             }
-            S->flops += 2.0 * a->N * C * O + 3.0 * O * C;
+            S->flops += 2.0 * Nr * C * O + 3.0 * O * C;
         }
-        *loss = dot / ((double)a->N * (double)O);
+        *loss = dot / ((double)Nr * (double)O);
         return AWQ_OK;
     }
     awq_layer_weights w = L->dw;
+    awq_linear *experts = NULL; /* the candidate's own copy (w.experts would alias L->dw's) */
+    if (w.n_experts > 0) {
+        experts = awq_malloc((size_t)(3 * w.n_experts) * sizeof *experts);
+        if (!experts) return awq_set_error(S->rt, AWQ_ERR_OUT_OF_MEMORY, "out of memory");
+        memcpy(experts, w.experts, (size_t)(3 * w.n_experts) * sizeof *experts);
+        w.experts = experts;
+    }
     for (int i = 0; i < g->n_lins; i++)
         if (!L->excluded[g->lins[i]]) awq_layer_lin(&w, g->lins[i])->w = L->fq[g->lins[i]];
+    awq_status st = AWQ_OK;
     awq_fwd_ctx f = fwd_ctx(S);
     double sse = 0;
     for (int64_t b0 = 0; b0 < a->B; b0 += a->chunk_blocks) {
@@ -208,19 +287,21 @@ static awq_status group_loss(awq_search *S, awq_qlayer *L, const group_def *g,
         awq_tensor in = awq_view_rows(g->inp, r0, n), ref = awq_view_rows(g->fp_out, r0, n);
         awq_tensor out = awq_view_rows(&a->s.xo, 0, n);
         if (g->kind == G_ATTN) {
-            TRY(awq_fwd_set_positions(&f, nb, a->T, 0));
-            TRY(awq_fwd_attention(&f, &w, &in, nb, a->T, 0, NULL, NULL, &out));
+            if ((st = awq_fwd_set_positions(&f, nb, a->T, 0)) ||
+                (st = awq_fwd_attention(&f, &w, &in, nb, a->T, 0, NULL, NULL, &out)))
+                break;
             S->flops += attn_flops(S->cfg, nb, a->T);
         } else {
-            TRY(awq_fwd_mlp(&f, &w, &in, &out));
+            if ((st = awq_fwd_mlp(&f, &w, &in, &out))) break;
             S->flops += mlp_flops(S->cfg, n);
         }
         double part = 0;
-        TRY(awq_qop_scalar(S, &part, &out, &ref, AWQ_SCALAR_SSE));
+        if ((st = awq_qop_scalar(S, &part, &out, &ref, AWQ_SCALAR_SSE))) break;
         sse += part;
     }
+    awq_free(experts);
     *loss = sse / ((double)a->N * (double)S->cfg->d_model);
-    return AWQ_OK;
+    return st;
 }
 
 /* Grid search of docs/algorithm.md 3 for one group; best_s (C,) receives the scales. */
@@ -258,7 +339,7 @@ static awq_status search_group(awq_search *S, awq_qlayer *L, const group_def *g,
         if ((st = awq_tensor_alloc(rt, S->dev, &tmp, AWQ_DTYPE_F32, 2, wd, &td))) goto done;
         /* The Gram form costs 2 N C^2 once + 2 O C^2 per candidate, the direct one 2 N C O per
          * candidate: take the cheaper (the Gram form once there are more tokens than inputs). */
-        double n = (double)S->acts->N;
+        double n = (double)awq_tensor_rows(g->inp);
         if (n * C * C + AWQ_N_GRID * (double)L->out[l] * C * C < AWQ_N_GRID * n * C * L->out[l]) {
             if ((st = awq_tensor_alloc(rt, S->dev, &tmp, AWQ_DTYPE_F32, 2, gg, &gram)) ||
                 (st = awq_tensor_alloc(rt, S->dev, &tmp, AWQ_DTYPE_F32, 2, wd, &tdg)))
@@ -313,7 +394,8 @@ done:
 
 awq_status awq_search_scales_linear(awq_search *S, awq_qlayer *L, int l, awq_tensor *inp,
                                     float *best_s) {
-    group_def g = {"linear", {l}, 1, -1, inp, NULL, G_LINEAR};
+    int lins[1] = {l};
+    group_def g = {"linear", lins, 1, -1, inp, NULL, G_LINEAR, false, ""};
     return search_group(S, L, &g, best_s, 0.0f, 1.0f);
 }
 
@@ -340,6 +422,10 @@ static void fold_group(awq_qlayer *L, const group_def *g, const float *s) {
         }
     }
     for (int i = 0; i < g->n_lins; i++) scale_cols(L->w[g->lins[i]], L->out[g->lins[i]], C, s);
+    if (g->moe_in) { /* x / s into the router and the shared gate: their columns times s */
+        if (L->router) scale_cols(L->router, L->n_experts, C, s);
+        if (L->shared_gate) scale_cols(L->shared_gate, 1, C, s);
+    }
 }
 
 static bool all_finite(const float *v, int64_t n) {
@@ -354,7 +440,7 @@ static awq_status clip_linear(awq_search *S, awq_qlayer *L, int l, const awq_ten
     awq_runtime *rt = S->rt;
     const awq_backend_ops *ops = S->dev->ops;
     awq_backend_ctx *ctx = S->dev->ctx;
-    int64_t N = S->acts->N, C = L->in[l], O = L->out[l], gs = S->qd.group_size, G = C / gs;
+    int64_t N = awq_tensor_rows(inp), C = L->in[l], O = L->out[l], gs = S->qd.group_size, G = C / gs;
     int64_t stride = N / AWQ_CLIP_TOKENS > 1 ? N / AWQ_CLIP_TOKENS : 1;
     int64_t ns = (N + stride - 1) / stride;
     awq_buflist tmp = {0};
@@ -375,8 +461,9 @@ static awq_status clip_linear(awq_search *S, awq_qlayer *L, int l, const awq_ten
     if ((st = ops->download(ctx, best, bm.data, bm.offs, (size_t)(O * G) * sizeof *best))) goto done;
     S->flops += 2.0 * ns * O * C * (1 + AWQ_CLIP_STEPS);
     if (!all_finite(best, O * G)) {
+        char ln[128];
         st = awq_set_error(rt, AWQ_ERR_NUMERIC, "layer %d, %s: non-finite clip threshold",
-                           L->index, awq_lin_names[l]);
+                           L->index, awq_qlin_name(S->cfg, L, l, ln, sizeof ln));
         goto done;
     }
     for (int64_t o = 0; o < O; o++)
@@ -392,26 +479,84 @@ done:
 
 /* ---- the layer ---------------------------------------------------------------------------- */
 
+typedef struct clip_item {
+    int        l;   /* linear */
+    awq_tensor inp; /* its (scaled) input rows */
+} clip_item;
+
 awq_status awq_search_layer(awq_search *S, awq_qlayer *L, bool clip) {
     awq_acts *a = S->acts;
     const awq_model_config *c = S->cfg;
     const awq_backend_ops *ops = S->dev->ops;
     awq_backend_ctx *ctx = S->dev->ctx;
     awq_runtime *rt = S->rt;
-    group_def groups[4];
+    int32_t E = L->n_experts;
+    bool shared = E > 0 && c->shared_ff > 0;
+    /* groups: qkv, o, then gate_up + down (dense) or, with experts (AutoAWQ's mixtral /
+     * qwen3_moe): every expert's gate/up (+ the shared expert's) as one group after the
+     * feed-forward norm, and each expert's down after its up (experts that received calibration
+     * rows), the shared expert's down after its up */
+    int max_groups = 4 + E + 1;
+    group_def *groups = awq_calloc((size_t)max_groups, sizeof *groups);
+    float **scales = awq_calloc((size_t)max_groups, sizeof *scales);
+    int *lins = awq_malloc((size_t)(8 + 3 * E + 6) * sizeof *lins), nl = 0;
+    awq_tensor *views = awq_calloc((size_t)(E + 1), sizeof *views);
+    awq_status st = AWQ_OK;
+    if (!groups || !scales || !lins || !views) {
+        st = awq_set_error(rt, AWQ_ERR_OUT_OF_MEMORY, "out of memory");
+        goto done;
+    }
     int ng = 0;
-    groups[ng++] = (group_def){"qkv", {AWQ_LIN_Q, AWQ_LIN_K, AWQ_LIN_V}, 3, -1, &a->inp_qkv,
-                               &a->fp_attn, G_ATTN};
+    lins[nl++] = AWQ_LIN_Q; lins[nl++] = AWQ_LIN_K; lins[nl++] = AWQ_LIN_V;
+    groups[ng++] = (group_def){"qkv", lins, 3, -1, &a->inp_qkv, &a->fp_attn, G_ATTN, false, ""};
     /* v -> o only when v_proj and o_proj have the same shape (not under GQA;
      * docs/algorithm.md 4.1). */
-    if (L->out[AWQ_LIN_V] == L->out[AWQ_LIN_O] && L->in[AWQ_LIN_V] == L->in[AWQ_LIN_O])
-        groups[ng++] = (group_def){"o", {AWQ_LIN_O}, 1, AWQ_LIN_V, &a->inp_o, NULL, G_LINEAR};
-    groups[ng++] = (group_def){"gate_up", {AWQ_LIN_GATE, AWQ_LIN_UP}, 2, -2, &a->inp_gate,
-                               &a->fp_mlp, G_MLP};
-    groups[ng++] = (group_def){"down", {AWQ_LIN_DOWN}, 1, AWQ_LIN_UP, &a->inp_down, NULL, G_LINEAR};
+    if (L->out[AWQ_LIN_V] == L->out[AWQ_LIN_O] && L->in[AWQ_LIN_V] == L->in[AWQ_LIN_O]) {
+        lins[nl] = AWQ_LIN_O;
+        groups[ng++] = (group_def){"o", &lins[nl++], 1, AWQ_LIN_V, &a->inp_o, NULL, G_LINEAR, false, ""};
+    }
+    if (E == 0) {
+        lins[nl] = AWQ_LIN_GATE; lins[nl + 1] = AWQ_LIN_UP;
+        groups[ng++] = (group_def){"gate_up", &lins[nl], 2, -2, &a->inp_gate, &a->fp_mlp, G_MLP, false, ""};
+        nl += 2;
+        lins[nl] = AWQ_LIN_DOWN;
+        groups[ng++] = (group_def){"down", &lins[nl++], 1, AWQ_LIN_UP, &a->inp_down, NULL, G_LINEAR, false, ""};
+    } else {
+        int first = nl;
+        for (int32_t e = 0; e < E; e++) {
+            lins[nl++] = awq_qlin_expert(e, 0);
+            lins[nl++] = awq_qlin_expert(e, 1);
+        }
+        if (shared) {
+            lins[nl++] = awq_qlin_shared(L, 0);
+            lins[nl++] = awq_qlin_shared(L, 1);
+        }
+        groups[ng++] = (group_def){"experts gate_up", &lins[first], nl - first, -2, &a->inp_gate, &a->fp_mlp,
+                                   G_MLP, true, ""};
+        for (int32_t e = 0; e < E; e++) {
+            int64_t m = a->moe_off[e + 1] - a->moe_off[e];
+            if (m == 0) {
+                /* AutoAWQ has no input for this expert (it fails or produces NaN); ours: no scale
+                 * search, no clipping, the plain round-to-nearest of its (group-scaled) weights */
+                AWQ_LOG_WARN(rt, "layer %d: expert %d received no calibration token: quantized "
+                             "round-to-nearest (no scale search for its down projection, no clipping)",
+                             L->index, e);
+                continue;
+            }
+            views[e] = awq_view_rows(&a->moe_down, a->moe_off[e], m);
+            lins[nl] = awq_qlin_expert(e, 2);
+            group_def *g = &groups[ng++];
+            *g = (group_def){NULL, &lins[nl++], 1, awq_qlin_expert(e, 1), &views[e], NULL, G_LINEAR, false, ""};
+            snprintf(g->label, sizeof g->label, "expert %d down", e);
+            g->name = g->label;
+        }
+        if (shared) {
+            lins[nl] = awq_qlin_shared(L, 2);
+            groups[ng++] = (group_def){"shared down", &lins[nl++], 1, awq_qlin_shared(L, 1), &a->sh_down, NULL,
+                                       G_LINEAR, false, ""};
+        }
+    }
 
-    float *scales[4] = {0};
-    awq_status st = AWQ_OK;
     // 1. every group searched on the unmodified layer
     for (int i = 0; i < ng; i++) {
         const group_def *g = &groups[i];
@@ -436,10 +581,12 @@ awq_status awq_search_layer(awq_search *S, awq_qlayer *L, bool clip) {
         const group_def *g = &groups[i];
         int64_t C = L->in[g->lins[0]];
         fold_group(L, g, scales[i]);
-        awq_tensor sdev;
+        awq_tensor sdev, routed = {0};
+        if (g->moe_in) routed = awq_view_rows(&a->moe_in, 0, a->moe_off[E]); /* the experts' copies */
         if ((st = awq_tensor_alloc(rt, S->dev, &tmp, AWQ_DTYPE_F32, 1, &C, &sdev)) ||
             (st = ops->upload(ctx, sdev.data, sdev.offs, scales[i], (size_t)C * sizeof(float))) ||
-            (st = ops->binop(ctx, g->inp, g->inp, &sdev, AWQ_BINOP_DIV))) {
+            (st = ops->binop(ctx, g->inp, g->inp, &sdev, AWQ_BINOP_DIV)) ||
+            (g->moe_in && a->moe_off[E] > 0 && (st = ops->binop(ctx, &routed, &routed, &sdev, AWQ_BINOP_DIV)))) {
             awq_buflist_free(S->dev, &tmp);
             goto done;
         }
@@ -447,10 +594,11 @@ awq_status awq_search_layer(awq_search *S, awq_qlayer *L, bool clip) {
     st = ops->synchronize(ctx);
     awq_buflist_free(S->dev, &tmp);
     if (st != AWQ_OK) goto done;
-    for (int l = 0; l < AWQ_LIN_COUNT; l++)
+    for (int l = 0; l < L->n_lin; l++)
         if (!all_finite(L->w[l], L->out[l] * L->in[l])) {
+            char ln[128];
             st = awq_set_error(rt, AWQ_ERR_NUMERIC, "layer %d, %s: non-finite weights after scaling",
-                               L->index, awq_lin_names[l]);
+                               L->index, awq_qlin_name(c, L, l, ln, sizeof ln));
             goto done;
         }
     if (!all_finite(L->attn_norm, c->d_model) || !all_finite(L->ffn_norm, c->d_model)) {
@@ -462,23 +610,51 @@ awq_status awq_search_layer(awq_search *S, awq_qlayer *L, bool clip) {
     // 3. clip search on the scaled weights and scaled inputs; q/k are skipped (docs/algorithm.md 6)
     if ((st = awq_qlayer_upload(rt, S->dev, c, L))) goto done;
     /* q/k too when the checkpoint fuses them with v (AutoAWQ clips a fused qkv_proj whole) */
-    const struct { int l; awq_tensor *inp; } clips[] = {
-        {AWQ_LIN_V, &a->inp_qkv}, {AWQ_LIN_O, &a->inp_o}, {AWQ_LIN_GATE, &a->inp_gate},
-        {AWQ_LIN_UP, &a->inp_gate}, {AWQ_LIN_DOWN, &a->inp_down},
-        {AWQ_LIN_Q, &a->inp_qkv}, {AWQ_LIN_K, &a->inp_qkv},
-    };
-    size_t n_clips = c->clip_qk ? 7 : 5;
-    for (size_t i = 0; i < n_clips; i++) {
-        if (L->excluded[clips[i].l]) continue;
-        if ((st = clip_linear(S, L, clips[i].l, clips[i].inp))) goto done;
-        char stage[64];
-        snprintf(stage, sizeof stage, "clip %s", awq_lin_names[clips[i].l]);
-        if (cancelled(S, 0.75f + 0.2f * (float)(i + 1) / (float)n_clips, stage)) {
-            st = awq_set_error(rt, AWQ_ERR_CANCELLED, "cancelled");
-            goto done;
+    clip_item *clips = awq_malloc((size_t)(8 + 3 * E + 3) * sizeof *clips);
+    if (!clips) { st = awq_set_error(rt, AWQ_ERR_OUT_OF_MEMORY, "out of memory"); goto done; }
+    int n_clips = 0;
+    clips[n_clips++] = (clip_item){AWQ_LIN_V, a->inp_qkv};
+    clips[n_clips++] = (clip_item){AWQ_LIN_O, a->inp_o};
+    if (E == 0) {
+        clips[n_clips++] = (clip_item){AWQ_LIN_GATE, a->inp_gate};
+        clips[n_clips++] = (clip_item){AWQ_LIN_UP, a->inp_gate};
+        clips[n_clips++] = (clip_item){AWQ_LIN_DOWN, a->inp_down};
+    } else {
+        /* each expert on the rows routed to it (AutoAWQ's hooks); none: round-to-nearest */
+        for (int32_t e = 0; e < E; e++) {
+            int64_t m = a->moe_off[e + 1] - a->moe_off[e];
+            if (m == 0) continue;
+            awq_tensor xin = awq_view_rows(&a->moe_in, a->moe_off[e], m);
+            clips[n_clips++] = (clip_item){awq_qlin_expert(e, 0), xin};
+            clips[n_clips++] = (clip_item){awq_qlin_expert(e, 1), xin};
+            clips[n_clips++] = (clip_item){awq_qlin_expert(e, 2), views[e]};
+        }
+        if (shared) {
+            clips[n_clips++] = (clip_item){awq_qlin_shared(L, 0), a->inp_gate};
+            clips[n_clips++] = (clip_item){awq_qlin_shared(L, 1), a->inp_gate};
+            clips[n_clips++] = (clip_item){awq_qlin_shared(L, 2), a->sh_down};
         }
     }
+    if (c->clip_qk) {
+        clips[n_clips++] = (clip_item){AWQ_LIN_Q, a->inp_qkv};
+        clips[n_clips++] = (clip_item){AWQ_LIN_K, a->inp_qkv};
+    }
+    for (int i = 0; i < n_clips; i++) {
+        if (L->excluded[clips[i].l]) continue;
+        if ((st = clip_linear(S, L, clips[i].l, &clips[i].inp))) break;
+        char stage[160], ln[128];
+        snprintf(stage, sizeof stage, "clip %s", awq_qlin_name(c, L, clips[i].l, ln, sizeof ln));
+        if (cancelled(S, 0.75f + 0.2f * (float)(i + 1) / (float)n_clips, stage)) {
+            st = awq_set_error(rt, AWQ_ERR_CANCELLED, "cancelled");
+            break;
+        }
+    }
+    awq_free(clips);
 done:
-    for (int i = 0; i < 4; i++) awq_free(scales[i]);
+    for (int i = 0; scales && i < max_groups; i++) awq_free(scales[i]);
+    awq_free(scales);
+    awq_free(groups);
+    awq_free(lins);
+    awq_free(views);
     return st;
 }

@@ -15,8 +15,8 @@ there, org_sd = {k: v.cpu().clone() ...}, before quantizing. Calibration: the sh
 tinyshakespeare.txt (the tiny tokenizer turns text into many tokens; AutoAWQ drops samples longer
 than max_calib_seq_len).
 
-Needs: pip install torch==2.6.0 transformers==4.51.3 autoawq==0.2.9 (--no-deps) datasets<4
-zstandard "huggingface-hub<1". Not run by CI.
+Needs: pip install torch==2.6.0 transformers==4.51.3 autoawq==0.2.9 (--no-deps) accelerate
+(--no-deps) psutil datasets<4 zstandard "huggingface-hub<1". Not run by CI.
 
 usage: tools/make_autoawq_models.py TINY_DIR OUT_DIR SHAKESPEARE.txt [family ...]
        tools/make_autoawq_models.py golden tests/data/awq_golden SHAKESPEARE.txt [case ...]
@@ -55,6 +55,13 @@ def calib_lines(path, n):
     return out
 
 
+# Routers stay in full precision (AutoAWQ would quantize them otherwise): Mixtral's
+# block_sparse_moe.gate as AutoAWQ's Mixtral example excludes it; Qwen3-MoE's mlp.gate (the
+# substring also matches the dense layer 0's mlp.gate_proj of the tiny model, left unquantized).
+# AutoAWQ 0.2.9 has no qwen2_moe.
+EXCLUDE = {"mixtral": ["gate"], "qwen3_moe": ["mlp.gate"]}
+
+
 def quantize(tiny, out, shakespeare, family, group):
     from awq import AutoAWQForCausalLM
     from transformers import PreTrainedTokenizerFast
@@ -62,6 +69,8 @@ def quantize(tiny, out, shakespeare, family, group):
     tok = PreTrainedTokenizerFast(tokenizer_file=os.path.join(src, "tokenizer.json"))
     model = AutoAWQForCausalLM.from_pretrained(src, torch_dtype=torch.float16, device_map="cpu")
     cfg = {"zero_point": True, "q_group_size": group, "w_bit": 4, "version": "GEMM"}
+    if family in EXCLUDE:
+        cfg["modules_to_not_convert"] = EXCLUDE[family]
     model.quantize(tok, quant_config=cfg, calib_data=calib_lines(shakespeare, 256),
                    max_calib_samples=256, max_calib_seq_len=64, n_parallel_calib_samples=None)
     d = os.path.join(out, family)

@@ -14,7 +14,8 @@ Weights are drawn N(0, 0.15^2) (norm weights N(0, 0.3^2)), far from transformers
 init, so every term of the block matters. Sizes keep each directory at ~100 KB.
 Needs: pip install torch==2.6.0 transformers==4.51.3 (CPU). Not run by CI.
 
-usage: tools/make_tiny_models.py OUT_DIR [family ...]     (families: gemma, gemma2, gemma3, phi3)
+usage: tools/make_tiny_models.py OUT_DIR [family ...]
+       (families: gemma, gemma2, gemma3, phi3, mixtral, qwen2_moe, qwen3_moe)
 """
 import json
 import os
@@ -87,7 +88,53 @@ def gemma2():
     return cfg, Gemma2ForCausalLM
 
 
-FAMILIES = {"gemma": gemma, "gemma2": gemma2, "gemma3": gemma3, "phi3": phi3}
+def mixtral():
+    # 4 experts, top-2 (Mixtral always renormalizes the top-k weights); GQA with head_dim 32 (k/v
+    # out_features 64, as AutoAWQ's clip search needs)
+    from transformers import MixtralConfig, MixtralForCausalLM
+    cfg = MixtralConfig(
+        vocab_size=VOCAB, hidden_size=64, intermediate_size=64, num_hidden_layers=2,
+        num_attention_heads=4, num_key_value_heads=2, head_dim=32, max_position_embeddings=256,
+        rms_norm_eps=1e-5, rope_theta=10000.0, sliding_window=None, num_local_experts=4,
+        num_experts_per_tok=2, router_jitter_noise=0.0, tie_word_embeddings=False,
+        torch_dtype="float32", bos_token_id=1, eos_token_id=2, pad_token_id=0,
+        attn_implementation="eager")
+    return cfg, MixtralForCausalLM
+
+
+def qwen2_moe():
+    # 6 experts, top-2 without renormalization, a shared expert with its sigmoid gate, q/k/v
+    # biases, and layer 1 dense (mlp_only_layers) with intermediate_size
+    from transformers import Qwen2MoeConfig, Qwen2MoeForCausalLM
+    cfg = Qwen2MoeConfig(
+        vocab_size=VOCAB, hidden_size=64, intermediate_size=128, moe_intermediate_size=64,
+        shared_expert_intermediate_size=128, num_hidden_layers=2, num_attention_heads=4,
+        num_key_value_heads=2, max_position_embeddings=256, rms_norm_eps=1e-6,
+        rope_theta=10000.0, num_experts=6, num_experts_per_tok=2, norm_topk_prob=False,
+        decoder_sparse_step=1, mlp_only_layers=[1], use_sliding_window=False,
+        tie_word_embeddings=False, torch_dtype="float32", bos_token_id=1, eos_token_id=2,
+        pad_token_id=0, attn_implementation="eager")
+    return cfg, Qwen2MoeForCausalLM
+
+
+def qwen3_moe():
+    # 8 experts, top-2 renormalized (norm_topk_prob), q/k norms, head_dim != hidden / heads;
+    # every layer sparse (AutoAWQ 0.2.9 cannot quantize a Qwen3-MoE with a dense layer while
+    # keeping the router in full precision: excluding "mlp.gate" also drops mlp.gate_proj);
+    # dense layers are covered by qwen2_moe
+    from transformers import Qwen3MoeConfig, Qwen3MoeForCausalLM
+    cfg = Qwen3MoeConfig(
+        vocab_size=VOCAB, hidden_size=64, intermediate_size=128, moe_intermediate_size=64,
+        num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2, head_dim=32,
+        max_position_embeddings=256, rms_norm_eps=1e-6, rope_theta=10000.0, num_experts=8,
+        num_experts_per_tok=2, norm_topk_prob=True, decoder_sparse_step=1, mlp_only_layers=[],
+        use_sliding_window=False, tie_word_embeddings=True, torch_dtype="float32",
+        bos_token_id=1, eos_token_id=2, pad_token_id=0, attn_implementation="eager")
+    return cfg, Qwen3MoeForCausalLM
+
+
+FAMILIES = {"gemma": gemma, "gemma2": gemma2, "gemma3": gemma3, "phi3": phi3, "mixtral": mixtral,
+            "qwen2_moe": qwen2_moe, "qwen3_moe": qwen3_moe}
 
 
 def randomize(model, gen):
@@ -106,12 +153,25 @@ def cache_for(model, cfg, T):
     return DynamicCache()
 
 
+def starve_expert(model, gen):
+    """Qwen2-MoE layer 0: expert 0 never routed. Its router row is zero and rows 1..4 are a, -a,
+    b, -b, so two other logits, |x.a| and |x.b|, exceed its 0 for every input: the quantizer must
+    quantize expert 0 without calibration rows (round-to-nearest, reported)."""
+    with torch.no_grad():
+        w = model.model.layers[0].mlp.gate.weight
+        a, b = (torch.randn(w.shape[1], generator=gen) * 0.15 for _ in range(2))
+        w[0].zero_()
+        w[1], w[2], w[3], w[4] = a, -a, b, -b
+
+
 def make(out, family):
     cfg, cls = FAMILIES[family]()
     torch.manual_seed(0)
     model = cls(cfg).eval().float()
     gen = torch.Generator().manual_seed(1234)
     randomize(model, gen)
+    if family == "qwen2_moe":
+        starve_expert(model, gen)
     d = os.path.join(out, family)
     os.makedirs(d, exist_ok=True)
     model.save_pretrained(d, safe_serialization=True)

@@ -323,9 +323,10 @@ static awq_status convert(awq_runtime *rt, awq_gguf *g, const arch_map *a, const
     snprintf(key, sizeof key, "%s.expert_count", a->gguf_arch);
     TRY(awq_gguf_get_u64(rt, g, key, false, 0, &experts));
     if (experts > 0)
-        return awq_set_error(rt, AWQ_ERR_UNSUPPORTED, "%s: %s = %llu: mixture-of-experts models are not "
-                             "supported (supported: dense llama, mistral, qwen2, qwen3, gemma2, gemma3)",
-                             g->path, key, (unsigned long long)experts);
+        return awq_set_error(rt, AWQ_ERR_UNSUPPORTED, "%s: %s = %llu: converting mixture-of-experts GGUFs "
+                             "is not supported (supported: dense llama, mistral, qwen2, qwen3, gemma2, gemma3); "
+                             "Mixtral, Qwen2-MoE and Qwen3-MoE load and quantize from their Hugging Face "
+                             "checkpoints", g->path, key, (unsigned long long)experts);
     const awq_gguf_tensor *emb = awq_gguf_find_tensor(g, "token_embd.weight");
     if (!emb || emb->n_dims != 2)
         return awq_set_error(rt, AWQ_ERR_FORMAT, "%s: tensor 'token_embd.weight' is missing", g->path);

@@ -11,6 +11,7 @@ static awq_status get_i32(awq_runtime *rt, const cJSON *o, const char *what, con
                           bool req, int64_t def, int64_t lo, int64_t hi, int32_t *out);
 
 typedef enum gemma_kind { NOT_GEMMA = 0, GEMMA1, GEMMA2, GEMMA3 } gemma_kind;
+typedef enum moe_kind { NOT_MOE = 0, MOE_MIXTRAL, MOE_QWEN2, MOE_QWEN3 } moe_kind;
 
 typedef struct arch_desc {
     const char *model_type;
@@ -20,22 +21,74 @@ typedef struct arch_desc {
     const char *sliding_flag;      /* key that must be true for the window to apply, or NULL */
     gemma_kind  gemma;             /* Gemma block: (1 + w) norms, sandwich norms, scaled embeddings,
                                       GELU-tanh, query_pre_attn_scalar, interleaved sliding layers */
+    moe_kind    moe;               /* mixture-of-experts feed-forward blocks (parse_moe) */
 } arch_desc;
 
 static const arch_desc archs[] = {
-    {"llama", false, false, false, NULL, NOT_GEMMA},
-    {"mistral", false, false, true, NULL, NOT_GEMMA},
-    {"qwen2", true, false, true, "use_sliding_window", NOT_GEMMA},
-    {"qwen3", false, true, true, "use_sliding_window", NOT_GEMMA},
-    {"gemma", false, false, false, NULL, GEMMA1},
-    {"gemma2", false, false, false, NULL, GEMMA2},
-    {"gemma3_text", false, true, false, NULL, GEMMA3},
-    {"phi3", false, false, true, NULL, NOT_GEMMA}, /* fused qkv/gate_up, longrope: awq_config_parse */
+    {"llama", false, false, false, NULL, NOT_GEMMA, NOT_MOE},
+    {"mistral", false, false, true, NULL, NOT_GEMMA, NOT_MOE},
+    {"qwen2", true, false, true, "use_sliding_window", NOT_GEMMA, NOT_MOE},
+    {"qwen3", false, true, true, "use_sliding_window", NOT_GEMMA, NOT_MOE},
+    {"gemma", false, false, false, NULL, GEMMA1, NOT_MOE},
+    {"gemma2", false, false, false, NULL, GEMMA2, NOT_MOE},
+    {"gemma3_text", false, true, false, NULL, GEMMA3, NOT_MOE},
+    {"phi3", false, false, true, NULL, NOT_GEMMA, NOT_MOE}, /* fused qkv/gate_up, longrope: awq_config_parse */
+    {"mixtral", false, false, true, NULL, NOT_GEMMA, MOE_MIXTRAL},
+    {"qwen2_moe", true, false, true, "use_sliding_window", NOT_GEMMA, MOE_QWEN2},
+    {"qwen3_moe", false, true, true, "use_sliding_window", NOT_GEMMA, MOE_QWEN3},
 };
 
 const char *awq_config_supported(void) {
-    return "llama, mistral, qwen2, qwen3, gemma, gemma2, gemma3_text, phi3 (SmolLM2 is llama; Phi-3, "
-           "Phi-3.5 and Phi-4-mini are phi3)";
+    return "llama, mistral, qwen2, qwen3, gemma, gemma2, gemma3_text, phi3, mixtral, qwen2_moe, qwen3_moe "
+           "(SmolLM2 is llama; Phi-3, Phi-3.5 and Phi-4-mini are phi3)";
+}
+
+/* Mixture of experts (transformers' MixtralSparseMoeBlock, Qwen2MoeSparseMoeBlock,
+ * Qwen3MoeSparseMoeBlock): the expert count, the router's top-k, each expert's width, the
+ * renormalization of the top-k weights, Qwen2-MoE's shared expert, and which layers stay dense
+ * (Qwen: layer l is sparse unless l is in mlp_only_layers or (l + 1) % decoder_sparse_step != 0). */
+static awq_status parse_moe(awq_runtime *rt, const cJSON *root, const char *what, moe_kind k,
+                            awq_model_config *c) {
+    awq_status st;
+    const char *ne_key = k == MOE_MIXTRAL ? "num_local_experts" : "num_experts";
+    if ((st = get_i32(rt, root, what, ne_key, true, 0, 1, 4096, &c->n_experts)) ||
+        (st = get_i32(rt, root, what, "num_experts_per_tok", true, 0, 1, c->n_experts, &c->n_experts_used)))
+        return st;
+    c->moe_mixtral_names = k == MOE_MIXTRAL;
+    if (k == MOE_MIXTRAL) {
+        c->moe_ff = c->d_ff; /* Mixtral's experts are intermediate_size wide; it always renormalizes */
+        c->moe_norm_topk = true;
+        return AWQ_OK;
+    }
+    if ((st = get_i32(rt, root, what, "moe_intermediate_size", true, 0, 8, 1 << 20, &c->moe_ff)) ||
+        (st = awq_json_get_bool(rt, root, what, "norm_topk_prob", false, false, &c->moe_norm_topk)))
+        return st;
+    if (k == MOE_QWEN2 &&
+        (st = get_i32(rt, root, what, "shared_expert_intermediate_size", false, 0, 0, 1 << 20, &c->shared_ff)))
+        return st;
+    int32_t step = 1;
+    if ((st = get_i32(rt, root, what, "decoder_sparse_step", false, 1, 0, 4096, &step))) return st;
+    for (int32_t l = 0; l < c->n_layers; l++)
+        if (step <= 0 || (l + 1) % step != 0) c->layer_dense[l / 8] |= (uint8_t)(1u << (l % 8));
+    const cJSON *ml = cJSON_GetObjectItemCaseSensitive(root, "mlp_only_layers");
+    if (ml && !cJSON_IsNull(ml)) {
+        if (!cJSON_IsArray(ml))
+            return awq_set_error(rt, AWQ_ERR_FORMAT, "%s: 'mlp_only_layers' must be a list of layer indices", what);
+        const cJSON *e;
+        cJSON_ArrayForEach(e, ml) {
+            if (!cJSON_IsNumber(e) || e->valuedouble < 0 || e->valuedouble >= c->n_layers ||
+                e->valuedouble != floor(e->valuedouble))
+                return awq_set_error(rt, AWQ_ERR_FORMAT, "%s: 'mlp_only_layers': entries must be layer "
+                                     "indices in [0, %d)", what, c->n_layers);
+            int32_t l = (int32_t)e->valuedouble;
+            c->layer_dense[l / 8] |= (uint8_t)(1u << (l % 8));
+        }
+    }
+    return AWQ_OK;
+}
+
+bool awq_config_layer_moe(const awq_model_config *c, int32_t l) {
+    return c->n_experts > 0 && l >= 0 && l < c->n_layers && !(c->layer_dense[l / 8] >> (l % 8) & 1u);
 }
 
 /* hidden_activation / hidden_act -> awq_act. */
@@ -323,10 +376,11 @@ awq_status awq_config_parse(awq_runtime *rt, const cJSON *root, const char *what
                              "%s: model_type '%s' is not supported (supported: %s)", what, mt,
                              awq_config_supported());
     snprintf(c->model_type, sizeof c->model_type, "%s", mt);
-    if (cJSON_GetObjectItemCaseSensitive(root, "num_local_experts") ||
-        cJSON_GetObjectItemCaseSensitive(root, "num_experts"))
-        return awq_set_error(rt, AWQ_ERR_UNSUPPORTED, "%s: mixture-of-experts checkpoints are not "
-                             "supported (supported: %s)", what, awq_config_supported());
+    if (!a->moe && (cJSON_GetObjectItemCaseSensitive(root, "num_local_experts") ||
+                    cJSON_GetObjectItemCaseSensitive(root, "num_experts")))
+        return awq_set_error(rt, AWQ_ERR_UNSUPPORTED, "%s: a mixture-of-experts '%s' checkpoint is not "
+                             "supported (mixture-of-experts families: mixtral, qwen2_moe, qwen3_moe)",
+                             what, mt);
 
     const int32_t BIG = 1 << 20;
     if ((st = get_i32(rt, root, what, "num_hidden_layers", true, 0, 1, 4096, &c->n_layers)) ||
@@ -365,7 +419,10 @@ awq_status awq_config_parse(awq_runtime *rt, const cJSON *root, const char *what
         (st = awq_json_get_bool(rt, root, what, "mlp_bias", false, false, &c->mlp_bias)))
         return st;
     c->qkv_bias = a->qkv_bias_default || attn_bias;
-    c->o_bias = attn_bias && !strcmp(mt, "llama");
+    if (a->moe == MOE_QWEN2 && (st = awq_json_get_bool(rt, root, what, "qkv_bias", false, true, &c->qkv_bias)))
+        return st;
+    /* attention_bias also puts a bias on o_proj (Llama, Qwen3-MoE) */
+    c->o_bias = attn_bias && (!strcmp(mt, "llama") || a->moe == MOE_QWEN3);
     c->qk_norm = a->qk_norm;
     c->sliding_window = 0;
     if (a->sliding_from_cfg) {
@@ -402,6 +459,7 @@ awq_status awq_config_parse(awq_runtime *rt, const cJSON *root, const char *what
     c->attn_scale = 1.0 / sqrt((double)c->head_dim);
     if ((st = parse_act(rt, root, what, a->gemma != NOT_GEMMA, &c->act))) return st;
     if (a->gemma != NOT_GEMMA && (st = parse_gemma(rt, root, what, a->gemma, c))) return st;
+    if (a->moe != NOT_MOE && (st = parse_moe(rt, root, what, a->moe, c))) return st;
     c->bos_id = c->eos_id = -1;
     const cJSON *b = cJSON_GetObjectItemCaseSensitive(root, "bos_token_id");
     if (cJSON_IsNumber(b)) c->bos_id = token_id(b->valuedouble);

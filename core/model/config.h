@@ -16,7 +16,7 @@ typedef enum awq_rope_kind {
 
 #define AWQ_MAX_ROPE_HALF 256 /* rotary pairs per head (longrope factor lists) */
 
-#define AWQ_MAX_EXCLUDE 32
+#define AWQ_MAX_EXCLUDE 160
 
 typedef struct awq_model_config {
     char      model_type[32];     /* "llama", "mistral", "qwen2", "qwen3" */
@@ -71,7 +71,22 @@ typedef struct awq_model_config {
     int32_t   rope_dim;           /* rotated dims per head (partial_rotary_factor * head_dim) */
     double    rope_attn_factor;   /* cos/sin scale (longrope attention_factor), 1 */
     float     rope_short[AWQ_MAX_ROPE_HALF], rope_long[AWQ_MAX_ROPE_HALF]; /* longrope factors */
+    /* ---- mixture of experts (Mixtral, Qwen2-MoE, Qwen3-MoE); n_experts = 0: dense ---- */
+    int32_t   n_experts;          /* num_local_experts (Mixtral) / num_experts (Qwen) */
+    int32_t   n_experts_used;     /* num_experts_per_tok: the router's top-k */
+    int32_t   moe_ff;             /* an expert's intermediate size (Qwen moe_intermediate_size,
+                                     Mixtral intermediate_size) */
+    int32_t   shared_ff;          /* Qwen2-MoE shared_expert_intermediate_size, 0 = no shared expert */
+    bool      moe_norm_topk;      /* top-k weights renormalized to sum 1 (Mixtral always; Qwen
+                                     norm_topk_prob) */
+    bool      moe_mixtral_names;  /* block_sparse_moe.{gate, experts.N.w1/w3/w2} (Mixtral), else
+                                     mlp.{gate, experts.N.gate_proj/up_proj/down_proj} (Qwen) */
+    uint8_t   layer_dense[4096 / 8]; /* bit l: layer l of an MoE model has a dense MLP of d_ff
+                                     (Qwen mlp_only_layers / decoder_sparse_step) */
 } awq_model_config;
+
+/* True when decoder layer l's feed-forward block is a mixture of experts. */
+bool    awq_config_layer_moe(const awq_model_config *c, int32_t l);
 
 /* Longrope: true when a context of n_ctx tokens uses the long factors (n_ctx beyond the original
  * context, as llama.cpp chooses per context; transformers switches once the sequence is longer). */

@@ -27,17 +27,31 @@ awq_status awq_fwd_scratch_alloc(awq_runtime *rt, const awq_device *dev, awq_buf
     s->n_max = n;
     int64_t d = c->d_model, qd = (int64_t)c->n_heads * c->head_dim,
             kvd = (int64_t)c->n_kv_heads * c->head_dim, ff = c->d_ff;
-    struct { awq_tensor *t; awq_dtype ty; int64_t cols; } plan[] = {
-        {&s->x, AWQ_DTYPE_F32, d},    {&s->xb, AWQ_DTYPE_F32, d},   {&s->q, AWQ_DTYPE_F32, qd},
-        {&s->k, AWQ_DTYPE_F32, kvd},  {&s->v, AWQ_DTYPE_F32, kvd},  {&s->att, AWQ_DTYPE_F32, qd},
-        {&s->xo, AWQ_DTYPE_F32, d},   {&s->g, AWQ_DTYPE_F32, ff},   {&s->u, AWQ_DTYPE_F32, ff},
+    /* rows of g/u: with experts, n * top-k routed rows, then n rows of the shared expert */
+    int64_t nk = c->n_experts > 0 ? n * c->n_experts_used : n;
+    int64_t ng = c->n_experts > 0 && c->shared_ff > 0 ? nk + n : nk;
+    if (c->n_experts > 0) {
+        ff = c->moe_ff > ff ? c->moe_ff : ff;
+        ff = c->shared_ff > ff ? c->shared_ff : ff;
+    }
+    struct { awq_tensor *t; int64_t rows, cols; } plan[] = {
+        {&s->x, n, d},    {&s->xb, n, d},   {&s->q, n, qd},  {&s->k, n, kvd}, {&s->v, n, kvd},
+        {&s->att, n, qd}, {&s->xo, n, d},   {&s->g, ng, ff}, {&s->u, ng, ff},
+        {&s->moe_x, nk, d}, {&s->moe_y, nk, d}, {&s->moe_w, nk, d}, {&s->moe_tmp, n, d},
+        {&s->moe_gw, n, d}, {&s->moe_logits, n, c->n_experts}, {&s->moe_sg, n, 1},
     };
-    for (size_t i = 0; i < sizeof plan / sizeof plan[0]; i++) {
-        int64_t ne[2] = {n, plan[i].cols};
-        TRY(awq_tensor_alloc(rt, dev, list, plan[i].ty, 2, ne, plan[i].t));
+    size_t np = sizeof plan / sizeof plan[0];
+    if (c->n_experts == 0) np -= 7; /* the mixture-of-experts buffers last */
+    for (size_t i = 0; i < np; i++) {
+        int64_t ne[2] = {plan[i].rows, plan[i].cols};
+        TRY(awq_tensor_alloc(rt, dev, list, AWQ_DTYPE_F32, 2, ne, plan[i].t));
     }
     TRY(awq_tensor_alloc(rt, dev, list, AWQ_DTYPE_I32, 1, &n, &s->pos));
     TRY(awq_tensor_alloc(rt, dev, list, AWQ_DTYPE_I32, 1, &n, &s->ids));
+    if (c->n_experts > 0) {
+        TRY(awq_tensor_alloc(rt, dev, list, AWQ_DTYPE_I32, 1, &nk, &s->moe_slot));
+        TRY(awq_tensor_alloc(rt, dev, list, AWQ_DTYPE_I32, 1, &nk, &s->moe_inv));
+    }
     return AWQ_OK;
 }
 
@@ -138,18 +152,155 @@ awq_status awq_fwd_attention(const awq_fwd_ctx *f, const awq_layer_weights *w,
     return awq_linear_forward(f->dev, out, &att, &w->o);
 }
 
-awq_status awq_fwd_mlp(const awq_fwd_ctx *f, const awq_layer_weights *w, const awq_tensor *xin,
-                       awq_tensor *out) {
+/* A gated MLP (gate, up, down) on the rows of xin -> out, through g/u rows [r0, r0 + n). */
+static awq_status gated_mlp(const awq_fwd_ctx *f, const awq_linear *gate, const awq_linear *up,
+                            const awq_linear *down, const awq_tensor *xin, int64_t r0,
+                            awq_tensor *out) {
     awq_fwd_scratch *s = f->s;
     int64_t n = awq_tensor_rows(xin);
-    awq_tensor g = awq_view_rows(&s->g, 0, n), u = awq_view_rows(&s->u, 0, n);
+    awq_tensor g = awq_view_rows(&s->g, r0, n), u = awq_view_rows(&s->u, r0, n);
+    g.ne[1] = u.ne[1] = gate->out; /* g/u may be wider (mixture of experts) */
     awq_tensor *gu_y[2] = {&g, &u};
-    const awq_linear *gu_w[2] = {&w->gate, &w->up};
+    const awq_linear *gu_w[2] = {gate, up};
     TRY(linears_forward(f->dev, 2, gu_y, xin, gu_w));
     if (f->cfg->act == AWQ_ACT_SILU) TRY(f->dev->ops->silu_mul(f->dev->ctx, &g, &g, &u));
     else if (f->dev->can.act_mul[f->cfg->act]) TRY(f->dev->ops->act_mul(f->dev->ctx, &g, &g, &u, f->cfg->act));
     else TRY(awq_fallback_act_mul(f->dev, &g, &g, &u, f->cfg->act));
-    return awq_linear_forward(f->dev, out, &g, &w->down);
+    return awq_linear_forward(f->dev, out, &g, down);
+}
+
+awq_status awq_fwd_mlp(const awq_fwd_ctx *f, const awq_layer_weights *w, const awq_tensor *xin,
+                       awq_tensor *out) {
+    if (w->n_experts > 0) return awq_fwd_moe(f, w, xin, out);
+    return gated_mlp(f, &w->gate, &w->up, &w->down, xin, 0, out);
+}
+
+void awq_moe_route(const float *logits, int64_t n, int32_t E, int32_t k, bool norm_topk,
+                   int32_t *experts, float *weights) {
+    for (int64_t t = 0; t < n; t++) {
+        const float *l = logits + t * E;
+        /* softmax in double (transformers: float32 softmax of the logits) */
+        double mx = l[0], sum = 0;
+        for (int32_t e = 1; e < E; e++) mx = l[e] > mx ? l[e] : mx;
+        for (int32_t e = 0; e < E; e++) sum += exp((double)l[e] - mx);
+        int32_t *ex = experts + t * k;
+        float *wt = weights + t * k;
+        double tot = 0;
+        for (int32_t j = 0; j < k; j++) {
+            int32_t best = -1;
+            for (int32_t e = 0; e < E; e++) {
+                bool taken = false;
+                for (int32_t i = 0; i < j && !taken; i++) taken = ex[i] == e;
+                if (!taken && (best < 0 || l[e] > l[best])) best = e;
+            }
+            ex[j] = best;
+            double p = exp((double)l[best] - mx) / sum;
+            wt[j] = (float)p;
+            tot += p;
+        }
+        if (norm_topk)
+            for (int32_t j = 0; j < k; j++) wt[j] = (float)((double)wt[j] / tot);
+    }
+}
+
+awq_status awq_fwd_moe(const awq_fwd_ctx *f, const awq_layer_weights *w, const awq_tensor *xin,
+                       awq_tensor *out) {
+    return awq_fwd_moe_ex(f, w, xin, out, NULL);
+}
+
+awq_status awq_fwd_moe_ex(const awq_fwd_ctx *f, const awq_layer_weights *w, const awq_tensor *xin,
+                          awq_tensor *out, int64_t *expert_rows) {
+    const awq_model_config *c = f->cfg;
+    const awq_backend_ops *ops = f->dev->ops;
+    awq_backend_ctx *ctx = f->dev->ctx;
+    awq_fwd_scratch *s = f->s;
+    int64_t n = awq_tensor_rows(xin), d = c->d_model;
+    int32_t E = w->n_experts, k = c->n_experts_used;
+    int64_t nk = n * k;
+    awq_tensor logits = awq_view_rows(&s->moe_logits, 0, n), sg = awq_view_rows(&s->moe_sg, 0, n);
+    // router (and the shared expert's gate) in full precision, routed on the host
+    TRY(awq_linear_forward(f->dev, &logits, xin, &w->router));
+    bool shared = w->shared[0].in > 0;
+    if (shared) TRY(awq_linear_forward(f->dev, &sg, xin, &w->shared_gate));
+    /* host: logits (n, E), shared gate logits (n), experts/weights (n, k), routed row -> token
+     * (nk), (j, t) -> routed row (k, n), row weights (nk, d), shared gate weights (n, d),
+     * first routed row of each expert (E + 1) */
+    size_t hbytes = ((size_t)n * (size_t)E + (size_t)n + 4 * (size_t)nk + (size_t)(nk + n) * (size_t)d) *
+                        sizeof(float) + (size_t)(E + 1) * sizeof(int64_t);
+    char *h = awq_malloc(hbytes);
+    if (!h) return AWQ_ERR_OUT_OF_MEMORY; /* no runtime here: the caller names it */
+    float *hl = (float *)h, *hsg = hl + n * E;
+    int32_t *hex = (int32_t *)(hsg + n), *hslot = hex + nk, *hinv = hslot + nk;
+    float *hwt = (float *)(hinv + nk), *hw = hwt + nk, *hgw = hw + nk * d;
+    int64_t *off = (int64_t *)(hgw + n * d);
+    // the download drains the queue, so the uploads below overwrite nothing still in use
+    awq_status st = ops->download(ctx, hl, logits.data, logits.offs, (size_t)(n * E) * sizeof(float));
+    if (st == AWQ_OK && shared) st = ops->download(ctx, hsg, sg.data, sg.offs, (size_t)n * sizeof(float));
+    if (st == AWQ_OK) {
+        awq_moe_route(hl, n, E, k, c->moe_norm_topk, hex, hwt);
+        // routed rows grouped by expert, tokens in order within each expert
+        for (int32_t e = 0; e <= E; e++) off[e] = 0;
+        for (int64_t i = 0; i < nk; i++) off[hex[i] + 1]++;
+        for (int32_t e = 0; e < E; e++) off[e + 1] += off[e];
+        for (int32_t e = 0; e < E; e++) {
+            int64_t r = off[e];
+            for (int64_t t = 0; t < n; t++)
+                for (int32_t j = 0; j < k; j++)
+                    if (hex[t * k + j] == e) {
+                        hslot[r] = (int32_t)t;
+                        hinv[j * n + t] = (int32_t)r;
+                        for (int64_t q = 0; q < d; q++) hw[r * d + q] = hwt[t * k + j];
+                        r++;
+                    }
+        }
+        for (int64_t t = 0; shared && t < n; t++) {
+            float gt = (float)(1.0 / (1.0 + exp(-(double)hsg[t])));
+            for (int64_t q = 0; q < d; q++) hgw[t * d + q] = gt;
+        }
+        st = ops->upload(ctx, s->moe_slot.data, s->moe_slot.offs, hslot, (size_t)nk * sizeof(int32_t));
+        if (st == AWQ_OK)
+            st = ops->upload(ctx, s->moe_inv.data, s->moe_inv.offs, hinv, (size_t)nk * sizeof(int32_t));
+        if (st == AWQ_OK)
+            st = ops->upload(ctx, s->moe_w.data, s->moe_w.offs, hw, (size_t)(nk * d) * sizeof(float));
+        if (st == AWQ_OK && shared)
+            st = ops->upload(ctx, s->moe_gw.data, s->moe_gw.offs, hgw, (size_t)(n * d) * sizeof(float));
+    }
+    awq_tensor xs = awq_view_rows(&s->moe_x, 0, nk), ys = awq_view_rows(&s->moe_y, 0, nk),
+               wv = awq_view_rows(&s->moe_w, 0, nk);
+    awq_tensor slot = awq_tensor_1d(AWQ_DTYPE_I32, s->moe_slot.data, s->moe_slot.offs, nk);
+    // gather the routed rows, then each expert once over its rows
+    if (st == AWQ_OK) st = ops->get_rows(ctx, &xs, xin, &slot);
+    for (int32_t e = 0; st == AWQ_OK && e < E; e++) {
+        int64_t m = off[e + 1] - off[e];
+        if (m == 0) continue;
+        awq_tensor xe = awq_view_rows(&xs, off[e], m), ye = awq_view_rows(&ys, off[e], m);
+        const awq_linear *ex = &w->experts[3 * e];
+        st = gated_mlp(f, &ex[0], &ex[1], &ex[2], &xe, off[e], &ye);
+    }
+    // weight the outputs and sum each token's k rows
+    if (st == AWQ_OK) st = ops->binop(ctx, &ys, &ys, &wv, AWQ_BINOP_MUL);
+    for (int32_t j = 0; st == AWQ_OK && j < k; j++) {
+        awq_tensor ids = awq_tensor_1d(AWQ_DTYPE_I32, s->moe_inv.data,
+                                       s->moe_inv.offs + (size_t)(j * n) * sizeof(int32_t), n);
+        awq_tensor tmp = awq_view_rows(&s->moe_tmp, 0, n);
+        if (j == 0) {
+            st = ops->get_rows(ctx, out, &ys, &ids);
+        } else {
+            st = ops->get_rows(ctx, &tmp, &ys, &ids);
+            if (st == AWQ_OK) st = ops->binop(ctx, out, out, &tmp, AWQ_BINOP_ADD);
+        }
+    }
+    // Qwen2-MoE: + sigmoid(shared_expert_gate(x)) * shared_expert(x)
+    if (st == AWQ_OK && shared) {
+        awq_tensor tmp = awq_view_rows(&s->moe_tmp, 0, n), gw = awq_view_rows(&s->moe_gw, 0, n);
+        st = gated_mlp(f, &w->shared[0], &w->shared[1], &w->shared[2], xin, nk, &tmp);
+        if (st == AWQ_OK) st = ops->binop(ctx, &tmp, &tmp, &gw, AWQ_BINOP_MUL);
+        if (st == AWQ_OK) st = ops->binop(ctx, out, out, &tmp, AWQ_BINOP_ADD);
+    }
+    if (expert_rows && st == AWQ_OK)
+        for (int32_t e = 0; e <= E; e++) expert_rows[e] = off[e];
+    awq_free(h);
+    return st;
 }
 
 awq_status awq_fwd_layer(const awq_fwd_ctx *f, const awq_layer_weights *w, int64_t B, int64_t T,

@@ -21,6 +21,17 @@ typedef struct awq_fwd_scratch {
     awq_tensor u;    /* (n_max, d_ff) up */
     awq_tensor pos;  /* (n_max,) I32 positions */
     awq_tensor ids;  /* (n_max,) I32 token ids */
+    /* mixture of experts (data NULL for dense models); g and u then hold n_max * top-k rows (+
+     * n_max rows of the shared expert) of the widest of d_ff, moe_ff and shared_ff */
+    awq_tensor moe_x;      /* (n_max * k, d) rows routed to the experts, grouped by expert */
+    awq_tensor moe_y;      /* (n_max * k, d) the experts' outputs, same order, then weighted */
+    awq_tensor moe_w;      /* (n_max * k, d) each routed row's weight, broadcast over d */
+    awq_tensor moe_tmp;    /* (n_max, d) */
+    awq_tensor moe_gw;     /* (n_max, d) sigmoid(shared-expert gate) of each row, broadcast over d */
+    awq_tensor moe_logits; /* (n_max, n_experts) router logits */
+    awq_tensor moe_sg;     /* (n_max, 1) shared-expert gate logits */
+    awq_tensor moe_slot;   /* (n_max * k,) I32 token of each routed row */
+    awq_tensor moe_inv;    /* (k * n_max,) I32 routed row of token t's j-th choice at j * n + t */
 } awq_fwd_scratch;
 
 awq_status awq_fwd_scratch_alloc(awq_runtime *rt, const awq_device *dev, awq_buflist *list,
@@ -51,6 +62,24 @@ awq_status awq_fwd_attention(const awq_fwd_ctx *f, const awq_layer_weights *w,
  * silu(gate)*up (the input of down_proj) in s->g. */
 awq_status awq_fwd_mlp(const awq_fwd_ctx *f, const awq_layer_weights *w, const awq_tensor *xin,
                        awq_tensor *out);
+/* Routing of n tokens by a mixture-of-experts router (host side, exposed for tests and the
+ * quantizer): logits (n, E) -> for each token the top-k experts (highest softmax probability
+ * first, ties to the lower index) and their weights (the softmax probabilities, renormalized to
+ * sum 1 when norm_topk). experts/weights are (n, k). */
+void awq_moe_route(const float *logits, int64_t n, int32_t E, int32_t k, bool norm_topk,
+                   int32_t *experts, float *weights);
+/* Mixture-of-experts block on n normed rows xin (n, d) -> out (n, d): router logits (dense,
+ * full precision) downloaded and routed on the host (awq_moe_route); the rows of each expert
+ * gathered (get_rows) and its gate/up/down run once over them; outputs weighted and gathered
+ * back per token; plus Qwen2-MoE's shared expert times sigmoid(shared_expert_gate(x)). */
+awq_status awq_fwd_moe(const awq_fwd_ctx *f, const awq_layer_weights *w, const awq_tensor *xin,
+                       awq_tensor *out);
+/* awq_fwd_moe, and for the quantizer: expert_rows (n_experts + 1) receives the first routed row
+ * of each expert (rows [expert_rows[e], expert_rows[e + 1]) of s->moe_x are expert e's inputs,
+ * the same rows of s->g (moe_ff wide) the inputs of its down projection); the shared expert's
+ * down input is left in s->g rows [n * top-k, n * top-k + n). */
+awq_status awq_fwd_moe_ex(const awq_fwd_ctx *f, const awq_layer_weights *w, const awq_tensor *xin,
+                          awq_tensor *out, int64_t *expert_rows);
 /* One decoder layer on s->x (n = B*T rows) in place. */
 awq_status awq_fwd_layer(const awq_fwd_ctx *f, const awq_layer_weights *w, int64_t B, int64_t T,
                          int32_t n_past, awq_tensor *kc, awq_tensor *vc);

@@ -391,6 +391,57 @@ static awq_status load_lm_head_q8(loader *L, int64_t V, int64_t d) {
     return AWQ_OK;
 }
 
+/* Checkpoint names of a mixture-of-experts block's parts (layer-relative): the router, expert
+ * e's gate/up/down (printf format with %d), the shared expert and its gate (Qwen2-MoE). */
+const char *awq_moe_router_name(const awq_model_config *c) {
+    return c->moe_mixtral_names ? "block_sparse_moe.gate" : "mlp.gate";
+}
+
+void awq_moe_expert_name(const awq_model_config *c, int32_t e, int part, char *buf, size_t cap) {
+    static const char *const mixtral[3] = {"w1", "w3", "w2"}; /* gate, up, down */
+    static const char *const qwen[3] = {"gate_proj", "up_proj", "down_proj"};
+    if (c->moe_mixtral_names) snprintf(buf, cap, "block_sparse_moe.experts.%d.%s", e, mixtral[part]);
+    else snprintf(buf, cap, "mlp.experts.%d.%s", e, qwen[part]);
+}
+
+const char *awq_moe_shared_name(int part) {
+    static const char *const n[4] = {"mlp.shared_expert.gate_proj", "mlp.shared_expert.up_proj",
+                                     "mlp.shared_expert.down_proj", "mlp.shared_expert_gate"};
+    return n[part];
+}
+
+/* Layer i's mixture-of-experts block: the router (kept as stored: the quantizer never converts
+ * it), n_experts gated MLPs of moe_ff, and Qwen2-MoE's shared expert with its (1, d) gate. */
+static awq_status load_moe(loader *L, int32_t i, awq_layer_weights *w) {
+    awq_model *m = L->m;
+    const awq_model_config *c = &m->cfg;
+    int64_t d = c->d_model, E = c->n_experts, ff = c->moe_ff;
+    char p[192], part[128];
+    awq_status st;
+    w->experts = awq_calloc((size_t)(3 * E), sizeof *w->experts);
+    if (!w->experts) return awq_set_error(m->rt, AWQ_ERR_OUT_OF_MEMORY, "out of host memory");
+    w->n_experts = (int32_t)E;
+    snprintf(p, sizeof p, "model.layers.%d.%s", i, awq_moe_router_name(c));
+    if ((st = load_linear(L, p, E, d, false, &w->router))) return st;
+    for (int32_t e = 0; e < E; e++)
+        for (int k = 0; k < 3; k++) {
+            awq_moe_expert_name(c, e, k, part, sizeof part);
+            snprintf(p, sizeof p, "model.layers.%d.%s", i, part);
+            if ((st = load_linear(L, p, k == 2 ? d : ff, k == 2 ? ff : d, false, &w->experts[3 * e + k])))
+                return st;
+        }
+    if (c->shared_ff > 0) {
+        int64_t sf = c->shared_ff;
+        for (int k = 0; k < 3; k++) {
+            snprintf(p, sizeof p, "model.layers.%d.%s", i, awq_moe_shared_name(k));
+            if ((st = load_linear(L, p, k == 2 ? d : sf, k == 2 ? sf : d, false, &w->shared[k]))) return st;
+        }
+        snprintf(p, sizeof p, "model.layers.%d.%s", i, awq_moe_shared_name(3));
+        if ((st = load_linear(L, p, 1, d, false, &w->shared_gate))) return st;
+    }
+    return AWQ_OK;
+}
+
 static bool report(loader *L, const char *what) {
     L->done++;
     if (!L->progress) return true;
@@ -458,7 +509,9 @@ static awq_status load_weights(loader *L) {
             LIN(v, "self_attn.v_proj", kvd, d, c->qkv_bias)
         }
         LIN(o, "self_attn.o_proj", d, qd, c->o_bias)
-        if (c->fused_gate_up) {
+        if (awq_config_layer_moe(c, i)) {
+            if ((st = load_moe(L, i, w))) return st;
+        } else if (c->fused_gate_up) {
             const int64_t outs[2] = {ff, ff};
             awq_linear *parts[2] = {&w->gate, &w->up};
             snprintf(p, sizeof p, "model.layers.%d.mlp.gate_up_proj", i);
@@ -467,7 +520,9 @@ static awq_status load_weights(loader *L) {
             LIN(gate, "mlp.gate_proj", ff, d, c->mlp_bias)
             LIN(up, "mlp.up_proj", ff, d, c->mlp_bias)
         }
-        LIN(down, "mlp.down_proj", d, ff, c->mlp_bias)
+        if (!awq_config_layer_moe(c, i)) {
+            LIN(down, "mlp.down_proj", d, ff, c->mlp_bias)
+        }
 #undef LIN
         char stage[64];
         snprintf(stage, sizeof stage, "loading layer %d/%d", i + 1, c->n_layers);
@@ -552,8 +607,17 @@ void awq_model_destroy(awq_model *m) {
                                  &m->layers[i].gate, &m->layers[i].up, &m->layers[i].down};
             for (int j = 0; j < 7; j++)
                 if (ls[j]->quantized && ls[j]->q.prepared) m->dev.ops->weight_release(m->dev.ctx, &ls[j]->q);
+            awq_layer_weights *w = &m->layers[i];
+            for (int32_t j = 0; w->experts && j < 3 * w->n_experts; j++)
+                if (w->experts[j].quantized && w->experts[j].q.prepared)
+                    m->dev.ops->weight_release(m->dev.ctx, &w->experts[j].q);
+            for (int j = 0; j < 3; j++)
+                if (w->shared[j].quantized && w->shared[j].q.prepared)
+                    m->dev.ops->weight_release(m->dev.ctx, &w->shared[j].q);
+            if (w->router.quantized && w->router.q.prepared) m->dev.ops->weight_release(m->dev.ctx, &w->router.q);
         }
     }
+    for (int32_t i = 0; m->layers && i < m->cfg.n_layers; i++) awq_free(m->layers[i].experts);
     awq_buflist_free(&m->dev, &m->buffers);
     awq_device_close(&m->dev);
     awq_free(m->layers);

@@ -30,6 +30,13 @@ typedef struct awq_layer_weights {
     awq_tensor post_attn_norm, post_ffn_norm; /* (d_model,) */
     int32_t    window;          /* sliding window of this layer, 0 = full attention */
     bool       local_rope;      /* RoPE with the local base (awq_fwd_ctx.inv_freq_local) */
+    /* Mixture of experts (cfg.n_experts > 0 and awq_config_layer_moe): gate/up/down are unused;
+     * the router and the shared expert's gate stay dense (full precision). */
+    int32_t    n_experts;       /* 0 = a dense MLP (gate/up/down above) */
+    awq_linear router;          /* (n_experts, d) */
+    awq_linear *experts;        /* (n_experts * 3): expert e's gate, up, down at 3e, 3e+1, 3e+2 */
+    awq_linear shared[3];       /* Qwen2-MoE shared expert gate, up, down (in == 0: none) */
+    awq_linear shared_gate;     /* (1, d) Qwen2-MoE shared_expert_gate */
 } awq_layer_weights;
 
 /* Device buffers owned by a model or session. */
@@ -75,6 +82,13 @@ struct awq_safetensors;
 awq_status awq_model_load_gemv_linear(awq_runtime *rt, const awq_device *dev, awq_buflist *list,
                                       const struct awq_safetensors *st, const char *prefix,
                                       awq_linear *l);
+
+/* Checkpoint names (layer-relative, without ".weight") of a mixture-of-experts block: the
+ * router; expert e's part 0 = gate, 1 = up, 2 = down (Mixtral w1/w3/w2, Qwen gate/up/down_proj);
+ * the shared expert's part 0..2 and 3 = its sigmoid gate (Qwen2-MoE). */
+const char *awq_moe_router_name(const awq_model_config *c);
+void        awq_moe_expert_name(const awq_model_config *c, int32_t e, int part, char *buf, size_t cap);
+const char *awq_moe_shared_name(int part);
 
 
 /* Host F32 copy of a norm weight as the forward pass applies it: w, or 1 + w when

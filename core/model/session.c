@@ -126,8 +126,9 @@ static awq_status run_ubatch(awq_session *s, const int32_t *tokens, int64_t n, i
     awq_tensor x = awq_view_rows(&s->s.x, 0, n);
     TRY(awq_fwd_set_positions(&f, 1, n, s->n_past));
     // a single-token decode step is the same op sequence every time: let the backend record it
-    // and submit it as one unit (a CUDA Graph)
-    bool step = n == 1 && m->dev.can.graph;
+    // and submit it as one unit (a CUDA Graph); not with experts, whose routing downloads the
+    // router logits in the middle of the step
+    bool step = n == 1 && m->dev.can.graph && c->n_experts == 0;
     if (step) TRY(ops->step_begin(ctx));
     awq_status st = forward_tokens(s, &f, &x, &ids, n, lr0, ln);
     if (step) {

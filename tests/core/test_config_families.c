@@ -85,14 +85,47 @@ TEST(phi3_longrope_partial_rotary) {
     ASSERT(!awq_config_rope_long(&c, 64) && awq_config_rope_long(&c, 65));
 }
 
+/* transformers: Qwen layer l is sparse unless l is in mlp_only_layers or (l + 1) %
+ * decoder_sparse_step != 0; Mixtral's experts are intermediate_size wide and always renormalized. */
+TEST(moe_rows) {
+    awq_model_config c;
+    ASSERT_OK(parse(NULL, "{\"model_type\":\"qwen2_moe\",\"num_hidden_layers\":8," DIMS ",\"num_experts\":60,"
+                          "\"num_experts_per_tok\":4,\"moe_intermediate_size\":32,\"decoder_sparse_step\":2,"
+                          "\"shared_expert_intermediate_size\":256,\"mlp_only_layers\":[3]}", &c));
+    ASSERT(c.n_experts == 60 && c.n_experts_used == 4 && c.moe_ff == 32 && c.shared_ff == 256);
+    ASSERT(!c.moe_norm_topk && !c.moe_mixtral_names && c.qkv_bias && !c.o_bias);
+    const bool sparse[8] = {false, true, false, false, false, true, false, true};
+    for (int l = 0; l < 8; l++) ASSERT_EQ(awq_config_layer_moe(&c, l), sparse[l]);
+    ASSERT_OK(parse(NULL, "{\"model_type\":\"qwen3_moe\",\"num_hidden_layers\":2," DIMS ",\"num_experts\":8,"
+                          "\"num_experts_per_tok\":2,\"moe_intermediate_size\":32,\"norm_topk_prob\":true,"
+                          "\"attention_bias\":true}", &c));
+    ASSERT(c.moe_norm_topk && c.shared_ff == 0 && c.qk_norm && c.o_bias && c.qkv_bias);
+    ASSERT(awq_config_layer_moe(&c, 0) && awq_config_layer_moe(&c, 1));
+    ASSERT_OK(parse(NULL, "{\"model_type\":\"mixtral\",\"num_hidden_layers\":2," DIMS ",\"num_local_experts\":8,"
+                          "\"num_experts_per_tok\":2}", &c));
+    ASSERT(c.n_experts == 8 && c.moe_ff == c.d_ff && c.moe_norm_topk && c.moe_mixtral_names);
+    ASSERT(awq_config_layer_moe(&c, 0) && awq_config_layer_moe(&c, 1) && !awq_config_layer_moe(&c, 2));
+    ASSERT_OK(parse(NULL, "{\"model_type\":\"llama\",\"num_hidden_layers\":2," DIMS "}", &c));
+    ASSERT(c.n_experts == 0 && !awq_config_layer_moe(&c, 0));
+}
+
 TEST(refusals_name_the_key) {
     awq_runtime_params rp = awq_runtime_params_default();
     awq_runtime *rt = NULL;
     ASSERT_OK(awq_runtime_create(&rt, &rp));
     awq_model_config c;
-    ASSERT_EQ(parse(rt, "{\"model_type\":\"mixtral\",\"num_hidden_layers\":2," DIMS "}", &c),
+    ASSERT_EQ(parse(rt, "{\"model_type\":\"deepseek_v2\",\"num_hidden_layers\":2," DIMS "}", &c),
               AWQ_ERR_UNSUPPORTED);
-    ASSERT(strstr(awq_runtime_last_error(rt), "mixtral") && strstr(awq_runtime_last_error(rt), "gemma3_text"));
+    ASSERT(strstr(awq_runtime_last_error(rt), "deepseek_v2") && strstr(awq_runtime_last_error(rt), "qwen3_moe"));
+    ASSERT_EQ(parse(rt, "{\"model_type\":\"mixtral\",\"num_hidden_layers\":2," DIMS "}", &c), AWQ_ERR_FORMAT);
+    ASSERT(strstr(awq_runtime_last_error(rt), "num_local_experts"));
+    ASSERT_EQ(parse(rt, "{\"model_type\":\"qwen3_moe\",\"num_hidden_layers\":2," DIMS ",\"num_experts\":4,"
+                        "\"num_experts_per_tok\":5,\"moe_intermediate_size\":32}", &c), AWQ_ERR_FORMAT);
+    ASSERT(strstr(awq_runtime_last_error(rt), "num_experts_per_tok"));
+    ASSERT_EQ(parse(rt, "{\"model_type\":\"qwen2_moe\",\"num_hidden_layers\":2," DIMS ",\"num_experts\":4,"
+                        "\"num_experts_per_tok\":2,\"moe_intermediate_size\":32,\"mlp_only_layers\":[2]}", &c),
+              AWQ_ERR_FORMAT);
+    ASSERT(strstr(awq_runtime_last_error(rt), "mlp_only_layers"));
     ASSERT_EQ(parse(rt, "{\"model_type\":\"qwen2\",\"num_hidden_layers\":2," DIMS ",\"num_experts\":8}", &c),
               AWQ_ERR_UNSUPPORTED);
     ASSERT(strstr(awq_runtime_last_error(rt), "mixture-of-experts"));
@@ -116,6 +149,7 @@ int main(void) {
     RUN(gemma3_pattern_and_block);
     RUN(gemma3_layer_types_and_gemma2_defaults);
     RUN(phi3_longrope_partial_rotary);
+    RUN(moe_rows);
     RUN(refusals_name_the_key);
     return TEST_EXIT();
 }

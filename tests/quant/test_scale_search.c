@@ -70,6 +70,15 @@ TEST(outlier_channels_get_large_scales) {
     acts.N = N;
     awq_qlayer L;
     memset(&L, 0, sizeof L);
+    int64_t outs[AWQ_LIN_COUNT] = {0}, ins[AWQ_LIN_COUNT] = {0};
+    bool excluded[AWQ_LIN_COUNT] = {0};
+    awq_tensor fq[AWQ_LIN_COUNT];
+    memset(fq, 0, sizeof fq);
+    L.n_lin = AWQ_LIN_COUNT;
+    L.out = outs;
+    L.in = ins;
+    L.excluded = excluded;
+    L.fq = fq;
     L.out[AWQ_LIN_DOWN] = O;
     L.in[AWQ_LIN_DOWN] = C;
     int64_t xe[2] = {N, C}, we[2] = {O, C};
