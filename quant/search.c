@@ -137,6 +137,7 @@ typedef struct group_def {
     awq_tensor *inp;               /* (N, C) */
     awq_tensor *fp_out;            /* G_ATTN / G_MLP reference output (N, d) */
     group_kind  kind;
+    awq_phase   ph;                /* the phase its search time is counted in */
 } group_def;
 
 /* Computes the AutoAWQ scale candidate for alpha (docs/algorithm.md 3.3) into s (C,). */
@@ -313,7 +314,7 @@ done:
 
 awq_status awq_search_scales_linear(awq_search *S, awq_qlayer *L, int l, awq_tensor *inp,
                                     float *best_s) {
-    group_def g = {"linear", {l}, 1, -1, inp, NULL, G_LINEAR};
+    group_def g = {"linear", {l}, 1, -1, inp, NULL, G_LINEAR, AWQ_PH_SEARCH_O};
     return search_group(S, L, &g, best_s, 0.0f, 1.0f);
 }
 
@@ -401,17 +402,20 @@ awq_status awq_search_layer(awq_search *S, awq_qlayer *L, bool clip) {
     group_def groups[4];
     int ng = 0;
     groups[ng++] = (group_def){"qkv", {AWQ_LIN_Q, AWQ_LIN_K, AWQ_LIN_V}, 3, -1, &a->inp_qkv,
-                               &a->fp_attn, G_ATTN};
+                               &a->fp_attn, G_ATTN, AWQ_PH_SEARCH_QKV};
     /* v -> o only when v_proj and o_proj have the same shape (not under GQA;
      * docs/algorithm.md 4.1). */
     if (L->out[AWQ_LIN_V] == L->out[AWQ_LIN_O] && L->in[AWQ_LIN_V] == L->in[AWQ_LIN_O])
-        groups[ng++] = (group_def){"o", {AWQ_LIN_O}, 1, AWQ_LIN_V, &a->inp_o, NULL, G_LINEAR};
+        groups[ng++] = (group_def){"o", {AWQ_LIN_O}, 1, AWQ_LIN_V, &a->inp_o, NULL, G_LINEAR,
+                                   AWQ_PH_SEARCH_O};
     groups[ng++] = (group_def){"gate_up", {AWQ_LIN_GATE, AWQ_LIN_UP}, 2, -2, &a->inp_gate,
-                               &a->fp_mlp, G_MLP};
-    groups[ng++] = (group_def){"down", {AWQ_LIN_DOWN}, 1, AWQ_LIN_UP, &a->inp_down, NULL, G_LINEAR};
+                               &a->fp_mlp, G_MLP, AWQ_PH_SEARCH_GATE_UP};
+    groups[ng++] = (group_def){"down", {AWQ_LIN_DOWN}, 1, AWQ_LIN_UP, &a->inp_down, NULL, G_LINEAR,
+                               AWQ_PH_SEARCH_DOWN};
 
     float *scales[4] = {0};
     awq_status st = AWQ_OK;
+    double t_fold = 0, t_clip = 0; /* start of the fold / clip regions while open */
     // 1. every group searched on the unmodified layer
     for (int i = 0; i < ng; i++) {
         const group_def *g = &groups[i];
@@ -421,7 +425,9 @@ awq_status awq_search_layer(awq_search *S, awq_qlayer *L, bool clip) {
         int64_t C = L->in[g->lins[0]];
         scales[i] = awq_malloc((size_t)C * sizeof(float));
         if (!scales[i]) { st = awq_set_error(rt, AWQ_ERR_OUT_OF_MEMORY, "out of memory"); goto done; }
+        double t0 = awq_time_now();
         st = search_group(S, L, g, scales[i], 0.05f + 0.7f * i / ng, 0.05f + 0.7f * (i + 1) / ng);
+        awq_phase_add(S->times, g->ph, t0);
         if (st != AWQ_OK) goto done;
         if (!all_finite(scales[i], C)) {
             st = awq_set_error(rt, AWQ_ERR_NUMERIC, "layer %d, group %s: non-finite scales",
@@ -430,6 +436,7 @@ awq_status awq_search_layer(awq_search *S, awq_qlayer *L, bool clip) {
         }
     }
     // 2. fold all scales (norms / previous linears / following linears) and scale the inputs
+    t_fold = awq_time_now();
     awq_buflist tmp = {0};
     for (int i = 0; i < ng; i++) {
         if (!scales[i]) continue;
@@ -458,7 +465,10 @@ awq_status awq_search_layer(awq_search *S, awq_qlayer *L, bool clip) {
                            L->index);
         goto done;
     }
+    awq_phase_add(S->times, AWQ_PH_FOLD, t_fold);
+    t_fold = 0;
     if (!clip) goto done;
+    t_clip = awq_time_now();
     // 3. clip search on the scaled weights and scaled inputs; q/k are skipped (docs/algorithm.md 6)
     if ((st = awq_qlayer_upload(rt, S->dev, c, L))) goto done;
     /* q/k too when the checkpoint fuses them with v (AutoAWQ clips a fused qkv_proj whole) */
@@ -479,6 +489,8 @@ awq_status awq_search_layer(awq_search *S, awq_qlayer *L, bool clip) {
         }
     }
 done:
+    if (t_fold > 0) awq_phase_add(S->times, AWQ_PH_FOLD, t_fold); /* failed while folding */
+    if (t_clip > 0) awq_phase_add(S->times, AWQ_PH_CLIP, t_clip);
     for (int i = 0; i < 4; i++) awq_free(scales[i]);
     return st;
 }
