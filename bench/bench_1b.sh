@@ -31,7 +31,7 @@ MODEL="$OUT/$SHAPE-random-$DTYPE"
 QMODEL="$OUT/$SHAPE-random-awq-g$GS"
 mkdir -p "$OUT"
 
-awq_build
+awq_build > /dev/null
 GEN_TOOL="$AWQ_BUILD/bin/awq-make-random-model"
 TOK="${AWQ_TEST_MODEL_DIR:-}"
 [ -n "$TOK" ] || TOK="$("$AWQ_ROOT/scripts/fetch_model.sh")"

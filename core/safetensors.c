@@ -529,15 +529,18 @@ awq_status awq_st_read_f32(awq_runtime *rt, const awq_safetensors *st, const awq
     case AWQ_DTYPE_F32:
         if (n) memcpy(out, p, (size_t)n * 4);
         return AWQ_OK;
+    /* in parallel: each element is independent; reading a mapped file also faults pages in */
     case AWQ_DTYPE_F16:
-        for (uint64_t i = 0; i < n; i++) {
+#pragma omp parallel for schedule(static) if (n > 65536)
+        for (int64_t i = 0; i < (int64_t)n; i++) {
             uint16_t h;
             memcpy(&h, p + 2 * i, 2);
             out[i] = awq_f16_to_f32(h);
         }
         return AWQ_OK;
     case AWQ_DTYPE_BF16:
-        for (uint64_t i = 0; i < n; i++) {
+#pragma omp parallel for schedule(static) if (n > 65536)
+        for (int64_t i = 0; i < (int64_t)n; i++) {
             uint16_t h;
             memcpy(&h, p + 2 * i, 2);
             out[i] = awq_bf16_to_f32(h);
