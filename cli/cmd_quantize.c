@@ -47,7 +47,7 @@ static void usage(FILE *f) {
             "                          (removes its OUT_DIR.tmp-* directory)\n"
             "  --clean-stale           only list and remove the OUT_DIR.tmp-* directories that\n"
             "                          interrupted runs left (with their sizes), then exit\n"
-            "  -v, --verbose           more log output\n");
+            "  -v, --verbose           more log output, and the time per phase at the end\n");
 }
 
 typedef struct bar {

@@ -311,7 +311,10 @@ static void clear_recs(awq_qout *o) {
 }
 
 static awq_status put(awq_qout *o, const char *name, const void *data, uint64_t nbytes) {
-    TRY(awq_st_writer_write(o->w, name, data, nbytes));
+    double t0 = awq_time_now();
+    awq_status ws = awq_st_writer_write(o->w, name, data, nbytes);
+    t0 = awq_phase_add(o->times, AWQ_PH_WRITE, t0);
+    if (ws != AWQ_OK) return ws;
     if (!o->track) return AWQ_OK;
     if (o->n_rec == o->cap_rec) {
         int32_t cap = o->cap_rec ? o->cap_rec * 2 : 32;
@@ -325,6 +328,7 @@ static awq_status put(awq_qout *o, const char *name, const void *data, uint64_t 
     r->nbytes = nbytes;
     awq_sha256_hex(data, (size_t)nbytes, r->sha256);
     o->n_rec++;
+    awq_phase_add(o->times, AWQ_PH_HASH, t0);
     return AWQ_OK;
 }
 
@@ -337,7 +341,9 @@ awq_status awq_qout_write_f32(awq_qout *o, const char *name, awq_dtype dtype, co
     if (dtype == AWQ_DTYPE_F32) return put(o, name, data, (uint64_t)n * 4);
     uint16_t *buf = awq_malloc((size_t)n * 2);
     if (!buf) return awq_set_error(o->rt, AWQ_ERR_OUT_OF_MEMORY, "out of memory");
+    double t0 = awq_time_now();
     awq_row_from_f32(buf, dtype, data, n);
+    awq_phase_add(o->times, AWQ_PH_WRITE, t0);
     awq_status s = put(o, name, buf, (uint64_t)n * 2);
     awq_free(buf);
     return s;
@@ -362,10 +368,12 @@ awq_status awq_qout_write_qlinear(awq_qout *o, const char *prefix, int64_t out_f
     awq_status s = AWQ_OK;
     char name[320];
     if (!qw || !qz || !sc) { s = awq_set_error(rt, AWQ_ERR_OUT_OF_MEMORY, "out of memory"); goto done; }
+    double t0 = awq_time_now();
     if (o->gemv)
         s = awq_pack_gemv(rt, out_f, in_f, gs, codes, scales, zeros, qw, qz, sc);
     else
         s = awq_pack_gemm(rt, out_f, in_f, gs, codes, scales, zeros, qw, qz, sc);
+    awq_phase_add(o->times, AWQ_PH_PACK, t0);
     if (s != AWQ_OK) goto done;
     snprintf(name, sizeof name, "%s.qweight", prefix);
     if ((s = put(o, name, qw, (uint64_t)nqw * 4))) goto done;

@@ -9,6 +9,46 @@
 #include "forward.h"
 #include "internal.h"
 
+/* ---- time per phase (quantize.c; --verbose prints it) ----------------------------------- */
+
+/* Phases of one awq_quantize run. Each is timed as a disjoint region of wall time (the regions
+ * never nest), so their sum plus "other" is the run's wall time. Device ops are asynchronous on
+ * GPU backends: a region ends at the next synchronizing call (a download, a scalar result), so
+ * there the split between adjacent phases is approximate; on the CPU backends it is exact. */
+typedef enum awq_phase {
+    AWQ_PH_SETUP,       /* config, safetensors headers, backend, fingerprint, pre-flight rate */
+    AWQ_PH_CALIB,       /* tokenizing the calibration text */
+    AWQ_PH_EMBED,       /* activation buffers and the embedding of the calibration blocks */
+    AWQ_PH_LOAD,        /* one layer's weights: read + convert to F32 + upload */
+    AWQ_PH_CAPTURE,     /* the full-precision forward pass recording every linear's input */
+    AWQ_PH_REPLAY,      /* resumed layers: load + capture only */
+    AWQ_PH_SEARCH_QKV,  /* scale search per group (x/w statistics, 20 candidates, losses) */
+    AWQ_PH_SEARCH_O,
+    AWQ_PH_SEARCH_GATE_UP,
+    AWQ_PH_SEARCH_DOWN,
+    AWQ_PH_FOLD,        /* folding the scales into norms/linears, scaling the captured inputs */
+    AWQ_PH_CLIP,        /* re-upload of the scaled weights and the clip search */
+    AWQ_PH_QUANTIZE,    /* final fp16 cast + quantize_w4 of each linear */
+    AWQ_PH_PACK,        /* AutoAWQ GEMM/GEMV packing */
+    AWQ_PH_HASH,        /* SHA-256 of each written tensor (resume records) */
+    AWQ_PH_WRITE,       /* appending tensors to the shards (incl. fp16/bf16 conversion) */
+    AWQ_PH_COMMIT,      /* per-layer fsync + record */
+    AWQ_PH_FINISH,      /* config.json, tokenizer copies, manifest, rename */
+    AWQ_PH_COUNT
+} awq_phase;
+
+/* Seconds per phase; a NULL pointer to it disables timing (tests that call the parts alone). */
+typedef struct awq_phase_times {
+    double s[AWQ_PH_COUNT];
+    int    n[AWQ_PH_COUNT];  /* regions timed (e.g. 16 layers -> 16 captures) */
+} awq_phase_times;
+
+/* The phase's name for the table ("search qkv"). */
+const char *awq_phase_name(awq_phase ph);
+/* Adds the time since t0 (awq_time_now()) to phase ph of t (NULL: nothing); returns now, so
+ * that back-to-back regions can chain. */
+double      awq_phase_add(awq_phase_times *t, awq_phase ph, double t0);
+
 /* ---- calibration data (calib.c) -------------------------------------------------------- */
 
 typedef struct awq_calib {
@@ -151,6 +191,7 @@ typedef struct awq_search {
     const char             *stage_prefix;
     awq_backend_ctx        *cpu_ctx;    /* built-in cpu backend for optional ops the device lacks */
     const awq_tensor       *inv_freq_local; /* (hd/2,) F32 of sliding layers (Gemma 3), or NULL */
+    awq_phase_times        *times;      /* time per phase, or NULL */
 } awq_search;
 
 awq_status awq_acts_alloc(awq_runtime *rt, const awq_device *dev, const awq_model_config *c,
@@ -190,6 +231,7 @@ typedef struct awq_qout {
     bool                  track;       /* between layer_begin and layer_commit */
     awq_qout_rec         *rec;         /* (n_rec,) tensors written since layer_begin */
     int32_t               n_rec, cap_rec;
+    awq_phase_times      *times;       /* pack / hash / write time, or NULL */
 } awq_qout;
 
 /* Plans every output tensor from the input checkpoint: quantized linears become

@@ -39,6 +39,60 @@ awq_quant_params awq_quant_params_default(void) {
     return p;
 }
 
+/* ---- time per phase ------------------------------------------------------------------------ */
+
+const char *awq_phase_name(awq_phase ph) {
+    static const char *const names[AWQ_PH_COUNT] = {
+        [AWQ_PH_SETUP] = "setup",
+        [AWQ_PH_CALIB] = "calibration text",
+        [AWQ_PH_EMBED] = "embed blocks",
+        [AWQ_PH_LOAD] = "load layer",
+        [AWQ_PH_CAPTURE] = "capture",
+        [AWQ_PH_REPLAY] = "replay (resumed)",
+        [AWQ_PH_SEARCH_QKV] = "search qkv",
+        [AWQ_PH_SEARCH_O] = "search o",
+        [AWQ_PH_SEARCH_GATE_UP] = "search gate_up",
+        [AWQ_PH_SEARCH_DOWN] = "search down",
+        [AWQ_PH_FOLD] = "fold",
+        [AWQ_PH_CLIP] = "clip",
+        [AWQ_PH_QUANTIZE] = "quantize",
+        [AWQ_PH_PACK] = "pack",
+        [AWQ_PH_HASH] = "sha-256",
+        [AWQ_PH_WRITE] = "write",
+        [AWQ_PH_COMMIT] = "commit (fsync)",
+        [AWQ_PH_FINISH] = "finish",
+    };
+    return (unsigned)ph < AWQ_PH_COUNT && names[ph] ? names[ph] : "?";
+}
+
+double awq_phase_add(awq_phase_times *t, awq_phase ph, double t0) {
+    double now = awq_time_now();
+    if (t && (unsigned)ph < AWQ_PH_COUNT) {
+        t->s[ph] += now - t0;
+        t->n[ph]++;
+    }
+    return now;
+}
+
+/* The table of --verbose: one DEBUG line per phase that took time, then the rest. */
+static void log_phases(awq_runtime *rt, const awq_phase_times *t, double wall) {
+    double sum = 0;
+    AWQ_LOG_DEBUG(rt, "time per phase (wall %.2f s):", wall);
+    for (int i = 0; i < AWQ_PH_COUNT; i++) {
+        if (!t->n[i]) continue;
+        sum += t->s[i];
+        AWQ_LOG_DEBUG(rt, "  %-17s %9.2f s  %5.1f %%  (%d regions)", awq_phase_name((awq_phase)i),
+                      t->s[i], wall > 0 ? 100.0 * t->s[i] / wall : 0.0, t->n[i]);
+    }
+    double search = t->s[AWQ_PH_SEARCH_QKV] + t->s[AWQ_PH_SEARCH_O] + t->s[AWQ_PH_SEARCH_GATE_UP] +
+                    t->s[AWQ_PH_SEARCH_DOWN];
+    AWQ_LOG_DEBUG(rt, "  %-17s %9.2f s  %5.1f %%", "other", wall - sum,
+                  wall > 0 ? 100.0 * (wall - sum) / wall : 0.0);
+    if (search > 0)
+        AWQ_LOG_DEBUG(rt, "  (scale search, all groups: %.2f s, %.1f %%)", search,
+                      wall > 0 ? 100.0 * search / wall : 0.0);
+}
+
 /* ---- checks before any work ------------------------------------------------------------- */
 
 static awq_status check_params(awq_runtime *rt, const awq_quant_params *p) {
@@ -216,6 +270,7 @@ typedef struct qrun {
     awq_qout                out;
     awq_dtype               norm_dtype;
     int32_t                 n_linears;
+    awq_phase_times         times;  /* time per phase */
     /* parts of a fused checkpoint linear (Phi-3 qkv_proj, gate_up_proj) gathered until its last
      * part is quantized: (rows, in) codes or F32 weights, (rows, G) scales and zeros */
     struct { int64_t rows; uint8_t *codes, *zeros; uint16_t *sc; float *w; } acc;
@@ -300,15 +355,23 @@ static awq_status quantize_linear(qrun *R, awq_qlayer *L, int l) {
     awq_buflist tmp = {0};
     awq_status s = AWQ_OK;
     if (!h || !sc || !codes || !zeros) { s = awq_set_error(rt, AWQ_ERR_OUT_OF_MEMORY, "out of memory"); goto done; }
-    for (size_t i = 0; i < n; i++) {
-        h[i] = awq_f32_to_f16(L->w[l][i]);
+    double t0 = awq_time_now();
+    /* The cast in parallel (it was a third of this phase on a 1B model); the error names the
+     * first non-finite element, as the serial loop did. */
+    const float *w = L->w[l];
+    int bad = 0;
+#pragma omp parallel for schedule(static) reduction(| : bad) if (n > 65536)
+    for (int64_t i = 0; i < (int64_t)n; i++) {
+        h[i] = awq_f32_to_f16(w[i]);
+        bad |= (h[i] & 0x7c00u) == 0x7c00u;
+    }
+    for (size_t i = 0; bad && i < n; i++)
         if ((h[i] & 0x7c00u) == 0x7c00u) {
             s = awq_set_error(rt, AWQ_ERR_NUMERIC, "%s: weight [%zu, %zu] = %g is not representable "
                               "in fp16 after scaling", prefix, i / (size_t)C, i % (size_t)C,
-                              (double)L->w[l][i]);
+                              (double)w[i]);
             goto done;
         }
-    }
     awq_tensor tw, tc, ts, tz;
     int64_t we[2] = {O, C}, ge[2] = {O, G};
     if ((s = awq_tensor_alloc(rt, dev, &tmp, AWQ_DTYPE_F16, 2, we, &tw)) ||
@@ -327,6 +390,7 @@ static awq_status quantize_linear(qrun *R, awq_qlayer *L, int l) {
                               prefix, (long long)(i / G), (long long)(i % G));
             goto done;
         }
+    awq_phase_add(&R->times, AWQ_PH_QUANTIZE, t0);
     if (fused) {
         s = fused_part(R, L, l, codes, sc, zeros);
     } else {
@@ -489,9 +553,12 @@ awq_status awq_quantize(awq_runtime *rt, const awq_quant_params *p, awq_quant_re
     int32_t n_done = 0;
     bool awq = p->method == AWQ_METHOD_AWQ;
     awq_status s;
+    awq_phase_times *T = &R.times;
+    double t = t0; /* start of the current region */
     if ((s = check_params(rt, p)) || (s = awq_config_load(rt, p->model_dir, &R.cfg)) ||
         (s = check_model(rt, &R.cfg, p)) || (s = awq_st_open(rt, p->model_dir, &R.st)))
         goto fail;
+    t = awq_phase_add(T, AWQ_PH_SETUP, t);
     R.qd = (awq_quant_desc){.bits = p->w_bit, .group_size = p->group_size, .zero_point = true};
     if (awq) {
         if ((s = awq_tokenizer_load(&tok, rt, p->model_dir)) ||
@@ -500,6 +567,7 @@ awq_status awq_quantize(awq_runtime *rt, const awq_quant_params *p, awq_quant_re
         AWQ_LOG_INFO(rt, "calibration: %d samples (%d longer than %d skipped), %lld tokens -> %d blocks of %d",
                      cal.n_samples, cal.n_skipped, cal.seqlen, (long long)cal.n_tokens, cal.n_blocks,
                      cal.seqlen);
+        t = awq_phase_add(T, AWQ_PH_CALIB, t);
     }
     if ((s = awq_device_open_prec(rt, p->device, awq ? cal.seqlen : 0, p->search_precision, &R.dev)) ||
         (s = awq_device_plan(rt, &R.dev, &R.cfg, awq, NULL)))
@@ -527,12 +595,16 @@ awq_status awq_quantize(awq_runtime *rt, const awq_quant_params *p, awq_quant_re
         goto fail;
     }
     if ((s = awq_qout_begin(&R.out, rt, R.st, &R.cfg, p, &rs, fp))) goto fail;
+    R.out.times = T;
+    awq_phase_add(T, AWQ_PH_SETUP, t);
+    /* timed inside: write / sha-256 */
     if ((s = write_passthrough(&R))) goto fail;
     if ((s = awq_qout_restore(&R.out, R.cfg.n_layers, p, &n_done))) goto fail;
+    t = awq_time_now();
 
     S = (awq_search){.rt = rt, .dev = &R.dev, .cfg = &R.cfg, .qd = R.qd, .acts = &acts,
                      .duo_scaling = p->duo_scaling, .progress = p->progress,
-                     .progress_user = p->progress_user};
+                     .progress_user = p->progress_user, .times = T};
     awq_tensor inv_freq = {0}, inv_freq_local = {0};
     awq_buflist misc = {0};
     if (awq) {
@@ -553,6 +625,7 @@ awq_status awq_quantize(awq_runtime *rt, const awq_quant_params *p, awq_quant_re
                 goto fail_misc;
             S.inv_freq_local = &inv_freq_local;
         }
+        t = awq_phase_add(T, AWQ_PH_EMBED, t);
     }
     const char *const *exclude = p->exclude;
     for (int32_t i = 0; i < R.cfg.n_layers; i++) {
@@ -581,15 +654,21 @@ awq_status awq_quantize(awq_runtime *rt, const awq_quant_params *p, awq_quant_re
                 goto fail_misc;
             awq_acts_advance(&acts);
             awq_qlayer_free(&R.dev, &L);
+            t = awq_phase_add(T, AWQ_PH_REPLAY, t);
             continue;
         }
         if (!report(p, S.progress_base, stage)) { s = awq_set_error(rt, AWQ_ERR_CANCELLED, "cancelled"); goto fail_misc; }
         if ((s = awq_qlayer_read(rt, R.st, &R.cfg, i, exclude, &L))) goto fail_misc;
         if (awq) {
-            if ((s = awq_qlayer_upload(rt, &R.dev, &R.cfg, &L)) || (s = awq_capture(&S, &L)) ||
-                (s = awq_search_layer(&S, &L, p->clip)))
-                goto fail_misc;
+            if ((s = awq_qlayer_upload(rt, &R.dev, &R.cfg, &L))) goto fail_misc;
+            t = awq_phase_add(T, AWQ_PH_LOAD, t);
+            if ((s = awq_capture(&S, &L))) goto fail_misc;
+            awq_phase_add(T, AWQ_PH_CAPTURE, t);
+            /* timed inside: search per group, fold, clip */
+            if ((s = awq_search_layer(&S, &L, p->clip))) goto fail_misc;
             awq_acts_advance(&acts);
+        } else {
+            awq_phase_add(T, AWQ_PH_LOAD, t);
         }
         char qstage[128];
         snprintf(qstage, sizeof qstage, "%s: quantize + write", stage);
@@ -598,7 +677,9 @@ awq_status awq_quantize(awq_runtime *rt, const awq_quant_params *p, awq_quant_re
             goto fail_misc;
         }
         awq_qout_layer_begin(&R.out);
+        /* timed inside: quantize, pack, sha-256, write */
         if ((s = write_layer(&R, &L)) || (s = write_layer_extras(&R, i))) goto fail_misc;
+        t = awq_time_now();
         char cstage[128];
         snprintf(cstage, sizeof cstage, "%s: commit", stage);
         if (!report(p, S.progress_base + 0.99f * S.progress_span, cstage)) {
@@ -607,9 +688,13 @@ awq_status awq_quantize(awq_runtime *rt, const awq_quant_params *p, awq_quant_re
         }
         if ((s = awq_qout_layer_commit(&R.out, i))) goto fail_misc;
         awq_qlayer_free(&R.dev, &L);
+        t = awq_phase_add(T, AWQ_PH_COMMIT, t);
     }
     if (!report(p, 1.0f, "writing config and tokenizer")) { s = awq_set_error(rt, AWQ_ERR_CANCELLED, "cancelled"); goto fail_misc; }
+    t = awq_time_now();
     if ((s = awq_qout_commit(&R.out, p->model_dir, p))) goto fail_misc;
+    awq_phase_add(T, AWQ_PH_FINISH, t);
+    log_phases(rt, T, awq_time_now() - t0);
     if (report_out) {
         report_out->seconds = awq_time_now() - t0;
         report_out->search_flops = S.flops;

@@ -207,6 +207,7 @@ typedef struct group_def {
     bool        moe_in;            /* the experts' gate/up: the full-precision router and shared
                                       gate read the same input (columns scaled by s, exactly) */
     char        label[48];         /* name storage for per-expert groups */
+    awq_phase   ph;                /* the phase its search time is counted in */
 } group_def;
 
 /* Computes the AutoAWQ scale candidate for alpha (docs/algorithm.md 3.3) into s (C,). */
@@ -395,7 +396,7 @@ done:
 awq_status awq_search_scales_linear(awq_search *S, awq_qlayer *L, int l, awq_tensor *inp,
                                     float *best_s) {
     int lins[1] = {l};
-    group_def g = {"linear", lins, 1, -1, inp, NULL, G_LINEAR, false, ""};
+    group_def g = {"linear", lins, 1, -1, inp, NULL, G_LINEAR, false, "", AWQ_PH_SEARCH_O};
     return search_group(S, L, &g, best_s, 0.0f, 1.0f);
 }
 
@@ -502,25 +503,26 @@ awq_status awq_search_layer(awq_search *S, awq_qlayer *L, bool clip) {
     int *lins = awq_malloc((size_t)(8 + 3 * E + 6) * sizeof *lins), nl = 0;
     awq_tensor *views = awq_calloc((size_t)(E + 1), sizeof *views);
     awq_status st = AWQ_OK;
+    double t_fold = 0, t_clip = 0; /* start of the fold / clip regions while open */
     if (!groups || !scales || !lins || !views) {
         st = awq_set_error(rt, AWQ_ERR_OUT_OF_MEMORY, "out of memory");
         goto done;
     }
     int ng = 0;
     lins[nl++] = AWQ_LIN_Q; lins[nl++] = AWQ_LIN_K; lins[nl++] = AWQ_LIN_V;
-    groups[ng++] = (group_def){"qkv", lins, 3, -1, &a->inp_qkv, &a->fp_attn, G_ATTN, false, ""};
+    groups[ng++] = (group_def){"qkv", lins, 3, -1, &a->inp_qkv, &a->fp_attn, G_ATTN, false, "", AWQ_PH_SEARCH_QKV};
     /* v -> o only when v_proj and o_proj have the same shape (not under GQA;
      * docs/algorithm.md 4.1). */
     if (L->out[AWQ_LIN_V] == L->out[AWQ_LIN_O] && L->in[AWQ_LIN_V] == L->in[AWQ_LIN_O]) {
         lins[nl] = AWQ_LIN_O;
-        groups[ng++] = (group_def){"o", &lins[nl++], 1, AWQ_LIN_V, &a->inp_o, NULL, G_LINEAR, false, ""};
+        groups[ng++] = (group_def){"o", &lins[nl++], 1, AWQ_LIN_V, &a->inp_o, NULL, G_LINEAR, false, "", AWQ_PH_SEARCH_O};
     }
     if (E == 0) {
         lins[nl] = AWQ_LIN_GATE; lins[nl + 1] = AWQ_LIN_UP;
-        groups[ng++] = (group_def){"gate_up", &lins[nl], 2, -2, &a->inp_gate, &a->fp_mlp, G_MLP, false, ""};
+        groups[ng++] = (group_def){"gate_up", &lins[nl], 2, -2, &a->inp_gate, &a->fp_mlp, G_MLP, false, "", AWQ_PH_SEARCH_GATE_UP};
         nl += 2;
         lins[nl] = AWQ_LIN_DOWN;
-        groups[ng++] = (group_def){"down", &lins[nl++], 1, AWQ_LIN_UP, &a->inp_down, NULL, G_LINEAR, false, ""};
+        groups[ng++] = (group_def){"down", &lins[nl++], 1, AWQ_LIN_UP, &a->inp_down, NULL, G_LINEAR, false, "", AWQ_PH_SEARCH_DOWN};
     } else {
         int first = nl;
         for (int32_t e = 0; e < E; e++) {
@@ -532,7 +534,7 @@ awq_status awq_search_layer(awq_search *S, awq_qlayer *L, bool clip) {
             lins[nl++] = awq_qlin_shared(L, 1);
         }
         groups[ng++] = (group_def){"experts gate_up", &lins[first], nl - first, -2, &a->inp_gate, &a->fp_mlp,
-                                   G_MLP, true, ""};
+                                   G_MLP, true, "", AWQ_PH_SEARCH_GATE_UP};
         for (int32_t e = 0; e < E; e++) {
             int64_t m = a->moe_off[e + 1] - a->moe_off[e];
             if (m == 0) {
@@ -546,14 +548,14 @@ awq_status awq_search_layer(awq_search *S, awq_qlayer *L, bool clip) {
             views[e] = awq_view_rows(&a->moe_down, a->moe_off[e], m);
             lins[nl] = awq_qlin_expert(e, 2);
             group_def *g = &groups[ng++];
-            *g = (group_def){NULL, &lins[nl++], 1, awq_qlin_expert(e, 1), &views[e], NULL, G_LINEAR, false, ""};
+            *g = (group_def){NULL, &lins[nl++], 1, awq_qlin_expert(e, 1), &views[e], NULL, G_LINEAR, false, "", AWQ_PH_SEARCH_DOWN};
             snprintf(g->label, sizeof g->label, "expert %d down", e);
             g->name = g->label;
         }
         if (shared) {
             lins[nl] = awq_qlin_shared(L, 2);
             groups[ng++] = (group_def){"shared down", &lins[nl++], 1, awq_qlin_shared(L, 1), &a->sh_down, NULL,
-                                       G_LINEAR, false, ""};
+                                       G_LINEAR, false, "", AWQ_PH_SEARCH_DOWN};
         }
     }
 
@@ -566,7 +568,9 @@ awq_status awq_search_layer(awq_search *S, awq_qlayer *L, bool clip) {
         int64_t C = L->in[g->lins[0]];
         scales[i] = awq_malloc((size_t)C * sizeof(float));
         if (!scales[i]) { st = awq_set_error(rt, AWQ_ERR_OUT_OF_MEMORY, "out of memory"); goto done; }
+        double t0 = awq_time_now();
         st = search_group(S, L, g, scales[i], 0.05f + 0.7f * i / ng, 0.05f + 0.7f * (i + 1) / ng);
+        awq_phase_add(S->times, g->ph, t0);
         if (st != AWQ_OK) goto done;
         if (!all_finite(scales[i], C)) {
             st = awq_set_error(rt, AWQ_ERR_NUMERIC, "layer %d, group %s: non-finite scales",
@@ -575,6 +579,7 @@ awq_status awq_search_layer(awq_search *S, awq_qlayer *L, bool clip) {
         }
     }
     // 2. fold all scales (norms / previous linears / following linears) and scale the inputs
+    t_fold = awq_time_now();
     awq_buflist tmp = {0};
     for (int i = 0; i < ng; i++) {
         if (!scales[i]) continue;
@@ -606,7 +611,10 @@ awq_status awq_search_layer(awq_search *S, awq_qlayer *L, bool clip) {
                            L->index);
         goto done;
     }
+    awq_phase_add(S->times, AWQ_PH_FOLD, t_fold);
+    t_fold = 0;
     if (!clip) goto done;
+    t_clip = awq_time_now();
     // 3. clip search on the scaled weights and scaled inputs; q/k are skipped (docs/algorithm.md 6)
     if ((st = awq_qlayer_upload(rt, S->dev, c, L))) goto done;
     /* q/k too when the checkpoint fuses them with v (AutoAWQ clips a fused qkv_proj whole) */
@@ -651,6 +659,8 @@ awq_status awq_search_layer(awq_search *S, awq_qlayer *L, bool clip) {
     }
     awq_free(clips);
 done:
+    if (t_fold > 0) awq_phase_add(S->times, AWQ_PH_FOLD, t_fold); /* failed while folding */
+    if (t_clip > 0) awq_phase_add(S->times, AWQ_PH_CLIP, t_clip);
     for (int i = 0; scales && i < max_groups; i++) awq_free(scales[i]);
     awq_free(scales);
     awq_free(groups);

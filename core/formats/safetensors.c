@@ -525,7 +525,15 @@ awq_status awq_st_read_f32(awq_runtime *rt, const awq_safetensors *st, const awq
     /* safetensors is little-endian, as are the hosts awq supports (x86-64, aarch64).
      * The data may be unaligned (offsets are only guaranteed to be byte offsets): memcpy each
      * element. */
-    if (awq_row_to_f32(out, p, t->dtype, (int64_t)n)) return AWQ_OK;
+    if (t->dtype == AWQ_DTYPE_F32 || t->dtype == AWQ_DTYPE_F16 || t->dtype == AWQ_DTYPE_BF16) {
+        /* in parallel chunks: each element is independent; reading a mapped file also faults
+         * pages in */
+        const int64_t chunk = 65536, es = (int64_t)awq_dtype_size(t->dtype);
+#pragma omp parallel for schedule(static) if (n > (uint64_t)chunk)
+        for (int64_t c0 = 0; c0 < (int64_t)n; c0 += chunk)
+            awq_row_to_f32(out + c0, p + c0 * es, t->dtype, (int64_t)n - c0 < chunk ? (int64_t)n - c0 : chunk);
+        return AWQ_OK;
+    }
     switch (t->dtype) {
     case AWQ_DTYPE_F64:
         for (uint64_t i = 0; i < n; i++) {
