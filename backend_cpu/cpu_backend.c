@@ -60,14 +60,12 @@ awq_status awq_cpu_buffer_alloc(awq_backend_ctx *ctx, size_t nbytes, void **buf)
 
 void awq_cpu_buffer_free(awq_backend_ctx *ctx, void *buf) { free(buf); }
 
-awq_status awq_cpu_upload(awq_backend_ctx *ctx, void *buf, size_t offs, const void *src,
-                          size_t nbytes) {
+awq_status awq_cpu_upload(awq_backend_ctx *ctx, void *buf, size_t offs, const void *src, size_t nbytes) {
     if (nbytes) memcpy((char *)buf + offs, src, nbytes);
     return AWQ_OK;
 }
 
-awq_status awq_cpu_download(awq_backend_ctx *ctx, void *dst, const void *buf, size_t offs,
-                            size_t nbytes) {
+awq_status awq_cpu_download(awq_backend_ctx *ctx, void *dst, const void *buf, size_t offs, size_t nbytes) {
     if (nbytes) memcpy(dst, (const char *)buf + offs, nbytes);
     return AWQ_OK;
 }

@@ -3,22 +3,21 @@
 #include "kernels.h"
 
 static const awq_backend_ops cpu_ops = {
-    .abi_version  = AWQ_BACKEND_ABI_VERSION,
-    .struct_size  = sizeof(awq_backend_ops),
-    .name         = "cpu",
+    .abi_version = AWQ_BACKEND_ABI_VERSION,
+    .struct_size = sizeof(awq_backend_ops),
+    .name = "cpu",
     .device_count = awq_cpu_device_count,
-    .device_info  = awq_cpu_device_info,
-    .create       = awq_cpu_create,
-    .destroy      = awq_cpu_destroy,
+    .device_info = awq_cpu_device_info,
+    .create = awq_cpu_create,
+    .destroy = awq_cpu_destroy,
     .buffer_alloc = awq_cpu_buffer_alloc,
-    .buffer_free  = awq_cpu_buffer_free,
-    .upload       = awq_cpu_upload,
-    .download     = awq_cpu_download,
-    .synchronize  = awq_cpu_synchronize,
-    .memset_zero  = awq_cpu_memset_zero,
-    AWQ_CPU_KERNEL_OPS
-    .matmul_w4a16_multi = awq_cpu_matmul_w4a16_multi,
-    .matmul_q8    = awq_cpu_matmul_q8,
+    .buffer_free = awq_cpu_buffer_free,
+    .upload = awq_cpu_upload,
+    .download = awq_cpu_download,
+    .synchronize = awq_cpu_synchronize,
+    .memset_zero = awq_cpu_memset_zero,
+    AWQ_CPU_KERNEL_OPS.matmul_w4a16_multi = awq_cpu_matmul_w4a16_multi,
+    .matmul_q8 = awq_cpu_matmul_q8,
 };
 
 #ifndef AWQ_CPU_PLUGIN

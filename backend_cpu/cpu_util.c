@@ -39,8 +39,10 @@ void awq_cpu_describe(char *buf, size_t cap) {
     const char *isa = "generic";
 #if defined(__x86_64__) && defined(__GNUC__)
     __builtin_cpu_init();
-    if (__builtin_cpu_supports("avx512f")) isa = "avx512";
-    else if (__builtin_cpu_supports("avx2")) isa = "avx2";
+    if (__builtin_cpu_supports("avx512f"))
+        isa = "avx512";
+    else if (__builtin_cpu_supports("avx2"))
+        isa = "avx2";
 #endif
     snprintf(buf, cap, "%s (%d threads, %s)", model, awq_cpu_threads(0), isa);
 }

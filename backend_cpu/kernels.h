@@ -10,8 +10,8 @@
 
 #include "cpu_backend.h"
 
-awq_status awq_cpu_matmul(awq_backend_ctx *ctx, awq_tensor *y, const awq_tensor *x,
-                          const awq_tensor *w, const awq_tensor *bias);
+awq_status awq_cpu_matmul(awq_backend_ctx *ctx, awq_tensor *y, const awq_tensor *x, const awq_tensor *w,
+                          const awq_tensor *bias);
 awq_status awq_cpu_matmul_w4a16(awq_backend_ctx *ctx, awq_tensor *y, const awq_tensor *x,
                                 const awq_qlinear *w);
 /* Fused q/k/v or gate/up: one parallel region over every weight's chunks when all are prepared
@@ -19,58 +19,51 @@ awq_status awq_cpu_matmul_w4a16(awq_backend_ctx *ctx, awq_tensor *y, const awq_t
 awq_status awq_cpu_matmul_w4a16_multi(awq_backend_ctx *ctx, int32_t nw, awq_tensor *const *y,
                                       const awq_tensor *x, const awq_qlinear *const *w);
 /* Q8_0 weight (the 8-bit lm_head): the contract of awq_backend_ops.matmul_q8. */
-awq_status awq_cpu_matmul_q8(awq_backend_ctx *ctx, awq_tensor *y, const awq_tensor *x,
-                             const awq_tensor *qs, const awq_tensor *d);
-awq_status awq_cpu_rmsnorm(awq_backend_ctx *ctx, awq_tensor *y, const awq_tensor *x,
-                           const awq_tensor *gamma, float eps);
+awq_status awq_cpu_matmul_q8(awq_backend_ctx *ctx, awq_tensor *y, const awq_tensor *x, const awq_tensor *qs,
+                             const awq_tensor *d);
+awq_status awq_cpu_rmsnorm(awq_backend_ctx *ctx, awq_tensor *y, const awq_tensor *x, const awq_tensor *gamma,
+                           float eps);
 awq_status awq_cpu_rope(awq_backend_ctx *ctx, awq_tensor *x, const awq_tensor *pos,
                         const awq_tensor *inv_freq, float attn_factor);
-awq_status awq_cpu_attention(awq_backend_ctx *ctx, awq_tensor *out, const awq_tensor *q,
-                             const awq_tensor *k, const awq_tensor *v, int32_t n_past,
-                             float scale, int32_t window);
+awq_status awq_cpu_attention(awq_backend_ctx *ctx, awq_tensor *out, const awq_tensor *q, const awq_tensor *k,
+                             const awq_tensor *v, int32_t n_past, float scale, int32_t window);
 awq_status awq_cpu_attention_softcap(awq_backend_ctx *ctx, awq_tensor *out, const awq_tensor *q,
-                                     const awq_tensor *k, const awq_tensor *v, int32_t n_past,
-                                     float scale, int32_t window, float cap);
+                                     const awq_tensor *k, const awq_tensor *v, int32_t n_past, float scale,
+                                     int32_t window, float cap);
 awq_status awq_cpu_silu_mul(awq_backend_ctx *ctx, awq_tensor *y, const awq_tensor *gate,
                             const awq_tensor *up);
-awq_status awq_cpu_act_mul(awq_backend_ctx *ctx, awq_tensor *y, const awq_tensor *gate,
-                           const awq_tensor *up, awq_act act);
+awq_status awq_cpu_act_mul(awq_backend_ctx *ctx, awq_tensor *y, const awq_tensor *gate, const awq_tensor *up,
+                           awq_act act);
 awq_status awq_cpu_softcap(awq_backend_ctx *ctx, awq_tensor *x, float cap);
-awq_status awq_cpu_binop(awq_backend_ctx *ctx, awq_tensor *y, const awq_tensor *a,
-                         const awq_tensor *b, awq_binop op);
+awq_status awq_cpu_binop(awq_backend_ctx *ctx, awq_tensor *y, const awq_tensor *a, const awq_tensor *b,
+                         awq_binop op);
 awq_status awq_cpu_get_rows(awq_backend_ctx *ctx, awq_tensor *y, const awq_tensor *table,
                             const awq_tensor *ids);
 awq_status awq_cpu_convert(awq_backend_ctx *ctx, awq_tensor *y, const awq_tensor *x);
-awq_status awq_cpu_fake_quant(awq_backend_ctx *ctx, awq_tensor *wq, const awq_tensor *w,
-                              const awq_tensor *s, const awq_tensor *clip,
-                              const awq_quant_desc *q);
-awq_status awq_cpu_quantize_w4(awq_backend_ctx *ctx, awq_tensor *codes, awq_tensor *scales,
-                               awq_tensor *zeros, const awq_tensor *w, const awq_quant_desc *q);
-awq_status awq_cpu_reduce(awq_backend_ctx *ctx, awq_tensor *y, const awq_tensor *x,
-                          awq_reduce_op op, int32_t group);
-awq_status awq_cpu_scalar(awq_backend_ctx *ctx, double *out, const awq_tensor *a,
-                          const awq_tensor *b, awq_scalar_op op);
+awq_status awq_cpu_fake_quant(awq_backend_ctx *ctx, awq_tensor *wq, const awq_tensor *w, const awq_tensor *s,
+                              const awq_tensor *clip, const awq_quant_desc *q);
+awq_status awq_cpu_quantize_w4(awq_backend_ctx *ctx, awq_tensor *codes, awq_tensor *scales, awq_tensor *zeros,
+                               const awq_tensor *w, const awq_quant_desc *q);
+awq_status awq_cpu_reduce(awq_backend_ctx *ctx, awq_tensor *y, const awq_tensor *x, awq_reduce_op op,
+                          int32_t group);
+awq_status awq_cpu_scalar(awq_backend_ctx *ctx, double *out, const awq_tensor *a, const awq_tensor *b,
+                          awq_scalar_op op);
 awq_status awq_cpu_clip_search(awq_backend_ctx *ctx, awq_tensor *best_max, const awq_tensor *w,
-                               const awq_tensor *x, const awq_quant_desc *q, int32_t n_grid,
-                               int32_t n_steps);
-awq_status awq_cpu_gram(awq_backend_ctx *ctx, awq_tensor *g, const awq_tensor *x,
-                        bool accumulate);
+                               const awq_tensor *x, const awq_quant_desc *q, int32_t n_grid, int32_t n_steps);
+awq_status awq_cpu_gram(awq_backend_ctx *ctx, awq_tensor *g, const awq_tensor *x, bool accumulate);
 /* Repacks an AWQ linear for the small-batch matmul_w4a16 path (kernels/w4gemv.c); leaves
  * w->prepared NULL (and succeeds) for layouts that path does not take. */
 awq_status awq_cpu_weight_prepare(awq_backend_ctx *ctx, awq_qlinear *w);
-void       awq_cpu_weight_release(awq_backend_ctx *ctx, awq_qlinear *w);
+void awq_cpu_weight_release(awq_backend_ctx *ctx, awq_qlinear *w);
 
 /* Designated initializers for the kernel members of an ops table. */
-#define AWQ_CPU_KERNEL_OPS                                                              \
-    .matmul = awq_cpu_matmul, .matmul_w4a16 = awq_cpu_matmul_w4a16,                   \
-    .rmsnorm = awq_cpu_rmsnorm, .rope = awq_cpu_rope, .attention = awq_cpu_attention, \
-    .silu_mul = awq_cpu_silu_mul, .binop = awq_cpu_binop,                            \
-    .get_rows = awq_cpu_get_rows, .convert = awq_cpu_convert,                         \
-    .fake_quant = awq_cpu_fake_quant, .quantize_w4 = awq_cpu_quantize_w4,             \
-    .reduce = awq_cpu_reduce,                                                         \
-    .scalar = awq_cpu_scalar, .clip_search = awq_cpu_clip_search, .gram = awq_cpu_gram,   \
-    .weight_prepare = awq_cpu_weight_prepare, .weight_release = awq_cpu_weight_release, \
-    .act_mul = awq_cpu_act_mul, .softcap = awq_cpu_softcap,                           \
-    .attention_softcap = awq_cpu_attention_softcap,
+#define AWQ_CPU_KERNEL_OPS                                                                          \
+    .matmul = awq_cpu_matmul, .matmul_w4a16 = awq_cpu_matmul_w4a16, .rmsnorm = awq_cpu_rmsnorm,     \
+    .rope = awq_cpu_rope, .attention = awq_cpu_attention, .silu_mul = awq_cpu_silu_mul,             \
+    .binop = awq_cpu_binop, .get_rows = awq_cpu_get_rows, .convert = awq_cpu_convert,               \
+    .fake_quant = awq_cpu_fake_quant, .quantize_w4 = awq_cpu_quantize_w4, .reduce = awq_cpu_reduce, \
+    .scalar = awq_cpu_scalar, .clip_search = awq_cpu_clip_search, .gram = awq_cpu_gram,             \
+    .weight_prepare = awq_cpu_weight_prepare, .weight_release = awq_cpu_weight_release,             \
+    .act_mul = awq_cpu_act_mul, .softcap = awq_cpu_softcap, .attention_softcap = awq_cpu_attention_softcap,
 
 #endif

@@ -35,27 +35,27 @@
 #define TP_PAUSE() ((void)0)
 #endif
 
-#define TP_MAX_THREADS 256
+#define TP_MAX_THREADS     256
 #define TP_SPIN_US_DEFAULT 100
 
 struct awq_tpool {
-    int        n;        /* threads a loop uses, the caller included */
-    int64_t    spin_ns;  /* how long an idle worker spins before it sleeps */
+    int n;           /* threads a loop uses, the caller included */
+    int64_t spin_ns; /* how long an idle worker spins before it sleeps */
     pthread_t *th;
-    int        n_started;
+    int n_started;
 
-    _Atomic uint32_t gen;      /* even: a job is published; odd: one is being written */
-    _Atomic int      active;   /* workers inside the current job */
-    _Atomic int      busy;     /* a caller holds the pool */
-    _Atomic int      stop;
-    _Atomic int      sleepers;
-    pthread_mutex_t  mu;
-    pthread_cond_t   cv;
+    _Atomic uint32_t gen; /* even: a job is published; odd: one is being written */
+    _Atomic int active;   /* workers inside the current job */
+    _Atomic int busy;     /* a caller holds the pool */
+    _Atomic int stop;
+    _Atomic int sleepers;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
 
     /* the job: written only while gen is odd and active == 0 */
     awq_tpool_fn fn;
-    void        *arg;
-    int64_t      n_tasks, chunk;
+    void *arg;
+    int64_t n_tasks, chunk;
     _Atomic int64_t next, done;
 };
 
@@ -188,8 +188,10 @@ void awq_tpool_for(awq_tpool *tp, int64_t n, int64_t chunk, awq_tpool_fn fn, voi
     run_tasks(tp);
     /* a worker still inside a chunk (preempted on a busy machine): spin a little, then yield */
     for (unsigned i = 0; atomic_load_explicit(&tp->done, memory_order_acquire) < n; i++) {
-        if (i < 4096) TP_PAUSE();
-        else sched_yield();
+        if (i < 4096)
+            TP_PAUSE();
+        else
+            sched_yield();
     }
     atomic_store(&tp->busy, 0);
 }

@@ -27,7 +27,7 @@ typedef void (*awq_tpool_fn)(void *arg, int64_t lo, int64_t hi);
 /* A pool of n_threads - 1 workers; NULL when n_threads <= 1 or on failure (loops then run
  * serially: the same results). */
 awq_tpool *awq_tpool_create(int n_threads);
-void       awq_tpool_destroy(awq_tpool *tp);
+void awq_tpool_destroy(awq_tpool *tp);
 
 /* fn over tasks [0, n) in chunks of `chunk` (>= 1) tasks; returns when all have run. */
 void awq_tpool_for(awq_tpool *tp, int64_t n, int64_t chunk, awq_tpool_fn fn, void *arg);

@@ -104,8 +104,8 @@ static awq_status cu_create(int32_t device, const awq_backend_config *cfg, awq_b
     char why[512] = "";
     int n = cudev_count(why, sizeof why);
     if (device < 0 || device >= n) {
-        awq_status st = cu_fail(c, AWQ_ERR_NO_BACKEND, AWQ_CUDA_NAME ": no device %d (%d found%s%s)", device, n,
-                                why[0] ? "; " : "", why);
+        awq_status st = cu_fail(c, AWQ_ERR_NO_BACKEND, AWQ_CUDA_NAME ": no device %d (%d found%s%s)", device,
+                                n, why[0] ? "; " : "", why);
         free(c);
         return st;
     }
@@ -141,7 +141,7 @@ static awq_status cu_create(int32_t device, const awq_backend_config *cfg, awq_b
     c->graphs = !(g && strcmp(g, "0") == 0);
     cu_log(c, AWQ_LOG_LEVEL_INFO,
            AWQ_CUDA_NAME ": %s, sm_%d, %d SMs, %.1f GiB; workspace %ld MiB; W4A16: GEMV <= %d rows, "
-           "Tensor Cores <= %d, dequantize + cuBLAS above%s%s",
+                         "Tensor Cores <= %d, dequantize + cuBLAS above%s%s",
            c->name, c->props.sm, c->props.n_sm, (double)c->props.total_mem / (1 << 30), mb, CU_GEMV_MAX_M,
            c->w4_tc_max_m, c->force_w4 ? " (family forced by AWQ_CUDA_W4)" : "",
            c->graphs ? "; decode steps as CUDA Graphs" : "");
@@ -204,41 +204,41 @@ static awq_status cu_step_end(awq_backend_ctx *c) {
 /* ---- the table --------------------------------------------------------------------------- */
 
 static const awq_backend_ops cu_ops_table = {
-    .abi_version  = AWQ_BACKEND_ABI_VERSION,
-    .struct_size  = sizeof(awq_backend_ops),
-    .name         = AWQ_CUDA_NAME,
+    .abi_version = AWQ_BACKEND_ABI_VERSION,
+    .struct_size = sizeof(awq_backend_ops),
+    .name = AWQ_CUDA_NAME,
     .device_count = cu_device_count,
-    .device_info  = cu_device_info,
-    .create       = cu_create,
-    .destroy      = cu_destroy,
+    .device_info = cu_device_info,
+    .create = cu_create,
+    .destroy = cu_destroy,
     .buffer_alloc = cu_buffer_alloc,
-    .buffer_free  = cu_buffer_free,
-    .upload       = cu_upload,
-    .download     = cu_download,
-    .synchronize  = cu_synchronize,
-    .memset_zero  = cu_memset_zero,
-    .matmul       = cu_matmul,
+    .buffer_free = cu_buffer_free,
+    .upload = cu_upload,
+    .download = cu_download,
+    .synchronize = cu_synchronize,
+    .memset_zero = cu_memset_zero,
+    .matmul = cu_matmul,
     .matmul_w4a16 = cu_matmul_w4a16,
-    .rmsnorm      = cu_rmsnorm,
-    .rope         = cu_rope,
-    .attention    = cu_attention,
-    .silu_mul     = cu_silu_mul,
-    .binop        = cu_binop,
-    .get_rows     = cu_get_rows,
-    .convert      = cu_convert,
-    .fake_quant   = cu_fake_quant,
-    .quantize_w4  = cu_quantize_w4,
-    .reduce       = cu_reduce,
-    .scalar       = cu_scalar,
-    .clip_search  = cu_clip_search,
-    .gram         = cu_gram,
+    .rmsnorm = cu_rmsnorm,
+    .rope = cu_rope,
+    .attention = cu_attention,
+    .silu_mul = cu_silu_mul,
+    .binop = cu_binop,
+    .get_rows = cu_get_rows,
+    .convert = cu_convert,
+    .fake_quant = cu_fake_quant,
+    .quantize_w4 = cu_quantize_w4,
+    .reduce = cu_reduce,
+    .scalar = cu_scalar,
+    .clip_search = cu_clip_search,
+    .gram = cu_gram,
     .weight_prepare = cu_weight_prepare,
     .weight_release = cu_weight_release,
     .matmul_w4a16_multi = cu_matmul_w4a16_multi,
-    .step_begin   = cu_step_begin,
-    .step_end     = cu_step_end,
-    .act_mul      = cu_act_mul,
-    .softcap      = cu_softcap,
+    .step_begin = cu_step_begin,
+    .step_end = cu_step_end,
+    .act_mul = cu_act_mul,
+    .softcap = cu_softcap,
     .attention_softcap = cu_attention_softcap,
 };
 

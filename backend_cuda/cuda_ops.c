@@ -17,8 +17,8 @@
 
 #include "cuda_internal.h"
 
-#define REQUIRE(c, cond, ...)                                                              \
-    do {                                                                                   \
+#define REQUIRE(c, cond, ...)                                                                  \
+    do {                                                                                       \
         if (!(cond)) return cu_fail((c), AWQ_ERR_UNSUPPORTED, AWQ_CUDA_NAME ": " __VA_ARGS__); \
     } while (0)
 #define TRY(x)                         \
@@ -27,14 +27,14 @@
         if (st_ != AWQ_OK) return st_; \
     } while (0)
 /* A launcher call: 0 or the kernel's failure. */
-#define KL(c, call)                            \
-    do {                                       \
-        if ((call) != 0) return cu_kfail(c);   \
+#define KL(c, call)                          \
+    do {                                     \
+        if ((call) != 0) return cu_kfail(c); \
     } while (0)
-#define DL(c, call)                                    \
-    do {                                               \
-        awq_status st_ = (call);                       \
-        if (st_ != AWQ_OK) return cu_dfail((c), st_);  \
+#define DL(c, call)                                   \
+    do {                                              \
+        awq_status st_ = (call);                      \
+        if (st_ != AWQ_OK) return cu_dfail((c), st_); \
     } while (0)
 
 static bool is_float(awq_dtype t) { return t == AWQ_DTYPE_F32 || t == AWQ_DTYPE_F16 || t == AWQ_DTYPE_BF16; }
@@ -44,7 +44,7 @@ static int64_t esize(const awq_tensor *t) { return (int64_t)awq_dtype_size_inlin
 static bool usable(const awq_tensor *t) {
     int64_t es = esize(t);
     return es > 0 && t->data && awq_tensor_is_rowwise(t) && t->offs % (size_t)es == 0 &&
-           awq_tensor_row_stride(t) % es == 0 && awq_tensor_rows(t) < INT_MAX && awq_tensor_cols(t) < INT_MAX;
+        awq_tensor_row_stride(t) % es == 0 && awq_tensor_rows(t) < INT_MAX && awq_tensor_cols(t) < INT_MAX;
 }
 /* Device address of the first element, and the row stride in elements. */
 static void *ptr(const awq_tensor *t) { return (char *)t->data + t->offs; }
@@ -77,7 +77,8 @@ static awq_status dense_blas(awq_backend_ctx *c, int M, int K, int N, const floa
                              const awq_tensor *w, float *y, long long ldy) {
     if (w->type == AWQ_DTYPE_F32) return blas_xwT(c, M, K, N, x, ldx, ptr(w), ld(w), AWQK_F32, 0.0f, y, ldy);
     int rows = (int)(c->ws_bytes / ((size_t)K * 2));
-    if (rows < 1) return cu_fail(c, AWQ_ERR_UNSUPPORTED, AWQ_CUDA_NAME ": matmul: K %d too large for the workspace", K);
+    if (rows < 1)
+        return cu_fail(c, AWQ_ERR_UNSUPPORTED, AWQ_CUDA_NAME ": matmul: K %d too large for the workspace", K);
     for (int m0 = 0; m0 < M; m0 += rows) {
         int mc = M - m0 < rows ? M - m0 : rows;
         uint16_t *xh = (uint16_t *)c->ws;
@@ -94,8 +95,8 @@ awq_status cu_matmul(awq_backend_ctx *c, awq_tensor *y, const awq_tensor *x, con
     REQUIRE(c, x->type == AWQ_DTYPE_F32 && y->type == AWQ_DTYPE_F32 && is_float(w->type),
             "matmul: x, y F32 and w F32/F16/BF16");
     REQUIRE(c, awq_tensor_cols(w) == in && awq_tensor_rows(y) == n && awq_tensor_cols(y) == out,
-            "matmul: shape mismatch (x %lld x %lld, w %lld x %lld, y %lld x %lld)", (long long)n, (long long)in,
-            (long long)out, (long long)awq_tensor_cols(w), (long long)awq_tensor_rows(y),
+            "matmul: shape mismatch (x %lld x %lld, w %lld x %lld, y %lld x %lld)", (long long)n,
+            (long long)in, (long long)out, (long long)awq_tensor_cols(w), (long long)awq_tensor_rows(y),
             (long long)awq_tensor_cols(y));
     REQUIRE(c, usable(x) && usable(y) && usable(w), "matmul: tensors must be rowwise and element-aligned");
     REQUIRE(c, !bias || (is_float(bias->type) && awq_tensor_nelem(bias) == out && usable(bias)),
@@ -115,13 +116,16 @@ awq_status cu_matmul(awq_backend_ctx *c, awq_tensor *y, const awq_tensor *x, con
     if (f == CU_GEMV) {
         for (int m0 = 0; m0 < M; m0 += CU_GEMV_MAX_M) {
             int mc = M - m0 < CU_GEMV_MAX_M ? M - m0 : CU_GEMV_MAX_M;
-            KL(c, awqk_dense_gemv(c->kc, mc, K, N, fptr(x) + (long long)m0 * ld(x), ld(x), ptr(w), (int)w->type,
-                                  ld(w), bp, bdt, fptr(y) + (long long)m0 * ld(y), ld(y)));
+            KL(c,
+               awqk_dense_gemv(c->kc, mc, K, N, fptr(x) + (long long)m0 * ld(x), ld(x), ptr(w), (int)w->type,
+                               ld(w), bp, bdt, fptr(y) + (long long)m0 * ld(y), ld(y)));
         }
         return AWQ_OK;
     }
     if (f == CU_SIMT) {
-        KL(c, awqk_dense_gemm(c->kc, M, K, N, fptr(x), ld(x), ptr(w), (int)w->type, ld(w), bp, bdt, fptr(y), ld(y)));
+        KL(c,
+           awqk_dense_gemm(c->kc, M, K, N, fptr(x), ld(x), ptr(w), (int)w->type, ld(w), bp, bdt, fptr(y),
+                           ld(y)));
         return AWQ_OK;
     }
     TRY(dense_blas(c, M, K, N, fptr(x), ld(x), w, fptr(y), ld(y)));
@@ -131,15 +135,17 @@ awq_status cu_matmul(awq_backend_ctx *c, awq_tensor *y, const awq_tensor *x, con
 
 awq_status cu_gram(awq_backend_ctx *c, awq_tensor *g, const awq_tensor *x, bool accumulate) {
     int64_t n = awq_tensor_rows(x), C = awq_tensor_cols(x);
-    REQUIRE(c, x->type == AWQ_DTYPE_F32 && g->type == AWQ_DTYPE_F32 && awq_tensor_rows(g) == C &&
-                   awq_tensor_cols(g) == C && usable(x) && usable(g),
+    REQUIRE(c,
+            x->type == AWQ_DTYPE_F32 && g->type == AWQ_DTYPE_F32 && awq_tensor_rows(g) == C &&
+                awq_tensor_cols(g) == C && usable(x) && usable(g),
             "gram: g (c, c) and x (n, c) F32");
     if (C == 0) return AWQ_OK;
     bool blas = c->force_dense == CU_BLAS || (c->force_dense == CU_AUTO && cudev_has_blas(c->d) && n >= 64);
     if (blas) {
         /* column-major: X^T (C x n, ld ldx) times its transpose; G is symmetric */
-        DL(c, cudev_gemm(c->d, false, true, (int)C, (int)C, (int)n, ptr(x), AWQK_F32, ld(x), ptr(x), ld(x),
-                         accumulate ? 1.0f : 0.0f, fptr(g), ld(g)));
+        DL(c,
+           cudev_gemm(c->d, false, true, (int)C, (int)C, (int)n, ptr(x), AWQK_F32, ld(x), ptr(x), ld(x),
+                      accumulate ? 1.0f : 0.0f, fptr(g), ld(g)));
         return AWQ_OK;
     }
     KL(c, awqk_gram(c->kc, (int)n, (int)C, fptr(x), ld(x), fptr(g), ld(g), accumulate));
@@ -149,20 +155,24 @@ awq_status cu_gram(awq_backend_ctx *c, awq_tensor *g, const awq_tensor *x, bool 
 /* ---- W4A16 --------------------------------------------------------------------------------- */
 
 static awq_status check_w4(awq_backend_ctx *c, const awq_qlinear *w) {
-    REQUIRE(c, w->out % 8 == 0 && w->group_size > 0 && w->group_size % 8 == 0 && w->in % w->group_size == 0 &&
-                   w->in < INT_MAX && w->out < INT_MAX,
+    REQUIRE(c,
+            w->out % 8 == 0 && w->group_size > 0 && w->group_size % 8 == 0 && w->in % w->group_size == 0 &&
+                w->in < INT_MAX && w->out < INT_MAX,
             "matmul_w4a16: out %% 8, in %% group_size and group_size %% 8 must be 0");
-    REQUIRE(c, w->qweight.type == AWQ_DTYPE_I32 && w->qzeros.type == AWQ_DTYPE_I32 &&
-                   w->scales.type == AWQ_DTYPE_F16 && awq_tensor_is_contiguous(&w->qweight) &&
-                   awq_tensor_is_contiguous(&w->qzeros) && awq_tensor_is_contiguous(&w->scales) &&
-                   usable(&w->qweight) && usable(&w->qzeros) && usable(&w->scales),
+    REQUIRE(c,
+            w->qweight.type == AWQ_DTYPE_I32 && w->qzeros.type == AWQ_DTYPE_I32 &&
+                w->scales.type == AWQ_DTYPE_F16 && awq_tensor_is_contiguous(&w->qweight) &&
+                awq_tensor_is_contiguous(&w->qzeros) && awq_tensor_is_contiguous(&w->scales) &&
+                usable(&w->qweight) && usable(&w->qzeros) && usable(&w->scales),
             "matmul_w4a16: qweight/qzeros I32 and scales F16, contiguous");
-    REQUIRE(c, awq_tensor_rows(&w->qweight) == w->in && awq_tensor_cols(&w->qweight) == w->out / 8 &&
-                   awq_tensor_rows(&w->qzeros) == w->in / w->group_size &&
-                   awq_tensor_cols(&w->qzeros) == w->out / 8 && awq_tensor_rows(&w->scales) == w->in / w->group_size &&
-                   awq_tensor_cols(&w->scales) == w->out,
+    REQUIRE(c,
+            awq_tensor_rows(&w->qweight) == w->in && awq_tensor_cols(&w->qweight) == w->out / 8 &&
+                awq_tensor_rows(&w->qzeros) == w->in / w->group_size &&
+                awq_tensor_cols(&w->qzeros) == w->out / 8 &&
+                awq_tensor_rows(&w->scales) == w->in / w->group_size && awq_tensor_cols(&w->scales) == w->out,
             "matmul_w4a16: qweight (in, out/8), qzeros (in/gs, out/8), scales (in/gs, out)");
-    REQUIRE(c, ((uintptr_t)ptr(&w->qweight) | (uintptr_t)ptr(&w->qzeros) | (uintptr_t)ptr(&w->scales)) % 16 == 0,
+    REQUIRE(c,
+            ((uintptr_t)ptr(&w->qweight) | (uintptr_t)ptr(&w->qzeros) | (uintptr_t)ptr(&w->scales)) % 16 == 0,
             "matmul_w4a16: qweight, qzeros and scales must start 16-byte aligned");
     const awq_tensor *bias = w->bias.data ? &w->bias : NULL;
     REQUIRE(c, !bias || (is_float(bias->type) && awq_tensor_nelem(bias) == w->out && usable(bias)),
@@ -171,8 +181,13 @@ static awq_status check_w4(awq_backend_ctx *c, const awq_qlinear *w) {
 }
 
 static awqk_w4 kw4(const awq_qlinear *w) {
-    awqk_w4 k = {(int)w->in, (int)w->out, (int)w->group_size, (const int32_t *)ptr(&w->qweight),
-                 (const int32_t *)ptr(&w->qzeros), (const uint16_t *)ptr(&w->scales), w->prepared};
+    awqk_w4 k = {(int)w->in,
+                 (int)w->out,
+                 (int)w->group_size,
+                 (const int32_t *)ptr(&w->qweight),
+                 (const int32_t *)ptr(&w->qzeros),
+                 (const uint16_t *)ptr(&w->scales),
+                 w->prepared};
     return k;
 }
 
@@ -185,7 +200,9 @@ static awq_status w4_dequant_blas(awq_backend_ctx *c, const awqk_w4 *w, int M, c
     size_t half_ws = c->ws_bytes / 2;
     int kp = (int)(half_ws / ((size_t)N * 2)) / gs * gs;
     if (kp > K) kp = K;
-    if (kp < gs) return cu_fail(c, AWQ_ERR_UNSUPPORTED, AWQ_CUDA_NAME ": matmul_w4a16: N %d too large for the workspace", N);
+    if (kp < gs)
+        return cu_fail(c, AWQ_ERR_UNSUPPORTED,
+                       AWQ_CUDA_NAME ": matmul_w4a16: N %d too large for the workspace", N);
     uint16_t *wp = (uint16_t *)c->ws;
     uint16_t *xh = (uint16_t *)((char *)c->ws + align_up((size_t)kp * N * 2, 256));
     int rows = (int)((c->ws_bytes - align_up((size_t)kp * N * 2, 256)) / ((size_t)kp * 2));
@@ -197,21 +214,24 @@ static awq_status w4_dequant_blas(awq_backend_ctx *c, const awqk_w4 *w, int M, c
             int mc = M - m0 < rows ? M - m0 : rows;
             KL(c, awqk_convert(c->kc, mc, nk, xh, AWQK_F16, nk, x + (long long)m0 * ldx + k0, AWQK_F32, ldx));
             /* column-major y^T (N x mc) (+)= Wp^T... wp is (nk, N) row-major = N x nk col-major */
-            DL(c, cudev_gemm(c->d, false, false, N, mc, nk, wp, AWQK_F16, N, xh, nk, k0 ? 1.0f : 0.0f,
-                             y + (long long)m0 * ldy, ldy));
+            DL(c,
+               cudev_gemm(c->d, false, false, N, mc, nk, wp, AWQK_F16, N, xh, nk, k0 ? 1.0f : 0.0f,
+                          y + (long long)m0 * ldy, ldy));
         }
     }
     return AWQ_OK;
 }
 
 /* One linear through the chosen family; y rows [0, M). */
-static awq_status w4_run(awq_backend_ctx *c, cu_family f, const awqk_w4 *w, int M, const float *x, long long ldx,
-                         float *y, long long ldy, const void *bp, int bdt) {
+static awq_status w4_run(awq_backend_ctx *c, cu_family f, const awqk_w4 *w, int M, const float *x,
+                         long long ldx, float *y, long long ldy, const void *bp, int bdt) {
     switch (f) {
     case CU_GEMV:
         for (int m0 = 0; m0 < M; m0 += CU_GEMV_MAX_M) {
             int mc = M - m0 < CU_GEMV_MAX_M ? M - m0 : CU_GEMV_MAX_M;
-            KL(c, awqk_w4_gemv(c->kc, w, mc, x + (long long)m0 * ldx, ldx, y + (long long)m0 * ldy, ldy, bp, bdt));
+            KL(c,
+               awqk_w4_gemv(c->kc, w, mc, x + (long long)m0 * ldx, ldx, y + (long long)m0 * ldy, ldy, bp,
+                            bdt));
         }
         return AWQ_OK;
     case CU_TC: {
@@ -219,12 +239,15 @@ static awq_status w4_run(awq_backend_ctx *c, cu_family f, const awqk_w4 *w, int 
         int mc = M;
         while (mc > 16 && awqk_w4_gemm_ws_bytes(c->kc, mc, w->K, w->N) > c->ws_bytes) mc = (mc + 1) / 2;
         if (awqk_w4_gemm_ws_bytes(c->kc, mc, w->K, w->N) > c->ws_bytes)
-            return cu_fail(c, AWQ_ERR_UNSUPPORTED, AWQ_CUDA_NAME ": matmul_w4a16: workspace of %zu bytes too small "
-                           "for K %d, N %d", c->ws_bytes, w->K, w->N);
+            return cu_fail(c, AWQ_ERR_UNSUPPORTED,
+                           AWQ_CUDA_NAME ": matmul_w4a16: workspace of %zu bytes too small "
+                                         "for K %d, N %d",
+                           c->ws_bytes, w->K, w->N);
         for (int m0 = 0; m0 < M; m0 += mc) {
             int n = M - m0 < mc ? M - m0 : mc;
-            KL(c, awqk_w4_gemm(c->kc, w, n, x + (long long)m0 * ldx, ldx, y + (long long)m0 * ldy, ldy, bp, bdt,
-                               c->ws, c->ws_bytes));
+            KL(c,
+               awqk_w4_gemm(c->kc, w, n, x + (long long)m0 * ldx, ldx, y + (long long)m0 * ldy, ldy, bp, bdt,
+                            c->ws, c->ws_bytes));
         }
         return AWQ_OK;
     }
@@ -240,9 +263,12 @@ static cu_family w4_family(const awq_backend_ctx *c, int M) {
     return M <= CU_GEMV_MAX_M ? CU_GEMV : M <= c->w4_tc_max_m ? CU_TC : CU_DEQUANT;
 }
 
-static awq_status check_xy(awq_backend_ctx *c, const awq_tensor *y, const awq_tensor *x, const awq_qlinear *w) {
+static awq_status check_xy(awq_backend_ctx *c, const awq_tensor *y, const awq_tensor *x,
+                           const awq_qlinear *w) {
     REQUIRE(c, x->type == AWQ_DTYPE_F32 && y->type == AWQ_DTYPE_F32, "matmul_w4a16: x and y must be F32");
-    REQUIRE(c, awq_tensor_cols(x) == w->in && awq_tensor_cols(y) == w->out && awq_tensor_rows(y) == awq_tensor_rows(x),
+    REQUIRE(c,
+            awq_tensor_cols(x) == w->in && awq_tensor_cols(y) == w->out &&
+                awq_tensor_rows(y) == awq_tensor_rows(x),
             "matmul_w4a16: shape mismatch (x %lld x %lld, w %lld -> %lld, y %lld x %lld)",
             (long long)awq_tensor_rows(x), (long long)awq_tensor_cols(x), (long long)w->in, (long long)w->out,
             (long long)awq_tensor_rows(y), (long long)awq_tensor_cols(y));
@@ -321,7 +347,8 @@ void cu_weight_release(awq_backend_ctx *c, awq_qlinear *w) {
 
 /* ---- row and element-wise ops ------------------------------------------------------------- */
 
-awq_status cu_rmsnorm(awq_backend_ctx *c, awq_tensor *y, const awq_tensor *x, const awq_tensor *gamma, float eps) {
+awq_status cu_rmsnorm(awq_backend_ctx *c, awq_tensor *y, const awq_tensor *x, const awq_tensor *gamma,
+                      float eps) {
     int64_t n = awq_tensor_rows(x), d = awq_tensor_cols(x);
     REQUIRE(c, x->type == AWQ_DTYPE_F32 && y->type == AWQ_DTYPE_F32 && is_float(gamma->type),
             "rmsnorm: x, y F32; gamma float");
@@ -329,23 +356,30 @@ awq_status cu_rmsnorm(awq_backend_ctx *c, awq_tensor *y, const awq_tensor *x, co
             "rmsnorm: shape mismatch");
     REQUIRE(c, usable(x) && usable(y) && usable(gamma), "rmsnorm: rowwise tensors");
     if (n == 0) return AWQ_OK;
-    KL(c, awqk_rmsnorm(c->kc, (int)n, (int)d, fptr(x), ld(x), ptr(gamma), (int)gamma->type, eps, fptr(y), ld(y)));
+    KL(c,
+       awqk_rmsnorm(c->kc, (int)n, (int)d, fptr(x), ld(x), ptr(gamma), (int)gamma->type, eps, fptr(y),
+                    ld(y)));
     return AWQ_OK;
 }
 
 awq_status cu_rope(awq_backend_ctx *c, awq_tensor *x, const awq_tensor *pos, const awq_tensor *inv_freq,
                    float attn_factor) {
-    REQUIRE(c, x->type == AWQ_DTYPE_F32 && x->ndim == 3 && x->nb[2] == 4 && pos->type == AWQ_DTYPE_I32 &&
-                   inv_freq->type == AWQ_DTYPE_F32,
+    REQUIRE(c,
+            x->type == AWQ_DTYPE_F32 && x->ndim == 3 && x->nb[2] == 4 && pos->type == AWQ_DTYPE_I32 &&
+                inv_freq->type == AWQ_DTYPE_F32,
             "rope: x (n_tok, n_heads, head_dim) F32, pos I32, inv_freq F32");
     int64_t nt = x->ne[0], nh = x->ne[1], hd = x->ne[2], half = hd / 2;
-    REQUIRE(c, hd % 2 == 0 && awq_tensor_nelem(pos) == nt && awq_tensor_nelem(inv_freq) == half, "rope: shape mismatch");
-    REQUIRE(c, x->offs % 4 == 0 && x->nb[0] % 4 == 0 && x->nb[1] % 4 == 0 && usable(pos) && usable(inv_freq) &&
-                   awq_tensor_is_contiguous(pos) && awq_tensor_is_contiguous(inv_freq) && nt < INT_MAX && nh < INT_MAX,
+    REQUIRE(c, hd % 2 == 0 && awq_tensor_nelem(pos) == nt && awq_tensor_nelem(inv_freq) == half,
+            "rope: shape mismatch");
+    REQUIRE(c,
+            x->offs % 4 == 0 && x->nb[0] % 4 == 0 && x->nb[1] % 4 == 0 && usable(pos) && usable(inv_freq) &&
+                awq_tensor_is_contiguous(pos) && awq_tensor_is_contiguous(inv_freq) && nt < INT_MAX &&
+                nh < INT_MAX,
             "rope: element-aligned tensors");
     if (nt == 0 || nh == 0) return AWQ_OK;
-    KL(c, awqk_rope(c->kc, (int)nt, (int)nh, (int)half, fptr(x), x->nb[0] / 4, x->nb[1] / 4,
-                    (const int32_t *)ptr(pos), fptr(inv_freq), attn_factor));
+    KL(c,
+       awqk_rope(c->kc, (int)nt, (int)nh, (int)half, fptr(x), x->nb[0] / 4, x->nb[1] / 4,
+                 (const int32_t *)ptr(pos), fptr(inv_freq), attn_factor));
     return AWQ_OK;
 }
 
@@ -354,32 +388,35 @@ awq_status cu_attention(awq_backend_ctx *c, awq_tensor *out, const awq_tensor *q
     return cu_attention_softcap(c, out, q, k, v, n_past, scale, window, 0.0f);
 }
 
-awq_status cu_attention_softcap(awq_backend_ctx *c, awq_tensor *out, const awq_tensor *q,
-                                const awq_tensor *k, const awq_tensor *v, int32_t n_past, float scale,
-                                int32_t window, float cap) {
+awq_status cu_attention_softcap(awq_backend_ctx *c, awq_tensor *out, const awq_tensor *q, const awq_tensor *k,
+                                const awq_tensor *v, int32_t n_past, float scale, int32_t window, float cap) {
     REQUIRE(c, cap >= 0, "attention: soft-cap must be >= 0");
-    REQUIRE(c, q->ndim == 4 && k->ndim == 4 && v->ndim == 4 && out->ndim == 4, "attention: 4-D tensors (B, T, H, hd)");
-    REQUIRE(c, q->type == AWQ_DTYPE_F32 && k->type == AWQ_DTYPE_F32 && v->type == AWQ_DTYPE_F32 &&
-                   out->type == AWQ_DTYPE_F32,
+    REQUIRE(c, q->ndim == 4 && k->ndim == 4 && v->ndim == 4 && out->ndim == 4,
+            "attention: 4-D tensors (B, T, H, hd)");
+    REQUIRE(c,
+            q->type == AWQ_DTYPE_F32 && k->type == AWQ_DTYPE_F32 && v->type == AWQ_DTYPE_F32 &&
+                out->type == AWQ_DTYPE_F32,
             "attention: F32 tensors");
     int64_t B = q->ne[0], T = q->ne[1], H = q->ne[2], hd = q->ne[3], S = k->ne[1], Hkv = k->ne[2];
-    REQUIRE(c, k->ne[0] == B && v->ne[0] == B && k->ne[3] == hd && v->ne[3] == hd && v->ne[1] == S &&
-                   v->ne[2] == Hkv && Hkv > 0 && H % Hkv == 0 && n_past >= 0 && S >= n_past + T && out->ne[0] == B &&
-                   out->ne[1] == T && out->ne[2] == H && out->ne[3] == hd,
+    REQUIRE(c,
+            k->ne[0] == B && v->ne[0] == B && k->ne[3] == hd && v->ne[3] == hd && v->ne[1] == S &&
+                v->ne[2] == Hkv && Hkv > 0 && H % Hkv == 0 && n_past >= 0 && S >= n_past + T &&
+                out->ne[0] == B && out->ne[1] == T && out->ne[2] == H && out->ne[3] == hd,
             "attention: shape mismatch");
-    REQUIRE(c, hd <= 256 && B < INT_MAX && T < INT_MAX && S < INT_MAX && H < INT_MAX, "attention: head_dim %lld > 256",
-            (long long)hd);
+    REQUIRE(c, hd <= 256 && B < INT_MAX && T < INT_MAX && S < INT_MAX && H < INT_MAX,
+            "attention: head_dim %lld > 256", (long long)hd);
     const awq_tensor *ts[4] = {q, k, v, out};
     for (int i = 0; i < 4; i++)
-        REQUIRE(c, ts[i]->data && ts[i]->nb[3] == 4 && ts[i]->offs % 4 == 0 && ts[i]->nb[0] % 4 == 0 &&
-                       ts[i]->nb[1] % 4 == 0 && ts[i]->nb[2] % 4 == 0,
+        REQUIRE(c,
+                ts[i]->data && ts[i]->nb[3] == 4 && ts[i]->offs % 4 == 0 && ts[i]->nb[0] % 4 == 0 &&
+                    ts[i]->nb[1] % 4 == 0 && ts[i]->nb[2] % 4 == 0,
                 "attention: innermost dimension must be contiguous, strides element-aligned");
     if (B == 0 || T == 0 || H == 0) return AWQ_OK;
-    awqk_attn a = {(int)B, (int)T, (int)H, (int)Hkv, (int)hd, (int)S, n_past, window, scale,
-                   fptr(q), q->nb[0] / 4, q->nb[1] / 4, q->nb[2] / 4,
-                   fptr(k), k->nb[0] / 4, k->nb[1] / 4, k->nb[2] / 4,
-                   fptr(v), v->nb[0] / 4, v->nb[1] / 4, v->nb[2] / 4,
-                   fptr(out), out->nb[0] / 4, out->nb[1] / 4, out->nb[2] / 4, cap};
+    awqk_attn a = {(int)B,         (int)T,       (int)H,       (int)Hkv,     (int)hd,        (int)S,
+                   n_past,         window,       scale,        fptr(q),      q->nb[0] / 4,   q->nb[1] / 4,
+                   q->nb[2] / 4,   fptr(k),      k->nb[0] / 4, k->nb[1] / 4, k->nb[2] / 4,   fptr(v),
+                   v->nb[0] / 4,   v->nb[1] / 4, v->nb[2] / 4, fptr(out),    out->nb[0] / 4, out->nb[1] / 4,
+                   out->nb[2] / 4, cap};
     const char *e = getenv("AWQ_CUDA_ATTN");
     bool decode = T <= CU_ATT_DECODE_MAX_T;
     if (e && strcmp(e, "prefill") == 0) decode = false;
@@ -396,8 +433,9 @@ awq_status cu_silu_mul(awq_backend_ctx *c, awq_tensor *y, const awq_tensor *gate
     int64_t n = awq_tensor_rows(gate), d = awq_tensor_cols(gate);
     REQUIRE(c, y->type == AWQ_DTYPE_F32 && gate->type == AWQ_DTYPE_F32 && up->type == AWQ_DTYPE_F32,
             "silu_mul: F32 tensors");
-    REQUIRE(c, awq_tensor_rows(up) == n && awq_tensor_cols(up) == d && awq_tensor_rows(y) == n &&
-                   awq_tensor_cols(y) == d && usable(y) && usable(gate) && usable(up),
+    REQUIRE(c,
+            awq_tensor_rows(up) == n && awq_tensor_cols(up) == d && awq_tensor_rows(y) == n &&
+                awq_tensor_cols(y) == d && usable(y) && usable(gate) && usable(up),
             "silu_mul: shape mismatch");
     if (n == 0) return AWQ_OK;
     KL(c, awqk_silu_mul(c->kc, (int)n, (int)d, fptr(y), ld(y), fptr(gate), ld(gate), fptr(up), ld(up)));
@@ -411,8 +449,9 @@ awq_status cu_act_mul(awq_backend_ctx *c, awq_tensor *y, const awq_tensor *gate,
     int64_t n = awq_tensor_rows(gate), d = awq_tensor_cols(gate);
     REQUIRE(c, y->type == AWQ_DTYPE_F32 && gate->type == AWQ_DTYPE_F32 && up->type == AWQ_DTYPE_F32,
             "act_mul: F32 tensors");
-    REQUIRE(c, awq_tensor_rows(up) == n && awq_tensor_cols(up) == d && awq_tensor_rows(y) == n &&
-                   awq_tensor_cols(y) == d && usable(y) && usable(gate) && usable(up),
+    REQUIRE(c,
+            awq_tensor_rows(up) == n && awq_tensor_cols(up) == d && awq_tensor_rows(y) == n &&
+                awq_tensor_cols(y) == d && usable(y) && usable(gate) && usable(up),
             "act_mul: shape mismatch");
     if (n == 0) return AWQ_OK;
     KL(c, awqk_gelu_mul(c->kc, (int)n, (int)d, fptr(y), ld(y), fptr(gate), ld(gate), fptr(up), ld(up)));
@@ -427,18 +466,22 @@ awq_status cu_softcap(awq_backend_ctx *c, awq_tensor *x, float cap) {
     return AWQ_OK;
 }
 
-awq_status cu_binop(awq_backend_ctx *c, awq_tensor *y, const awq_tensor *a, const awq_tensor *b, awq_binop op) {
+awq_status cu_binop(awq_backend_ctx *c, awq_tensor *y, const awq_tensor *a, const awq_tensor *b,
+                    awq_binop op) {
     int64_t n = awq_tensor_rows(a), d = awq_tensor_cols(a);
-    REQUIRE(c, y->type == AWQ_DTYPE_F32 && a->type == AWQ_DTYPE_F32 && is_float(b->type), "binop: y, a F32; b float");
+    REQUIRE(c, y->type == AWQ_DTYPE_F32 && a->type == AWQ_DTYPE_F32 && is_float(b->type),
+            "binop: y, a F32; b float");
     REQUIRE(c, op >= AWQ_BINOP_ADD && op <= AWQ_BINOP_DIV, "binop: unknown op %d", (int)op);
     bool bcast = awq_tensor_nelem(b) == d && awq_tensor_rows(b) == 1;
-    REQUIRE(c, awq_tensor_cols(b) == d && (bcast || awq_tensor_rows(b) == n) && awq_tensor_rows(y) == n &&
-                   awq_tensor_cols(y) == d,
+    REQUIRE(c,
+            awq_tensor_cols(b) == d && (bcast || awq_tensor_rows(b) == n) && awq_tensor_rows(y) == n &&
+                awq_tensor_cols(y) == d,
             "binop: b must be (n, d) or (1, d)/(d,) with a (n, d)");
     REQUIRE(c, usable(y) && usable(a) && usable(b), "binop: rowwise tensors");
     if (n == 0) return AWQ_OK;
-    KL(c, awqk_binop(c->kc, (int)n, (int)d, (int)op, fptr(y), ld(y), fptr(a), ld(a), ptr(b), (int)b->type,
-                     bcast ? 0 : ld(b)));
+    KL(c,
+       awqk_binop(c->kc, (int)n, (int)d, (int)op, fptr(y), ld(y), fptr(a), ld(a), ptr(b), (int)b->type,
+                  bcast ? 0 : ld(b)));
     return AWQ_OK;
 }
 
@@ -446,15 +489,17 @@ awq_status cu_get_rows(awq_backend_ctx *c, awq_tensor *y, const awq_tensor *tabl
     int64_t n = awq_tensor_nelem(ids), V = awq_tensor_rows(table), d = awq_tensor_cols(table);
     REQUIRE(c, ids->type == AWQ_DTYPE_I32 && is_float(table->type) && y->type == AWQ_DTYPE_F32,
             "get_rows: ids I32, table float, y F32");
-    REQUIRE(c, awq_tensor_rows(y) == n && awq_tensor_cols(y) == d && usable(y) && usable(table) && usable(ids) &&
-                   awq_tensor_is_contiguous(ids) && V < INT_MAX,
+    REQUIRE(c,
+            awq_tensor_rows(y) == n && awq_tensor_cols(y) == d && usable(y) && usable(table) && usable(ids) &&
+                awq_tensor_is_contiguous(ids) && V < INT_MAX,
             "get_rows: shape mismatch");
     if (n == 0) return AWQ_OK;
     /* out-of-range ids: the kernel writes a zero row and raises the flag, checked here (or, inside a
      * captured step, at the next download / synchronize) */
     DL(c, cudev_memset0(c->d, c->flag, sizeof(int)));
-    KL(c, awqk_get_rows(c->kc, (int)n, (int)d, fptr(y), ld(y), ptr(table), (int)table->type, ld(table),
-                        (const int32_t *)ptr(ids), (int)V, c->flag));
+    KL(c,
+       awqk_get_rows(c->kc, (int)n, (int)d, fptr(y), ld(y), ptr(table), (int)table->type, ld(table),
+                     (const int32_t *)ptr(ids), (int)V, c->flag));
     c->flag_pending = true;
     if (cudev_capturing(c->d)) return AWQ_OK;
     return cu_check_flag(c);
@@ -473,9 +518,10 @@ awq_status cu_convert(awq_backend_ctx *c, awq_tensor *y, const awq_tensor *x) {
 /* ---- quantization ops ---------------------------------------------------------------------- */
 
 static awq_status check_quant(awq_backend_ctx *c, const awq_quant_desc *q, int64_t in) {
-    REQUIRE(c, q && q->bits >= 2 && q->bits <= 8 && q->zero_point, "quantization: only asymmetric 2..8-bit is supported");
-    REQUIRE(c, q->group_size > 0 && in % q->group_size == 0, "quantization: in_features %lld not divisible by group size %d",
-            (long long)in, q->group_size);
+    REQUIRE(c, q && q->bits >= 2 && q->bits <= 8 && q->zero_point,
+            "quantization: only asymmetric 2..8-bit is supported");
+    REQUIRE(c, q->group_size > 0 && in % q->group_size == 0,
+            "quantization: in_features %lld not divisible by group size %d", (long long)in, q->group_size);
     return AWQ_OK;
 }
 
@@ -484,17 +530,24 @@ awq_status cu_fake_quant(awq_backend_ctx *c, awq_tensor *wq, const awq_tensor *w
     int64_t out = awq_tensor_rows(w), in = awq_tensor_cols(w);
     TRY(check_quant(c, q, in));
     int64_t G = in / q->group_size;
-    REQUIRE(c, w->type == AWQ_DTYPE_F32 && wq->type == AWQ_DTYPE_F32 && awq_tensor_rows(wq) == out &&
-                   awq_tensor_cols(wq) == in && usable(w) && usable(wq),
+    REQUIRE(c,
+            w->type == AWQ_DTYPE_F32 && wq->type == AWQ_DTYPE_F32 && awq_tensor_rows(wq) == out &&
+                awq_tensor_cols(wq) == in && usable(w) && usable(wq),
             "fake_quant: w, wq (out, in) F32");
-    REQUIRE(c, !s || (s->type == AWQ_DTYPE_F32 && awq_tensor_nelem(s) == in && usable(s) && awq_tensor_is_contiguous(s)),
+    REQUIRE(c,
+            !s ||
+                (s->type == AWQ_DTYPE_F32 && awq_tensor_nelem(s) == in && usable(s) &&
+                 awq_tensor_is_contiguous(s)),
             "fake_quant: s (in,) F32");
-    REQUIRE(c, !clip || (clip->type == AWQ_DTYPE_F32 && awq_tensor_rows(clip) == out && awq_tensor_cols(clip) == G &&
-                         usable(clip)),
+    REQUIRE(c,
+            !clip ||
+                (clip->type == AWQ_DTYPE_F32 && awq_tensor_rows(clip) == out && awq_tensor_cols(clip) == G &&
+                 usable(clip)),
             "fake_quant: clip (out, in/gs) F32");
     if (out == 0) return AWQ_OK;
-    KL(c, awqk_fake_quant(c->kc, (int)out, (int)G, q->group_size, (1 << q->bits) - 1, fptr(wq), ld(wq), fptr(w), ld(w),
-                          s ? fptr(s) : NULL, clip ? fptr(clip) : NULL, clip ? ld(clip) : 0));
+    KL(c,
+       awqk_fake_quant(c->kc, (int)out, (int)G, q->group_size, (1 << q->bits) - 1, fptr(wq), ld(wq), fptr(w),
+                       ld(w), s ? fptr(s) : NULL, clip ? fptr(clip) : NULL, clip ? ld(clip) : 0));
     return AWQ_OK;
 }
 
@@ -504,38 +557,46 @@ awq_status cu_quantize_w4(awq_backend_ctx *c, awq_tensor *codes, awq_tensor *sca
     TRY(check_quant(c, q, in));
     int64_t G = in / q->group_size;
     REQUIRE(c, q->bits == 4, "quantize_w4: bits must be 4");
-    REQUIRE(c, w->type == AWQ_DTYPE_F16 && codes->type == AWQ_DTYPE_U8 && scales->type == AWQ_DTYPE_F16 &&
-                   zeros->type == AWQ_DTYPE_U8,
+    REQUIRE(c,
+            w->type == AWQ_DTYPE_F16 && codes->type == AWQ_DTYPE_U8 && scales->type == AWQ_DTYPE_F16 &&
+                zeros->type == AWQ_DTYPE_U8,
             "quantize_w4: w F16, codes U8, scales F16, zeros U8");
-    REQUIRE(c, awq_tensor_rows(codes) == out && awq_tensor_cols(codes) == in && awq_tensor_rows(scales) == out &&
-                   awq_tensor_cols(scales) == G && awq_tensor_rows(zeros) == out && awq_tensor_cols(zeros) == G &&
-                   usable(w) && usable(codes) && usable(scales) && usable(zeros),
+    REQUIRE(c,
+            awq_tensor_rows(codes) == out && awq_tensor_cols(codes) == in && awq_tensor_rows(scales) == out &&
+                awq_tensor_cols(scales) == G && awq_tensor_rows(zeros) == out &&
+                awq_tensor_cols(zeros) == G && usable(w) && usable(codes) && usable(scales) && usable(zeros),
             "quantize_w4: shape mismatch");
     if (out == 0) return AWQ_OK;
-    KL(c, awqk_quantize_w4(c->kc, (int)out, (int)G, q->group_size, (uint8_t *)ptr(codes), ld(codes),
-                           (uint16_t *)ptr(scales), ld(scales), (uint8_t *)ptr(zeros), ld(zeros),
-                           (const uint16_t *)ptr(w), ld(w)));
+    KL(c,
+       awqk_quantize_w4(c->kc, (int)out, (int)G, q->group_size, (uint8_t *)ptr(codes), ld(codes),
+                        (uint16_t *)ptr(scales), ld(scales), (uint8_t *)ptr(zeros), ld(zeros),
+                        (const uint16_t *)ptr(w), ld(w)));
     return AWQ_OK;
 }
 
-awq_status cu_reduce(awq_backend_ctx *c, awq_tensor *y, const awq_tensor *x, awq_reduce_op op, int32_t group) {
+awq_status cu_reduce(awq_backend_ctx *c, awq_tensor *y, const awq_tensor *x, awq_reduce_op op,
+                     int32_t group) {
     int64_t n = awq_tensor_rows(x), C = awq_tensor_cols(x);
-    REQUIRE(c, x->type == AWQ_DTYPE_F32 && y->type == AWQ_DTYPE_F32 && awq_tensor_nelem(y) == C && usable(x) &&
-                   usable(y) && awq_tensor_is_contiguous(y),
+    REQUIRE(c,
+            x->type == AWQ_DTYPE_F32 && y->type == AWQ_DTYPE_F32 && awq_tensor_nelem(y) == C && usable(x) &&
+                usable(y) && awq_tensor_is_contiguous(y),
             "reduce: x (n, c) F32 -> y (c,) F32");
-    REQUIRE(c, op != AWQ_REDUCE_WMEAN_GROUPS || (group > 0 && C % group == 0), "reduce: group %d must divide %lld",
-            group, (long long)C);
-    REQUIRE(c, op == AWQ_REDUCE_MEAN_ABS_COLS || op == AWQ_REDUCE_WMEAN_GROUPS || op == AWQ_REDUCE_MAX_ABS_COLS,
+    REQUIRE(c, op != AWQ_REDUCE_WMEAN_GROUPS || (group > 0 && C % group == 0),
+            "reduce: group %d must divide %lld", group, (long long)C);
+    REQUIRE(c,
+            op == AWQ_REDUCE_MEAN_ABS_COLS || op == AWQ_REDUCE_WMEAN_GROUPS || op == AWQ_REDUCE_MAX_ABS_COLS,
             "reduce: unknown op %d", (int)op);
     if (C == 0) return AWQ_OK;
     KL(c, awqk_reduce(c->kc, (int)n, (int)C, (int)op, group > 0 ? group : 1, fptr(x), ld(x), fptr(y)));
     return AWQ_OK;
 }
 
-awq_status cu_scalar(awq_backend_ctx *c, double *out, const awq_tensor *a, const awq_tensor *b, awq_scalar_op op) {
+awq_status cu_scalar(awq_backend_ctx *c, double *out, const awq_tensor *a, const awq_tensor *b,
+                     awq_scalar_op op) {
     int64_t n = awq_tensor_rows(a), C = awq_tensor_cols(a);
-    REQUIRE(c, a->type == AWQ_DTYPE_F32 && b->type == AWQ_DTYPE_F32 && awq_tensor_rows(b) == n &&
-                   awq_tensor_cols(b) == C && usable(a) && usable(b),
+    REQUIRE(c,
+            a->type == AWQ_DTYPE_F32 && b->type == AWQ_DTYPE_F32 && awq_tensor_rows(b) == n &&
+                awq_tensor_cols(b) == C && usable(a) && usable(b),
             "scalar: a, b same shape F32");
     REQUIRE(c, op == AWQ_SCALAR_SSE || op == AWQ_SCALAR_DOT, "scalar: unknown op %d", (int)op);
     REQUIRE(c, !cudev_capturing(c->d), "scalar: a synchronous op inside a captured step");
@@ -555,13 +616,15 @@ awq_status cu_clip_search(awq_backend_ctx *c, awq_tensor *best_max, const awq_te
     int64_t out = awq_tensor_rows(w), in = awq_tensor_cols(w), n = awq_tensor_rows(x);
     TRY(check_quant(c, q, in));
     int64_t gs = q->group_size, G = in / gs;
-    REQUIRE(c, w->type == AWQ_DTYPE_F32 && x->type == AWQ_DTYPE_F32 && best_max->type == AWQ_DTYPE_F32 &&
-                   awq_tensor_cols(x) == in && awq_tensor_rows(best_max) == out && awq_tensor_cols(best_max) == G &&
-                   usable(w) && usable(x) && usable(best_max) && gs <= 1024 && n_grid > 0 && n_steps > 0 &&
-                   n_steps <= 16 && n > 0,
+    REQUIRE(c,
+            w->type == AWQ_DTYPE_F32 && x->type == AWQ_DTYPE_F32 && best_max->type == AWQ_DTYPE_F32 &&
+                awq_tensor_cols(x) == in && awq_tensor_rows(best_max) == out &&
+                awq_tensor_cols(best_max) == G && usable(w) && usable(x) && usable(best_max) && gs <= 1024 &&
+                n_grid > 0 && n_steps > 0 && n_steps <= 16 && n > 0,
             "clip_search: w (out, in), x (n, in), best_max (out, in/gs) F32, gs <= 1024, 1..16 steps");
     if (out == 0) return AWQ_OK;
-    KL(c, awqk_clip_search(c->kc, (int)out, (int)G, (int)gs, (int)n, (1 << q->bits) - 1, n_grid, n_steps, fptr(w),
-                           ld(w), fptr(x), ld(x), fptr(best_max), ld(best_max)));
+    KL(c,
+       awqk_clip_search(c->kc, (int)out, (int)G, (int)gs, (int)n, (1 << q->bits) - 1, n_grid, n_steps,
+                        fptr(w), ld(w), fptr(x), ld(x), fptr(best_max), ld(best_max)));
     return AWQ_OK;
 }

@@ -28,13 +28,13 @@ extern "C" {
 typedef struct cudev cudev;
 
 typedef struct cudev_props {
-    char   name[128];
-    int    sm;              /* major * 10 + minor */
-    int    n_sm;            /* multiprocessors */
-    size_t total_mem;       /* bytes */
-    size_t free_mem;        /* bytes, at the time of the query */
-    double mem_bw_gbs;      /* theoretical memory bandwidth, GB/s (0 if unknown) */
-    int    smem_per_block;  /* bytes usable without opt-in */
+    char name[128];
+    int sm;             /* major * 10 + minor */
+    int n_sm;           /* multiprocessors */
+    size_t total_mem;   /* bytes */
+    size_t free_mem;    /* bytes, at the time of the query */
+    double mem_bw_gbs;  /* theoretical memory bandwidth, GB/s (0 if unknown) */
+    int smem_per_block; /* bytes usable without opt-in */
 } cudev_props;
 
 /* The plugin's name ("cuda" or "cuda-emu"). */
@@ -44,15 +44,15 @@ int cudev_count(char *why, size_t cap);
 awq_status cudev_props_get(int device, cudev_props *p, char *err, size_t cap);
 
 awq_status cudev_open(int device, cudev **out, char *err, size_t cap);
-void       cudev_close(cudev *d);
+void cudev_close(cudev *d);
 const char *cudev_error(const cudev *d);
-awqk_ctx   *cudev_kctx(cudev *d);          /* the launch context (stream, sm) of this device */
+awqk_ctx *cudev_kctx(cudev *d); /* the launch context (stream, sm) of this device */
 const cudev_props *cudev_get_props(const cudev *d);
 
 /* Device memory. cudev_malloc refuses (AWQ_ERR_DEVICE_MEMORY, naming both sizes) a request larger
  * than the device's free memory before trying it. Plain device memory, never managed. */
 awq_status cudev_malloc(cudev *d, size_t n, void **p);
-void       cudev_free(cudev *d, void *p);
+void cudev_free(cudev *d, void *p);
 /* Host -> device: returns when src may be reused. Device -> host: synchronous. */
 awq_status cudev_h2d(cudev *d, void *dst, const void *src, size_t n);
 awq_status cudev_d2h(cudev *d, void *dst, const void *src, size_t n);
@@ -71,7 +71,7 @@ awq_status cudev_gemm(cudev *d, bool ta, bool tb, int m, int n, int k, const voi
  * an executable graph is kept and updated in place while the step's topology is unchanged). */
 awq_status cudev_graph_begin(cudev *d);
 awq_status cudev_graph_end(cudev *d);
-bool       cudev_capturing(const cudev *d);
+bool cudev_capturing(const cudev *d);
 
 #ifdef __cplusplus
 }

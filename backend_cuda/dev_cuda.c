@@ -17,14 +17,14 @@
 #include "dev.h"
 
 struct cudev {
-    int             device;
-    cudaStream_t    stream;
-    cublasHandle_t  blas;
-    cudev_props     props;
-    awqk_ctx        kc;
-    bool            capturing;
-    cudaGraphExec_t exec;   /* the step graph, kept between steps */
-    char            err[512];
+    int device;
+    cudaStream_t stream;
+    cublasHandle_t blas;
+    cudev_props props;
+    awqk_ctx kc;
+    bool capturing;
+    cudaGraphExec_t exec; /* the step graph, kept between steps */
+    char err[512];
 };
 
 static void seterr(cudev *d, const char *fmt, ...) {
@@ -69,19 +69,21 @@ int cudev_count(char *why, size_t cap) {
     if (e != cudaSuccess) {
         snprintf(why, cap, "cudaGetDeviceCount: %s: %s%s", cudaGetErrorName(e), cudaGetErrorString(e),
                  e == cudaErrorInsufficientDriver || e == cudaErrorNoDevice
-                     ? " (no NVIDIA driver or GPU on this machine)" : "");
+                     ? " (no NVIDIA driver or GPU on this machine)"
+                     : "");
         cudaGetLastError(); /* clear the sticky error */
         return 0;
     }
     int usable = 0;
     for (int i = 0; i < n; i++) {
         int major = 0;
-        if (cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, i) == cudaSuccess &&
-            major >= 7)
+        if (cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, i) == cudaSuccess && major >= 7)
             usable++;
     }
-    if (n == 0) snprintf(why, cap, "no CUDA device");
-    else if (usable < n) snprintf(why, cap, "%d of %d CUDA devices are older than sm_75 (Turing)", n - usable, n);
+    if (n == 0)
+        snprintf(why, cap, "no CUDA device");
+    else if (usable < n)
+        snprintf(why, cap, "%d of %d CUDA devices are older than sm_75 (Turing)", n - usable, n);
     return usable;
 }
 
@@ -120,7 +122,8 @@ awq_status cudev_open(int device, cudev **out, char *err, size_t cap) {
     d->device = device;
     awq_status st = cudev_props_get(device, &d->props, err, cap);
     if (st == AWQ_OK) st = ck(d, cudaSetDevice(device), "cudaSetDevice");
-    if (st == AWQ_OK) st = ck(d, cudaStreamCreateWithFlags(&d->stream, cudaStreamNonBlocking), "cudaStreamCreate");
+    if (st == AWQ_OK)
+        st = ck(d, cudaStreamCreateWithFlags(&d->stream, cudaStreamNonBlocking), "cudaStreamCreate");
     if (st == AWQ_OK) {
         cublasStatus_t bs = cublasCreate(&d->blas);
         if (bs != CUBLAS_STATUS_SUCCESS) {
@@ -163,8 +166,10 @@ awq_status cudev_malloc(cudev *d, size_t n, void **p) {
     awq_status st = ck(d, cudaMemGetInfo(&fr, &tot), "cudaMemGetInfo");
     if (st != AWQ_OK) return st;
     if (n > fr) {
-        seterr(d, "cuda: cannot allocate %zu bytes (%.1f MiB) on %s: only %zu bytes (%.1f MiB) of %zu are "
-               "free", n, n / 1048576.0, d->props.name, fr, fr / 1048576.0, tot);
+        seterr(d,
+               "cuda: cannot allocate %zu bytes (%.1f MiB) on %s: only %zu bytes (%.1f MiB) of %zu are "
+               "free",
+               n, n / 1048576.0, d->props.name, fr, fr / 1048576.0, tot);
         return AWQ_ERR_DEVICE_MEMORY;
     }
     st = ck(d, cudaMalloc(p, n ? n : 16), "cudaMalloc");
@@ -189,7 +194,8 @@ awq_status cudev_h2d(cudev *d, void *dst, const void *src, size_t n) {
 
 awq_status cudev_d2h(cudev *d, void *dst, const void *src, size_t n) {
     if (!n) return AWQ_OK;
-    awq_status st = ck(d, cudaMemcpyAsync(dst, src, n, cudaMemcpyDeviceToHost, d->stream), "cudaMemcpyAsync(D2H)");
+    awq_status st =
+        ck(d, cudaMemcpyAsync(dst, src, n, cudaMemcpyDeviceToHost, d->stream), "cudaMemcpyAsync(D2H)");
     if (st == AWQ_OK) st = ck(d, cudaStreamSynchronize(d->stream), "cudaStreamSynchronize");
     return st;
 }
@@ -211,14 +217,18 @@ awq_status cudev_gemm(cudev *d, bool ta, bool tb, int m, int n, int k, const voi
                                     m, n, k, &alpha, A, t, (int)lda, B, t, (int)ldb, &beta, C, CUDA_R_32F,
                                     (int)ldc, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT);
     if (s == CUBLAS_STATUS_SUCCESS) return AWQ_OK;
-    seterr(d, "cuda: cublasGemmEx(%c%c, m %d, n %d, k %d, %s) failed: %s", ta ? 'T' : 'N', tb ? 'T' : 'N', m, n,
-           k, ab_dt == AWQK_F16 ? "f16" : ab_dt == AWQK_BF16 ? "bf16" : "f32", blas_name(s));
+    seterr(d, "cuda: cublasGemmEx(%c%c, m %d, n %d, k %d, %s) failed: %s", ta ? 'T' : 'N', tb ? 'T' : 'N', m,
+           n, k,
+           ab_dt == AWQK_F16        ? "f16"
+               : ab_dt == AWQK_BF16 ? "bf16"
+                                    : "f32",
+           blas_name(s));
     return s == CUBLAS_STATUS_ALLOC_FAILED ? AWQ_ERR_DEVICE_MEMORY : AWQ_ERR_BACKEND;
 }
 
 awq_status cudev_graph_begin(cudev *d) {
-    awq_status st = ck(d, cudaStreamBeginCapture(d->stream, cudaStreamCaptureModeThreadLocal),
-                       "cudaStreamBeginCapture");
+    awq_status st =
+        ck(d, cudaStreamBeginCapture(d->stream, cudaStreamCaptureModeThreadLocal), "cudaStreamBeginCapture");
     d->capturing = st == AWQ_OK;
     return st;
 }

@@ -27,11 +27,11 @@
 
 struct cudev {
     cudev_props props;
-    awqk_ctx    kc;
+    awqk_ctx kc;
     emu_stream *stream;
-    bool        capturing;
-    size_t      used;
-    char        err[512];
+    bool capturing;
+    size_t used;
+    char err[512];
 };
 
 static void seterr(cudev *d, const char *fmt, ...) {
@@ -112,8 +112,10 @@ extern "C" awq_status cudev_malloc(cudev *d, size_t n, void **p) {
     *p = NULL;
     size_t fr = d->props.total_mem - d->used;
     if (n > fr) {
-        seterr(d, "cuda-emu: cannot allocate %zu bytes (%.1f MiB) on %s: only %zu bytes (%.1f MiB) of %zu are "
-               "free", n, n / 1048576.0, d->props.name, fr, fr / 1048576.0, d->props.total_mem);
+        seterr(d,
+               "cuda-emu: cannot allocate %zu bytes (%.1f MiB) on %s: only %zu bytes (%.1f MiB) of %zu are "
+               "free",
+               n, n / 1048576.0, d->props.name, fr, fr / 1048576.0, d->props.total_mem);
         return AWQ_ERR_DEVICE_MEMORY;
     }
     unsigned char *b = (unsigned char *)aligned_alloc(HDR, HDR + ((n + HDR - 1) / HDR) * HDR);
@@ -145,7 +147,8 @@ static awq_status enqueue(cudev *d, std::function<int(char *, size_t)> fn) {
 extern "C" awq_status cudev_h2d(cudev *d, void *dst, const void *src, size_t n) {
     if (!n) return AWQ_OK;
     if (d->capturing) {
-        seterr(d, "cuda-emu: cudaMemcpyAsync(H2D) from pageable memory while capturing a graph: "
+        seterr(d,
+               "cuda-emu: cudaMemcpyAsync(H2D) from pageable memory while capturing a graph: "
                "cudaErrorStreamCaptureUnsupported");
         return AWQ_ERR_BACKEND;
     }
@@ -156,7 +159,8 @@ extern "C" awq_status cudev_h2d(cudev *d, void *dst, const void *src, size_t n) 
 extern "C" awq_status cudev_d2h(cudev *d, void *dst, const void *src, size_t n) {
     if (!n) return AWQ_OK;
     if (d->capturing) {
-        seterr(d, "cuda-emu: synchronous cudaMemcpy(D2H) while capturing a graph: "
+        seterr(d,
+               "cuda-emu: synchronous cudaMemcpy(D2H) while capturing a graph: "
                "cudaErrorStreamCaptureImplicit");
         return AWQ_ERR_BACKEND;
     }
@@ -166,12 +170,16 @@ extern "C" awq_status cudev_d2h(cudev *d, void *dst, const void *src, size_t n) 
 
 extern "C" awq_status cudev_memset0(cudev *d, void *dst, size_t n) {
     if (!n) return AWQ_OK;
-    return enqueue(d, [dst, n](char *, size_t) { memset(dst, 0, n); return 0; });
+    return enqueue(d, [dst, n](char *, size_t) {
+        memset(dst, 0, n);
+        return 0;
+    });
 }
 
 extern "C" awq_status cudev_sync(cudev *d) {
     if (d->capturing) {
-        seterr(d, "cuda-emu: cudaStreamSynchronize while capturing a graph: cudaErrorStreamCaptureUnsupported");
+        seterr(d,
+               "cuda-emu: cudaStreamSynchronize while capturing a graph: cudaErrorStreamCaptureUnsupported");
         return AWQ_ERR_BACKEND;
     }
     return AWQ_OK;
@@ -201,7 +209,8 @@ static void pack(std::vector<float> &dst, bool t, int rows, int cols, const void
     dst.resize((size_t)rows * cols);
     for (int i = 0; i < rows; i++)
         for (int j = 0; j < cols; j++) /* op(X)[i][j] = t ? X[j + i*ld] : X[i + j*ld] */
-            dst[(size_t)i * cols + j] = ld_any(X, dt, t ? (long long)j + (long long)i * ld : (long long)i + (long long)j * ld);
+            dst[(size_t)i * cols + j] =
+                ld_any(X, dt, t ? (long long)j + (long long)i * ld : (long long)i + (long long)j * ld);
 }
 
 static void host_gemm(bool ta, bool tb, int m, int n, int k, const void *A, int dt, long long lda,
@@ -214,8 +223,8 @@ static void host_gemm(bool ta, bool tb, int m, int n, int k, const void *A, int 
     std::vector<float> ct((size_t)n * m);
     for (int j = 0; j < n; j++)
         for (int i = 0; i < m; i++) ct[(size_t)j * m + i] = beta != 0.0f ? C[i + (long long)j * ldc] : 0.0f;
-    if (dnnl_sgemm('T', 'T', n, m, k, 1.0f, b.data(), n, a.data(), k, beta != 0.0f ? beta : 0.0f, ct.data(), m) ==
-        dnnl_success) {
+    if (dnnl_sgemm('T', 'T', n, m, k, 1.0f, b.data(), n, a.data(), k, beta != 0.0f ? beta : 0.0f, ct.data(),
+                   m) == dnnl_success) {
         for (int j = 0; j < n; j++)
             for (int i = 0; i < m; i++) C[i + (long long)j * ldc] = ct[(size_t)j * m + i];
         return;

@@ -31,6 +31,7 @@
 
 /* ---- errors ------------------------------------------------------------------------------ */
 
+/* clang-format off */
 const char *ocl_err_name(cl_int err) {
     switch (err) {
 #define E(x) case x: return #x;
@@ -58,6 +59,7 @@ const char *ocl_err_name(cl_int err) {
     default: return "unknown OpenCL error";
     }
 }
+/* clang-format on */
 
 awq_status ocl_fail(awq_backend_ctx *c, awq_status st, const char *fmt, ...) {
     char msg[1024];
@@ -107,10 +109,10 @@ static void ocl_log(awq_backend_ctx *c, awq_log_level lvl, const char *fmt, ...)
 
 static struct {
     pthread_once_t once;
-    int            n;
-    cl_device_id   dev[MAX_DEVICES];
+    int n;
+    cl_device_id dev[MAX_DEVICES];
     cl_platform_id plat[MAX_DEVICES];
-    char           why[512]; /* why there are none, or which devices were skipped */
+    char why[512]; /* why there are none, or which devices were skipped */
 } g_dev = {PTHREAD_ONCE_INIT, 0, {0}, {0}, ""};
 
 static void why_append(const char *fmt, ...) {
@@ -211,20 +213,19 @@ static awq_status build_program(awq_backend_ctx *c, int p, const char *opts) {
         log[len] = 0;
         ocl_log(c, AWQ_LOG_LEVEL_ERROR, "opencl: build log of %s on %s:\n%s", prog_name[p], c->name, log);
     }
-    awq_status st = ocl_fail(c, AWQ_ERR_BACKEND, "opencl: clBuildProgram(%s, \"%s\") on %s failed: %s (%d)%s%.600s",
-                             prog_name[p], opts, c->name, ocl_err_name(err), (int)err,
-                             log ? "; build log: " : "", log ? log : "");
+    awq_status st = ocl_fail(
+        c, AWQ_ERR_BACKEND, "opencl: clBuildProgram(%s, \"%s\") on %s failed: %s (%d)%s%.600s", prog_name[p],
+        opts, c->name, ocl_err_name(err), (int)err, log ? "; build log: " : "", log ? log : "");
     free(log);
     return st;
 }
 
 static const struct {
     const char *name;
-    int         prog;
+    int prog;
 } kernel_def[K_COUNT] = {
 #define OCL_KDEF(name, prog) {#name, prog},
-    OCL_KERNELS(OCL_KDEF)
-};
+    OCL_KERNELS(OCL_KDEF)};
 
 static awq_status make_kernels(awq_backend_ctx *c) {
     for (int i = 0; i < K_COUNT; i++) {
@@ -240,12 +241,19 @@ static awq_status make_kernels(awq_backend_ctx *c) {
         /* the work-group size each kernel is launched with (0: left to the runtime) */
         size_t need = 0;
         switch (i) {
-        case K_gemm_dense: case K_gemm_w4: need = (size_t)(c->ts * c->ts / c->rt); break;
+        case K_gemm_dense:
+        case K_gemm_w4: need = (size_t)(c->ts * c->ts / c->rt); break;
         case K_gram: need = (size_t)(c->ts * c->ts); break;
-        case K_gemv_dense: case K_gemv_w4: case K_gemv_w4x4: case K_rmsnorm: case K_attention:
-        case K_scalar_partial: case K_clip_search: need = (size_t)c->ls; break;
+        case K_gemv_dense:
+        case K_gemv_w4:
+        case K_gemv_w4x4:
+        case K_rmsnorm:
+        case K_attention:
+        case K_scalar_partial:
+        case K_clip_search: need = (size_t)c->ls; break;
         case K_reduce_cols: need = c->ls < 64 ? (size_t)c->ls : 64; break;
-        case K_gemm_blk: case K_gemm_w4_blk: need = 16; break;
+        case K_gemm_blk:
+        case K_gemm_w4_blk: need = 16; break;
         default: break;
         }
         if (kwg && kwg < need)
@@ -278,8 +286,8 @@ static awq_status ocl_create(int32_t device, const awq_backend_config *cfg, awq_
     if (cfg) c->cfg = *cfg;
     int32_t n = ocl_device_count();
     if (device < 0 || device >= n) {
-        awq_status st = ocl_fail(c, AWQ_ERR_NO_BACKEND, "opencl: no device %d (%d found%s%s)", device,
-                                 n, g_dev.why[0] ? "; " : "", g_dev.why);
+        awq_status st = ocl_fail(c, AWQ_ERR_NO_BACKEND, "opencl: no device %d (%d found%s%s)", device, n,
+                                 g_dev.why[0] ? "; " : "", g_dev.why);
         free(c);
         return st;
     }
@@ -329,12 +337,15 @@ static awq_status ocl_create(int32_t device, const awq_backend_config *cfg, awq_
         snprintf(opts, sizeof opts, "-cl-std=CL1.2 -DTS=%d -DRT=%d -DLS=%d%s%s", c->ts, c->rt, c->ls,
                  fp16 ? " -DAWQ_FP16" : "",
                  p == P_QUANT && (fp & CL_FP_CORRECTLY_ROUNDED_DIVIDE_SQRT)
-                     ? " -cl-fp32-correctly-rounded-divide-sqrt" : "");
+                     ? " -cl-fp32-correctly-rounded-divide-sqrt"
+                     : "");
         st = build_program(c, p, opts);
     }
     if (st == AWQ_OK && !(fp & CL_FP_CORRECTLY_ROUNDED_DIVIDE_SQRT))
-        ocl_log(c, AWQ_LOG_LEVEL_WARN, "opencl: %s has no correctly rounded fp32 division: quantization "
-                "results may differ from the cpu backend in rare last-bit ties", c->name);
+        ocl_log(c, AWQ_LOG_LEVEL_WARN,
+                "opencl: %s has no correctly rounded fp32 division: quantization "
+                "results may differ from the cpu backend in rare last-bit ties",
+                c->name);
     if (st == AWQ_OK) st = make_kernels(c);
     if (st == AWQ_OK) {
         c->partial = clCreateBuffer(c->cl, CL_MEM_READ_WRITE, OCL_SCALAR_GROUPS * sizeof(float), NULL, &err);
@@ -370,7 +381,8 @@ static awq_status ocl_buffer_alloc(awq_backend_ctx *c, size_t nbytes, void **buf
     if (c->max_alloc && nbytes > c->max_alloc)
         return ocl_fail(c, AWQ_ERR_DEVICE_MEMORY,
                         "opencl: a buffer of %zu bytes (%.1f MiB) exceeds the largest allocation of %s "
-                        "(%zu bytes)", nbytes, (double)nbytes / 1048576.0, c->name, c->max_alloc);
+                        "(%zu bytes)",
+                        nbytes, (double)nbytes / 1048576.0, c->name, c->max_alloc);
     cl_int err;
     cl_mem m = clCreateBuffer(c->cl, CL_MEM_READ_WRITE, nbytes ? nbytes : 16, NULL, &err);
     if (err != CL_SUCCESS) {
@@ -434,36 +446,36 @@ awq_status ocl_launch(awq_backend_ctx *c, int kid, cl_uint dims, const size_t *g
 /* ---- the table --------------------------------------------------------------------------- */
 
 static const awq_backend_ops ocl_ops_table = {
-    .abi_version  = AWQ_BACKEND_ABI_VERSION,
-    .struct_size  = sizeof(awq_backend_ops),
-    .name         = "opencl",
+    .abi_version = AWQ_BACKEND_ABI_VERSION,
+    .struct_size = sizeof(awq_backend_ops),
+    .name = "opencl",
     .device_count = ocl_device_count,
-    .device_info  = ocl_device_info,
-    .create       = ocl_create,
-    .destroy      = ocl_destroy,
+    .device_info = ocl_device_info,
+    .create = ocl_create,
+    .destroy = ocl_destroy,
     .buffer_alloc = ocl_buffer_alloc,
-    .buffer_free  = ocl_buffer_free,
-    .upload       = ocl_upload,
-    .download     = ocl_download,
-    .synchronize  = ocl_synchronize,
-    .memset_zero  = ocl_memset_zero,
-    .matmul       = ocl_matmul,
+    .buffer_free = ocl_buffer_free,
+    .upload = ocl_upload,
+    .download = ocl_download,
+    .synchronize = ocl_synchronize,
+    .memset_zero = ocl_memset_zero,
+    .matmul = ocl_matmul,
     .matmul_w4a16 = ocl_matmul_w4a16,
-    .rmsnorm      = ocl_rmsnorm,
-    .rope         = ocl_rope,
-    .attention    = ocl_attention,
-    .silu_mul     = ocl_silu_mul,
-    .binop        = ocl_binop,
-    .get_rows     = ocl_get_rows,
-    .convert      = ocl_convert,
-    .fake_quant   = ocl_fake_quant,
-    .quantize_w4  = ocl_quantize_w4,
-    .reduce       = ocl_reduce,
-    .scalar       = ocl_scalar,
-    .clip_search  = ocl_clip_search,
-    .gram         = ocl_gram,
-    .act_mul      = ocl_act_mul,
-    .softcap      = ocl_softcap,
+    .rmsnorm = ocl_rmsnorm,
+    .rope = ocl_rope,
+    .attention = ocl_attention,
+    .silu_mul = ocl_silu_mul,
+    .binop = ocl_binop,
+    .get_rows = ocl_get_rows,
+    .convert = ocl_convert,
+    .fake_quant = ocl_fake_quant,
+    .quantize_w4 = ocl_quantize_w4,
+    .reduce = ocl_reduce,
+    .scalar = ocl_scalar,
+    .clip_search = ocl_clip_search,
+    .gram = ocl_gram,
+    .act_mul = ocl_act_mul,
+    .softcap = ocl_softcap,
     .attention_softcap = ocl_attention_softcap,
 };
 

@@ -13,18 +13,18 @@
 #include <clblast_c.h>
 #endif
 
-#define REQUIRE(c, cond, ...)                                                   \
-    do {                                                                        \
+#define REQUIRE(c, cond, ...)                                                           \
+    do {                                                                                \
         if (!(cond)) return ocl_fail((c), AWQ_ERR_UNSUPPORTED, "opencl: " __VA_ARGS__); \
     } while (0)
-#define TRY(x)                            \
-    do {                                  \
-        awq_status st_ = (x);             \
-        if (st_ != AWQ_OK) return st_;    \
+#define TRY(x)                         \
+    do {                               \
+        awq_status st_ = (x);          \
+        if (st_ != AWQ_OK) return st_; \
     } while (0)
-#define LAUNCH(c, kid, dims, g, l, ...)                                        \
-    do {                                                                        \
-        const ocl_arg args_[] = {__VA_ARGS__};                                  \
+#define LAUNCH(c, kid, dims, g, l, ...)                                                         \
+    do {                                                                                        \
+        const ocl_arg args_[] = {__VA_ARGS__};                                                  \
         return ocl_launch((c), (kid), (dims), (g), (l), sizeof args_ / sizeof args_[0], args_); \
     } while (0)
 
@@ -42,8 +42,8 @@ static int64_t esize(const awq_tensor *t) { return (int64_t)awq_dtype_size_inlin
 static bool usable(const awq_tensor *t) {
     int64_t es = esize(t);
     return es > 0 && t->data && awq_tensor_is_rowwise(t) && t->offs % (size_t)es == 0 &&
-           awq_tensor_row_stride(t) % es == 0 && awq_tensor_rows(t) < INT32_MAX &&
-           awq_tensor_cols(t) < INT32_MAX;
+        awq_tensor_row_stride(t) % es == 0 && awq_tensor_rows(t) < INT32_MAX &&
+        awq_tensor_cols(t) < INT32_MAX;
 }
 static cl_ulong eoff(const awq_tensor *t) { return (cl_ulong)(t->offs / (size_t)esize(t)); }
 static cl_ulong boff(const awq_tensor *t) { return (cl_ulong)t->offs; }
@@ -54,19 +54,21 @@ static cl_mem mem(const awq_tensor *t) { return (cl_mem)t->data; }
 
 #ifdef AWQ_HAVE_CLBLAST
 /* y = x W^T with CLBlast's tuned SGEMM (F32 weights, large batches); bias added afterwards. */
-static awq_status clblast_matmul(awq_backend_ctx *c, awq_tensor *y, const awq_tensor *x,
-                                 const awq_tensor *w, const awq_tensor *bias) {
+static awq_status clblast_matmul(awq_backend_ctx *c, awq_tensor *y, const awq_tensor *x, const awq_tensor *w,
+                                 const awq_tensor *bias) {
     int64_t n = awq_tensor_rows(x), in = awq_tensor_cols(x), out = awq_tensor_rows(w);
-    CLBlastStatusCode s = CLBlastSgemm(CLBlastLayoutRowMajor, CLBlastTransposeNo, CLBlastTransposeYes,
-                                       (size_t)n, (size_t)out, (size_t)in, 1.0f, mem(x), eoff(x),
-                                       (size_t)ld(x), mem(w), eoff(w), (size_t)ld(w), 0.0f, mem(y),
-                                       eoff(y), (size_t)ld(y), &c->queue, NULL);
+    CLBlastStatusCode s =
+        CLBlastSgemm(CLBlastLayoutRowMajor, CLBlastTransposeNo, CLBlastTransposeYes, (size_t)n, (size_t)out,
+                     (size_t)in, 1.0f, mem(x), eoff(x), (size_t)ld(x), mem(w), eoff(w), (size_t)ld(w), 0.0f,
+                     mem(y), eoff(y), (size_t)ld(y), &c->queue, NULL);
     if (s != CLBlastSuccess)
-        return ocl_fail(c, s == CLBlastOpenCLOutOfResources || s == -4 /* CL_MEM_OBJECT_ALLOCATION_FAILURE */
-                               ? AWQ_ERR_DEVICE_MEMORY : AWQ_ERR_BACKEND,
+        return ocl_fail(c,
+                        s == CLBlastOpenCLOutOfResources || s == -4 /* CL_MEM_OBJECT_ALLOCATION_FAILURE */
+                            ? AWQ_ERR_DEVICE_MEMORY
+                            : AWQ_ERR_BACKEND,
                         "opencl: CLBlastSgemm(%lld x %lld x %lld) failed: CLBlast status %d%s%s",
-                        (long long)n, (long long)out, (long long)in, (int)s,
-                        s < 0 && s > -70 ? " = " : "", s < 0 && s > -70 ? ocl_err_name((cl_int)s) : "");
+                        (long long)n, (long long)out, (long long)in, (int)s, s < 0 && s > -70 ? " = " : "",
+                        s < 0 && s > -70 ? ocl_err_name((cl_int)s) : "");
     if (bias) TRY(ocl_binop(c, y, y, bias, AWQ_BINOP_ADD));
     return AWQ_OK;
 }
@@ -95,32 +97,32 @@ awq_status ocl_matmul(awq_backend_ctx *c, awq_tensor *y, const awq_tensor *x, co
     cl_long ldx = ld(x), ldw = ld(w), ldy = ld(y);
     if (c->blocked) {
         size_t l[2] = {BLK_LX, 1}, g[2] = {((size_t)out + 3) / 4, ((size_t)n + 3) / 4};
-        LAUNCH(c, K_gemm_blk, 2, g, l, OA(cn), OA(cin), OA(cout), OA(xm), OA(xo), OA(ldx), OA(wm),
-               OA(wo), OA(ldw), OA(wdt), OA(bm), OA(bo), OA(bdt), OA(has_b), OA(ym), OA(yo), OA(ldy));
+        LAUNCH(c, K_gemm_blk, 2, g, l, OA(cn), OA(cin), OA(cout), OA(xm), OA(xo), OA(ldx), OA(wm), OA(wo),
+               OA(ldw), OA(wdt), OA(bm), OA(bo), OA(bdt), OA(has_b), OA(ym), OA(yo), OA(ldy));
     }
     if (n <= OCL_GEMV_MAX_ROWS) {
         size_t l[2] = {32, (size_t)c->ls / 32}, g[2] = {32, (size_t)out};
-        LAUNCH(c, K_gemv_dense, 2, g, l, OA(cn), OA(cin), OA(cout), OA(xm), OA(xo), OA(ldx), OA(wm),
-               OA(wo), OA(ldw), OA(wdt), OA(bm), OA(bo), OA(bdt), OA(has_b), OA(ym), OA(yo), OA(ldy));
+        LAUNCH(c, K_gemv_dense, 2, g, l, OA(cn), OA(cin), OA(cout), OA(xm), OA(xo), OA(ldx), OA(wm), OA(wo),
+               OA(ldw), OA(wdt), OA(bm), OA(bo), OA(bdt), OA(has_b), OA(ym), OA(yo), OA(ldy));
     }
     size_t l[2] = {(size_t)c->ts, (size_t)(c->ts / c->rt)};
     size_t g[2] = {((size_t)out + c->ts - 1) / c->ts * l[0], ((size_t)n + c->ts - 1) / c->ts * l[1]};
-    LAUNCH(c, K_gemm_dense, 2, g, l, OA(cn), OA(cin), OA(cout), OA(xm), OA(xo), OA(ldx), OA(wm),
-           OA(wo), OA(ldw), OA(wdt), OA(bm), OA(bo), OA(bdt), OA(has_b), OA(ym), OA(yo), OA(ldy));
+    LAUNCH(c, K_gemm_dense, 2, g, l, OA(cn), OA(cin), OA(cout), OA(xm), OA(xo), OA(ldx), OA(wm), OA(wo),
+           OA(ldw), OA(wdt), OA(bm), OA(bo), OA(bdt), OA(has_b), OA(ym), OA(yo), OA(ldy));
 }
 
-awq_status ocl_matmul_w4a16(awq_backend_ctx *c, awq_tensor *y, const awq_tensor *x,
-                            const awq_qlinear *w) {
+awq_status ocl_matmul_w4a16(awq_backend_ctx *c, awq_tensor *y, const awq_tensor *x, const awq_qlinear *w) {
     int64_t in = w->in, out = w->out, n = awq_tensor_rows(x);
     REQUIRE(c, x->type == AWQ_DTYPE_F32 && y->type == AWQ_DTYPE_F32, "matmul_w4a16: x and y must be F32");
     REQUIRE(c, out % 8 == 0 && w->group_size > 0 && in % w->group_size == 0,
             "matmul_w4a16: out %% 8 and in %% group_size must be 0");
     REQUIRE(c, awq_tensor_cols(x) == in && awq_tensor_cols(y) == out && awq_tensor_rows(y) == n,
             "matmul_w4a16: shape mismatch");
-    REQUIRE(c, w->qweight.type == AWQ_DTYPE_I32 && w->qzeros.type == AWQ_DTYPE_I32 &&
-                   w->scales.type == AWQ_DTYPE_F16 && awq_tensor_is_contiguous(&w->qweight) &&
-                   awq_tensor_is_contiguous(&w->qzeros) && awq_tensor_is_contiguous(&w->scales) &&
-                   usable(&w->qweight) && usable(&w->qzeros) && usable(&w->scales),
+    REQUIRE(c,
+            w->qweight.type == AWQ_DTYPE_I32 && w->qzeros.type == AWQ_DTYPE_I32 &&
+                w->scales.type == AWQ_DTYPE_F16 && awq_tensor_is_contiguous(&w->qweight) &&
+                awq_tensor_is_contiguous(&w->qzeros) && awq_tensor_is_contiguous(&w->scales) &&
+                usable(&w->qweight) && usable(&w->qzeros) && usable(&w->scales),
             "matmul_w4a16: qweight/qzeros I32 and scales F16, contiguous");
     REQUIRE(c, usable(x) && usable(y), "matmul_w4a16: tensors must be rowwise and element-aligned");
     const awq_tensor *bias = w->bias.data ? &w->bias : NULL;
@@ -135,40 +137,41 @@ awq_status ocl_matmul_w4a16(awq_backend_ctx *c, awq_tensor *y, const awq_tensor 
     cl_long ldx = ld(x), ldy = ld(y);
     if (c->blocked) {
         size_t l[2] = {BLK_LX, 1}, g[2] = {(size_t)(out / 8), ((size_t)n + 3) / 4};
-        LAUNCH(c, K_gemm_w4_blk, 2, g, l, OA(cn), OA(cin), OA(cout), OA(gs), OA(xm), OA(xo), OA(ldx),
-               OA(qw), OA(qwo), OA(qz), OA(qzo), OA(sc), OA(sco), OA(bm), OA(bo), OA(bdt), OA(has_b),
-               OA(ym), OA(yo), OA(ldy));
+        LAUNCH(c, K_gemm_w4_blk, 2, g, l, OA(cn), OA(cin), OA(cout), OA(gs), OA(xm), OA(xo), OA(ldx), OA(qw),
+               OA(qwo), OA(qz), OA(qzo), OA(sc), OA(sco), OA(bm), OA(bo), OA(bdt), OA(has_b), OA(ym), OA(yo),
+               OA(ldy));
     }
     if (n <= OCL_GEMV_MAX_ROWS) {
         size_t wx = (size_t)c->ls / 8;
         bool x4 = out % 32 == 0; /* 128-bit loads of 4 packed columns per item */
         size_t l[2] = {wx, 8}, g[2] = {(size_t)(out / (x4 ? 32 : 8)), 8};
-        LAUNCH(c, x4 ? K_gemv_w4x4 : K_gemv_w4, 2, g, l, OA(cn), OA(cin), OA(cout), OA(gs), OA(xm), OA(xo), OA(ldx),
-               OA(qw), OA(qwo), OA(qz), OA(qzo), OA(sc), OA(sco), OA(bm), OA(bo), OA(bdt), OA(has_b),
+        LAUNCH(c, x4 ? K_gemv_w4x4 : K_gemv_w4, 2, g, l, OA(cn), OA(cin), OA(cout), OA(gs), OA(xm), OA(xo),
+               OA(ldx), OA(qw), OA(qwo), OA(qz), OA(qzo), OA(sc), OA(sco), OA(bm), OA(bo), OA(bdt), OA(has_b),
                OA(ym), OA(yo), OA(ldy));
     }
     size_t l[2] = {(size_t)c->ts, (size_t)(c->ts / c->rt)};
     size_t g[2] = {((size_t)out + c->ts - 1) / c->ts * l[0], ((size_t)n + c->ts - 1) / c->ts * l[1]};
-    LAUNCH(c, K_gemm_w4, 2, g, l, OA(cn), OA(cin), OA(cout), OA(gs), OA(xm), OA(xo), OA(ldx), OA(qw),
-           OA(qwo), OA(qz), OA(qzo), OA(sc), OA(sco), OA(bm), OA(bo), OA(bdt), OA(has_b), OA(ym),
-           OA(yo), OA(ldy));
+    LAUNCH(c, K_gemm_w4, 2, g, l, OA(cn), OA(cin), OA(cout), OA(gs), OA(xm), OA(xo), OA(ldx), OA(qw), OA(qwo),
+           OA(qz), OA(qzo), OA(sc), OA(sco), OA(bm), OA(bo), OA(bdt), OA(has_b), OA(ym), OA(yo), OA(ldy));
 }
 
 awq_status ocl_gram(awq_backend_ctx *c, awq_tensor *g, const awq_tensor *x, bool accumulate) {
     int64_t n = awq_tensor_rows(x), C = awq_tensor_cols(x);
-    REQUIRE(c, x->type == AWQ_DTYPE_F32 && g->type == AWQ_DTYPE_F32 && awq_tensor_rows(g) == C &&
-                   awq_tensor_cols(g) == C && usable(x) && usable(g),
+    REQUIRE(c,
+            x->type == AWQ_DTYPE_F32 && g->type == AWQ_DTYPE_F32 && awq_tensor_rows(g) == C &&
+                awq_tensor_cols(g) == C && usable(x) && usable(g),
             "gram: g (c, c) and x (n, c) F32");
 #ifdef AWQ_HAVE_CLBLAST
     if (c->use_clblast && n >= 64) {
-        CLBlastStatusCode s = CLBlastSgemm(CLBlastLayoutRowMajor, CLBlastTransposeYes, CLBlastTransposeNo,
-                                           (size_t)C, (size_t)C, (size_t)n, 1.0f, mem(x), eoff(x),
-                                           (size_t)ld(x), mem(x), eoff(x), (size_t)ld(x),
-                                           accumulate ? 1.0f : 0.0f, mem(g), eoff(g), (size_t)ld(g),
-                                           &c->queue, NULL);
+        CLBlastStatusCode s =
+            CLBlastSgemm(CLBlastLayoutRowMajor, CLBlastTransposeYes, CLBlastTransposeNo, (size_t)C, (size_t)C,
+                         (size_t)n, 1.0f, mem(x), eoff(x), (size_t)ld(x), mem(x), eoff(x), (size_t)ld(x),
+                         accumulate ? 1.0f : 0.0f, mem(g), eoff(g), (size_t)ld(g), &c->queue, NULL);
         if (s == CLBlastSuccess) return AWQ_OK;
-        return ocl_fail(c, AWQ_ERR_BACKEND, "opencl: CLBlastSgemm (gram %lld x %lld over %lld) failed: "
-                        "CLBlast status %d", (long long)C, (long long)C, (long long)n, (int)s);
+        return ocl_fail(c, AWQ_ERR_BACKEND,
+                        "opencl: CLBlastSgemm (gram %lld x %lld over %lld) failed: "
+                        "CLBlast status %d",
+                        (long long)C, (long long)C, (long long)n, (int)s);
     }
 #endif
     cl_int cn = (cl_int)n, cc = (cl_int)C, acc = accumulate;
@@ -194,28 +197,30 @@ awq_status ocl_rmsnorm(awq_backend_ctx *c, awq_tensor *y, const awq_tensor *x, c
     cl_ulong xo = eoff(x), yo = eoff(y), go = boff(gamma);
     cl_long ldx = ld(x), ldy = ld(y);
     size_t l[1] = {(size_t)c->ls}, g[1] = {(size_t)n * (size_t)c->ls};
-    LAUNCH(c, K_rmsnorm, 1, g, l, OA(cd), OA(xm), OA(xo), OA(ldx), OA(gm), OA(go), OA(gdt), OA(eps),
-           OA(ym), OA(yo), OA(ldy));
+    LAUNCH(c, K_rmsnorm, 1, g, l, OA(cd), OA(xm), OA(xo), OA(ldx), OA(gm), OA(go), OA(gdt), OA(eps), OA(ym),
+           OA(yo), OA(ldy));
 }
 
 awq_status ocl_rope(awq_backend_ctx *c, awq_tensor *x, const awq_tensor *pos, const awq_tensor *inv_freq,
                     float attn_factor) {
-    REQUIRE(c, x->type == AWQ_DTYPE_F32 && x->ndim == 3 && x->nb[2] == 4 && pos->type == AWQ_DTYPE_I32 &&
-                   inv_freq->type == AWQ_DTYPE_F32,
+    REQUIRE(c,
+            x->type == AWQ_DTYPE_F32 && x->ndim == 3 && x->nb[2] == 4 && pos->type == AWQ_DTYPE_I32 &&
+                inv_freq->type == AWQ_DTYPE_F32,
             "rope: x (n_tok, n_heads, head_dim) F32, pos I32, inv_freq F32");
     int64_t nt = x->ne[0], nh = x->ne[1], hd = x->ne[2], half = hd / 2;
     REQUIRE(c, hd % 2 == 0 && awq_tensor_nelem(pos) == nt && awq_tensor_nelem(inv_freq) == half,
             "rope: shape mismatch");
-    REQUIRE(c, x->offs % 4 == 0 && x->nb[0] % 4 == 0 && x->nb[1] % 4 == 0 && pos->offs % 4 == 0 &&
-                   inv_freq->offs % 4 == 0 && usable(pos) && usable(inv_freq),
+    REQUIRE(c,
+            x->offs % 4 == 0 && x->nb[0] % 4 == 0 && x->nb[1] % 4 == 0 && pos->offs % 4 == 0 &&
+                inv_freq->offs % 4 == 0 && usable(pos) && usable(inv_freq),
             "rope: element-aligned tensors");
     cl_int ch = (cl_int)half, cnh = (cl_int)nh, cnt = (cl_int)nt;
     cl_mem xm = mem(x), pm = mem(pos), im = mem(inv_freq);
     cl_ulong xo = x->offs / 4, po = eoff(pos), io = eoff(inv_freq);
     cl_long s0 = x->nb[0] / 4, s1 = x->nb[1] / 4;
     size_t g[3] = {(size_t)half, (size_t)nh, (size_t)nt};
-    LAUNCH(c, K_rope, 3, g, NULL, OA(ch), OA(cnh), OA(cnt), OA(xm), OA(xo), OA(s0), OA(s1), OA(pm),
-           OA(po), OA(im), OA(io), OA(attn_factor));
+    LAUNCH(c, K_rope, 3, g, NULL, OA(ch), OA(cnh), OA(cnt), OA(xm), OA(xo), OA(s0), OA(s1), OA(pm), OA(po),
+           OA(im), OA(io), OA(attn_factor));
 }
 
 awq_status ocl_attention(awq_backend_ctx *c, awq_tensor *out, const awq_tensor *q, const awq_tensor *k,
@@ -224,25 +229,28 @@ awq_status ocl_attention(awq_backend_ctx *c, awq_tensor *out, const awq_tensor *
 }
 
 awq_status ocl_attention_softcap(awq_backend_ctx *c, awq_tensor *out, const awq_tensor *q,
-                                 const awq_tensor *k, const awq_tensor *v, int32_t n_past,
-                                 float scale, int32_t window, float cap) {
+                                 const awq_tensor *k, const awq_tensor *v, int32_t n_past, float scale,
+                                 int32_t window, float cap) {
     REQUIRE(c, cap >= 0, "attention: soft-cap must be >= 0");
     REQUIRE(c, q->ndim == 4 && k->ndim == 4 && v->ndim == 4 && out->ndim == 4,
             "attention: 4-D tensors (B, T, H, hd)");
-    REQUIRE(c, q->type == AWQ_DTYPE_F32 && k->type == AWQ_DTYPE_F32 && v->type == AWQ_DTYPE_F32 &&
-                   out->type == AWQ_DTYPE_F32,
+    REQUIRE(c,
+            q->type == AWQ_DTYPE_F32 && k->type == AWQ_DTYPE_F32 && v->type == AWQ_DTYPE_F32 &&
+                out->type == AWQ_DTYPE_F32,
             "attention: F32 tensors");
     int64_t B = q->ne[0], T = q->ne[1], H = q->ne[2], hd = q->ne[3], S = k->ne[1], Hkv = k->ne[2];
-    REQUIRE(c, k->ne[0] == B && v->ne[0] == B && k->ne[3] == hd && v->ne[3] == hd && v->ne[1] == S &&
-                   v->ne[2] == Hkv && Hkv > 0 && H % Hkv == 0 && S >= n_past + T && out->ne[0] == B &&
-                   out->ne[1] == T && out->ne[2] == H && out->ne[3] == hd,
+    REQUIRE(c,
+            k->ne[0] == B && v->ne[0] == B && k->ne[3] == hd && v->ne[3] == hd && v->ne[1] == S &&
+                v->ne[2] == Hkv && Hkv > 0 && H % Hkv == 0 && S >= n_past + T && out->ne[0] == B &&
+                out->ne[1] == T && out->ne[2] == H && out->ne[3] == hd,
             "attention: shape mismatch");
     REQUIRE(c, hd <= (int64_t)OCL_ATT_NPER * c->ls, "attention: head_dim %lld > %d", (long long)hd,
             OCL_ATT_NPER * c->ls);
     const awq_tensor *ts[4] = {q, k, v, out};
     for (int i = 0; i < 4; i++)
-        REQUIRE(c, ts[i]->nb[3] == 4 && ts[i]->offs % 4 == 0 && ts[i]->nb[0] % 4 == 0 &&
-                       ts[i]->nb[1] % 4 == 0 && ts[i]->nb[2] % 4 == 0,
+        REQUIRE(c,
+                ts[i]->nb[3] == 4 && ts[i]->offs % 4 == 0 && ts[i]->nb[0] % 4 == 0 && ts[i]->nb[1] % 4 == 0 &&
+                    ts[i]->nb[2] % 4 == 0,
                 "attention: innermost dimension must be contiguous, strides element-aligned");
     cl_int cT = (cl_int)T, cH = (cl_int)H, cHkv = (cl_int)Hkv, chd = (cl_int)hd;
     cl_mem qm = mem(q), km = mem(k), vm = mem(v), om = mem(out);
@@ -254,8 +262,8 @@ awq_status ocl_attention_softcap(awq_backend_ctx *c, awq_tensor *out, const awq_
     if (c->blocked && hd <= OCL_ATT_ROW_MAX_HD) {
         size_t l[3] = {1, 1, 1}, g[3] = {(size_t)H, (size_t)T, (size_t)B};
         LAUNCH(c, K_attention_row, 3, g, l, OA(cT), OA(cH), OA(cHkv), OA(chd), OA(n_past), OA(scale),
-               OA(window), OA(cap), OA(qm), OA(qo), OA(q0), OA(q1), OA(q2), OA(km), OA(ko), OA(k0), OA(k1), OA(k2),
-               OA(vm), OA(vo), OA(v0), OA(v1), OA(v2), OA(om), OA(oo), OA(o0), OA(o1), OA(o2));
+               OA(window), OA(cap), OA(qm), OA(qo), OA(q0), OA(q1), OA(q2), OA(km), OA(ko), OA(k0), OA(k1),
+               OA(k2), OA(vm), OA(vo), OA(v0), OA(v1), OA(v2), OA(om), OA(oo), OA(o0), OA(o1), OA(o2));
     }
     size_t l[3] = {(size_t)c->ls, 1, 1}, g[3] = {(size_t)H * (size_t)c->ls, (size_t)T, (size_t)B};
     LAUNCH(c, K_attention, 3, g, l, OA(cT), OA(cH), OA(cHkv), OA(chd), OA(n_past), OA(scale), OA(window),
@@ -273,8 +281,9 @@ awq_status ocl_silu_mul(awq_backend_ctx *c, awq_tensor *y, const awq_tensor *gat
     int64_t n = awq_tensor_rows(gate), d = awq_tensor_cols(gate);
     REQUIRE(c, y->type == AWQ_DTYPE_F32 && gate->type == AWQ_DTYPE_F32 && up->type == AWQ_DTYPE_F32,
             "silu_mul: F32 tensors");
-    REQUIRE(c, awq_tensor_rows(up) == n && awq_tensor_cols(up) == d && awq_tensor_rows(y) == n &&
-                   awq_tensor_cols(y) == d && usable(y) && usable(gate) && usable(up),
+    REQUIRE(c,
+            awq_tensor_rows(up) == n && awq_tensor_cols(up) == d && awq_tensor_rows(y) == n &&
+                awq_tensor_cols(y) == d && usable(y) && usable(gate) && usable(up),
             "silu_mul: shape mismatch");
     cl_int cd = (cl_int)d, cn = (cl_int)n;
     cl_mem ym = mem(y), gm = mem(gate), um = mem(up);
@@ -286,15 +295,16 @@ awq_status ocl_silu_mul(awq_backend_ctx *c, awq_tensor *y, const awq_tensor *gat
            OA(um), OA(uo), OA(ldu));
 }
 
-awq_status ocl_act_mul(awq_backend_ctx *c, awq_tensor *y, const awq_tensor *gate,
-                       const awq_tensor *up, awq_act act) {
+awq_status ocl_act_mul(awq_backend_ctx *c, awq_tensor *y, const awq_tensor *gate, const awq_tensor *up,
+                       awq_act act) {
     REQUIRE(c, act == AWQ_ACT_SILU || act == AWQ_ACT_GELU_TANH, "act_mul: unknown activation %d", (int)act);
     if (act == AWQ_ACT_SILU) return ocl_silu_mul(c, y, gate, up);
     int64_t n = awq_tensor_rows(gate), d = awq_tensor_cols(gate);
     REQUIRE(c, y->type == AWQ_DTYPE_F32 && gate->type == AWQ_DTYPE_F32 && up->type == AWQ_DTYPE_F32,
             "act_mul: F32 tensors");
-    REQUIRE(c, awq_tensor_rows(up) == n && awq_tensor_cols(up) == d && awq_tensor_rows(y) == n &&
-                   awq_tensor_cols(y) == d && usable(y) && usable(gate) && usable(up),
+    REQUIRE(c,
+            awq_tensor_rows(up) == n && awq_tensor_cols(up) == d && awq_tensor_rows(y) == n &&
+                awq_tensor_cols(y) == d && usable(y) && usable(gate) && usable(up),
             "act_mul: shape mismatch");
     cl_int cd = (cl_int)d, cn = (cl_int)n;
     cl_mem ym = mem(y), gm = mem(gate), um = mem(up);
@@ -325,8 +335,9 @@ awq_status ocl_binop(awq_backend_ctx *c, awq_tensor *y, const awq_tensor *a, con
     REQUIRE(c, y->type == AWQ_DTYPE_F32 && a->type == AWQ_DTYPE_F32 && is_float(b->type),
             "binop: y, a F32; b float");
     bool bcast = awq_tensor_nelem(b) == d && awq_tensor_rows(b) == 1;
-    REQUIRE(c, awq_tensor_cols(b) == d && (bcast || awq_tensor_rows(b) == n) && awq_tensor_rows(y) == n &&
-                   awq_tensor_cols(y) == d,
+    REQUIRE(c,
+            awq_tensor_cols(b) == d && (bcast || awq_tensor_rows(b) == n) && awq_tensor_rows(y) == n &&
+                awq_tensor_cols(y) == d,
             "binop: b must be (n, d) or (1, d)/(d,) with a (n, d)");
     REQUIRE(c, usable(y) && usable(a) && usable(b), "binop: rowwise tensors");
     cl_int cd = (cl_int)d, cn = (cl_int)n, cop = (cl_int)op, bdt = (cl_int)b->type;
@@ -335,16 +346,17 @@ awq_status ocl_binop(awq_backend_ctx *c, awq_tensor *y, const awq_tensor *a, con
     cl_long ldy = ld(y), lda = ld(a), ldb = bcast ? 0 : ld(b);
     size_t g[2];
     grid2(g, d, n);
-    LAUNCH(c, K_binop, 2, g, NULL, OA(cd), OA(cn), OA(cop), OA(ym), OA(yo), OA(ldy), OA(am), OA(ao),
-           OA(lda), OA(bm), OA(bo), OA(ldb), OA(bdt));
+    LAUNCH(c, K_binop, 2, g, NULL, OA(cd), OA(cn), OA(cop), OA(ym), OA(yo), OA(ldy), OA(am), OA(ao), OA(lda),
+           OA(bm), OA(bo), OA(ldb), OA(bdt));
 }
 
 awq_status ocl_get_rows(awq_backend_ctx *c, awq_tensor *y, const awq_tensor *table, const awq_tensor *ids) {
     int64_t n = awq_tensor_nelem(ids), V = awq_tensor_rows(table), d = awq_tensor_cols(table);
     REQUIRE(c, ids->type == AWQ_DTYPE_I32 && is_float(table->type) && y->type == AWQ_DTYPE_F32,
             "get_rows: ids I32, table float, y F32");
-    REQUIRE(c, awq_tensor_rows(y) == n && awq_tensor_cols(y) == d && usable(y) && usable(table) &&
-                   usable(ids) && awq_tensor_is_contiguous(ids),
+    REQUIRE(c,
+            awq_tensor_rows(y) == n && awq_tensor_cols(y) == d && usable(y) && usable(table) && usable(ids) &&
+                awq_tensor_is_contiguous(ids),
             "get_rows: shape mismatch");
     if (n == 0) return AWQ_OK;
     /* ids are checked on the host: an out-of-range id is an error, never a wild read */
@@ -398,13 +410,16 @@ awq_status ocl_fake_quant(awq_backend_ctx *c, awq_tensor *wq, const awq_tensor *
     int64_t out = awq_tensor_rows(w), in = awq_tensor_cols(w);
     TRY(check_quant(c, q, in));
     int64_t G = in / q->group_size;
-    REQUIRE(c, w->type == AWQ_DTYPE_F32 && wq->type == AWQ_DTYPE_F32 && awq_tensor_rows(wq) == out &&
-                   awq_tensor_cols(wq) == in && usable(w) && usable(wq),
+    REQUIRE(c,
+            w->type == AWQ_DTYPE_F32 && wq->type == AWQ_DTYPE_F32 && awq_tensor_rows(wq) == out &&
+                awq_tensor_cols(wq) == in && usable(w) && usable(wq),
             "fake_quant: w, wq (out, in) F32");
     REQUIRE(c, !s || (s->type == AWQ_DTYPE_F32 && awq_tensor_nelem(s) == in && usable(s)),
             "fake_quant: s (in,) F32");
-    REQUIRE(c, !clip || (clip->type == AWQ_DTYPE_F32 && awq_tensor_rows(clip) == out &&
-                         awq_tensor_cols(clip) == G && usable(clip)),
+    REQUIRE(c,
+            !clip ||
+                (clip->type == AWQ_DTYPE_F32 && awq_tensor_rows(clip) == out && awq_tensor_cols(clip) == G &&
+                 usable(clip)),
             "fake_quant: clip (out, in/gs) F32");
     cl_int cout = (cl_int)out, cG = (cl_int)G, gs = q->group_size, has_s = s != NULL, has_c = clip != NULL;
     cl_float qmax = (cl_float)((1 << q->bits) - 1);
@@ -413,8 +428,8 @@ awq_status ocl_fake_quant(awq_backend_ctx *c, awq_tensor *wq, const awq_tensor *
     cl_long ldq = ld(wq), ldw = ld(w), ldc = clip ? ld(clip) : 0;
     size_t g[2];
     grid2(g, G, out);
-    LAUNCH(c, K_fake_quant, 2, g, NULL, OA(cout), OA(cG), OA(gs), OA(qmax), OA(qm), OA(qo), OA(ldq),
-           OA(wm), OA(wo), OA(ldw), OA(sm), OA(so), OA(has_s), OA(cm), OA(co), OA(ldc), OA(has_c));
+    LAUNCH(c, K_fake_quant, 2, g, NULL, OA(cout), OA(cG), OA(gs), OA(qmax), OA(qm), OA(qo), OA(ldq), OA(wm),
+           OA(wo), OA(ldw), OA(sm), OA(so), OA(has_s), OA(cm), OA(co), OA(ldc), OA(has_c));
 }
 
 awq_status ocl_quantize_w4(awq_backend_ctx *c, awq_tensor *codes, awq_tensor *scales, awq_tensor *zeros,
@@ -423,13 +438,14 @@ awq_status ocl_quantize_w4(awq_backend_ctx *c, awq_tensor *codes, awq_tensor *sc
     TRY(check_quant(c, q, in));
     int64_t G = in / q->group_size;
     REQUIRE(c, q->bits == 4, "quantize_w4: bits must be 4");
-    REQUIRE(c, w->type == AWQ_DTYPE_F16 && codes->type == AWQ_DTYPE_U8 && scales->type == AWQ_DTYPE_F16 &&
-                   zeros->type == AWQ_DTYPE_U8,
+    REQUIRE(c,
+            w->type == AWQ_DTYPE_F16 && codes->type == AWQ_DTYPE_U8 && scales->type == AWQ_DTYPE_F16 &&
+                zeros->type == AWQ_DTYPE_U8,
             "quantize_w4: w F16, codes U8, scales F16, zeros U8");
-    REQUIRE(c, awq_tensor_rows(codes) == out && awq_tensor_cols(codes) == in && awq_tensor_rows(scales) == out &&
-                   awq_tensor_cols(scales) == G && awq_tensor_rows(zeros) == out &&
-                   awq_tensor_cols(zeros) == G && usable(w) && usable(codes) && usable(scales) &&
-                   usable(zeros),
+    REQUIRE(c,
+            awq_tensor_rows(codes) == out && awq_tensor_cols(codes) == in && awq_tensor_rows(scales) == out &&
+                awq_tensor_cols(scales) == G && awq_tensor_rows(zeros) == out &&
+                awq_tensor_cols(zeros) == G && usable(w) && usable(codes) && usable(scales) && usable(zeros),
             "quantize_w4: shape mismatch");
     cl_int cout = (cl_int)out, cG = (cl_int)G, gs = q->group_size;
     cl_mem cm = mem(codes), sm = mem(scales), zm = mem(zeros), wm = mem(w);
@@ -444,26 +460,30 @@ awq_status ocl_quantize_w4(awq_backend_ctx *c, awq_tensor *codes, awq_tensor *sc
 awq_status ocl_reduce(awq_backend_ctx *c, awq_tensor *y, const awq_tensor *x, awq_reduce_op op,
                       int32_t group) {
     int64_t n = awq_tensor_rows(x), C = awq_tensor_cols(x);
-    REQUIRE(c, x->type == AWQ_DTYPE_F32 && y->type == AWQ_DTYPE_F32 && awq_tensor_nelem(y) == C &&
-                   usable(x) && usable(y) && awq_tensor_is_contiguous(y),
+    REQUIRE(c,
+            x->type == AWQ_DTYPE_F32 && y->type == AWQ_DTYPE_F32 && awq_tensor_nelem(y) == C && usable(x) &&
+                usable(y) && awq_tensor_is_contiguous(y),
             "reduce: x (n, c) F32 -> y (c,) F32");
-    REQUIRE(c, op != AWQ_REDUCE_WMEAN_GROUPS || (group > 0 && C % group == 0), "reduce: group %d must divide %lld",
-            group, (long long)C);
-    REQUIRE(c, op == AWQ_REDUCE_MEAN_ABS_COLS || op == AWQ_REDUCE_WMEAN_GROUPS || op == AWQ_REDUCE_MAX_ABS_COLS,
+    REQUIRE(c, op != AWQ_REDUCE_WMEAN_GROUPS || (group > 0 && C % group == 0),
+            "reduce: group %d must divide %lld", group, (long long)C);
+    REQUIRE(c,
+            op == AWQ_REDUCE_MEAN_ABS_COLS || op == AWQ_REDUCE_WMEAN_GROUPS || op == AWQ_REDUCE_MAX_ABS_COLS,
             "reduce: unknown op %d", (int)op);
     cl_int cn = (cl_int)n, cc = (cl_int)C, cop = (cl_int)op, grp = group > 0 ? group : 1;
     cl_mem xm = mem(x), ym = mem(y);
     cl_ulong xo = eoff(x), yo = eoff(y);
     cl_long ldx = ld(x);
     size_t l[1] = {(size_t)(c->ls < 64 ? c->ls : 64)}, g[1] = {(size_t)C};
-    LAUNCH(c, K_reduce_cols, 1, g, l, OA(cn), OA(cc), OA(cop), OA(grp), OA(xm), OA(xo), OA(ldx), OA(ym), OA(yo));
+    LAUNCH(c, K_reduce_cols, 1, g, l, OA(cn), OA(cc), OA(cop), OA(grp), OA(xm), OA(xo), OA(ldx), OA(ym),
+           OA(yo));
 }
 
 awq_status ocl_scalar(awq_backend_ctx *c, double *out, const awq_tensor *a, const awq_tensor *b,
                       awq_scalar_op op) {
     int64_t n = awq_tensor_rows(a), C = awq_tensor_cols(a);
-    REQUIRE(c, a->type == AWQ_DTYPE_F32 && b->type == AWQ_DTYPE_F32 && awq_tensor_rows(b) == n &&
-                   awq_tensor_cols(b) == C && usable(a) && usable(b),
+    REQUIRE(c,
+            a->type == AWQ_DTYPE_F32 && b->type == AWQ_DTYPE_F32 && awq_tensor_rows(b) == n &&
+                awq_tensor_cols(b) == C && usable(a) && usable(b),
             "scalar: a, b same shape F32");
     cl_long cn = (cl_long)n;
     cl_int cc = (cl_int)C, cop = (cl_int)op;
@@ -471,7 +491,8 @@ awq_status ocl_scalar(awq_backend_ctx *c, double *out, const awq_tensor *a, cons
     cl_ulong ao = eoff(a), bo = eoff(b);
     cl_long lda = ld(a), ldb = ld(b);
     size_t l[1] = {(size_t)c->ls}, g[1] = {(size_t)OCL_SCALAR_GROUPS * (size_t)c->ls};
-    const ocl_arg args[] = {OA(cn), OA(cc), OA(cop), OA(am), OA(ao), OA(lda), OA(bm), OA(bo), OA(ldb), OA(pm)};
+    const ocl_arg args[] = {OA(cn),  OA(cc), OA(cop), OA(am),  OA(ao),
+                            OA(lda), OA(bm), OA(bo),  OA(ldb), OA(pm)};
     TRY(ocl_launch(c, K_scalar_partial, 1, g, l, sizeof args / sizeof args[0], args));
     float part[OCL_SCALAR_GROUPS];
     TRY(ocl_check(c, clEnqueueReadBuffer(c->queue, pm, CL_TRUE, 0, sizeof part, part, 0, NULL, NULL),
@@ -487,10 +508,11 @@ awq_status ocl_clip_search(awq_backend_ctx *c, awq_tensor *best_max, const awq_t
     int64_t out = awq_tensor_rows(w), in = awq_tensor_cols(w), n = awq_tensor_rows(x);
     TRY(check_quant(c, q, in));
     int64_t gs = q->group_size, G = in / gs;
-    REQUIRE(c, w->type == AWQ_DTYPE_F32 && x->type == AWQ_DTYPE_F32 && best_max->type == AWQ_DTYPE_F32 &&
-                   awq_tensor_cols(x) == in && awq_tensor_rows(best_max) == out &&
-                   awq_tensor_cols(best_max) == G && usable(w) && usable(x) && usable(best_max) &&
-                   gs <= OCL_CLIP_MAX_GS && n_grid > 0 && n_steps > 0 && n_steps <= 16 && n > 0,
+    REQUIRE(c,
+            w->type == AWQ_DTYPE_F32 && x->type == AWQ_DTYPE_F32 && best_max->type == AWQ_DTYPE_F32 &&
+                awq_tensor_cols(x) == in && awq_tensor_rows(best_max) == out &&
+                awq_tensor_cols(best_max) == G && usable(w) && usable(x) && usable(best_max) &&
+                gs <= OCL_CLIP_MAX_GS && n_grid > 0 && n_steps > 0 && n_steps <= 16 && n > 0,
             "clip_search: w (out, in), x (n, in), best_max (out, in/gs) F32, gs <= %d, 1..16 steps",
             OCL_CLIP_MAX_GS);
     cl_int cout = (cl_int)out, cG = (cl_int)G, cgs = (cl_int)gs, cn = (cl_int)n;

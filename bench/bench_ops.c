@@ -23,7 +23,9 @@
 
 static unsigned long long rng = 88172645463325252ull;
 static float frand(void) {
-    rng ^= rng << 13; rng ^= rng >> 7; rng ^= rng << 17;
+    rng ^= rng << 13;
+    rng ^= rng >> 7;
+    rng ^= rng << 17;
     return (float)((double)(rng >> 11) / 9007199254740992.0 * 2.0 - 1.0);
 }
 
@@ -52,7 +54,8 @@ static void dev_copy(awq_device *d, awq_tensor *t, size_t nbytes) {
 
 int main(int argc, char **argv) {
     if (argc < 6) {
-        fprintf(stderr, "usage: %s BACKEND matmul|w4a16|gram|attention N IN OUT [f32|f16|bf16] [SECONDS]\n", argv[0]);
+        fprintf(stderr, "usage: %s BACKEND matmul|w4a16|gram|attention N IN OUT [f32|f16|bf16] [SECONDS]\n",
+                argv[0]);
         return 2;
     }
     const char *be = argv[1], *op = argv[2];
@@ -67,7 +70,9 @@ int main(int argc, char **argv) {
         fprintf(stderr, "cannot open %s: %s\n", be, awq_runtime_last_error(rt));
         return 1;
     }
-    awq_dtype wtype = strcmp(wt, "f16") == 0 ? AWQ_DTYPE_F16 : strcmp(wt, "bf16") == 0 ? AWQ_DTYPE_BF16 : AWQ_DTYPE_F32;
+    awq_dtype wtype = strcmp(wt, "f16") == 0 ? AWQ_DTYPE_F16
+        : strcmp(wt, "bf16") == 0            ? AWQ_DTYPE_BF16
+                                             : AWQ_DTYPE_F32;
     float *x = buf(&dev, (size_t)(n * in) * 4), *y = buf(&dev, (size_t)(n * (out > in ? out : in)) * 4);
     for (int64_t i = 0; i < n * in; i++) x[i] = frand();
     awq_tensor tx = awq_tensor_2d(AWQ_DTYPE_F32, x, 0, n, in);
@@ -84,7 +89,10 @@ int main(int argc, char **argv) {
         float *qd = buf(&dev, (size_t)(T * H * hd) * 4), *k = buf(&dev, (size_t)(T * Hkv * hd) * 4);
         float *v = buf(&dev, (size_t)(T * Hkv * hd) * 4), *o = buf(&dev, (size_t)(T * H * hd) * 4);
         for (int64_t i = 0; i < T * H * hd; i++) qd[i] = frand();
-        for (int64_t i = 0; i < T * Hkv * hd; i++) { k[i] = frand(); v[i] = frand(); }
+        for (int64_t i = 0; i < T * Hkv * hd; i++) {
+            k[i] = frand();
+            v[i] = frand();
+        }
         tq = awq_tensor_make(AWQ_DTYPE_F32, qd, 0, 4, qe);
         to = awq_tensor_make(AWQ_DTYPE_F32, o, 0, 4, qe);
         tk = awq_tensor_make(AWQ_DTYPE_F32, k, 0, 4, ke);
@@ -110,7 +118,9 @@ int main(int argc, char **argv) {
         for (int64_t i = 0; i < in * out / 8; i++) qw[i] = (int32_t)(frand() * 2147483647.0f);
         for (int64_t i = 0; i < G * out / 8; i++) qz[i] = (int32_t)(frand() * 2147483647.0f);
         for (int64_t i = 0; i < G * out; i++) sc[i] = awq_f32_to_f16(0.01f + 0.01f * frand());
-        q.in = in; q.out = out; q.group_size = gs;
+        q.in = in;
+        q.out = out;
+        q.group_size = gs;
         bytes += (double)in * (double)out / 2.0 + (double)G * (double)out * 2.5;
         q.qweight = awq_tensor_2d(AWQ_DTYPE_I32, qw, 0, in, out / 8);
         q.qzeros = awq_tensor_2d(AWQ_DTYPE_I32, qz, 0, G, out / 8);
@@ -128,8 +138,10 @@ int main(int argc, char **argv) {
         char *w = buf(&dev, (size_t)(out * in) * es);
         for (int64_t i = 0; i < out * in; i++) {
             float v = frand() * 0.1f;
-            if (wtype == AWQ_DTYPE_F32) ((float *)w)[i] = v;
-            else ((uint16_t *)w)[i] = wtype == AWQ_DTYPE_F16 ? awq_f32_to_f16(v) : awq_f32_to_bf16(v);
+            if (wtype == AWQ_DTYPE_F32)
+                ((float *)w)[i] = v;
+            else
+                ((uint16_t *)w)[i] = wtype == AWQ_DTYPE_F16 ? awq_f32_to_f16(v) : awq_f32_to_bf16(v);
         }
         tw = awq_tensor_2d(wtype, w, 0, out, in);
         bytes += (double)out * (double)in * (double)es;
@@ -143,9 +155,12 @@ int main(int argc, char **argv) {
         dev_copy(&dev, &tv, (size_t)(T * Hkv * hd) * 4);
     }
     dev_copy(&dev, &tx, (size_t)(n * in) * 4);
-    if (strcmp(op, "gram") == 0) dev_copy(&dev, &tg, (size_t)(in * in) * 4);
-    else if (strcmp(op, "copy") == 0) dev_copy(&dev, &ty, (size_t)(n * in) * 4);
-    else dev_copy(&dev, &ty, (size_t)(n * (out > in ? out : in)) * 4);
+    if (strcmp(op, "gram") == 0)
+        dev_copy(&dev, &tg, (size_t)(in * in) * 4);
+    else if (strcmp(op, "copy") == 0)
+        dev_copy(&dev, &ty, (size_t)(n * in) * 4);
+    else
+        dev_copy(&dev, &ty, (size_t)(n * (out > in ? out : in)) * 4);
     int iters = 0;
     double t0 = 0, t = 0;
     for (int warm = 1; warm >= 0; warm--) {
@@ -154,12 +169,16 @@ int main(int argc, char **argv) {
         do {
             awq_status st = AWQ_OK;
             for (int b = 0; b < 8 && st == AWQ_OK; b++) {
-                if (strcmp(op, "gram") == 0) st = dev.ops->gram(dev.ctx, &tg, &tx, false);
+                if (strcmp(op, "gram") == 0)
+                    st = dev.ops->gram(dev.ctx, &tg, &tx, false);
                 else if (strcmp(op, "attention") == 0)
                     st = dev.ops->attention(dev.ctx, &to, &tq, &tk, &tv, 0, 0.125f, 0);
-                else if (strcmp(op, "w4a16") == 0) st = dev.ops->matmul_w4a16(dev.ctx, &ty, &tx, &q);
-                else if (strcmp(op, "copy") == 0) st = dev.ops->convert(dev.ctx, &ty, &tx);
-                else st = dev.ops->matmul(dev.ctx, &ty, &tx, &tw, NULL);
+                else if (strcmp(op, "w4a16") == 0)
+                    st = dev.ops->matmul_w4a16(dev.ctx, &ty, &tx, &q);
+                else if (strcmp(op, "copy") == 0)
+                    st = dev.ops->convert(dev.ctx, &ty, &tx);
+                else
+                    st = dev.ops->matmul(dev.ctx, &ty, &tx, &tw, NULL);
             }
             if (st == AWQ_OK) st = dev.ops->synchronize(dev.ctx);
             if (st != AWQ_OK) {
@@ -171,8 +190,8 @@ int main(int argc, char **argv) {
         } while (t < (warm ? 0.2 : secs));
     }
     printf("%-9s %-6s %-4s n=%-6lld in=%-5lld out=%-6lld %9.3f ms %8.1f GFLOP/s %8.1f GB/s\n", be, op,
-           strcmp(op, "matmul") == 0 ? wt : "-", (long long)n, (long long)in, (long long)out,
-           t / iters * 1e3, flops * iters / t * 1e-9, bytes * iters / t * 1e-9);
+           strcmp(op, "matmul") == 0 ? wt : "-", (long long)n, (long long)in, (long long)out, t / iters * 1e3,
+           flops * iters / t * 1e-9, bytes * iters / t * 1e-9);
     if (q.prepared && dev.ops->weight_release) dev.ops->weight_release(dev.ctx, &q);
     awq_device_close(&dev);
     awq_runtime_destroy(rt);

@@ -36,14 +36,14 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#define CHUNK ((int64_t)1 << 20)
+#define CHUNK  ((int64_t)1 << 20)
 #define TWO_PI 6.283185307179586
 
 typedef struct shape {
     const char *name;
-    int64_t     d, layers, heads, kv_heads, head_dim, ff, vocab, max_pos;
-    double      rope_theta;
-    bool        tied, llama3_rope;
+    int64_t d, layers, heads, kv_heads, head_dim, ff, vocab, max_pos;
+    double rope_theta;
+    bool tied, llama3_rope;
 } shape;
 
 static const shape shapes[] = {
@@ -61,7 +61,9 @@ static uint64_t splitmix64(uint64_t *x) {
     return z ^ (z >> 31);
 }
 
-typedef struct rng { uint64_t s[4]; } rng;
+typedef struct rng {
+    uint64_t s[4];
+} rng;
 
 static void rng_seed(rng *r, uint64_t seed) {
     for (int i = 0; i < 4; i++) r->s[i] = splitmix64(&seed);
@@ -100,10 +102,10 @@ static uint16_t f32_to_f16(float f) {
     uint32_t u;
     memcpy(&u, &f, 4);
     uint32_t sign = (u >> 16) & 0x8000u;
-    int32_t  e = (int32_t)((u >> 23) & 0xff) - 127 + 15;
+    int32_t e = (int32_t)((u >> 23) & 0xff) - 127 + 15;
     uint32_t m = u & 0x7fffffu;
     if (e >= 31) return (uint16_t)(sign | 0x7c00u); /* values here are far below 65504 */
-    if (e <= 0) {                                    /* subnormal half */
+    if (e <= 0) {                                   /* subnormal half */
         if (e < -10) return (uint16_t)sign;
         m |= 0x800000u;
         int sh = 14 - e;
@@ -121,23 +123,26 @@ static uint16_t f32_to_f16(float f) {
 typedef enum kind { K_LINEAR, K_EMBED, K_NORM } kind;
 
 typedef struct tensor {
-    char    name[96];
+    char name[96];
     int64_t rows, cols; /* cols = 0: a vector of `rows` */
-    kind    k;
-    int     shard;
-    int64_t off;        /* byte offset in its shard's data section */
+    kind k;
+    int shard;
+    int64_t off; /* byte offset in its shard's data section */
 } tensor;
 
 typedef struct plan {
     tensor *t;
-    int     n, cap;
+    int n, cap;
 } plan;
 
 static void add(plan *p, kind k, int64_t rows, int64_t cols, const char *fmt, int layer) {
     if (p->n == p->cap) {
         p->cap = p->cap ? p->cap * 2 : 64;
         p->t = realloc(p->t, (size_t)p->cap * sizeof *p->t);
-        if (!p->t) { fprintf(stderr, "out of memory\n"); exit(1); }
+        if (!p->t) {
+            fprintf(stderr, "out of memory\n");
+            exit(1);
+        }
     }
     tensor *t = &p->t[p->n++];
     memset(t, 0, sizeof *t);
@@ -170,7 +175,10 @@ static int64_t numel(const tensor *t) { return t->cols ? t->rows * t->cols : t->
 
 /* The outlier hidden channels: a fixed set of 8, chosen from the seed. */
 #define N_OUTLIERS 8
-typedef struct outliers { int64_t ch[N_OUTLIERS]; float gain[N_OUTLIERS]; } outliers;
+typedef struct outliers {
+    int64_t ch[N_OUTLIERS];
+    float gain[N_OUTLIERS];
+} outliers;
 
 static void make_outliers(int64_t d, uint64_t seed, outliers *o) {
     rng r;
@@ -205,7 +213,10 @@ static void fill(const tensor *t, uint64_t seed, const outliers *o, int64_t e0, 
 
 /* ---- safetensors ------------------------------------------------------------------------------ */
 
-typedef struct sbuf { char *p; size_t len, cap; } sbuf;
+typedef struct sbuf {
+    char *p;
+    size_t len, cap;
+} sbuf;
 
 static void sb_printf(sbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void sb_printf(sbuf *b, const char *fmt, ...) {
@@ -214,16 +225,24 @@ static void sb_printf(sbuf *b, const char *fmt, ...) {
         va_start(ap, fmt);
         int k = vsnprintf(b->p ? b->p + b->len : NULL, b->p ? b->cap - b->len : 0, fmt, ap);
         va_end(ap);
-        if (k < 0) { fprintf(stderr, "format error\n"); exit(1); }
-        if (b->p && b->len + (size_t)k < b->cap) { b->len += (size_t)k; return; }
+        if (k < 0) {
+            fprintf(stderr, "format error\n");
+            exit(1);
+        }
+        if (b->p && b->len + (size_t)k < b->cap) {
+            b->len += (size_t)k;
+            return;
+        }
         b->cap = (b->cap + (size_t)k + 1) * 2;
         b->p = realloc(b->p, b->cap);
-        if (!b->p) { fprintf(stderr, "out of memory\n"); exit(1); }
+        if (!b->p) {
+            fprintf(stderr, "out of memory\n");
+            exit(1);
+        }
     }
 }
 
-static int write_shard(const char *path, plan *p, int shard, int bf16, uint64_t seed,
-                       const outliers *o) {
+static int write_shard(const char *path, plan *p, int shard, int bf16, uint64_t seed, const outliers *o) {
     sbuf h = {0};
     sb_printf(&h, "{\"__metadata__\":{\"format\":\"pt\"}");
     for (int i = 0; i < p->n; i++) {
@@ -231,18 +250,23 @@ static int write_shard(const char *path, plan *p, int shard, int bf16, uint64_t 
         if (t->shard != shard) continue;
         int64_t nb = numel(t) * 2;
         if (t->cols)
-            sb_printf(&h, ",\"%s\":{\"dtype\":\"%s\",\"shape\":[%" PRId64 ",%" PRId64 "],"
-                      "\"data_offsets\":[%" PRId64 ",%" PRId64 "]}", t->name, bf16 ? "BF16" : "F16",
-                      t->rows, t->cols, t->off, t->off + nb);
+            sb_printf(&h,
+                      ",\"%s\":{\"dtype\":\"%s\",\"shape\":[%" PRId64 ",%" PRId64 "],"
+                      "\"data_offsets\":[%" PRId64 ",%" PRId64 "]}",
+                      t->name, bf16 ? "BF16" : "F16", t->rows, t->cols, t->off, t->off + nb);
         else
-            sb_printf(&h, ",\"%s\":{\"dtype\":\"%s\",\"shape\":[%" PRId64 "],"
-                      "\"data_offsets\":[%" PRId64 ",%" PRId64 "]}", t->name, bf16 ? "BF16" : "F16",
-                      t->rows, t->off, t->off + nb);
+            sb_printf(&h,
+                      ",\"%s\":{\"dtype\":\"%s\",\"shape\":[%" PRId64 "],"
+                      "\"data_offsets\":[%" PRId64 ",%" PRId64 "]}",
+                      t->name, bf16 ? "BF16" : "F16", t->rows, t->off, t->off + nb);
     }
     sb_printf(&h, "}");
     while (h.len % 8) sb_printf(&h, " ");
     FILE *f = fopen(path, "wb");
-    if (!f) { fprintf(stderr, "%s: %s\n", path, strerror(errno)); return 1; }
+    if (!f) {
+        fprintf(stderr, "%s: %s\n", path, strerror(errno));
+        return 1;
+    }
     uint64_t hl = h.len;
     unsigned char le[8];
     for (int i = 0; i < 8; i++) le[i] = (unsigned char)(hl >> (8 * i));
@@ -250,7 +274,10 @@ static int write_shard(const char *path, plan *p, int shard, int bf16, uint64_t 
     free(h.p);
     float *fb = malloc((size_t)CHUNK * 16 * sizeof *fb);
     uint16_t *hb = malloc((size_t)CHUNK * 16 * sizeof *hb);
-    if (!fb || !hb) { fprintf(stderr, "out of memory\n"); exit(1); }
+    if (!fb || !hb) {
+        fprintf(stderr, "out of memory\n");
+        exit(1);
+    }
     for (int i = 0; i < p->n && !rc; i++) {
         tensor *t = &p->t[i];
         if (t->shard != shard) continue;
@@ -271,7 +298,10 @@ static int write_shard(const char *path, plan *p, int shard, int bf16, uint64_t 
     }
     free(fb);
     free(hb);
-    if (fclose(f) || rc) { fprintf(stderr, "%s: write failed: %s\n", path, strerror(errno)); return 1; }
+    if (fclose(f) || rc) {
+        fprintf(stderr, "%s: write failed: %s\n", path, strerror(errno));
+        return 1;
+    }
     return 0;
 }
 
@@ -279,13 +309,20 @@ static int write_shard(const char *path, plan *p, int shard, int bf16, uint64_t 
 
 static int write_text(const char *path, const char *text) {
     FILE *f = fopen(path, "wb");
-    if (!f || fputs(text, f) < 0 || fclose(f)) { fprintf(stderr, "%s: %s\n", path, strerror(errno)); return 1; }
+    if (!f || fputs(text, f) < 0 || fclose(f)) {
+        fprintf(stderr, "%s: %s\n", path, strerror(errno));
+        return 1;
+    }
     return 0;
 }
 
 static int copy_file(const char *src, const char *dst) {
     FILE *a = fopen(src, "rb"), *b = a ? fopen(dst, "wb") : NULL;
-    if (!a || !b) { fprintf(stderr, "%s: %s\n", a ? dst : src, strerror(errno)); if (a) fclose(a); return 1; }
+    if (!a || !b) {
+        fprintf(stderr, "%s: %s\n", a ? dst : src, strerror(errno));
+        if (a) fclose(a);
+        return 1;
+    }
     char buf[1 << 16];
     size_t k;
     int rc = 0;
@@ -313,22 +350,24 @@ static void tok_ids(const char *tok_dir, long *bos, long *eos) {
 }
 
 static void make_config(sbuf *b, const shape *s, int bf16, long bos, long eos) {
-    sb_printf(b, "{\n  \"architectures\": [\"LlamaForCausalLM\"],\n  \"model_type\": \"llama\",\n"
+    sb_printf(b,
+              "{\n  \"architectures\": [\"LlamaForCausalLM\"],\n  \"model_type\": \"llama\",\n"
               "  \"_awq_note\": \"random weights in the shape of %s (bench/make_random_model.c)\",\n"
               "  \"hidden_size\": %" PRId64 ",\n  \"intermediate_size\": %" PRId64 ",\n"
               "  \"num_hidden_layers\": %" PRId64 ",\n  \"num_attention_heads\": %" PRId64 ",\n"
               "  \"num_key_value_heads\": %" PRId64 ",\n  \"head_dim\": %" PRId64 ",\n"
               "  \"max_position_embeddings\": %" PRId64 ",\n  \"rms_norm_eps\": 1e-05,\n"
               "  \"rope_theta\": %.1f,\n",
-              s->name, s->d, s->ff, s->layers, s->heads, s->kv_heads, s->head_dim, s->max_pos,
-              s->rope_theta);
+              s->name, s->d, s->ff, s->layers, s->heads, s->kv_heads, s->head_dim, s->max_pos, s->rope_theta);
     if (s->llama3_rope)
-        sb_printf(b, "  \"rope_scaling\": {\"factor\": 32.0, \"high_freq_factor\": 4.0, "
+        sb_printf(b,
+                  "  \"rope_scaling\": {\"factor\": 32.0, \"high_freq_factor\": 4.0, "
                   "\"low_freq_factor\": 1.0, \"original_max_position_embeddings\": 8192, "
                   "\"rope_type\": \"llama3\"},\n");
     else
         sb_printf(b, "  \"rope_scaling\": null,\n");
-    sb_printf(b, "  \"vocab_size\": %" PRId64 ",\n  \"tie_word_embeddings\": %s,\n"
+    sb_printf(b,
+              "  \"vocab_size\": %" PRId64 ",\n  \"tie_word_embeddings\": %s,\n"
               "  \"attention_bias\": false,\n  \"mlp_bias\": false,\n  \"hidden_act\": \"silu\",\n"
               "  \"torch_dtype\": \"%s\",\n  \"bos_token_id\": %ld,\n  \"eos_token_id\": %ld\n}\n",
               s->vocab, s->tied ? "true" : "false", bf16 ? "bfloat16" : "float16", bos, eos);
@@ -352,21 +391,43 @@ int main(int argc, char **argv) {
     double max_gb = 5.0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-        if (!strcmp(a, "-h") || !strcmp(a, "--help")) { usage(stdout); return 0; }
-        else if (!strcmp(a, "--shape") && v) { shape_name = v; i++; }
-        else if (!strcmp(a, "--dtype") && v) { dtype = v; i++; }
-        else if (!strcmp(a, "--tokenizer") && v) { tok = v; i++; }
-        else if (!strcmp(a, "--seed") && v) { seed = strtoull(v, NULL, 10); i++; }
-        else if (!strcmp(a, "--max-shard-gb") && v) { max_gb = atof(v); i++; }
-        else if (a[0] != '-' && !out) out = a;
-        else { usage(stderr); return 2; }
+        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+            usage(stdout);
+            return 0;
+        } else if (!strcmp(a, "--shape") && v) {
+            shape_name = v;
+            i++;
+        } else if (!strcmp(a, "--dtype") && v) {
+            dtype = v;
+            i++;
+        } else if (!strcmp(a, "--tokenizer") && v) {
+            tok = v;
+            i++;
+        } else if (!strcmp(a, "--seed") && v) {
+            seed = strtoull(v, NULL, 10);
+            i++;
+        } else if (!strcmp(a, "--max-shard-gb") && v) {
+            max_gb = atof(v);
+            i++;
+        } else if (a[0] != '-' && !out)
+            out = a;
+        else {
+            usage(stderr);
+            return 2;
+        }
     }
     const shape *s = NULL;
     for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++)
         if (!strcmp(shapes[i].name, shape_name)) s = &shapes[i];
     int bf16 = !strcmp(dtype, "bf16");
-    if (!out || !s || (!bf16 && strcmp(dtype, "f16")) || !tok || max_gb <= 0) { usage(stderr); return 2; }
-    if (mkdir(out, 0755) && errno != EEXIST) { fprintf(stderr, "%s: %s\n", out, strerror(errno)); return 1; }
+    if (!out || !s || (!bf16 && strcmp(dtype, "f16")) || !tok || max_gb <= 0) {
+        usage(stderr);
+        return 2;
+    }
+    if (mkdir(out, 0755) && errno != EEXIST) {
+        fprintf(stderr, "%s: %s\n", out, strerror(errno));
+        return 1;
+    }
 
     plan p = {0};
     make_plan(s, &p);
@@ -374,7 +435,10 @@ int main(int argc, char **argv) {
     int n_shards = 1;
     for (int i = 0; i < p.n; i++) {
         int64_t nb = numel(&p.t[i]) * 2;
-        if (cur > 0 && cur + nb > limit) { n_shards++; cur = 0; }
+        if (cur > 0 && cur + nb > limit) {
+            n_shards++;
+            cur = 0;
+        }
         p.t[i].shard = n_shards - 1;
         p.t[i].off = cur;
         cur += nb;
@@ -382,12 +446,13 @@ int main(int argc, char **argv) {
     }
     outliers o;
     make_outliers(s->d, seed, &o);
-    fprintf(stderr, "%s: %s, %d tensors, %.2f GB in %d file(s)\n", out, s->name, p.n, total / 1e9,
-            n_shards);
+    fprintf(stderr, "%s: %s, %d tensors, %.2f GB in %d file(s)\n", out, s->name, p.n, total / 1e9, n_shards);
     char path[4096];
     for (int k = 0; k < n_shards; k++) {
-        if (n_shards == 1) snprintf(path, sizeof path, "%s/model.safetensors", out);
-        else snprintf(path, sizeof path, "%s/model-%05d-of-%05d.safetensors", out, k + 1, n_shards);
+        if (n_shards == 1)
+            snprintf(path, sizeof path, "%s/model.safetensors", out);
+        else
+            snprintf(path, sizeof path, "%s/model-%05d-of-%05d.safetensors", out, k + 1, n_shards);
         if (write_shard(path, &p, k, bf16, seed, &o)) return 1;
         fprintf(stderr, "  wrote %s\n", path);
     }
@@ -395,8 +460,8 @@ int main(int argc, char **argv) {
         sbuf idx = {0};
         sb_printf(&idx, "{\n  \"metadata\": {\"total_size\": %" PRId64 "},\n  \"weight_map\": {", total);
         for (int i = 0; i < p.n; i++)
-            sb_printf(&idx, "%s\n    \"%s\": \"model-%05d-of-%05d.safetensors\"", i ? "," : "",
-                      p.t[i].name, p.t[i].shard + 1, n_shards);
+            sb_printf(&idx, "%s\n    \"%s\": \"model-%05d-of-%05d.safetensors\"", i ? "," : "", p.t[i].name,
+                      p.t[i].shard + 1, n_shards);
         sb_printf(&idx, "\n  }\n}\n");
         snprintf(path, sizeof path, "%s/model.safetensors.index.json", out);
         if (write_text(path, idx.p)) return 1;

@@ -33,9 +33,7 @@ static bool match(cli_args *a, const char *s, const char *l, const char **val) {
 
 bool cli_flag(cli_args *a, const char *s, const char *l) { return name_is(a->argv[a->i], s, l); }
 
-bool cli_opt(cli_args *a, const char *s, const char *l, const char **val) {
-    return match(a, s, l, val);
-}
+bool cli_opt(cli_args *a, const char *s, const char *l, const char **val) { return match(a, s, l, val); }
 
 bool cli_opt_int(cli_args *a, const char *s, const char *l, int64_t lo, int64_t hi, int64_t *out) {
     const char *v;
@@ -45,8 +43,8 @@ bool cli_opt_int(cli_args *a, const char *s, const char *l, int64_t lo, int64_t 
     errno = 0;
     long long x = strtoll(v, &end, 10);
     if (errno || *end || end == v || x < lo || x > hi) {
-        fprintf(stderr, "awq-cli %s: %s: '%s' is not an integer in [%lld, %lld]\n", a->cmd,
-                l ? l : s, v, (long long)lo, (long long)hi);
+        fprintf(stderr, "awq-cli %s: %s: '%s' is not an integer in [%lld, %lld]\n", a->cmd, l ? l : s, v,
+                (long long)lo, (long long)hi);
         a->error = true;
         return true;
     }
@@ -62,8 +60,7 @@ bool cli_opt_float(cli_args *a, const char *s, const char *l, double lo, double 
     errno = 0;
     double x = strtod(v, &end);
     if (errno || *end || end == v || !(x >= lo && x <= hi)) {
-        fprintf(stderr, "awq-cli %s: %s: '%s' is not a number in [%g, %g]\n", a->cmd, l ? l : s, v,
-                lo, hi);
+        fprintf(stderr, "awq-cli %s: %s: '%s' is not a number in [%g, %g]\n", a->cmd, l ? l : s, v, lo, hi);
         a->error = true;
         return true;
     }

@@ -6,11 +6,11 @@
 #include <stdint.h>
 
 typedef struct cli_args {
-    int    argc;
+    int argc;
     char **argv;
-    int    i;          /* current index */
-    const char *cmd;   /* command name for messages */
-    bool   error;      /* set when a value was bad (message already printed) */
+    int i;           /* current index */
+    const char *cmd; /* command name for messages */
+    bool error;      /* set when a value was bad (message already printed) */
 } cli_args;
 
 /* True if argv[i] is one of the names ("-n", "--n-predict"); if so and a value is wanted,

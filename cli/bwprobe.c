@@ -12,16 +12,16 @@
 
 #include "bwprobe.h"
 
-#define BW_BYTES ((size_t)512 << 20) /* 512 MiB: well beyond any L3 */
+#define BW_BYTES  ((size_t)512 << 20) /* 512 MiB: well beyond any L3 */
 #define BW_PASSES 8
 
 typedef uint64_t v4u64 __attribute__((vector_size(32)));
 
 typedef struct {
     const v4u64 *p;
-    size_t n;             /* vectors of this thread's slice */
+    size_t n; /* vectors of this thread's slice */
     pthread_barrier_t *bar;
-    double *t_pass;       /* (BW_PASSES) start times written by thread 0 */
+    double *t_pass; /* (BW_PASSES) start times written by thread 0 */
     uint64_t sink;
 } bw_worker;
 
@@ -64,7 +64,10 @@ static double bw_measure(int n_threads) {
     pthread_t th[256];
     bw_worker w[256];
     pthread_barrier_t bar;
-    if (pthread_barrier_init(&bar, NULL, (unsigned)n_threads + 1)) { free(buf); return 0; }
+    if (pthread_barrier_init(&bar, NULL, (unsigned)n_threads + 1)) {
+        free(buf);
+        return 0;
+    }
     size_t nvec = BW_BYTES / sizeof(v4u64), per = nvec / (size_t)n_threads;
     int started = 0;
     for (int t = 0; t < n_threads; t++) {
@@ -120,12 +123,11 @@ static void cache_path(char *out, size_t cap, const char *model, int n_threads) 
     size_t k = 0;
     for (const char *p = model; *p && k + 1 < sizeof key; p++)
         key[k++] = (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
-                           *p == '-' || *p == '.'
-                       ? *p
-                       : '_';
+                *p == '-' || *p == '.'
+            ? *p
+            : '_';
     key[k] = 0;
-    snprintf(out, cap, "%s/.cache/awq/bandwidth-%s-t%d.txt", home && home[0] ? home : "/tmp", key,
-             n_threads);
+    snprintf(out, cap, "%s/.cache/awq/bandwidth-%s-t%d.txt", home && home[0] ? home : "/tmp", key, n_threads);
 }
 
 static void mkdir_p(const char *path) {

@@ -58,32 +58,42 @@ int cmd_bench(int argc, char **argv) {
     bool json = false, remeasure_bw = false, no_bw = false;
     cli_args a = {.argc = argc, .argv = argv, .cmd = "bench"};
     for (a.i = 1; a.i < argc; a.i++) {
-        if (cli_flag(&a, "-h", "--help")) { usage(stdout); return 0; }
-        else if (cli_flag(&a, "-v", "--verbose")) cli_verbosity++;
-        else if (cli_flag(&a, NULL, "--json")) json = true;
+        if (cli_flag(&a, "-h", "--help")) {
+            usage(stdout);
+            return 0;
+        } else if (cli_flag(&a, "-v", "--verbose"))
+            cli_verbosity++;
+        else if (cli_flag(&a, NULL, "--json"))
+            json = true;
         else if (cli_flag(&a, NULL, "--remeasure-bw") || cli_flag(&a, NULL, "--probe-bandwidth"))
             remeasure_bw = true;
-        else if (cli_flag(&a, NULL, "--no-bw")) no_bw = true;
-        else if (cli_opt(&a, NULL, "--backend", &backend)) {}
-        else if (cli_opt_lm_head(&a, &lm_head)) {}
-        else if (cli_opt_precision(&a, "--precision", &prec)) {}
-        else if (cli_flag(&a, NULL, "--int8-act")) int8_act = true;
-        else if (cli_opt_int(&a, "-p", "--prompt", 1, 1 << 20, &n_prompt)) {}
-        else if (cli_opt_int(&a, "-n", "--n-gen", 0, 1 << 20, &n_gen)) {}
-        else if (cli_opt_int(&a, "-r", "--reps", 1, 1000, &reps)) {}
-        else if (cli_opt_int(&a, NULL, "--parallel", 1, 256, &par)) {}
-        else if (cli_opt_int(&a, "-t", "--threads", 0, 4096, &threads)) {}
-        else if (argv[a.i][0] == '-') {
+        else if (cli_flag(&a, NULL, "--no-bw"))
+            no_bw = true;
+        else if (cli_opt(&a, NULL, "--backend", &backend)) {
+        } else if (cli_opt_lm_head(&a, &lm_head)) {
+        } else if (cli_opt_precision(&a, "--precision", &prec)) {
+        } else if (cli_flag(&a, NULL, "--int8-act"))
+            int8_act = true;
+        else if (cli_opt_int(&a, "-p", "--prompt", 1, 1 << 20, &n_prompt)) {
+        } else if (cli_opt_int(&a, "-n", "--n-gen", 0, 1 << 20, &n_gen)) {
+        } else if (cli_opt_int(&a, "-r", "--reps", 1, 1000, &reps)) {
+        } else if (cli_opt_int(&a, NULL, "--parallel", 1, 256, &par)) {
+        } else if (cli_opt_int(&a, "-t", "--threads", 0, 4096, &threads)) {
+        } else if (argv[a.i][0] == '-') {
             fprintf(stderr, "awq-cli bench: unknown option '%s'\n", argv[a.i]);
             return 2;
-        } else if (!dir) dir = argv[a.i];
+        } else if (!dir)
+            dir = argv[a.i];
         else {
             fprintf(stderr, "awq-cli bench: unexpected argument '%s'\n", argv[a.i]);
             return 2;
         }
         if (a.error) return 2;
     }
-    if (!dir) { usage(stderr); return 2; }
+    if (!dir) {
+        usage(stderr);
+        return 2;
+    }
     int rc = 1;
     awq_status st;
     awq_model *model = NULL;
@@ -98,7 +108,10 @@ int cmd_bench(int argc, char **argv) {
     mp.precision = prec;
     mp.int8_activations = int8_act;
     double tl = now_s();
-    if ((st = awq_model_load(&model, rt, dir, &mp)) != AWQ_OK) { rc = cli_fail(rt, "bench", st); goto out; }
+    if ((st = awq_model_load(&model, rt, dir, &mp)) != AWQ_OK) {
+        rc = cli_fail(rt, "bench", st);
+        goto out;
+    }
     tl = now_s() - tl;
     awq_model_info info;
     awq_model_get_info(model, &info);
@@ -121,7 +134,9 @@ int cmd_bench(int argc, char **argv) {
     if (!ids || !logits) goto out;
     uint64_t s = 0x9e3779b97f4a7c15ull;
     for (int64_t i = 0; i < n_prompt; i++) {
-        s ^= s << 13; s ^= s >> 7; s ^= s << 17;
+        s ^= s << 13;
+        s ^= s >> 7;
+        s ^= s << 17;
         ids[i] = (int32_t)(s % (uint64_t)info.vocab_size);
     }
     double best_pp = 0, best_tg = 0;
@@ -163,7 +178,8 @@ int cmd_bench(int argc, char **argv) {
     }
     /* bytes streamed per decoded token and the fraction of the measured read bandwidth */
     double kv_pos = (double)n_prompt + (double)(n_gen + 1) / 2.0; /* mean positions read */
-    double bytes_tok = (double)info.decode_weight_bytes / (double)par + kv_pos * (double)info.kv_bytes_per_pos;
+    double bytes_tok =
+        (double)info.decode_weight_bytes / (double)par + kv_pos * (double)info.kv_bytes_per_pos;
     double bw = 0;
     bool bw_cached = false;
     char cpu[256] = "";
@@ -196,9 +212,8 @@ int cmd_bench(int argc, char **argv) {
                lm_head == AWQ_LM_HEAD_Q8 ? ", lm_head q8" : "", info.weight_bytes / 1048576.0,
                (long long)n_prompt, best_pp, (long long)n_gen, (long long)par, best_tg, tl, rss_gib);
     if (!json) {
-        printf("decode streams %.1f MB/token (weights %.1f MB per step / %lld, KV %.1f MB)",
-               bytes_tok / 1e6, info.decode_weight_bytes / 1e6, (long long)par,
-               kv_pos * (double)info.kv_bytes_per_pos / 1e6);
+        printf("decode streams %.1f MB/token (weights %.1f MB per step / %lld, KV %.1f MB)", bytes_tok / 1e6,
+               info.decode_weight_bytes / 1e6, (long long)par, kv_pos * (double)info.kv_bytes_per_pos / 1e6);
         if (bw > 0)
             printf(" = %.1f GB/s, %.0f%% of the measured read bandwidth %.1f GB/s (%s, %d threads%s)\n",
                    best_tg * bytes_tok / 1e9, 100 * frac, bw / 1e9, cpu, bw_threads,

@@ -49,19 +49,19 @@ static void on_sigint(int sig) {
 }
 
 typedef struct chat {
-    awq_runtime      *rt;
-    awq_tokenizer    *tok;
-    awq_model        *model;
-    awq_session      *sess;
-    awq_sampler      *smp;
-    int32_t           vocab, n_ctx;
-    int64_t           n_predict;
-    awq_chat_message *msgs;      /* (n_msgs,) contents owned */
-    int32_t           n_msgs, cap_msgs;
-    char             *system;
-    int32_t          *cached;    /* (n_cached,) tokens in the session's cache */
-    int32_t           n_cached;
-    float            *logits;    /* (vocab,) */
+    awq_runtime *rt;
+    awq_tokenizer *tok;
+    awq_model *model;
+    awq_session *sess;
+    awq_sampler *smp;
+    int32_t vocab, n_ctx;
+    int64_t n_predict;
+    awq_chat_message *msgs; /* (n_msgs,) contents owned */
+    int32_t n_msgs, cap_msgs;
+    char *system;
+    int32_t *cached; /* (n_cached,) tokens in the session's cache */
+    int32_t n_cached;
+    float *logits; /* (vocab,) */
 } chat;
 
 static void clear_msgs(chat *c) {
@@ -132,7 +132,10 @@ static awq_status answer(chat *c) {
     stop_answer = 0;
     bool interrupted = false, full = false;
     for (int64_t i = 0; reply && i < c->n_predict; i++) {
-        if (stop_answer) { interrupted = true; break; }
+        if (stop_answer) {
+            interrupted = true;
+            break;
+        }
         int32_t id = awq_sampler_sample(c->smp, c->logits, c->vocab);
         if (awq_tokenizer_is_eog(c->tok, id)) break;
         if (awq_detok_push(dt, id, piece, sizeof piece, &plen) == AWQ_OK && plen) {
@@ -146,7 +149,10 @@ static awq_status answer(chat *c) {
             memcpy(reply + len, piece, plen);
             len += plen;
         }
-        if (c->n_cached + 1 >= c->n_ctx) { full = true; break; }
+        if (c->n_cached + 1 >= c->n_ctx) {
+            full = true;
+            break;
+        }
         if ((st = awq_session_eval(c->sess, &id, 1, c->logits, false)) != AWQ_OK) break;
         c->cached[c->n_cached++] = id;
     }
@@ -176,31 +182,38 @@ int cmd_chat(int argc, char **argv) {
     uint64_t seed = 0x5eed;
     cli_args a = {.argc = argc, .argv = argv, .cmd = "chat"};
     for (a.i = 1; a.i < argc; a.i++) {
-        if (cli_flag(&a, "-h", "--help")) { usage(stdout); return 0; }
-        else if (cli_flag(&a, "-v", "--verbose")) cli_verbosity++;
-        else if (cli_opt(&a, NULL, "--system", &system_msg)) {}
-        else if (cli_opt(&a, NULL, "--backend", &backend)) {}
-        else if (cli_opt_lm_head(&a, &lm_head)) {}
-        else if (cli_opt_int(&a, "-n", "--n-predict", 1, 1 << 20, &n_predict)) {}
-        else if (cli_opt_int(&a, "-c", "--ctx", 0, 1 << 22, &ctx)) {}
-        else if (cli_opt_int(&a, "-t", "--threads", 0, 4096, &threads)) {}
-        else if (cli_opt_int(&a, NULL, "--top-k", 0, 1 << 24, &top_k)) {}
-        else if (cli_opt_float(&a, NULL, "--temp", 0, 100, &temp)) {}
-        else if (cli_opt_float(&a, NULL, "--top-p", 0, 1, &top_p)) {}
-        else if (cli_opt_float(&a, NULL, "--min-p", 0, 1, &min_p)) {}
-        else if (cli_opt_float(&a, NULL, "--repeat-penalty", 0.01, 100, &rep)) {}
-        else if (cli_opt_u64(&a, NULL, "--seed", &seed)) {}
-        else if (argv[a.i][0] == '-') {
+        if (cli_flag(&a, "-h", "--help")) {
+            usage(stdout);
+            return 0;
+        } else if (cli_flag(&a, "-v", "--verbose"))
+            cli_verbosity++;
+        else if (cli_opt(&a, NULL, "--system", &system_msg)) {
+        } else if (cli_opt(&a, NULL, "--backend", &backend)) {
+        } else if (cli_opt_lm_head(&a, &lm_head)) {
+        } else if (cli_opt_int(&a, "-n", "--n-predict", 1, 1 << 20, &n_predict)) {
+        } else if (cli_opt_int(&a, "-c", "--ctx", 0, 1 << 22, &ctx)) {
+        } else if (cli_opt_int(&a, "-t", "--threads", 0, 4096, &threads)) {
+        } else if (cli_opt_int(&a, NULL, "--top-k", 0, 1 << 24, &top_k)) {
+        } else if (cli_opt_float(&a, NULL, "--temp", 0, 100, &temp)) {
+        } else if (cli_opt_float(&a, NULL, "--top-p", 0, 1, &top_p)) {
+        } else if (cli_opt_float(&a, NULL, "--min-p", 0, 1, &min_p)) {
+        } else if (cli_opt_float(&a, NULL, "--repeat-penalty", 0.01, 100, &rep)) {
+        } else if (cli_opt_u64(&a, NULL, "--seed", &seed)) {
+        } else if (argv[a.i][0] == '-') {
             fprintf(stderr, "awq-cli chat: unknown option '%s'\n", argv[a.i]);
             return 2;
-        } else if (!dir) dir = argv[a.i];
+        } else if (!dir)
+            dir = argv[a.i];
         else {
             fprintf(stderr, "awq-cli chat: unexpected argument '%s'\n", argv[a.i]);
             return 2;
         }
         if (a.error) return 2;
     }
-    if (!dir) { usage(stderr); return 2; }
+    if (!dir) {
+        usage(stderr);
+        return 2;
+    }
 
     int rc = 1;
     awq_status st;
@@ -254,9 +267,10 @@ int cmd_chat(int argc, char **argv) {
     rl_catch_signals = 0;
     using_history();
     bool tty = isatty(STDIN_FILENO);
-    fprintf(stderr, "awq-cli chat: %s (%s, %s on %s, context %d)\n"
-                    "/reset forgets the conversation, /system TEXT sets the system message, /quit exits;\n"
-                    "Ctrl-C stops an answer, Ctrl-D exits.\n",
+    fprintf(stderr,
+            "awq-cli chat: %s (%s, %s on %s, context %d)\n"
+            "/reset forgets the conversation, /system TEXT sets the system message, /quit exits;\n"
+            "Ctrl-C stops an answer, Ctrl-D exits.\n",
             dir, info.arch, info.quantized ? "AWQ 4-bit" : "fp", info.device, c.n_ctx);
     for (;;) {
         stop_answer = 0;
@@ -273,10 +287,17 @@ int cmd_chat(int argc, char **argv) {
         char *s = line;
         while (*s == ' ' || *s == '\t') s++;
         size_t n = strlen(s);
-        while (n && (s[n - 1] == ' ' || s[n - 1] == '\t' || s[n - 1] == '\r' || s[n - 1] == '\n')) s[--n] = '\0';
-        if (!*s) { free(line); continue; }
+        while (n && (s[n - 1] == ' ' || s[n - 1] == '\t' || s[n - 1] == '\r' || s[n - 1] == '\n'))
+            s[--n] = '\0';
+        if (!*s) {
+            free(line);
+            continue;
+        }
         add_history(s);
-        if (!strcmp(s, "/quit") || !strcmp(s, "/exit")) { free(line); break; }
+        if (!strcmp(s, "/quit") || !strcmp(s, "/exit")) {
+            free(line);
+            break;
+        }
         if (!strcmp(s, "/reset")) {
             clear_msgs(&c);
             awq_sampler_reset(c.smp);
@@ -288,11 +309,15 @@ int cmd_chat(int argc, char **argv) {
             c.system = *t ? strdup(t) : NULL;
             clear_msgs(&c);
             awq_sampler_reset(c.smp);
-            printf(*t ? "[system message set; conversation reset]\n" : "[system message cleared; conversation reset]\n");
+            printf(*t ? "[system message set; conversation reset]\n"
+                      : "[system message cleared; conversation reset]\n");
         } else if (s[0] == '/' && strncmp(s, "//", 2)) {
             printf("[unknown command %s: /reset, /system TEXT, /quit]\n", s);
         } else {
-            if (!add_msg(&c, "user", s[0] == '/' ? s + 1 : s)) { free(line); goto out; }
+            if (!add_msg(&c, "user", s[0] == '/' ? s + 1 : s)) {
+                free(line);
+                goto out;
+            }
             if ((st = answer(&c)) != AWQ_OK) {
                 cli_fail(c.rt, "chat", st);
                 c.n_msgs--; /* forget the question that failed */

@@ -36,27 +36,42 @@ int cmd_convert(int argc, char **argv) {
     bool force = false;
     cli_args a = {.argc = argc, .argv = argv, .cmd = "convert"};
     for (a.i = 1; a.i < argc; a.i++) {
-        if (cli_flag(&a, "-h", "--help")) { usage(stdout); return 0; }
-        else if (cli_flag(&a, "-v", "--verbose")) cli_verbosity++;
-        else if (cli_flag(&a, NULL, "--force")) force = true;
-        else if (cli_opt(&a, NULL, "--dtype", &dtype)) {}
-        else if (argv[a.i][0] == '-') {
+        if (cli_flag(&a, "-h", "--help")) {
+            usage(stdout);
+            return 0;
+        } else if (cli_flag(&a, "-v", "--verbose"))
+            cli_verbosity++;
+        else if (cli_flag(&a, NULL, "--force"))
+            force = true;
+        else if (cli_opt(&a, NULL, "--dtype", &dtype)) {
+        } else if (argv[a.i][0] == '-') {
             fprintf(stderr, "awq-cli convert: unknown option '%s'\n", argv[a.i]);
             return 2;
-        } else if (!in) in = argv[a.i];
-        else if (!out) out = argv[a.i];
+        } else if (!in)
+            in = argv[a.i];
+        else if (!out)
+            out = argv[a.i];
         else {
             fprintf(stderr, "awq-cli convert: unexpected argument '%s'\n", argv[a.i]);
             return 2;
         }
         if (a.error) return 2;
     }
-    if (!in || !out) { usage(stderr); return 2; }
+    if (!in || !out) {
+        usage(stderr);
+        return 2;
+    }
     awq_convert_params p = awq_convert_params_default();
-    if (!strcmp(dtype, "f16")) p.dtype = AWQ_DTYPE_F16;
-    else if (!strcmp(dtype, "bf16")) p.dtype = AWQ_DTYPE_BF16;
-    else if (!strcmp(dtype, "f32")) p.dtype = AWQ_DTYPE_F32;
-    else { fprintf(stderr, "awq-cli convert: --dtype must be f16, bf16 or f32\n"); return 2; }
+    if (!strcmp(dtype, "f16"))
+        p.dtype = AWQ_DTYPE_F16;
+    else if (!strcmp(dtype, "bf16"))
+        p.dtype = AWQ_DTYPE_BF16;
+    else if (!strcmp(dtype, "f32"))
+        p.dtype = AWQ_DTYPE_F32;
+    else {
+        fprintf(stderr, "awq-cli convert: --dtype must be f16, bf16 or f32\n");
+        return 2;
+    }
     p.force = force;
     int last = -10;
     p.progress = progress;

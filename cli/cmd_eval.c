@@ -40,7 +40,7 @@ static void usage(FILE *f) {
 
 typedef struct progress_ctx {
     double t0;
-    bool   quiet;
+    bool quiet;
 } progress_ctx;
 
 static bool on_chunk(int32_t chunk, int32_t n_chunks, double nll, int64_t n_pred, void *user) {
@@ -64,24 +64,30 @@ int cmd_eval(int argc, char **argv) {
     bool json = false;
     cli_args a = {.argc = argc, .argv = argv, .cmd = "eval"};
     for (a.i = 1; a.i < argc; a.i++) {
-        if (cli_flag(&a, "-h", "--help")) { usage(stdout); return 0; }
-        else if (cli_flag(&a, "-v", "--verbose")) cli_verbosity++;
-        else if (cli_flag(&a, NULL, "--json")) json = true;
-        else if (cli_opt(&a, NULL, "--ppl", &file)) {}
-        else if (cli_opt(&a, NULL, "--base", &base_dir)) {}
-        else if (cli_opt(&a, NULL, "--base-logits", &base_logits)) {}
-        else if (cli_opt(&a, NULL, "--save-logits", &save_logits)) {}
-        else if (cli_opt(&a, NULL, "--backend", &backend)) {}
-        else if (cli_opt_lm_head(&a, &lm_head)) {}
-        else if (cli_opt_precision(&a, "--precision", &prec)) {}
-        else if (cli_flag(&a, NULL, "--int8-act")) int8_act = true;
-        else if (cli_opt_int(&a, "-c", "--ctx", 2, 1 << 22, &ctx)) {}
-        else if (cli_opt_int(&a, NULL, "--max-chunks", 0, 1 << 30, &max_chunks)) {}
-        else if (cli_opt_int(&a, "-t", "--threads", 0, 4096, &threads)) {}
-        else if (argv[a.i][0] == '-') {
+        if (cli_flag(&a, "-h", "--help")) {
+            usage(stdout);
+            return 0;
+        } else if (cli_flag(&a, "-v", "--verbose"))
+            cli_verbosity++;
+        else if (cli_flag(&a, NULL, "--json"))
+            json = true;
+        else if (cli_opt(&a, NULL, "--ppl", &file)) {
+        } else if (cli_opt(&a, NULL, "--base", &base_dir)) {
+        } else if (cli_opt(&a, NULL, "--base-logits", &base_logits)) {
+        } else if (cli_opt(&a, NULL, "--save-logits", &save_logits)) {
+        } else if (cli_opt(&a, NULL, "--backend", &backend)) {
+        } else if (cli_opt_lm_head(&a, &lm_head)) {
+        } else if (cli_opt_precision(&a, "--precision", &prec)) {
+        } else if (cli_flag(&a, NULL, "--int8-act"))
+            int8_act = true;
+        else if (cli_opt_int(&a, "-c", "--ctx", 2, 1 << 22, &ctx)) {
+        } else if (cli_opt_int(&a, NULL, "--max-chunks", 0, 1 << 30, &max_chunks)) {
+        } else if (cli_opt_int(&a, "-t", "--threads", 0, 4096, &threads)) {
+        } else if (argv[a.i][0] == '-') {
             fprintf(stderr, "awq-cli eval: unknown option '%s'\n", argv[a.i]);
             return 2;
-        } else if (!dir) dir = argv[a.i];
+        } else if (!dir)
+            dir = argv[a.i];
         else {
             fprintf(stderr, "awq-cli eval: unexpected argument '%s'\n", argv[a.i]);
             return 2;
@@ -120,13 +126,19 @@ int cmd_eval(int argc, char **argv) {
     awq_model *model = NULL, *base = NULL;
     awq_runtime *rt = cli_runtime((int)threads);
     if (!rt) goto out;
-    if ((st = awq_tokenizer_load(&tok, rt, dir)) != AWQ_OK) { rc = cli_fail(rt, "eval", st); goto out; }
+    if ((st = awq_tokenizer_load(&tok, rt, dir)) != AWQ_OK) {
+        rc = cli_fail(rt, "eval", st);
+        goto out;
+    }
     awq_model_params mp = awq_model_params_default();
     mp.device = backend;
     mp.lm_head = lm_head;
     mp.precision = prec;
     mp.int8_activations = int8_act;
-    if ((st = awq_model_load(&model, rt, dir, &mp)) != AWQ_OK) { rc = cli_fail(rt, "eval", st); goto out; }
+    if ((st = awq_model_load(&model, rt, dir, &mp)) != AWQ_OK) {
+        rc = cli_fail(rt, "eval", st);
+        goto out;
+    }
     awq_model_info info;
     awq_model_get_info(model, &info);
     struct timespec ts;
@@ -143,17 +155,20 @@ int cmd_eval(int argc, char **argv) {
         goto out;
     }
     if (kld) {
-        st = awq_eval_kld(model, base, base_logits, tok, text, (size_t)len, (int32_t)ctx,
-                          (int32_t)max_chunks, on_chunk, &pc, &k);
+        st = awq_eval_kld(model, base, base_logits, tok, text, (size_t)len, (int32_t)ctx, (int32_t)max_chunks,
+                          on_chunk, &pc, &k);
         r = k.ppl;
     } else if (save_logits) {
         st = awq_eval_save_logits(model, tok, text, (size_t)len, (int32_t)ctx, (int32_t)max_chunks,
                                   save_logits, on_chunk, &pc, &r);
     } else {
-        st = awq_eval_perplexity(model, tok, text, (size_t)len, (int32_t)ctx, (int32_t)max_chunks,
-                                 on_chunk, &pc, &r);
+        st = awq_eval_perplexity(model, tok, text, (size_t)len, (int32_t)ctx, (int32_t)max_chunks, on_chunk,
+                                 &pc, &r);
     }
-    if (st != AWQ_OK) { rc = cli_fail(rt, "eval", st); goto out; }
+    if (st != AWQ_OK) {
+        rc = cli_fail(rt, "eval", st);
+        goto out;
+    }
     clock_gettime(CLOCK_MONOTONIC, &ts);
     double secs = ts.tv_sec + ts.tv_nsec * 1e-9 - pc.t0;
     if (json && kld) {
@@ -162,22 +177,24 @@ int cmd_eval(int argc, char **argv) {
                "\"base_ppl\": %.6f, \"kld_mean\": %.6f, \"kld_median\": %.6f, \"kld_p99\": %.6f, "
                "\"kld_max\": %.6f, \"top1_agree\": %.6f, \"seconds\": %.2f}\n",
                dir, base_dir ? base_dir : base_logits, info.device, file, (long long)ctx,
-               (long long)r.n_tokens, r.n_chunks, (long long)r.n_pred, r.ppl, k.base_ppl.ppl,
-               k.kld_mean, k.kld_median, k.kld_p99, k.kld_max, k.top1_agree, secs);
+               (long long)r.n_tokens, r.n_chunks, (long long)r.n_pred, r.ppl, k.base_ppl.ppl, k.kld_mean,
+               k.kld_median, k.kld_p99, k.kld_max, k.top1_agree, secs);
     } else if (kld) {
-        printf("perplexity: %.4f (base %.4f) over %d windows of %lld tokens (%lld predictions) in %.1f s on %s\n"
-               "KL divergence from the base: mean %.6f, median %.6f, 99th percentile %.6f, max %.6f\n"
-               "top-1 agreement: %.2f %%\n",
-               r.ppl, k.base_ppl.ppl, r.n_chunks, (long long)ctx, (long long)r.n_pred, secs, info.device,
-               k.kld_mean, k.kld_median, k.kld_p99, k.kld_max, 100.0 * k.top1_agree);
+        printf(
+            "perplexity: %.4f (base %.4f) over %d windows of %lld tokens (%lld predictions) in %.1f s on %s\n"
+            "KL divergence from the base: mean %.6f, median %.6f, 99th percentile %.6f, max %.6f\n"
+            "top-1 agreement: %.2f %%\n",
+            r.ppl, k.base_ppl.ppl, r.n_chunks, (long long)ctx, (long long)r.n_pred, secs, info.device,
+            k.kld_mean, k.kld_median, k.kld_p99, k.kld_max, 100.0 * k.top1_agree);
     } else if (json) {
         printf("{\"model\": \"%s\", \"device\": \"%s\", \"file\": \"%s\", \"ctx\": %lld, "
                "\"n_tokens\": %lld, \"n_chunks\": %d, \"n_pred\": %lld, \"nll_sum\": %.6f, "
                "\"ppl\": %.6f, \"seconds\": %.2f}\n",
-               dir, info.device, file, (long long)ctx, (long long)r.n_tokens, r.n_chunks,
-               (long long)r.n_pred, r.nll_sum, r.ppl, secs);
+               dir, info.device, file, (long long)ctx, (long long)r.n_tokens, r.n_chunks, (long long)r.n_pred,
+               r.nll_sum, r.ppl, secs);
     } else {
-        printf("perplexity: %.4f over %d windows of %lld tokens (%lld predictions, %lld tokens in file) in %.1f s on %s\n",
+        printf("perplexity: %.4f over %d windows of %lld tokens (%lld predictions, %lld tokens in file) in "
+               "%.1f s on %s\n",
                r.ppl, r.n_chunks, (long long)ctx, (long long)r.n_pred, (long long)r.n_tokens, secs,
                info.device);
     }

@@ -55,8 +55,11 @@ static char *read_all(const char *path) {
         n += r;
         if (cap - n < 2) {
             char *nb = realloc(buf, cap *= 2);
-            if (!nb) { free(buf); buf = NULL; }
-            else buf = nb;
+            if (!nb) {
+                free(buf);
+                buf = NULL;
+            } else
+                buf = nb;
         }
     }
     fclose(f);
@@ -80,39 +83,44 @@ int cmd_generate(int argc, char **argv) {
     int n_stops = 0;
     cli_args a = {.argc = argc, .argv = argv, .cmd = "generate"};
     for (a.i = 1; a.i < argc; a.i++) {
-        if (cli_flag(&a, "-h", "--help")) { usage(stdout); return 0; }
-        else if (cli_flag(&a, "-v", "--verbose")) cli_verbosity++;
-        else if (cli_flag(&a, NULL, "--chat")) chat = true;
-        else if (cli_opt(&a, "-p", "--prompt", &prompt)) {}
-        else if (cli_opt(&a, "-f", "--file", &file)) {}
-        else if (cli_opt(&a, NULL, "--system", &system_msg)) {}
-        else if (cli_opt(&a, NULL, "--backend", &backend)) {}
-        else if (cli_opt_lm_head(&a, &lm_head)) {}
-        else if (cli_opt_precision(&a, "--precision", &prec)) {}
-        else if (cli_flag(&a, NULL, "--int8-act")) int8_act = true;
-        else if (cli_opt_int(&a, "-n", "--n-predict", 0, 1 << 20, &n_predict)) {}
-        else if (cli_opt_int(&a, "-c", "--ctx", 0, 1 << 22, &ctx)) {}
-        else if (cli_opt_int(&a, "-t", "--threads", 0, 4096, &threads)) {}
-        else if (cli_opt_int(&a, NULL, "--top-k", 0, 1 << 24, &top_k)) {}
-        else if (cli_opt_float(&a, NULL, "--temp", 0, 100, &temp)) {}
-        else if (cli_opt_float(&a, NULL, "--top-p", 0, 1, &top_p)) {}
-        else if (cli_opt_u64(&a, NULL, "--seed", &seed)) {}
-        else if (cli_opt_float(&a, NULL, "--min-p", 0, 1, &min_p)) {}
-        else if (cli_opt_float(&a, NULL, "--repeat-penalty", 0.01, 100, &rep_pen)) {}
-        else if (cli_opt_float(&a, NULL, "--frequency-penalty", -2, 2, &freq_pen)) {}
-        else if (cli_opt_float(&a, NULL, "--presence-penalty", -2, 2, &pres_pen)) {}
-        else if (cli_opt_int(&a, NULL, "--repeat-last-n", 0, 1 << 24, &last_n)) {}
-        else if (cli_opt(&a, NULL, "--stop", &stops[n_stops < 8 ? n_stops : 7])) {
+        if (cli_flag(&a, "-h", "--help")) {
+            usage(stdout);
+            return 0;
+        } else if (cli_flag(&a, "-v", "--verbose"))
+            cli_verbosity++;
+        else if (cli_flag(&a, NULL, "--chat"))
+            chat = true;
+        else if (cli_opt(&a, "-p", "--prompt", &prompt)) {
+        } else if (cli_opt(&a, "-f", "--file", &file)) {
+        } else if (cli_opt(&a, NULL, "--system", &system_msg)) {
+        } else if (cli_opt(&a, NULL, "--backend", &backend)) {
+        } else if (cli_opt_lm_head(&a, &lm_head)) {
+        } else if (cli_opt_precision(&a, "--precision", &prec)) {
+        } else if (cli_flag(&a, NULL, "--int8-act"))
+            int8_act = true;
+        else if (cli_opt_int(&a, "-n", "--n-predict", 0, 1 << 20, &n_predict)) {
+        } else if (cli_opt_int(&a, "-c", "--ctx", 0, 1 << 22, &ctx)) {
+        } else if (cli_opt_int(&a, "-t", "--threads", 0, 4096, &threads)) {
+        } else if (cli_opt_int(&a, NULL, "--top-k", 0, 1 << 24, &top_k)) {
+        } else if (cli_opt_float(&a, NULL, "--temp", 0, 100, &temp)) {
+        } else if (cli_opt_float(&a, NULL, "--top-p", 0, 1, &top_p)) {
+        } else if (cli_opt_u64(&a, NULL, "--seed", &seed)) {
+        } else if (cli_opt_float(&a, NULL, "--min-p", 0, 1, &min_p)) {
+        } else if (cli_opt_float(&a, NULL, "--repeat-penalty", 0.01, 100, &rep_pen)) {
+        } else if (cli_opt_float(&a, NULL, "--frequency-penalty", -2, 2, &freq_pen)) {
+        } else if (cli_opt_float(&a, NULL, "--presence-penalty", -2, 2, &pres_pen)) {
+        } else if (cli_opt_int(&a, NULL, "--repeat-last-n", 0, 1 << 24, &last_n)) {
+        } else if (cli_opt(&a, NULL, "--stop", &stops[n_stops < 8 ? n_stops : 7])) {
             if (n_stops == 8) {
                 fprintf(stderr, "awq-cli generate: at most 8 --stop strings\n");
                 return 2;
             }
             n_stops++;
-        }
-        else if (argv[a.i][0] == '-' && argv[a.i][1]) {
+        } else if (argv[a.i][0] == '-' && argv[a.i][1]) {
             fprintf(stderr, "awq-cli generate: unknown option '%s'\n", argv[a.i]);
             return 2;
-        } else if (!dir) dir = argv[a.i];
+        } else if (!dir)
+            dir = argv[a.i];
         else {
             fprintf(stderr, "awq-cli generate: unexpected argument '%s'\n", argv[a.i]);
             return 2;
@@ -146,13 +154,19 @@ int cmd_generate(int argc, char **argv) {
     char *chat_text = NULL;
     awq_runtime *rt = cli_runtime((int)threads);
     if (!rt) goto out;
-    if ((st = awq_tokenizer_load(&tok, rt, dir)) != AWQ_OK) { rc = cli_fail(rt, "generate", st); goto out; }
+    if ((st = awq_tokenizer_load(&tok, rt, dir)) != AWQ_OK) {
+        rc = cli_fail(rt, "generate", st);
+        goto out;
+    }
     awq_model_params mp = awq_model_params_default();
     mp.device = backend;
     mp.lm_head = lm_head;
     mp.precision = prec;
     mp.int8_activations = int8_act;
-    if ((st = awq_model_load(&model, rt, dir, &mp)) != AWQ_OK) { rc = cli_fail(rt, "generate", st); goto out; }
+    if ((st = awq_model_load(&model, rt, dir, &mp)) != AWQ_OK) {
+        rc = cli_fail(rt, "generate", st);
+        goto out;
+    }
     awq_model_info info;
     awq_model_get_info(model, &info);
 
@@ -177,12 +191,19 @@ int cmd_generate(int argc, char **argv) {
     }
     ids = malloc((size_t)(n_prompt + 1) * sizeof *ids);
     logits = malloc((size_t)info.vocab_size * sizeof *logits);
-    if (!ids || !logits) { fprintf(stderr, "awq-cli generate: out of memory\n"); goto out; }
-    if ((st = awq_tokenizer_encode(tok, text, strlen(text), add_special, ids, n_prompt, &n_prompt)) != AWQ_OK) {
+    if (!ids || !logits) {
+        fprintf(stderr, "awq-cli generate: out of memory\n");
+        goto out;
+    }
+    if ((st = awq_tokenizer_encode(tok, text, strlen(text), add_special, ids, n_prompt, &n_prompt)) !=
+        AWQ_OK) {
         rc = cli_fail(rt, "generate", st);
         goto out;
     }
-    if (n_prompt == 0) { fprintf(stderr, "awq-cli generate: the prompt is empty\n"); goto out; }
+    if (n_prompt == 0) {
+        fprintf(stderr, "awq-cli generate: the prompt is empty\n");
+        goto out;
+    }
     int64_t n_ctx = ctx > 0 ? ctx : n_prompt + n_predict;
     if (n_ctx > info.max_ctx) n_ctx = info.max_ctx;
     if (n_prompt + 1 > n_ctx) {
@@ -190,7 +211,10 @@ int cmd_generate(int argc, char **argv) {
                 (long long)n_prompt, (long long)n_ctx);
         goto out;
     }
-    if ((st = awq_session_create(&sess, model, (int32_t)n_ctx)) != AWQ_OK) { rc = cli_fail(rt, "generate", st); goto out; }
+    if ((st = awq_session_create(&sess, model, (int32_t)n_ctx)) != AWQ_OK) {
+        rc = cli_fail(rt, "generate", st);
+        goto out;
+    }
     awq_sampler_params sp = awq_sampler_params_default();
     sp.temperature = (float)temp;
     sp.top_k = (int32_t)top_k;
@@ -201,13 +225,15 @@ int cmd_generate(int argc, char **argv) {
     sp.frequency_penalty = (float)freq_pen;
     sp.presence_penalty = (float)pres_pen;
     sp.penalty_last_n = (int32_t)last_n;
-    if ((st = awq_sampler_create(&smp, &sp)) != AWQ_OK ||
-        (st = awq_detok_create(&dt, tok, true)) != AWQ_OK ||
+    if ((st = awq_sampler_create(&smp, &sp)) != AWQ_OK || (st = awq_detok_create(&dt, tok, true)) != AWQ_OK ||
         (st = awq_stop_create(&stop, stops, n_stops)) != AWQ_OK) {
         rc = cli_fail(rt, "generate", st);
         goto out;
     }
-    if (!chat) { fputs(prompt, stdout); fflush(stdout); }
+    if (!chat) {
+        fputs(prompt, stdout);
+        fflush(stdout);
+    }
 
     double t0 = now_s();
     if ((st = awq_session_eval(sess, ids, (int32_t)n_prompt, logits, false)) != AWQ_OK) {
@@ -220,7 +246,7 @@ int cmd_generate(int argc, char **argv) {
     size_t plen, olen;
     const char *out_text;
     bool stopped = false;
-    for (; n_gen < n_predict && awq_session_n_past(sess) < n_ctx; ) {
+    for (; n_gen < n_predict && awq_session_n_past(sess) < n_ctx;) {
         int32_t id = awq_sampler_sample(smp, logits, info.vocab_size);
         n_gen++;
         if (awq_tokenizer_is_eog(tok, id)) break;
@@ -239,12 +265,15 @@ int cmd_generate(int argc, char **argv) {
     if (!stopped && awq_detok_flush(dt, piece, sizeof piece, &plen) == AWQ_OK && plen &&
         awq_stop_push(stop, piece, plen, &out_text, &olen, &stopped) == AWQ_OK && olen)
         fwrite(out_text, 1, olen, stdout);
-    if (!stopped && awq_stop_flush(stop, &out_text, &olen) == AWQ_OK && olen) fwrite(out_text, 1, olen, stdout);
+    if (!stopped && awq_stop_flush(stop, &out_text, &olen) == AWQ_OK && olen)
+        fwrite(out_text, 1, olen, stdout);
     fputc('\n', stdout);
     double t2 = now_s();
-    fprintf(stderr, "\nawq-cli generate: %s on %s | prompt %lld tokens, %.1f tok/s | generated %lld tokens, %.1f tok/s\n",
-            info.arch, info.device, (long long)n_prompt, n_prompt / (t1 - t0), (long long)n_gen,
-            n_gen > 1 ? (n_gen - 1) / (t2 - t1) : 0.0);
+    fprintf(
+        stderr,
+        "\nawq-cli generate: %s on %s | prompt %lld tokens, %.1f tok/s | generated %lld tokens, %.1f tok/s\n",
+        info.arch, info.device, (long long)n_prompt, n_prompt / (t1 - t0), (long long)n_gen,
+        n_gen > 1 ? (n_gen - 1) / (t2 - t1) : 0.0);
     rc = 0;
 out:
     awq_detok_destroy(dt);

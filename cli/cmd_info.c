@@ -6,7 +6,8 @@
 
 int cmd_info(int argc, char **argv) {
     for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "-v") || !strcmp(argv[i], "--verbose")) cli_verbosity++;
+        if (!strcmp(argv[i], "-v") || !strcmp(argv[i], "--verbose"))
+            cli_verbosity++;
         else if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
             printf("usage: awq-cli info [-v]\n\nLists backends, devices and skipped plugins.\n");
             return 0;

@@ -52,8 +52,8 @@ static void usage(FILE *f) {
 
 typedef struct bar {
     double t0;
-    bool   tty;
-    char   last[128];
+    bool tty;
+    char last[128];
 } bar;
 
 static double now_s(void) {
@@ -63,10 +63,15 @@ static double now_s(void) {
 }
 
 static void fmt_time(char *buf, size_t cap, double s) {
-    if (s < 0 || s > 1e7) { snprintf(buf, cap, "--:--"); return; }
+    if (s < 0 || s > 1e7) {
+        snprintf(buf, cap, "--:--");
+        return;
+    }
     int t = (int)(s + 0.5);
-    if (t >= 3600) snprintf(buf, cap, "%d:%02d:%02d", t / 3600, t / 60 % 60, t % 60);
-    else snprintf(buf, cap, "%02d:%02d", t / 60, t % 60);
+    if (t >= 3600)
+        snprintf(buf, cap, "%d:%02d:%02d", t / 3600, t / 60 % 60, t % 60);
+    else
+        snprintf(buf, cap, "%02d:%02d", t / 60, t % 60);
 }
 
 static bool on_progress(float done, const char *stage, void *user) {
@@ -82,8 +87,8 @@ static bool on_progress(float done, const char *stage, void *user) {
     for (int i = 0; i < width; i++) barbuf[i] = i < fill ? '#' : '.';
     barbuf[width] = '\0';
     if (b->tty) {
-        fprintf(stderr, "\r[%s] %5.1f%%  %-44.44s  elapsed %s  ETA %s\033[K", barbuf, done * 100.0,
-                stage, e1, e2);
+        fprintf(stderr, "\r[%s] %5.1f%%  %-44.44s  elapsed %s  ETA %s\033[K", barbuf, done * 100.0, stage, e1,
+                e2);
     } else if (strncmp(stage, b->last, 12) != 0 || done >= 1.0f) {
         /* Not a terminal: one line per layer. */
         fprintf(stderr, "[%5.1f%%] %s  (elapsed %s, ETA %s)\n", done * 100.0, stage, e1, e2);
@@ -102,7 +107,9 @@ static void on_stale(const awq_stale_info *info, void *user) {
     else
         snprintf(what, sizeof what, "not resumable");
     fprintf(stdout, "%s  %.1f MiB  %s  %s\n", info->path, mib, what,
-            info->in_use ? "in use by a running quantize: kept" : info->removed ? "removed" : "could not be removed");
+            info->in_use        ? "in use by a running quantize: kept"
+                : info->removed ? "removed"
+                                : "could not be removed");
     (void)user;
 }
 
@@ -131,32 +138,43 @@ int cmd_quantize(int argc, char **argv) {
     cli_args a = {.argc = argc, .argv = argv, .cmd = "quantize"};
     for (a.i = 1; a.i < argc; a.i++) {
         const char *v;
-        if (cli_flag(&a, "-h", "--help")) { usage(stdout); return 0; }
-        else if (cli_flag(&a, "-v", "--verbose")) cli_verbosity++;
-        else if (cli_flag(&a, NULL, "--no-clip")) p.clip = false;
-        else if (cli_flag(&a, NULL, "--no-duo-scaling")) p.duo_scaling = false;
-        else if (cli_opt_precision(&a, "--search-precision", &p.search_precision)) {}
-        else if (cli_flag(&a, NULL, "--force")) p.force = true;
-        else if (cli_flag(&a, NULL, "--ignore-memory-limit")) p.ignore_memory_limit = true;
-        else if (cli_flag(&a, NULL, "--no-resume")) p.no_resume = true;
-        else if (cli_flag(&a, NULL, "--clean-stale")) clean = true;
-        else if (cli_opt_int(&a, NULL, "--w-bit", 1, 16, &wbit)) {}
-        else if (cli_opt_int(&a, NULL, "--group-size", -1, 1 << 20, &gs)) {}
-        else if (cli_opt_int(&a, NULL, "--calib-samples", 1, 1 << 24, &ns)) {}
-        else if (cli_opt_int(&a, NULL, "--calib-seqlen", 1, 1 << 20, &sl)) {}
-        else if (cli_opt_int(&a, "-t", "--threads", 0, 4096, &threads)) {}
-        else if (cli_opt_u64(&a, NULL, "--seed", &p.seed)) {}
-        else if (cli_opt(&a, NULL, "--method", &method)) {}
-        else if (cli_opt(&a, NULL, "--format", &format)) {}
-        else if (cli_opt(&a, NULL, "--calib", &p.calib_path)) {}
-        else if (cli_opt(&a, NULL, "--backend", &p.device)) {}
-        else if (cli_opt(&a, NULL, "--exclude", &v)) {
+        if (cli_flag(&a, "-h", "--help")) {
+            usage(stdout);
+            return 0;
+        } else if (cli_flag(&a, "-v", "--verbose"))
+            cli_verbosity++;
+        else if (cli_flag(&a, NULL, "--no-clip"))
+            p.clip = false;
+        else if (cli_flag(&a, NULL, "--no-duo-scaling"))
+            p.duo_scaling = false;
+        else if (cli_opt_precision(&a, "--search-precision", &p.search_precision)) {
+        } else if (cli_flag(&a, NULL, "--force"))
+            p.force = true;
+        else if (cli_flag(&a, NULL, "--ignore-memory-limit"))
+            p.ignore_memory_limit = true;
+        else if (cli_flag(&a, NULL, "--no-resume"))
+            p.no_resume = true;
+        else if (cli_flag(&a, NULL, "--clean-stale"))
+            clean = true;
+        else if (cli_opt_int(&a, NULL, "--w-bit", 1, 16, &wbit)) {
+        } else if (cli_opt_int(&a, NULL, "--group-size", -1, 1 << 20, &gs)) {
+        } else if (cli_opt_int(&a, NULL, "--calib-samples", 1, 1 << 24, &ns)) {
+        } else if (cli_opt_int(&a, NULL, "--calib-seqlen", 1, 1 << 20, &sl)) {
+        } else if (cli_opt_int(&a, "-t", "--threads", 0, 4096, &threads)) {
+        } else if (cli_opt_u64(&a, NULL, "--seed", &p.seed)) {
+        } else if (cli_opt(&a, NULL, "--method", &method)) {
+        } else if (cli_opt(&a, NULL, "--format", &format)) {
+        } else if (cli_opt(&a, NULL, "--calib", &p.calib_path)) {
+        } else if (cli_opt(&a, NULL, "--backend", &p.device)) {
+        } else if (cli_opt(&a, NULL, "--exclude", &v)) {
             if (v && n_ex < MAX_EXCLUDE) exclude[n_ex++] = v;
         } else if (argv[a.i][0] == '-') {
             fprintf(stderr, "awq-cli quantize: unknown option '%s'\n", argv[a.i]);
             return 2;
-        } else if (!p.model_dir) p.model_dir = argv[a.i];
-        else if (!p.out_dir) p.out_dir = argv[a.i];
+        } else if (!p.model_dir)
+            p.model_dir = argv[a.i];
+        else if (!p.out_dir)
+            p.out_dir = argv[a.i];
         else {
             fprintf(stderr, "awq-cli quantize: unexpected argument '%s'\n", argv[a.i]);
             return 2;
@@ -176,12 +194,22 @@ int cmd_quantize(int argc, char **argv) {
         usage(stderr);
         return 2;
     }
-    if (!strcmp(method, "awq")) p.method = AWQ_METHOD_AWQ;
-    else if (!strcmp(method, "rtn")) p.method = AWQ_METHOD_RTN;
-    else { fprintf(stderr, "awq-cli quantize: --method must be awq or rtn\n"); return 2; }
-    if (!strcmp(format, "gemm")) p.format = AWQ_FORMAT_GEMM;
-    else if (!strcmp(format, "gemv")) p.format = AWQ_FORMAT_GEMV;
-    else { fprintf(stderr, "awq-cli quantize: --format must be gemm or gemv\n"); return 2; }
+    if (!strcmp(method, "awq"))
+        p.method = AWQ_METHOD_AWQ;
+    else if (!strcmp(method, "rtn"))
+        p.method = AWQ_METHOD_RTN;
+    else {
+        fprintf(stderr, "awq-cli quantize: --method must be awq or rtn\n");
+        return 2;
+    }
+    if (!strcmp(format, "gemm"))
+        p.format = AWQ_FORMAT_GEMM;
+    else if (!strcmp(format, "gemv"))
+        p.format = AWQ_FORMAT_GEMV;
+    else {
+        fprintf(stderr, "awq-cli quantize: --format must be gemm or gemv\n");
+        return 2;
+    }
     p.w_bit = (int32_t)wbit;
     p.group_size = (int32_t)gs;
     p.calib_samples = (int32_t)ns;
@@ -211,8 +239,8 @@ int cmd_quantize(int argc, char **argv) {
     fprintf(stderr,
             "awq-cli quantize: wrote %s (%d linears, %s, group size %d) in %.1f s; search %.2f TFLOP "
             "(%d calibration blocks); peak RSS %.2f GiB\n",
-            p.out_dir, rep.n_linears, p.method == AWQ_METHOD_AWQ ? "AWQ" : "RTN", p.group_size,
-            rep.seconds, rep.search_flops / 1e12, rep.n_blocks, rep.peak_rss_bytes / 1073741824.0);
+            p.out_dir, rep.n_linears, p.method == AWQ_METHOD_AWQ ? "AWQ" : "RTN", p.group_size, rep.seconds,
+            rep.search_flops / 1e12, rep.n_blocks, rep.peak_rss_bytes / 1073741824.0);
     awq_runtime_destroy(rt);
     return 0;
 }

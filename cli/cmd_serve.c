@@ -84,68 +84,68 @@ static void slog(const char *fmt, ...) {
 /* ---- state ------------------------------------------------------------------------------- */
 
 typedef enum req_state {
-    REQ_NEW,      /* parsed, not yet tokenized */
-    REQ_WAITING,  /* tokenized, waiting for a slot */
-    REQ_RUNNING,  /* in a slot */
-    REQ_DONE,     /* finished (text complete) */
-    REQ_FAILED,   /* rejected by the scheduler: http_status + err */
+    REQ_NEW,     /* parsed, not yet tokenized */
+    REQ_WAITING, /* tokenized, waiting for a slot */
+    REQ_RUNNING, /* in a slot */
+    REQ_DONE,    /* finished (text complete) */
+    REQ_FAILED,  /* rejected by the scheduler: http_status + err */
 } req_state;
 
 typedef struct request {
-    int64_t            id;
-    serve_req          q;              /* what the body asks for (serve_request.h) */
-    int                fd;             /* the client's socket, to notice a hang-up */
-    double             t0;
+    int64_t id;
+    serve_req q; /* what the body asks for (serve_request.h) */
+    int fd;      /* the client's socket, to notice a hang-up */
+    double t0;
     /* scheduler side */
-    int32_t           *ids;            /* (n_ids,) prompt tokens */
-    int32_t            n_ids;
+    int32_t *ids; /* (n_ids,) prompt tokens */
+    int32_t n_ids;
     /* shared, under server.mu */
-    req_state          state;
-    int                http_status;
-    char               err[512];
-    const char        *err_param, *err_code;
-    char              *text;           /* generated text so far */
-    size_t             len, cap;
-    int32_t            prompt_tokens, completion_tokens;
-    const char        *finish;         /* "stop" | "length" */
-    bool               cancelled;      /* the client went away */
-    int                refs;           /* the HTTP side and the scheduler */
-    pthread_cond_t     cond;
-    struct request    *next;           /* incoming list */
+    req_state state;
+    int http_status;
+    char err[512];
+    const char *err_param, *err_code;
+    char *text; /* generated text so far */
+    size_t len, cap;
+    int32_t prompt_tokens, completion_tokens;
+    const char *finish; /* "stop" | "length" */
+    bool cancelled;     /* the client went away */
+    int refs;           /* the HTTP side and the scheduler */
+    pthread_cond_t cond;
+    struct request *next; /* incoming list */
 } request;
 
 typedef struct slot {
-    int           index;
-    awq_session  *sess;
-    awq_sampler  *smp;
-    awq_detok    *dt;
-    awq_stop     *stop;
-    request      *req;       /* NULL when free */
-    int32_t       next;      /* the token to decode next */
-    int64_t       n_gen, max_gen;
+    int index;
+    awq_session *sess;
+    awq_sampler *smp;
+    awq_detok *dt;
+    awq_stop *stop;
+    request *req; /* NULL when free */
+    int32_t next; /* the token to decode next */
+    int64_t n_gen, max_gen;
 } slot;
 
 typedef struct server {
-    awq_runtime   *rt;
-    awq_model     *model;
+    awq_runtime *rt;
+    awq_model *model;
     awq_tokenizer *tok;
     awq_model_info info;
-    const char    *alias;
-    const char    *api_key;
-    size_t         max_body;
-    int32_t        n_ctx;
-    int            n_slots;
-    slot          *slots;
+    const char *alias;
+    const char *api_key;
+    size_t max_body;
+    int32_t n_ctx;
+    int n_slots;
+    slot *slots;
     pthread_mutex_t mu;
-    pthread_cond_t  work;       /* the scheduler waits on it */
-    request       *incoming;    /* REQ_NEW requests, newest first */
-    int            n_queued;    /* NEW + WAITING */
-    bool           stopping;
-    int64_t        next_id;
-    time_t         created;
+    pthread_cond_t work; /* the scheduler waits on it */
+    request *incoming;   /* REQ_NEW requests, newest first */
+    int n_queued;        /* NEW + WAITING */
+    bool stopping;
+    int64_t next_id;
+    time_t created;
     /* statistics (scheduler thread) */
-    int64_t        steps, step_tokens, step_max;
-    double         t_stats, t_busy;  /* start of the period, seconds spent in decoding steps */
+    int64_t steps, step_tokens, step_max;
+    double t_stats, t_busy; /* start of the period, seconds spent in decoding steps */
 } server;
 
 static server S;
@@ -212,8 +212,14 @@ static enum MHD_Result send_error(struct MHD_Connection *c, unsigned status, con
     cJSON *j = cJSON_CreateObject(), *e = cJSON_AddObjectToObject(j, "error");
     cJSON_AddStringToObject(e, "message", msg);
     cJSON_AddStringToObject(e, "type", type);
-    if (param) cJSON_AddStringToObject(e, "param", param); else cJSON_AddNullToObject(e, "param");
-    if (code) cJSON_AddStringToObject(e, "code", code); else cJSON_AddNullToObject(e, "code");
+    if (param)
+        cJSON_AddStringToObject(e, "param", param);
+    else
+        cJSON_AddNullToObject(e, "param");
+    if (code)
+        cJSON_AddStringToObject(e, "code", code);
+    else
+        cJSON_AddNullToObject(e, "code");
     slog("%u %s", status, msg);
     return send_json(c, status, j);
 }
@@ -228,14 +234,14 @@ static cJSON *usage_json(const request *r) {
 
 /* The response object (stream chunk when chunk; delta text, or the whole text). Call with S.mu
  * held when it reads r's shared fields. */
-static cJSON *completion_json(const request *r, bool chunk, const char *text, size_t n,
-                              bool first, const char *finish) {
+static cJSON *completion_json(const request *r, bool chunk, const char *text, size_t n, bool first,
+                              const char *finish) {
     char id[48];
     snprintf(id, sizeof id, "%s-%lld", r->q.chat ? "chatcmpl" : "cmpl", (long long)r->id);
     cJSON *j = cJSON_CreateObject();
     cJSON_AddStringToObject(j, "id", id);
-    cJSON_AddStringToObject(j, "object", r->q.chat ? (chunk ? "chat.completion.chunk" : "chat.completion")
-                                                 : "text_completion");
+    cJSON_AddStringToObject(
+        j, "object", r->q.chat ? (chunk ? "chat.completion.chunk" : "chat.completion") : "text_completion");
     cJSON_AddNumberToObject(j, "created", (double)time(NULL));
     cJSON_AddStringToObject(j, "model", S.alias);
     cJSON *choices = cJSON_AddArrayToObject(j, "choices");
@@ -256,8 +262,10 @@ static cJSON *completion_json(const request *r, bool chunk, const char *text, si
             cJSON_AddNullToObject(ch, "logprobs");
         }
         free(t);
-        if (finish) cJSON_AddStringToObject(ch, "finish_reason", finish);
-        else cJSON_AddNullToObject(ch, "finish_reason");
+        if (finish)
+            cJSON_AddStringToObject(ch, "finish_reason", finish);
+        else
+            cJSON_AddNullToObject(ch, "finish_reason");
         cJSON_AddItemToArray(choices, ch);
     }
     if (!chunk) cJSON_AddItemToObject(j, "usage", usage_json(r));
@@ -293,8 +301,8 @@ static bool prepare(request *r) {
     }
     if (n + 1 > S.n_ctx) {
         snprintf(r->err, sizeof r->err,
-                 "the prompt has %lld tokens; this server's context (--ctx-size) is %d tokens",
-                 (long long)n, S.n_ctx);
+                 "the prompt has %lld tokens; this server's context (--ctx-size) is %d tokens", (long long)n,
+                 S.n_ctx);
         r->err_param = r->q.chat ? "messages" : "prompt";
         r->err_code = "context_length_exceeded";
         return false;
@@ -362,9 +370,12 @@ static void advance(slot *s, float *logits) {
         req_append(s->req, out, out_len);
         pthread_mutex_unlock(&S.mu);
     }
-    if (stopped) finish(s, "stop");
-    else if (s->n_gen >= s->max_gen || awq_session_n_past(s->sess) >= S.n_ctx) finish(s, "length");
-    else s->next = id;
+    if (stopped)
+        finish(s, "stop");
+    else if (s->n_gen >= s->max_gen || awq_session_n_past(s->sess) >= S.n_ctx)
+        finish(s, "length");
+    else
+        s->next = id;
 }
 
 /* Puts a waiting request into a free slot and runs its prompt. */
@@ -395,8 +406,10 @@ static void admit(slot *s, request *r, float *logits) {
     }
     slog("req %lld: slot %d, prompt %d tokens (waited %.2f s)", (long long)r->id, s->index, r->n_ids,
          now_s() - r->t0);
-    if (s->max_gen == 0) finish(s, "length");
-    else advance(s, logits);
+    if (s->max_gen == 0)
+        finish(s, "length");
+    else
+        advance(s, logits);
 }
 
 static void log_stats(bool force) {
@@ -466,7 +479,10 @@ static void *scheduler(void *arg) {
             }
             pthread_mutex_unlock(&S.mu);
             if (ok) {
-                if (wait_tail) wait_tail->next = r; else wait_head = r;
+                if (wait_tail)
+                    wait_tail->next = r;
+                else
+                    wait_head = r;
                 wait_tail = r;
             }
         }
@@ -555,7 +571,8 @@ static void *scheduler(void *arg) {
                 pthread_mutex_lock(&S.mu);
                 s->req->state = REQ_FAILED;
                 s->req->http_status = 500;
-                snprintf(s->req->err, sizeof s->req->err, "decoding failed: %s", awq_runtime_last_error(S.rt));
+                snprintf(s->req->err, sizeof s->req->err, "decoding failed: %s",
+                         awq_runtime_last_error(S.rt));
                 pthread_cond_broadcast(&s->req->cond);
                 pthread_mutex_unlock(&S.mu);
                 slot_free(s);
@@ -574,19 +591,19 @@ static void *scheduler(void *arg) {
 /* ---- HTTP -------------------------------------------------------------------------------- */
 
 typedef struct conn_ctx {
-    char  *body;
+    char *body;
     size_t len, cap;
-    bool   too_large;
+    bool too_large;
 } conn_ctx;
 
 /* Streaming state of one SSE response (owned by MHD through the reader's free callback). */
 typedef struct stream_ctx {
     request *r;
-    size_t   sent;        /* bytes of r->text already sent */
-    bool     first;       /* the role chunk is still due (chat) */
-    bool     ended;       /* [DONE] queued */
-    char    *pend;        /* formatted bytes not yet handed to MHD */
-    size_t   pend_len, pend_off;
+    size_t sent; /* bytes of r->text already sent */
+    bool first;  /* the role chunk is still due (chat) */
+    bool ended;  /* [DONE] queued */
+    char *pend;  /* formatted bytes not yet handed to MHD */
+    size_t pend_len, pend_off;
 } stream_ctx;
 
 static void stream_add(stream_ctx *s, cJSON *j) {
@@ -623,7 +640,10 @@ static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max) {
             struct timespec ts;
             clock_gettime(CLOCK_REALTIME, &ts);
             ts.tv_nsec += 100 * 1000000L;
-            if (ts.tv_nsec >= 1000000000L) { ts.tv_sec++; ts.tv_nsec -= 1000000000L; }
+            if (ts.tv_nsec >= 1000000000L) {
+                ts.tv_sec++;
+                ts.tv_nsec -= 1000000000L;
+            }
             pthread_cond_timedwait(&r->cond, &S.mu, &ts);
             if (client_gone(r->fd)) {
                 r->cancelled = true;
@@ -673,8 +693,7 @@ static void stream_free(void *cls) {
         s->r->cancelled = true;
         pthread_cond_signal(&S.work);
     }
-    slog("req %lld: stream closed (%s)", (long long)s->r->id,
-         s->ended ? "complete" : "client hung up");
+    slog("req %lld: stream closed (%s)", (long long)s->r->id, s->ended ? "complete" : "client hung up");
     req_release(s->r);
     pthread_mutex_unlock(&S.mu);
     free(s->pend);
@@ -757,11 +776,15 @@ static enum MHD_Result handle_completion(struct MHD_Connection *c, bool chat, co
          r->q.stream ? " (stream)" : "");
     // wait until it is tokenized (errors are known then), and for non-streaming until done
     bool gone = false;
-    while (!gone && (r->state == REQ_NEW || (!r->q.stream && r->state != REQ_DONE && r->state != REQ_FAILED))) {
+    while (!gone &&
+           (r->state == REQ_NEW || (!r->q.stream && r->state != REQ_DONE && r->state != REQ_FAILED))) {
         struct timespec ts;
         clock_gettime(CLOCK_REALTIME, &ts);
         ts.tv_nsec += 100 * 1000000L;
-        if (ts.tv_nsec >= 1000000000L) { ts.tv_sec++; ts.tv_nsec -= 1000000000L; }
+        if (ts.tv_nsec >= 1000000000L) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000L;
+        }
         pthread_cond_timedwait(&r->cond, &S.mu, &ts);
         if (client_gone(r->fd)) gone = true;
     }
@@ -791,9 +814,8 @@ static enum MHD_Result handle_completion(struct MHD_Connection *c, bool chat, co
     }
     pthread_mutex_unlock(&S.mu);
     stream_ctx *s = calloc(1, sizeof *s);
-    struct MHD_Response *resp = s ? MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 4096, stream_read, s,
-                                                                      stream_free)
-                                  : NULL;
+    struct MHD_Response *resp =
+        s ? MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 4096, stream_read, s, stream_free) : NULL;
     if (!resp) {
         free(s);
         pthread_mutex_lock(&S.mu);
@@ -811,9 +833,9 @@ static enum MHD_Result handle_completion(struct MHD_Connection *c, bool chat, co
     return ret;
 }
 
-static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
-                                  const char *method, const char *version, const char *upload,
-                                  size_t *upload_size, void **con_cls) {
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url, const char *method,
+                                  const char *version, const char *upload, size_t *upload_size,
+                                  void **con_cls) {
     (void)cls;
     (void)version;
     conn_ctx *cc = *con_cls;
@@ -838,7 +860,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
                                   "%s %s: use GET", method, url);
             return handle_models(c);
         }
-        if (!chat && !compl)
+        if (!chat && !compl )
             return send_error(c, MHD_HTTP_NOT_FOUND, "invalid_request_error", NULL, NULL,
                               "no such endpoint: %s %s", method, url);
         if (!post)
@@ -904,33 +926,41 @@ int cmd_serve(int argc, char **argv) {
     int64_t port = 8080, parallel = 4, ctx = 0, threads = 0, max_body = 4 << 20;
     cli_args a = {.argc = argc, .argv = argv, .cmd = "serve"};
     for (a.i = 1; a.i < argc; a.i++) {
-        if (cli_flag(&a, "-h", "--help")) { usage(stdout); return 0; }
-        else if (cli_flag(&a, "-v", "--verbose")) cli_verbosity++;
-        else if (cli_opt(&a, NULL, "--host", &host)) {}
-        else if (cli_opt(&a, NULL, "--alias", &alias)) {}
-        else if (cli_opt(&a, NULL, "--api-key", &api_key)) {}
-        else if (cli_opt(&a, NULL, "--backend", &backend)) {}
-        else if (cli_opt_lm_head(&a, &lm_head)) {}
-        else if (cli_opt_int(&a, NULL, "--port", 0, 65535, &port)) {}
-        else if (cli_opt_int(&a, "-np", "--parallel", 1, 256, &parallel)) {}
-        else if (cli_opt_int(&a, "-c", "--ctx-size", 0, 1 << 22, &ctx)) {}
-        else if (cli_opt_int(&a, NULL, "--max-body", 1024, (int64_t)1 << 32, &max_body)) {}
-        else if (cli_opt_int(&a, "-t", "--threads", 0, 4096, &threads)) {}
-        else if (argv[a.i][0] == '-') {
+        if (cli_flag(&a, "-h", "--help")) {
+            usage(stdout);
+            return 0;
+        } else if (cli_flag(&a, "-v", "--verbose"))
+            cli_verbosity++;
+        else if (cli_opt(&a, NULL, "--host", &host)) {
+        } else if (cli_opt(&a, NULL, "--alias", &alias)) {
+        } else if (cli_opt(&a, NULL, "--api-key", &api_key)) {
+        } else if (cli_opt(&a, NULL, "--backend", &backend)) {
+        } else if (cli_opt_lm_head(&a, &lm_head)) {
+        } else if (cli_opt_int(&a, NULL, "--port", 0, 65535, &port)) {
+        } else if (cli_opt_int(&a, "-np", "--parallel", 1, 256, &parallel)) {
+        } else if (cli_opt_int(&a, "-c", "--ctx-size", 0, 1 << 22, &ctx)) {
+        } else if (cli_opt_int(&a, NULL, "--max-body", 1024, (int64_t)1 << 32, &max_body)) {
+        } else if (cli_opt_int(&a, "-t", "--threads", 0, 4096, &threads)) {
+        } else if (argv[a.i][0] == '-') {
             fprintf(stderr, "awq-cli serve: unknown option '%s'\n", argv[a.i]);
             return 2;
-        } else if (!dir) dir = argv[a.i];
+        } else if (!dir)
+            dir = argv[a.i];
         else {
             fprintf(stderr, "awq-cli serve: unexpected argument '%s'\n", argv[a.i]);
             return 2;
         }
         if (a.error) return 2;
     }
-    if (!dir) { usage(stderr); return 2; }
+    if (!dir) {
+        usage(stderr);
+        return 2;
+    }
     if (api_key && !api_key[0]) api_key = NULL;
 
     // the address first: a typo should not wait for the model to load
-    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
+    struct addrinfo hints = {
+        .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
     struct addrinfo *ai = NULL;
     char portstr[16];
     snprintf(portstr, sizeof portstr, "%d", (int)port);
@@ -953,11 +983,17 @@ int cmd_serve(int argc, char **argv) {
     bool th_started = false;
     S.rt = cli_runtime((int)threads);
     if (!S.rt) goto out;
-    if ((st = awq_tokenizer_load(&S.tok, S.rt, dir)) != AWQ_OK) { rc = cli_fail(S.rt, "serve", st); goto out; }
+    if ((st = awq_tokenizer_load(&S.tok, S.rt, dir)) != AWQ_OK) {
+        rc = cli_fail(S.rt, "serve", st);
+        goto out;
+    }
     awq_model_params mp = awq_model_params_default();
     mp.device = backend;
     mp.lm_head = lm_head;
-    if ((st = awq_model_load(&S.model, S.rt, dir, &mp)) != AWQ_OK) { rc = cli_fail(S.rt, "serve", st); goto out; }
+    if ((st = awq_model_load(&S.model, S.rt, dir, &mp)) != AWQ_OK) {
+        rc = cli_fail(S.rt, "serve", st);
+        goto out;
+    }
     awq_model_get_info(S.model, &S.info);
     S.n_ctx = ctx > 0 ? (int32_t)ctx : (S.info.max_ctx < 4096 ? S.info.max_ctx : 4096);
     if (alias) {
@@ -987,12 +1023,10 @@ int cmd_serve(int argc, char **argv) {
     th_started = true;
     unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG;
     if (ai->ai_family == AF_INET6) flags |= MHD_USE_IPv6;
-    d = MHD_start_daemon(flags, (uint16_t)port, NULL, NULL, on_request, NULL,
-                         MHD_OPTION_SOCK_ADDR, ai->ai_addr,
-                         MHD_OPTION_CONNECTION_LIMIT, (unsigned)(64 + 4 * parallel),
-                         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)120,
-                         MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL,
-                         MHD_OPTION_END);
+    d = MHD_start_daemon(flags, (uint16_t)port, NULL, NULL, on_request, NULL, MHD_OPTION_SOCK_ADDR,
+                         ai->ai_addr, MHD_OPTION_CONNECTION_LIMIT, (unsigned)(64 + 4 * parallel),
+                         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)120, MHD_OPTION_NOTIFY_COMPLETED,
+                         on_completed, NULL, MHD_OPTION_END);
     if (!d) {
         fprintf(stderr, "awq-cli serve: cannot listen on %s port %d: %s\n", host, (int)port,
                 errno ? strerror(errno) : "libmicrohttpd refused");
@@ -1000,9 +1034,9 @@ int cmd_serve(int argc, char **argv) {
     }
     const union MHD_DaemonInfo *di = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
     int bound = di ? di->port : (int)port;
-    slog("listening on http://%s%s%s:%d  model %s (%s on %s), %d slots of %d tokens%s", 
-         ai->ai_family == AF_INET6 ? "[" : "", host, ai->ai_family == AF_INET6 ? "]" : "", bound,
-         S.alias, S.info.quantized ? "AWQ 4-bit" : "fp", S.info.device, S.n_slots, S.n_ctx,
+    slog("listening on http://%s%s%s:%d  model %s (%s on %s), %d slots of %d tokens%s",
+         ai->ai_family == AF_INET6 ? "[" : "", host, ai->ai_family == AF_INET6 ? "]" : "", bound, S.alias,
+         S.info.quantized ? "AWQ 4-bit" : "fp", S.info.device, S.n_slots, S.n_ctx,
          S.api_key ? ", API key required" : "");
     while (!cli_interrupted()) usleep(100 * 1000);
     slog("stopping");

@@ -81,8 +81,10 @@ static int decode_ids(awq_runtime *rt, awq_tokenizer *tok, const char *text, siz
     char *out = st == AWQ_OK ? malloc(need + 1) : NULL;
     if (out) st = awq_tokenizer_decode(tok, ids, (int64_t)n, false, out, need + 1, &need);
     int rc = 0;
-    if (st != AWQ_OK || !out) rc = cli_fail(rt, "tokenize", st != AWQ_OK ? st : AWQ_ERR_OUT_OF_MEMORY);
-    else fwrite(out, 1, need, stdout);
+    if (st != AWQ_OK || !out)
+        rc = cli_fail(rt, "tokenize", st != AWQ_OK ? st : AWQ_ERR_OUT_OF_MEMORY);
+    else
+        fwrite(out, 1, need, stdout);
     free(out);
     free(ids);
     return rc;
@@ -96,11 +98,16 @@ static double now_s(void) {
 
 static void print_piece(const char *s) {
     for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-        if (*p == '\n') fputs("\\n", stdout);
-        else if (*p == '\t') fputs("\\t", stdout);
-        else if (*p == '\\') fputs("\\\\", stdout);
-        else if (*p < 0x20) printf("\\x%02x", *p);
-        else putchar(*p);
+        if (*p == '\n')
+            fputs("\\n", stdout);
+        else if (*p == '\t')
+            fputs("\\t", stdout);
+        else if (*p == '\\')
+            fputs("\\\\", stdout);
+        else if (*p < 0x20)
+            printf("\\x%02x", *p);
+        else
+            putchar(*p);
     }
 }
 
@@ -113,14 +120,22 @@ int cmd_tokenize(int argc, char **argv) {
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
             usage(stdout);
             return 0;
-        } else if (!strcmp(a, "--ids")) mode = 0;
-        else if (!strcmp(a, "--pieces")) mode = 1;
-        else if (!strcmp(a, "--count")) mode = 2;
-        else if (!strcmp(a, "--decode")) mode = 3;
-        else if (!strcmp(a, "--chat")) chat = true;
-        else if (!strcmp(a, "--no-bos")) add_special = false;
-        else if (!strcmp(a, "-v") || !strcmp(a, "--verbose")) cli_verbosity++;
-        else if (!strcmp(a, "-q") || !strcmp(a, "--quiet")) cli_verbosity = -1;
+        } else if (!strcmp(a, "--ids"))
+            mode = 0;
+        else if (!strcmp(a, "--pieces"))
+            mode = 1;
+        else if (!strcmp(a, "--count"))
+            mode = 2;
+        else if (!strcmp(a, "--decode"))
+            mode = 3;
+        else if (!strcmp(a, "--chat"))
+            chat = true;
+        else if (!strcmp(a, "--no-bos"))
+            add_special = false;
+        else if (!strcmp(a, "-v") || !strcmp(a, "--verbose"))
+            cli_verbosity++;
+        else if (!strcmp(a, "-q") || !strcmp(a, "--quiet"))
+            cli_verbosity = -1;
         else if (!strcmp(a, "-f") || !strcmp(a, "--file")) {
             if (++i >= argc) {
                 fprintf(stderr, "awq-cli tokenize: -f needs a file\n");
@@ -130,7 +145,8 @@ int cmd_tokenize(int argc, char **argv) {
         } else if (a[0] == '-' && a[1]) {
             fprintf(stderr, "awq-cli tokenize: unknown option '%s'\n", a);
             return 2;
-        } else if (!model) model = a;
+        } else if (!model)
+            model = a;
         else {
             fprintf(stderr, "awq-cli tokenize: unexpected argument '%s'\n", a);
             return 2;
@@ -197,8 +213,7 @@ int cmd_tokenize(int argc, char **argv) {
     double t2 = now_s();
     if (st == AWQ_OK) {
         ids = malloc(sizeof *ids * (size_t)(n ? n : 1));
-        st = ids ? awq_tokenizer_encode(tok, text, len, add_special, ids, n, &n)
-                 : AWQ_ERR_OUT_OF_MEMORY;
+        st = ids ? awq_tokenizer_encode(tok, text, len, add_special, ids, n, &n) : AWQ_ERR_OUT_OF_MEMORY;
     }
     if (st != AWQ_OK) {
         rc = cli_fail(rt, "tokenize", st);
@@ -214,7 +229,8 @@ int cmd_tokenize(int argc, char **argv) {
     } else {
         for (int64_t i = 0; i < n; i++) {
             if (i) putchar(' ');
-            if (mode == 0) printf("%d", ids[i]);
+            if (mode == 0)
+                printf("%d", ids[i]);
             else {
                 const char *p = awq_tokenizer_token_text(tok, ids[i]);
                 print_piece(p ? p : "");

@@ -19,7 +19,7 @@ static void usage(FILE *f) {
 }
 
 typedef struct vstate {
-    bool    quiet;
+    bool quiet;
     int32_t ok, bad, extra;
 } vstate;
 
@@ -27,7 +27,8 @@ static void on_item(const awq_verify_item *it, void *user) {
     vstate *v = user;
     if (!it->problem) {
         v->ok++;
-        if (!v->quiet) printf("ok       %-40s %12lld bytes  sha256 %.16s\n", it->file, (long long)it->bytes, it->actual);
+        if (!v->quiet)
+            printf("ok       %-40s %12lld bytes  sha256 %.16s\n", it->file, (long long)it->bytes, it->actual);
         return;
     }
     if (!it->expected) {
@@ -49,12 +50,16 @@ int cmd_verify(int argc, char **argv) {
     vstate v = {0};
     cli_args a = {.argc = argc, .argv = argv, .cmd = "verify"};
     for (a.i = 1; a.i < argc; a.i++) {
-        if (cli_flag(&a, "-h", "--help")) { usage(stdout); return 0; }
-        else if (cli_flag(&a, "-q", "--quiet")) v.quiet = true;
+        if (cli_flag(&a, "-h", "--help")) {
+            usage(stdout);
+            return 0;
+        } else if (cli_flag(&a, "-q", "--quiet"))
+            v.quiet = true;
         else if (argv[a.i][0] == '-') {
             fprintf(stderr, "awq-cli verify: unknown option '%s'\n", argv[a.i]);
             return 2;
-        } else if (!dir) dir = argv[a.i];
+        } else if (!dir)
+            dir = argv[a.i];
         else {
             fprintf(stderr, "awq-cli verify: unexpected argument '%s'\n", argv[a.i]);
             return 2;
@@ -69,8 +74,9 @@ int cmd_verify(int argc, char **argv) {
     awq_status st = awq_checkpoint_verify(rt, dir, on_item, &v);
     fflush(stdout);
     if (st != AWQ_OK) {
-        if (v.ok + v.bad > 0) fprintf(stderr, "awq-cli verify: %s: FAILED: %d file(s) ok, %d missing or different\n",
-                                      dir, v.ok, v.bad);
+        if (v.ok + v.bad > 0)
+            fprintf(stderr, "awq-cli verify: %s: FAILED: %d file(s) ok, %d missing or different\n", dir, v.ok,
+                    v.bad);
         int rc = cli_fail(rt, "verify", st);
         awq_runtime_destroy(rt);
         return rc;

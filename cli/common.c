@@ -30,9 +30,9 @@ bool cli_interrupted(void) { return interrupted != 0; }
 void cli_log(awq_log_level level, const char *msg, void *user) {
     (void)user;
     int max = cli_verbosity < 0 ? AWQ_LOG_LEVEL_ERROR
-              : cli_verbosity == 0 ? AWQ_LOG_LEVEL_WARN
-              : cli_verbosity == 1 ? AWQ_LOG_LEVEL_INFO
-                                   : AWQ_LOG_LEVEL_DEBUG;
+        : cli_verbosity == 0    ? AWQ_LOG_LEVEL_WARN
+        : cli_verbosity == 1    ? AWQ_LOG_LEVEL_INFO
+                                : AWQ_LOG_LEVEL_DEBUG;
     if ((int)level > max) return;
     static const char *names[] = {"error", "warning", "info", "debug"};
     fprintf(stderr, "awq: %s: %s\n", names[level], msg);
@@ -78,8 +78,10 @@ bool cli_opt_precision(struct cli_args *a, const char *name, awq_precision *out)
     const char *v = NULL;
     if (!cli_opt(a, NULL, name, &v)) return false;
     if (a->error || !v) return true;
-    if (!strcmp(v, "bf16")) *out = AWQ_PRECISION_BF16;
-    else if (!strcmp(v, "fp32")) *out = AWQ_PRECISION_FP32;
+    if (!strcmp(v, "bf16"))
+        *out = AWQ_PRECISION_BF16;
+    else if (!strcmp(v, "fp32"))
+        *out = AWQ_PRECISION_FP32;
     else {
         fprintf(stderr, "awq-cli %s: %s takes fp32 or bf16, not '%s'\n", a->cmd, name, v);
         a->error = true;
@@ -91,8 +93,10 @@ bool cli_opt_lm_head(struct cli_args *a, awq_lm_head_format *out) {
     const char *v = NULL;
     if (!cli_opt(a, NULL, "--lm-head", &v)) return false;
     if (a->error || !v) return true;
-    if (!strcmp(v, "q8")) *out = AWQ_LM_HEAD_Q8;
-    else if (!strcmp(v, "stored")) *out = AWQ_LM_HEAD_AS_STORED;
+    if (!strcmp(v, "q8"))
+        *out = AWQ_LM_HEAD_Q8;
+    else if (!strcmp(v, "stored"))
+        *out = AWQ_LM_HEAD_AS_STORED;
     else {
         fprintf(stderr, "awq-cli %s: --lm-head takes q8 or stored, not '%s'\n", a->cmd, v);
         a->error = true;

@@ -42,7 +42,9 @@ static bool get_num(const cJSON *body, const char *name, double lo, double hi, b
     if (!v || cJSON_IsNull(v)) return true;
     if (!cJSON_IsNumber(v))
         return bad(e, name, "'%s' must be %s, got %s", name, integral ? "an integer" : "a number",
-                   cJSON_IsString(v) ? "a string" : cJSON_IsBool(v) ? "a boolean" : "another type");
+                   cJSON_IsString(v)     ? "a string"
+                       : cJSON_IsBool(v) ? "a boolean"
+                                         : "another type");
     double x = v->valuedouble;
     /* beyond +-9.2e18 every double is an integer (and the cast to int64_t would be undefined):
      * the range check below answers for those, and for the infinities of 1e999 */
@@ -144,7 +146,8 @@ bool serve_parse_request(const cJSON *body, uint64_t seed, serve_req *q, serve_e
         if (!v) return bad(e, "prompt", "'prompt' is required");
         if (cJSON_IsArray(v) && cJSON_GetArraySize(v) == 1 && cJSON_IsString(cJSON_GetArrayItem(v, 0)))
             v = cJSON_GetArrayItem(v, 0);
-        if (!cJSON_IsString(v)) return bad(e, "prompt", "'prompt' must be a string (or an array of one string)");
+        if (!cJSON_IsString(v))
+            return bad(e, "prompt", "'prompt' must be a string (or an array of one string)");
         if (!(q->prompt = dup_or_oom(v->valuestring, e))) return false;
     }
     v = cJSON_GetObjectItemCaseSensitive(body, "model");

@@ -18,21 +18,21 @@
 
 /* What a request asks for; every pointer owned (serve_req_free). */
 typedef struct serve_req {
-    bool               chat;           /* /v1/chat/completions (messages) or /v1/completions (prompt) */
-    bool               stream, include_usage;
-    bool               ignore_eos;     /* llama-server's extension, for benchmarks */
-    char              *prompt;         /* completions */
-    awq_chat_message  *msgs;           /* chat: roles and contents owned */
-    int32_t            n_msgs;
-    int64_t            max_tokens;     /* -1: until the context is full */
+    bool chat; /* /v1/chat/completions (messages) or /v1/completions (prompt) */
+    bool stream, include_usage;
+    bool ignore_eos;        /* llama-server's extension, for benchmarks */
+    char *prompt;           /* completions */
+    awq_chat_message *msgs; /* chat: roles and contents owned */
+    int32_t n_msgs;
+    int64_t max_tokens; /* -1: until the context is full */
     awq_sampler_params sp;
-    char              *stops[SERVE_MAX_STOPS];
-    int32_t            n_stops;
+    char *stops[SERVE_MAX_STOPS];
+    int32_t n_stops;
 } serve_req;
 
 /* Why a body was refused: the message and the parameter it is about (NULL: the body). */
 typedef struct serve_err {
-    char        msg[400];
+    char msg[400];
     const char *param;
 } serve_err;
 

@@ -21,27 +21,25 @@ namespace awqpp {
 
 // A failed call: the status code and the runtime's detail ("config.json: ...").
 class Error : public std::runtime_error {
-public:
+  public:
     Error(awq_status st, const std::string &what)
         : std::runtime_error(what + ": " + awq_status_str(st)), status_(st) {}
     awq_status status() const noexcept { return status_; }
 
-private:
+  private:
     awq_status status_;
 };
 
 // unique_ptr with the library's destroy function as deleter, e.g. Handle<awq_model, awq_model_destroy>.
-template <typename T, void (*Destroy)(T *)>
-struct Deleter {
+template <typename T, void (*Destroy)(T *)> struct Deleter {
     void operator()(T *p) const noexcept { Destroy(p); }
 };
-template <typename T, void (*Destroy)(T *)>
-using Handle = std::unique_ptr<T, Deleter<T, Destroy>>;
+template <typename T, void (*Destroy)(T *)> using Handle = std::unique_ptr<T, Deleter<T, Destroy>>;
 
 using LogFn = std::function<void(awq_log_level, const char *)>;
 
 class Runtime {
-public:
+  public:
     explicit Runtime(LogFn log = nullptr, int n_threads = 0) : log_(new LogFn(std::move(log))) {
         awq_runtime_params p = awq_runtime_params_default();
         if (*log_) {
@@ -60,7 +58,7 @@ public:
         if (st != AWQ_OK) throw Error(st, std::string(what) + ": " + awq_runtime_last_error(get()));
     }
 
-private:
+  private:
     static void trampoline(awq_log_level level, const char *msg, void *user) {
         (*static_cast<LogFn *>(user))(level, msg);
     }
@@ -69,7 +67,7 @@ private:
 };
 
 class Tokenizer {
-public:
+  public:
     Tokenizer(const Runtime &rt, const std::string &model_dir) : rt_(rt) {
         awq_tokenizer *t = nullptr;
         rt.check(awq_tokenizer_load(&t, rt.get(), model_dir.c_str()), "awq_tokenizer_load");
@@ -98,13 +96,13 @@ public:
     }
     bool is_eog(int32_t id) const noexcept { return awq_tokenizer_is_eog(get(), id); }
 
-private:
+  private:
     const Runtime &rt_;
     Handle<awq_tokenizer, awq_tokenizer_destroy> tok_;
 };
 
 class Model {
-public:
+  public:
     Model(const Runtime &rt, const std::string &dir, const std::string &device = "auto") : rt_(rt) {
         awq_model_params p = awq_model_params_default();
         p.device = device.c_str();
@@ -117,14 +115,14 @@ public:
     const awq_model_info &info() const noexcept { return info_; }
     const Runtime &runtime() const noexcept { return rt_; }
 
-private:
+  private:
     const Runtime &rt_;
     Handle<awq_model, awq_model_destroy> model_;
     awq_model_info info_{};
 };
 
 class Session {
-public:
+  public:
     Session(const Model &m, int32_t n_ctx) : model_(m), logits_(static_cast<size_t>(m.info().vocab_size)) {
         awq_session *s = nullptr;
         m.runtime().check(awq_session_create(&s, m.get(), n_ctx), "awq_session_create");
@@ -132,14 +130,14 @@ public:
     }
     // Appends tokens to the KV cache; returns the next-token logits (vocab,).
     std::vector<float> &eval(const std::vector<int32_t> &ids) {
-        model_.runtime().check(awq_session_eval(s_.get(), ids.data(), static_cast<int32_t>(ids.size()),
-                                                logits_.data(), false),
-                               "awq_session_eval");
+        model_.runtime().check(
+            awq_session_eval(s_.get(), ids.data(), static_cast<int32_t>(ids.size()), logits_.data(), false),
+            "awq_session_eval");
         return logits_;
     }
     int32_t n_past() const noexcept { return awq_session_n_past(s_.get()); }
 
-private:
+  private:
     const Model &model_;
     Handle<awq_session, awq_session_destroy> s_;
     std::vector<float> logits_;
@@ -189,9 +187,12 @@ int main(int argc, char **argv) {
     int n_predict = 24;
     for (int i = 2; i < argc; i++) {
         std::string a = argv[i];
-        if (a == "-n" && i + 1 < argc) n_predict = std::stoi(argv[++i]);
-        else if (a == "--device" && i + 1 < argc) device = argv[++i];
-        else question = a;
+        if (a == "-n" && i + 1 < argc)
+            n_predict = std::stoi(argv[++i]);
+        else if (a == "--device" && i + 1 < argc)
+            device = argv[++i];
+        else
+            question = a;
     }
     try {
         // Declaration order is lifetime order: the runtime outlives the tokenizer and the model,
@@ -215,9 +216,8 @@ int main(int argc, char **argv) {
         std::vector<int32_t> ids = tok.encode(prompt, false); // the template wrote the BOS text
         awqpp::Session sess(model, static_cast<int32_t>(ids.size()) + n_predict);
         std::cout << question << "\n> " << std::flush;
-        awqpp::generate(tok, sess, ids, n_predict, 0.0f, [](const std::string &piece) {
-            std::cout << piece << std::flush;
-        });
+        awqpp::generate(tok, sess, ids, n_predict, 0.0f,
+                        [](const std::string &piece) { std::cout << piece << std::flush; });
         std::cout << "\n(" << sess.n_past() << " tokens in the session)\n";
     } catch (const std::exception &e) {
         std::cerr << "error: " << e.what() << "\n";

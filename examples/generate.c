@@ -23,8 +23,9 @@ static int fail(awq_runtime *rt, const char *what, awq_status st) {
 
 int main(int argc, char **argv) {
     if (argc < 3) {
-        fprintf(stderr, "usage: awq-example-generate MODEL_DIR PROMPT [-n N] [--device D] "
-                        "[--temp T] [--chat]\n");
+        fprintf(stderr,
+                "usage: awq-example-generate MODEL_DIR PROMPT [-n N] [--device D] "
+                "[--temp T] [--chat]\n");
         return 2;
     }
     const char *dir = argv[1], *prompt = argv[2], *device = "auto";
@@ -32,10 +33,14 @@ int main(int argc, char **argv) {
     float temp = 0.0f; /* greedy by default: the same text on every run */
     bool chat = false;
     for (int i = 3; i < argc; i++) {
-        if (strcmp(argv[i], "-n") == 0 && i + 1 < argc) n_predict = atoi(argv[++i]);
-        else if (strcmp(argv[i], "--device") == 0 && i + 1 < argc) device = argv[++i];
-        else if (strcmp(argv[i], "--temp") == 0 && i + 1 < argc) temp = (float)atof(argv[++i]);
-        else if (strcmp(argv[i], "--chat") == 0) chat = true;
+        if (strcmp(argv[i], "-n") == 0 && i + 1 < argc)
+            n_predict = atoi(argv[++i]);
+        else if (strcmp(argv[i], "--device") == 0 && i + 1 < argc)
+            device = argv[++i];
+        else if (strcmp(argv[i], "--temp") == 0 && i + 1 < argc)
+            temp = (float)atof(argv[++i]);
+        else if (strcmp(argv[i], "--chat") == 0)
+            chat = true;
         else {
             fprintf(stderr, "unknown argument '%s'\n", argv[i]);
             return 2;
@@ -69,12 +74,21 @@ int main(int argc, char **argv) {
     for (int32_t i = 0; i < awq_runtime_skipped_count(rt); i++)
         fprintf(stderr, "skipped plugin %s\n", awq_runtime_skipped_get(rt, i));
 
-    if ((st = awq_tokenizer_load(&tok, rt, dir)) != AWQ_OK) { rc = fail(rt, "tokenizer", st); goto out; }
+    if ((st = awq_tokenizer_load(&tok, rt, dir)) != AWQ_OK) {
+        rc = fail(rt, "tokenizer", st);
+        goto out;
+    }
     awq_model_params mp = awq_model_params_default();
     mp.device = device; /* "auto": a GPU if a plugin found one, else the best CPU backend */
-    if ((st = awq_model_load(&model, rt, dir, &mp)) != AWQ_OK) { rc = fail(rt, "model", st); goto out; }
+    if ((st = awq_model_load(&model, rt, dir, &mp)) != AWQ_OK) {
+        rc = fail(rt, "model", st);
+        goto out;
+    }
     awq_model_info info;
-    if ((st = awq_model_get_info(model, &info)) != AWQ_OK) { rc = fail(rt, "model info", st); goto out; }
+    if ((st = awq_model_get_info(model, &info)) != AWQ_OK) {
+        rc = fail(rt, "model info", st);
+        goto out;
+    }
     fprintf(stderr, "model: %s, %d layers, %s, on %s\n", info.arch, info.n_layers,
             info.quantized ? "AWQ 4-bit" : "unquantized", info.device);
 
@@ -99,12 +113,19 @@ int main(int argc, char **argv) {
     }
     ids = malloc((size_t)(n_prompt > 0 ? n_prompt : 1) * sizeof *ids);
     logits = malloc((size_t)info.vocab_size * sizeof *logits);
-    if (!ids || !logits) { fprintf(stderr, "out of memory\n"); goto out; }
-    if ((st = awq_tokenizer_encode(tok, text, strlen(text), add_special, ids, n_prompt, &n_prompt)) != AWQ_OK) {
+    if (!ids || !logits) {
+        fprintf(stderr, "out of memory\n");
+        goto out;
+    }
+    if ((st = awq_tokenizer_encode(tok, text, strlen(text), add_special, ids, n_prompt, &n_prompt)) !=
+        AWQ_OK) {
         rc = fail(rt, "encode", st);
         goto out;
     }
-    if (n_prompt == 0) { fprintf(stderr, "the prompt is empty\n"); goto out; }
+    if (n_prompt == 0) {
+        fprintf(stderr, "the prompt is empty\n");
+        goto out;
+    }
 
     /* One session = one token stream and its KV cache, sized for prompt + answer. */
     if ((st = awq_session_create(&sess, model, (int32_t)(n_prompt + n_predict))) != AWQ_OK) {

@@ -33,7 +33,7 @@ static void on_log(awq_log_level level, const char *msg, void *user) {
 
 typedef struct progress_state {
     float cancel_at; /* cancel once done >= cancel_at; > 1 = never */
-    int   last_pct;
+    int last_pct;
 } progress_state;
 
 /* Called by awq_quantize from the calling thread between steps. Returning false stops the
@@ -57,8 +57,9 @@ static bool on_progress(float done, const char *stage, void *user) {
 }
 
 static int usage(void) {
-    fprintf(stderr, "usage: awq-example-quantize MODEL_DIR OUT_DIR [--rtn] [--group-size N] "
-                    "[--device D] [--cancel-at F]\n");
+    fprintf(stderr,
+            "usage: awq-example-quantize MODEL_DIR OUT_DIR [--rtn] [--group-size N] "
+            "[--device D] [--cancel-at F]\n");
     return 2;
 }
 
@@ -71,11 +72,16 @@ int main(int argc, char **argv) {
     qp.force = true; /* replace OUT_DIR if it exists */
     progress_state ps = {.cancel_at = 2.0f, .last_pct = -1};
     for (int i = 3; i < argc; i++) {
-        if (strcmp(argv[i], "--rtn") == 0) qp.method = AWQ_METHOD_RTN;
-        else if (strcmp(argv[i], "--group-size") == 0 && i + 1 < argc) qp.group_size = atoi(argv[++i]);
-        else if (strcmp(argv[i], "--device") == 0 && i + 1 < argc) qp.device = argv[++i];
-        else if (strcmp(argv[i], "--cancel-at") == 0 && i + 1 < argc) ps.cancel_at = (float)atof(argv[++i]);
-        else return usage();
+        if (strcmp(argv[i], "--rtn") == 0)
+            qp.method = AWQ_METHOD_RTN;
+        else if (strcmp(argv[i], "--group-size") == 0 && i + 1 < argc)
+            qp.group_size = atoi(argv[++i]);
+        else if (strcmp(argv[i], "--device") == 0 && i + 1 < argc)
+            qp.device = argv[++i];
+        else if (strcmp(argv[i], "--cancel-at") == 0 && i + 1 < argc)
+            ps.cancel_at = (float)atof(argv[++i]);
+        else
+            return usage();
     }
     qp.progress = on_progress;
     qp.progress_user = &ps;
@@ -110,8 +116,8 @@ int main(int argc, char **argv) {
     fputc('\n', stderr);
     int rc = 0;
     if (st == AWQ_OK) {
-        printf("wrote %s: %d linears in %.1f s, peak RSS %.0f MiB\n", qp.out_dir, rep.n_linears,
-               rep.seconds, rep.peak_rss_bytes / 1048576.0);
+        printf("wrote %s: %d linears in %.1f s, peak RSS %.0f MiB\n", qp.out_dir, rep.n_linears, rep.seconds,
+               rep.peak_rss_bytes / 1048576.0);
     } else if (st == AWQ_ERR_CANCELLED) {
         /* Nothing half-written is published under OUT_DIR after a cancellation. */
         printf("cancelled; %s was not written\n", qp.out_dir);

@@ -50,13 +50,16 @@ const char *awq_calib_default_path(void) {
 
 typedef struct span {
     const char *p;
-    size_t      n;
-    char       *owned; /* decoded JSON text, or NULL */
+    size_t n;
+    char *owned; /* decoded JSON text, or NULL */
 } span;
 
 /* Python str.strip(): ASCII whitespace at both ends. */
 static span strip(span s) {
-    while (s.n && isspace((unsigned char)s.p[0])) { s.p++; s.n--; }
+    while (s.n && isspace((unsigned char)s.p[0])) {
+        s.p++;
+        s.n--;
+    }
     while (s.n && isspace((unsigned char)s.p[s.n - 1])) s.n--;
     return s;
 }
@@ -78,12 +81,18 @@ static awq_status split_txt(awq_runtime *rt, const char *text, size_t len, span 
         size_t e = i;
         while (e < len && text[e] != '\n') e++;
         bool blank = blank_line(text + i, e - i);
-        if (!blank && !in_para) { para = i; in_para = true; }
+        if (!blank && !in_para) {
+            para = i;
+            in_para = true;
+        }
         if ((blank || e >= len) && in_para) {
             size_t end = blank ? i : e;
             if (cnt == cap) {
                 span *nv = awq_realloc(v, (size_t)(cap *= 2) * sizeof *v);
-                if (!nv) { awq_free(v); return awq_set_error(rt, AWQ_ERR_OUT_OF_MEMORY, "out of memory"); }
+                if (!nv) {
+                    awq_free(v);
+                    return awq_set_error(rt, AWQ_ERR_OUT_OF_MEMORY, "out of memory");
+                }
                 v = nv;
             }
             v[cnt++] = (span){text + para, end - para, NULL};
@@ -96,8 +105,8 @@ static awq_status split_txt(awq_runtime *rt, const char *text, size_t len, span 
     return AWQ_OK;
 }
 
-static awq_status split_jsonl(awq_runtime *rt, const char *path, const char *text, size_t len,
-                              span **out, int64_t *n) {
+static awq_status split_jsonl(awq_runtime *rt, const char *path, const char *text, size_t len, span **out,
+                              int64_t *n) {
     int64_t cap = 1024, cnt = 0, line = 0;
     span *v = awq_malloc((size_t)cap * sizeof *v);
     if (!v) return awq_set_error(rt, AWQ_ERR_OUT_OF_MEMORY, "out of memory");
@@ -118,12 +127,19 @@ static awq_status split_jsonl(awq_runtime *rt, const char *path, const char *tex
             }
             if (cnt == cap) {
                 span *nv = awq_realloc(v, (size_t)(cap *= 2) * sizeof *v);
-                if (!nv) { cJSON_Delete(o); st = awq_set_error(rt, AWQ_ERR_OUT_OF_MEMORY, "out of memory"); break; }
+                if (!nv) {
+                    cJSON_Delete(o);
+                    st = awq_set_error(rt, AWQ_ERR_OUT_OF_MEMORY, "out of memory");
+                    break;
+                }
                 v = nv;
             }
             char *copy = awq_strdup(t->valuestring);
             cJSON_Delete(o);
-            if (!copy) { st = awq_set_error(rt, AWQ_ERR_OUT_OF_MEMORY, "out of memory"); break; }
+            if (!copy) {
+                st = awq_set_error(rt, AWQ_ERR_OUT_OF_MEMORY, "out of memory");
+                break;
+            }
             v[cnt++] = (span){copy, strlen(copy), copy};
         }
         i = e + 1;
@@ -151,8 +167,8 @@ static bool ends_with(const char *s, const char *suf) {
     return a >= b && !strcmp(s + a - b, suf);
 }
 
-awq_status awq_calib_build(awq_runtime *rt, awq_tokenizer *tok, const char *path,
-                           int32_t n_samples, int32_t seqlen, uint64_t seed, awq_calib *out) {
+awq_status awq_calib_build(awq_runtime *rt, awq_tokenizer *tok, const char *path, int32_t n_samples,
+                           int32_t seqlen, uint64_t seed, awq_calib *out) {
     memset(out, 0, sizeof *out);
     if (n_samples <= 0 || seqlen <= 0)
         return awq_set_error(rt, AWQ_ERR_INVALID_ARG, "calibration: samples and seqlen must be > 0");
@@ -161,34 +177,39 @@ awq_status awq_calib_build(awq_runtime *rt, awq_tokenizer *tok, const char *path
     size_t len = 0;
     awq_status st = awq_read_file(rt, path, &text, &len);
     if (st != AWQ_OK) return st;
-    st = awq_calib_build_text(rt, tok, path, text, len, ends_with(path, ".jsonl"), n_samples, seqlen,
-                              seed, out);
+    st = awq_calib_build_text(rt, tok, path, text, len, ends_with(path, ".jsonl"), n_samples, seqlen, seed,
+                              out);
     awq_free(text);
     return st;
 }
 
-awq_status awq_calib_build_text(awq_runtime *rt, awq_tokenizer *tok, const char *path,
-                                const char *text, size_t len, bool jsonl, int32_t n_samples,
-                                int32_t seqlen, uint64_t seed, awq_calib *out) {
+awq_status awq_calib_build_text(awq_runtime *rt, awq_tokenizer *tok, const char *path, const char *text,
+                                size_t len, bool jsonl, int32_t n_samples, int32_t seqlen, uint64_t seed,
+                                awq_calib *out) {
     memset(out, 0, sizeof *out);
     if (n_samples <= 0 || seqlen <= 0)
         return awq_set_error(rt, AWQ_ERR_INVALID_ARG, "calibration: samples and seqlen must be > 0");
     span *samples = NULL;
     int64_t n = 0;
-    awq_status st = jsonl ? split_jsonl(rt, path, text, len, &samples, &n)
-                          : split_txt(rt, text, len, &samples, &n);
+    awq_status st =
+        jsonl ? split_jsonl(rt, path, text, len, &samples, &n) : split_txt(rt, text, len, &samples, &n);
     if (st != AWQ_OK) return st;
     if (seed) {
         uint64_t s = seed;
         for (int64_t i = n - 1; i > 0; i--) {
             int64_t j = (int64_t)(splitmix64(&s) % (uint64_t)(i + 1));
-            span t = samples[i]; samples[i] = samples[j]; samples[j] = t;
+            span t = samples[i];
+            samples[i] = samples[j];
+            samples[j] = t;
         }
     }
     int64_t cap = (int64_t)n_samples * seqlen;
     int32_t *all = awq_malloc((size_t)cap * sizeof *all);
     int32_t *ids = awq_malloc((size_t)(seqlen + 1) * sizeof *ids);
-    if (!all || !ids) { st = awq_set_error(rt, AWQ_ERR_OUT_OF_MEMORY, "out of memory"); goto done; }
+    if (!all || !ids) {
+        st = awq_set_error(rt, AWQ_ERR_OUT_OF_MEMORY, "out of memory");
+        goto done;
+    }
     int64_t total = 0;
     for (int64_t i = 0; i < n && out->n_samples < n_samples; i++) {
         span s = strip(samples[i]);
@@ -196,7 +217,10 @@ awq_status awq_calib_build_text(awq_runtime *rt, awq_tokenizer *tok, const char 
         /* Count first: long samples are skipped, never truncated. */
         st = awq_tokenizer_encode(tok, s.p, s.n, true, NULL, 0, &cnt);
         if (st != AWQ_OK) goto done;
-        if (cnt > seqlen) { out->n_skipped++; continue; }
+        if (cnt > seqlen) {
+            out->n_skipped++;
+            continue;
+        }
         if (cnt == 0) continue;
         st = awq_tokenizer_encode(tok, s.p, s.n, true, ids, seqlen + 1, &cnt);
         if (st != AWQ_OK) goto done;
@@ -211,7 +235,8 @@ awq_status awq_calib_build_text(awq_runtime *rt, awq_tokenizer *tok, const char 
         st = awq_set_error(rt, AWQ_ERR_INVALID_ARG,
                            "%s: calibration text too short: %d samples give %lld tokens, fewer than "
                            "one block of %d (use more text, more --calib-samples or a smaller "
-                           "--calib-seqlen)", path, out->n_samples, (long long)total, seqlen);
+                           "--calib-seqlen)",
+                           path, out->n_samples, (long long)total, seqlen);
         goto done;
     }
     out->tokens = all;

@@ -33,8 +33,8 @@ bool awq_name_excluded(const char *full_name, const char *const *exclude) {
 }
 
 /* Reads name (shape (rows, cols) or (rows,) when cols == 0) into a new F32 array. */
-static awq_status read_f32(awq_runtime *rt, const awq_safetensors *st, const char *name,
-                           int64_t rows, int64_t cols, bool required, float **out) {
+static awq_status read_f32(awq_runtime *rt, const awq_safetensors *st, const char *name, int64_t rows,
+                           int64_t cols, bool required, float **out) {
     *out = NULL;
     const awq_st_tensor *t = awq_st_find(st, name);
     if (!t) {
@@ -85,8 +85,8 @@ const char *awq_qlin_name(const awq_model_config *c, const awq_qlayer *L, int l,
     return buf;
 }
 
-awq_status awq_qlayer_read(awq_runtime *rt, const awq_safetensors *st, const awq_model_config *c,
-                           int32_t i, const char *const *exclude, awq_qlayer *L) {
+awq_status awq_qlayer_read(awq_runtime *rt, const awq_safetensors *st, const awq_model_config *c, int32_t i,
+                           const char *const *exclude, awq_qlayer *L) {
     memset(L, 0, sizeof *L);
     L->index = i;
     int64_t d = c->d_model, hd = c->head_dim, qd = (int64_t)c->n_heads * hd,
@@ -109,7 +109,7 @@ awq_status awq_qlayer_read(awq_runtime *rt, const awq_safetensors *st, const awq
         (L->n_experts && (!L->dw.experts || !L->expert_tokens)))
         return awq_set_error(rt, AWQ_ERR_OUT_OF_MEMORY, "layer %d: out of memory", i);
     const int64_t shapes[AWQ_LIN_COUNT][2] = {{qd, d}, {kvd, d}, {kvd, d}, {d, qd},
-                                              {ff, d}, {ff, d}, {d, ff}};
+                                              {ff, d}, {ff, d},  {d, ff}};
     const bool bias[AWQ_LIN_COUNT] = {c->qkv_bias, c->qkv_bias, c->qkv_bias, c->o_bias,
                                       c->mlp_bias, c->mlp_bias, c->mlp_bias};
     char name[256], lname[160];
@@ -166,9 +166,15 @@ awq_status awq_qlayer_read(awq_runtime *rt, const awq_safetensors *st, const awq
         }
     }
     awq_norm_names nn = awq_config_norm_names(c);
-    struct { const char *n; int64_t len; float **dst; } norms[] = {
-        {nn.attn, d, &L->attn_norm}, {nn.ffn, d, &L->ffn_norm},
-        {nn.post_attn, d, &L->post_attn_norm}, {nn.post_ffn, d, &L->post_ffn_norm},
+    struct {
+        const char *n;
+        int64_t len;
+        float **dst;
+    } norms[] = {
+        {nn.attn, d, &L->attn_norm},
+        {nn.ffn, d, &L->ffn_norm},
+        {nn.post_attn, d, &L->post_attn_norm},
+        {nn.post_ffn, d, &L->post_ffn_norm},
         {c->qk_norm ? "self_attn.q_norm.weight" : NULL, hd, &L->q_norm},
         {c->qk_norm ? "self_attn.k_norm.weight" : NULL, hd, &L->k_norm},
     };
@@ -183,8 +189,8 @@ awq_status awq_qlayer_read(awq_runtime *rt, const awq_safetensors *st, const awq
     return AWQ_OK;
 }
 
-static awq_status upload_vec(awq_runtime *rt, const awq_device *dev, awq_buflist *bufs,
-                             const float *h, int64_t n, awq_tensor *t) {
+static awq_status upload_vec(awq_runtime *rt, const awq_device *dev, awq_buflist *bufs, const float *h,
+                             int64_t n, awq_tensor *t) {
     if (!t->data) {
         awq_status s = awq_tensor_alloc(rt, dev, bufs, AWQ_DTYPE_F32, 1, &n, t);
         if (s != AWQ_OK) return s;
@@ -223,7 +229,8 @@ awq_status awq_qlayer_upload(awq_runtime *rt, const awq_device *dev, const awq_m
             return s;
         if (L->b[l] && (s = upload_vec(rt, dev, &L->bufs, L->b[l], L->out[l], &lin->bias))) return s;
     }
-    if (L->router && (s = upload_dense(rt, dev, &L->bufs, L->router, L->n_experts, c->d_model, &L->dw.router)))
+    if (L->router &&
+        (s = upload_dense(rt, dev, &L->bufs, L->router, L->n_experts, c->d_model, &L->dw.router)))
         return s;
     if (L->shared_gate &&
         (s = upload_dense(rt, dev, &L->bufs, L->shared_gate, 1, c->d_model, &L->dw.shared_gate)))

@@ -44,10 +44,16 @@ static awq_status sorted_files(awq_runtime *rt, const char *dir, char ***out, in
         if (cnt == cap) {
             cap = cap ? 2 * cap : 16;
             char **nv = awq_realloc(v, (size_t)cap * sizeof *nv);
-            if (!nv) { s = awq_set_error(rt, AWQ_ERR_OUT_OF_MEMORY, "out of memory"); break; }
+            if (!nv) {
+                s = awq_set_error(rt, AWQ_ERR_OUT_OF_MEMORY, "out of memory");
+                break;
+            }
             v = nv;
         }
-        if (!(v[cnt] = awq_strdup(e->d_name))) { s = awq_set_error(rt, AWQ_ERR_OUT_OF_MEMORY, "out of memory"); break; }
+        if (!(v[cnt] = awq_strdup(e->d_name))) {
+            s = awq_set_error(rt, AWQ_ERR_OUT_OF_MEMORY, "out of memory");
+            break;
+        }
         cnt++;
     }
     closedir(d);
@@ -75,15 +81,15 @@ awq_status awq_manifest_write(awq_runtime *rt, const char *dir, const cJSON *fp)
     char by[64];
     snprintf(by, sizeof by, "awq %s", awq_version());
     bool oom = !root || !cJSON_AddNumberToObject(root, "awq_manifest", 1) ||
-               !cJSON_AddStringToObject(root, "created_by", by) ||
-               !(q = cJSON_AddObjectToObject(root, "quantization")) ||
-               !(files = cJSON_AddObjectToObject(root, "files"));
+        !cJSON_AddStringToObject(root, "created_by", by) ||
+        !(q = cJSON_AddObjectToObject(root, "quantization")) ||
+        !(files = cJSON_AddObjectToObject(root, "files"));
     const cJSON *e;
     if (fp) cJSON_ArrayForEach(e, fp) {
-        size_t kl = e->string ? strlen(e->string) : 0;
-        if (oom || !kl || (kl >= 6 && !strcmp(e->string + kl - 6, " mtime"))) continue;
-        oom = !cJSON_AddItemToObject(q, e->string, cJSON_Duplicate(e, true));
-    }
+            size_t kl = e->string ? strlen(e->string) : 0;
+            if (oom || !kl || (kl >= 6 && !strcmp(e->string + kl - 6, " mtime"))) continue;
+            oom = !cJSON_AddItemToObject(q, e->string, cJSON_Duplicate(e, true));
+        }
     awq_status s = oom ? awq_set_error(rt, AWQ_ERR_OUT_OF_MEMORY, "manifest: out of memory") : AWQ_OK;
     for (int32_t i = 0; i < n && s == AWQ_OK; i++) {
         char path[4200], hex[65];
@@ -92,7 +98,8 @@ awq_status awq_manifest_write(awq_runtime *rt, const char *dir, const cJSON *fp)
         /* copied files were written without fsync: make them durable before they are vouched for */
         if ((s = awq_fsync_path(rt, path)) || (s = awq_sha256_file(rt, path, hex, &size))) break;
         cJSON *f = cJSON_AddObjectToObject(files, names[i]);
-        if (!f || !cJSON_AddNumberToObject(f, "bytes", (double)size) || !cJSON_AddStringToObject(f, "sha256", hex))
+        if (!f || !cJSON_AddNumberToObject(f, "bytes", (double)size) ||
+            !cJSON_AddStringToObject(f, "sha256", hex))
             s = awq_set_error(rt, AWQ_ERR_OUT_OF_MEMORY, "manifest: out of memory");
     }
     if (s == AWQ_OK) {
@@ -105,24 +112,25 @@ awq_status awq_manifest_write(awq_runtime *rt, const char *dir, const cJSON *fp)
     return s;
 }
 
-static bool is_hex64(const char *s) {
-    return s && strlen(s) == 64 && strspn(s, "0123456789abcdef") == 64;
-}
+static bool is_hex64(const char *s) { return s && strlen(s) == 64 && strspn(s, "0123456789abcdef") == 64; }
 
 awq_status awq_checkpoint_verify(awq_runtime *rt, const char *dir, awq_verify_fn fn, void *user) {
     if (!rt || !dir) return awq_set_error(rt, AWQ_ERR_INVALID_ARG, "verify: dir is required");
     char mpath[4200];
     awq_path_join(mpath, sizeof mpath, dir, AWQ_MANIFEST_NAME);
     if (!awq_file_exists(mpath))
-        return awq_set_error(rt, AWQ_ERR_IO, "%s: no %s (not written by awq quantize, or written by "
-                             "a version before 0.1.0 that had no content hashes)", dir, AWQ_MANIFEST_NAME);
+        return awq_set_error(rt, AWQ_ERR_IO,
+                             "%s: no %s (not written by awq quantize, or written by "
+                             "a version before 0.1.0 that had no content hashes)",
+                             dir, AWQ_MANIFEST_NAME);
     cJSON *root = NULL;
     TRY(awq_json_parse_file(rt, mpath, &root));
     const cJSON *files = cJSON_GetObjectItemCaseSensitive(root, "files"), *e;
     const cJSON *ver = cJSON_GetObjectItemCaseSensitive(root, "awq_manifest");
     if (!cJSON_IsObject(root) || !cJSON_IsObject(files) || !cJSON_IsNumber(ver)) {
         cJSON_Delete(root);
-        return awq_set_error(rt, AWQ_ERR_FORMAT, "%s: expected an object with 'awq_manifest' and 'files'", mpath);
+        return awq_set_error(rt, AWQ_ERR_FORMAT, "%s: expected an object with 'awq_manifest' and 'files'",
+                             mpath);
     }
     if (ver->valuedouble != 1) {
         cJSON_Delete(root);
@@ -136,8 +144,10 @@ awq_status awq_checkpoint_verify(awq_runtime *rt, const char *dir, awq_verify_fn
                     *h = cJSON_GetObjectItemCaseSensitive(e, "sha256");
         if (!e->string || !e->string[0] || strchr(e->string, '/') || !strcmp(e->string, "..") ||
             !cJSON_IsNumber(b) || !cJSON_IsString(h) || !is_hex64(h->valuestring)) {
-            s = awq_set_error(rt, AWQ_ERR_FORMAT, "%s: files.'%s': expected a plain file name with "
-                              "'bytes' and a 64-digit 'sha256'", mpath, e->string ? e->string : "?");
+            s = awq_set_error(rt, AWQ_ERR_FORMAT,
+                              "%s: files.'%s': expected a plain file name with "
+                              "'bytes' and a 64-digit 'sha256'",
+                              mpath, e->string ? e->string : "?");
             break;
         }
         char path[4200], hex[65];
@@ -155,11 +165,15 @@ awq_status awq_checkpoint_verify(awq_runtime *rt, const char *dir, awq_verify_fn
             }
             it.bytes = size;
             it.actual = hex;
-            if ((double)size != b->valuedouble) it.problem = "size differs";
-            else if (strcmp(hex, h->valuestring)) it.problem = "content differs";
+            if ((double)size != b->valuedouble)
+                it.problem = "size differs";
+            else if (strcmp(hex, h->valuestring))
+                it.problem = "content differs";
         }
-        if (it.problem) n_bad++;
-        else n_ok++;
+        if (it.problem)
+            n_bad++;
+        else
+            n_ok++;
         if (fn) fn(&it, user);
     }
     if (s == AWQ_OK) {
@@ -171,7 +185,8 @@ awq_status awq_checkpoint_verify(awq_runtime *rt, const char *dir, awq_verify_fn
             char path[4200];
             struct stat sb;
             awq_path_join(path, sizeof path, dir, names[i]);
-            awq_verify_item it = {.file = names[i], .bytes = stat(path, &sb) == 0 ? (int64_t)sb.st_size : -1,
+            awq_verify_item it = {.file = names[i],
+                                  .bytes = stat(path, &sb) == 0 ? (int64_t)sb.st_size : -1,
                                   .problem = "not listed in the manifest"};
             if (fn) fn(&it, user);
         }

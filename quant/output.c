@@ -36,8 +36,7 @@ static awq_status plan_same(awq_qout *o, const awq_st_tensor *t) {
     return awq_st_writer_add(o->w, t->name, t->dtype, t->ndim, t->shape);
 }
 
-static awq_status plan_linear(awq_qout *o, const awq_safetensors *st, const char *prefix,
-                              bool quantized) {
+static awq_status plan_linear(awq_qout *o, const awq_safetensors *st, const char *prefix, bool quantized) {
     char name[320];
     snprintf(name, sizeof name, "%s.weight", prefix);
     const awq_st_tensor *w = awq_st_find(st, name);
@@ -53,13 +52,19 @@ static awq_status plan_linear(awq_qout *o, const awq_safetensors *st, const char
     int64_t qw[2], qz[2], sc[2];
     if (o->gemv) {
         int64_t zw = awq_gemv_zeros_width(in_f, gs);
-        qw[0] = out_f; qw[1] = in_f / 8;
-        qz[0] = out_f; qz[1] = zw;
-        sc[0] = out_f; sc[1] = zw * 8;
+        qw[0] = out_f;
+        qw[1] = in_f / 8;
+        qz[0] = out_f;
+        qz[1] = zw;
+        sc[0] = out_f;
+        sc[1] = zw * 8;
     } else {
-        qw[0] = in_f; qw[1] = out_f / 8;
-        qz[0] = G;    qz[1] = out_f / 8;
-        sc[0] = G;    sc[1] = out_f;
+        qw[0] = in_f;
+        qw[1] = out_f / 8;
+        qz[0] = G;
+        qz[1] = out_f / 8;
+        sc[0] = G;
+        sc[1] = out_f;
     }
     snprintf(name, sizeof name, "%s.qweight", prefix);
     TRY(awq_st_writer_add(o->w, name, AWQ_DTYPE_I32, 2, qw));
@@ -128,7 +133,8 @@ static awq_status plan_moe(awq_qout *o, const awq_safetensors *st, const awq_mod
     for (int k = 0; k < 2; k++) {
         if (!fp[k]) continue;
         snprintf(name, sizeof name, "model.layers.%d.%s.weight", i, fp[k]);
-        if (!(t = awq_st_find(st, name))) return awq_set_error(o->rt, AWQ_ERR_FORMAT, "tensor '%s' is missing", name);
+        if (!(t = awq_st_find(st, name)))
+            return awq_set_error(o->rt, AWQ_ERR_FORMAT, "tensor '%s' is missing", name);
         TRY(plan_same(o, t));
     }
     return AWQ_OK;
@@ -159,10 +165,16 @@ static awq_status list_files(awq_runtime *rt, const char *dir, char ***out, int3
         if (cnt == cap) {
             cap = cap ? cap * 2 : 16;
             char **nv = awq_realloc(v, (size_t)cap * sizeof *nv);
-            if (!nv) { s = awq_set_error(rt, AWQ_ERR_OUT_OF_MEMORY, "out of memory"); break; }
+            if (!nv) {
+                s = awq_set_error(rt, AWQ_ERR_OUT_OF_MEMORY, "out of memory");
+                break;
+            }
             v = nv;
         }
-        if (!(v[cnt] = awq_strdup(e->d_name))) { s = awq_set_error(rt, AWQ_ERR_OUT_OF_MEMORY, "out of memory"); break; }
+        if (!(v[cnt] = awq_strdup(e->d_name))) {
+            s = awq_set_error(rt, AWQ_ERR_OUT_OF_MEMORY, "out of memory");
+            break;
+        }
         cnt++;
     }
     closedir(d);
@@ -227,9 +239,8 @@ static awq_status take_over(awq_qout *o) {
     return s;
 }
 
-awq_status awq_qout_begin(awq_qout *o, awq_runtime *rt, const awq_safetensors *st,
-                          const awq_model_config *c, const awq_quant_params *p,
-                          struct awq_resume *rs, const cJSON *fp) {
+awq_status awq_qout_begin(awq_qout *o, awq_runtime *rt, const awq_safetensors *st, const awq_model_config *c,
+                          const awq_quant_params *p, struct awq_resume *rs, const cJSON *fp) {
     memset(o, 0, sizeof *o);
     o->rt = rt;
     o->lock_fd = -1;
@@ -278,7 +289,8 @@ awq_status awq_qout_begin(awq_qout *o, awq_runtime *rt, const awq_safetensors *s
                 TRY(plan_linear(o, st, name, quant));
             } else {
                 snprintf(name, sizeof name, "model.layers.%d.%s", i, layer_norms[-which - 1]);
-                if ((t = awq_st_find(st, name))) TRY(plan_same(o, t));
+                if ((t = awq_st_find(st, name)))
+                    TRY(plan_same(o, t));
                 else if (which >= -2)
                     return awq_set_error(rt, AWQ_ERR_FORMAT, "tensor '%s' is missing", name);
             }
@@ -300,9 +312,9 @@ awq_status awq_qout_begin(awq_qout *o, awq_runtime *rt, const awq_safetensors *s
 /* ---- writing, with the hashes a layer record vouches for ----------------------------------- */
 
 struct awq_qout_rec {
-    char    *name;
+    char *name;
     uint64_t nbytes;
-    char     sha256[65];
+    char sha256[65];
 };
 
 static void clear_recs(awq_qout *o) {
@@ -336,8 +348,7 @@ awq_status awq_qout_write_raw(awq_qout *o, const char *name, const void *data, u
     return put(o, name, data, nbytes);
 }
 
-awq_status awq_qout_write_f32(awq_qout *o, const char *name, awq_dtype dtype, const float *data,
-                              int64_t n) {
+awq_status awq_qout_write_f32(awq_qout *o, const char *name, awq_dtype dtype, const float *data, int64_t n) {
     if (dtype == AWQ_DTYPE_F32) return put(o, name, data, (uint64_t)n * 4);
     uint16_t *buf = awq_malloc((size_t)n * 2);
     if (!buf) return awq_set_error(o->rt, AWQ_ERR_OUT_OF_MEMORY, "out of memory");
@@ -350,8 +361,8 @@ awq_status awq_qout_write_f32(awq_qout *o, const char *name, awq_dtype dtype, co
 }
 
 awq_status awq_qout_write_qlinear(awq_qout *o, const char *prefix, int64_t out_f, int64_t in_f,
-                                  const uint8_t *codes, const uint16_t *scales,
-                                  const uint8_t *zeros, const float *bias) {
+                                  const uint8_t *codes, const uint16_t *scales, const uint8_t *zeros,
+                                  const float *bias) {
     awq_runtime *rt = o->rt;
     int64_t gs = o->group_size, G = in_f / gs;
     int64_t nqw = in_f * out_f / 8, nqz, nsc;
@@ -367,7 +378,10 @@ awq_status awq_qout_write_qlinear(awq_qout *o, const char *prefix, int64_t out_f
     uint16_t *sc = awq_malloc((size_t)nsc * 2);
     awq_status s = AWQ_OK;
     char name[320];
-    if (!qw || !qz || !sc) { s = awq_set_error(rt, AWQ_ERR_OUT_OF_MEMORY, "out of memory"); goto done; }
+    if (!qw || !qz || !sc) {
+        s = awq_set_error(rt, AWQ_ERR_OUT_OF_MEMORY, "out of memory");
+        goto done;
+    }
     double t0 = awq_time_now();
     if (o->gemv)
         s = awq_pack_gemv(rt, out_f, in_f, gs, codes, scales, zeros, qw, qz, sc);
@@ -494,13 +508,13 @@ awq_status awq_qout_layer_commit(awq_qout *o, int32_t layer) {
     /* the data first, then the record that vouches for it */
     TRY(sync_shards(o));
     cJSON *r = cJSON_CreateObject(), *arr = NULL;
-    bool oom = !r || !cJSON_AddNumberToObject(r, "layer", layer) ||
-               !(arr = cJSON_AddArrayToObject(r, "tensors"));
+    bool oom =
+        !r || !cJSON_AddNumberToObject(r, "layer", layer) || !(arr = cJSON_AddArrayToObject(r, "tensors"));
     for (int32_t i = 0; !oom && i < o->n_rec; i++) {
         cJSON *t = cJSON_CreateObject();
         oom = !t || !cJSON_AddItemToArray(arr, t) || !cJSON_AddStringToObject(t, "name", o->rec[i].name) ||
-              !cJSON_AddNumberToObject(t, "bytes", (double)o->rec[i].nbytes) ||
-              !cJSON_AddStringToObject(t, "sha256", o->rec[i].sha256);
+            !cJSON_AddNumberToObject(t, "bytes", (double)o->rec[i].nbytes) ||
+            !cJSON_AddStringToObject(t, "sha256", o->rec[i].sha256);
     }
     awq_status s;
     if (oom) {
@@ -566,8 +580,7 @@ static bool restore_layer(awq_qout *o, awq_safetensors **prev, int32_t n_prev, i
     return ok;
 }
 
-awq_status awq_qout_restore(awq_qout *o, int32_t n_layers, const awq_quant_params *p,
-                            int32_t *n_done) {
+awq_status awq_qout_restore(awq_qout *o, int32_t n_layers, const awq_quant_params *p, int32_t *n_done) {
     awq_runtime *rt = o->rt;
     *n_done = 0;
     if (!o->resumed) return AWQ_OK;
@@ -600,9 +613,13 @@ awq_status awq_qout_restore(awq_qout *o, int32_t n_layers, const awq_quant_param
         }
         awq_status hard = AWQ_OK;
         if (!restore_layer(o, prev, n_prev, k, &hard, why, sizeof why)) {
-            if (hard != AWQ_OK) s = hard;
-            else AWQ_LOG_WARN(rt, "resume: layer %d cannot be reused (%s); redoing it and the layers "
-                              "after it", (int)k, why);
+            if (hard != AWQ_OK)
+                s = hard;
+            else
+                AWQ_LOG_WARN(rt,
+                             "resume: layer %d cannot be reused (%s); redoing it and the layers "
+                             "after it",
+                             (int)k, why);
             break;
         }
     }
@@ -632,8 +649,8 @@ awq_status awq_qout_restore(awq_qout *o, int32_t n_layers, const awq_quant_param
     free_list(names, n);
     if (s == AWQ_OK) s = awq_fsync_path(rt, o->tmp_dir);
     if (s == AWQ_OK && k > 0)
-        AWQ_LOG_INFO(rt, "resume: %d of %d layers restored from %s (hashes verified)", (int)k,
-                     (int)n_layers, o->tmp_dir);
+        AWQ_LOG_INFO(rt, "resume: %d of %d layers restored from %s (hashes verified)", (int)k, (int)n_layers,
+                     o->tmp_dir);
     return s;
 }
 
@@ -658,9 +675,15 @@ awq_status awq_qout_commit(awq_qout *o, const char *model_dir, const awq_quant_p
     o->w = NULL;
     TRY(write_config(o, model_dir, p));
     static const char *const copies[] = {
-        "generation_config.json", "tokenizer.json", "tokenizer_config.json",
-        "special_tokens_map.json", "tokenizer.model", "vocab.json", "merges.txt",
-        "added_tokens.json", "chat_template.jinja",
+        "generation_config.json",
+        "tokenizer.json",
+        "tokenizer_config.json",
+        "special_tokens_map.json",
+        "tokenizer.model",
+        "vocab.json",
+        "merges.txt",
+        "added_tokens.json",
+        "chat_template.jinja",
     };
     char src[4096], dst[4096];
     for (size_t i = 0; i < sizeof copies / sizeof copies[0]; i++) {
@@ -699,4 +722,3 @@ void awq_qout_abort(awq_qout *o) {
     awq_free(o->rec);
     o->rec = NULL;
 }
-

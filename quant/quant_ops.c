@@ -29,16 +29,18 @@ static awq_status to_host(awq_search *S, const awq_tensor *t, awq_tensor *h) {
         st = S->dev->ops->download(S->dev->ctx, buf, t->data, t->offs, (size_t)(rows * cols) * 4);
     } else {
         for (int64_t r = 0; r < rows && st == AWQ_OK; r++)
-            st = S->dev->ops->download(S->dev->ctx, buf + r * cols, t->data,
-                                       t->offs + (size_t)(r * stride), (size_t)cols * 4);
+            st = S->dev->ops->download(S->dev->ctx, buf + r * cols, t->data, t->offs + (size_t)(r * stride),
+                                       (size_t)cols * 4);
     }
-    if (st != AWQ_OK) { awq_free(buf); return st; }
+    if (st != AWQ_OK) {
+        awq_free(buf);
+        return st;
+    }
     *h = awq_tensor_2d(AWQ_DTYPE_F32, buf, 0, rows, cols);
     return AWQ_OK;
 }
 
-awq_status awq_qop_reduce(awq_search *S, float *out, const awq_tensor *x, awq_reduce_op op,
-                          int32_t group) {
+awq_status awq_qop_reduce(awq_search *S, float *out, const awq_tensor *x, awq_reduce_op op, int32_t group) {
     int64_t C = awq_tensor_cols(x);
     if (S->dev->can.reduce[op]) {
         awq_buflist tmp = {0};
@@ -94,8 +96,8 @@ awq_status awq_qop_gram(awq_search *S, awq_tensor *g, const awq_tensor *x) {
     return st;
 }
 
-awq_status awq_qop_clip_search(awq_search *S, awq_tensor *best, const awq_tensor *w,
-                               const awq_tensor *x, int32_t n_grid, int32_t n_steps) {
+awq_status awq_qop_clip_search(awq_search *S, awq_tensor *best, const awq_tensor *w, const awq_tensor *x,
+                               int32_t n_grid, int32_t n_steps) {
     if (S->dev->can.clip_search)
         return S->dev->ops->clip_search(S->dev->ctx, best, w, x, &S->qd, n_grid, n_steps);
     awq_backend_ctx *cc;
@@ -103,7 +105,10 @@ awq_status awq_qop_clip_search(awq_search *S, awq_tensor *best, const awq_tensor
     TRY(cpu_ctx(S, &cc));
     TRY(to_host(S, w, &hw));
     awq_status st = to_host(S, x, &hx);
-    if (st != AWQ_OK) { awq_free(hw.data); return st; }
+    if (st != AWQ_OK) {
+        awq_free(hw.data);
+        return st;
+    }
     int64_t O = awq_tensor_rows(best), G = awq_tensor_cols(best);
     float *hb = awq_malloc((size_t)(O * G) * 4);
     st = hb ? AWQ_OK : awq_set_error(S->rt, AWQ_ERR_OUT_OF_MEMORY, "out of memory");

@@ -81,11 +81,11 @@ static void log_phases(awq_runtime *rt, const awq_phase_times *t, double wall) {
     for (int i = 0; i < AWQ_PH_COUNT; i++) {
         if (!t->n[i]) continue;
         sum += t->s[i];
-        AWQ_LOG_DEBUG(rt, "  %-17s %9.2f s  %5.1f %%  (%d regions)", awq_phase_name((awq_phase)i),
-                      t->s[i], wall > 0 ? 100.0 * t->s[i] / wall : 0.0, t->n[i]);
+        AWQ_LOG_DEBUG(rt, "  %-17s %9.2f s  %5.1f %%  (%d regions)", awq_phase_name((awq_phase)i), t->s[i],
+                      wall > 0 ? 100.0 * t->s[i] / wall : 0.0, t->n[i]);
     }
     double search = t->s[AWQ_PH_SEARCH_QKV] + t->s[AWQ_PH_SEARCH_O] + t->s[AWQ_PH_SEARCH_GATE_UP] +
-                    t->s[AWQ_PH_SEARCH_DOWN];
+        t->s[AWQ_PH_SEARCH_DOWN];
     AWQ_LOG_DEBUG(rt, "  %-17s %9.2f s  %5.1f %%", "other", wall - sum,
                   wall > 0 ? 100.0 * (wall - sum) / wall : 0.0);
     if (search > 0)
@@ -112,13 +112,17 @@ static awq_status check_model(awq_runtime *rt, const awq_model_config *c, const 
     if (c->quantized)
         return awq_set_error(rt, AWQ_ERR_UNSUPPORTED,
                              "%s is already quantized (config.json has quantization_config); "
-                             "quantize the original fp16/bf16 checkpoint", p->model_dir);
+                             "quantize the original fp16/bf16 checkpoint",
+                             p->model_dir);
     int64_t d = c->d_model, qd = (int64_t)c->n_heads * c->head_dim,
             kvd = (int64_t)c->n_kv_heads * c->head_dim, ff = c->d_ff;
     bool dense = c->n_experts == 0; /* does some layer have the dense MLP of intermediate_size? */
     for (int32_t l = 0; l < c->n_layers && !dense; l++) dense = !awq_config_layer_moe(c, l);
     int64_t mff = c->n_experts > 0 ? c->moe_ff : 0, sff = c->shared_ff;
-    const struct { const char *what; int64_t v; } ins[] = {
+    const struct {
+        const char *what;
+        int64_t v;
+    } ins[] = {
         {"hidden_size (in_features of q/k/v/gate/up_proj)", d},
         {"num_attention_heads * head_dim (in_features of o_proj)", qd},
         {"intermediate_size (in_features of down_proj)", dense ? ff : 0},
@@ -142,16 +146,23 @@ static awq_status check_model(awq_runtime *rt, const awq_model_config *c, const 
                              "%s: %s = %lld is not divisible by --group-size %d, nor by 64 or 32",
                              p->model_dir, ins[i].what, (long long)ins[i].v, p->group_size);
     }
-    const struct { const char *what; int64_t v; } outs[] = {
-        {"num_attention_heads * head_dim", qd}, {"num_key_value_heads * head_dim", kvd},
-        {"hidden_size", d}, {"intermediate_size", dense ? ff : 0}, {"moe_intermediate_size", mff},
+    const struct {
+        const char *what;
+        int64_t v;
+    } outs[] = {
+        {"num_attention_heads * head_dim", qd},
+        {"num_key_value_heads * head_dim", kvd},
+        {"hidden_size", d},
+        {"intermediate_size", dense ? ff : 0},
+        {"moe_intermediate_size", mff},
         {"shared_expert_intermediate_size", sff},
     };
     for (size_t i = 0; i < sizeof outs / sizeof outs[0]; i++)
         if (outs[i].v % 8)
             return awq_set_error(rt, AWQ_ERR_UNSUPPORTED,
                                  "%s: %s = %lld (out_features) is not a multiple of 8, which the "
-                                 "AWQ packing needs", p->model_dir, outs[i].what, (long long)outs[i].v);
+                                 "AWQ packing needs",
+                                 p->model_dir, outs[i].what, (long long)outs[i].v);
     if (awq_dir_exists(p->out_dir) || awq_file_exists(p->out_dir)) {
         if (!p->force)
             return awq_set_error(rt, AWQ_ERR_EXISTS, "%s already exists (use --force to replace it)",
@@ -163,12 +174,12 @@ static awq_status check_model(awq_runtime *rt, const awq_model_config *c, const 
 /* ---- estimate -------------------------------------------------------------------------- */
 
 static double layer_search_flops(const awq_model_config *c, int64_t B, int64_t T, bool clip) {
-    double N = (double)B * T, d = c->d_model, hd = c->head_dim, H = c->n_heads,
-           kvd = c->n_kv_heads * hd, qd = H * hd, ff = c->d_ff;
+    double N = (double)B * T, d = c->d_model, hd = c->head_dim, H = c->n_heads, kvd = c->n_kv_heads * hd,
+           qd = H * hd, ff = c->d_ff;
     double attn = 2 * N * d * (qd + 2 * kvd) + 2 * N * qd * d + 4.0 * B * (T * (T + 1) / 2.0) * H * hd;
     double mlp = 6 * N * d * ff;
-    double f = attn + mlp;                         /* capture */
-    f += 20 * attn + 20 * mlp;                     /* qkv and gate/up groups */
+    double f = attn + mlp;     /* capture */
+    f += 20 * attn + 20 * mlp; /* qkv and gate/up groups */
     /* single-linear groups: Gram form or direct, whichever is cheaper (search.c) */
     double down_g = 2 * N * ff * ff + 20 * 2 * d * ff * ff, down_d = 20 * 2 * N * ff * d;
     f += down_g < down_d ? down_g : down_d;
@@ -215,18 +226,18 @@ static int64_t estimate_peak(const awq_model_config *c, int64_t N, const awq_qua
             kvd = (int64_t)c->n_kv_heads * c->head_dim, ff = c->d_ff;
     int64_t layer_params = 2 * qd * d + 2 * kvd * d + 3 * ff * d;
     if (c->n_experts > 0) /* a sparse layer: every expert (+ the shared one) and the router */
-        layer_params = 2 * qd * d + 2 * kvd * d +
-                       3 * d * ((int64_t)c->n_experts * c->moe_ff + c->shared_ff) + (c->n_experts + 1) * d;
-    int64_t bytes = layer_params * 4 * 3;                   /* host masters + device copies + fake-quant */
-    bytes += layer_params * 4;                              /* final quantization buffers */
+        layer_params = 2 * qd * d + 2 * kvd * d + 3 * d * ((int64_t)c->n_experts * c->moe_ff + c->shared_ff) +
+            (c->n_experts + 1) * d;
+    int64_t bytes = layer_params * 4 * 3; /* host masters + device copies + fake-quant */
+    bytes += layer_params * 4;            /* final quantization buffers */
     if (p->method == AWQ_METHOD_AWQ) {
-        bytes += N * (6 * d + qd + ff) * 4;                 /* calibration activations */
+        bytes += N * (6 * d + qd + ff) * 4; /* calibration activations */
         if (c->n_experts > 0) /* the experts' routed rows (inputs, down inputs), shared down input */
             bytes += N * ((int64_t)c->n_experts_used * (d + c->moe_ff) + c->shared_ff) * 4;
         int64_t rows = 4096 < N ? 4096 : N;
         bytes += rows * (3 * d + 2 * qd + 2 * kvd + 2 * ff) * 4; /* forward scratch */
-        bytes += ff * ff * 4 * 3;                            /* Gram + temporaries */
-        bytes += (int64_t)c->vocab_size * d * 2;             /* embedding table on the device */
+        bytes += ff * ff * 4 * 3;                                /* Gram + temporaries */
+        bytes += (int64_t)c->vocab_size * d * 2;                 /* embedding table on the device */
     }
     return bytes + (64 << 20);
 }
@@ -243,8 +254,8 @@ awq_status awq_quantize_estimate(awq_runtime *rt, const awq_quant_params *p, awq
         awq_tokenizer *tok = NULL;
         TRY(awq_tokenizer_load(&tok, rt, p->model_dir));
         awq_calib cal;
-        awq_status s = awq_calib_build(rt, tok, p->calib_path, p->calib_samples, p->calib_seqlen,
-                                       p->seed, &cal);
+        awq_status s =
+            awq_calib_build(rt, tok, p->calib_path, p->calib_samples, p->calib_seqlen, p->seed, &cal);
         awq_tokenizer_destroy(tok);
         if (s != AWQ_OK) return s;
         out->n_blocks = cal.n_blocks;
@@ -261,19 +272,24 @@ awq_status awq_quantize_estimate(awq_runtime *rt, const awq_quant_params *p, awq
 /* ---- final quantization of one layer ------------------------------------------------------ */
 
 typedef struct qrun {
-    awq_runtime            *rt;
+    awq_runtime *rt;
     const awq_quant_params *p;
-    awq_model_config        cfg;
-    awq_safetensors        *st;
-    awq_device              dev;
-    awq_quant_desc          qd;
-    awq_qout                out;
-    awq_dtype               norm_dtype;
-    int32_t                 n_linears;
-    awq_phase_times         times;  /* time per phase */
+    awq_model_config cfg;
+    awq_safetensors *st;
+    awq_device dev;
+    awq_quant_desc qd;
+    awq_qout out;
+    awq_dtype norm_dtype;
+    int32_t n_linears;
+    awq_phase_times times; /* time per phase */
     /* parts of a fused checkpoint linear (Phi-3 qkv_proj, gate_up_proj) gathered until its last
      * part is quantized: (rows, in) codes or F32 weights, (rows, G) scales and zeros */
-    struct { int64_t rows; uint8_t *codes, *zeros; uint16_t *sc; float *w; } acc;
+    struct {
+        int64_t rows;
+        uint8_t *codes, *zeros;
+        uint16_t *sc;
+        float *w;
+    } acc;
 } qrun;
 
 static void acc_free(qrun *R) {
@@ -300,11 +316,10 @@ static awq_status fused_part(qrun *R, awq_qlayer *L, int l, const uint8_t *codes
                              const uint8_t *zeros) {
     int64_t O = L->out[l], C = L->in[l], G = C / R->p->group_size, r = R->acc.rows, row0 = 0;
     const char *ck = awq_lin_ckpt_name(&R->cfg, l, &row0);
-    bool ok = L->excluded[l]
-                  ? acc_put(&R->acc.w, (size_t)(r * C) * 4, L->w[l], (size_t)(O * C) * 4)
-                  : acc_put(&R->acc.codes, (size_t)(r * C), codes, (size_t)(O * C)) &&
-                        acc_put(&R->acc.sc, (size_t)(r * G) * 2, sc, (size_t)(O * G) * 2) &&
-                        acc_put(&R->acc.zeros, (size_t)(r * G), zeros, (size_t)(O * G));
+    bool ok = L->excluded[l] ? acc_put(&R->acc.w, (size_t)(r * C) * 4, L->w[l], (size_t)(O * C) * 4)
+                             : acc_put(&R->acc.codes, (size_t)(r * C), codes, (size_t)(O * C)) &&
+            acc_put(&R->acc.sc, (size_t)(r * G) * 2, sc, (size_t)(O * G) * 2) &&
+            acc_put(&R->acc.zeros, (size_t)(r * G), zeros, (size_t)(O * G));
     if (!ok) return awq_set_error(R->rt, AWQ_ERR_OUT_OF_MEMORY, "out of memory");
     R->acc.rows += O;
     int64_t next0 = 0;
@@ -318,8 +333,8 @@ static awq_status fused_part(qrun *R, awq_qlayer *L, int l, const uint8_t *codes
         const awq_st_tensor *t = awq_st_find(R->st, name);
         s = awq_qout_write_f32(&R->out, name, t->dtype, R->acc.w, R->acc.rows * C);
     } else {
-        s = awq_qout_write_qlinear(&R->out, prefix, R->acc.rows, C, R->acc.codes, R->acc.sc,
-                                   R->acc.zeros, NULL);
+        s = awq_qout_write_qlinear(&R->out, prefix, R->acc.rows, C, R->acc.codes, R->acc.sc, R->acc.zeros,
+                                   NULL);
         R->n_linears++;
     }
     acc_free(R);
@@ -331,9 +346,11 @@ static awq_status quantize_linear(qrun *R, awq_qlayer *L, int l) {
     const awq_device *dev = &R->dev;
     int64_t O = L->out[l], C = L->in[l], gs = R->p->group_size, G = C / gs;
     char prefix[256], lname[160];
-    snprintf(prefix, sizeof prefix, "model.layers.%d.%s", L->index, awq_qlin_name(&R->cfg, L, l, lname, sizeof lname));
+    snprintf(prefix, sizeof prefix, "model.layers.%d.%s", L->index,
+             awq_qlin_name(&R->cfg, L, l, lname, sizeof lname));
     int64_t row0 = 0;
-    bool fused = (L->n_experts == 0 || l < 4) && strcmp(awq_lin_ckpt_name(&R->cfg, l, &row0), awq_lin_names[l]) != 0;
+    bool fused =
+        (L->n_experts == 0 || l < 4) && strcmp(awq_lin_ckpt_name(&R->cfg, l, &row0), awq_lin_names[l]) != 0;
     if (L->excluded[l] && fused) return fused_part(R, L, l, NULL, NULL, NULL);
     if (L->excluded[l]) {
         char name[300];
@@ -354,7 +371,10 @@ static awq_status quantize_linear(qrun *R, awq_qlayer *L, int l) {
     uint8_t *codes = awq_malloc(n), *zeros = awq_malloc((size_t)(O * G));
     awq_buflist tmp = {0};
     awq_status s = AWQ_OK;
-    if (!h || !sc || !codes || !zeros) { s = awq_set_error(rt, AWQ_ERR_OUT_OF_MEMORY, "out of memory"); goto done; }
+    if (!h || !sc || !codes || !zeros) {
+        s = awq_set_error(rt, AWQ_ERR_OUT_OF_MEMORY, "out of memory");
+        goto done;
+    }
     double t0 = awq_time_now();
     /* The cast in parallel (it was a third of this phase on a 1B model); the error names the
      * first non-finite element, as the serial loop did. */
@@ -367,9 +387,10 @@ static awq_status quantize_linear(qrun *R, awq_qlayer *L, int l) {
     }
     for (size_t i = 0; bad && i < n; i++)
         if ((h[i] & 0x7c00u) == 0x7c00u) {
-            s = awq_set_error(rt, AWQ_ERR_NUMERIC, "%s: weight [%zu, %zu] = %g is not representable "
-                              "in fp16 after scaling", prefix, i / (size_t)C, i % (size_t)C,
-                              (double)w[i]);
+            s = awq_set_error(rt, AWQ_ERR_NUMERIC,
+                              "%s: weight [%zu, %zu] = %g is not representable "
+                              "in fp16 after scaling",
+                              prefix, i / (size_t)C, i % (size_t)C, (double)w[i]);
             goto done;
         }
     awq_tensor tw, tc, ts, tz;
@@ -386,8 +407,8 @@ static awq_status quantize_linear(qrun *R, awq_qlayer *L, int l) {
         goto done;
     for (int64_t i = 0; i < O * G; i++)
         if ((sc[i] & 0x7c00u) == 0x7c00u) {
-            s = awq_set_error(rt, AWQ_ERR_NUMERIC, "%s: non-finite scale in row %lld, group %lld",
-                              prefix, (long long)(i / G), (long long)(i % G));
+            s = awq_set_error(rt, AWQ_ERR_NUMERIC, "%s: non-finite scale in row %lld, group %lld", prefix,
+                              (long long)(i / G), (long long)(i % G));
             goto done;
         }
     awq_phase_add(&R->times, AWQ_PH_QUANTIZE, t0);
@@ -411,8 +432,12 @@ static awq_status write_layer(qrun *R, awq_qlayer *L) {
     const awq_st_tensor *t;
     for (int l = 0; l < L->n_lin; l++) TRY(quantize_linear(R, L, l));
     /* the full-precision router and shared-expert gate, their columns scaled with the experts' */
-    const struct { const char *n; const float *v; int64_t rows; } fp[] = {
-        {awq_moe_router_name(&R->cfg), L->router, L->n_experts}, {awq_moe_shared_name(3), L->shared_gate, 1}};
+    const struct {
+        const char *n;
+        const float *v;
+        int64_t rows;
+    } fp[] = {{awq_moe_router_name(&R->cfg), L->router, L->n_experts},
+              {awq_moe_shared_name(3), L->shared_gate, 1}};
     for (size_t i = 0; i < 2; i++) {
         if (!fp[i].v) continue;
         snprintf(name, sizeof name, "model.layers.%d.%s.weight", L->index, fp[i].n);
@@ -423,7 +448,10 @@ static awq_status write_layer(qrun *R, awq_qlayer *L) {
      * unchanged and copied by write_layer_extras. Held as applied: on (1 + w) families the
      * stored weight is w' = (1 + w) / s - 1. */
     awq_norm_names nn = awq_config_norm_names(&R->cfg);
-    const struct { const char *n; const float *v; } norms[] = {{nn.attn, L->attn_norm}, {nn.ffn, L->ffn_norm}};
+    const struct {
+        const char *n;
+        const float *v;
+    } norms[] = {{nn.attn, L->attn_norm}, {nn.ffn, L->ffn_norm}};
     int64_t d = R->cfg.d_model;
     float *tmp = awq_malloc((size_t)d * sizeof *tmp);
     if (!tmp) return awq_set_error(R->rt, AWQ_ERR_OUT_OF_MEMORY, "out of memory");
@@ -444,8 +472,7 @@ static awq_status write_passthrough(qrun *R) {
         const awq_st_tensor *t = awq_st_get(R->st, i);
         if (!strncmp(t->name, "model.layers.", 13)) {
             int layer, n = 0;
-            if (sscanf(t->name, "model.layers.%d.%n", &layer, &n) == 1 && n > 0 &&
-                layer < R->cfg.n_layers)
+            if (sscanf(t->name, "model.layers.%d.%n", &layer, &n) == 1 && n > 0 && layer < R->cfg.n_layers)
                 continue; /* written by write_layer (recognised) or below (unrecognised) */
         }
         if (!strcmp(t->name, "lm_head.weight") && R->cfg.tie_embeddings) continue;
@@ -470,11 +497,12 @@ static awq_status write_layer_extras(qrun *R, int32_t layer) {
         for (int l = 0; l < n_lin && !known; l++) {
             int64_t row0;
             char buf[160];
-            const char *ln_name = shape.n_experts && l >= 4 ? awq_qlin_name(&R->cfg, &shape, l, buf, sizeof buf)
-                                                            : awq_lin_ckpt_name(&R->cfg, l, &row0);
+            const char *ln_name = shape.n_experts && l >= 4
+                ? awq_qlin_name(&R->cfg, &shape, l, buf, sizeof buf)
+                : awq_lin_ckpt_name(&R->cfg, l, &row0);
             size_t ln = strlen(ln_name);
-            known = !strncmp(rest, ln_name, ln) &&
-                    (!strcmp(rest + ln, ".weight") || !strcmp(rest + ln, ".bias"));
+            known =
+                !strncmp(rest, ln_name, ln) && (!strcmp(rest + ln, ".weight") || !strcmp(rest + ln, ".bias"));
         }
         if (shape.n_experts) {
             char buf[160];
@@ -521,9 +549,7 @@ static awq_status embed_calib(qrun *R, awq_acts *a, const awq_calib *cal) {
         (s = R->dev.ops->upload(R->dev.ctx, table.data, 0, t->data, t->nbytes)) ||
         (s = R->dev.ops->upload(R->dev.ctx, ids.data, 0, cal->tokens, (size_t)N * 4)) ||
         (s = R->dev.ops->get_rows(R->dev.ctx, &a->x, &table, &ids)) ||
-        (s = scale_embeddings(R, &tmp, &a->x)) ||
-        (s = R->dev.ops->synchronize(R->dev.ctx))) {
-    }
+        (s = scale_embeddings(R, &tmp, &a->x)) || (s = R->dev.ops->synchronize(R->dev.ctx))) {}
     awq_buflist_free(&R->dev, &tmp);
     return s;
 }
@@ -564,9 +590,9 @@ awq_status awq_quantize(awq_runtime *rt, const awq_quant_params *p, awq_quant_re
         if ((s = awq_tokenizer_load(&tok, rt, p->model_dir)) ||
             (s = awq_calib_build(rt, tok, p->calib_path, p->calib_samples, p->calib_seqlen, p->seed, &cal)))
             goto fail;
-        AWQ_LOG_INFO(rt, "calibration: %d samples (%d longer than %d skipped), %lld tokens -> %d blocks of %d",
-                     cal.n_samples, cal.n_skipped, cal.seqlen, (long long)cal.n_tokens, cal.n_blocks,
-                     cal.seqlen);
+        AWQ_LOG_INFO(
+            rt, "calibration: %d samples (%d longer than %d skipped), %lld tokens -> %d blocks of %d",
+            cal.n_samples, cal.n_skipped, cal.seqlen, (long long)cal.n_tokens, cal.n_blocks, cal.seqlen);
         t = awq_phase_add(T, AWQ_PH_CALIB, t);
     }
     if ((s = awq_device_open_prec(rt, p->device, awq ? cal.seqlen : 0, p->search_precision, &R.dev)) ||
@@ -582,11 +608,12 @@ awq_status awq_quantize(awq_runtime *rt, const awq_quant_params *p, awq_quant_re
     int64_t peak = estimate_peak(&R.cfg, N, p), avail = awq_mem_available_bytes();
     double flops = awq ? R.cfg.n_layers * layer_search_flops(&R.cfg, cal.n_blocks, cal.seqlen, p->clip) : 0;
     double rate = awq ? measure_gflops(&R.dev, rt) : 0;
-    AWQ_LOG_INFO(rt, "plan: %d layers, %s, group size %d, %s; estimated peak memory %.2f GiB "
+    AWQ_LOG_INFO(rt,
+                 "plan: %d layers, %s, group size %d, %s; estimated peak memory %.2f GiB "
                  "(available %.2f GiB), %.2f TFLOP of search at ~%.0f GFLOP/s measured on %s: ~%.0f s",
                  R.cfg.n_layers, awq ? "AWQ search" : "round-to-nearest", p->group_size,
-                 p->format == AWQ_FORMAT_GEMV ? "GEMV" : "GEMM", peak / 1073741824.0,
-                 avail / 1073741824.0, flops / 1e12, rate, R.dev.label, rate > 0 ? flops / (rate * 1e9) : 0.0);
+                 p->format == AWQ_FORMAT_GEMV ? "GEMV" : "GEMM", peak / 1073741824.0, avail / 1073741824.0,
+                 flops / 1e12, rate, R.dev.label, rate > 0 ? flops / (rate * 1e9) : 0.0);
     if (avail > 0 && peak > avail && !p->ignore_memory_limit) {
         s = awq_set_error(rt, AWQ_ERR_OUT_OF_MEMORY,
                           "estimated peak memory %.2f GiB exceeds the available %.2f GiB; use fewer "
@@ -602,15 +629,24 @@ awq_status awq_quantize(awq_runtime *rt, const awq_quant_params *p, awq_quant_re
     if ((s = awq_qout_restore(&R.out, R.cfg.n_layers, p, &n_done))) goto fail;
     t = awq_time_now();
 
-    S = (awq_search){.rt = rt, .dev = &R.dev, .cfg = &R.cfg, .qd = R.qd, .acts = &acts,
-                     .duo_scaling = p->duo_scaling, .progress = p->progress,
-                     .progress_user = p->progress_user, .times = T};
+    S = (awq_search){.rt = rt,
+                     .dev = &R.dev,
+                     .cfg = &R.cfg,
+                     .qd = R.qd,
+                     .acts = &acts,
+                     .duo_scaling = p->duo_scaling,
+                     .progress = p->progress,
+                     .progress_user = p->progress_user,
+                     .times = T};
     awq_tensor inv_freq = {0}, inv_freq_local = {0};
     awq_buflist misc = {0};
     if (awq) {
         int64_t half = R.cfg.rope_dim / 2;
         float inv[2048];
-        if (half > 2048) { s = awq_set_error(rt, AWQ_ERR_UNSUPPORTED, "head_dim too large"); goto fail_misc; }
+        if (half > 2048) {
+            s = awq_set_error(rt, AWQ_ERR_UNSUPPORTED, "head_dim too large");
+            goto fail_misc;
+        }
         awq_config_inv_freq(&R.cfg, inv);
         if ((s = awq_tensor_alloc(rt, &R.dev, &misc, AWQ_DTYPE_F32, 1, &half, &inv_freq)) ||
             (s = R.dev.ops->upload(R.dev.ctx, inv_freq.data, 0, inv, (size_t)half * 4)) ||
@@ -639,16 +675,20 @@ awq_status awq_quantize(awq_runtime *rt, const awq_quant_params *p, awq_quant_re
             awq_qlayer shape = {.n_experts = awq_config_layer_moe(&R.cfg, i) ? R.cfg.n_experts : 0};
             for (int l = 0; l < awq_qlayer_count(&R.cfg, i); l++) {
                 char lname[200], rel[160];
-                snprintf(lname, sizeof lname, "model.layers.%d.%s", i, awq_qlin_name(&R.cfg, &shape, l, rel, sizeof rel));
+                snprintf(lname, sizeof lname, "model.layers.%d.%s", i,
+                         awq_qlin_name(&R.cfg, &shape, l, rel, sizeof rel));
                 int64_t row0 = 0; /* a fused checkpoint linear counts once */
                 bool fused = (shape.n_experts == 0 || l < 4) &&
-                             strcmp(awq_lin_ckpt_name(&R.cfg, l, &row0), awq_lin_names[l]) != 0;
+                    strcmp(awq_lin_ckpt_name(&R.cfg, l, &row0), awq_lin_names[l]) != 0;
                 R.n_linears += !awq_name_excluded(lname, exclude) && (!fused || row0 == 0);
             }
             if (!awq) continue;
             char rstage[128];
             snprintf(rstage, sizeof rstage, "%s: replaying (resumed)", stage);
-            if (!report(p, S.progress_base, rstage)) { s = awq_set_error(rt, AWQ_ERR_CANCELLED, "cancelled"); goto fail_misc; }
+            if (!report(p, S.progress_base, rstage)) {
+                s = awq_set_error(rt, AWQ_ERR_CANCELLED, "cancelled");
+                goto fail_misc;
+            }
             if ((s = awq_qlayer_read(rt, R.st, &R.cfg, i, exclude, &L)) ||
                 (s = awq_qlayer_upload(rt, &R.dev, &R.cfg, &L)) || (s = awq_capture(&S, &L)))
                 goto fail_misc;
@@ -657,7 +697,10 @@ awq_status awq_quantize(awq_runtime *rt, const awq_quant_params *p, awq_quant_re
             t = awq_phase_add(T, AWQ_PH_REPLAY, t);
             continue;
         }
-        if (!report(p, S.progress_base, stage)) { s = awq_set_error(rt, AWQ_ERR_CANCELLED, "cancelled"); goto fail_misc; }
+        if (!report(p, S.progress_base, stage)) {
+            s = awq_set_error(rt, AWQ_ERR_CANCELLED, "cancelled");
+            goto fail_misc;
+        }
         if ((s = awq_qlayer_read(rt, R.st, &R.cfg, i, exclude, &L))) goto fail_misc;
         if (awq) {
             if ((s = awq_qlayer_upload(rt, &R.dev, &R.cfg, &L))) goto fail_misc;
@@ -690,7 +733,10 @@ awq_status awq_quantize(awq_runtime *rt, const awq_quant_params *p, awq_quant_re
         awq_qlayer_free(&R.dev, &L);
         t = awq_phase_add(T, AWQ_PH_COMMIT, t);
     }
-    if (!report(p, 1.0f, "writing config and tokenizer")) { s = awq_set_error(rt, AWQ_ERR_CANCELLED, "cancelled"); goto fail_misc; }
+    if (!report(p, 1.0f, "writing config and tokenizer")) {
+        s = awq_set_error(rt, AWQ_ERR_CANCELLED, "cancelled");
+        goto fail_misc;
+    }
     t = awq_time_now();
     if ((s = awq_qout_commit(&R.out, p->model_dir, p))) goto fail_misc;
     awq_phase_add(T, AWQ_PH_FINISH, t);

@@ -39,8 +39,10 @@ awq_status awq_json_write_durable(awq_runtime *rt, const char *path, const cJSON
     char dir[4096];
     snprintf(dir, sizeof dir, "%s", path);
     char *slash = strrchr(dir, '/');
-    if (slash) *slash = '\0';
-    else snprintf(dir, sizeof dir, ".");
+    if (slash)
+        *slash = '\0';
+    else
+        snprintf(dir, sizeof dir, ".");
     return awq_fsync_path(rt, dir[0] ? dir : "/");
 }
 
@@ -83,13 +85,15 @@ static const char *base_name(const char *path) {
 /* Size, mtime and SHA-256 of the header (8-byte length + JSON) of one input shard. */
 static awq_status fp_shard(awq_runtime *rt, cJSON *fp, const char *path) {
     struct stat sb;
-    if (stat(path, &sb) != 0) return awq_set_error(rt, AWQ_ERR_IO, "%s: cannot stat: %s", path, strerror(errno));
+    if (stat(path, &sb) != 0)
+        return awq_set_error(rt, AWQ_ERR_IO, "%s: cannot stat: %s", path, strerror(errno));
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) return awq_set_error(rt, AWQ_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
     uint8_t len8[8];
     awq_status s = AWQ_OK;
     uint64_t hlen = 0;
-    if (pread(fd, len8, 8, 0) != 8) s = awq_set_error(rt, AWQ_ERR_IO, "%s: cannot read the header length", path);
+    if (pread(fd, len8, 8, 0) != 8)
+        s = awq_set_error(rt, AWQ_ERR_IO, "%s: cannot read the header length", path);
     for (int i = 0; s == AWQ_OK && i < 8; i++) hlen |= (uint64_t)len8[i] << (8 * i);
     if (s == AWQ_OK && (hlen > (uint64_t)sb.st_size - 8 || hlen > (1ull << 30)))
         s = awq_set_error(rt, AWQ_ERR_FORMAT, "%s: header length %llu is larger than the file", path,
@@ -121,9 +125,17 @@ static awq_status fp_shard(awq_runtime *rt, cJSON *fp, const char *path) {
 
 /* Model files that are copied into the output or shape it (output.c copies the same list). */
 static const char *const model_files[] = {
-    "config.json", "generation_config.json", "tokenizer.json", "tokenizer_config.json",
-    "special_tokens_map.json", "tokenizer.model", "vocab.json", "merges.txt",
-    "added_tokens.json", "chat_template.jinja", "model.safetensors.index.json",
+    "config.json",
+    "generation_config.json",
+    "tokenizer.json",
+    "tokenizer_config.json",
+    "special_tokens_map.json",
+    "tokenizer.model",
+    "vocab.json",
+    "merges.txt",
+    "added_tokens.json",
+    "chat_template.jinja",
+    "model.safetensors.index.json",
 };
 
 awq_status awq_fingerprint_build(awq_runtime *rt, const awq_quant_params *p, int32_t n_layers,
@@ -158,8 +170,8 @@ awq_status awq_fingerprint_build(awq_runtime *rt, const awq_quant_params *p, int
         char hex[65];
         int64_t size = 0;
         s = awq_sha256_file(rt, cp, hex, &size);
-        if (s == AWQ_OK) fp_put(fp, "calibration text sha256", "%s (%s, %lld bytes)", hex, base_name(cp),
-                                (long long)size);
+        if (s == AWQ_OK)
+            fp_put(fp, "calibration text sha256", "%s (%s, %lld bytes)", hex, base_name(cp), (long long)size);
     }
     for (size_t i = 0; s == AWQ_OK && i < sizeof model_files / sizeof model_files[0]; i++) {
         char path[4096], hex[65], key[128];
@@ -189,12 +201,13 @@ static bool is_volatile(const char *key) {
 static void short_value(char *dst, size_t cap, const char *v) {
     /* hashes are shortened to 12 digits in messages */
     size_t n = strspn(v, "0123456789abcdef");
-    if (n == 64) snprintf(dst, cap, "%.12s...%s", v, v + 64);
-    else snprintf(dst, cap, "%s", v);
+    if (n == 64)
+        snprintf(dst, cap, "%.12s...%s", v, v + 64);
+    else
+        snprintf(dst, cap, "%s", v);
 }
 
-int awq_fingerprint_diff(const cJSON *old, const cJSON *cur, bool ignore_volatile, char *buf,
-                         size_t cap) {
+int awq_fingerprint_diff(const cJSON *old, const cJSON *cur, bool ignore_volatile, char *buf, size_t cap) {
     int n = 0;
     size_t len = 0;
     if (cap) buf[0] = '\0';
@@ -225,13 +238,13 @@ int awq_fingerprint_diff(const cJSON *old, const cJSON *cur, bool ignore_volatil
 /* ---- temporary directories of an output ------------------------------------------------------ */
 
 typedef struct tmp_info {
-    char    path[4096];
+    char path[4096];
     int64_t bytes;
     int32_t layers_done;
     int32_t n_layers;
-    cJSON  *fp;       /* progress/fingerprint.json, NULL if absent or unreadable */
-    int     lock_fd;  /* >= 0: we hold its lock */
-    bool    in_use;   /* someone else holds its lock */
+    cJSON *fp;   /* progress/fingerprint.json, NULL if absent or unreadable */
+    int lock_fd; /* >= 0: we hold its lock */
+    bool in_use; /* someone else holds its lock */
 } tmp_info;
 
 static int64_t du(const char *dir) {
@@ -244,8 +257,10 @@ static int64_t du(const char *dir) {
         awq_path_join(path, sizeof path, dir, e->d_name);
         struct stat sb;
         if (lstat(path, &sb) != 0) continue;
-        if (S_ISDIR(sb.st_mode)) total += du(path);
-        else total += (int64_t)sb.st_blocks * 512; /* shards are sparse until written */
+        if (S_ISDIR(sb.st_mode))
+            total += du(path);
+        else
+            total += (int64_t)sb.st_blocks * 512; /* shards are sparse until written */
     }
     if (d) closedir(d);
     return total;
@@ -312,8 +327,10 @@ static awq_status scan_tmp(awq_runtime *rt, const char *out_dir, bool lock, tmp_
         t.layers_done = awq_progress_layers_done(t.path, t.n_layers);
         if (lock) {
             int fd = try_lock(t.path);
-            if (fd >= 0) t.lock_fd = fd;
-            else if (fd == -1) t.in_use = true;
+            if (fd >= 0)
+                t.lock_fd = fd;
+            else if (fd == -1)
+                t.in_use = true;
         }
         go = fn(&t, user);
         if (t.lock_fd >= 0) close(t.lock_fd);
@@ -324,22 +341,25 @@ static awq_status scan_tmp(awq_runtime *rt, const char *out_dir, bool lock, tmp_
 }
 
 static void human_size(char *buf, size_t cap, int64_t b) {
-    if (b >= (int64_t)1 << 30) snprintf(buf, cap, "%.2f GiB", b / 1073741824.0);
-    else if (b >= 1 << 20) snprintf(buf, cap, "%.1f MiB", b / 1048576.0);
-    else snprintf(buf, cap, "%.1f KiB", b / 1024.0);
+    if (b >= (int64_t)1 << 30)
+        snprintf(buf, cap, "%.2f GiB", b / 1073741824.0);
+    else if (b >= 1 << 20)
+        snprintf(buf, cap, "%.1f MiB", b / 1048576.0);
+    else
+        snprintf(buf, cap, "%.1f KiB", b / 1024.0);
 }
 
 /* ---- choosing the directory to resume ------------------------------------------------------- */
 
 typedef struct find_state {
-    awq_runtime            *rt;
+    awq_runtime *rt;
     const awq_quant_params *p;
-    const cJSON            *fp;
-    awq_resume             *best;
-    int32_t                 best_done;
-    int                     n_mismatch;
-    char                    mismatch[1500];  /* the first mismatching directory and its diff */
-    awq_status              st;
+    const cJSON *fp;
+    awq_resume *best;
+    int32_t best_done;
+    int n_mismatch;
+    char mismatch[1500]; /* the first mismatching directory and its diff */
+    awq_status st;
 } find_state;
 
 static bool find_cb(tmp_info *t, void *user) {
@@ -357,35 +377,44 @@ static bool find_cb(tmp_info *t, void *user) {
                          t->layers_done, t->n_layers, size);
             awq_rmtree(t->path);
         } else {
-            AWQ_LOG_WARN(rt, "stale temporary directory %s (%s) from an interrupted run; remove it "
-                         "with `awq-cli quantize --clean-stale %s`", t->path, size, f->p->out_dir);
+            AWQ_LOG_WARN(rt,
+                         "stale temporary directory %s (%s) from an interrupted run; remove it "
+                         "with `awq-cli quantize --clean-stale %s`",
+                         t->path, size, f->p->out_dir);
         }
         return true;
     }
     if (!t->fp) {
-        AWQ_LOG_WARN(rt, "stale temporary directory %s (%s) cannot be resumed (no progress records); "
-                     "remove it with `awq-cli quantize --clean-stale %s`", t->path, size, f->p->out_dir);
+        AWQ_LOG_WARN(rt,
+                     "stale temporary directory %s (%s) cannot be resumed (no progress records); "
+                     "remove it with `awq-cli quantize --clean-stale %s`",
+                     t->path, size, f->p->out_dir);
         return true;
     }
     char diff[1200];
     int nd = awq_fingerprint_diff(t->fp, f->fp, false, diff, sizeof diff);
     if (nd) {
         if (f->n_mismatch++ == 0)
-            snprintf(f->mismatch, sizeof f->mismatch, "%s (%d/%d layers done, %s) was made with "
-                     "different inputs: %s", t->path, t->layers_done, t->n_layers, size, diff);
+            snprintf(f->mismatch, sizeof f->mismatch,
+                     "%s (%d/%d layers done, %s) was made with "
+                     "different inputs: %s",
+                     t->path, t->layers_done, t->n_layers, size, diff);
         else
             AWQ_LOG_WARN(rt, "%s (%s): a partial run with different inputs (%s)", t->path, size, diff);
         return true;
     }
     if (f->best->tmp_dir[0] && t->layers_done <= f->best_done) {
-        AWQ_LOG_WARN(rt, "%s (%s): another partial run of the same quantization with fewer layers "
-                     "done; remove it with `awq-cli quantize --clean-stale %s`", t->path, size,
-                     f->p->out_dir);
+        AWQ_LOG_WARN(rt,
+                     "%s (%s): another partial run of the same quantization with fewer layers "
+                     "done; remove it with `awq-cli quantize --clean-stale %s`",
+                     t->path, size, f->p->out_dir);
         return true;
     }
     if (f->best->tmp_dir[0])
-        AWQ_LOG_WARN(rt, "%s: another partial run of the same quantization with fewer layers done; "
-                     "remove it with `awq-cli quantize --clean-stale %s`", f->best->tmp_dir, f->p->out_dir);
+        AWQ_LOG_WARN(rt,
+                     "%s: another partial run of the same quantization with fewer layers done; "
+                     "remove it with `awq-cli quantize --clean-stale %s`",
+                     f->best->tmp_dir, f->p->out_dir);
     awq_resume_release(f->best);
     snprintf(f->best->tmp_dir, sizeof f->best->tmp_dir, "%s", t->path);
     f->best->lock_fd = t->lock_fd;
@@ -394,8 +423,7 @@ static bool find_cb(tmp_info *t, void *user) {
     return true;
 }
 
-awq_status awq_resume_find(awq_runtime *rt, const awq_quant_params *p, const cJSON *fp,
-                           awq_resume *out) {
+awq_status awq_resume_find(awq_runtime *rt, const awq_quant_params *p, const cJSON *fp, awq_resume *out) {
     memset(out, 0, sizeof *out);
     out->lock_fd = -1;
     find_state f = {.rt = rt, .p = p, .fp = fp, .best = out, .best_done = -1};
@@ -409,7 +437,8 @@ awq_status awq_resume_find(awq_runtime *rt, const awq_quant_params *p, const cJS
     if (f.n_mismatch)
         return awq_set_error(rt, AWQ_ERR_EXISTS,
                              "%s; refusing to mix them: rerun with the original inputs to resume, or "
-                             "use --no-resume to start over (removes the partial run)", f.mismatch);
+                             "use --no-resume to start over (removes the partial run)",
+                             f.mismatch);
     return AWQ_OK;
 }
 
@@ -441,16 +470,20 @@ awq_status awq_progress_init(awq_runtime *rt, const char *tmp_dir, const cJSON *
 /* ---- stale directories (public) ---------------------------------------------------------------- */
 
 typedef struct stale_state {
-    bool          remove;
-    awq_stale_fn  fn;
-    void         *user;
-    int32_t       n;
+    bool remove;
+    awq_stale_fn fn;
+    void *user;
+    int32_t n;
 } stale_state;
 
 static bool stale_cb(tmp_info *t, void *user) {
     stale_state *s = user;
-    awq_stale_info info = {.path = t->path, .bytes = t->bytes, .layers_done = t->layers_done,
-                           .n_layers = t->n_layers, .resumable = t->fp != NULL, .in_use = t->in_use};
+    awq_stale_info info = {.path = t->path,
+                           .bytes = t->bytes,
+                           .layers_done = t->layers_done,
+                           .n_layers = t->n_layers,
+                           .resumable = t->fp != NULL,
+                           .in_use = t->in_use};
     if (s->remove && !t->in_use) {
         awq_rmtree(t->path);
         info.removed = !awq_dir_exists(t->path);
@@ -460,8 +493,8 @@ static bool stale_cb(tmp_info *t, void *user) {
     return true;
 }
 
-awq_status awq_quantize_stale(awq_runtime *rt, const char *out_dir, bool remove, awq_stale_fn fn,
-                              void *user, int32_t *n_found) {
+awq_status awq_quantize_stale(awq_runtime *rt, const char *out_dir, bool remove, awq_stale_fn fn, void *user,
+                              int32_t *n_found) {
     if (n_found) *n_found = 0;
     if (!rt || !out_dir || !out_dir[0])
         return awq_set_error(rt, AWQ_ERR_INVALID_ARG, "awq_quantize_stale: out_dir is required");

@@ -37,17 +37,15 @@ struct awq_model_config;
  * published manifest (so identical inputs give identical checkpoints on any machine).
  * Owned: cJSON_Delete. */
 awq_status awq_fingerprint_build(awq_runtime *rt, const awq_quant_params *p, int32_t n_layers,
-                                 const struct awq_safetensors *st, const char *backend,
-                                 cJSON **out);
+                                 const struct awq_safetensors *st, const char *backend, cJSON **out);
 /* Writes "key: old -> new; ..." for every difference (at most cap bytes) and returns their
  * count. ignore_volatile skips the mtime keys. */
-int awq_fingerprint_diff(const cJSON *old, const cJSON *cur, bool ignore_volatile, char *buf,
-                         size_t cap);
+int awq_fingerprint_diff(const cJSON *old, const cJSON *cur, bool ignore_volatile, char *buf, size_t cap);
 
 /* A temporary directory chosen for the run. */
 typedef struct awq_resume {
     char tmp_dir[4096]; /* OUT.tmp-XXXXXX to continue; "" to start a new one */
-    int  lock_fd;       /* flock held on tmp_dir/progress/lock, -1 if none */
+    int lock_fd;        /* flock held on tmp_dir/progress/lock, -1 if none */
 } awq_resume;
 
 /* Looks at the OUT.tmp-* directories beside p->out_dir. Resuming (default): the one whose
@@ -55,15 +53,14 @@ typedef struct awq_resume {
  * logged with their size; if none matches but some hold partial work made with other inputs,
  * the call refuses (AWQ_ERR_EXISTS) naming what changed. p->no_resume: partial runs of OUT are
  * removed (those another process is using are left alone) and a fresh start is returned. */
-awq_status awq_resume_find(awq_runtime *rt, const awq_quant_params *p, const cJSON *fp,
-                           awq_resume *out);
-void       awq_resume_release(awq_resume *r);
+awq_status awq_resume_find(awq_runtime *rt, const awq_quant_params *p, const cJSON *fp, awq_resume *out);
+void awq_resume_release(awq_resume *r);
 
 /* Creates progress/ in a new temporary directory, writes fp there and takes the lock. */
 awq_status awq_progress_init(awq_runtime *rt, const char *tmp_dir, const cJSON *fp, int *lock_fd);
 
 /* Number of consecutive layer records (layer-00000.json, layer-00001.json, ...) in tmp_dir. */
-int32_t    awq_progress_layers_done(const char *tmp_dir, int32_t n_layers);
+int32_t awq_progress_layers_done(const char *tmp_dir, int32_t n_layers);
 
 /* ---- small durable-file helpers (resume.c) ------------------------------------------------ */
 
@@ -72,7 +69,7 @@ awq_status awq_fsync_path(awq_runtime *rt, const char *path);
 /* awq_json_write_file (tmp + fsync + rename) followed by an fsync of the directory. */
 awq_status awq_json_write_durable(awq_runtime *rt, const char *path, const cJSON *root);
 /* Splits out_dir into its parent directory and base name (trailing slashes dropped). */
-void       awq_split_out_dir(const char *out_dir, char *parent, size_t pcap, char *base, size_t bcap);
+void awq_split_out_dir(const char *out_dir, char *parent, size_t pcap, char *base, size_t bcap);
 
 /* ---- manifest (manifest.c) ---------------------------------------------------------------- */
 

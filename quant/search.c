@@ -17,16 +17,16 @@
 #include "quant_ops.h"
 
 
-#define AWQ_N_GRID 20          /* alpha = r / 20, r = 0..19 (1.0 never tried) */
-#define AWQ_CLIP_GRID 20       /* shrink candidates m * (1 - i / 20) */
-#define AWQ_CLIP_STEPS 10      /* i = 0..9 (max_shrink 0.5) */
-#define AWQ_CLIP_TOKENS 512    /* n_sample_token */
-#define AWQ_CHUNK_ROWS 4096    /* calibration rows per forward call */
+#define AWQ_N_GRID      20   /* alpha = r / 20, r = 0..19 (1.0 never tried) */
+#define AWQ_CLIP_GRID   20   /* shrink candidates m * (1 - i / 20) */
+#define AWQ_CLIP_STEPS  10   /* i = 0..9 (max_shrink 0.5) */
+#define AWQ_CLIP_TOKENS 512  /* n_sample_token */
+#define AWQ_CHUNK_ROWS  4096 /* calibration rows per forward call */
 
 /* ---- activations ----------------------------------------------------------------------- */
 
-awq_status awq_acts_alloc(awq_runtime *rt, const awq_device *dev, const awq_model_config *c,
-                          int64_t B, int64_t T, awq_acts *a) {
+awq_status awq_acts_alloc(awq_runtime *rt, const awq_device *dev, const awq_model_config *c, int64_t B,
+                          int64_t T, awq_acts *a) {
     memset(a, 0, sizeof *a);
     a->B = B;
     a->T = T;
@@ -34,16 +34,20 @@ awq_status awq_acts_alloc(awq_runtime *rt, const awq_device *dev, const awq_mode
     a->chunk_blocks = AWQ_CHUNK_ROWS / T > 0 ? AWQ_CHUNK_ROWS / T : 1;
     if (a->chunk_blocks > B) a->chunk_blocks = B;
     int64_t d = c->d_model, qd = (int64_t)c->n_heads * c->head_dim, ff = c->d_ff, N = a->N;
-    struct { awq_tensor *t; int64_t cols; } plan[] = {
-        {&a->x, d}, {&a->xnext, d}, {&a->inp_qkv, d}, {&a->inp_o, qd}, {&a->inp_gate, d},
-        {&a->inp_down, ff}, {&a->fp_attn, d}, {&a->fp_mlp, d},
+    struct {
+        awq_tensor *t;
+        int64_t cols;
+    } plan[] = {
+        {&a->x, d},        {&a->xnext, d},     {&a->inp_qkv, d}, {&a->inp_o, qd},
+        {&a->inp_gate, d}, {&a->inp_down, ff}, {&a->fp_attn, d}, {&a->fp_mlp, d},
     };
     for (size_t i = 0; i < sizeof plan / sizeof plan[0]; i++) {
         int64_t ne[2] = {N, plan[i].cols};
         TRY(awq_tensor_alloc(rt, dev, &a->bufs, AWQ_DTYPE_F32, 2, ne, plan[i].t));
     }
     if (c->n_experts > 0) {
-        int64_t nk = N * c->n_experts_used, e1[2] = {nk, d}, e2[2] = {nk, c->moe_ff}, e3[2] = {N, c->shared_ff};
+        int64_t nk = N * c->n_experts_used, e1[2] = {nk, d}, e2[2] = {nk, c->moe_ff},
+                e3[2] = {N, c->shared_ff};
         a->moe_off = awq_calloc((size_t)c->n_experts + 1, sizeof *a->moe_off);
         if (!a->moe_off) return awq_set_error(rt, AWQ_ERR_OUT_OF_MEMORY, "out of memory");
         TRY(awq_tensor_alloc(rt, dev, &a->bufs, AWQ_DTYPE_F32, 2, e1, &a->moe_in));
@@ -66,7 +70,10 @@ void awq_acts_advance(awq_acts *a) {
 }
 
 static awq_fwd_ctx fwd_ctx(awq_search *S) {
-    awq_fwd_ctx f = {.cfg = S->cfg, .dev = S->dev, .inv_freq = S->inv_freq, .s = &S->acts->s,
+    awq_fwd_ctx f = {.cfg = S->cfg,
+                     .dev = S->dev,
+                     .inv_freq = S->inv_freq,
+                     .s = &S->acts->s,
                      .inv_freq_local = S->inv_freq_local};
     return f;
 }
@@ -131,7 +138,8 @@ static awq_status capture_moe(awq_search *S, awq_qlayer *L) {
                 awq_tensor src_g = awq_view_rows(&a->s.g, rows[e], m),
                            dst_g = awq_view_rows(&a->moe_down, fill[e], m);
                 src_g.ne[1] = c->moe_ff;
-                if ((st = ops->convert(ctx, &dst_x, &src_x)) || (st = ops->convert(ctx, &dst_g, &src_g))) break;
+                if ((st = ops->convert(ctx, &dst_x, &src_x)) || (st = ops->convert(ctx, &dst_g, &src_g)))
+                    break;
                 fill[e] += m;
             }
             if (st == AWQ_OK && pass == 1 && c->shared_ff > 0) {
@@ -158,8 +166,7 @@ awq_status awq_capture(awq_search *S, awq_qlayer *L) {
         awq_tensor xb = awq_view_rows(&a->s.xb, 0, n);
         awq_tensor att = awq_view_rows(&a->s.att, 0, n), g = awq_view_rows(&a->s.g, 0, n);
         awq_tensor iqkv = awq_view_rows(&a->inp_qkv, r0, n), io = awq_view_rows(&a->inp_o, r0, n),
-                   igate = awq_view_rows(&a->inp_gate, r0, n),
-                   idown = awq_view_rows(&a->inp_down, r0, n);
+                   igate = awq_view_rows(&a->inp_gate, r0, n), idown = awq_view_rows(&a->inp_down, r0, n);
         awq_tensor fpa = awq_view_rows(&a->fp_attn, r0, n), fpm = awq_view_rows(&a->fp_mlp, r0, n);
         TRY(awq_fwd_set_positions(&f, nb, a->T, 0));
         // attention rmsnorm -> self-attention (records the inputs of q/k/v and o_proj)
@@ -197,22 +204,22 @@ awq_status awq_capture(awq_search *S, awq_qlayer *L) {
 typedef enum group_kind { G_ATTN, G_MLP, G_LINEAR } group_kind;
 
 typedef struct group_def {
-    const char *name;              /* "qkv", "o", "gate_up", "down" */
-    const int  *lins;              /* linears whose input columns get s */
-    int         n_lins;
-    int         prev;              /* linear whose output rows get 1/s, or -1 (attn norm), -2 (ffn norm) */
-    awq_tensor *inp;               /* (N, C) */
-    awq_tensor *fp_out;            /* G_ATTN / G_MLP reference output (N, d) */
-    group_kind  kind;
-    bool        moe_in;            /* the experts' gate/up: the full-precision router and shared
+    const char *name; /* "qkv", "o", "gate_up", "down" */
+    const int *lins;  /* linears whose input columns get s */
+    int n_lins;
+    int prev;           /* linear whose output rows get 1/s, or -1 (attn norm), -2 (ffn norm) */
+    awq_tensor *inp;    /* (N, C) */
+    awq_tensor *fp_out; /* G_ATTN / G_MLP reference output (N, d) */
+    group_kind kind;
+    bool moe_in;    /* the experts' gate/up: the full-precision router and shared
                                       gate read the same input (columns scaled by s, exactly) */
-    char        label[48];         /* name storage for per-expert groups */
-    awq_phase   ph;                /* the phase its search time is counted in */
+    char label[48]; /* name storage for per-expert groups */
+    awq_phase ph;   /* the phase its search time is counted in */
 } group_def;
 
 /* Computes the AutoAWQ scale candidate for alpha (docs/algorithm.md 3.3) into s (C,). */
-static void scale_candidate(const float *xbar, const float *wbar, int64_t C, double alpha,
-                            bool duo, float *s) {
+static void scale_candidate(const float *xbar, const float *wbar, int64_t C, double alpha, bool duo,
+                            float *s) {
     float mx = -INFINITY, mn = INFINITY;
     for (int64_t j = 0; j < C; j++) {
         float v = duo ? (float)(pow(xbar[j], alpha) / (pow(wbar[j], 1.0 - alpha) + 1e-4))
@@ -230,9 +237,8 @@ static void scale_candidate(const float *xbar, const float *wbar, int64_t C, dou
 }
 
 /* Loss of one candidate for the group (fake-quantized weights already in L->fq). */
-static awq_status group_loss(awq_search *S, awq_qlayer *L, const group_def *g,
-                             const awq_tensor *gram, awq_tensor *tmp_d, awq_tensor *tmp_dg,
-                             double *loss) {
+static awq_status group_loss(awq_search *S, awq_qlayer *L, const group_def *g, const awq_tensor *gram,
+                             awq_tensor *tmp_d, awq_tensor *tmp_dg, double *loss) {
     awq_acts *a = S->acts;
     const awq_backend_ops *ops = S->dev->ops;
     awq_backend_ctx *ctx = S->dev->ctx;
@@ -253,8 +259,10 @@ static awq_status group_loss(awq_search *S, awq_qlayer *L, const group_def *g,
         } else {
             /* few tokens: the output difference x D^T directly, chunk by chunk */
             if (a->s.n_max * O > awq_tensor_nelem(&a->s.g))
-                return awq_set_error(S->rt, AWQ_ERR_UNSUPPORTED, "layer %d: out_features %lld of linear %d "
-                                     "exceed the scratch", L->index, (long long)O, l);
+                return awq_set_error(S->rt, AWQ_ERR_UNSUPPORTED,
+                                     "layer %d: out_features %lld of linear %d "
+                                     "exceed the scratch",
+                                     L->index, (long long)O, l);
             for (int64_t r0 = 0; r0 < Nr; r0 += a->s.n_max) {
                 int64_t n = Nr - r0 < a->s.n_max ? Nr - r0 : a->s.n_max;
                 awq_tensor in = awq_view_rows(g->inp, r0, n);
@@ -306,8 +314,8 @@ static awq_status group_loss(awq_search *S, awq_qlayer *L, const group_def *g,
 }
 
 /* Grid search of docs/algorithm.md 3 for one group; best_s (C,) receives the scales. */
-static awq_status search_group(awq_search *S, awq_qlayer *L, const group_def *g, float *best_s,
-                               float frac0, float frac1) {
+static awq_status search_group(awq_search *S, awq_qlayer *L, const group_def *g, float *best_s, float frac0,
+                               float frac1) {
     awq_runtime *rt = S->rt;
     const awq_backend_ops *ops = S->dev->ops;
     awq_backend_ctx *ctx = S->dev->ctx;
@@ -316,7 +324,10 @@ static awq_status search_group(awq_search *S, awq_qlayer *L, const group_def *g,
     awq_buflist tmp = {0};
     float *xbar = awq_malloc((size_t)C * sizeof *xbar), *wbar = awq_calloc((size_t)C, sizeof *wbar),
           *wtmp = awq_malloc((size_t)C * sizeof *wtmp), *s = awq_malloc((size_t)C * sizeof *s);
-    if (!xbar || !wbar || !wtmp || !s) { st = awq_set_error(rt, AWQ_ERR_OUT_OF_MEMORY, "out of memory"); goto done; }
+    if (!xbar || !wbar || !wtmp || !s) {
+        st = awq_set_error(rt, AWQ_ERR_OUT_OF_MEMORY, "out of memory");
+        goto done;
+    }
 
     // x-bar: mean |x| per input channel over all calibration tokens
     if ((st = awq_qop_reduce(S, xbar, g->inp, AWQ_REDUCE_MEAN_ABS_COLS, 0))) goto done;
@@ -379,7 +390,8 @@ static awq_status search_group(awq_search *S, awq_qlayer *L, const group_def *g,
     if (best_r < 0) {
         st = awq_set_error(rt, AWQ_ERR_NUMERIC,
                            "layer %d, group %s: no scale candidate gave a finite loss "
-                           "(non-finite activations or weights)", L->index, g->name);
+                           "(non-finite activations or weights)",
+                           L->index, g->name);
         goto done;
     }
     AWQ_LOG_DEBUG(rt, "layer %d group %s: best alpha %.2f loss %.6g", L->index, g->name,
@@ -393,8 +405,7 @@ done:
     return st;
 }
 
-awq_status awq_search_scales_linear(awq_search *S, awq_qlayer *L, int l, awq_tensor *inp,
-                                    float *best_s) {
+awq_status awq_search_scales_linear(awq_search *S, awq_qlayer *L, int l, awq_tensor *inp, float *best_s) {
     int lins[1] = {l};
     group_def g = {"linear", lins, 1, -1, inp, NULL, G_LINEAR, false, "", AWQ_PH_SEARCH_O};
     return search_group(S, L, &g, best_s, 0.0f, 1.0f);
@@ -463,8 +474,8 @@ static awq_status clip_linear(awq_search *S, awq_qlayer *L, int l, const awq_ten
     S->flops += 2.0 * ns * O * C * (1 + AWQ_CLIP_STEPS);
     if (!all_finite(best, O * G)) {
         char ln[128];
-        st = awq_set_error(rt, AWQ_ERR_NUMERIC, "layer %d, %s: non-finite clip threshold",
-                           L->index, awq_qlin_name(S->cfg, L, l, ln, sizeof ln));
+        st = awq_set_error(rt, AWQ_ERR_NUMERIC, "layer %d, %s: non-finite clip threshold", L->index,
+                           awq_qlin_name(S->cfg, L, l, ln, sizeof ln));
         goto done;
     }
     for (int64_t o = 0; o < O; o++)
@@ -481,7 +492,7 @@ done:
 /* ---- the layer ---------------------------------------------------------------------------- */
 
 typedef struct clip_item {
-    int        l;   /* linear */
+    int l;          /* linear */
     awq_tensor inp; /* its (scaled) input rows */
 } clip_item;
 
@@ -509,20 +520,27 @@ awq_status awq_search_layer(awq_search *S, awq_qlayer *L, bool clip) {
         goto done;
     }
     int ng = 0;
-    lins[nl++] = AWQ_LIN_Q; lins[nl++] = AWQ_LIN_K; lins[nl++] = AWQ_LIN_V;
-    groups[ng++] = (group_def){"qkv", lins, 3, -1, &a->inp_qkv, &a->fp_attn, G_ATTN, false, "", AWQ_PH_SEARCH_QKV};
+    lins[nl++] = AWQ_LIN_Q;
+    lins[nl++] = AWQ_LIN_K;
+    lins[nl++] = AWQ_LIN_V;
+    groups[ng++] =
+        (group_def){"qkv", lins, 3, -1, &a->inp_qkv, &a->fp_attn, G_ATTN, false, "", AWQ_PH_SEARCH_QKV};
     /* v -> o only when v_proj and o_proj have the same shape (not under GQA;
      * docs/algorithm.md 4.1). */
     if (L->out[AWQ_LIN_V] == L->out[AWQ_LIN_O] && L->in[AWQ_LIN_V] == L->in[AWQ_LIN_O]) {
         lins[nl] = AWQ_LIN_O;
-        groups[ng++] = (group_def){"o", &lins[nl++], 1, AWQ_LIN_V, &a->inp_o, NULL, G_LINEAR, false, "", AWQ_PH_SEARCH_O};
+        groups[ng++] = (group_def){"o",  &lins[nl++], 1,     AWQ_LIN_V, &a->inp_o,
+                                   NULL, G_LINEAR,    false, "",        AWQ_PH_SEARCH_O};
     }
     if (E == 0) {
-        lins[nl] = AWQ_LIN_GATE; lins[nl + 1] = AWQ_LIN_UP;
-        groups[ng++] = (group_def){"gate_up", &lins[nl], 2, -2, &a->inp_gate, &a->fp_mlp, G_MLP, false, "", AWQ_PH_SEARCH_GATE_UP};
+        lins[nl] = AWQ_LIN_GATE;
+        lins[nl + 1] = AWQ_LIN_UP;
+        groups[ng++] = (group_def){"gate_up",  &lins[nl], 2,     -2, &a->inp_gate,
+                                   &a->fp_mlp, G_MLP,     false, "", AWQ_PH_SEARCH_GATE_UP};
         nl += 2;
         lins[nl] = AWQ_LIN_DOWN;
-        groups[ng++] = (group_def){"down", &lins[nl++], 1, AWQ_LIN_UP, &a->inp_down, NULL, G_LINEAR, false, "", AWQ_PH_SEARCH_DOWN};
+        groups[ng++] = (group_def){"down", &lins[nl++], 1,     AWQ_LIN_UP, &a->inp_down,
+                                   NULL,   G_LINEAR,    false, "",         AWQ_PH_SEARCH_DOWN};
     } else {
         int first = nl;
         for (int32_t e = 0; e < E; e++) {
@@ -533,14 +551,15 @@ awq_status awq_search_layer(awq_search *S, awq_qlayer *L, bool clip) {
             lins[nl++] = awq_qlin_shared(L, 0);
             lins[nl++] = awq_qlin_shared(L, 1);
         }
-        groups[ng++] = (group_def){"experts gate_up", &lins[first], nl - first, -2, &a->inp_gate, &a->fp_mlp,
-                                   G_MLP, true, "", AWQ_PH_SEARCH_GATE_UP};
+        groups[ng++] = (group_def){"experts gate_up", &lins[first], nl - first, -2, &a->inp_gate,
+                                   &a->fp_mlp,        G_MLP,        true,       "", AWQ_PH_SEARCH_GATE_UP};
         for (int32_t e = 0; e < E; e++) {
             int64_t m = a->moe_off[e + 1] - a->moe_off[e];
             if (m == 0) {
                 /* AutoAWQ has no input for this expert (it fails or produces NaN); ours: no scale
                  * search, no clipping, the plain round-to-nearest of its (group-scaled) weights */
-                AWQ_LOG_WARN(rt, "layer %d: expert %d received no calibration token: quantized "
+                AWQ_LOG_WARN(rt,
+                             "layer %d: expert %d received no calibration token: quantized "
                              "round-to-nearest (no scale search for its down projection, no clipping)",
                              L->index, e);
                 continue;
@@ -548,14 +567,16 @@ awq_status awq_search_layer(awq_search *S, awq_qlayer *L, bool clip) {
             views[e] = awq_view_rows(&a->moe_down, a->moe_off[e], m);
             lins[nl] = awq_qlin_expert(e, 2);
             group_def *g = &groups[ng++];
-            *g = (group_def){NULL, &lins[nl++], 1, awq_qlin_expert(e, 1), &views[e], NULL, G_LINEAR, false, "", AWQ_PH_SEARCH_DOWN};
+            *g = (group_def){NULL,     &lins[nl++], 1,  awq_qlin_expert(e, 1), &views[e], NULL,
+                             G_LINEAR, false,       "", AWQ_PH_SEARCH_DOWN};
             snprintf(g->label, sizeof g->label, "expert %d down", e);
             g->name = g->label;
         }
         if (shared) {
             lins[nl] = awq_qlin_shared(L, 2);
-            groups[ng++] = (group_def){"shared down", &lins[nl++], 1, awq_qlin_shared(L, 1), &a->sh_down, NULL,
-                                       G_LINEAR, false, "", AWQ_PH_SEARCH_DOWN};
+            groups[ng++] =
+                (group_def){"shared down", &lins[nl++], 1,  awq_qlin_shared(L, 1), &a->sh_down, NULL,
+                            G_LINEAR,      false,       "", AWQ_PH_SEARCH_DOWN};
         }
     }
 
@@ -567,14 +588,17 @@ awq_status awq_search_layer(awq_search *S, awq_qlayer *L, bool clip) {
         if (!any) continue; /* nothing of this group is quantized: no scaling */
         int64_t C = L->in[g->lins[0]];
         scales[i] = awq_malloc((size_t)C * sizeof(float));
-        if (!scales[i]) { st = awq_set_error(rt, AWQ_ERR_OUT_OF_MEMORY, "out of memory"); goto done; }
+        if (!scales[i]) {
+            st = awq_set_error(rt, AWQ_ERR_OUT_OF_MEMORY, "out of memory");
+            goto done;
+        }
         double t0 = awq_time_now();
         st = search_group(S, L, g, scales[i], 0.05f + 0.7f * i / ng, 0.05f + 0.7f * (i + 1) / ng);
         awq_phase_add(S->times, g->ph, t0);
         if (st != AWQ_OK) goto done;
         if (!all_finite(scales[i], C)) {
-            st = awq_set_error(rt, AWQ_ERR_NUMERIC, "layer %d, group %s: non-finite scales",
-                               L->index, g->name);
+            st = awq_set_error(rt, AWQ_ERR_NUMERIC, "layer %d, group %s: non-finite scales", L->index,
+                               g->name);
             goto done;
         }
     }
@@ -591,7 +615,8 @@ awq_status awq_search_layer(awq_search *S, awq_qlayer *L, bool clip) {
         if ((st = awq_tensor_alloc(rt, S->dev, &tmp, AWQ_DTYPE_F32, 1, &C, &sdev)) ||
             (st = ops->upload(ctx, sdev.data, sdev.offs, scales[i], (size_t)C * sizeof(float))) ||
             (st = ops->binop(ctx, g->inp, g->inp, &sdev, AWQ_BINOP_DIV)) ||
-            (g->moe_in && a->moe_off[E] > 0 && (st = ops->binop(ctx, &routed, &routed, &sdev, AWQ_BINOP_DIV)))) {
+            (g->moe_in && a->moe_off[E] > 0 &&
+             (st = ops->binop(ctx, &routed, &routed, &sdev, AWQ_BINOP_DIV)))) {
             awq_buflist_free(S->dev, &tmp);
             goto done;
         }
@@ -607,8 +632,7 @@ awq_status awq_search_layer(awq_search *S, awq_qlayer *L, bool clip) {
             goto done;
         }
     if (!all_finite(L->attn_norm, c->d_model) || !all_finite(L->ffn_norm, c->d_model)) {
-        st = awq_set_error(rt, AWQ_ERR_NUMERIC, "layer %d: non-finite norm weights after scaling",
-                           L->index);
+        st = awq_set_error(rt, AWQ_ERR_NUMERIC, "layer %d: non-finite norm weights after scaling", L->index);
         goto done;
     }
     awq_phase_add(S->times, AWQ_PH_FOLD, t_fold);
@@ -619,7 +643,10 @@ awq_status awq_search_layer(awq_search *S, awq_qlayer *L, bool clip) {
     if ((st = awq_qlayer_upload(rt, S->dev, c, L))) goto done;
     /* q/k too when the checkpoint fuses them with v (AutoAWQ clips a fused qkv_proj whole) */
     clip_item *clips = awq_malloc((size_t)(8 + 3 * E + 3) * sizeof *clips);
-    if (!clips) { st = awq_set_error(rt, AWQ_ERR_OUT_OF_MEMORY, "out of memory"); goto done; }
+    if (!clips) {
+        st = awq_set_error(rt, AWQ_ERR_OUT_OF_MEMORY, "out of memory");
+        goto done;
+    }
     int n_clips = 0;
     clips[n_clips++] = (clip_item){AWQ_LIN_V, a->inp_qkv};
     clips[n_clips++] = (clip_item){AWQ_LIN_O, a->inp_o};

@@ -10,9 +10,9 @@
 
 typedef struct awq_sha256 {
     uint32_t h[8];
-    uint64_t n;       /* bytes hashed so far */
-    uint8_t  buf[64]; /* pending partial block */
-    uint32_t fill;    /* bytes in buf */
+    uint64_t n;      /* bytes hashed so far */
+    uint8_t buf[64]; /* pending partial block */
+    uint32_t fill;   /* bytes in buf */
 } awq_sha256;
 
 void awq_sha256_init(awq_sha256 *s);

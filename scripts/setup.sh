@@ -9,7 +9,7 @@ PKGS=(
   ocl-icd-opencl-dev opencl-headers ocl-icd-libopencl1 clinfo pocl-opencl-icd
   libclblast-dev libdnnl-dev
   libmicrohttpd-dev libedit-dev tmux curl doxygen
-  clang libclang-rt-dev libomp-dev
+  clang libclang-rt-dev libomp-dev clang-format
 )
 
 missing=()

@@ -4,6 +4,7 @@
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
 "$AWQ_ROOT/scripts/setup.sh"
+"$AWQ_ROOT/scripts/check_format.sh"   # every C/C++/CUDA source formatted by .clang-format
 awq_build -DAWQ_WERROR=ON   # warnings are errors in CI (gcc -Wall -Wextra -Wshadow)
 cmake --build "$AWQ_BUILD" --target docs   # API reference (Doxygen); fails on an undocumented public symbol
 export AWQ_TEST_MODEL_DIR="$("$AWQ_ROOT/scripts/fetch_model.sh")"

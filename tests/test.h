@@ -20,67 +20,71 @@ static int test_current_failed_ = 0;
 
 #define TEST(name) static void name(void)
 
-#define RUN(name)                                                                   \
-    do {                                                                            \
-        test_current_failed_ = 0;                                                   \
-        name();                                                                     \
-        printf("%s %s\n", test_current_failed_ ? "FAIL" : "ok  ", #name);           \
-        fflush(stdout);                                                             \
-        if (test_current_failed_) test_failures_++;                                 \
+#define RUN(name)                                                         \
+    do {                                                                  \
+        test_current_failed_ = 0;                                         \
+        name();                                                           \
+        printf("%s %s\n", test_current_failed_ ? "FAIL" : "ok  ", #name); \
+        fflush(stdout);                                                   \
+        if (test_current_failed_) test_failures_++;                       \
     } while (0)
 
 #define TEST_EXIT() (test_failures_ ? 1 : 0)
 
-#define FAIL_(...)                                                                  \
-    do {                                                                            \
-        printf("  %s:%d: ", __FILE__, __LINE__);                                    \
-        printf(__VA_ARGS__);                                                        \
-        printf("\n");                                                               \
-        test_current_failed_ = 1;                                                   \
-        return;                                                                     \
+#define FAIL_(...)                               \
+    do {                                         \
+        printf("  %s:%d: ", __FILE__, __LINE__); \
+        printf(__VA_ARGS__);                     \
+        printf("\n");                            \
+        test_current_failed_ = 1;                \
+        return;                                  \
     } while (0)
 
-#define ASSERT(c) do { if (!(c)) FAIL_("assertion failed: %s", #c); } while (0)
-#define ASSERT_MSG(c, ...) do { if (!(c)) FAIL_(__VA_ARGS__); } while (0)
-#define ASSERT_EQ(a, b)                                                             \
-    do {                                                                            \
-        long long a_ = (long long)(a), b_ = (long long)(b);                         \
-        if (a_ != b_) FAIL_("%s == %s: %lld != %lld", #a, #b, a_, b_);              \
+#define ASSERT(c)                                    \
+    do {                                             \
+        if (!(c)) FAIL_("assertion failed: %s", #c); \
     } while (0)
-#define ASSERT_NEAR(a, b, tol)                                                      \
-    do {                                                                            \
-        double a_ = (double)(a), b_ = (double)(b);                                  \
-        if (!(fabs(a_ - b_) <= (tol)))                                              \
+#define ASSERT_MSG(c, ...)            \
+    do {                              \
+        if (!(c)) FAIL_(__VA_ARGS__); \
+    } while (0)
+#define ASSERT_EQ(a, b)                                                \
+    do {                                                               \
+        long long a_ = (long long)(a), b_ = (long long)(b);            \
+        if (a_ != b_) FAIL_("%s == %s: %lld != %lld", #a, #b, a_, b_); \
+    } while (0)
+#define ASSERT_NEAR(a, b, tol)                                                       \
+    do {                                                                             \
+        double a_ = (double)(a), b_ = (double)(b);                                   \
+        if (!(fabs(a_ - b_) <= (tol)))                                               \
             FAIL_("%s ~= %s: %.9g vs %.9g (tol %g)", #a, #b, a_, b_, (double)(tol)); \
     } while (0)
-#define ASSERT_STREQ(a, b)                                                          \
-    do {                                                                            \
-        const char *a_ = (a), *b_ = (b);                                            \
-        if (!a_ || !b_ || strcmp(a_, b_) != 0)                                      \
+#define ASSERT_STREQ(a, b)                                                                       \
+    do {                                                                                         \
+        const char *a_ = (a), *b_ = (b);                                                         \
+        if (!a_ || !b_ || strcmp(a_, b_) != 0)                                                   \
             FAIL_("%s == %s: \"%s\" != \"%s\"", #a, #b, a_ ? a_ : "(null)", b_ ? b_ : "(null)"); \
     } while (0)
 /* Asserts an awq_status is AWQ_OK; rt (may be NULL) supplies the detail. */
-#define ASSERT_OK_RT(st, rt)                                                        \
-    do {                                                                            \
-        awq_status s_ = (st);                                                       \
-        if (s_ != AWQ_OK)                                                           \
-            FAIL_("%s: %s (%s)", #st, awq_status_str(s_), awq_runtime_last_error(rt)); \
+#define ASSERT_OK_RT(st, rt)                                                                         \
+    do {                                                                                             \
+        awq_status s_ = (st);                                                                        \
+        if (s_ != AWQ_OK) FAIL_("%s: %s (%s)", #st, awq_status_str(s_), awq_runtime_last_error(rt)); \
     } while (0)
 #define ASSERT_OK(st) ASSERT_OK_RT(st, NULL)
 /* Asserts expr returns the awq_status status and that awq_runtime_last_error(rt), read after expr,
  * contains substr (substr NULL: any message, but not an empty one). A failure prints both. */
-#define ASSERT_ERR_RT(expr, rt, status, substr)                                     \
-    do {                                                                            \
-        awq_status ert_got_ = (expr);                                               \
-        awq_status ert_want_ = (status);                                            \
-        const char *ert_msg_ = awq_runtime_last_error(rt);                          \
-        const char *ert_sub_ = (substr);                                            \
-        if (ert_got_ != ert_want_)                                                  \
-            FAIL_("%s: got %s, want %s (%s)", #expr, awq_status_str(ert_got_),      \
-                  awq_status_str(ert_want_), ert_msg_);                             \
-        if (ert_sub_ ? !strstr(ert_msg_, ert_sub_) : !ert_msg_[0])                  \
-            FAIL_("%s: message \"%s\" lacks \"%s\"", #expr, ert_msg_,               \
-                  ert_sub_ ? ert_sub_ : "(any text)");                              \
+#define ASSERT_ERR_RT(expr, rt, status, substr)                                                            \
+    do {                                                                                                   \
+        awq_status ert_got_ = (expr);                                                                      \
+        awq_status ert_want_ = (status);                                                                   \
+        const char *ert_msg_ = awq_runtime_last_error(rt);                                                 \
+        const char *ert_sub_ = (substr);                                                                   \
+        if (ert_got_ != ert_want_)                                                                         \
+            FAIL_("%s: got %s, want %s (%s)", #expr, awq_status_str(ert_got_), awq_status_str(ert_want_),  \
+                  ert_msg_);                                                                               \
+        if (ert_sub_ ? !strstr(ert_msg_, ert_sub_) : !ert_msg_[0])                                         \
+            FAIL_("%s: message \"%s\" lacks \"%s\"", #expr, ert_msg_, ert_sub_ ? ert_sub_ : "(any text)"); \
     } while (0)
 
 /* Directory of the shared data (../shared/data) or NULL. */
@@ -184,7 +188,9 @@ static inline int test_rmtree(const char *dir) {
 /* Deterministic xorshift RNG for tests. */
 static inline unsigned long long test_rng_next(unsigned long long *s) {
     unsigned long long x = *s;
-    x ^= x << 13; x ^= x >> 7; x ^= x << 17;
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
     return *s = x;
 }
 /* Uniform in [-1, 1). */

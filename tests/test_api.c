@@ -31,7 +31,11 @@ TEST(version_and_dtypes) {
     char v[32];
     snprintf(v, sizeof v, "%d.%d.%d", AWQ_VERSION_MAJOR, AWQ_VERSION_MINOR, AWQ_VERSION_PATCH);
     ASSERT_STREQ(awq_version(), v);
-    static const struct { awq_dtype t; size_t size; const char *name; } tab[] = {
+    static const struct {
+        awq_dtype t;
+        size_t size;
+        const char *name;
+    } tab[] = {
         {AWQ_DTYPE_F32, 4, "F32"}, {AWQ_DTYPE_F16, 2, "F16"}, {AWQ_DTYPE_BF16, 2, "BF16"},
         {AWQ_DTYPE_I32, 4, "I32"}, {AWQ_DTYPE_I64, 8, "I64"}, {AWQ_DTYPE_U8, 1, "U8"},
         {AWQ_DTYPE_I8, 1, "I8"},   {AWQ_DTYPE_I16, 2, "I16"}, {AWQ_DTYPE_F64, 8, "F64"},
@@ -93,8 +97,9 @@ static int read_api_names(char names[][64], int cap) {
         const char *e = paren;
         while (e > p && e[-1] == ' ') e--;
         const char *b = e;
-        while (b > p && (b[-1] == '_' || (b[-1] >= 'a' && b[-1] <= 'z') ||
-                         (b[-1] >= 'A' && b[-1] <= 'Z') || (b[-1] >= '0' && b[-1] <= '9')))
+        while (b > p &&
+               (b[-1] == '_' || (b[-1] >= 'a' && b[-1] <= 'z') || (b[-1] >= 'A' && b[-1] <= 'Z') ||
+                (b[-1] >= '0' && b[-1] <= '9')))
             b--;
         size_t len = (size_t)(e - b);
         if (len == 0 || len >= 64) continue;
@@ -125,8 +130,7 @@ TEST(exports_and_null_destroy) {
             continue;
         }
         size_t len = strlen(names[i]);
-        if ((len > 8 && strcmp(names[i] + len - 8, "_destroy") == 0) ||
-            strcmp(names[i], "awq_free") == 0) {
+        if ((len > 8 && strcmp(names[i] + len - 8, "_destroy") == 0) || strcmp(names[i], "awq_free") == 0) {
             /* POSIX idiom for turning dlsym's object pointer into a function pointer. */
             void (*fn)(void *);
             memcpy(&fn, &sym, sizeof fn);
@@ -134,8 +138,8 @@ TEST(exports_and_null_destroy) {
             n_destroy++;
         }
     }
-    printf("  %d API functions, %d missing, %d destroy functions called with NULL\n", n,
-           n_missing, n_destroy);
+    printf("  %d API functions, %d missing, %d destroy functions called with NULL\n", n, n_missing,
+           n_destroy);
     /* Internal symbols stay hidden. */
     ASSERT(dlsym(h, "awq_set_error") == NULL);
     ASSERT(dlsym(h, "awq_st_open") == NULL);

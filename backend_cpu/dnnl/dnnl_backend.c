@@ -32,8 +32,8 @@ static awq_status dnnl_device_info(int32_t device, awq_device_info *out) {
     if (st != AWQ_OK) return st;
     const dnnl_version_t *v = dnnl_version();
     size_t n = strlen(out->name);
-    snprintf(out->name + n, sizeof out->name - n, " + oneDNN %d.%d.%d %s", v->major, v->minor,
-             v->patch, isa_name(dnnl_get_effective_cpu_isa()));
+    snprintf(out->name + n, sizeof out->name - n, " + oneDNN %d.%d.%d %s", v->major, v->minor, v->patch,
+             isa_name(dnnl_get_effective_cpu_isa()));
     return AWQ_OK;
 }
 
@@ -76,7 +76,7 @@ static awq_status dnnl_create(int32_t device, const awq_backend_config *cfg, awq
      * would emulate them, slower than fp32 */
     dnnl_cpu_isa_t isa = dnnl_get_effective_cpu_isa();
     s->bf16 = cfg->matmul_precision == AWQ_PRECISION_BF16 &&
-              (isa == dnnl_cpu_isa_avx512_core_bf16 || isa == dnnl_cpu_isa_avx512_core_amx);
+        (isa == dnnl_cpu_isa_avx512_core_bf16 || isa == dnnl_cpu_isa_avx512_core_amx);
     if (cfg->matmul_precision == AWQ_PRECISION_BF16 && !s->bf16 && cfg->log)
         cfg->log(cfg->host, AWQ_LOG_LEVEL_WARN,
                  "cpu-dnnl: bf16 matmuls asked for, but this CPU has no bf16 unit: fp32 instead");
@@ -85,40 +85,40 @@ static awq_status dnnl_create(int32_t device, const awq_backend_config *cfg, awq
 }
 
 static const awq_backend_ops dnnl_ops = {
-    .abi_version    = AWQ_BACKEND_ABI_VERSION,
-    .struct_size    = sizeof(awq_backend_ops),
-    .name           = "cpu-dnnl",
-    .device_count   = awq_cpu_device_count,
-    .device_info    = dnnl_device_info,
-    .create         = dnnl_create,
-    .destroy        = dnnl_destroy,
-    .buffer_alloc   = awq_cpu_buffer_alloc,
-    .buffer_free    = awq_cpu_buffer_free,
-    .upload         = awq_cpu_upload,
-    .download       = awq_cpu_download,
-    .synchronize    = awq_cpu_synchronize,
-    .memset_zero    = awq_cpu_memset_zero,
-    .matmul         = awq_dnnl_matmul,
-    .matmul_w4a16   = awq_dnnl_matmul_w4a16,
+    .abi_version = AWQ_BACKEND_ABI_VERSION,
+    .struct_size = sizeof(awq_backend_ops),
+    .name = "cpu-dnnl",
+    .device_count = awq_cpu_device_count,
+    .device_info = dnnl_device_info,
+    .create = dnnl_create,
+    .destroy = dnnl_destroy,
+    .buffer_alloc = awq_cpu_buffer_alloc,
+    .buffer_free = awq_cpu_buffer_free,
+    .upload = awq_cpu_upload,
+    .download = awq_cpu_download,
+    .synchronize = awq_cpu_synchronize,
+    .memset_zero = awq_cpu_memset_zero,
+    .matmul = awq_dnnl_matmul,
+    .matmul_w4a16 = awq_dnnl_matmul_w4a16,
     .matmul_w4a16_multi = awq_dnnl_matmul_w4a16_multi,
-    .matmul_q8      = awq_cpu_matmul_q8, /* the cpu kernel: Q8 x F32 GEMV, tiled for batches */
-    .rmsnorm        = awq_cpu_rmsnorm,
-    .rope           = awq_cpu_rope,
-    .attention      = awq_cpu_attention,
-    .silu_mul       = awq_cpu_silu_mul,
-    .binop          = awq_cpu_binop,
-    .get_rows       = awq_cpu_get_rows,
-    .convert        = awq_cpu_convert,
-    .fake_quant     = awq_cpu_fake_quant,
-    .quantize_w4    = awq_cpu_quantize_w4,
-    .reduce         = awq_cpu_reduce,
-    .scalar         = awq_cpu_scalar,
-    .clip_search    = awq_cpu_clip_search,
-    .gram           = awq_dnnl_gram,
+    .matmul_q8 = awq_cpu_matmul_q8, /* the cpu kernel: Q8 x F32 GEMV, tiled for batches */
+    .rmsnorm = awq_cpu_rmsnorm,
+    .rope = awq_cpu_rope,
+    .attention = awq_cpu_attention,
+    .silu_mul = awq_cpu_silu_mul,
+    .binop = awq_cpu_binop,
+    .get_rows = awq_cpu_get_rows,
+    .convert = awq_cpu_convert,
+    .fake_quant = awq_cpu_fake_quant,
+    .quantize_w4 = awq_cpu_quantize_w4,
+    .reduce = awq_cpu_reduce,
+    .scalar = awq_cpu_scalar,
+    .clip_search = awq_cpu_clip_search,
+    .gram = awq_dnnl_gram,
     .weight_prepare = awq_cpu_weight_prepare,
     .weight_release = awq_cpu_weight_release,
-    .act_mul        = awq_cpu_act_mul,
-    .softcap        = awq_cpu_softcap,
+    .act_mul = awq_cpu_act_mul,
+    .softcap = awq_cpu_softcap,
     .attention_softcap = awq_cpu_attention_softcap,
 };
 

@@ -88,8 +88,8 @@ static dnnl_primitive_t mm_get(dnnl_state *s, const dnnl_mm_key *k, dnnl_status_
 }
 
 /* Runs c (M, N) (+)= a (M, K) b (K, N) (+ bias) with the cached primitive for k. */
-static dnnl_status_t mm_run(awq_backend_ctx *ctx, const dnnl_mm_key *k, const void *a,
-                            const void *b, const float *bias, float *c) {
+static dnnl_status_t mm_run(awq_backend_ctx *ctx, const dnnl_mm_key *k, const void *a, const void *b,
+                            const float *bias, float *c) {
     dnnl_state *s = dnnl_st(ctx);
     int saved = omp_get_max_threads();
     omp_set_num_threads(ctx->n_threads); /* oneDNN sizes its OpenMP regions from this */
@@ -107,8 +107,8 @@ static dnnl_status_t mm_run(awq_backend_ctx *ctx, const dnnl_mm_key *k, const vo
         if (st == dnnl_success) st = dnnl_memory_create(&m[2], &mc, s->engine, c);
         if (st == dnnl_success && k->bias) st = dnnl_memory_create(&m[3], &mbias, s->engine, (void *)bias);
         if (st == dnnl_success) {
-            dnnl_exec_arg_t args[4] = {{DNNL_ARG_SRC, m[0]}, {DNNL_ARG_WEIGHTS, m[1]},
-                                       {DNNL_ARG_DST, m[2]}, {DNNL_ARG_BIAS, m[3]}};
+            dnnl_exec_arg_t args[4] = {
+                {DNNL_ARG_SRC, m[0]}, {DNNL_ARG_WEIGHTS, m[1]}, {DNNL_ARG_DST, m[2]}, {DNNL_ARG_BIAS, m[3]}};
             st = dnnl_primitive_execute(p, s->stream, k->bias ? 4 : 3, args);
             if (st == dnnl_success) st = dnnl_stream_wait(s->stream);
         }
@@ -148,11 +148,10 @@ static uint16_t *grow16(awq_backend_ctx *ctx, uint16_t **p, size_t *cap, size_t 
 }
 
 /* dst (rows, cols) contiguous bf16 = src rows (stride lds floats) rounded to nearest even. */
-static void rows_to_bf16(awq_backend_ctx *ctx, uint16_t *dst, const float *src, int64_t rows,
-                         int64_t cols, int64_t lds) {
+static void rows_to_bf16(awq_backend_ctx *ctx, uint16_t *dst, const float *src, int64_t rows, int64_t cols,
+                         int64_t lds) {
 #pragma omp parallel for schedule(static) num_threads(ctx->n_threads) if (rows * cols > 65536)
-    for (int64_t r = 0; r < rows; r++)
-        awq_row_from_f32(dst + r * cols, AWQ_DTYPE_BF16, src + r * lds, cols);
+    for (int64_t r = 0; r < rows; r++) awq_row_from_f32(dst + r * cols, AWQ_DTYPE_BF16, src + r * lds, cols);
 }
 
 /* x (n, in) rounded to bf16 into s->xb (contiguous); NULL when out of memory. */
@@ -185,17 +184,17 @@ static awq_status dnnl_fail(awq_backend_ctx *ctx, const char *op, dnnl_status_t 
 static bool mm_fits(const awq_tensor *y, const awq_tensor *x, const awq_tensor *w, const awq_tensor *bias) {
     int64_t in = awq_tensor_cols(x), out = awq_tensor_rows(w);
     return x->type == AWQ_DTYPE_F32 && y->type == AWQ_DTYPE_F32 && k_is_float(w->type) &&
-           awq_tensor_is_rowwise(x) && awq_tensor_is_rowwise(y) && awq_tensor_is_rowwise(w) &&
-           awq_tensor_cols(w) == in && awq_tensor_cols(y) == out &&
-           awq_tensor_rows(y) == awq_tensor_rows(x) && in > 0 && out > 0 && awq_tensor_rows(x) > 0 &&
-           (!bias || !bias->data || (k_is_float(bias->type) && awq_tensor_nelem(bias) == out &&
-                                     awq_tensor_is_contiguous(bias))) &&
-           awq_tensor_row_stride(x) % 4 == 0 && awq_tensor_row_stride(y) % 4 == 0 &&
-           awq_tensor_row_stride(w) % (int64_t)awq_dtype_size_inline(w->type) == 0;
+        awq_tensor_is_rowwise(x) && awq_tensor_is_rowwise(y) && awq_tensor_is_rowwise(w) &&
+        awq_tensor_cols(w) == in && awq_tensor_cols(y) == out && awq_tensor_rows(y) == awq_tensor_rows(x) &&
+        in > 0 && out > 0 && awq_tensor_rows(x) > 0 &&
+        (!bias || !bias->data ||
+         (k_is_float(bias->type) && awq_tensor_nelem(bias) == out && awq_tensor_is_contiguous(bias))) &&
+        awq_tensor_row_stride(x) % 4 == 0 && awq_tensor_row_stride(y) % 4 == 0 &&
+        awq_tensor_row_stride(w) % (int64_t)awq_dtype_size_inline(w->type) == 0;
 }
 
-awq_status awq_dnnl_matmul(awq_backend_ctx *ctx, awq_tensor *y, const awq_tensor *x,
-                           const awq_tensor *w, const awq_tensor *bias) {
+awq_status awq_dnnl_matmul(awq_backend_ctx *ctx, awq_tensor *y, const awq_tensor *x, const awq_tensor *w,
+                           const awq_tensor *bias) {
     if (!mm_fits(y, x, w, bias)) return awq_cpu_matmul(ctx, y, x, w, bias);
     int64_t n = awq_tensor_rows(x), in = awq_tensor_cols(x), out = awq_tensor_rows(w);
     if (n < (w->type == AWQ_DTYPE_F32 ? DNNL_MIN_ROWS_F32 : DNNL_MIN_ROWS_F16))
@@ -212,8 +211,16 @@ awq_status awq_dnnl_matmul(awq_backend_ctx *ctx, awq_tensor *y, const awq_tensor
     if (st == AWQ_OK && s->bf16 && !(xb = x_bf16(ctx, xp, n, in, ldx))) st = AWQ_ERR_OUT_OF_MEMORY;
     if (st == AWQ_OK && w->type == AWQ_DTYPE_F32 && !s->bf16) {
         int64_t ldw = awq_tensor_row_stride(w) / 4;
-        dnnl_mm_key k = {.M = n, .K = in, .N = out, .sa0 = ldx, .sa1 = 1, .sb0 = 1, .sb1 = ldw,
-                         .ldc = ldy, .bias = b != NULL, .sum = 0};
+        dnnl_mm_key k = {.M = n,
+                         .K = in,
+                         .N = out,
+                         .sa0 = ldx,
+                         .sa1 = 1,
+                         .sb0 = 1,
+                         .sb1 = ldw,
+                         .ldc = ldy,
+                         .bias = b != NULL,
+                         .sum = 0};
         ds = mm_run(ctx, &k, xp, (const float *)awq_cpu_ptr(w), b, yp);
     } else if (st == AWQ_OK) {
         /* tiles of nt weight rows converted to fp32 (nt, in) */
@@ -228,8 +235,17 @@ awq_status awq_dnnl_matmul(awq_backend_ctx *ctx, awq_tensor *y, const awq_tensor
 #pragma omp parallel for schedule(static) num_threads(ctx->n_threads) if (nr * in > 65536)
             for (int64_t r = 0; r < nr; r++) k_row_to_f32(t + r * in, k_row(w, o0 + r), w->type, in);
             if (tb) rows_to_bf16(ctx, tb, t, nr, in, in);
-            dnnl_mm_key k = {.M = n, .K = in, .N = nr, .sa0 = tb ? in : ldx, .sa1 = 1, .sb0 = 1, .sb1 = in,
-                             .ldc = ldy, .bias = b != NULL, .sum = 0, .bf16 = tb != NULL};
+            dnnl_mm_key k = {.M = n,
+                             .K = in,
+                             .N = nr,
+                             .sa0 = tb ? in : ldx,
+                             .sa1 = 1,
+                             .sb0 = 1,
+                             .sb1 = in,
+                             .ldc = ldy,
+                             .bias = b != NULL,
+                             .sum = 0,
+                             .bf16 = tb != NULL};
             ds = mm_run(ctx, &k, tb ? (const void *)xb : xp, tb ? (const void *)tb : t, b ? b + o0 : NULL,
                         yp + o0);
         }
@@ -245,24 +261,25 @@ awq_status awq_dnnl_matmul(awq_backend_ctx *ctx, awq_tensor *y, const awq_tensor
 static bool w4_fits(const awq_tensor *y, const awq_tensor *x, const awq_qlinear *w) {
     int64_t in = w->in, out = w->out;
     return x->type == AWQ_DTYPE_F32 && y->type == AWQ_DTYPE_F32 && out > 0 && out % 8 == 0 &&
-           w->group_size > 0 && in > 0 && in % w->group_size == 0 && awq_tensor_cols(x) == in &&
-           awq_tensor_cols(y) == out && awq_tensor_rows(y) == awq_tensor_rows(x) &&
-           w->qweight.type == AWQ_DTYPE_I32 && w->qzeros.type == AWQ_DTYPE_I32 &&
-           w->scales.type == AWQ_DTYPE_F16 && awq_tensor_is_contiguous(&w->qweight) &&
-           awq_tensor_is_contiguous(&w->qzeros) && awq_tensor_is_contiguous(&w->scales) &&
-           awq_tensor_nelem(&w->qweight) == in * (out / 8) &&
-           awq_tensor_nelem(&w->qzeros) == in / w->group_size * (out / 8) &&
-           awq_tensor_nelem(&w->scales) == in / w->group_size * out &&
-           (!w->bias.data || (k_is_float(w->bias.type) && awq_tensor_nelem(&w->bias) == out &&
-                              awq_tensor_is_contiguous(&w->bias))) &&
-           awq_tensor_is_rowwise(x) && awq_tensor_is_rowwise(y) &&
-           awq_tensor_row_stride(x) % 4 == 0 && awq_tensor_row_stride(y) % 4 == 0;
+        w->group_size > 0 && in > 0 && in % w->group_size == 0 && awq_tensor_cols(x) == in &&
+        awq_tensor_cols(y) == out && awq_tensor_rows(y) == awq_tensor_rows(x) &&
+        w->qweight.type == AWQ_DTYPE_I32 && w->qzeros.type == AWQ_DTYPE_I32 &&
+        w->scales.type == AWQ_DTYPE_F16 && awq_tensor_is_contiguous(&w->qweight) &&
+        awq_tensor_is_contiguous(&w->qzeros) && awq_tensor_is_contiguous(&w->scales) &&
+        awq_tensor_nelem(&w->qweight) == in * (out / 8) &&
+        awq_tensor_nelem(&w->qzeros) == in / w->group_size * (out / 8) &&
+        awq_tensor_nelem(&w->scales) == in / w->group_size * out &&
+        (!w->bias.data ||
+         (k_is_float(w->bias.type) && awq_tensor_nelem(&w->bias) == out &&
+          awq_tensor_is_contiguous(&w->bias))) &&
+        awq_tensor_is_rowwise(x) && awq_tensor_is_rowwise(y) && awq_tensor_row_stride(x) % 4 == 0 &&
+        awq_tensor_row_stride(y) % 4 == 0;
 }
 
 /* Dequantizes output columns [o0, o0 + nt) of w into t (in, nt) row-major (W^T tile), using
  * zs (G, nt) zero points and ss (G, nt) scales as floats. */
-static void w4_dequant_tile(awq_backend_ctx *ctx, const awq_qlinear *w, int64_t o0, int64_t nt,
-                            float *t, float *zs, float *ss) {
+static void w4_dequant_tile(awq_backend_ctx *ctx, const awq_qlinear *w, int64_t o0, int64_t nt, float *t,
+                            float *zs, float *ss) {
     int64_t in = w->in, gs = w->group_size, G = in / gs, ow = w->out / 8, c0 = o0 / 8;
     const int32_t *qw = (const int32_t *)awq_cpu_ptr(&w->qweight);
     const int32_t *qz = (const int32_t *)awq_cpu_ptr(&w->qzeros);
@@ -270,7 +287,8 @@ static void w4_dequant_tile(awq_backend_ctx *ctx, const awq_qlinear *w, int64_t 
     for (int64_t g = 0; g < G; g++) {
         k_f16_to_f32(ss + g * nt, sc + g * w->out + o0, nt);
         for (int64_t c = 0; c < nt / 8; c++)
-            for (int j = 0; j < 8; j++) zs[g * nt + 8 * c + j] = (float)awq_unpack_nibble(qz[g * ow + c0 + c], j);
+            for (int j = 0; j < 8; j++)
+                zs[g * nt + 8 * c + j] = (float)awq_unpack_nibble(qz[g * ow + c0 + c], j);
     }
 #pragma omp parallel for schedule(static) num_threads(ctx->n_threads) if (in * nt > 65536)
     for (int64_t k = 0; k < in; k++) {
@@ -281,8 +299,7 @@ static void w4_dequant_tile(awq_backend_ctx *ctx, const awq_qlinear *w, int64_t 
 
 awq_status awq_dnnl_matmul_w4a16(awq_backend_ctx *ctx, awq_tensor *y, const awq_tensor *x,
                                  const awq_qlinear *w) {
-    if (!w4_fits(y, x, w) || awq_tensor_rows(x) < DNNL_MIN_ROWS_W4)
-        return awq_cpu_matmul_w4a16(ctx, y, x, w);
+    if (!w4_fits(y, x, w) || awq_tensor_rows(x) < DNNL_MIN_ROWS_W4) return awq_cpu_matmul_w4a16(ctx, y, x, w);
     dnnl_state *s = dnnl_st(ctx);
     int64_t n = awq_tensor_rows(x), in = w->in, out = w->out, G = in / w->group_size;
     int64_t ldx = awq_tensor_row_stride(x) / 4, ldy = awq_tensor_row_stride(y) / 4;
@@ -303,8 +320,17 @@ awq_status awq_dnnl_matmul_w4a16(awq_backend_ctx *ctx, awq_tensor *y, const awq_
         int64_t nr = out - o0 < nt ? out - o0 : nt; /* a multiple of 8 */
         w4_dequant_tile(ctx, w, o0, nr, t, t + nr * in, t + nr * in + G * nr);
         if (tb) rows_to_bf16(ctx, tb, t, in, nr, nr);
-        dnnl_mm_key k = {.M = n, .K = in, .N = nr, .sa0 = tb ? in : ldx, .sa1 = 1, .sb0 = nr, .sb1 = 1,
-                         .ldc = ldy, .bias = b != NULL, .sum = 0, .bf16 = tb != NULL};
+        dnnl_mm_key k = {.M = n,
+                         .K = in,
+                         .N = nr,
+                         .sa0 = tb ? in : ldx,
+                         .sa1 = 1,
+                         .sb0 = nr,
+                         .sb1 = 1,
+                         .ldc = ldy,
+                         .bias = b != NULL,
+                         .sum = 0,
+                         .bf16 = tb != NULL};
         ds = mm_run(ctx, &k, tb ? (const void *)xb : xp, tb ? (const void *)tb : t, b ? b + o0 : NULL,
                     yp + o0);
     }
@@ -319,15 +345,23 @@ awq_status awq_dnnl_matmul_w4a16(awq_backend_ctx *ctx, awq_tensor *y, const awq_
 awq_status awq_dnnl_gram(awq_backend_ctx *ctx, awq_tensor *g, const awq_tensor *x, bool accumulate) {
     int64_t n = awq_tensor_rows(x), c = awq_tensor_cols(x);
     if (!(x->type == AWQ_DTYPE_F32 && g->type == AWQ_DTYPE_F32 && awq_tensor_rows(g) == c &&
-          awq_tensor_cols(g) == c && awq_tensor_is_rowwise(x) && awq_tensor_is_rowwise(g) && n > 0 &&
-          c > 0 && awq_tensor_row_stride(x) % 4 == 0 && awq_tensor_row_stride(g) % 4 == 0))
+          awq_tensor_cols(g) == c && awq_tensor_is_rowwise(x) && awq_tensor_is_rowwise(g) && n > 0 && c > 0 &&
+          awq_tensor_row_stride(x) % 4 == 0 && awq_tensor_row_stride(g) % 4 == 0))
         return awq_cpu_gram(ctx, g, x, accumulate);
     dnnl_state *s = dnnl_st(ctx);
     int64_t ldx = awq_tensor_row_stride(x) / 4, ldg = awq_tensor_row_stride(g) / 4;
     const float *xp = (const float *)awq_cpu_ptr(x);
     /* g (c, c) = x^T (c, n) x (n, c): the transposed source is a strided view of x */
-    dnnl_mm_key k = {.M = c, .K = n, .N = c, .sa0 = 1, .sa1 = ldx, .sb0 = ldx, .sb1 = 1,
-                     .ldc = ldg, .bias = 0, .sum = accumulate};
+    dnnl_mm_key k = {.M = c,
+                     .K = n,
+                     .N = c,
+                     .sa0 = 1,
+                     .sa1 = ldx,
+                     .sb0 = ldx,
+                     .sb1 = 1,
+                     .ldc = ldg,
+                     .bias = 0,
+                     .sum = accumulate};
     pthread_mutex_lock(&s->lock);
     const void *src = xp;
     dnnl_status_t ds = dnnl_success;

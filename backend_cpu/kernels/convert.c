@@ -27,8 +27,7 @@ int k_isa(void) {
     /* F16C from CPUID leaf 1 (clang 14's __builtin_cpu_supports does not know "f16c") */
     unsigned int c1 = 0, ea, eb, ed;
     bool f16c = __get_cpuid(1, &ea, &eb, &c1, &ed) && (c1 & bit_F16C);
-    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && f16c)
-        v = K_ISA_AVX2;
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && f16c) v = K_ISA_AVX2;
     if (v == K_ISA_AVX2 && __builtin_cpu_supports("avx512f")) v = K_ISA_AVX512;
 #endif
     /* AWQ_CPU_ISA=avx2|scalar selects a lower level (tests use it to cover every version) */
@@ -88,20 +87,20 @@ T512 static void bf16_to_f32_512(float *dst, const uint16_t *src, int64_t n) {
 }
 
 /* Four independent accumulators hide the FMA latency. */
-#define DOT512(name, load, tail)                                                         \
-    T512 static float name(const float *a, const uint16_t *b, int64_t n) {               \
-        __m512 s0 = _mm512_setzero_ps(), s1 = s0, s2 = s0, s3 = s0;                       \
-        int64_t i = 0;                                                                   \
-        for (; i + 64 <= n; i += 64) {                                                   \
-            s0 = _mm512_fmadd_ps(_mm512_loadu_ps(a + i), load(b + i), s0);                 \
-            s1 = _mm512_fmadd_ps(_mm512_loadu_ps(a + i + 16), load(b + i + 16), s1);       \
-            s2 = _mm512_fmadd_ps(_mm512_loadu_ps(a + i + 32), load(b + i + 32), s2);       \
-            s3 = _mm512_fmadd_ps(_mm512_loadu_ps(a + i + 48), load(b + i + 48), s3);       \
-        }                                                                                \
-        for (; i + 16 <= n; i += 16) s0 = _mm512_fmadd_ps(_mm512_loadu_ps(a + i), load(b + i), s0); \
+#define DOT512(name, load, tail)                                                                     \
+    T512 static float name(const float *a, const uint16_t *b, int64_t n) {                           \
+        __m512 s0 = _mm512_setzero_ps(), s1 = s0, s2 = s0, s3 = s0;                                  \
+        int64_t i = 0;                                                                               \
+        for (; i + 64 <= n; i += 64) {                                                               \
+            s0 = _mm512_fmadd_ps(_mm512_loadu_ps(a + i), load(b + i), s0);                           \
+            s1 = _mm512_fmadd_ps(_mm512_loadu_ps(a + i + 16), load(b + i + 16), s1);                 \
+            s2 = _mm512_fmadd_ps(_mm512_loadu_ps(a + i + 32), load(b + i + 32), s2);                 \
+            s3 = _mm512_fmadd_ps(_mm512_loadu_ps(a + i + 48), load(b + i + 48), s3);                 \
+        }                                                                                            \
+        for (; i + 16 <= n; i += 16) s0 = _mm512_fmadd_ps(_mm512_loadu_ps(a + i), load(b + i), s0);  \
         float s = _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(s0, s1), _mm512_add_ps(s2, s3))); \
-        for (; i < n; i++) s += a[i] * tail(b[i]);                                       \
-        return s;                                                                        \
+        for (; i < n; i++) s += a[i] * tail(b[i]);                                                   \
+        return s;                                                                                    \
     }
 DOT512(dot_f16_512, ld_f16_512, _cvtsh_ss)
 DOT512(dot_bf16_512, ld_bf16_512, awq_bf16_to_f32)
@@ -147,20 +146,20 @@ T256 static inline float hsum256(__m256 v) {
     s = _mm_add_ss(s, _mm_movehdup_ps(s));
     return _mm_cvtss_f32(s);
 }
-#define DOT256(name, load, tail)                                                         \
-    T256 static float name(const float *a, const uint16_t *b, int64_t n) {               \
-        __m256 s0 = _mm256_setzero_ps(), s1 = s0, s2 = s0, s3 = s0;                       \
-        int64_t i = 0;                                                                   \
-        for (; i + 32 <= n; i += 32) {                                                   \
-            s0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), load(b + i), s0);                 \
-            s1 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 8), load(b + i + 8), s1);         \
-            s2 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 16), load(b + i + 16), s2);       \
-            s3 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 24), load(b + i + 24), s3);       \
-        }                                                                                \
+#define DOT256(name, load, tail)                                                                  \
+    T256 static float name(const float *a, const uint16_t *b, int64_t n) {                        \
+        __m256 s0 = _mm256_setzero_ps(), s1 = s0, s2 = s0, s3 = s0;                               \
+        int64_t i = 0;                                                                            \
+        for (; i + 32 <= n; i += 32) {                                                            \
+            s0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), load(b + i), s0);                        \
+            s1 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 8), load(b + i + 8), s1);                \
+            s2 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 16), load(b + i + 16), s2);              \
+            s3 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 24), load(b + i + 24), s3);              \
+        }                                                                                         \
         for (; i + 8 <= n; i += 8) s0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), load(b + i), s0); \
-        float s = hsum256(_mm256_add_ps(_mm256_add_ps(s0, s1), _mm256_add_ps(s2, s3)));  \
-        for (; i < n; i++) s += a[i] * tail(b[i]);                                       \
-        return s;                                                                        \
+        float s = hsum256(_mm256_add_ps(_mm256_add_ps(s0, s1), _mm256_add_ps(s2, s3)));           \
+        for (; i < n; i++) s += a[i] * tail(b[i]);                                                \
+        return s;                                                                                 \
     }
 DOT256(dot_f16_256, ld_f16_256, _cvtsh_ss)
 DOT256(dot_bf16_256, ld_bf16_256, awq_bf16_to_f32)
@@ -183,8 +182,10 @@ T256 static float dot_f32_256(const float *a, const float *b, int64_t n) {
 /* ---- dispatch --------------------------------------------------------------------------- */
 
 #if K_X86
-#define DISPATCH(f512, f256, fc, ...) \
-    (k_isa() == K_ISA_AVX512 ? f512(__VA_ARGS__) : k_isa() == K_ISA_AVX2 ? f256(__VA_ARGS__) : fc(__VA_ARGS__))
+#define DISPATCH(f512, f256, fc, ...)                \
+    (k_isa() == K_ISA_AVX512     ? f512(__VA_ARGS__) \
+         : k_isa() == K_ISA_AVX2 ? f256(__VA_ARGS__) \
+                                 : fc(__VA_ARGS__))
 #else
 #define DISPATCH(f512, f256, fc, ...) fc(__VA_ARGS__)
 #endif

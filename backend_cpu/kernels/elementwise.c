@@ -1,8 +1,8 @@
 /* elementwise.c - rmsnorm, rope, silu_mul, binop, get_rows, convert. */
 #include "kcommon.h"
 
-awq_status awq_cpu_rmsnorm(awq_backend_ctx *ctx, awq_tensor *y, const awq_tensor *x,
-                           const awq_tensor *gamma, float eps) {
+awq_status awq_cpu_rmsnorm(awq_backend_ctx *ctx, awq_tensor *y, const awq_tensor *x, const awq_tensor *gamma,
+                           float eps) {
     int64_t n = awq_tensor_rows(x), d = awq_tensor_cols(x);
     K_REQUIRE(ctx, x->type == AWQ_DTYPE_F32 && y->type == AWQ_DTYPE_F32 && k_is_float(gamma->type),
               "rmsnorm: x, y F32; gamma float");
@@ -24,8 +24,9 @@ awq_status awq_cpu_rmsnorm(awq_backend_ctx *ctx, awq_tensor *y, const awq_tensor
 
 awq_status awq_cpu_rope(awq_backend_ctx *ctx, awq_tensor *x, const awq_tensor *pos,
                         const awq_tensor *inv_freq, float attn_factor) {
-    K_REQUIRE(ctx, x->type == AWQ_DTYPE_F32 && x->ndim == 3 && x->nb[2] == 4 &&
-                       pos->type == AWQ_DTYPE_I32 && inv_freq->type == AWQ_DTYPE_F32,
+    K_REQUIRE(ctx,
+              x->type == AWQ_DTYPE_F32 && x->ndim == 3 && x->nb[2] == 4 && pos->type == AWQ_DTYPE_I32 &&
+                  inv_freq->type == AWQ_DTYPE_F32,
               "rope: x (n_tok, n_heads, head_dim) F32, pos I32, inv_freq F32");
     int64_t nt = x->ne[0], nh = x->ne[1], hd = x->ne[2], half = hd / 2;
     K_REQUIRE(ctx, hd % 2 == 0 && awq_tensor_nelem(pos) == nt && awq_tensor_nelem(inv_freq) == half,
@@ -53,9 +54,10 @@ awq_status awq_cpu_silu_mul(awq_backend_ctx *ctx, awq_tensor *y, const awq_tenso
     int64_t n = awq_tensor_rows(gate), d = awq_tensor_cols(gate);
     K_REQUIRE(ctx, y->type == AWQ_DTYPE_F32 && gate->type == AWQ_DTYPE_F32 && up->type == AWQ_DTYPE_F32,
               "silu_mul: F32 tensors");
-    K_REQUIRE(ctx, awq_tensor_rows(up) == n && awq_tensor_cols(up) == d && awq_tensor_rows(y) == n &&
-                       awq_tensor_cols(y) == d && awq_tensor_is_rowwise(y) &&
-                       awq_tensor_is_rowwise(gate) && awq_tensor_is_rowwise(up),
+    K_REQUIRE(ctx,
+              awq_tensor_rows(up) == n && awq_tensor_cols(up) == d && awq_tensor_rows(y) == n &&
+                  awq_tensor_cols(y) == d && awq_tensor_is_rowwise(y) && awq_tensor_is_rowwise(gate) &&
+                  awq_tensor_is_rowwise(up),
               "silu_mul: shape mismatch");
 #pragma omp parallel for num_threads(ctx->n_threads) if (n > 4)
     for (int64_t i = 0; i < n; i++) {
@@ -72,17 +74,18 @@ static inline float k_gelu_tanh(float g) {
     return 0.5f * g * (1.0f + tanhf(c * (g + 0.044715f * g * g * g)));
 }
 
-awq_status awq_cpu_act_mul(awq_backend_ctx *ctx, awq_tensor *y, const awq_tensor *gate,
-                           const awq_tensor *up, awq_act act) {
+awq_status awq_cpu_act_mul(awq_backend_ctx *ctx, awq_tensor *y, const awq_tensor *gate, const awq_tensor *up,
+                           awq_act act) {
     K_REQUIRE(ctx, act == AWQ_ACT_SILU || act == AWQ_ACT_GELU_TANH, "act_mul: unknown activation %d",
               (int)act);
     if (act == AWQ_ACT_SILU) return awq_cpu_silu_mul(ctx, y, gate, up);
     int64_t n = awq_tensor_rows(gate), d = awq_tensor_cols(gate);
     K_REQUIRE(ctx, y->type == AWQ_DTYPE_F32 && gate->type == AWQ_DTYPE_F32 && up->type == AWQ_DTYPE_F32,
               "act_mul: F32 tensors");
-    K_REQUIRE(ctx, awq_tensor_rows(up) == n && awq_tensor_cols(up) == d && awq_tensor_rows(y) == n &&
-                       awq_tensor_cols(y) == d && awq_tensor_is_rowwise(y) &&
-                       awq_tensor_is_rowwise(gate) && awq_tensor_is_rowwise(up),
+    K_REQUIRE(ctx,
+              awq_tensor_rows(up) == n && awq_tensor_cols(up) == d && awq_tensor_rows(y) == n &&
+                  awq_tensor_cols(y) == d && awq_tensor_is_rowwise(y) && awq_tensor_is_rowwise(gate) &&
+                  awq_tensor_is_rowwise(up),
               "act_mul: shape mismatch");
 #pragma omp parallel for num_threads(ctx->n_threads) if (n > 4)
     for (int64_t i = 0; i < n; i++) {
@@ -106,14 +109,15 @@ awq_status awq_cpu_softcap(awq_backend_ctx *ctx, awq_tensor *x, float cap) {
     return AWQ_OK;
 }
 
-awq_status awq_cpu_binop(awq_backend_ctx *ctx, awq_tensor *y, const awq_tensor *a,
-                         const awq_tensor *b, awq_binop op) {
+awq_status awq_cpu_binop(awq_backend_ctx *ctx, awq_tensor *y, const awq_tensor *a, const awq_tensor *b,
+                         awq_binop op) {
     int64_t n = awq_tensor_rows(a), d = awq_tensor_cols(a);
     K_REQUIRE(ctx, y->type == AWQ_DTYPE_F32 && a->type == AWQ_DTYPE_F32 && k_is_float(b->type),
               "binop: y, a F32; b float");
     bool bcast = awq_tensor_nelem(b) == d && awq_tensor_rows(b) == 1;
-    K_REQUIRE(ctx, awq_tensor_cols(b) == d && (bcast || awq_tensor_rows(b) == n) &&
-                       awq_tensor_rows(y) == n && awq_tensor_cols(y) == d,
+    K_REQUIRE(ctx,
+              awq_tensor_cols(b) == d && (bcast || awq_tensor_rows(b) == n) && awq_tensor_rows(y) == n &&
+                  awq_tensor_cols(y) == d,
               "binop: b must be (n, d) or (1, d)/(d,) with a (n, d)");
     K_REQUIRE(ctx, awq_tensor_is_rowwise(y) && awq_tensor_is_rowwise(a) && awq_tensor_is_rowwise(b),
               "binop: rowwise tensors");
@@ -140,13 +144,14 @@ awq_status awq_cpu_get_rows(awq_backend_ctx *ctx, awq_tensor *y, const awq_tenso
     int64_t n = awq_tensor_nelem(ids), V = awq_tensor_rows(table), d = awq_tensor_cols(table);
     K_REQUIRE(ctx, ids->type == AWQ_DTYPE_I32 && k_is_float(table->type) && y->type == AWQ_DTYPE_F32,
               "get_rows: ids I32, table float, y F32");
-    K_REQUIRE(ctx, awq_tensor_rows(y) == n && awq_tensor_cols(y) == d && awq_tensor_is_rowwise(y) &&
-                       awq_tensor_is_rowwise(table),
+    K_REQUIRE(ctx,
+              awq_tensor_rows(y) == n && awq_tensor_cols(y) == d && awq_tensor_is_rowwise(y) &&
+                  awq_tensor_is_rowwise(table),
               "get_rows: shape mismatch");
     const int32_t *id = (const int32_t *)((const char *)ids->data + ids->offs);
     for (int64_t i = 0; i < n; i++)
-        K_REQUIRE(ctx, id[i] >= 0 && id[i] < V, "get_rows: id %d at %lld out of range [0, %lld)",
-                  id[i], (long long)i, (long long)V);
+        K_REQUIRE(ctx, id[i] >= 0 && id[i] < V, "get_rows: id %d at %lld out of range [0, %lld)", id[i],
+                  (long long)i, (long long)V);
 #pragma omp parallel for num_threads(ctx->n_threads) if (n > 16)
     for (int64_t i = 0; i < n; i++) k_row_to_f32((float *)k_row(y, i), k_row(table, id[i]), table->type, d);
     return AWQ_OK;

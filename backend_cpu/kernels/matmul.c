@@ -41,15 +41,13 @@ static void w4_tile(const void *wv, int64_t o0, int64_t nr, int64_t in, float *t
         }
         for (int64_t k = g * gs; k < (g + 1) * gs; k++) {
             int32_t word = qw[k * ow + c];
-            for (int j = 0; j < nr; j++)
-                tile[j * in + k] = ((float)awq_unpack_nibble(word, j) - z[j]) * s[j];
+            for (int j = 0; j < nr; j++) tile[j * in + k] = ((float)awq_unpack_nibble(word, j) - z[j]) * s[j];
         }
     }
 }
 
-static awq_status tiled_matmul(awq_backend_ctx *ctx, awq_tensor *y, const awq_tensor *x,
-                               const void *w, tile_fn fn, int64_t out, int64_t in,
-                               const awq_tensor *bias) {
+static awq_status tiled_matmul(awq_backend_ctx *ctx, awq_tensor *y, const awq_tensor *x, const void *w,
+                               tile_fn fn, int64_t out, int64_t in, const awq_tensor *bias) {
     int64_t n = awq_tensor_rows(x);
     int64_t n_tiles = (out + TILE - 1) / TILE;
     int fail = 0;
@@ -91,9 +89,9 @@ static awq_status tiled_matmul(awq_backend_ctx *ctx, awq_tensor *y, const awq_te
 }
 
 struct dense_job {
-    awq_tensor       *y;
+    awq_tensor *y;
     const awq_tensor *x, *w, *bias;
-    int64_t           n, in;
+    int64_t n, in;
 };
 
 /* Weight rows (outputs) [lo, hi) of a small-batch dense matmul, one stream per row. */
@@ -106,27 +104,27 @@ static void dense_rows(void *arg, int64_t lo, int64_t hi) {
         float b = bias && bias->data ? k_load((const char *)bias->data + bias->offs, bias->type, o) : 0.0f;
         for (int64_t i = 0; i < j->n; i++) {
             const float *xi = (const float *)k_row(j->x, i);
-            float d = w->type == AWQ_DTYPE_F16    ? k_dot_f16(xi, (const uint16_t *)wr, in)
-                      : w->type == AWQ_DTYPE_BF16 ? k_dot_bf16(xi, (const uint16_t *)wr, in)
-                                                  : k_dot_f32(xi, (const float *)wr, in);
+            float d = w->type == AWQ_DTYPE_F16 ? k_dot_f16(xi, (const uint16_t *)wr, in)
+                : w->type == AWQ_DTYPE_BF16    ? k_dot_bf16(xi, (const uint16_t *)wr, in)
+                                               : k_dot_f32(xi, (const float *)wr, in);
             ((float *)k_row(j->y, i))[o] = d + b;
         }
     }
 }
 
-awq_status awq_cpu_matmul(awq_backend_ctx *ctx, awq_tensor *y, const awq_tensor *x,
-                          const awq_tensor *w, const awq_tensor *bias) {
+awq_status awq_cpu_matmul(awq_backend_ctx *ctx, awq_tensor *y, const awq_tensor *x, const awq_tensor *w,
+                          const awq_tensor *bias) {
     int64_t in = awq_tensor_cols(x), out = awq_tensor_rows(w);
     K_REQUIRE(ctx, x->type == AWQ_DTYPE_F32 && y->type == AWQ_DTYPE_F32 && k_is_float(w->type),
               "matmul: x and y must be F32, w F32/F16/BF16");
     K_REQUIRE(ctx, awq_tensor_is_rowwise(x) && awq_tensor_is_rowwise(y) && awq_tensor_is_rowwise(w),
               "matmul: tensors must be rowwise");
-    K_REQUIRE(ctx, awq_tensor_cols(w) == in && awq_tensor_cols(y) == out &&
-                       awq_tensor_rows(y) == awq_tensor_rows(x),
+    K_REQUIRE(ctx,
+              awq_tensor_cols(w) == in && awq_tensor_cols(y) == out &&
+                  awq_tensor_rows(y) == awq_tensor_rows(x),
               "matmul: shape mismatch: x (%lld, %lld), w (%lld, %lld), y (%lld, %lld)",
-              (long long)awq_tensor_rows(x), (long long)in, (long long)out,
-              (long long)awq_tensor_cols(w), (long long)awq_tensor_rows(y),
-              (long long)awq_tensor_cols(y));
+              (long long)awq_tensor_rows(x), (long long)in, (long long)out, (long long)awq_tensor_cols(w),
+              (long long)awq_tensor_rows(y), (long long)awq_tensor_cols(y));
     K_REQUIRE(ctx, !bias || !bias->data || (k_is_float(bias->type) && awq_tensor_nelem(bias) == out),
               "matmul: bias must have out elements");
     int64_t n = awq_tensor_rows(x);
@@ -144,16 +142,17 @@ awq_status awq_cpu_matmul(awq_backend_ctx *ctx, awq_tensor *y, const awq_tensor 
 static awq_status w4_check(awq_backend_ctx *ctx, const awq_tensor *y, const awq_tensor *x,
                            const awq_qlinear *w) {
     int64_t in = w->in, out = w->out;
-    K_REQUIRE(ctx, x->type == AWQ_DTYPE_F32 && y->type == AWQ_DTYPE_F32,
-              "matmul_w4a16: x and y must be F32");
+    K_REQUIRE(ctx, x->type == AWQ_DTYPE_F32 && y->type == AWQ_DTYPE_F32, "matmul_w4a16: x and y must be F32");
     K_REQUIRE(ctx, out % 8 == 0 && w->group_size > 0 && in % w->group_size == 0,
               "matmul_w4a16: out %% 8 and in %% group_size must be 0");
-    K_REQUIRE(ctx, awq_tensor_cols(x) == in && awq_tensor_cols(y) == out &&
-                       awq_tensor_rows(y) == awq_tensor_rows(x),
+    K_REQUIRE(ctx,
+              awq_tensor_cols(x) == in && awq_tensor_cols(y) == out &&
+                  awq_tensor_rows(y) == awq_tensor_rows(x),
               "matmul_w4a16: shape mismatch");
-    K_REQUIRE(ctx, w->qweight.type == AWQ_DTYPE_I32 && w->qzeros.type == AWQ_DTYPE_I32 &&
-                       w->scales.type == AWQ_DTYPE_F16 && awq_tensor_is_contiguous(&w->qweight) &&
-                       awq_tensor_is_contiguous(&w->qzeros) && awq_tensor_is_contiguous(&w->scales),
+    K_REQUIRE(ctx,
+              w->qweight.type == AWQ_DTYPE_I32 && w->qzeros.type == AWQ_DTYPE_I32 &&
+                  w->scales.type == AWQ_DTYPE_F16 && awq_tensor_is_contiguous(&w->qweight) &&
+                  awq_tensor_is_contiguous(&w->qzeros) && awq_tensor_is_contiguous(&w->scales),
               "matmul_w4a16: qweight/qzeros I32 and scales F16, contiguous");
     K_REQUIRE(ctx, awq_tensor_is_rowwise(x) && awq_tensor_is_rowwise(y),
               "matmul_w4a16: tensors must be rowwise");
@@ -166,7 +165,8 @@ awq_status awq_cpu_matmul_w4a16(awq_backend_ctx *ctx, awq_tensor *y, const awq_t
     if (st != AWQ_OK) return st;
     int64_t in = w->in, out = w->out;
     if (k_w4a8_prepared_ok(w)) return k_w4a8_gemv_multi(ctx, 1, &y, x, &w);
-    if (k_w4_prepared_ok(w) && (k_isa() == K_ISA_AVX512 || awq_tensor_rows(x) <= W4_GEMV_MAX_ROWS)) return k_w4_gemv(ctx, y, x, w);
+    if (k_w4_prepared_ok(w) && (k_isa() == K_ISA_AVX512 || awq_tensor_rows(x) <= W4_GEMV_MAX_ROWS))
+        return k_w4_gemv(ctx, y, x, w);
     return tiled_matmul(ctx, y, x, w, w4_tile, out, in, &w->bias);
 }
 
@@ -211,18 +211,21 @@ static void q8_tile(const void *wv, int64_t o0, int64_t nr, int64_t in, float *t
     }
 }
 
-awq_status awq_cpu_matmul_q8(awq_backend_ctx *ctx, awq_tensor *y, const awq_tensor *x,
-                             const awq_tensor *qs, const awq_tensor *d) {
+awq_status awq_cpu_matmul_q8(awq_backend_ctx *ctx, awq_tensor *y, const awq_tensor *x, const awq_tensor *qs,
+                             const awq_tensor *d) {
     K_REQUIRE(ctx, x && y && qs && d && qs->data && d->data, "matmul_q8: NULL tensor");
     int64_t in = awq_tensor_cols(x), out = awq_tensor_rows(qs), n = awq_tensor_rows(x);
-    K_REQUIRE(ctx, x->type == AWQ_DTYPE_F32 && y->type == AWQ_DTYPE_F32 && qs->type == AWQ_DTYPE_I8 &&
-                       d->type == AWQ_DTYPE_F16,
+    K_REQUIRE(ctx,
+              x->type == AWQ_DTYPE_F32 && y->type == AWQ_DTYPE_F32 && qs->type == AWQ_DTYPE_I8 &&
+                  d->type == AWQ_DTYPE_F16,
               "matmul_q8: x and y must be F32, qs I8, d F16");
-    K_REQUIRE(ctx, awq_tensor_is_rowwise(x) && awq_tensor_is_rowwise(y) && awq_tensor_is_rowwise(qs) &&
-                       awq_tensor_is_rowwise(d),
+    K_REQUIRE(ctx,
+              awq_tensor_is_rowwise(x) && awq_tensor_is_rowwise(y) && awq_tensor_is_rowwise(qs) &&
+                  awq_tensor_is_rowwise(d),
               "matmul_q8: tensors must be rowwise");
-    K_REQUIRE(ctx, in > 0 && in % 32 == 0 && awq_tensor_cols(qs) == in && awq_tensor_rows(d) == out &&
-                       awq_tensor_cols(d) == in / 32 && awq_tensor_cols(y) == out && awq_tensor_rows(y) == n,
+    K_REQUIRE(ctx,
+              in > 0 && in % 32 == 0 && awq_tensor_cols(qs) == in && awq_tensor_rows(d) == out &&
+                  awq_tensor_cols(d) == in / 32 && awq_tensor_cols(y) == out && awq_tensor_rows(y) == n,
               "matmul_q8: shape mismatch: x (%lld, %lld), qs (%lld, %lld), d (%lld, %lld), y (%lld, %lld) "
               "(in must be a multiple of 32)",
               (long long)n, (long long)in, (long long)out, (long long)awq_tensor_cols(qs),
@@ -233,12 +236,11 @@ awq_status awq_cpu_matmul_q8(awq_backend_ctx *ctx, awq_tensor *y, const awq_tens
     return tiled_matmul(ctx, y, x, &w, q8_tile, out, in, NULL);
 }
 
-awq_status awq_cpu_gram(awq_backend_ctx *ctx, awq_tensor *g, const awq_tensor *x,
-                        bool accumulate) {
+awq_status awq_cpu_gram(awq_backend_ctx *ctx, awq_tensor *g, const awq_tensor *x, bool accumulate) {
     int64_t n = awq_tensor_rows(x), c = awq_tensor_cols(x);
-    K_REQUIRE(ctx, x->type == AWQ_DTYPE_F32 && g->type == AWQ_DTYPE_F32 &&
-                       awq_tensor_rows(g) == c && awq_tensor_cols(g) == c &&
-                       awq_tensor_is_rowwise(x) && awq_tensor_is_rowwise(g),
+    K_REQUIRE(ctx,
+              x->type == AWQ_DTYPE_F32 && g->type == AWQ_DTYPE_F32 && awq_tensor_rows(g) == c &&
+                  awq_tensor_cols(g) == c && awq_tensor_is_rowwise(x) && awq_tensor_is_rowwise(g),
               "gram: g (c, c) and x (n, c) F32");
     /* Each thread owns a block of rows of g and streams over all tokens (rank-1 updates). */
 #pragma omp parallel for schedule(dynamic, 1) num_threads(ctx->n_threads)

@@ -16,9 +16,9 @@
 #include <immintrin.h>
 #endif
 
-#define Q8_BLK 32        /* inputs per scale (Q8_0) */
-#define Q8_ROWS_PER_TASK 64 /* output rows per scheduling unit */
-#define Q8_SEG 256       /* blocks (8192 inputs) whose scales are converted at a time */
+#define Q8_BLK           32  /* inputs per scale (Q8_0) */
+#define Q8_ROWS_PER_TASK 64  /* output rows per scheduling unit */
+#define Q8_SEG           256 /* blocks (8192 inputs) whose scales are converted at a time */
 
 /* sum_b d[b] * (q[b*32..] . x[b*32..]) over nb <= Q8_SEG blocks of one weight row, d fp16. The
  * SIMD versions convert the row's nb scales to fp32 first. One row at a time: interleaving
@@ -40,8 +40,10 @@ static float q8_row_c(const float *x, const int8_t *q, const uint16_t *d, int64_
 #define T512 __attribute__((target("avx512f,avx2,fma,f16c")))
 #define T256 __attribute__((target("avx2,fma,f16c")))
 
-#define Q8_CVT256(p) _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)(const void *)(p))))
-#define Q8_CVT512(p) _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(const void *)(p))))
+#define Q8_CVT256(p) \
+    _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)(const void *)(p))))
+#define Q8_CVT512(p) \
+    _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(const void *)(p))))
 
 T256 static float q8_row_avx2(const float *x, const int8_t *q, const uint16_t *d16, int64_t nb) {
     float d[Q8_SEG];
@@ -69,7 +71,8 @@ T512 static float q8_row_avx512(const float *x, const int8_t *q, const uint16_t 
     float d[Q8_SEG];
     int64_t b = 0;
     for (; b + 16 <= nb; b += 16)
-        _mm512_storeu_ps(d + b, _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(const void *)(d16 + b))));
+        _mm512_storeu_ps(d + b,
+                         _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(const void *)(d16 + b))));
     for (; b < nb; b++) d[b] = _cvtsh_ss(d16[b]);
     __m512 acc = _mm512_setzero_ps();
     for (b = 0; b < nb; b++) {
@@ -95,8 +98,8 @@ static float q8_row(int isa, const float *x, const int8_t *q, const uint16_t *d,
 
 struct q8_job {
     const awq_tensor *y, *x, *qs, *d;
-    int64_t           n, nb, out;
-    int               isa;
+    int64_t n, nb, out;
+    int isa;
 };
 
 /* Tasks [lo, hi): output rows [lo * Q8_ROWS_PER_TASK, hi * Q8_ROWS_PER_TASK) for every x row. */
@@ -121,8 +124,14 @@ static void q8_tasks(void *arg, int64_t lo, int64_t hi) {
 awq_status k_q8_gemv(awq_backend_ctx *ctx, awq_tensor *y, const awq_tensor *x, const awq_tensor *qs,
                      const awq_tensor *d) {
     int64_t out = awq_tensor_rows(qs), ntask = (out + Q8_ROWS_PER_TASK - 1) / Q8_ROWS_PER_TASK;
-    struct q8_job j = {.y = y, .x = x, .qs = qs, .d = d, .n = awq_tensor_rows(x),
-                       .nb = awq_tensor_cols(x) / Q8_BLK, .out = out, .isa = k_isa()};
+    struct q8_job j = {.y = y,
+                       .x = x,
+                       .qs = qs,
+                       .d = d,
+                       .n = awq_tensor_rows(x),
+                       .nb = awq_tensor_cols(x) / Q8_BLK,
+                       .out = out,
+                       .isa = k_isa()};
     /* dynamic: a preempted thread's rows are taken over (each output is computed the same way
      * whichever thread does it) */
     awq_tpool_for(ctx->pool, ntask, 4, q8_tasks, &j);

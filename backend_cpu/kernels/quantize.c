@@ -35,19 +35,21 @@ static awq_status check_quant(awq_backend_ctx *ctx, const awq_quant_desc *q, int
     return AWQ_OK;
 }
 
-awq_status awq_cpu_fake_quant(awq_backend_ctx *ctx, awq_tensor *wq, const awq_tensor *w,
-                              const awq_tensor *s, const awq_tensor *clip,
-                              const awq_quant_desc *q) {
+awq_status awq_cpu_fake_quant(awq_backend_ctx *ctx, awq_tensor *wq, const awq_tensor *w, const awq_tensor *s,
+                              const awq_tensor *clip, const awq_quant_desc *q) {
     int64_t out = awq_tensor_rows(w), in = awq_tensor_cols(w);
     awq_status st = check_quant(ctx, q, in);
     if (st != AWQ_OK) return st;
     int64_t gs = q->group_size, G = in / gs;
-    K_REQUIRE(ctx, w->type == AWQ_DTYPE_F32 && wq->type == AWQ_DTYPE_F32 && awq_tensor_rows(wq) == out &&
-                       awq_tensor_cols(wq) == in && awq_tensor_is_rowwise(w) && awq_tensor_is_rowwise(wq),
+    K_REQUIRE(ctx,
+              w->type == AWQ_DTYPE_F32 && wq->type == AWQ_DTYPE_F32 && awq_tensor_rows(wq) == out &&
+                  awq_tensor_cols(wq) == in && awq_tensor_is_rowwise(w) && awq_tensor_is_rowwise(wq),
               "fake_quant: w, wq (out, in) F32");
     K_REQUIRE(ctx, !s || (s->type == AWQ_DTYPE_F32 && awq_tensor_nelem(s) == in), "fake_quant: s (in,) F32");
-    K_REQUIRE(ctx, !clip || (clip->type == AWQ_DTYPE_F32 && awq_tensor_rows(clip) == out &&
-                             awq_tensor_cols(clip) == G && awq_tensor_is_rowwise(clip)),
+    K_REQUIRE(ctx,
+              !clip ||
+                  (clip->type == AWQ_DTYPE_F32 && awq_tensor_rows(clip) == out &&
+                   awq_tensor_cols(clip) == G && awq_tensor_is_rowwise(clip)),
               "fake_quant: clip (out, in/gs) F32");
     const float *sv = s ? (const float *)((const char *)s->data + s->offs) : NULL;
     int qmax = (1 << q->bits) - 1;
@@ -75,21 +77,23 @@ awq_status awq_cpu_fake_quant(awq_backend_ctx *ctx, awq_tensor *wq, const awq_te
 /* fp16 arithmetic: every operation rounded to binary16. */
 static inline float h(float x) { return awq_round_f16(x); }
 
-awq_status awq_cpu_quantize_w4(awq_backend_ctx *ctx, awq_tensor *codes, awq_tensor *scales,
-                               awq_tensor *zeros, const awq_tensor *w, const awq_quant_desc *q) {
+awq_status awq_cpu_quantize_w4(awq_backend_ctx *ctx, awq_tensor *codes, awq_tensor *scales, awq_tensor *zeros,
+                               const awq_tensor *w, const awq_quant_desc *q) {
     int64_t out = awq_tensor_rows(w), in = awq_tensor_cols(w);
     awq_status st = check_quant(ctx, q, in);
     if (st != AWQ_OK) return st;
     int64_t gs = q->group_size, G = in / gs;
     K_REQUIRE(ctx, q->bits == 4, "quantize_w4: bits must be 4");
-    K_REQUIRE(ctx, w->type == AWQ_DTYPE_F16 && codes->type == AWQ_DTYPE_U8 &&
-                       scales->type == AWQ_DTYPE_F16 && zeros->type == AWQ_DTYPE_U8,
+    K_REQUIRE(ctx,
+              w->type == AWQ_DTYPE_F16 && codes->type == AWQ_DTYPE_U8 && scales->type == AWQ_DTYPE_F16 &&
+                  zeros->type == AWQ_DTYPE_U8,
               "quantize_w4: w F16, codes U8, scales F16, zeros U8");
-    K_REQUIRE(ctx, awq_tensor_rows(codes) == out && awq_tensor_cols(codes) == in &&
-                       awq_tensor_rows(scales) == out && awq_tensor_cols(scales) == G &&
-                       awq_tensor_rows(zeros) == out && awq_tensor_cols(zeros) == G &&
-                       awq_tensor_is_rowwise(w) && awq_tensor_is_rowwise(codes) &&
-                       awq_tensor_is_rowwise(scales) && awq_tensor_is_rowwise(zeros),
+    K_REQUIRE(ctx,
+              awq_tensor_rows(codes) == out && awq_tensor_cols(codes) == in &&
+                  awq_tensor_rows(scales) == out && awq_tensor_cols(scales) == G &&
+                  awq_tensor_rows(zeros) == out && awq_tensor_cols(zeros) == G && awq_tensor_is_rowwise(w) &&
+                  awq_tensor_is_rowwise(codes) && awq_tensor_is_rowwise(scales) &&
+                  awq_tensor_is_rowwise(zeros),
               "quantize_w4: shape mismatch");
     const float min_range = h(1e-5f); /* clamp_min(1e-5) on an fp16 tensor */
 #pragma omp parallel for num_threads(ctx->n_threads)
@@ -122,11 +126,12 @@ awq_status awq_cpu_quantize_w4(awq_backend_ctx *ctx, awq_tensor *codes, awq_tens
     return AWQ_OK;
 }
 
-awq_status awq_cpu_reduce(awq_backend_ctx *ctx, awq_tensor *y, const awq_tensor *x,
-                          awq_reduce_op op, int32_t group) {
+awq_status awq_cpu_reduce(awq_backend_ctx *ctx, awq_tensor *y, const awq_tensor *x, awq_reduce_op op,
+                          int32_t group) {
     int64_t n = awq_tensor_rows(x), c = awq_tensor_cols(x);
-    K_REQUIRE(ctx, x->type == AWQ_DTYPE_F32 && y->type == AWQ_DTYPE_F32 && awq_tensor_nelem(y) == c &&
-                       awq_tensor_is_rowwise(x) && awq_tensor_is_contiguous(y),
+    K_REQUIRE(ctx,
+              x->type == AWQ_DTYPE_F32 && y->type == AWQ_DTYPE_F32 && awq_tensor_nelem(y) == c &&
+                  awq_tensor_is_rowwise(x) && awq_tensor_is_contiguous(y),
               "reduce: x (n, c) F32 -> y (c,) F32");
     K_REQUIRE(ctx, op != AWQ_REDUCE_WMEAN_GROUPS || (group > 0 && c % group == 0),
               "reduce: group %d must divide %lld", group, (long long)c);
@@ -172,11 +177,12 @@ awq_status awq_cpu_reduce(awq_backend_ctx *ctx, awq_tensor *y, const awq_tensor 
     return AWQ_OK;
 }
 
-awq_status awq_cpu_scalar(awq_backend_ctx *ctx, double *out, const awq_tensor *a,
-                          const awq_tensor *b, awq_scalar_op op) {
+awq_status awq_cpu_scalar(awq_backend_ctx *ctx, double *out, const awq_tensor *a, const awq_tensor *b,
+                          awq_scalar_op op) {
     int64_t n = awq_tensor_rows(a), c = awq_tensor_cols(a);
-    K_REQUIRE(ctx, a->type == AWQ_DTYPE_F32 && b->type == AWQ_DTYPE_F32 && awq_tensor_rows(b) == n &&
-                       awq_tensor_cols(b) == c && awq_tensor_is_rowwise(a) && awq_tensor_is_rowwise(b),
+    K_REQUIRE(ctx,
+              a->type == AWQ_DTYPE_F32 && b->type == AWQ_DTYPE_F32 && awq_tensor_rows(b) == n &&
+                  awq_tensor_cols(b) == c && awq_tensor_is_rowwise(a) && awq_tensor_is_rowwise(b),
               "scalar: a, b same shape F32");
     double total = 0;
 #pragma omp parallel for reduction(+ : total) num_threads(ctx->n_threads)
@@ -203,11 +209,11 @@ awq_status awq_cpu_clip_search(awq_backend_ctx *ctx, awq_tensor *best_max, const
     awq_status st = check_quant(ctx, q, in);
     if (st != AWQ_OK) return st;
     int64_t gs = q->group_size, G = in / gs;
-    K_REQUIRE(ctx, w->type == AWQ_DTYPE_F32 && x->type == AWQ_DTYPE_F32 &&
-                       best_max->type == AWQ_DTYPE_F32 && awq_tensor_cols(x) == in &&
-                       awq_tensor_rows(best_max) == out && awq_tensor_cols(best_max) == G &&
-                       awq_tensor_is_rowwise(w) && awq_tensor_is_rowwise(x) &&
-                       awq_tensor_is_rowwise(best_max) && gs <= 1024 && n_grid > 0,
+    K_REQUIRE(ctx,
+              w->type == AWQ_DTYPE_F32 && x->type == AWQ_DTYPE_F32 && best_max->type == AWQ_DTYPE_F32 &&
+                  awq_tensor_cols(x) == in && awq_tensor_rows(best_max) == out &&
+                  awq_tensor_cols(best_max) == G && awq_tensor_is_rowwise(w) && awq_tensor_is_rowwise(x) &&
+                  awq_tensor_is_rowwise(best_max) && gs <= 1024 && n_grid > 0,
               "clip_search: w (out, in), x (n, in), best_max (out, in/gs) F32, gs <= 1024");
     int qmax = (1 << q->bits) - 1;
     K_REQUIRE(ctx, n_steps <= 16, "clip_search: at most 16 steps");

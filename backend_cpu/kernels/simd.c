@@ -5,15 +5,28 @@
 
 K_CLONES void k_dot8(const float *x, const float *w, int64_t ld, int64_t n, float *y) {
     float s0 = 0, s1 = 0, s2 = 0, s3 = 0, s4 = 0, s5 = 0, s6 = 0, s7 = 0;
-    const float *w0 = w, *w1 = w + ld, *w2 = w + 2 * ld, *w3 = w + 3 * ld, *w4 = w + 4 * ld,
-                *w5 = w + 5 * ld, *w6 = w + 6 * ld, *w7 = w + 7 * ld;
+    const float *w0 = w, *w1 = w + ld, *w2 = w + 2 * ld, *w3 = w + 3 * ld, *w4 = w + 4 * ld, *w5 = w + 5 * ld,
+                *w6 = w + 6 * ld, *w7 = w + 7 * ld;
 #pragma omp simd reduction(+ : s0, s1, s2, s3, s4, s5, s6, s7)
     for (int64_t k = 0; k < n; k++) {
         float xk = x[k];
-        s0 += xk * w0[k]; s1 += xk * w1[k]; s2 += xk * w2[k]; s3 += xk * w3[k];
-        s4 += xk * w4[k]; s5 += xk * w5[k]; s6 += xk * w6[k]; s7 += xk * w7[k];
+        s0 += xk * w0[k];
+        s1 += xk * w1[k];
+        s2 += xk * w2[k];
+        s3 += xk * w3[k];
+        s4 += xk * w4[k];
+        s5 += xk * w5[k];
+        s6 += xk * w6[k];
+        s7 += xk * w7[k];
     }
-    y[0] = s0; y[1] = s1; y[2] = s2; y[3] = s3; y[4] = s4; y[5] = s5; y[6] = s6; y[7] = s7;
+    y[0] = s0;
+    y[1] = s1;
+    y[2] = s2;
+    y[3] = s3;
+    y[4] = s4;
+    y[5] = s5;
+    y[6] = s6;
+    y[7] = s7;
 }
 
 K_CLONES void k_axpy(float *g, float a, const float *x, int64_t n) {
@@ -60,8 +73,7 @@ K_CLONES void k_attn_row_generic(const float *q, const char *kbase, int64_t kstr
     for (int64_t d = 0; d < hd; d++) out[d] *= inv;
 }
 
-K_CLONES void k_sq_err16(const float *x, int64_t ldx, int64_t n, const float *dqt, int64_t gs,
-                         double *err) {
+K_CLONES void k_sq_err16(const float *x, int64_t ldx, int64_t n, const float *dqt, int64_t gs, double *err) {
     /* dqt is (gs, 16): candidate c of element k at dqt[k * 16 + c], so each k is one 16-wide FMA */
     double e[16] = {0};
     for (int64_t t = 0; t < n; t++) {

@@ -45,8 +45,8 @@ void k_axpy(float *g, float a, const float *x, int64_t n);
  * is at kbase + j * kstride bytes (and value at vbase + j * vstride); online softmax in blocks.
  * k_attn_row (attn_x86.c) picks an explicitly vectorized version; k_attn_row_generic (simd.c)
  * is the plain loop it falls back to. */
-void k_attn_row(const float *q, const char *kbase, int64_t kstride, const char *vbase,
-                int64_t vstride, int64_t lo, int64_t hi, int64_t hd, float scale, float *out);
+void k_attn_row(const float *q, const char *kbase, int64_t kstride, const char *vbase, int64_t vstride,
+                int64_t lo, int64_t hi, int64_t hd, float scale, float *out);
 void k_attn_row_generic(const float *q, const char *kbase, int64_t kstride, const char *vbase,
                         int64_t vstride, int64_t lo, int64_t hi, int64_t hd, float scale, float *out);
 /* err[c] += sum_t (x_t . dq_c)^2 for 16 candidate vectors given transposed, dqt (gs, 16),

@@ -32,9 +32,9 @@
 
 struct k_w4a8_prep {
     uint32_t magic;
-    int64_t  in, out, gs, G, nc;  /* nc = chunks of 64 outputs (the last one zero-padded) */
-    uint8_t *q;                   /* (nc, in/8, 256) bytes */
-    float   *s, *z;               /* (nc, G, 64) */
+    int64_t in, out, gs, G, nc; /* nc = chunks of 64 outputs (the last one zero-padded) */
+    uint8_t *q;                 /* (nc, in/8, 256) bytes */
+    float *s, *z;               /* (nc, G, 64) */
 };
 
 bool k_w4a8_wanted(const awq_backend_ctx *ctx) {
@@ -57,7 +57,11 @@ awq_status k_w4a8_prepare(awq_backend_ctx *ctx, awq_qlinear *w) {
     size_t qbytes = (size_t)nc * (size_t)in * 32, sbytes = (size_t)nc * (size_t)G * 64 * sizeof(float);
     if (!p || posix_memalign((void **)&p->q, 64, qbytes) || posix_memalign((void **)&p->s, 64, sbytes) ||
         posix_memalign((void **)&p->z, 64, sbytes)) {
-        if (p) { free(p->q); free(p->s); free(p->z); }
+        if (p) {
+            free(p->q);
+            free(p->s);
+            free(p->z);
+        }
         free(p);
         awq_cpu_error(ctx, "weight_prepare: cannot allocate %zu bytes", qbytes + 2 * sbytes);
         return AWQ_ERR_OUT_OF_MEMORY;
@@ -83,7 +87,8 @@ awq_status k_w4a8_prepare(awq_backend_ctx *ctx, awq_qlinear *w) {
             for (int64_t l = 0; l < 64; l++) {
                 int64_t o = 64 * c + l;
                 p->s[(c * G + g) * 64 + l] = o < out ? awq_f16_to_f32(sc[g * out + o]) : 0.0f;
-                p->z[(c * G + g) * 64 + l] = o < out ? (float)awq_unpack_nibble(qz[g * ow + o / 8], (int)(o % 8)) : 0.0f;
+                p->z[(c * G + g) * 64 + l] =
+                    o < out ? (float)awq_unpack_nibble(qz[g * ow + o / 8], (int)(o % 8)) : 0.0f;
             }
     }
     w->prepared = p;
@@ -124,7 +129,7 @@ static void chunk_c(const struct k_w4a8_prep *p, int64_t c, const int8_t *xq, co
 
 #if K_X86
 #define T512V __attribute__((target("avx512f,avx512bw,avx512vnni,avx2,fma")))
-#define T256 __attribute__((target("avx2,fma")))
+#define T256  __attribute__((target("avx2,fma")))
 
 T512V static void chunk_vnni(const struct k_w4a8_prep *p, int64_t c, const int8_t *xq, const float *dx,
                              const int32_t *sx, float *tot) {
@@ -207,13 +212,13 @@ static int a8_isa(void) {
 
 struct a8_job {
     const struct k_w4a8_prep *pp[3];
-    int64_t        c0[4], boff[4];
-    int            nw, isa;
-    int64_t        n, in, G;
-    const int8_t  *xq;    /* (n, in) */
-    const float   *dx;    /* (n, G) */
-    const int32_t *sx;    /* (n, G) */
-    const float   *bias;  /* concatenated, boff[nw] */
+    int64_t c0[4], boff[4];
+    int nw, isa;
+    int64_t n, in, G;
+    const int8_t *xq;  /* (n, in) */
+    const float *dx;   /* (n, G) */
+    const int32_t *sx; /* (n, G) */
+    const float *bias; /* concatenated, boff[nw] */
     awq_tensor *const *y;
 };
 
@@ -230,8 +235,10 @@ static void a8_chunks(void *arg, int64_t lo, int64_t hi) {
             const float *dx = j->dx + r * j->G;
             const int32_t *sx = j->sx + r * j->G;
 #if K_X86
-            if (j->isa == A8_VNNI) chunk_vnni(p, c, xq, dx, sx, tot);
-            else if (j->isa == A8_AVX2) chunk_avx2(p, c, xq, dx, sx, tot);
+            if (j->isa == A8_VNNI)
+                chunk_vnni(p, c, xq, dx, sx, tot);
+            else if (j->isa == A8_AVX2)
+                chunk_avx2(p, c, xq, dx, sx, tot);
             else
 #endif
                 chunk_c(p, c, xq, dx, sx, tot);
@@ -264,12 +271,15 @@ static void quantize_row(const float *x, int64_t in, int64_t gs, int8_t *xq, flo
 #if K_X86
 /* quantize_row for gs % 16 == 0: the same fp32 operations (vcvtps2dq rounds to nearest even, as
  * lrintf in the default mode; |x * inv| <= 127 up to one rounding, so no clamp is reached). */
-T512V static void quantize_row_512(const float *x, int64_t in, int64_t gs, int8_t *xq, float *dx, int32_t *sx) {
+T512V static void quantize_row_512(const float *x, int64_t in, int64_t gs, int8_t *xq, float *dx,
+                                   int32_t *sx) {
     const __m512i sign = _mm512_set1_epi32(0x7fffffff);
     for (int64_t g = 0; g < in / gs; g++) {
         const float *xg = x + g * gs;
         __m512 m = _mm512_setzero_ps();
-        for (int64_t k = 0; k < gs; k += 16) m = _mm512_max_ps(m, _mm512_castsi512_ps(_mm512_and_si512(_mm512_castps_si512(_mm512_loadu_ps(xg + k)), sign)));
+        for (int64_t k = 0; k < gs; k += 16)
+            m = _mm512_max_ps(
+                m, _mm512_castsi512_ps(_mm512_and_si512(_mm512_castps_si512(_mm512_loadu_ps(xg + k)), sign)));
         float amax = _mm512_reduce_max_ps(m);
         __m512 inv = _mm512_set1_ps(amax > 0.0f ? 127.0f / amax : 0.0f);
         __m512i s = _mm512_setzero_si512();
@@ -303,7 +313,10 @@ awq_status k_w4a8_gemv_multi(awq_backend_ctx *ctx, int nw, awq_tensor *const *y,
     float *dx = malloc((size_t)(n * G) * sizeof(float)), *bias = malloc((size_t)j.boff[nw] * sizeof(float));
     int32_t *sx = malloc((size_t)(n * G) * sizeof(int32_t));
     if (!xq || !dx || !bias || !sx) {
-        free(xq); free(dx); free(bias); free(sx);
+        free(xq);
+        free(dx);
+        free(bias);
+        free(sx);
         awq_cpu_error(ctx, "matmul_w4a16: out of memory");
         return AWQ_ERR_OUT_OF_MEMORY;
     }
@@ -319,12 +332,16 @@ awq_status k_w4a8_gemv_multi(awq_backend_ctx *ctx, int nw, awq_tensor *const *y,
     }
     for (int i = 0; i < nw; i++)
         for (int64_t o = 0; o < j.pp[i]->out; o++)
-            bias[j.boff[i] + o] = w[i]->bias.data ? k_load(awq_cpu_ptr(&w[i]->bias), w[i]->bias.type, o) : 0.0f;
+            bias[j.boff[i] + o] =
+                w[i]->bias.data ? k_load(awq_cpu_ptr(&w[i]->bias), w[i]->bias.type, o) : 0.0f;
     j.xq = xq;
     j.dx = dx;
     j.sx = sx;
     j.bias = bias;
     awq_tpool_for(ctx->pool, j.c0[nw], 1, a8_chunks, &j);
-    free(xq); free(dx); free(bias); free(sx);
+    free(xq);
+    free(dx);
+    free(bias);
+    free(sx);
     return AWQ_OK;
 }

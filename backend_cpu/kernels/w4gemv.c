@@ -32,9 +32,9 @@
 
 struct k_w4_prep {
     uint32_t magic;
-    int64_t  in, out, gs, G, nc;  /* nc = chunks of 64 outputs (the last one zero-padded) */
-    int32_t *q;                   /* (nc, in, 8) words */
-    float   *s, *zs;              /* (nc, G, 64) slot-ordered */
+    int64_t in, out, gs, G, nc; /* nc = chunks of 64 outputs (the last one zero-padded) */
+    int32_t *q;                 /* (nc, in, 8) words */
+    float *s, *zs;              /* (nc, G, 64) slot-ordered */
 };
 
 static const int ORDER[8] = {0, 2, 4, 6, 1, 3, 5, 7};
@@ -43,20 +43,24 @@ awq_status awq_cpu_weight_prepare(awq_backend_ctx *ctx, awq_qlinear *w) {
     int64_t in = w->in, out = w->out, gs = w->group_size;
     w->prepared = NULL;
     /* anything unusual stays on the generic path (the op validates it) */
-    if (in <= 0 || out <= 0 || out % 8 || gs <= 0 || gs % 2 || in % gs ||
-        w->qweight.type != AWQ_DTYPE_I32 || w->qzeros.type != AWQ_DTYPE_I32 ||
-        w->scales.type != AWQ_DTYPE_F16 || !awq_tensor_is_contiguous(&w->qweight) ||
-        !awq_tensor_is_contiguous(&w->qzeros) || !awq_tensor_is_contiguous(&w->scales) ||
-        awq_tensor_nelem(&w->qweight) != in * (out / 8) || awq_tensor_nelem(&w->qzeros) != in / gs * (out / 8) ||
-        awq_tensor_nelem(&w->scales) != in / gs * out)
+    if (in <= 0 || out <= 0 || out % 8 || gs <= 0 || gs % 2 || in % gs || w->qweight.type != AWQ_DTYPE_I32 ||
+        w->qzeros.type != AWQ_DTYPE_I32 || w->scales.type != AWQ_DTYPE_F16 ||
+        !awq_tensor_is_contiguous(&w->qweight) || !awq_tensor_is_contiguous(&w->qzeros) ||
+        !awq_tensor_is_contiguous(&w->scales) || awq_tensor_nelem(&w->qweight) != in * (out / 8) ||
+        awq_tensor_nelem(&w->qzeros) != in / gs * (out / 8) || awq_tensor_nelem(&w->scales) != in / gs * out)
         return AWQ_OK;
     if (k_w4a8_wanted(ctx)) return k_w4a8_prepare(ctx, w);
     int64_t G = in / gs, ow = out / 8, nc = (ow + 7) / 8;
     struct k_w4_prep *p = calloc(1, sizeof *p);
-    size_t qbytes = (size_t)nc * (size_t)in * 8 * sizeof(int32_t), sbytes = (size_t)nc * (size_t)G * 64 * sizeof(float);
+    size_t qbytes = (size_t)nc * (size_t)in * 8 * sizeof(int32_t),
+           sbytes = (size_t)nc * (size_t)G * 64 * sizeof(float);
     if (!p || posix_memalign((void **)&p->q, 64, qbytes) || posix_memalign((void **)&p->s, 64, sbytes) ||
         posix_memalign((void **)&p->zs, 64, sbytes)) {
-        if (p) { free(p->q); free(p->s); free(p->zs); }
+        if (p) {
+            free(p->q);
+            free(p->s);
+            free(p->zs);
+        }
         free(p);
         awq_cpu_error(ctx, "weight_prepare: cannot allocate %zu bytes", qbytes + 2 * sbytes);
         return AWQ_ERR_OUT_OF_MEMORY;
@@ -130,55 +134,57 @@ static void chunk_c(const struct k_w4_prep *p, int64_t c, const float *x, int64_
 #define T256 __attribute__((target("avx2,fma,f16c")))
 
 /* NR activation rows per pass; rows k and k+1 of the chunk share one zmm (lanes 0-7, 8-15). */
-#define CHUNK512(NAME, NR)                                                                     \
-    T512 static void NAME(const struct k_w4_prep *p, int64_t c, const float *x, int64_t ldx,    \
-                          const float *xs, float *tot) {                                        \
-        int64_t in = p->in, gs = p->gs, G = p->G;                                               \
-        const __m512i m15 = _mm512_set1_epi32(15);                                              \
-        const __m512i pair = _mm512_setr_epi32(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1); \
-        __m256 t[NR][8];                                                                        \
-        _Pragma("GCC unroll 8") for (int r = 0; r < NR; r++)                                                            \
-            _Pragma("GCC unroll 8") for (int i = 0; i < 8; i++) t[r][i] = _mm256_setzero_ps();                          \
-        for (int64_t g = 0; g < G; g++) {                                                       \
-            __m512 a[NR][8];                                                                    \
-            _Pragma("GCC unroll 8") for (int r = 0; r < NR; r++)                                                        \
-                _Pragma("GCC unroll 8") for (int i = 0; i < 8; i++) a[r][i] = _mm512_setzero_ps();                      \
-            const int32_t *q = p->q + (c * in + g * gs) * 8;                                    \
-            for (int64_t k = g * gs; k < (g + 1) * gs; k += 2, q += 16) {                       \
-                __m512i v = _mm512_load_si512((const void *)q);                                 \
-                __m512 xv[NR];                                                                  \
-                _Pragma("GCC unroll 8") for (int r = 0; r < NR; r++) {                                                  \
-                    __m128 x2 = _mm_castsi128_ps(_mm_loadl_epi64((const __m128i *)(const void *)(x + r * ldx + k))); \
-                    xv[r] = _mm512_permutexvar_ps(pair, _mm512_castps128_ps512(x2));            \
-                }                                                                               \
-                _Pragma("GCC unroll 8") for (int i = 0; i < 8; i++) {                           \
-                    __m512i n = i == 7 ? _mm512_srli_epi32(v, 28)                               \
-                                       : _mm512_and_si512(_mm512_srli_epi32(v, 4 * i), m15);    \
-                    __m512 qf = _mm512_cvtepi32_ps(n);                                          \
-                    _Pragma("GCC unroll 8") for (int r = 0; r < NR; r++) a[r][i] = _mm512_fmadd_ps(xv[r], qf, a[r][i]); \
-                }                                                                               \
-            }                                                                                   \
-            const float *s = p->s + (c * G + g) * 64, *zs = p->zs + (c * G + g) * 64;            \
-            _Pragma("GCC unroll 8") for (int r = 0; r < NR; r++) {                                                      \
-                __m256 xg = _mm256_set1_ps(xs[r * G + g]);                                      \
-                _Pragma("GCC unroll 8") for (int i = 0; i < 8; i++) {                           \
-                    __m256 lo = _mm512_castps512_ps256(a[r][i]);                                \
-                    __m256 hi = _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(a[r][i]), 1)); \
-                    __m256 sum = _mm256_add_ps(lo, hi);                                         \
-                    t[r][i] = _mm256_fmadd_ps(_mm256_load_ps(s + 8 * i), sum, t[r][i]);         \
-                    t[r][i] = _mm256_fnmadd_ps(_mm256_load_ps(zs + 8 * i), xg, t[r][i]);        \
-                }                                                                               \
-            }                                                                                   \
-        }                                                                                       \
-        _Pragma("GCC unroll 8") for (int r = 0; r < NR; r++)                                                            \
-            _Pragma("GCC unroll 8") for (int i = 0; i < 8; i++) _mm256_storeu_ps(tot + r * 64 + 8 * i, t[r][i]);        \
+#define CHUNK512(NAME, NR)                                                                                   \
+    T512 static void NAME(const struct k_w4_prep *p, int64_t c, const float *x, int64_t ldx,                 \
+                          const float *xs, float *tot) {                                                     \
+        int64_t in = p->in, gs = p->gs, G = p->G;                                                            \
+        const __m512i m15 = _mm512_set1_epi32(15);                                                           \
+        const __m512i pair = _mm512_setr_epi32(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1);              \
+        __m256 t[NR][8];                                                                                     \
+        _Pragma("GCC unroll 8") for (int r = 0; r < NR; r++)                                                 \
+            _Pragma("GCC unroll 8") for (int i = 0; i < 8; i++) t[r][i] = _mm256_setzero_ps();               \
+        for (int64_t g = 0; g < G; g++) {                                                                    \
+            __m512 a[NR][8];                                                                                 \
+            _Pragma("GCC unroll 8") for (int r = 0; r < NR; r++)                                             \
+                _Pragma("GCC unroll 8") for (int i = 0; i < 8; i++) a[r][i] = _mm512_setzero_ps();           \
+            const int32_t *q = p->q + (c * in + g * gs) * 8;                                                 \
+            for (int64_t k = g * gs; k < (g + 1) * gs; k += 2, q += 16) {                                    \
+                __m512i v = _mm512_load_si512((const void *)q);                                              \
+                __m512 xv[NR];                                                                               \
+                _Pragma("GCC unroll 8") for (int r = 0; r < NR; r++) {                                       \
+                    __m128 x2 =                                                                              \
+                        _mm_castsi128_ps(_mm_loadl_epi64((const __m128i *)(const void *)(x + r * ldx + k))); \
+                    xv[r] = _mm512_permutexvar_ps(pair, _mm512_castps128_ps512(x2));                         \
+                }                                                                                            \
+                _Pragma("GCC unroll 8") for (int i = 0; i < 8; i++) {                                        \
+                    __m512i n = i == 7 ? _mm512_srli_epi32(v, 28)                                            \
+                                       : _mm512_and_si512(_mm512_srli_epi32(v, 4 * i), m15);                 \
+                    __m512 qf = _mm512_cvtepi32_ps(n);                                                       \
+                    _Pragma("GCC unroll 8") for (int r = 0; r < NR; r++) a[r][i] =                           \
+                        _mm512_fmadd_ps(xv[r], qf, a[r][i]);                                                 \
+                }                                                                                            \
+            }                                                                                                \
+            const float *s = p->s + (c * G + g) * 64, *zs = p->zs + (c * G + g) * 64;                        \
+            _Pragma("GCC unroll 8") for (int r = 0; r < NR; r++) {                                           \
+                __m256 xg = _mm256_set1_ps(xs[r * G + g]);                                                   \
+                _Pragma("GCC unroll 8") for (int i = 0; i < 8; i++) {                                        \
+                    __m256 lo = _mm512_castps512_ps256(a[r][i]);                                             \
+                    __m256 hi = _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(a[r][i]), 1));      \
+                    __m256 sum = _mm256_add_ps(lo, hi);                                                      \
+                    t[r][i] = _mm256_fmadd_ps(_mm256_load_ps(s + 8 * i), sum, t[r][i]);                      \
+                    t[r][i] = _mm256_fnmadd_ps(_mm256_load_ps(zs + 8 * i), xg, t[r][i]);                     \
+                }                                                                                            \
+            }                                                                                                \
+        }                                                                                                    \
+        _Pragma("GCC unroll 8") for (int r = 0; r < NR; r++)                                                 \
+            _Pragma("GCC unroll 8") for (int i = 0; i < 8; i++)                                              \
+                _mm256_storeu_ps(tot + r * 64 + 8 * i, t[r][i]);                                             \
     }
 CHUNK512(chunk512_1, 1)
 CHUNK512(chunk512_2, 2)
 CHUNK512(chunk512_3, 3)
 
-T256 static void chunk256(const struct k_w4_prep *p, int64_t c, const float *x, const float *xs,
-                          float *tot) {
+T256 static void chunk256(const struct k_w4_prep *p, int64_t c, const float *x, const float *xs, float *tot) {
     int64_t in = p->in, gs = p->gs, G = p->G;
     const __m256i m15 = _mm256_set1_epi32(15);
     __m256 t[8];
@@ -191,7 +197,8 @@ T256 static void chunk256(const struct k_w4_prep *p, int64_t c, const float *x, 
             __m256i v = _mm256_load_si256((const __m256i *)(const void *)q);
             __m256 xb = _mm256_broadcast_ss(x + k);
             _Pragma("GCC unroll 8") for (int i = 0; i < 8; i++) {
-                __m256i n = i == 7 ? _mm256_srli_epi32(v, 28) : _mm256_and_si256(_mm256_srli_epi32(v, 4 * i), m15);
+                __m256i n =
+                    i == 7 ? _mm256_srli_epi32(v, 28) : _mm256_and_si256(_mm256_srli_epi32(v, 4 * i), m15);
                 a[i] = _mm256_fmadd_ps(xb, _mm256_cvtepi32_ps(n), a[i]);
             }
         }
@@ -216,9 +223,9 @@ bool k_w4_prepared_ok(const awq_qlinear *w) {
 /* One call of k_w4_gemv_multi, shared by the threads that run its chunks. */
 struct w4_job {
     const struct k_w4_prep *pp[3];
-    int64_t      c0[4], outs[3], boff[4];
-    int          nw, isa;
-    int64_t      n, G, ldx;
+    int64_t c0[4], outs[3], boff[4];
+    int nw, isa;
+    int64_t n, G, ldx;
     const float *x0, *xs, *bias;
     awq_tensor *const *y;
 };
@@ -240,9 +247,12 @@ static void w4_chunks(void *arg, int64_t lo, int64_t hi) {
 #if K_X86
             if (j->isa == K_ISA_AVX512) {
                 nr = n - r0 >= 3 ? 3 : (int)(n - r0);
-                if (nr == 3) chunk512_3(p, c, xr, ldx, xs + r0 * G, tot);
-                else if (nr == 2) chunk512_2(p, c, xr, ldx, xs + r0 * G, tot);
-                else chunk512_1(p, c, xr, ldx, xs + r0 * G, tot);
+                if (nr == 3)
+                    chunk512_3(p, c, xr, ldx, xs + r0 * G, tot);
+                else if (nr == 2)
+                    chunk512_2(p, c, xr, ldx, xs + r0 * G, tot);
+                else
+                    chunk512_1(p, c, xr, ldx, xs + r0 * G, tot);
             } else if (j->isa == K_ISA_AVX2) {
                 chunk256(p, c, xr, xs + r0 * G, tot);
             } else
@@ -281,7 +291,8 @@ awq_status k_w4_gemv_multi(awq_backend_ctx *ctx, int nw, awq_tensor *const *y, c
     float *xs = malloc((size_t)(n * G) * sizeof(float));
     float *bias = malloc((size_t)j.boff[nw] * sizeof(float));
     if (!xs || !bias) {
-        free(xs); free(bias);
+        free(xs);
+        free(bias);
         awq_cpu_error(ctx, "matmul_w4a16: out of memory");
         return AWQ_ERR_OUT_OF_MEMORY;
     }
@@ -295,7 +306,8 @@ awq_status k_w4_gemv_multi(awq_backend_ctx *ctx, int nw, awq_tensor *const *y, c
     }
     for (int i = 0; i < nw; i++)
         for (int64_t o = 0; o < j.outs[i]; o++)
-            bias[j.boff[i] + o] = w[i]->bias.data ? k_load(awq_cpu_ptr(&w[i]->bias), w[i]->bias.type, o) : 0.0f;
+            bias[j.boff[i] + o] =
+                w[i]->bias.data ? k_load(awq_cpu_ptr(&w[i]->bias), w[i]->bias.type, o) : 0.0f;
     j.x0 = (const float *)k_row(x, 0);
     j.xs = xs;
     j.bias = bias;

@@ -67,7 +67,7 @@
 #define __align__(n) __attribute__((aligned(n)))
 /* Static shared memory is not allowed (intrin.cuh): use AWQK_SMEM. */
 #define __shared__ __shared___is_not_allowed_in_kernels_use_AWQK_SMEM
-#define AWQK_DEV inline
+#define AWQK_DEV   inline
 
 /* ---- CUDA vector types (CUDA's alignment) ------------------------------------------------- */
 struct uint3 {
@@ -137,9 +137,9 @@ EMU_NOTSAN static inline dim3 emu_blockDim() { return emu_tls_cur->blk->bdim; }
 EMU_NOTSAN static inline dim3 emu_gridDim() { return emu_tls_cur->blk->gdim; }
 EMU_NOTSAN static inline unsigned char *emu_smem_base() { return emu_tls_cur->blk->smem; }
 #define threadIdx (emu_threadIdx())
-#define blockIdx (emu_blockIdx())
-#define blockDim (emu_blockDim())
-#define gridDim (emu_gridDim())
+#define blockIdx  (emu_blockIdx())
+#define blockDim  (emu_blockDim())
+#define gridDim   (emu_gridDim())
 constexpr int warpSize = 32;
 
 /* AWQK_SMEM(type, name): `type *name` = the block's dynamic shared memory (128-byte aligned). */
@@ -155,10 +155,10 @@ enum { EMU_BAR_PLAIN, EMU_BAR_COUNT, EMU_BAR_AND, EMU_BAR_OR };
 int emu_syncthreads(int kind, int pred, const char *file, int line);
 /* A macro so that the call site (file:line) identifies the barrier: threads of one block
  * waiting at different __syncthreads are reported as divergent. */
-#define __syncthreads() ((void)emu_syncthreads(EMU_BAR_PLAIN, 0, __FILE__, __LINE__))
+#define __syncthreads()        ((void)emu_syncthreads(EMU_BAR_PLAIN, 0, __FILE__, __LINE__))
 #define __syncthreads_count(p) emu_syncthreads(EMU_BAR_COUNT, (p) != 0, __FILE__, __LINE__)
-#define __syncthreads_and(p) emu_syncthreads(EMU_BAR_AND, (p) != 0, __FILE__, __LINE__)
-#define __syncthreads_or(p) emu_syncthreads(EMU_BAR_OR, (p) != 0, __FILE__, __LINE__)
+#define __syncthreads_and(p)   emu_syncthreads(EMU_BAR_AND, (p) != 0, __FILE__, __LINE__)
+#define __syncthreads_or(p)    emu_syncthreads(EMU_BAR_OR, (p) != 0, __FILE__, __LINE__)
 
 enum { EMU_SHFL_IDX, EMU_SHFL_UP, EMU_SHFL_DOWN, EMU_SHFL_BFLY };
 uint64_t emu_shfl(int mode, unsigned mask, uint64_t v, int b, int width, int bytes);
@@ -166,8 +166,7 @@ enum { EMU_VOTE_BALLOT, EMU_VOTE_ANY, EMU_VOTE_ALL };
 unsigned emu_vote(int mode, unsigned mask, int pred);
 void emu_syncwarp(unsigned mask);
 
-template <class T>
-inline T emu_shfl_t(int mode, unsigned mask, T v, int b, int width) {
+template <class T> inline T emu_shfl_t(int mode, unsigned mask, T v, int b, int width) {
     static_assert(sizeof(T) == 4 || sizeof(T) == 8, "shuffles move 32- or 64-bit values");
     uint64_t u = 0;
     memcpy(&u, &v, sizeof v);
@@ -176,18 +175,18 @@ inline T emu_shfl_t(int mode, unsigned mask, T v, int b, int width) {
     memcpy(&r, &u, sizeof r);
     return r;
 }
-#define EMU_SHFL_OVERLOADS(T)                                                                                \
-    inline T __shfl_sync(unsigned m, T v, int src, int w = 32) {                                             \
-        return emu_shfl_t(EMU_SHFL_IDX, m, v, src, w);                                                       \
-    }                                                                                                        \
-    inline T __shfl_up_sync(unsigned m, T v, unsigned d, int w = 32) {                                       \
-        return emu_shfl_t(EMU_SHFL_UP, m, v, (int)d, w);                                                     \
-    }                                                                                                        \
-    inline T __shfl_down_sync(unsigned m, T v, unsigned d, int w = 32) {                                     \
-        return emu_shfl_t(EMU_SHFL_DOWN, m, v, (int)d, w);                                                   \
-    }                                                                                                        \
-    inline T __shfl_xor_sync(unsigned m, T v, int lm, int w = 32) {                                          \
-        return emu_shfl_t(EMU_SHFL_BFLY, m, v, lm, w);                                                       \
+#define EMU_SHFL_OVERLOADS(T)                                            \
+    inline T __shfl_sync(unsigned m, T v, int src, int w = 32) {         \
+        return emu_shfl_t(EMU_SHFL_IDX, m, v, src, w);                   \
+    }                                                                    \
+    inline T __shfl_up_sync(unsigned m, T v, unsigned d, int w = 32) {   \
+        return emu_shfl_t(EMU_SHFL_UP, m, v, (int)d, w);                 \
+    }                                                                    \
+    inline T __shfl_down_sync(unsigned m, T v, unsigned d, int w = 32) { \
+        return emu_shfl_t(EMU_SHFL_DOWN, m, v, (int)d, w);               \
+    }                                                                    \
+    inline T __shfl_xor_sync(unsigned m, T v, int lm, int w = 32) {      \
+        return emu_shfl_t(EMU_SHFL_BFLY, m, v, lm, w);                   \
     }
 EMU_SHFL_OVERLOADS(int)
 EMU_SHFL_OVERLOADS(unsigned)
@@ -213,8 +212,7 @@ inline unsigned atomicAdd(unsigned *p, unsigned v) { return __atomic_fetch_add(p
 inline unsigned long long atomicAdd(unsigned long long *p, unsigned long long v) {
     return __atomic_fetch_add(p, v, __ATOMIC_RELAXED);
 }
-template <class F>
-inline F emu_atomic_fadd(F *p, F v) {
+template <class F> inline F emu_atomic_fadd(F *p, F v) {
     F old, nv;
     __atomic_load(p, &old, __ATOMIC_RELAXED);
     do nv = old + v;
@@ -232,8 +230,7 @@ inline float atomicExch(float *p, float v) {
     __atomic_exchange(p, &v, &r, __ATOMIC_RELAXED);
     return r;
 }
-template <class T>
-inline T emu_atomic_cas(T *p, T cmp, T v) {
+template <class T> inline T emu_atomic_cas(T *p, T cmp, T v) {
     __atomic_compare_exchange_n(p, &cmp, v, false, __ATOMIC_RELAXED, __ATOMIC_RELAXED);
     return cmp; /* the old value either way */
 }
@@ -242,8 +239,7 @@ inline unsigned atomicCAS(unsigned *p, unsigned c, unsigned v) { return emu_atom
 inline unsigned long long atomicCAS(unsigned long long *p, unsigned long long c, unsigned long long v) {
     return emu_atomic_cas(p, c, v);
 }
-template <class T>
-inline T emu_atomic_minmax(T *p, T v, bool mx) {
+template <class T> inline T emu_atomic_minmax(T *p, T v, bool mx) {
     T old = __atomic_load_n(p, __ATOMIC_RELAXED);
     while ((mx ? v > old : v < old) &&
            !__atomic_compare_exchange_n(p, &old, v, true, __ATOMIC_RELAXED, __ATOMIC_RELAXED)) {}
@@ -316,10 +312,7 @@ inline unsigned __brev(unsigned x) {
     x = ((x >> 4) & 0x0f0f0f0fu) | ((x & 0x0f0f0f0fu) << 4);
     return __builtin_bswap32(x);
 }
-template <class T>
-inline T __ldg(const T *p) {
-    return *p;
-}
+template <class T> inline T __ldg(const T *p) { return *p; }
 
 /* min / max as CUDA's overload set: the usual arithmetic conversions (int with unsigned ->
  * unsigned), and for floating point fminf/fmaxf semantics (a NaN operand is ignored). */
@@ -412,8 +405,7 @@ inline float2 awqk_h2_to_f2(uint32_t h) {
 }
 
 /* lop3.b32: result bit i = (LUT >> ((a_i << 2) | (b_i << 1) | c_i)) & 1 */
-template <int LUT>
-inline uint32_t awqk_lop3(uint32_t a, uint32_t b, uint32_t c) {
+template <int LUT> inline uint32_t awqk_lop3(uint32_t a, uint32_t b, uint32_t c) {
     uint32_t r = 0;
     for (int i = 0; i < 8; i++) {
         if (!((LUT >> i) & 1)) continue;
@@ -445,8 +437,7 @@ void emu_cp_wait(int n);
 inline void awqk_cp_async16(void *dst, const void *src) { emu_cp_async(dst, src, true); }
 inline void awqk_cp_async16_zfill(void *dst, const void *src, bool pred) { emu_cp_async(dst, src, pred); }
 inline void awqk_cp_async_commit() { emu_cp_commit(); }
-template <int N>
-inline void awqk_cp_async_wait() {
+template <int N> inline void awqk_cp_async_wait() {
     static_assert(N >= 0, "cp.async.wait_group N >= 0");
     emu_cp_wait(N);
 }

@@ -43,7 +43,7 @@
 #endif
 
 #define ATT_THREADS 128
-#define ATT_WARPS 4
+#define ATT_WARPS   4
 /* 4 resident blocks per SM = a budget of 128 registers per thread: without it ptxas aims at
  * about 64-80 registers for these kernels and spills a few bytes; with it, none (94-118). */
 #define ATT_MIN_BLOCKS 4
@@ -65,7 +65,7 @@ ATT_HD attn_geom attn_geometry(int hd, int ni) {
 ATT_HD size_t attn_smem_bytes(int hd, int ni, int rw, int bk) {
     attn_geom g = attn_geometry(hd, ni);
     size_t f = (size_t)ATT_WARPS * rw * g.hdp + (size_t)bk * g.kst + (size_t)bk * g.vst +
-               (size_t)ATT_WARPS * rw * bk + 3 * (size_t)ATT_WARPS * rw;
+        (size_t)ATT_WARPS * rw * bk + 3 * (size_t)ATT_WARPS * rw;
     return f * sizeof(float);
 }
 
@@ -107,20 +107,20 @@ __device__ __forceinline__ void attn_load_kv(const awqk_attn &a, int b, int hk, 
  * SPLIT: writes (max, sum, acc[hd]) of each row for chunk `chunk` into ws (see attn_combine). */
 template <int NI, int RW, int BK, bool SPLIT>
 __global__ void __launch_bounds__(ATT_THREADS, ATT_MIN_BLOCKS)
-attn_tile(awqk_attn a, int ntiles, int nchunk, int chunk_len, float *ws) {
+    attn_tile(awqk_attn a, int ntiles, int nchunk, int chunk_len, float *ws) {
     constexpr int BQ = ATT_WARPS * RW;
-    constexpr int GROUPS = 32 / BK; /* lane groups in the score mapping */
+    constexpr int GROUPS = 32 / BK;  /* lane groups in the score mapping */
     constexpr int RPL = RW / GROUPS; /* rows per lane in the score mapping */
     AWQK_SMEM(float, smem);
     const int hd = a.hd, group = a.H / a.Hkv, R = a.T * group;
     const attn_geom g = attn_geometry(hd, NI);
-    float *Qs = smem;                        /* [BQ][hdp]  */
-    float *Ks = Qs + BQ * g.hdp;             /* [BK][kst]  */
-    float *Vs = Ks + BK * g.kst;             /* [BK][vst]  */
-    float *Ps = Vs + BK * g.vst;             /* [warps][RW][BK] */
-    float *Al = Ps + ATT_WARPS * RW * BK;    /* [warps][RW] rescale factor of the current tile */
-    float *Ls = Al + ATT_WARPS * RW;         /* [warps][RW] final sums */
-    float *Ms = Ls + ATT_WARPS * RW;         /* [warps][RW] final maxima */
+    float *Qs = smem;                     /* [BQ][hdp]  */
+    float *Ks = Qs + BQ * g.hdp;          /* [BK][kst]  */
+    float *Vs = Ks + BK * g.kst;          /* [BK][vst]  */
+    float *Ps = Vs + BK * g.vst;          /* [warps][RW][BK] */
+    float *Al = Ps + ATT_WARPS * RW * BK; /* [warps][RW] rescale factor of the current tile */
+    float *Ls = Al + ATT_WARPS * RW;      /* [warps][RW] final sums */
+    float *Ms = Ls + ATT_WARPS * RW;      /* [warps][RW] final maxima */
 
     const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31;
     const int chunk = SPLIT ? (int)blockIdx.x % nchunk : 0;
@@ -182,7 +182,7 @@ attn_tile(awqk_attn a, int ntiles, int nchunk, int chunk_len, float *ws) {
         for (int i = 0; i < NI; i++) acc[k][i] = 0.0f;
 
     const bool vec = (hd & 3) == 0 && ((uintptr_t)a.k & 15) == 0 && ((uintptr_t)a.v & 15) == 0 &&
-                     ((a.k0 | a.k1 | a.k2 | a.v0 | a.v1 | a.v2) & 3) == 0;
+        ((a.k0 | a.k1 | a.k2 | a.v0 | a.v1 | a.v2) & 3) == 0;
     float *Pw = Ps + warp * RW * BK;
     float *Aw = Al + warp * RW;
 
@@ -291,8 +291,7 @@ attn_tile(awqk_attn a, int ntiles, int nchunk, int chunk_len, float *ws) {
 /* Merges the nchunk partials of every row (one warp per row): M = max m_c,
  * out = sum_c e^(m_c - M) acc_c / sum_c e^(m_c - M) l_c. Chunks that saw no key of the row have
  * m_c = -inf and weigh 0. */
-__global__ void __launch_bounds__(ATT_THREADS)
-attn_combine(awqk_attn a, int nchunk, const float *ws) {
+__global__ void __launch_bounds__(ATT_THREADS) attn_combine(awqk_attn a, int nchunk, const float *ws) {
     const int group = a.H / a.Hkv, R = a.T * group, hd = a.hd;
     const long long rows = (long long)a.B * a.Hkv * R;
     const int lane = threadIdx.x & 31, wpb = ATT_THREADS / 32;

@@ -16,9 +16,12 @@ __device__ __forceinline__ float awqk_ld(const void *p, int dt, long long i) {
 }
 /* Stores v rounded to nearest even into element i of a float tensor of dtype dt. */
 __device__ __forceinline__ void awqk_st(void *p, int dt, long long i, float v) {
-    if (dt == AWQK_F16) static_cast<uint16_t *>(p)[i] = awqk_f2h(v);
-    else if (dt == AWQK_BF16) static_cast<uint16_t *>(p)[i] = awqk_f2bf(v);
-    else static_cast<float *>(p)[i] = v;
+    if (dt == AWQK_F16)
+        static_cast<uint16_t *>(p)[i] = awqk_f2h(v);
+    else if (dt == AWQK_BF16)
+        static_cast<uint16_t *>(p)[i] = awqk_f2bf(v);
+    else
+        static_cast<float *>(p)[i] = v;
 }
 
 __device__ __forceinline__ float awqk_warp_sum(float v) {

@@ -12,30 +12,33 @@
 /* ---- GEMV ------------------------------------------------------------------------------------ */
 
 #define DN_GEMV_THREADS 128
-#define DN_GEMV_ROWS 2 /* weight rows (outputs) per warp */
+#define DN_GEMV_ROWS    2 /* weight rows (outputs) per warp */
 
 struct dn_gemv_args {
-    int          K, N;
+    int K, N;
     const float *x;
-    long long    ldx;
-    const void  *w;
-    long long    ldw;
-    const void  *bias;
-    int          bias_dt;
-    float       *y;
-    long long    ldy;
-    int          vec; /* w rows and x rows 16-byte aligned: 128-bit loads */
+    long long ldx;
+    const void *w;
+    long long ldw;
+    const void *bias;
+    int bias_dt;
+    float *y;
+    long long ldy;
+    int vec; /* w rows and x rows 16-byte aligned: 128-bit loads */
 };
 
 /* 8 consecutive weights of dtype WT from a 16-byte aligned address, as fp32 (F32: two loads). */
-template <int WT>
-__device__ __forceinline__ void dn_load8(const void *p, float v[8]) {
+template <int WT> __device__ __forceinline__ void dn_load8(const void *p, float v[8]) {
     if (WT == AWQK_F32) {
         const uint4 a = awqk_ldg128(p), b = awqk_ldg128(static_cast<const float *>(p) + 4);
-        v[0] = awqk_uint_as_float(a.x); v[1] = awqk_uint_as_float(a.y);
-        v[2] = awqk_uint_as_float(a.z); v[3] = awqk_uint_as_float(a.w);
-        v[4] = awqk_uint_as_float(b.x); v[5] = awqk_uint_as_float(b.y);
-        v[6] = awqk_uint_as_float(b.z); v[7] = awqk_uint_as_float(b.w);
+        v[0] = awqk_uint_as_float(a.x);
+        v[1] = awqk_uint_as_float(a.y);
+        v[2] = awqk_uint_as_float(a.z);
+        v[3] = awqk_uint_as_float(a.w);
+        v[4] = awqk_uint_as_float(b.x);
+        v[5] = awqk_uint_as_float(b.y);
+        v[6] = awqk_uint_as_float(b.z);
+        v[7] = awqk_uint_as_float(b.w);
     } else {
         const uint4 a = awqk_ldg128(p);
         const uint32_t u[4] = {a.x, a.y, a.z, a.w};
@@ -80,7 +83,8 @@ __global__ void __launch_bounds__(DN_GEMV_THREADS) awqk_dense_gemv_kernel(dn_gem
 #pragma unroll
             for (int m = 0; m < M; m++) {
                 const float *xr = a.x + (long long)m * a.ldx + k;
-                const float4 x0 = *reinterpret_cast<const float4 *>(xr), x1 = *reinterpret_cast<const float4 *>(xr + 4);
+                const float4 x0 = *reinterpret_cast<const float4 *>(xr),
+                             x1 = *reinterpret_cast<const float4 *>(xr + 4);
                 const float xv[8] = {x0.x, x0.y, x0.z, x0.w, x1.x, x1.y, x1.z, x1.w};
 #pragma unroll
                 for (int r = 0; r < DN_GEMV_ROWS; r++)
@@ -125,32 +129,34 @@ __global__ void __launch_bounds__(DN_GEMV_THREADS) awqk_dense_gemv_kernel(dn_gem
 
 /* ---- SIMT GEMM and Gram ---------------------------------------------------------------------- */
 
-#define DN_TILE 64     /* output tile 64 x 64 */
-#define DN_BK 16       /* k per step */
-#define DN_LDS 68      /* shared row stride in floats (64 + 4: rows stay 16-byte aligned) */
+#define DN_TILE    64  /* output tile 64 x 64 */
+#define DN_BK      16  /* k per step */
+#define DN_LDS     68  /* shared row stride in floats (64 + 4: rows stay 16-byte aligned) */
 #define DN_THREADS 256 /* 16 x 16 threads, 4 x 4 outputs each */
 
 struct dn_gemm_args {
-    int          M, N, K;
-    const float *x;    /* dense: (M, K); gram: (K, M) with M == N == C, K == n */
-    long long    ldx;
-    const void  *w;    /* dense: (N, K) of dtype WT; gram: unused (x again) */
-    long long    ldw;
-    const void  *bias;
-    int          bias_dt;
-    float       *y;
-    long long    ldy;
-    int          accumulate; /* gram: y += result */
+    int M, N, K;
+    const float *x; /* dense: (M, K); gram: (K, M) with M == N == C, K == n */
+    long long ldx;
+    const void *w; /* dense: (N, K) of dtype WT; gram: unused (x again) */
+    long long ldw;
+    const void *bias;
+    int bias_dt;
+    float *y;
+    long long ldy;
+    int accumulate; /* gram: y += result */
 };
 
 /* Loads a DN_TILE x DN_BK tile of op(P) (row i, column k) into S[k][i] (converted to fp32, zero
  * outside rows / K). KMAJOR: element (i, k) at p[i * ld + k] (rows of x or w, coalesced along k);
  * otherwise at p[k * ld + i] (columns of x for the Gram matrix, coalesced along i). */
 template <int WT, bool KMAJOR>
-__device__ __forceinline__ void dn_load_tile(float *S, const void *p, long long ld, int i0, int rows, int k0, int K) {
+__device__ __forceinline__ void dn_load_tile(float *S, const void *p, long long ld, int i0, int rows, int k0,
+                                             int K) {
 #pragma unroll
     for (int e = threadIdx.x; e < DN_TILE * DN_BK; e += DN_THREADS) {
-        const int kk = KMAJOR ? (e & (DN_BK - 1)) : (e / DN_TILE), ii = KMAJOR ? (e / DN_BK) : (e & (DN_TILE - 1));
+        const int kk = KMAJOR ? (e & (DN_BK - 1)) : (e / DN_TILE),
+                  ii = KMAJOR ? (e / DN_BK) : (e & (DN_TILE - 1));
         const int i = i0 + ii, k = k0 + kk;
         float v = 0.0f;
         if (i < rows && k < K) v = awqk_ld(p, WT, KMAJOR ? (long long)i * ld + k : (long long)k * ld + i);

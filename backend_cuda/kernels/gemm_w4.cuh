@@ -18,7 +18,7 @@
 #include "common.cuh"
 
 /* Nibble slot i of a packed word holds logical column W4_ORDER(i) of its 8 (awq_pack.h). */
-#define W4_ORDER(i) ((i) < 4 ? 2 * (i) : 2 * (i) - 7)
+#define W4_ORDER(i) ((i) < 4 ? 2 * (i) : 2 * (i)-7)
 
 /* ---- dequantization helpers ------------------------------------------------------------------ */
 
@@ -26,11 +26,10 @@
  * one lop3 puts nibble slot I of w (slots 4..7 from hi = w >> 16) into the mantissa of 2^23, giving
  * exactly 2^23 + q * 2^P with P = 4 * (I & 3). No shifts for slots 0-3, one shift per word for
  * 4-7, no int->float conversion. (f - (2^23 + z * 2^P)) * (s * 2^-P) == (q - z) * s exactly. */
-template <int I>
-__device__ __forceinline__ float w4_mag(uint32_t w, uint32_t hi) {
+template <int I> __device__ __forceinline__ float w4_mag(uint32_t w, uint32_t hi) {
     return awqk_uint_as_float(awqk_lop3<0xea>(I < 4 ? w : hi, 0xfu << (4 * (I & 3)), 0x4b000000u));
 }
-#define W4_MAG_P(i) (4 * ((i) & 3))
+#define W4_MAG_P(i) (4 * ((i)&3))
 
 /* AutoAWQ / FasterTransformer int4 -> fp16 (dequantize.cuh): with the [0,2,4,6,1,3,5,7] packing,
  * h[p] = (q of column 2p, q of column 2p + 1) as an fp16 pair, exact (0..15). (a & b) | c with
@@ -62,9 +61,14 @@ __device__ __forceinline__ void w4_dequant8_f16(uint32_t qw, uint32_t zw, uint4 
 __device__ __forceinline__ void w4_group_consts(uint32_t zw, uint4 sc, float zf[8], float sf[8]) {
     const uint32_t zhi = zw >> 16;
     const uint32_t s2[4] = {sc.x, sc.y, sc.z, sc.w};
-    zf[0] = w4_mag<0>(zw, zhi); zf[1] = w4_mag<1>(zw, zhi); zf[2] = w4_mag<2>(zw, zhi);
-    zf[3] = w4_mag<3>(zw, zhi); zf[4] = w4_mag<4>(zw, zhi); zf[5] = w4_mag<5>(zw, zhi);
-    zf[6] = w4_mag<6>(zw, zhi); zf[7] = w4_mag<7>(zw, zhi);
+    zf[0] = w4_mag<0>(zw, zhi);
+    zf[1] = w4_mag<1>(zw, zhi);
+    zf[2] = w4_mag<2>(zw, zhi);
+    zf[3] = w4_mag<3>(zw, zhi);
+    zf[4] = w4_mag<4>(zw, zhi);
+    zf[5] = w4_mag<5>(zw, zhi);
+    zf[6] = w4_mag<6>(zw, zhi);
+    zf[7] = w4_mag<7>(zw, zhi);
 #pragma unroll
     for (int i = 0; i < 8; i++) {
         const int c = W4_ORDER(i);
@@ -74,7 +78,8 @@ __device__ __forceinline__ void w4_group_consts(uint32_t zw, uint4 sc, float zf[
 }
 
 /* The 8 exact fp32 weights of one packed word, in slot order: w[i] = (q_i - z_i) * s_i. */
-__device__ __forceinline__ void w4_dequant8_f32(uint32_t qw, const float zf[8], const float sf[8], float w[8]) {
+__device__ __forceinline__ void w4_dequant8_f32(uint32_t qw, const float zf[8], const float sf[8],
+                                                float w[8]) {
     const uint32_t hi = qw >> 16;
     w[0] = (w4_mag<0>(qw, hi) - zf[0]) * sf[0];
     w[1] = (w4_mag<1>(qw, hi) - zf[1]) * sf[1];
@@ -90,13 +95,17 @@ __device__ __forceinline__ void w4_dequant8_f32(uint32_t qw, const float zf[8], 
  * columns 1, 3, 5, 7), same magic-number arithmetic as above with h a run-time value. */
 __device__ __forceinline__ void w4_group_consts4(uint32_t zw, uint4 sc, int h, float zf[4], float sf[4]) {
     const uint32_t zs = h ? zw >> 16 : zw, sh = h ? 16u : 0u;
-    zf[0] = w4_mag<0>(zs, zs); zf[1] = w4_mag<1>(zs, zs); zf[2] = w4_mag<2>(zs, zs); zf[3] = w4_mag<3>(zs, zs);
+    zf[0] = w4_mag<0>(zs, zs);
+    zf[1] = w4_mag<1>(zs, zs);
+    zf[2] = w4_mag<2>(zs, zs);
+    zf[3] = w4_mag<3>(zs, zs);
     sf[0] = awqk_h2f((uint16_t)((sc.x >> sh) & 0xffffu));
     sf[1] = awqk_h2f((uint16_t)((sc.y >> sh) & 0xffffu)) * (1.0f / 16.0f);
     sf[2] = awqk_h2f((uint16_t)((sc.z >> sh) & 0xffffu)) * (1.0f / 256.0f);
     sf[3] = awqk_h2f((uint16_t)((sc.w >> sh) & 0xffffu)) * (1.0f / 4096.0f);
 }
-__device__ __forceinline__ void w4_dequant4_f32(uint32_t qw, int h, const float zf[4], const float sf[4], float w[4]) {
+__device__ __forceinline__ void w4_dequant4_f32(uint32_t qw, int h, const float zf[4], const float sf[4],
+                                                float w[4]) {
     const uint32_t q = h ? qw >> 16 : qw;
     w[0] = (w4_mag<0>(q, q) - zf[0]) * sf[0];
     w[1] = (w4_mag<1>(q, q) - zf[1]) * sf[1];
@@ -106,27 +115,27 @@ __device__ __forceinline__ void w4_dequant4_f32(uint32_t qw, int h, const float 
 
 /* ---- GEMV (M = 1..8) ------------------------------------------------------------------------- */
 
-#define W4_GEMV_THREADS 128
-#define W4_GEMV_WARPS (W4_GEMV_THREADS / 32)
+#define W4_GEMV_THREADS    128
+#define W4_GEMV_WARPS      (W4_GEMV_THREADS / 32)
 #define W4_GEMV_CANON_COLS 32 /* word columns per block on the canonical layout (one per lane) */
 
 struct w4_gemv_one {
-    const int32_t  *qw;      /* canonical (K, N/8) */
-    const int32_t  *qz;      /* (K/gs, N/8) */
-    const uint16_t *sc;      /* (K/gs, N) */
-    const int32_t  *prep;    /* (N/8, K) or NULL */
-    float          *y;
-    long long       ldy;
-    const void     *bias;
-    int             bias_dt;
-    int             N;
-    int             nblk;    /* blocks of this weight */
+    const int32_t *qw;   /* canonical (K, N/8) */
+    const int32_t *qz;   /* (K/gs, N/8) */
+    const uint16_t *sc;  /* (K/gs, N) */
+    const int32_t *prep; /* (N/8, K) or NULL */
+    float *y;
+    long long ldy;
+    const void *bias;
+    int bias_dt;
+    int N;
+    int nblk; /* blocks of this weight */
 };
 struct w4_gemv_args {
-    int          nw, K, gs;
+    int nw, K, gs;
     const float *x;
-    int          ldx;    /* (M - 1) * ldx + K < 2^31 */
-    w4_gemv_one  w[3];
+    int ldx; /* (M - 1) * ldx + K < 2^31 */
+    w4_gemv_one w[3];
 };
 
 /* Dynamic shared memory of the GEMV for M rows on the canonical or the prepared layout. */
@@ -138,8 +147,7 @@ static inline size_t w4_gemv_smem(int M, bool canonical) {
 /* Reduce-scatter of acc[m][slot] over a warp: 9 M shuffles instead of 40 M for eight butterflies.
  * Afterwards acc[m][0] of every lane holds the warp's sum for slot 4 b16 + 2 b8 + b4 (the lane's
  * bits 4, 3, 2). Indices stay compile-time (no local memory). */
-template <int M>
-__device__ __forceinline__ int w4_warp_reduce_scatter(float (&acc)[M][8], int lane) {
+template <int M> __device__ __forceinline__ int w4_warp_reduce_scatter(float (&acc)[M][8], int lane) {
     const bool b16 = lane & 16, b8 = lane & 8, b4 = lane & 4;
 #pragma unroll
     for (int m = 0; m < M; m++) {
@@ -164,8 +172,7 @@ __device__ __forceinline__ int w4_warp_reduce_scatter(float (&acc)[M][8], int la
 }
 /* The same for 4-slot threads (lane bit 0 = the half h, see w4_group_consts4): reduce-scatter over
  * bits 4 and 3, butterflies over bits 2 and 1; returns the slot 4 h + 2 b16 + b8 of acc[m][0]. */
-template <int M>
-__device__ __forceinline__ int w4_warp_reduce_scatter(float (&acc)[M][4], int lane) {
+template <int M> __device__ __forceinline__ int w4_warp_reduce_scatter(float (&acc)[M][4], int lane) {
     const bool b16 = lane & 16, b8 = lane & 8;
 #pragma unroll
     for (int m = 0; m < M; m++) {
@@ -186,7 +193,8 @@ __device__ __forceinline__ int w4_warp_reduce_scatter(float (&acc)[M][4], int la
 
 /* acc[m][i] += x[m][k] * w[i] for the rows of x. */
 template <int M, int S>
-__device__ __forceinline__ void w4_fma_rows(float (&acc)[M][S], const float *w, const float *x, int ldx, int k) {
+__device__ __forceinline__ void w4_fma_rows(float (&acc)[M][S], const float *w, const float *x, int ldx,
+                                            int k) {
 #pragma unroll
     for (int m = 0; m < M; m++) {
         const float xv = x[m * ldx + k]; /* 32-bit offsets (the launcher checks they fit): fewer registers */
@@ -203,8 +211,8 @@ __device__ __forceinline__ void w4_fma_rows(float (&acc)[M][S], const float *w, 
  * stay within 128 registers. */
 template <int M>
 __device__ __forceinline__ void w4_gemv_prepared(const w4_gemv_args &a, const w4_gemv_one &w, int j) {
-    constexpr int SPT = M <= 4 ? 8 : 4;  /* slots per thread */
-    constexpr int TPC = 8 / SPT;         /* threads per chunk */
+    constexpr int SPT = M <= 4 ? 8 : 4; /* slots per thread */
+    constexpr int TPC = 8 / SPT;        /* threads per chunk */
     constexpr int CSTEP = W4_GEMV_THREADS / TPC;
     AWQK_SMEM(float, red); /* [warp][m][slot] */
     const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5, h = TPC == 2 ? (tid & 1) : 0;
@@ -284,8 +292,8 @@ __device__ __forceinline__ void w4_gemv_canonical(const w4_gemv_args &a, const w
     if (active) {
         for (int g = warp; g < G; g += W4_GEMV_WARPS) {
             float zf[8], sf[8], wv[8];
-            w4_group_consts((uint32_t)w.qz[(long long)g * nwc + j], awqk_ldg128(w.sc + (long long)g * w.N + 8 * j),
-                            zf, sf);
+            w4_group_consts((uint32_t)w.qz[(long long)g * nwc + j],
+                            awqk_ldg128(w.sc + (long long)g * w.N + 8 * j), zf, sf);
             const int32_t *q = w.qw + (long long)g * gs * nwc + j;
             for (int k = g * gs; k < (g + 1) * gs; k++, q += nwc) {
                 w4_dequant8_f32((uint32_t)*q, zf, sf, wv);
@@ -325,13 +333,16 @@ __global__ void __launch_bounds__(W4_GEMV_THREADS, 4) awqk_w4_gemv_kernel(w4_gem
     int b = blockIdx.x, i = 0;
     while (i < a.nw - 1 && b >= a.w[i].nblk) b -= a.w[i++].nblk;
     const w4_gemv_one &w = a.w[i];
-    if (PREP) w4_gemv_prepared<M>(a, w, b);
-    else w4_gemv_canonical<M>(a, w, b * W4_GEMV_CANON_COLS);
+    if (PREP)
+        w4_gemv_prepared<M>(a, w, b);
+    else
+        w4_gemv_canonical<M>(a, w, b * W4_GEMV_CANON_COLS);
 }
 
 /* Repack for the GEMV: prep (N/8, K) = qweight (K, N/8) transposed, through a 32 x 33 tile in
  * shared memory so both sides are coalesced. Block (32, 8). */
-__global__ void __launch_bounds__(256) awqk_w4_prepare_kernel(const int32_t *qw, int32_t *prep, int K, int nwc) {
+__global__ void __launch_bounds__(256)
+    awqk_w4_prepare_kernel(const int32_t *qw, int32_t *prep, int K, int nwc) {
     AWQK_SMEM(int32_t, t); /* [32][33] */
     const int k0 = blockIdx.y * 32, j0 = blockIdx.x * 32, tx = threadIdx.x, ty = threadIdx.y;
     for (int r = ty; r < 32; r += 8)
@@ -344,9 +355,9 @@ __global__ void __launch_bounds__(256) awqk_w4_prepare_kernel(const int32_t *qw,
 /* dst[k][n] = fp16((q - z) * s) for rows k0 .. k0 + nk - 1 (AutoAWQ dequantize_weights_cuda; the
  * same fp16 rounding as the Tensor-Core GEMM). One thread per packed word; 16-byte stores when
  * dst rows are 16-byte aligned (vec). */
-__global__ void __launch_bounds__(256) awqk_w4_dequant_kernel(const int32_t *qw, const int32_t *qz, const uint16_t *sc,
-                                                              int N, int gs, int k0, int nk, uint16_t *dst,
-                                                              long long ld, int vec) {
+__global__ void __launch_bounds__(256)
+    awqk_w4_dequant_kernel(const int32_t *qw, const int32_t *qz, const uint16_t *sc, int N, int gs, int k0,
+                           int nk, uint16_t *dst, long long ld, int vec) {
     const int nwc = N / 8;
     const long long e = (long long)blockIdx.x * blockDim.x + threadIdx.x;
     if (e >= (long long)nk * nwc) return;
@@ -369,24 +380,24 @@ __global__ void __launch_bounds__(256) awqk_w4_dequant_kernel(const int32_t *qw,
 /* ---- Tensor-Core GEMM ------------------------------------------------------------------------ */
 
 #define W4TC_THREADS 128
-#define W4TC_BN 128        /* output columns per block; each of the 4 warps owns 32 */
-#define W4TC_BK 32         /* k per pipeline stage */
-#define W4TC_AS 40         /* fp16 row stride of the A tile: 32 + 8 pad (ldmatrix conflict-free) */
-#define W4TC_BS 136        /* fp16 row stride of the dequantized B tile: 128 + 8 */
-#define W4TC_GMAX 4        /* groups one 32-row k tile can touch (gs >= 8, tiles 32-aligned) */
-#define W4TC_QW (W4TC_BN / 8)
+#define W4TC_BN      128 /* output columns per block; each of the 4 warps owns 32 */
+#define W4TC_BK      32  /* k per pipeline stage */
+#define W4TC_AS      40  /* fp16 row stride of the A tile: 32 + 8 pad (ldmatrix conflict-free) */
+#define W4TC_BS      136 /* fp16 row stride of the dequantized B tile: 128 + 8 */
+#define W4TC_GMAX    4   /* groups one 32-row k tile can touch (gs >= 8, tiles 32-aligned) */
+#define W4TC_QW      (W4TC_BN / 8)
 
 struct w4_gemm_args {
-    const uint16_t *xh;      /* (M, K) fp16, row stride K (workspace) */
-    const int32_t  *qw, *qz; /* canonical layout */
+    const uint16_t *xh;     /* (M, K) fp16, row stride K (workspace) */
+    const int32_t *qw, *qz; /* canonical layout */
     const uint16_t *sc;
-    float          *y;
-    long long       ldy;
-    const void     *bias;
-    int             bias_dt;
-    float          *part;    /* splits > 1: (splits, M, N) fp32 partial sums */
-    int             M, K, N, gs, splits, nkt;
-    int             aligned; /* N % 32 == 0: qweight/qzeros rows 16-byte aligned, cp.async for them */
+    float *y;
+    long long ldy;
+    const void *bias;
+    int bias_dt;
+    float *part; /* splits > 1: (splits, M, N) fp32 partial sums */
+    int M, K, N, gs, splits, nkt;
+    int aligned; /* N % 32 == 0: qweight/qzeros rows 16-byte aligned, cp.async for them */
 };
 
 /* Bytes of one pipeline stage and of the whole dynamic shared memory of the kernel. */
@@ -399,20 +410,24 @@ __host__ __device__ constexpr int w4tc_smem(bool sm80, int BM) {
 }
 
 /* 16 bytes global -> shared: cp.async (zero-filled when !pred) on sm80, a plain copy on sm75. */
-template <bool SM80>
-__device__ __forceinline__ void w4tc_copy16(void *dst, const void *src, bool pred) {
-    if (SM80) awqk_cp_async16_zfill(dst, src, pred);
-    else *reinterpret_cast<uint4 *>(dst) = pred ? *reinterpret_cast<const uint4 *>(src) : make_uint4(0u, 0u, 0u, 0u);
+template <bool SM80> __device__ __forceinline__ void w4tc_copy16(void *dst, const void *src, bool pred) {
+    if (SM80)
+        awqk_cp_async16_zfill(dst, src, pred);
+    else
+        *reinterpret_cast<uint4 *>(dst) =
+            pred ? *reinterpret_cast<const uint4 *>(src) : make_uint4(0u, 0u, 0u, 0u);
 }
 
 /* Issues the copies of k tile kt into a stage: A (BM x 32 fp16 of x), the packed words (32 x 16),
  * and the scales / zero words of the groups the tile touches. Outside M, N, K: zeros. */
 template <bool SM80, int BM>
-__device__ __forceinline__ void w4tc_load_stage(const w4_gemm_args &a, unsigned char *st, int kt, int m0, int n0) {
+__device__ __forceinline__ void w4tc_load_stage(const w4_gemm_args &a, unsigned char *st, int kt, int m0,
+                                                int n0) {
     uint16_t *As = reinterpret_cast<uint16_t *>(st);
     uint32_t *Qs = reinterpret_cast<uint32_t *>(st + BM * W4TC_AS * 2);
     uint16_t *Ss = reinterpret_cast<uint16_t *>(st + BM * W4TC_AS * 2 + W4TC_BK * W4TC_QW * 4);
-    uint32_t *Zs = reinterpret_cast<uint32_t *>(st + BM * W4TC_AS * 2 + W4TC_BK * W4TC_QW * 4 + W4TC_GMAX * W4TC_BN * 2);
+    uint32_t *Zs =
+        reinterpret_cast<uint32_t *>(st + BM * W4TC_AS * 2 + W4TC_BK * W4TC_QW * 4 + W4TC_GMAX * W4TC_BN * 2);
     const int tid = threadIdx.x, k0 = kt * W4TC_BK, nwc = a.N / 8, j0 = n0 / 8;
 #pragma unroll
     for (int c = tid; c < BM * 4; c += W4TC_THREADS) { /* A: 4 chunks of 8 fp16 per row */
@@ -455,12 +470,12 @@ __device__ __forceinline__ void w4tc_load_stage(const w4_gemm_args &a, unsigned 
  * thread t handles word column t % 16 of rows t / 16 + 8 i. Rows at or beyond K become zeros (x
  * is zero there too, but garbage * 0 could be NaN). */
 template <int BM>
-__device__ __forceinline__ void w4tc_dequant_stage(const w4_gemm_args &a, const unsigned char *st, uint16_t *Bs,
-                                                   int kt) {
+__device__ __forceinline__ void w4tc_dequant_stage(const w4_gemm_args &a, const unsigned char *st,
+                                                   uint16_t *Bs, int kt) {
     const uint32_t *Qs = reinterpret_cast<const uint32_t *>(st + BM * W4TC_AS * 2);
     const uint16_t *Ss = reinterpret_cast<const uint16_t *>(st + BM * W4TC_AS * 2 + W4TC_BK * W4TC_QW * 4);
-    const uint32_t *Zs =
-        reinterpret_cast<const uint32_t *>(st + BM * W4TC_AS * 2 + W4TC_BK * W4TC_QW * 4 + W4TC_GMAX * W4TC_BN * 2);
+    const uint32_t *Zs = reinterpret_cast<const uint32_t *>(st + BM * W4TC_AS * 2 + W4TC_BK * W4TC_QW * 4 +
+                                                            W4TC_GMAX * W4TC_BN * 2);
     const int tid = threadIdx.x, wc = tid % W4TC_QW, r0 = tid / W4TC_QW, k0 = kt * W4TC_BK;
     const int g0 = k0 / a.gs;
     int gi = (k0 + r0) / a.gs - g0;
@@ -468,7 +483,10 @@ __device__ __forceinline__ void w4tc_dequant_stage(const w4_gemm_args &a, const 
 #pragma unroll
     for (int i = 0; i < W4TC_BK / (W4TC_THREADS / W4TC_QW); i++) {
         const int r = r0 + i * (W4TC_THREADS / W4TC_QW), k = k0 + r;
-        while (k >= gend) { gi++; gend += a.gs; } /* at most once per step (gs >= 8) */
+        while (k >= gend) {
+            gi++;
+            gend += a.gs;
+        } /* at most once per step (gs >= 8) */
         uint32_t h[4] = {0u, 0u, 0u, 0u};
         if (k < a.K)
             w4_dequant8_f16(Qs[r * W4TC_QW + wc], Zs[gi * W4TC_QW + wc],
@@ -491,7 +509,8 @@ __global__ void __launch_bounds__(W4TC_THREADS) awqk_w4_gemm_tc_kernel(w4_gemm_a
     uint16_t *Bs = reinterpret_cast<uint16_t *>(smem + S * SB);
     const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
     const int n0 = blockIdx.x * W4TC_BN, m0 = blockIdx.y * BM, z = blockIdx.z;
-    const int kt0 = (int)((long long)z * a.nkt / a.splits), kt1 = (int)((long long)(z + 1) * a.nkt / a.splits);
+    const int kt0 = (int)((long long)z * a.nkt / a.splits),
+              kt1 = (int)((long long)(z + 1) * a.nkt / a.splits);
     const int nt = kt1 - kt0;
 
     float acc[FM][4][4];
@@ -509,8 +528,9 @@ __global__ void __launch_bounds__(W4TC_THREADS) awqk_w4_gemm_tc_kernel(w4_gemm_a
     }
     for (int t = 0; t < nt; t++) {
         if (SM80) awqk_cp_async_wait<S - 2>(); /* this thread's copies of tile t have landed */
-        __syncthreads(); /* everyone's copies visible; everyone done with tile t - 1 */
-        if (t + S - 1 < nt) w4tc_load_stage<SM80, BM>(a, smem + ((t + S - 1) % S) * SB, kt0 + t + S - 1, m0, n0);
+        __syncthreads();                       /* everyone's copies visible; everyone done with tile t - 1 */
+        if (t + S - 1 < nt)
+            w4tc_load_stage<SM80, BM>(a, smem + ((t + S - 1) % S) * SB, kt0 + t + S - 1, m0, n0);
         if (SM80) awqk_cp_async_commit();
         const unsigned char *st = smem + (t % S) * SB;
         w4tc_dequant_stage<BM>(a, st, Bs, kt0 + t);
@@ -520,10 +540,12 @@ __global__ void __launch_bounds__(W4TC_THREADS) awqk_w4_gemm_tc_kernel(w4_gemm_a
         for (int kk = 0; kk < W4TC_BK; kk += 16) {
             uint32_t af[FM][4], bf[2][4];
 #pragma unroll
-            for (int f = 0; f < FM; f++) awqk_ldsm_x4(af[f], As + (f * 16 + (lane & 15)) * W4TC_AS + kk + (lane >> 4) * 8);
+            for (int f = 0; f < FM; f++)
+                awqk_ldsm_x4(af[f], As + (f * 16 + (lane & 15)) * W4TC_AS + kk + (lane >> 4) * 8);
 #pragma unroll
             for (int h = 0; h < 2; h++)
-                awqk_ldsm_x4_trans(bf[h], Bs + (kk + (lane & 15)) * W4TC_BS + warp * 32 + h * 16 + (lane >> 4) * 8);
+                awqk_ldsm_x4_trans(bf[h],
+                                   Bs + (kk + (lane & 15)) * W4TC_BS + warp * 32 + h * 16 + (lane >> 4) * 8);
 #pragma unroll
             for (int f = 0; f < FM; f++)
 #pragma unroll
@@ -564,7 +586,8 @@ __global__ void __launch_bounds__(W4TC_THREADS) awqk_w4_gemm_tc_kernel(w4_gemm_a
                     yr[0] = v0 + b0;
                     yr[1] = v1 + b1;
                 } else {
-                    *reinterpret_cast<float2 *>(a.part + ((long long)z * a.M + m) * a.N + n) = make_float2(v0, v1);
+                    *reinterpret_cast<float2 *>(a.part + ((long long)z * a.M + m) * a.N + n) =
+                        make_float2(v0, v1);
                 }
             }
     }
@@ -572,8 +595,8 @@ __global__ void __launch_bounds__(W4TC_THREADS) awqk_w4_gemm_tc_kernel(w4_gemm_a
 
 /* x (M, K) F32 -> xh (M, K) fp16 rounded to nearest even: the A operand of the GEMM (AutoAWQ and
  * vLLM take fp16 activations; here the cast is one small pass into the workspace). */
-__global__ void __launch_bounds__(256) awqk_w4_gemm_xh_kernel(const float *x, long long ldx, int M, int K,
-                                                             uint16_t *xh) {
+__global__ void __launch_bounds__(256)
+    awqk_w4_gemm_xh_kernel(const float *x, long long ldx, int M, int K, uint16_t *xh) {
     const long long e = (long long)blockIdx.x * blockDim.x + threadIdx.x;
     if (e >= (long long)M * K) return;
     const int m = (int)(e / K), k = (int)(e % K);
@@ -582,9 +605,9 @@ __global__ void __launch_bounds__(256) awqk_w4_gemm_xh_kernel(const float *x, lo
 
 /* Split-K reduction: y = sum over splits of the partials, in split order (deterministic), + bias
  * (AutoAWQ's split-K partials summed by a separate pass, there torch's .sum(0)). */
-__global__ void __launch_bounds__(256) awqk_w4_gemm_reduce_kernel(const float *part, int splits, int M, int N,
-                                                                 float *y, long long ldy, const void *bias,
-                                                                 int bias_dt) {
+__global__ void __launch_bounds__(256)
+    awqk_w4_gemm_reduce_kernel(const float *part, int splits, int M, int N, float *y, long long ldy,
+                               const void *bias, int bias_dt) {
     const long long e = (long long)blockIdx.x * blockDim.x + threadIdx.x;
     const long long MN = (long long)M * N;
     if (e >= MN) return;

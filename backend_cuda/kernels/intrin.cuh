@@ -43,16 +43,20 @@
 
 #define AWQK_DEV __device__ __forceinline__
 
-#define AWQK_SMEM(type, name)                                   \
+#define AWQK_SMEM(type, name)                                    \
     extern __shared__ __align__(128) unsigned char awqk_smem_[]; \
     type *name = reinterpret_cast<type *>(awqk_smem_)
 
 /* ---- fp16 / bf16 scalars (round to nearest even) ----------------------------------------- */
 AWQK_DEV float awqk_h2f(uint16_t h) {
-    float f; asm("cvt.f32.f16 %0, %1;" : "=f"(f) : "h"(h)); return f;
+    float f;
+    asm("cvt.f32.f16 %0, %1;" : "=f"(f) : "h"(h));
+    return f;
 }
 AWQK_DEV uint16_t awqk_f2h(float f) {
-    uint16_t h; asm("cvt.rn.f16.f32 %0, %1;" : "=h"(h) : "f"(f)); return h;
+    uint16_t h;
+    asm("cvt.rn.f16.f32 %0, %1;" : "=h"(h) : "f"(f));
+    return h;
 }
 AWQK_DEV float awqk_bf2f(uint16_t b) { return __uint_as_float((uint32_t)b << 16); }
 AWQK_DEV uint16_t awqk_f2bf(float f) {
@@ -66,16 +70,24 @@ AWQK_DEV float awqk_uint_as_float(uint32_t u) { return __uint_as_float(u); }
 
 /* ---- half2 arithmetic on uint32_t (one rounding per operation, as PTX f16x2) -------------- */
 AWQK_DEV uint32_t awqk_hadd2(uint32_t a, uint32_t b) {
-    uint32_t r; asm("add.rn.f16x2 %0, %1, %2;" : "=r"(r) : "r"(a), "r"(b)); return r;
+    uint32_t r;
+    asm("add.rn.f16x2 %0, %1, %2;" : "=r"(r) : "r"(a), "r"(b));
+    return r;
 }
 AWQK_DEV uint32_t awqk_hsub2(uint32_t a, uint32_t b) {
-    uint32_t r; asm("sub.rn.f16x2 %0, %1, %2;" : "=r"(r) : "r"(a), "r"(b)); return r;
+    uint32_t r;
+    asm("sub.rn.f16x2 %0, %1, %2;" : "=r"(r) : "r"(a), "r"(b));
+    return r;
 }
 AWQK_DEV uint32_t awqk_hmul2(uint32_t a, uint32_t b) {
-    uint32_t r; asm("mul.rn.f16x2 %0, %1, %2;" : "=r"(r) : "r"(a), "r"(b)); return r;
+    uint32_t r;
+    asm("mul.rn.f16x2 %0, %1, %2;" : "=r"(r) : "r"(a), "r"(b));
+    return r;
 }
 AWQK_DEV uint32_t awqk_hfma2(uint32_t a, uint32_t b, uint32_t c) {
-    uint32_t r; asm("fma.rn.f16x2 %0, %1, %2, %3;" : "=r"(r) : "r"(a), "r"(b), "r"(c)); return r;
+    uint32_t r;
+    asm("fma.rn.f16x2 %0, %1, %2, %3;" : "=r"(r) : "r"(a), "r"(b), "r"(c));
+    return r;
 }
 /* (lo, hi) floats -> half2, each rounded to nearest even */
 AWQK_DEV uint32_t awqk_f2_to_h2(float lo, float hi) {
@@ -87,9 +99,10 @@ AWQK_DEV float2 awqk_h2_to_f2(uint32_t h) {
 
 /* ---- bit operations ----------------------------------------------------------------------- */
 /* lop3.b32: result bit i = (LUT >> ((a_i << 2) | (b_i << 1) | c_i)) & 1 */
-template <int LUT>
-AWQK_DEV uint32_t awqk_lop3(uint32_t a, uint32_t b, uint32_t c) {
-    uint32_t r; asm("lop3.b32 %0, %1, %2, %3, %4;" : "=r"(r) : "r"(a), "r"(b), "r"(c), "n"(LUT)); return r;
+template <int LUT> AWQK_DEV uint32_t awqk_lop3(uint32_t a, uint32_t b, uint32_t c) {
+    uint32_t r;
+    asm("lop3.b32 %0, %1, %2, %3, %4;" : "=r"(r) : "r"(a), "r"(b), "r"(c), "n"(LUT));
+    return r;
 }
 
 /* ---- shared memory address + ldmatrix (PTX ISA "ldmatrix"; sm_75+) ------------------------ */
@@ -99,19 +112,23 @@ AWQK_DEV uint32_t awqk_smem_u32(const void *p) { return (uint32_t)__cvta_generic
  * M_m[2(l%4)+1][l/4]}. x2: matrices 0,1 from lanes 0..15 (addresses of lanes 16..31 ignored). */
 AWQK_DEV void awqk_ldsm_x4(uint32_t r[4], const void *p) {
     asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];"
-                 : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3]) : "r"(awqk_smem_u32(p)));
+                 : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+                 : "r"(awqk_smem_u32(p)));
 }
 AWQK_DEV void awqk_ldsm_x4_trans(uint32_t r[4], const void *p) {
     asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];"
-                 : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3]) : "r"(awqk_smem_u32(p)));
+                 : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+                 : "r"(awqk_smem_u32(p)));
 }
 AWQK_DEV void awqk_ldsm_x2(uint32_t r[2], const void *p) {
     asm volatile("ldmatrix.sync.aligned.m8n8.x2.shared.b16 {%0,%1}, [%2];"
-                 : "=r"(r[0]), "=r"(r[1]) : "r"(awqk_smem_u32(p)));
+                 : "=r"(r[0]), "=r"(r[1])
+                 : "r"(awqk_smem_u32(p)));
 }
 AWQK_DEV void awqk_ldsm_x2_trans(uint32_t r[2], const void *p) {
     asm volatile("ldmatrix.sync.aligned.m8n8.x2.trans.shared.b16 {%0,%1}, [%2];"
-                 : "=r"(r[0]), "=r"(r[1]) : "r"(awqk_smem_u32(p)));
+                 : "=r"(r[0]), "=r"(r[1])
+                 : "r"(awqk_smem_u32(p)));
 }
 
 /* ---- tensor cores --------------------------------------------------------------------------
@@ -168,8 +185,7 @@ AWQK_DEV void awqk_cp_async_commit() {
     asm volatile("cp.async.commit_group;" ::);
 #endif
 }
-template <int N>
-AWQK_DEV void awqk_cp_async_wait() {
+template <int N> AWQK_DEV void awqk_cp_async_wait() {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
     asm volatile("cp.async.wait_group %0;" ::"n"(N));
 #endif
@@ -186,9 +202,8 @@ AWQK_DEV uint4 awqk_ldg128(const void *p) { return __ldg(reinterpret_cast<const 
  * returns from the enclosing launcher: 0, or -1 with kc->err set ("name: <cuda error>"). kern
  * may be a template instance in parentheses or a function pointer variable. */
 #ifdef AWQ_CUDA_EMU
-#define AWQK_LAUNCH(kc, name, kern, grid, block, smem, ...)                                 \
-    return emu_launch_kernel((kc), (name), (grid), (block), (size_t)(smem),                 \
-                             [=]() { kern(__VA_ARGS__); })
+#define AWQK_LAUNCH(kc, name, kern, grid, block, smem, ...) \
+    return emu_launch_kernel((kc), (name), (grid), (block), (size_t)(smem), [=]() { kern(__VA_ARGS__); })
 #else
 #define AWQK_LAUNCH(kc, name, kern, grid, block, smem, ...)                                 \
     do {                                                                                    \

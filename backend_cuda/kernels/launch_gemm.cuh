@@ -32,8 +32,8 @@ extern "C" size_t awqk_w4_prepared_bytes(int K, int N, int gs) {
 
 static int gk_launch_prepare(awqk_ctx *kc, const int32_t *qw, int32_t *dst, int K, int nwc) {
     dim3 grid(gk_blocks(nwc, 32), gk_blocks(K, 32)), block(32, 8);
-    AWQK_LAUNCH(kc, "awqk_w4_prepare", awqk_w4_prepare_kernel, grid, block, 32 * 33 * sizeof(int32_t), qw, dst, K,
-                nwc);
+    AWQK_LAUNCH(kc, "awqk_w4_prepare", awqk_w4_prepare_kernel, grid, block, 32 * 33 * sizeof(int32_t), qw,
+                dst, K, nwc);
 }
 
 extern "C" int awqk_w4_prepare(awqk_ctx *kc, const awqk_w4 *w, void *dst) {
@@ -47,8 +47,7 @@ static int gk_launch_w4_gemv_m(awqk_ctx *kc, const w4_gemv_args &a, unsigned nbl
     AWQK_LAUNCH(kc, "awqk_w4_gemv", (awqk_w4_gemv_kernel<M, PREP>), dim3(nblk), dim3(W4_GEMV_THREADS),
                 w4_gemv_smem(M, !PREP), a);
 }
-template <bool PREP>
-static int gk_launch_w4_gemv(awqk_ctx *kc, int M, const w4_gemv_args &a, unsigned nblk) {
+template <bool PREP> static int gk_launch_w4_gemv(awqk_ctx *kc, int M, const w4_gemv_args &a, unsigned nblk) {
     switch (M) {
     case 1: return gk_launch_w4_gemv_m<1, PREP>(kc, a, nblk);
     case 2: return gk_launch_w4_gemv_m<2, PREP>(kc, a, nblk);
@@ -117,8 +116,8 @@ extern "C" int awqk_w4_gemv(awqk_ctx *kc, const awqk_w4 *w, int M, const float *
 }
 
 extern "C" int awqk_w4_gemv_multi(awqk_ctx *kc, int nw, const awqk_w4 *const *w, int M, const float *x,
-                                  long long ldx, float *const *y, const long long *ldy, const void *const *bias,
-                                  const int *bias_dt) {
+                                  long long ldx, float *const *y, const long long *ldy,
+                                  const void *const *bias, const int *bias_dt) {
     return gk_w4_gemv(kc, nw, w, M, x, ldx, y, ldy, bias, bias_dt);
 }
 
@@ -128,7 +127,7 @@ extern "C" int awqk_w4_gemv_multi(awqk_ctx *kc, int nw, const awqk_w4 *const *w,
  * the BM x 128 output tiles leave multiprocessors idle: enough splits to cover n_sm, each split
  * keeping at least 4 k tiles (128 k), at most 16 splits. */
 struct gk_w4_plan {
-    int    bm, splits, nkt;
+    int bm, splits, nkt;
     size_t xh_bytes, part_bytes;
 };
 static gk_w4_plan gk_w4_plan_for(const awqk_ctx *kc, int M, int K, int N) {
@@ -160,13 +159,13 @@ static int gk_launch_xh(awqk_ctx *kc, const float *x, long long ldx, int M, int 
     AWQK_LAUNCH(kc, "awqk_w4_gemm(x to fp16)", awqk_w4_gemm_xh_kernel, dim3(gk_blocks((long long)M * K, 256)),
                 dim3(256), 0, x, ldx, M, K, xh);
 }
-static int gk_launch_reduce(awqk_ctx *kc, const float *part, int splits, int M, int N, float *y, long long ldy,
-                            const void *bias, int bias_dt) {
+static int gk_launch_reduce(awqk_ctx *kc, const float *part, int splits, int M, int N, float *y,
+                            long long ldy, const void *bias, int bias_dt) {
     AWQK_LAUNCH(kc, "awqk_w4_gemm(split-K reduction)", awqk_w4_gemm_reduce_kernel,
-                dim3(gk_blocks((long long)M * N, 256)), dim3(256), 0, part, splits, M, N, y, ldy, bias, bias_dt);
+                dim3(gk_blocks((long long)M * N, 256)), dim3(256), 0, part, splits, M, N, y, ldy, bias,
+                bias_dt);
 }
-template <bool SM80, int BM>
-static int gk_launch_tc(awqk_ctx *kc, const w4_gemm_args &a) {
+template <bool SM80, int BM> static int gk_launch_tc(awqk_ctx *kc, const w4_gemm_args &a) {
     const dim3 grid(gk_blocks(a.N, W4TC_BN), gk_blocks(a.M, BM), (unsigned)a.splits);
     AWQK_LAUNCH(kc, "awqk_w4_gemm", (awqk_w4_gemm_tc_kernel<SM80, BM>), grid, dim3(W4TC_THREADS),
                 w4tc_smem(SM80, BM), a);
@@ -179,7 +178,8 @@ extern "C" int awqk_w4_gemm(awqk_ctx *kc, const awqk_w4 *w, int M, const float *
     gk_w4_plan p = gk_w4_plan_for(kc, M, K, N);
     if (K <= 0) p.splits = 1;
     if (!ws || !gk_aligned16(ws) || ws_bytes < p.xh_bytes)
-        return gk_fail(kc, "awqk_w4_gemm: workspace missing, unaligned or smaller than awqk_w4_gemm_ws_bytes");
+        return gk_fail(kc,
+                       "awqk_w4_gemm: workspace missing, unaligned or smaller than awqk_w4_gemm_ws_bytes");
     if (p.splits > 1 && ws_bytes < p.xh_bytes + p.part_bytes) { /* fewer splits in a smaller workspace */
         const size_t per = (size_t)M * (size_t)N * sizeof(float);
         size_t s = (ws_bytes - p.xh_bytes) / per;
@@ -210,11 +210,13 @@ extern "C" int awqk_w4_gemm(awqk_ctx *kc, const awqk_w4 *w, int M, const float *
     int rc;
     const bool sm80 = kc->sm >= 80;
     if (sm80) {
-        rc = p.bm == 16 ? gk_launch_tc<true, 16>(kc, a) : p.bm == 32 ? gk_launch_tc<true, 32>(kc, a)
-                                                                     : gk_launch_tc<true, 64>(kc, a);
+        rc = p.bm == 16  ? gk_launch_tc<true, 16>(kc, a)
+            : p.bm == 32 ? gk_launch_tc<true, 32>(kc, a)
+                         : gk_launch_tc<true, 64>(kc, a);
     } else {
-        rc = p.bm == 16 ? gk_launch_tc<false, 16>(kc, a) : p.bm == 32 ? gk_launch_tc<false, 32>(kc, a)
-                                                                      : gk_launch_tc<false, 64>(kc, a);
+        rc = p.bm == 16  ? gk_launch_tc<false, 16>(kc, a)
+            : p.bm == 32 ? gk_launch_tc<false, 32>(kc, a)
+                         : gk_launch_tc<false, 64>(kc, a);
     }
     if (rc || p.splits == 1) return rc;
     return gk_launch_reduce(kc, a.part, p.splits, M, N, y, ldy, bias, bias_dt);
@@ -222,12 +224,15 @@ extern "C" int awqk_w4_gemm(awqk_ctx *kc, const awqk_w4 *w, int M, const float *
 
 /* ---- W4 dequantization (for dequantize + cuBLAS) ---------------------------------------------- */
 
-static int gk_launch_dequant(awqk_ctx *kc, const awqk_w4 *w, int k0, int nk, uint16_t *dst, long long ld, int vec) {
-    AWQK_LAUNCH(kc, "awqk_w4_dequant", awqk_w4_dequant_kernel, dim3(gk_blocks((long long)nk * (w->N / 8), 256)),
-                dim3(256), 0, w->qweight, w->qzeros, w->scales, w->N, w->gs, k0, nk, dst, ld, vec);
+static int gk_launch_dequant(awqk_ctx *kc, const awqk_w4 *w, int k0, int nk, uint16_t *dst, long long ld,
+                             int vec) {
+    AWQK_LAUNCH(kc, "awqk_w4_dequant", awqk_w4_dequant_kernel,
+                dim3(gk_blocks((long long)nk * (w->N / 8), 256)), dim3(256), 0, w->qweight, w->qzeros,
+                w->scales, w->N, w->gs, k0, nk, dst, ld, vec);
 }
 
-extern "C" int awqk_w4_dequant(awqk_ctx *kc, const awqk_w4 *w, int k0, int nk, uint16_t *dst, long long ld_dst) {
+extern "C" int awqk_w4_dequant(awqk_ctx *kc, const awqk_w4 *w, int k0, int nk, uint16_t *dst,
+                               long long ld_dst) {
     if (nk <= 0 || w->N <= 0) return 0;
     const int vec = gk_aligned16(dst) && ld_dst % 8 == 0;
     return gk_launch_dequant(kc, w, k0, nk, dst, ld_dst, vec);
@@ -235,13 +240,12 @@ extern "C" int awqk_w4_dequant(awqk_ctx *kc, const awqk_w4 *w, int k0, int nk, u
 
 /* ---- dense GEMV / GEMM, Gram ------------------------------------------------------------------ */
 
-template <int WT, int M>
-static int gk_launch_dense_gemv_m(awqk_ctx *kc, const dn_gemv_args &a) {
+template <int WT, int M> static int gk_launch_dense_gemv_m(awqk_ctx *kc, const dn_gemv_args &a) {
     const unsigned nblk = gk_blocks(a.N, (DN_GEMV_THREADS / 32) * DN_GEMV_ROWS);
-    AWQK_LAUNCH(kc, "awqk_dense_gemv", (awqk_dense_gemv_kernel<WT, M>), dim3(nblk), dim3(DN_GEMV_THREADS), 0, a);
+    AWQK_LAUNCH(kc, "awqk_dense_gemv", (awqk_dense_gemv_kernel<WT, M>), dim3(nblk), dim3(DN_GEMV_THREADS), 0,
+                a);
 }
-template <int WT>
-static int gk_launch_dense_gemv(awqk_ctx *kc, int M, const dn_gemv_args &a) {
+template <int WT> static int gk_launch_dense_gemv(awqk_ctx *kc, int M, const dn_gemv_args &a) {
     switch (M) {
     case 1: return gk_launch_dense_gemv_m<WT, 1>(kc, a);
     case 2: return gk_launch_dense_gemv_m<WT, 2>(kc, a);
@@ -254,8 +258,9 @@ static int gk_launch_dense_gemv(awqk_ctx *kc, int M, const dn_gemv_args &a) {
     }
 }
 
-extern "C" int awqk_dense_gemv(awqk_ctx *kc, int M, int K, int N, const float *x, long long ldx, const void *w,
-                               int w_dt, long long ldw, const void *bias, int bias_dt, float *y, long long ldy) {
+extern "C" int awqk_dense_gemv(awqk_ctx *kc, int M, int K, int N, const float *x, long long ldx,
+                               const void *w, int w_dt, long long ldw, const void *bias, int bias_dt,
+                               float *y, long long ldy) {
     if (M <= 0 || N <= 0) return 0;
     if (M > 8) return gk_fail(kc, "awqk_dense_gemv: M must be 1..8");
     const int es = w_dt == AWQK_F32 ? 4 : 2;
@@ -266,15 +271,15 @@ extern "C" int awqk_dense_gemv(awqk_ctx *kc, int M, int K, int N, const float *x
     return gk_launch_dense_gemv<AWQK_F32>(kc, M, a);
 }
 
-template <int WT, bool GRAM>
-static int gk_launch_dense_gemm(awqk_ctx *kc, const dn_gemm_args &a) {
+template <int WT, bool GRAM> static int gk_launch_dense_gemm(awqk_ctx *kc, const dn_gemm_args &a) {
     const dim3 grid(gk_blocks(a.N, DN_TILE), gk_blocks(a.M, DN_TILE));
-    AWQK_LAUNCH(kc, GRAM ? "awqk_gram" : "awqk_dense_gemm", (awqk_dense_gemm_kernel<WT, GRAM>), grid, dim3(DN_THREADS),
-                2 * DN_BK * DN_LDS * sizeof(float), a);
+    AWQK_LAUNCH(kc, GRAM ? "awqk_gram" : "awqk_dense_gemm", (awqk_dense_gemm_kernel<WT, GRAM>), grid,
+                dim3(DN_THREADS), 2 * DN_BK * DN_LDS * sizeof(float), a);
 }
 
-extern "C" int awqk_dense_gemm(awqk_ctx *kc, int M, int K, int N, const float *x, long long ldx, const void *w,
-                               int w_dt, long long ldw, const void *bias, int bias_dt, float *y, long long ldy) {
+extern "C" int awqk_dense_gemm(awqk_ctx *kc, int M, int K, int N, const float *x, long long ldx,
+                               const void *w, int w_dt, long long ldw, const void *bias, int bias_dt,
+                               float *y, long long ldy) {
     if (M <= 0 || N <= 0) return 0;
     if ((M + DN_TILE - 1) / DN_TILE > 65535) return gk_fail(kc, "awqk_dense_gemm: M too large");
     const dn_gemm_args a = {M, N, K, x, ldx, w, ldw, bias, bias_dt, y, ldy, 0};

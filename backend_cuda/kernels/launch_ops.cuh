@@ -98,6 +98,7 @@ struct attn_cfg {
     int ni, rw, bk;
     attn_kern_t kern;
 };
+/* clang-format off */
 static attn_cfg attn_config(int hd, bool split) {
     attn_cfg c;
     c.ni = (hd + 31) / 32;
@@ -113,6 +114,7 @@ static attn_cfg attn_config(int hd, bool split) {
 #undef ATT_CASE
     return c;
 }
+/* clang-format on */
 
 static int attn_check(awqk_ctx *kc, const awqk_attn *a, const char *name) {
     if (a->hd < 1 || a->hd > 256 || a->Hkv < 1 || a->H % a->Hkv != 0 || a->B > 65535 || a->Hkv > 65535) {

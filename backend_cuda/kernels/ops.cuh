@@ -20,9 +20,9 @@
 
 #include "common.cuh"
 
-#define OPS_ROW_THREADS 128  /* 4 warps, one row each */
-#define OPS_EW_THREADS 256
-#define OPS_EW_CHUNK 1024    /* columns per element-wise unit (4 per thread) */
+#define OPS_ROW_THREADS 128 /* 4 warps, one row each */
+#define OPS_EW_THREADS  256
+#define OPS_EW_CHUNK    1024 /* columns per element-wise unit (4 per thread) */
 
 /* ---- rmsnorm ------------------------------------------------------------------------------
  * y = x * r * gamma, r = 1 / sqrt(mean(x^2) + eps). The sum of squares is accumulated in double
@@ -30,8 +30,8 @@
  * a double sum. y may alias x: each lane reads and writes only its own elements after the
  * reduction. */
 __global__ void __launch_bounds__(OPS_ROW_THREADS)
-ops_rmsnorm(int n, int d, const float *x, long long ldx, const void *gamma, int gamma_dt, float eps,
-            float *y, long long ldy) {
+    ops_rmsnorm(int n, int d, const float *x, long long ldx, const void *gamma, int gamma_dt, float eps,
+                float *y, long long ldy) {
     const int lane = threadIdx.x & 31;
     const int wpb = blockDim.x >> 5;
     for (int r = blockIdx.x * wpb + (threadIdx.x >> 5); r < n; r += gridDim.x * wpb) {
@@ -59,8 +59,8 @@ __device__ __forceinline__ void ops_unit(long long u, int nch, int d, int *r, in
 
 /* y = silu(gate) * up = gate / (1 + exp(-gate)) * up (the cpu's expression). */
 __global__ void __launch_bounds__(OPS_EW_THREADS)
-ops_silu_mul(int n, int d, float *y, long long ldy, const float *gate, long long ldg, const float *up,
-             long long ldu) {
+    ops_silu_mul(int n, int d, float *y, long long ldy, const float *gate, long long ldg, const float *up,
+                 long long ldu) {
     const int nch = (d + OPS_EW_CHUNK - 1) / OPS_EW_CHUNK;
     const long long units = (long long)n * nch;
     for (long long u = blockIdx.x; u < units; u += gridDim.x) {
@@ -78,8 +78,8 @@ ops_silu_mul(int n, int d, float *y, long long ldy, const float *gate, long long
 /* y = gelu_tanh(gate) * up = 0.5 g (1 + tanh(sqrt(2/pi) (g + 0.044715 g^3))) * up (the cpu's
  * expression; Gemma's gelu_pytorch_tanh). */
 __global__ void __launch_bounds__(OPS_EW_THREADS)
-ops_gelu_mul(int n, int d, float *y, long long ldy, const float *gate, long long ldg, const float *up,
-             long long ldu) {
+    ops_gelu_mul(int n, int d, float *y, long long ldy, const float *gate, long long ldg, const float *up,
+                 long long ldu) {
     const int nch = (d + OPS_EW_CHUNK - 1) / OPS_EW_CHUNK;
     const long long units = (long long)n * nch;
     for (long long u = blockIdx.x; u < units; u += gridDim.x) {
@@ -97,7 +97,7 @@ ops_gelu_mul(int n, int d, float *y, long long ldy, const float *gate, long long
 
 /* x = cap * tanh(x / cap) in place (logit soft-capping). */
 __global__ void __launch_bounds__(OPS_EW_THREADS)
-ops_softcap(int n, int d, float *x, long long ldx, float cap) {
+    ops_softcap(int n, int d, float *x, long long ldx, float cap) {
     const int nch = (d + OPS_EW_CHUNK - 1) / OPS_EW_CHUNK;
     const long long units = (long long)n * nch;
     const float inv = 1.0f / cap;
@@ -112,8 +112,8 @@ ops_softcap(int n, int d, float *x, long long ldx, float cap) {
 /* y = a op b (op: 0 add, 1 sub, 2 mul, 3 div), b of any float dtype, ldb == 0 broadcasts b's
  * single row. y may alias a (each element is read and written by the same thread). */
 __global__ void __launch_bounds__(OPS_EW_THREADS)
-ops_binop(int n, int d, int op, float *y, long long ldy, const float *a, long long lda, const void *b,
-          int b_dt, long long ldb) {
+    ops_binop(int n, int d, int op, float *y, long long ldy, const float *a, long long lda, const void *b,
+              int b_dt, long long ldb) {
     const int nch = (d + OPS_EW_CHUNK - 1) / OPS_EW_CHUNK;
     const long long units = (long long)n * nch;
     for (long long u = blockIdx.x; u < units; u += gridDim.x) {
@@ -139,8 +139,8 @@ ops_binop(int n, int d, int op, float *y, long long ldy, const float *a, long lo
 /* y row i = table row ids[i] as F32; an id outside [0, V) gives a zero row and *bad = 1 (the
  * table is never read out of bounds). */
 __global__ void __launch_bounds__(OPS_EW_THREADS)
-ops_get_rows(int n, int d, float *y, long long ldy, const void *table, int table_dt, long long ldt,
-             const int32_t *ids, int V, int *bad) {
+    ops_get_rows(int n, int d, float *y, long long ldy, const void *table, int table_dt, long long ldt,
+                 const int32_t *ids, int V, int *bad) {
     const int nch = (d + OPS_EW_CHUNK - 1) / OPS_EW_CHUNK;
     const long long units = (long long)n * nch;
     for (long long u = blockIdx.x; u < units; u += gridDim.x) {
@@ -162,7 +162,7 @@ ops_get_rows(int n, int d, float *y, long long ldy, const void *table, int table
 /* y = x cast between F32/F16/BF16 (round to nearest even; NaN stays NaN). Equal dtypes copy the
  * bits, so NaN payloads survive as in the cpu's memmove. */
 __global__ void __launch_bounds__(OPS_EW_THREADS)
-ops_convert(int n, int d, void *y, int y_dt, long long ldy, const void *x, int x_dt, long long ldx) {
+    ops_convert(int n, int d, void *y, int y_dt, long long ldy, const void *x, int x_dt, long long ldx) {
     const int nch = (d + OPS_EW_CHUNK - 1) / OPS_EW_CHUNK;
     const long long units = (long long)n * nch;
     for (long long u = blockIdx.x; u < units; u += gridDim.x) {
@@ -195,7 +195,7 @@ __device__ __forceinline__ void ops_sincos(float th, float *sn, float *cs) {
         *sn = *cs = th - th; /* NaN for inf and NaN */
         return;
     }
-    const double k = rint((double)th * 0.63661977236758134308);   /* 2 / pi */
+    const double k = rint((double)th * 0.63661977236758134308);       /* 2 / pi */
     const float r = (float)((double)th - k * 1.57079632679489661923); /* pi / 2 */
     const int q = (int)((long long)k & 3);
     const float r2 = r * r;
@@ -209,8 +209,8 @@ __device__ __forceinline__ void ops_sincos(float th, float *sn, float *cs) {
 /* x (nt, nh, 2*half) in place, row (t, h) at x + t*s0 + h*s1. One thread per (t, i) pair: the
  * angle and its sin/cos are computed once and applied to every head. */
 __global__ void __launch_bounds__(OPS_ROW_THREADS)
-ops_rope(int nt, int nh, int half, float *x, long long s0, long long s1, const int32_t *pos,
-         const float *inv_freq, float attn_factor) {
+    ops_rope(int nt, int nh, int half, float *x, long long s0, long long s1, const int32_t *pos,
+             const float *inv_freq, float attn_factor) {
     const long long total = (long long)nt * half;
     for (long long e = (long long)blockIdx.x * blockDim.x + threadIdx.x; e < total;
          e += (long long)gridDim.x * blockDim.x) {

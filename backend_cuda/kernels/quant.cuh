@@ -20,10 +20,10 @@
 
 #include "common.cuh"
 
-#define Q_THREADS 128      /* fake_quant, quantize_w4, clip_search */
-#define Q_RED_THREADS 256  /* reduce, scalar */
-#define Q_RED_COLS 64      /* reduce: columns per block (2 per lane) */
-#define Q_RED_WARPS (Q_RED_THREADS / 32)
+#define Q_THREADS     128 /* fake_quant, quantize_w4, clip_search */
+#define Q_RED_THREADS 256 /* reduce, scalar */
+#define Q_RED_COLS    64  /* reduce: columns per block (2 per lane) */
+#define Q_RED_WARPS   (Q_RED_THREADS / 32)
 
 /* a * b rounded on its own, never contracted with a following add into an FMA (nvcc contracts
  * by default; the host build is ISO C++ without contraction). */
@@ -62,8 +62,8 @@ __device__ __forceinline__ float q_fq_in(const float *wr, const float *s, const 
 }
 
 __global__ void __launch_bounds__(Q_THREADS)
-q_fake_quant(int out, int G, int gs, int qmax, float *wq, long long ldq, const float *w, long long ldw,
-             const float *s, const float *clip, long long ldc) {
+    q_fake_quant(int out, int G, int gs, int qmax, float *wq, long long ldq, const float *w, long long ldw,
+                 const float *s, const float *clip, long long ldc) {
     const int lane = threadIdx.x & 31, wpb = Q_THREADS / 32;
     const long long groups = (long long)out * G;
     const float fq = (float)qmax;
@@ -104,8 +104,8 @@ q_fake_quant(int out, int G, int gs, int qmax, float *wq, long long ldq, const f
 __device__ __forceinline__ float q_h(float x) { return awqk_h2f(awqk_f2h(x)); }
 
 __global__ void __launch_bounds__(Q_THREADS)
-q_quantize_w4(int out, int G, int gs, uint8_t *codes, long long ldc, uint16_t *scales, long long lds,
-              uint8_t *zeros, long long ldz, const uint16_t *w, long long ldw) {
+    q_quantize_w4(int out, int G, int gs, uint8_t *codes, long long ldc, uint16_t *scales, long long lds,
+                  uint8_t *zeros, long long ldz, const uint16_t *w, long long ldw) {
     const int lane = threadIdx.x & 31, wpb = Q_THREADS / 32;
     const long long groups = (long long)out * G;
     const float min_range = q_h(1e-5f);
@@ -153,7 +153,7 @@ __device__ __forceinline__ float q_group_absmax(const float *xr, int g0, int gro
 }
 
 __global__ void __launch_bounds__(Q_RED_THREADS)
-q_reduce(int n, int c, int op, int group, const float *x, long long ldx, float *y) {
+    q_reduce(int n, int c, int op, int group, const float *x, long long ldx, float *y) {
     AWQK_SMEM(double, part); /* [warps][Q_RED_COLS] */
     const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
     const int c0 = blockIdx.x * Q_RED_COLS;
@@ -206,8 +206,8 @@ q_reduce(int n, int c, int op, int group, const float *x, long long ldx, float *
  * by one block of Q_RED_THREADS threads in the same order (thread-strided, then a fixed tree),
  * whatever the grid, so the caller's in-order sum of the slots is deterministic. */
 __global__ void __launch_bounds__(Q_RED_THREADS)
-q_scalar(long long n, int c, int op, const float *a, long long lda, const float *b, long long ldb,
-         double *partial) {
+    q_scalar(long long n, int c, int op, const float *a, long long lda, const float *b, long long ldb,
+             double *partial) {
     AWQK_SMEM(double, red); /* [Q_RED_THREADS] */
     const long long N = n * c;
     const int tid = threadIdx.x;
@@ -215,8 +215,8 @@ q_scalar(long long n, int c, int op, const float *a, long long lda, const float 
     for (int slot = blockIdx.x; slot < AWQK_SCALAR_PARTS; slot += gridDim.x) {
         const long long lo =
             N / AWQK_SCALAR_PARTS * slot + (N % AWQK_SCALAR_PARTS) * slot / AWQK_SCALAR_PARTS;
-        const long long hi = N / AWQK_SCALAR_PARTS * (slot + 1) +
-                             (N % AWQK_SCALAR_PARTS) * (slot + 1) / AWQK_SCALAR_PARTS;
+        const long long hi =
+            N / AWQK_SCALAR_PARTS * (slot + 1) + (N % AWQK_SCALAR_PARTS) * (slot + 1) / AWQK_SCALAR_PARTS;
         double s = 0.0;
         if (lo + tid < hi) {
             long long r = (lo + tid) / c, col = (lo + tid) % c;
@@ -260,14 +260,14 @@ q_scalar(long long n, int c, int op, const float *a, long long lda, const float 
  * gs <= 512, 8 for gs <= 1024 (32 KiB of dq). */
 template <int CB>
 __global__ void __launch_bounds__(Q_THREADS, 4) /* 128-register budget, see attention.cuh */
-q_clip_search(int out, int G, int gs, int n, int qmax, int n_grid, int n_steps, const float *w, long long ldw,
-              const float *x, long long ldx, float *best, long long ldb) {
+    q_clip_search(int out, int G, int gs, int n, int qmax, int n_grid, int n_steps, const float *w,
+                  long long ldw, const float *x, long long ldx, float *best, long long ldb) {
     AWQK_SMEM(float, smem);
-    float *Ds = smem;                                  /* [gs][CB] */
-    float *Cc = Ds + (size_t)gs * CB;                  /* [16] candidate clip */
-    float *Cs = Cc + 16;                               /* [16] scale */
-    float *Cz = Cs + 16;                               /* [16] zero point */
-    float *Red = Cz + 16;                              /* [3 * warps] min, max, absmax */
+    float *Ds = smem;                                   /* [gs][CB] */
+    float *Cc = Ds + (size_t)gs * CB;                   /* [16] candidate clip */
+    float *Cs = Cc + 16;                                /* [16] scale */
+    float *Cz = Cs + 16;                                /* [16] zero point */
+    float *Red = Cz + 16;                               /* [3 * warps] min, max, absmax */
     double *Err = reinterpret_cast<double *>(Red + 16); /* [16] errors; [warps][CB] partials after */
     double *Wp = Err + 16;
     const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5, nw = Q_THREADS / 32;
@@ -390,7 +390,7 @@ q_clip_search(int out, int G, int gs, int n, int qmax, int n_grid, int n_steps, 
 /* Shared memory bytes of q_clip_search<CB> (host only, for the launcher). */
 static inline size_t q_clip_smem_bytes(int gs, int cb) {
     return (size_t)gs * cb * sizeof(float) + 64 * sizeof(float) +
-           (16 + (Q_THREADS / 32) * cb) * sizeof(double);
+        (16 + (Q_THREADS / 32) * cb) * sizeof(double);
 }
 
 #endif /* AWQ_CUDA_QUANT_CUH */

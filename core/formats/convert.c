@@ -28,8 +28,8 @@
 
 typedef struct arch_map {
     const char *gguf_arch, *model_type, *hf_class;
-    bool        permute_qk; /* llama.cpp permuted q/k rows for interleaved RoPE */
-    int         gemma;      /* 2, 3: llama.cpp stored every norm weight as 1 + w (norm_shift) and
+    bool permute_qk; /* llama.cpp permuted q/k rows for interleaved RoPE */
+    int gemma;       /* 2, 3: llama.cpp stored every norm weight as 1 + w (norm_shift) and
                                the block has Gemma's sandwich norms; 0 otherwise */
 } arch_map;
 
@@ -102,7 +102,9 @@ awq_convert_params awq_convert_params_default(void) {
 
 /* GGUF tensor name -> Hugging Face name; false if the tensor is not part of the model. */
 static bool hf_name(const arch_map *a, const char *g, char *out, size_t cap) {
-    static const struct { const char *gg, *hf; } glob[] = {
+    static const struct {
+        const char *gg, *hf;
+    } glob[] = {
         {"token_embd.weight", "model.embed_tokens.weight"},
         {"output_norm.weight", "model.norm.weight"},
         {"output.weight", "lm_head.weight"},
@@ -112,20 +114,28 @@ static bool hf_name(const arch_map *a, const char *g, char *out, size_t cap) {
             snprintf(out, cap, "%s", glob[i].hf);
             return true;
         }
-    static const struct { const char *gg, *hf; } blk[] = {
+    static const struct {
+        const char *gg, *hf;
+    } blk[] = {
         {"attn_norm.weight", "input_layernorm.weight"},
         {"ffn_norm.weight", "post_attention_layernorm.weight"},
-        {"attn_q.weight", "self_attn.q_proj.weight"},   {"attn_q.bias", "self_attn.q_proj.bias"},
-        {"attn_k.weight", "self_attn.k_proj.weight"},   {"attn_k.bias", "self_attn.k_proj.bias"},
-        {"attn_v.weight", "self_attn.v_proj.weight"},   {"attn_v.bias", "self_attn.v_proj.bias"},
+        {"attn_q.weight", "self_attn.q_proj.weight"},
+        {"attn_q.bias", "self_attn.q_proj.bias"},
+        {"attn_k.weight", "self_attn.k_proj.weight"},
+        {"attn_k.bias", "self_attn.k_proj.bias"},
+        {"attn_v.weight", "self_attn.v_proj.weight"},
+        {"attn_v.bias", "self_attn.v_proj.bias"},
         {"attn_output.weight", "self_attn.o_proj.weight"},
         {"attn_q_norm.weight", "self_attn.q_norm.weight"},
         {"attn_k_norm.weight", "self_attn.k_norm.weight"},
-        {"ffn_gate.weight", "mlp.gate_proj.weight"},    {"ffn_up.weight", "mlp.up_proj.weight"},
+        {"ffn_gate.weight", "mlp.gate_proj.weight"},
+        {"ffn_up.weight", "mlp.up_proj.weight"},
         {"ffn_down.weight", "mlp.down_proj.weight"},
     };
     /* Gemma: ffn_norm is the pre-feed-forward norm, and two more norms follow the modules */
-    static const struct { const char *gg, *hf; } gemma_blk[] = {
+    static const struct {
+        const char *gg, *hf;
+    } gemma_blk[] = {
         {"ffn_norm.weight", "pre_feedforward_layernorm.weight"},
         {"post_attention_norm.weight", "post_attention_layernorm.weight"},
         {"post_ffw_norm.weight", "post_feedforward_layernorm.weight"},
@@ -169,8 +179,8 @@ static awq_status unpermute(awq_runtime *rt, float *w, int64_t rows, int64_t col
 /* Gemma 2/3 keys of config.json, as llama.cpp's graph uses the GGUF (it hard-codes what the
  * file does not say: Gemma 3's 5 local : 1 global pattern and local RoPE base 10000, the
  * 27B models' query scale n_embd / n_head). */
-static awq_status gemma_config(awq_runtime *rt, const awq_gguf *g, const arch_map *a, cJSON *c,
-                               uint64_t d, uint64_t heads, uint64_t key_len, uint64_t layers) {
+static awq_status gemma_config(awq_runtime *rt, const awq_gguf *g, const arch_map *a, cJSON *c, uint64_t d,
+                               uint64_t heads, uint64_t key_len, uint64_t layers) {
     char key[128];
     uint64_t window = 4096, pattern = a->gemma == 3 ? 6 : 2;
     snprintf(key, sizeof key, "%s.attention.sliding_window", a->gguf_arch);
@@ -224,13 +234,14 @@ static awq_status default_chat_template(awq_runtime *rt, const arch_map *a, cons
     return st;
 }
 
-static awq_status write_config(awq_runtime *rt, const awq_gguf *g, const arch_map *a,
-                               const char *dir, awq_dtype dtype, bool tied, int64_t vocab) {
+static awq_status write_config(awq_runtime *rt, const awq_gguf *g, const arch_map *a, const char *dir,
+                               awq_dtype dtype, bool tied, int64_t vocab) {
     char key[128];
     const char *ar = a->gguf_arch;
     uint64_t layers, d, ff, heads, kv_heads, ctx, rope_dim, key_len, bos, eos;
     double eps, theta;
-#define U(name, req, def, out) (snprintf(key, sizeof key, "%s." name, ar), awq_gguf_get_u64(rt, g, key, req, def, out))
+#define U(name, req, def, out) \
+    (snprintf(key, sizeof key, "%s." name, ar), awq_gguf_get_u64(rt, g, key, req, def, out))
     TRY(U("block_count", true, 0, &layers));
     TRY(U("embedding_length", true, 0, &d));
     TRY(U("feed_forward_length", true, 0, &ff));
@@ -252,7 +263,8 @@ static awq_status write_config(awq_runtime *rt, const awq_gguf *g, const arch_ma
     if (awq_gguf_find_tensor(g, "rope_freqs.weight"))
         return awq_set_error(rt, AWQ_ERR_UNSUPPORTED,
                              "%s: tensor 'rope_freqs.weight' (Llama 3.1-style RoPE scaling factors) "
-                             "cannot be converted to a rope_scaling entry yet", g->path);
+                             "cannot be converted to a rope_scaling entry yet",
+                             g->path);
     char *scaling = NULL;
     snprintf(key, sizeof key, "%s.rope.scaling.type", ar);
     TRY(awq_gguf_get_str(rt, g, key, false, &scaling));
@@ -275,8 +287,10 @@ static awq_status write_config(awq_runtime *rt, const awq_gguf *g, const arch_ma
         snprintf(key, sizeof key, "%s.rope.scaling.factor", ar);
         st = awq_gguf_get_f64(rt, g, key, true, 1, &factor);
         if (st == AWQ_OK && strcmp(scaling, "linear"))
-            st = awq_set_error(rt, AWQ_ERR_UNSUPPORTED, "%s: rope scaling type '%s' is not supported "
-                               "(linear only)", g->path, scaling);
+            st = awq_set_error(rt, AWQ_ERR_UNSUPPORTED,
+                               "%s: rope scaling type '%s' is not supported "
+                               "(linear only)",
+                               g->path, scaling);
         if (st == AWQ_OK) {
             cJSON *rs = cJSON_AddObjectToObject(c, "rope_scaling");
             cJSON_AddStringToObject(rs, "rope_type", "linear");
@@ -284,16 +298,26 @@ static awq_status write_config(awq_runtime *rt, const awq_gguf *g, const arch_ma
         }
     }
     awq_free(scaling);
-    if (st != AWQ_OK) { cJSON_Delete(c); return st; }
+    if (st != AWQ_OK) {
+        cJSON_Delete(c);
+        return st;
+    }
     if (!cJSON_GetObjectItemCaseSensitive(c, "rope_scaling")) cJSON_AddNullToObject(c, "rope_scaling");
     if (a->gemma && st == AWQ_OK) st = gemma_config(rt, g, a, c, d, heads, key_len, layers);
-    if (st != AWQ_OK) { cJSON_Delete(c); return st; }
+    if (st != AWQ_OK) {
+        cJSON_Delete(c);
+        return st;
+    }
     cJSON_AddNumberToObject(c, "vocab_size", (double)vocab);
     cJSON_AddBoolToObject(c, "tie_word_embeddings", tied);
-    if (!strcmp(a->model_type, "qwen2")) cJSON_AddBoolToObject(c, "attention_bias", true);
-    else cJSON_AddBoolToObject(c, "attention_bias", false);
-    cJSON_AddStringToObject(c, "torch_dtype", dtype == AWQ_DTYPE_BF16 ? "bfloat16"
-                                              : dtype == AWQ_DTYPE_F32 ? "float32" : "float16");
+    if (!strcmp(a->model_type, "qwen2"))
+        cJSON_AddBoolToObject(c, "attention_bias", true);
+    else
+        cJSON_AddBoolToObject(c, "attention_bias", false);
+    cJSON_AddStringToObject(c, "torch_dtype",
+                            dtype == AWQ_DTYPE_BF16      ? "bfloat16"
+                                : dtype == AWQ_DTYPE_F32 ? "float32"
+                                                         : "float16");
     if (bos != UINT64_MAX) cJSON_AddNumberToObject(c, "bos_token_id", (double)bos);
     if (eos != UINT64_MAX) cJSON_AddNumberToObject(c, "eos_token_id", (double)eos);
     char path[4096];
@@ -323,10 +347,13 @@ static awq_status convert(awq_runtime *rt, awq_gguf *g, const arch_map *a, const
     snprintf(key, sizeof key, "%s.expert_count", a->gguf_arch);
     TRY(awq_gguf_get_u64(rt, g, key, false, 0, &experts));
     if (experts > 0)
-        return awq_set_error(rt, AWQ_ERR_UNSUPPORTED, "%s: %s = %llu: converting mixture-of-experts GGUFs "
-                             "is not supported (supported: dense llama, mistral, qwen2, qwen3, gemma2, gemma3); "
-                             "Mixtral, Qwen2-MoE and Qwen3-MoE load and quantize from their Hugging Face "
-                             "checkpoints", g->path, key, (unsigned long long)experts);
+        return awq_set_error(
+            rt, AWQ_ERR_UNSUPPORTED,
+            "%s: %s = %llu: converting mixture-of-experts GGUFs "
+            "is not supported (supported: dense llama, mistral, qwen2, qwen3, gemma2, gemma3); "
+            "Mixtral, Qwen2-MoE and Qwen3-MoE load and quantize from their Hugging Face "
+            "checkpoints",
+            g->path, key, (unsigned long long)experts);
     const awq_gguf_tensor *emb = awq_gguf_find_tensor(g, "token_embd.weight");
     if (!emb || emb->n_dims != 2)
         return awq_set_error(rt, AWQ_ERR_FORMAT, "%s: tensor 'token_embd.weight' is missing", g->path);
@@ -350,8 +377,10 @@ static awq_status convert(awq_runtime *rt, awq_gguf *g, const arch_map *a, const
     for (uint64_t i = 0; i < g->n_tensors; i++) {
         const awq_gguf_tensor *t = &g->tensors[i];
         if (!hf_name(a, t->name, name, sizeof name)) {
-            st = awq_set_error(rt, AWQ_ERR_UNSUPPORTED, "%s: tensor '%s' has no Hugging Face "
-                               "counterpart in a %s model", g->path, t->name, a->model_type);
+            st = awq_set_error(rt, AWQ_ERR_UNSUPPORTED,
+                               "%s: tensor '%s' has no Hugging Face "
+                               "counterpart in a %s model",
+                               g->path, t->name, a->model_type);
             goto done;
         }
         int64_t shape[4];
@@ -430,7 +459,8 @@ awq_status awq_convert_gguf(awq_runtime *rt, const char *gguf_path, const char *
     if (st == AWQ_OK && !a)
         st = awq_set_error(rt, AWQ_ERR_UNSUPPORTED,
                            "%s: general.architecture '%s' is not supported (supported: llama, "
-                           "mistral, qwen2, qwen3, gemma2, gemma3)", gguf_path, arch);
+                           "mistral, qwen2, qwen3, gemma2, gemma3)",
+                           gguf_path, arch);
     awq_free(arch);
     char tmp[4200] = "";
     if (st == AWQ_OK) {

@@ -9,21 +9,22 @@
 
 #include "gguf.h"
 
-#define GGUF_MAGIC 0x46554747u /* "GGUF" little-endian */
-#define GGUF_MAX_DIMS 4
+#define GGUF_MAGIC             0x46554747u /* "GGUF" little-endian */
+#define GGUF_MAX_DIMS          4
 #define GGUF_DEFAULT_ALIGNMENT 32
 
 typedef struct cursor {
-    awq_runtime   *rt;
-    const char    *path;
+    awq_runtime *rt;
+    const char *path;
     const uint8_t *p;
-    uint64_t       size, off;
+    uint64_t size, off;
 } cursor;
 
 static awq_status trunc_err(cursor *c, const char *what) {
-    return awq_set_error(c->rt, AWQ_ERR_FORMAT, "%s: truncated: %s at byte %llu runs past the end "
-                         "of the file (%llu bytes)", c->path, what, (unsigned long long)c->off,
-                         (unsigned long long)c->size);
+    return awq_set_error(c->rt, AWQ_ERR_FORMAT,
+                         "%s: truncated: %s at byte %llu runs past the end "
+                         "of the file (%llu bytes)",
+                         c->path, what, (unsigned long long)c->off, (unsigned long long)c->size);
 }
 
 static awq_status need(cursor *c, uint64_t n, const char *what) {
@@ -31,13 +32,13 @@ static awq_status need(cursor *c, uint64_t n, const char *what) {
     return AWQ_OK;
 }
 
-#define RD(T, name)                                                                     \
-    static awq_status rd_##name(cursor *c, T *out, const char *what) {                  \
-        awq_status st = need(c, sizeof(T), what);                                        \
-        if (st != AWQ_OK) return st;                                                     \
-        memcpy(out, c->p + c->off, sizeof(T));                                           \
-        c->off += sizeof(T);                                                             \
-        return AWQ_OK;                                                                   \
+#define RD(T, name)                                                    \
+    static awq_status rd_##name(cursor *c, T *out, const char *what) { \
+        awq_status st = need(c, sizeof(T), what);                      \
+        if (st != AWQ_OK) return st;                                   \
+        memcpy(out, c->p + c->off, sizeof(T));                         \
+        c->off += sizeof(T);                                           \
+        return AWQ_OK;                                                 \
     }
 RD(uint32_t, u32)
 RD(uint64_t, u64)
@@ -48,8 +49,8 @@ static awq_status rd_str(cursor *c, awq_gguf_str *s, const char *what) {
     if (st != AWQ_OK) return st;
     if (len > c->size - c->off)
         return awq_set_error(c->rt, AWQ_ERR_FORMAT,
-                             "%s: %s: string length %llu at byte %llu runs past the end of the file",
-                             c->path, what, (unsigned long long)len, (unsigned long long)(c->off - 8));
+                             "%s: %s: string length %llu at byte %llu runs past the end of the file", c->path,
+                             what, (unsigned long long)len, (unsigned long long)(c->off - 8));
     s->ptr = (const char *)(c->p + c->off);
     s->len = len;
     c->off += len;
@@ -58,10 +59,17 @@ static awq_status rd_str(cursor *c, awq_gguf_str *s, const char *what) {
 
 static size_t scalar_size(uint32_t type) {
     switch (type) {
-    case AWQ_GGUF_UINT8: case AWQ_GGUF_INT8: case AWQ_GGUF_BOOL: return 1;
-    case AWQ_GGUF_UINT16: case AWQ_GGUF_INT16: return 2;
-    case AWQ_GGUF_UINT32: case AWQ_GGUF_INT32: case AWQ_GGUF_FLOAT32: return 4;
-    case AWQ_GGUF_UINT64: case AWQ_GGUF_INT64: case AWQ_GGUF_FLOAT64: return 8;
+    case AWQ_GGUF_UINT8:
+    case AWQ_GGUF_INT8:
+    case AWQ_GGUF_BOOL: return 1;
+    case AWQ_GGUF_UINT16:
+    case AWQ_GGUF_INT16: return 2;
+    case AWQ_GGUF_UINT32:
+    case AWQ_GGUF_INT32:
+    case AWQ_GGUF_FLOAT32: return 4;
+    case AWQ_GGUF_UINT64:
+    case AWQ_GGUF_INT64:
+    case AWQ_GGUF_FLOAT64: return 8;
     default: return 0;
     }
 }
@@ -72,11 +80,36 @@ static void scalar_value(awq_gguf_kv *kv, uint32_t type, const uint8_t *p) {
     case AWQ_GGUF_UINT8: kv->v.u64 = p[0]; break;
     case AWQ_GGUF_INT8: kv->v.i64 = (int8_t)p[0]; break;
     case AWQ_GGUF_BOOL: kv->v.b = p[0] != 0; break;
-    case AWQ_GGUF_UINT16: { uint16_t x; memcpy(&x, p, 2); kv->v.u64 = x; break; }
-    case AWQ_GGUF_INT16: { int16_t x; memcpy(&x, p, 2); kv->v.i64 = x; break; }
-    case AWQ_GGUF_UINT32: { uint32_t x; memcpy(&x, p, 4); kv->v.u64 = x; break; }
-    case AWQ_GGUF_INT32: { int32_t x; memcpy(&x, p, 4); kv->v.i64 = x; break; }
-    case AWQ_GGUF_FLOAT32: { float x; memcpy(&x, p, 4); kv->v.f64 = x; break; }
+    case AWQ_GGUF_UINT16: {
+        uint16_t x;
+        memcpy(&x, p, 2);
+        kv->v.u64 = x;
+        break;
+    }
+    case AWQ_GGUF_INT16: {
+        int16_t x;
+        memcpy(&x, p, 2);
+        kv->v.i64 = x;
+        break;
+    }
+    case AWQ_GGUF_UINT32: {
+        uint32_t x;
+        memcpy(&x, p, 4);
+        kv->v.u64 = x;
+        break;
+    }
+    case AWQ_GGUF_INT32: {
+        int32_t x;
+        memcpy(&x, p, 4);
+        kv->v.i64 = x;
+        break;
+    }
+    case AWQ_GGUF_FLOAT32: {
+        float x;
+        memcpy(&x, p, 4);
+        kv->v.f64 = x;
+        break;
+    }
     case AWQ_GGUF_UINT64: memcpy(&kv->v.u64, p, 8); break;
     case AWQ_GGUF_INT64: memcpy(&kv->v.i64, p, 8); break;
     case AWQ_GGUF_FLOAT64: memcpy(&kv->v.f64, p, 8); break;
@@ -91,8 +124,8 @@ static awq_status read_kv(cursor *c, awq_gguf_kv *kv, uint64_t index) {
     awq_status st = rd_str(c, &key, what);
     if (st != AWQ_OK) return st;
     if (key.len == 0 || key.len > 65535)
-        return awq_set_error(c->rt, AWQ_ERR_FORMAT, "%s: metadata key %llu has length %llu",
-                             c->path, (unsigned long long)index, (unsigned long long)key.len);
+        return awq_set_error(c->rt, AWQ_ERR_FORMAT, "%s: metadata key %llu has length %llu", c->path,
+                             (unsigned long long)index, (unsigned long long)key.len);
     kv->key = awq_strndup(key.ptr, (size_t)key.len);
     if (!kv->key) return awq_set_error(c->rt, AWQ_ERR_OUT_OF_MEMORY, "out of memory");
     uint32_t type;
@@ -109,8 +142,8 @@ static awq_status read_kv(cursor *c, awq_gguf_kv *kv, uint64_t index) {
             /* each string needs at least its 8-byte length */
             if (n > (c->size - c->off) / 8)
                 return awq_set_error(c->rt, AWQ_ERR_FORMAT,
-                                     "%s: '%s': array of %llu strings cannot fit in the file",
-                                     c->path, kv->key, (unsigned long long)n);
+                                     "%s: '%s': array of %llu strings cannot fit in the file", c->path,
+                                     kv->key, (unsigned long long)n);
             kv->arr_str = awq_calloc((size_t)(n ? n : 1), sizeof *kv->arr_str);
             if (!kv->arr_str) return awq_set_error(c->rt, AWQ_ERR_OUT_OF_MEMORY, "out of memory");
             for (uint64_t i = 0; i < n; i++)
@@ -124,16 +157,16 @@ static awq_status read_kv(cursor *c, awq_gguf_kv *kv, uint64_t index) {
         uint64_t bytes;
         if (awq_mul_overflow_u64(n, es, &bytes) || bytes > c->size - c->off)
             return awq_set_error(c->rt, AWQ_ERR_FORMAT,
-                                 "%s: '%s': array of %llu elements runs past the end of the file",
-                                 c->path, kv->key, (unsigned long long)n);
+                                 "%s: '%s': array of %llu elements runs past the end of the file", c->path,
+                                 kv->key, (unsigned long long)n);
         kv->arr_data = c->p + c->off;
         c->off += bytes;
         return AWQ_OK;
     }
     size_t es = scalar_size(type);
     if (!es)
-        return awq_set_error(c->rt, AWQ_ERR_FORMAT, "%s: '%s': unknown value type %u", c->path,
-                             kv->key, type);
+        return awq_set_error(c->rt, AWQ_ERR_FORMAT, "%s: '%s': unknown value type %u", c->path, kv->key,
+                             type);
     if ((st = need(c, es, kv->key))) return st;
     scalar_value(kv, type, c->p + c->off);
     c->off += es;
@@ -142,11 +175,14 @@ static awq_status read_kv(cursor *c, awq_gguf_kv *kv, uint64_t index) {
 
 /* Block geometry of a ggml type: elements per block and bytes per block (0 if unknown). */
 static bool type_block(uint32_t t, uint64_t *elems, uint64_t *bytes) {
-    static const struct { uint32_t t; uint32_t e, b; } tab[] = {
-        {AWQ_GGML_F32, 1, 4},     {AWQ_GGML_F16, 1, 2},     {AWQ_GGML_BF16, 1, 2},
-        {AWQ_GGML_Q4_0, 32, 18},  {AWQ_GGML_Q4_1, 32, 20},  {AWQ_GGML_Q5_0, 32, 22},
-        {AWQ_GGML_Q5_1, 32, 24},  {AWQ_GGML_Q8_0, 32, 34},  {AWQ_GGML_Q8_1, 32, 36},
-        {AWQ_GGML_Q2_K, 256, 84}, {AWQ_GGML_Q3_K, 256, 110}, {AWQ_GGML_Q4_K, 256, 144},
+    static const struct {
+        uint32_t t;
+        uint32_t e, b;
+    } tab[] = {
+        {AWQ_GGML_F32, 1, 4},      {AWQ_GGML_F16, 1, 2},      {AWQ_GGML_BF16, 1, 2},
+        {AWQ_GGML_Q4_0, 32, 18},   {AWQ_GGML_Q4_1, 32, 20},   {AWQ_GGML_Q5_0, 32, 22},
+        {AWQ_GGML_Q5_1, 32, 24},   {AWQ_GGML_Q8_0, 32, 34},   {AWQ_GGML_Q8_1, 32, 36},
+        {AWQ_GGML_Q2_K, 256, 84},  {AWQ_GGML_Q3_K, 256, 110}, {AWQ_GGML_Q4_K, 256, 144},
         {AWQ_GGML_Q5_K, 256, 176}, {AWQ_GGML_Q6_K, 256, 210}, {AWQ_GGML_Q8_K, 256, 292},
     };
     for (size_t i = 0; i < sizeof tab / sizeof tab[0]; i++)
@@ -192,16 +228,16 @@ static awq_status read_tensor_info(cursor *c, awq_gguf_tensor *t, uint64_t index
     if (!t->name) return awq_set_error(c->rt, AWQ_ERR_OUT_OF_MEMORY, "out of memory");
     if ((st = rd_u32(c, &t->n_dims, t->name))) return st;
     if (t->n_dims == 0 || t->n_dims > GGUF_MAX_DIMS)
-        return awq_set_error(c->rt, AWQ_ERR_FORMAT, "%s: tensor '%s': n_dims = %u (must be 1..%d)",
-                             c->path, t->name, t->n_dims, GGUF_MAX_DIMS);
+        return awq_set_error(c->rt, AWQ_ERR_FORMAT, "%s: tensor '%s': n_dims = %u (must be 1..%d)", c->path,
+                             t->name, t->n_dims, GGUF_MAX_DIMS);
     for (int i = 0; i < GGUF_MAX_DIMS; i++) t->ne[i] = 1;
     for (uint32_t i = 0; i < t->n_dims; i++)
         if ((st = rd_u64(c, &t->ne[i], t->name))) return st;
     if ((st = rd_u32(c, &t->type, t->name)) || (st = rd_u64(c, &t->offset, t->name))) return st;
     uint64_t be, bb, n = 1;
     if (!type_block(t->type, &be, &bb))
-        return awq_set_error(c->rt, AWQ_ERR_UNSUPPORTED, "%s: tensor '%s': unknown ggml type %u",
-                             c->path, t->name, t->type);
+        return awq_set_error(c->rt, AWQ_ERR_UNSUPPORTED, "%s: tensor '%s': unknown ggml type %u", c->path,
+                             t->name, t->type);
     for (int i = 0; i < GGUF_MAX_DIMS; i++)
         if (t->ne[i] == 0 || (int64_t)t->ne[i] < 0 || awq_mul_overflow_u64(n, t->ne[i], &n) ||
             n > (1ull << 48))
@@ -210,8 +246,8 @@ static awq_status read_tensor_info(cursor *c, awq_gguf_tensor *t, uint64_t index
     if (t->ne[0] % be)
         return awq_set_error(c->rt, AWQ_ERR_FORMAT,
                              "%s: tensor '%s': row length %llu is not a multiple of the %s block (%llu)",
-                             c->path, t->name, (unsigned long long)t->ne[0],
-                             awq_ggml_type_name(t->type), (unsigned long long)be);
+                             c->path, t->name, (unsigned long long)t->ne[0], awq_ggml_type_name(t->type),
+                             (unsigned long long)be);
     t->nbytes = n / be * bb;
     return AWQ_OK;
 }
@@ -232,7 +268,8 @@ static awq_status parse(awq_runtime *rt, awq_gguf *g) {
     if (g->version == 1)
         return awq_set_error(rt, AWQ_ERR_UNSUPPORTED,
                              "%s: GGUF version 1 is not supported (only 2 and 3); re-convert the model "
-                             "with a current llama.cpp", g->path);
+                             "with a current llama.cpp",
+                             g->path);
     if (g->version != 2 && g->version != 3)
         return awq_set_error(rt, AWQ_ERR_UNSUPPORTED, "%s: GGUF version %u is not supported (2 and 3)",
                              g->path, g->version);
@@ -280,8 +317,8 @@ static awq_status parse(awq_runtime *rt, awq_gguf *g) {
         if (t->offset > avail || t->nbytes > avail - t->offset) {
             st = awq_set_error(rt, AWQ_ERR_FORMAT,
                                "%s: tensor '%s': data offset %llu + %llu bytes runs past the end of "
-                               "the file (%llu bytes of data)", g->path, t->name,
-                               (unsigned long long)t->offset, (unsigned long long)t->nbytes,
+                               "the file (%llu bytes of data)",
+                               g->path, t->name, (unsigned long long)t->offset, (unsigned long long)t->nbytes,
                                (unsigned long long)avail);
             break;
         }
@@ -343,22 +380,20 @@ const awq_gguf_tensor *awq_gguf_find_tensor(const awq_gguf *g, const char *name)
     return NULL;
 }
 
-uint64_t awq_gguf_tensor_nelem(const awq_gguf_tensor *t) {
-    return t->ne[0] * t->ne[1] * t->ne[2] * t->ne[3];
-}
+uint64_t awq_gguf_tensor_nelem(const awq_gguf_tensor *t) { return t->ne[0] * t->ne[1] * t->ne[2] * t->ne[3]; }
 
 /* ---- typed getters ----------------------------------------------------------------------- */
 
 static bool is_int_type(awq_gguf_type t) {
     return t == AWQ_GGUF_UINT8 || t == AWQ_GGUF_INT8 || t == AWQ_GGUF_UINT16 || t == AWQ_GGUF_INT16 ||
-           t == AWQ_GGUF_UINT32 || t == AWQ_GGUF_INT32 || t == AWQ_GGUF_UINT64 || t == AWQ_GGUF_INT64;
+        t == AWQ_GGUF_UINT32 || t == AWQ_GGUF_INT32 || t == AWQ_GGUF_UINT64 || t == AWQ_GGUF_INT64;
 }
 static bool is_signed(awq_gguf_type t) {
     return t == AWQ_GGUF_INT8 || t == AWQ_GGUF_INT16 || t == AWQ_GGUF_INT32 || t == AWQ_GGUF_INT64;
 }
 
-awq_status awq_gguf_get_u64(awq_runtime *rt, const awq_gguf *g, const char *key, bool required,
-                            uint64_t def, uint64_t *out) {
+awq_status awq_gguf_get_u64(awq_runtime *rt, const awq_gguf *g, const char *key, bool required, uint64_t def,
+                            uint64_t *out) {
     const awq_gguf_kv *kv = awq_gguf_find_kv(g, key);
     if (!kv) {
         if (required) return awq_set_error(rt, AWQ_ERR_FORMAT, "%s: metadata '%s' is missing", g->path, key);
@@ -372,22 +407,25 @@ awq_status awq_gguf_get_u64(awq_runtime *rt, const awq_gguf *g, const char *key,
     return AWQ_OK;
 }
 
-awq_status awq_gguf_get_f64(awq_runtime *rt, const awq_gguf *g, const char *key, bool required,
-                            double def, double *out) {
+awq_status awq_gguf_get_f64(awq_runtime *rt, const awq_gguf *g, const char *key, bool required, double def,
+                            double *out) {
     const awq_gguf_kv *kv = awq_gguf_find_kv(g, key);
     if (!kv) {
         if (required) return awq_set_error(rt, AWQ_ERR_FORMAT, "%s: metadata '%s' is missing", g->path, key);
         *out = def;
         return AWQ_OK;
     }
-    if (kv->type == AWQ_GGUF_FLOAT32 || kv->type == AWQ_GGUF_FLOAT64) *out = kv->v.f64;
-    else if (is_int_type(kv->type)) *out = is_signed(kv->type) ? (double)kv->v.i64 : (double)kv->v.u64;
-    else return awq_set_error(rt, AWQ_ERR_FORMAT, "%s: metadata '%s': expected a number", g->path, key);
+    if (kv->type == AWQ_GGUF_FLOAT32 || kv->type == AWQ_GGUF_FLOAT64)
+        *out = kv->v.f64;
+    else if (is_int_type(kv->type))
+        *out = is_signed(kv->type) ? (double)kv->v.i64 : (double)kv->v.u64;
+    else
+        return awq_set_error(rt, AWQ_ERR_FORMAT, "%s: metadata '%s': expected a number", g->path, key);
     return AWQ_OK;
 }
 
-awq_status awq_gguf_get_bool(awq_runtime *rt, const awq_gguf *g, const char *key, bool required,
-                             bool def, bool *out) {
+awq_status awq_gguf_get_bool(awq_runtime *rt, const awq_gguf *g, const char *key, bool required, bool def,
+                             bool *out) {
     const awq_gguf_kv *kv = awq_gguf_find_kv(g, key);
     if (!kv) {
         if (required) return awq_set_error(rt, AWQ_ERR_FORMAT, "%s: metadata '%s' is missing", g->path, key);
@@ -400,8 +438,7 @@ awq_status awq_gguf_get_bool(awq_runtime *rt, const awq_gguf *g, const char *key
     return AWQ_OK;
 }
 
-awq_status awq_gguf_get_str(awq_runtime *rt, const awq_gguf *g, const char *key, bool required,
-                            char **out) {
+awq_status awq_gguf_get_str(awq_runtime *rt, const awq_gguf *g, const char *key, bool required, char **out) {
     *out = NULL;
     const awq_gguf_kv *kv = awq_gguf_find_kv(g, key);
     if (!kv) {

@@ -118,8 +118,7 @@ static void deq_q6_k(const uint8_t *b, float *y) { /* ql[128], qh[64], scales[16
     }
 }
 
-awq_status awq_gguf_dequantize(awq_runtime *rt, const awq_gguf *g, const awq_gguf_tensor *t,
-                               float *out) {
+awq_status awq_gguf_dequantize(awq_runtime *rt, const awq_gguf *g, const awq_gguf_tensor *t, float *out) {
     uint64_t n = awq_gguf_tensor_nelem(t);
     const uint8_t *p = t->data;
     void (*blk)(const uint8_t *, float *) = NULL;
@@ -136,14 +135,46 @@ awq_status awq_gguf_dequantize(awq_runtime *rt, const awq_gguf *g, const awq_ggu
             out[i] = awq_bf16_to_f32(h);
         }
         return AWQ_OK;
-    case AWQ_GGML_Q4_0: blk = deq_q4_0; be = 32; bb = 18; break;
-    case AWQ_GGML_Q4_1: blk = deq_q4_1; be = 32; bb = 20; break;
-    case AWQ_GGML_Q5_0: blk = deq_q5_0; be = 32; bb = 22; break;
-    case AWQ_GGML_Q5_1: blk = deq_q5_1; be = 32; bb = 24; break;
-    case AWQ_GGML_Q8_0: blk = deq_q8_0; be = 32; bb = 34; break;
-    case AWQ_GGML_Q4_K: blk = deq_q4_k; be = 256; bb = 144; break;
-    case AWQ_GGML_Q5_K: blk = deq_q5_k; be = 256; bb = 176; break;
-    case AWQ_GGML_Q6_K: blk = deq_q6_k; be = 256; bb = 210; break;
+    case AWQ_GGML_Q4_0:
+        blk = deq_q4_0;
+        be = 32;
+        bb = 18;
+        break;
+    case AWQ_GGML_Q4_1:
+        blk = deq_q4_1;
+        be = 32;
+        bb = 20;
+        break;
+    case AWQ_GGML_Q5_0:
+        blk = deq_q5_0;
+        be = 32;
+        bb = 22;
+        break;
+    case AWQ_GGML_Q5_1:
+        blk = deq_q5_1;
+        be = 32;
+        bb = 24;
+        break;
+    case AWQ_GGML_Q8_0:
+        blk = deq_q8_0;
+        be = 32;
+        bb = 34;
+        break;
+    case AWQ_GGML_Q4_K:
+        blk = deq_q4_k;
+        be = 256;
+        bb = 144;
+        break;
+    case AWQ_GGML_Q5_K:
+        blk = deq_q5_k;
+        be = 256;
+        bb = 176;
+        break;
+    case AWQ_GGML_Q6_K:
+        blk = deq_q6_k;
+        be = 256;
+        bb = 210;
+        break;
     default:
         return awq_set_error(rt, AWQ_ERR_UNSUPPORTED,
                              "%s: tensor '%s': dequantization of %s is not supported (supported: F32, "

@@ -15,8 +15,7 @@
 
 /* ---- parsing ------------------------------------------------------------------------------ */
 
-awq_status awq_json_parse(awq_runtime *rt, const char *what, const char *text, size_t len,
-                          cJSON **out) {
+awq_status awq_json_parse(awq_runtime *rt, const char *what, const char *text, size_t len, cJSON **out) {
     *out = NULL;
     if (!text) return awq_set_error(rt, AWQ_ERR_INVALID_ARG, "%s: no JSON text", what);
     const char *end = NULL;
@@ -25,8 +24,7 @@ awq_status awq_json_parse(awq_runtime *rt, const char *what, const char *text, s
     if (root) {
         /* cJSON stops after the first value; anything but whitespace after it is an error. */
         pos = (size_t)(end - text);
-        while (pos < len && (text[pos] == ' ' || text[pos] == '\t' || text[pos] == '\n' ||
-                             text[pos] == '\r'))
+        while (pos < len && (text[pos] == ' ' || text[pos] == '\t' || text[pos] == '\n' || text[pos] == '\r'))
             pos++;
         if (pos < len && !(text[pos] == '\0' && pos + 1 == len)) {
             cJSON_Delete(root);
@@ -54,12 +52,13 @@ awq_status awq_json_parse(awq_runtime *rt, const char *what, const char *text, s
     if (pos >= len)
         return awq_set_error(rt, AWQ_ERR_FORMAT,
                              "%s: invalid JSON: unexpected end of input at byte %zu (line %zu, "
-                             "column %zu)", what, pos, line, col);
+                             "column %zu)",
+                             what, pos, line, col);
     /* text need not be NUL-terminated: quote at most the 16 bytes that are there */
     int near = len - pos < 16 ? (int)(len - pos) : 16;
     return awq_set_error(rt, AWQ_ERR_FORMAT,
-                         "%s: invalid JSON at byte %zu (line %zu, column %zu) near '%.*s'", what,
-                         pos, line, col, near, text + pos);
+                         "%s: invalid JSON at byte %zu (line %zu, column %zu) near '%.*s'", what, pos, line,
+                         col, near, text + pos);
 }
 
 awq_status awq_json_parse_file(awq_runtime *rt, const char *path, cJSON **out) {
@@ -77,22 +76,28 @@ awq_status awq_json_parse_file(awq_runtime *rt, const char *path, cJSON **out) {
 
 /* "string", "number 1.5", "object", ... for messages. */
 static void describe(const cJSON *v, char *buf, size_t cap) {
-    if (cJSON_IsString(v)) snprintf(buf, cap, "string \"%.40s\"", v->valuestring);
-    else if (cJSON_IsNumber(v)) snprintf(buf, cap, "number %.17g", v->valuedouble);
-    else if (cJSON_IsBool(v)) snprintf(buf, cap, "%s", cJSON_IsTrue(v) ? "true" : "false");
-    else if (cJSON_IsNull(v)) snprintf(buf, cap, "null");
-    else if (cJSON_IsArray(v)) snprintf(buf, cap, "array");
-    else if (cJSON_IsObject(v)) snprintf(buf, cap, "object");
-    else snprintf(buf, cap, "invalid value");
+    if (cJSON_IsString(v))
+        snprintf(buf, cap, "string \"%.40s\"", v->valuestring);
+    else if (cJSON_IsNumber(v))
+        snprintf(buf, cap, "number %.17g", v->valuedouble);
+    else if (cJSON_IsBool(v))
+        snprintf(buf, cap, "%s", cJSON_IsTrue(v) ? "true" : "false");
+    else if (cJSON_IsNull(v))
+        snprintf(buf, cap, "null");
+    else if (cJSON_IsArray(v))
+        snprintf(buf, cap, "array");
+    else if (cJSON_IsObject(v))
+        snprintf(buf, cap, "object");
+    else
+        snprintf(buf, cap, "invalid value");
 }
 
 /* Finds key in obj (case-sensitive); NULL if absent or JSON null. Errors if obj is no object. */
-static awq_status lookup(awq_runtime *rt, const cJSON *obj, const char *what, const char *key,
-                         bool required, const cJSON **out) {
+static awq_status lookup(awq_runtime *rt, const cJSON *obj, const char *what, const char *key, bool required,
+                         const cJSON **out) {
     *out = NULL;
     if (!cJSON_IsObject(obj))
-        return awq_set_error(rt, AWQ_ERR_FORMAT, "%s: expected a JSON object holding '%s'", what,
-                             key);
+        return awq_set_error(rt, AWQ_ERR_FORMAT, "%s: expected a JSON object holding '%s'", what, key);
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
     if (v && cJSON_IsNull(v)) v = NULL;
     if (!v && required) return awq_set_error(rt, AWQ_ERR_FORMAT, "%s: missing key '%s'", what, key);
@@ -100,12 +105,11 @@ static awq_status lookup(awq_runtime *rt, const cJSON *obj, const char *what, co
     return AWQ_OK;
 }
 
-static awq_status type_error(awq_runtime *rt, const char *what, const char *key,
-                             const char *expected, const cJSON *v) {
+static awq_status type_error(awq_runtime *rt, const char *what, const char *key, const char *expected,
+                             const cJSON *v) {
     char found[96];
     describe(v, found, sizeof found);
-    return awq_set_error(rt, AWQ_ERR_FORMAT, "%s: '%s': expected %s, got %s", what, key, expected,
-                         found);
+    return awq_set_error(rt, AWQ_ERR_FORMAT, "%s: '%s': expected %s, got %s", what, key, expected, found);
 }
 
 awq_status awq_json_get_int(awq_runtime *rt, const cJSON *obj, const char *what, const char *key,
@@ -126,8 +130,8 @@ awq_status awq_json_get_int(awq_runtime *rt, const cJSON *obj, const char *what,
     return AWQ_OK;
 }
 
-awq_status awq_json_get_double(awq_runtime *rt, const cJSON *obj, const char *what,
-                               const char *key, bool required, double def, double *out) {
+awq_status awq_json_get_double(awq_runtime *rt, const cJSON *obj, const char *what, const char *key,
+                               bool required, double def, double *out) {
     const cJSON *v;
     awq_status st = lookup(rt, obj, what, key, required, &v);
     if (st != AWQ_OK) return st;
@@ -155,9 +159,8 @@ awq_status awq_json_get_bool(awq_runtime *rt, const cJSON *obj, const char *what
     return AWQ_OK;
 }
 
-awq_status awq_json_get_string(awq_runtime *rt, const cJSON *obj, const char *what,
-                               const char *key, bool required, const char *def,
-                               const char **out) {
+awq_status awq_json_get_string(awq_runtime *rt, const cJSON *obj, const char *what, const char *key,
+                               bool required, const char *def, const char **out) {
     const cJSON *v;
     awq_status st = lookup(rt, obj, what, key, required, &v);
     if (st != AWQ_OK) return st;
@@ -173,7 +176,7 @@ awq_status awq_json_get_string(awq_runtime *rt, const cJSON *obj, const char *wh
 /* ---- writing ------------------------------------------------------------------------------ */
 
 typedef awq_strbuf sbuf;
-#define sb_put awq_strbuf_put
+#define sb_put  awq_strbuf_put
 #define sb_puts awq_strbuf_puts
 
 static void sb_indent(sbuf *b, int depth) {
@@ -291,8 +294,7 @@ awq_status awq_json_write_file(awq_runtime *rt, const char *path, const cJSON *r
             st = awq_set_error(rt, AWQ_ERR_IO, "%s: write failed: %s", tmp, strerror(e));
             remove(tmp);
         } else if (rename(tmp, path) != 0) {
-            st = awq_set_error(rt, AWQ_ERR_IO, "%s: cannot rename to %s: %s", tmp, path,
-                               strerror(errno));
+            st = awq_set_error(rt, AWQ_ERR_IO, "%s: cannot rename to %s: %s", tmp, path, strerror(errno));
             remove(tmp);
         }
     }

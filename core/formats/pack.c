@@ -9,27 +9,27 @@
 #include "awq_pack.h"
 #include "pack.h"
 
-awq_status awq_pack_check(awq_runtime *rt, awq_quant_format fmt, int64_t out, int64_t in,
-                          int64_t gs, awq_pack_shapes *shapes) {
+awq_status awq_pack_check(awq_runtime *rt, awq_quant_format fmt, int64_t out, int64_t in, int64_t gs,
+                          awq_pack_shapes *shapes) {
     if (fmt != AWQ_FORMAT_GEMM && fmt != AWQ_FORMAT_GEMV)
         return awq_set_error(rt, AWQ_ERR_UNSUPPORTED, "pack: unknown AWQ format %d", (int)fmt);
     if (out <= 0 || in <= 0)
-        return awq_set_error(rt, AWQ_ERR_INVALID_ARG, "pack: bad shape (out %lld, in %lld)",
-                             (long long)out, (long long)in);
+        return awq_set_error(rt, AWQ_ERR_INVALID_ARG, "pack: bad shape (out %lld, in %lld)", (long long)out,
+                             (long long)in);
     uint64_t n;
     if (awq_mul_overflow_u64((uint64_t)out, (uint64_t)in, &n) || n > (uint64_t)INT64_MAX / 2)
-        return awq_set_error(rt, AWQ_ERR_INVALID_ARG, "pack: shape (%lld, %lld) is too large",
-                             (long long)out, (long long)in);
+        return awq_set_error(rt, AWQ_ERR_INVALID_ARG, "pack: shape (%lld, %lld) is too large", (long long)out,
+                             (long long)in);
     if (gs <= 0)
         return awq_set_error(rt, AWQ_ERR_INVALID_ARG, "pack: group size %lld must be positive",
                              (long long)gs);
     if (in % gs != 0)
         return awq_set_error(rt, AWQ_ERR_INVALID_ARG,
-                             "pack: in_features %lld is not divisible by the group size %lld",
-                             (long long)in, (long long)gs);
+                             "pack: in_features %lld is not divisible by the group size %lld", (long long)in,
+                             (long long)gs);
     if (out % 8 != 0)
-        return awq_set_error(rt, AWQ_ERR_INVALID_ARG,
-                             "pack: out_features %lld is not a multiple of 8", (long long)out);
+        return awq_set_error(rt, AWQ_ERR_INVALID_ARG, "pack: out_features %lld is not a multiple of 8",
+                             (long long)out);
     int64_t G = in / gs;
     if (fmt == AWQ_FORMAT_GEMM) {
         if (shapes) {
@@ -39,13 +39,13 @@ awq_status awq_pack_check(awq_runtime *rt, awq_quant_format fmt, int64_t out, in
     }
     if (in % 8 != 0)
         return awq_set_error(rt, AWQ_ERR_INVALID_ARG,
-                             "pack: GEMV layout needs in_features %lld to be a multiple of 8",
-                             (long long)in);
+                             "pack: GEMV layout needs in_features %lld to be a multiple of 8", (long long)in);
     int64_t zw = awq_gemv_zeros_width(in, gs);
     if (zw == 0)
         return awq_set_error(rt, AWQ_ERR_UNSUPPORTED,
                              "pack: group size %lld is not supported by the GEMV layout (32, 64 "
-                             "or >= 128)", (long long)gs);
+                             "or >= 128)",
+                             (long long)gs);
     if (shapes) *shapes = (awq_pack_shapes){{out, in / 8}, {out, zw}, {out, zw * 8}};
     return AWQ_OK;
 }
@@ -57,8 +57,8 @@ static awq_status bad_nibble(awq_runtime *rt, const char *what, const uint8_t *v
         for (int64_t c = 0; c < cols; c++)
             if (v[r * cols + c] > 15)
                 return awq_set_error(rt, AWQ_ERR_INVALID_ARG,
-                                     "pack: %s[%lld][%lld] = %d is not a 4-bit value", what,
-                                     (long long)r, (long long)c, v[r * cols + c]);
+                                     "pack: %s[%lld][%lld] = %d is not a 4-bit value", what, (long long)r,
+                                     (long long)c, v[r * cols + c]);
     return AWQ_OK;
 }
 
@@ -70,16 +70,16 @@ static bool any_above_15(const uint8_t *v, int64_t n) {
 
 /* ---- GEMM ------------------------------------------------------------------------------- */
 
-awq_status awq_pack_gemm(awq_runtime *rt, int64_t out, int64_t in, int64_t gs,
-                         const uint8_t *codes, const uint16_t *scales, const uint8_t *zeros,
-                         int32_t *qweight, int32_t *qzeros, uint16_t *scales_gemm) {
+awq_status awq_pack_gemm(awq_runtime *rt, int64_t out, int64_t in, int64_t gs, const uint8_t *codes,
+                         const uint16_t *scales, const uint8_t *zeros, int32_t *qweight, int32_t *qzeros,
+                         uint16_t *scales_gemm) {
     awq_status st = awq_pack_check(rt, AWQ_FORMAT_GEMM, out, in, gs, NULL);
     if (st != AWQ_OK) return st;
     const int64_t G = in / gs, nc = out / 8;
     if (any_above_15(codes, out * in)) return bad_nibble(rt, "codes", codes, out, in);
     if (any_above_15(zeros, out * G)) return bad_nibble(rt, "zeros", zeros, out, G);
 
-    /* qweight (in, nc): word [k][c] packs codes[8c + j][k], j = 0..7, in GEMM nibble order. */
+        /* qweight (in, nc): word [k][c] packs codes[8c + j][k], j = 0..7, in GEMM nibble order. */
 #pragma omp parallel for schedule(static)
     for (int64_t c = 0; c < nc; c++) {
         const uint8_t *rows[8];
@@ -100,10 +100,9 @@ awq_status awq_pack_gemm(awq_runtime *rt, int64_t out, int64_t in, int64_t gs,
     return AWQ_OK;
 }
 
-awq_status awq_unpack_gemm(awq_runtime *rt, int64_t out, int64_t in, int64_t gs,
-                           const int32_t *qweight, const int32_t *qzeros,
-                           const uint16_t *scales_gemm, uint8_t *codes, uint16_t *scales,
-                           uint8_t *zeros) {
+awq_status awq_unpack_gemm(awq_runtime *rt, int64_t out, int64_t in, int64_t gs, const int32_t *qweight,
+                           const int32_t *qzeros, const uint16_t *scales_gemm, uint8_t *codes,
+                           uint16_t *scales, uint8_t *zeros) {
     awq_status st = awq_pack_check(rt, AWQ_FORMAT_GEMM, out, in, gs, NULL);
     if (st != AWQ_OK) return st;
     const int64_t G = in / gs, nc = out / 8;
@@ -124,9 +123,8 @@ awq_status awq_unpack_gemm(awq_runtime *rt, int64_t out, int64_t in, int64_t gs,
     return AWQ_OK;
 }
 
-awq_status awq_dequant_gemm(awq_runtime *rt, int64_t out, int64_t in, int64_t gs,
-                            const int32_t *qweight, const int32_t *qzeros,
-                            const uint16_t *scales_gemm, float *w) {
+awq_status awq_dequant_gemm(awq_runtime *rt, int64_t out, int64_t in, int64_t gs, const int32_t *qweight,
+                            const int32_t *qzeros, const uint16_t *scales_gemm, float *w) {
     awq_status st = awq_pack_check(rt, AWQ_FORMAT_GEMM, out, in, gs, NULL);
     if (st != AWQ_OK) return st;
     const int64_t nc = out / 8;
@@ -149,9 +147,9 @@ awq_status awq_dequant_gemm(awq_runtime *rt, int64_t out, int64_t in, int64_t gs
 
 /* ---- GEMV ------------------------------------------------------------------------------- */
 
-awq_status awq_pack_gemv(awq_runtime *rt, int64_t out, int64_t in, int64_t gs,
-                         const uint8_t *codes, const uint16_t *scales, const uint8_t *zeros,
-                         int32_t *qweight, int32_t *qzeros, uint16_t *scales_gemv) {
+awq_status awq_pack_gemv(awq_runtime *rt, int64_t out, int64_t in, int64_t gs, const uint8_t *codes,
+                         const uint16_t *scales, const uint8_t *zeros, int32_t *qweight, int32_t *qzeros,
+                         uint16_t *scales_gemv) {
     awq_pack_shapes sh;
     awq_status st = awq_pack_check(rt, AWQ_FORMAT_GEMV, out, in, gs, &sh);
     if (st != AWQ_OK) return st;
@@ -172,10 +170,9 @@ awq_status awq_pack_gemv(awq_runtime *rt, int64_t out, int64_t in, int64_t gs,
     return AWQ_OK;
 }
 
-awq_status awq_unpack_gemv(awq_runtime *rt, int64_t out, int64_t in, int64_t gs,
-                           const int32_t *qweight, const int32_t *qzeros,
-                           const uint16_t *scales_gemv, uint8_t *codes, uint16_t *scales,
-                           uint8_t *zeros) {
+awq_status awq_unpack_gemv(awq_runtime *rt, int64_t out, int64_t in, int64_t gs, const int32_t *qweight,
+                           const int32_t *qzeros, const uint16_t *scales_gemv, uint8_t *codes,
+                           uint16_t *scales, uint8_t *zeros) {
     awq_pack_shapes sh;
     awq_status st = awq_pack_check(rt, AWQ_FORMAT_GEMV, out, in, gs, &sh);
     if (st != AWQ_OK) return st;
@@ -192,10 +189,9 @@ awq_status awq_unpack_gemv(awq_runtime *rt, int64_t out, int64_t in, int64_t gs,
     return AWQ_OK;
 }
 
-awq_status awq_gemv_to_gemm(awq_runtime *rt, int64_t out, int64_t in, int64_t gs,
-                            const int32_t *qweight_gemv, const int32_t *qzeros_gemv,
-                            const uint16_t *scales_gemv, int32_t *qweight, int32_t *qzeros,
-                            uint16_t *scales_gemm) {
+awq_status awq_gemv_to_gemm(awq_runtime *rt, int64_t out, int64_t in, int64_t gs, const int32_t *qweight_gemv,
+                            const int32_t *qzeros_gemv, const uint16_t *scales_gemv, int32_t *qweight,
+                            int32_t *qzeros, uint16_t *scales_gemm) {
     awq_pack_shapes sh;
     awq_status st = awq_pack_check(rt, AWQ_FORMAT_GEMV, out, in, gs, &sh);
     if (st != AWQ_OK) return st;

@@ -38,38 +38,35 @@ typedef struct awq_pack_shapes {
 /* Validates (out, in, gs) for fmt and fills the packed shapes (out may be NULL).
  * GEMM: gs > 0, in % gs == 0, out % 8 == 0. GEMV: additionally in % 8 == 0 and gs in
  * {32, 64} or >= 128 (AutoAWQ's calculate_zeros_width). */
-awq_status awq_pack_check(awq_runtime *rt, awq_quant_format fmt, int64_t out, int64_t in,
-                          int64_t gs, awq_pack_shapes *shapes);
+awq_status awq_pack_check(awq_runtime *rt, awq_quant_format fmt, int64_t out, int64_t in, int64_t gs,
+                          awq_pack_shapes *shapes);
 
 /* codes (out, in), scales (out, G), zeros (out, G) -> GEMM qweight (in, out/8),
  * qzeros (G, out/8), scales_gemm (G, out). Codes or zeros > 15 are an INVALID_ARG error. */
-awq_status awq_pack_gemm(awq_runtime *rt, int64_t out, int64_t in, int64_t gs,
-                         const uint8_t *codes, const uint16_t *scales, const uint8_t *zeros,
-                         int32_t *qweight, int32_t *qzeros, uint16_t *scales_gemm);
+awq_status awq_pack_gemm(awq_runtime *rt, int64_t out, int64_t in, int64_t gs, const uint8_t *codes,
+                         const uint16_t *scales, const uint8_t *zeros, int32_t *qweight, int32_t *qzeros,
+                         uint16_t *scales_gemm);
 /* Inverse of awq_pack_gemm. */
-awq_status awq_unpack_gemm(awq_runtime *rt, int64_t out, int64_t in, int64_t gs,
-                           const int32_t *qweight, const int32_t *qzeros,
-                           const uint16_t *scales_gemm, uint8_t *codes, uint16_t *scales,
-                           uint8_t *zeros);
+awq_status awq_unpack_gemm(awq_runtime *rt, int64_t out, int64_t in, int64_t gs, const int32_t *qweight,
+                           const int32_t *qzeros, const uint16_t *scales_gemm, uint8_t *codes,
+                           uint16_t *scales, uint8_t *zeros);
 
 /* codes (out, in), scales (out, G), zeros (out, G) -> GEMV qweight (out, in/8),
  * qzeros (out, zw), scales_gemv (out, zw*8) (padding written as zeros). */
-awq_status awq_pack_gemv(awq_runtime *rt, int64_t out, int64_t in, int64_t gs,
-                         const uint8_t *codes, const uint16_t *scales, const uint8_t *zeros,
-                         int32_t *qweight, int32_t *qzeros, uint16_t *scales_gemv);
+awq_status awq_pack_gemv(awq_runtime *rt, int64_t out, int64_t in, int64_t gs, const uint8_t *codes,
+                         const uint16_t *scales, const uint8_t *zeros, int32_t *qweight, int32_t *qzeros,
+                         uint16_t *scales_gemv);
 /* Inverse of awq_pack_gemv (padding is ignored). */
-awq_status awq_unpack_gemv(awq_runtime *rt, int64_t out, int64_t in, int64_t gs,
-                           const int32_t *qweight, const int32_t *qzeros,
-                           const uint16_t *scales_gemv, uint8_t *codes, uint16_t *scales,
-                           uint8_t *zeros);
+awq_status awq_unpack_gemv(awq_runtime *rt, int64_t out, int64_t in, int64_t gs, const int32_t *qweight,
+                           const int32_t *qzeros, const uint16_t *scales_gemv, uint8_t *codes,
+                           uint16_t *scales, uint8_t *zeros);
 
 /* Converts a GEMV checkpoint's tensors to the GEMM layout (used to load GEMV checkpoints):
  * gemv qweight (out, in/8), qzeros (out, zw), scales (out, zw*8) -> GEMM qweight (in, out/8),
  * qzeros (G, out/8), scales (G, out). Streams over blocks of 8 output rows (no full unpack). */
-awq_status awq_gemv_to_gemm(awq_runtime *rt, int64_t out, int64_t in, int64_t gs,
-                            const int32_t *qweight_gemv, const int32_t *qzeros_gemv,
-                            const uint16_t *scales_gemv, int32_t *qweight, int32_t *qzeros,
-                            uint16_t *scales_gemm);
+awq_status awq_gemv_to_gemm(awq_runtime *rt, int64_t out, int64_t in, int64_t gs, const int32_t *qweight_gemv,
+                            const int32_t *qzeros_gemv, const uint16_t *scales_gemv, int32_t *qweight,
+                            int32_t *qzeros, uint16_t *scales_gemm);
 
 /* llama.cpp's Q8_0 of one weight row w (n floats, n % 32 == 0), as ggml's quantize_row_q8_0_ref:
  * per block b of 32, amax = max |w|, d = amax / 127, q = roundf(w * (1 / d)) (half away from zero;
@@ -78,8 +75,7 @@ awq_status awq_gemv_to_gemm(awq_runtime *rt, int64_t out, int64_t in, int64_t gs
 void awq_q8_0_quantize_row(const float *w, int64_t n, int8_t *qs, uint16_t *d16);
 
 /* Dequantizes GEMM tensors to w (out, in) F32: w[o][k] = (q - z) * fp16 scale (exact in fp32). */
-awq_status awq_dequant_gemm(awq_runtime *rt, int64_t out, int64_t in, int64_t gs,
-                            const int32_t *qweight, const int32_t *qzeros,
-                            const uint16_t *scales_gemm, float *w);
+awq_status awq_dequant_gemm(awq_runtime *rt, int64_t out, int64_t in, int64_t gs, const int32_t *qweight,
+                            const int32_t *qzeros, const uint16_t *scales_gemm, float *w);
 
 #endif

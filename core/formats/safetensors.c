@@ -18,23 +18,23 @@
 #include "safetensors.h"
 
 #define ST_MAX_HEADER_BYTES (100ull * 1024 * 1024)
-#define ST_INDEX_NAME "model.safetensors.index.json"
+#define ST_INDEX_NAME       "model.safetensors.index.json"
 
 struct awq_safetensors {
-    int32_t        n_files;
-    char         **paths;    /* (n_files,) owned */
-    awq_mmap      *maps;     /* (n_files,) */
-    awq_st_tensor *tensors;  /* (n,) sorted by name */
-    int32_t        n, cap;
-    char         **meta;     /* (2 * n_meta,) key, value pairs of the first file, owned */
-    int32_t        n_meta;
+    int32_t n_files;
+    char **paths;           /* (n_files,) owned */
+    awq_mmap *maps;         /* (n_files,) */
+    awq_st_tensor *tensors; /* (n,) sorted by name */
+    int32_t n, cap;
+    char **meta; /* (2 * n_meta,) key, value pairs of the first file, owned */
+    int32_t n_meta;
 };
 
 /* ---- dtypes ------------------------------------------------------------------------------- */
 
 static const struct {
     const char *name;
-    awq_dtype   dtype;
+    awq_dtype dtype;
 } st_dtypes[] = {
     {"F32", AWQ_DTYPE_F32}, {"F16", AWQ_DTYPE_F16}, {"BF16", AWQ_DTYPE_BF16},
     {"I32", AWQ_DTYPE_I32}, {"I64", AWQ_DTYPE_I64}, {"U8", AWQ_DTYPE_U8},
@@ -44,8 +44,8 @@ static const struct {
 static const char *const st_dtypes_other[] = {"BOOL", "U16", "U32", "U64", "F8_E4M3", "F8_E5M2"};
 
 /* Returns AWQ_OK and *out, or the error for an unknown/unsupported dtype name. */
-static awq_status parse_dtype(awq_runtime *rt, const char *path, const char *tname,
-                              const char *s, awq_dtype *out) {
+static awq_status parse_dtype(awq_runtime *rt, const char *path, const char *tname, const char *s,
+                              awq_dtype *out) {
     for (size_t i = 0; i < sizeof st_dtypes / sizeof st_dtypes[0]; i++)
         if (strcmp(s, st_dtypes[i].name) == 0) {
             *out = st_dtypes[i].dtype;
@@ -55,8 +55,7 @@ static awq_status parse_dtype(awq_runtime *rt, const char *path, const char *tna
         if (strcmp(s, st_dtypes_other[i]) == 0)
             return awq_set_error(rt, AWQ_ERR_UNSUPPORTED, "%s: tensor '%s': dtype '%s' is not supported",
                                  path, tname, s);
-    return awq_set_error(rt, AWQ_ERR_FORMAT, "%s: tensor '%s': dtype: unknown dtype '%.32s'", path,
-                         tname, s);
+    return awq_set_error(rt, AWQ_ERR_FORMAT, "%s: tensor '%s': dtype: unknown dtype '%.32s'", path, tname, s);
 }
 
 /* ---- helpers ------------------------------------------------------------------------------ */
@@ -95,7 +94,7 @@ static awq_status push_tensor(awq_runtime *rt, awq_safetensors *st, const awq_st
 
 /* Data range of a tensor within its file's data section, for the overlap check. */
 typedef struct st_range {
-    uint64_t    begin, end;
+    uint64_t begin, end;
     const char *name;
 } st_range;
 
@@ -106,9 +105,8 @@ static int cmp_range(const void *a, const void *b) {
 }
 
 /* Parses one tensor entry of a header. */
-static awq_status parse_entry(awq_runtime *rt, const char *path, const cJSON *e,
-                              uint64_t data_size, const uint8_t *data, int32_t file,
-                              awq_st_tensor *t) {
+static awq_status parse_entry(awq_runtime *rt, const char *path, const cJSON *e, uint64_t data_size,
+                              const uint8_t *data, int32_t file, awq_st_tensor *t) {
     const char *name = e->string;
     memset(t, 0, sizeof *t);
     t->file = file;
@@ -118,20 +116,18 @@ static awq_status parse_entry(awq_runtime *rt, const char *path, const cJSON *e,
     const cJSON *dt = cJSON_GetObjectItemCaseSensitive(e, "dtype");
     if (!dt) return awq_set_error(rt, AWQ_ERR_FORMAT, "%s: tensor '%s': missing 'dtype'", path, name);
     if (!cJSON_IsString(dt))
-        return awq_set_error(rt, AWQ_ERR_FORMAT, "%s: tensor '%s': dtype: expected a string", path,
-                             name);
+        return awq_set_error(rt, AWQ_ERR_FORMAT, "%s: tensor '%s': dtype: expected a string", path, name);
     awq_status s = parse_dtype(rt, path, name, dt->valuestring, &t->dtype);
     if (s != AWQ_OK) return s;
 
     const cJSON *sh = cJSON_GetObjectItemCaseSensitive(e, "shape");
     if (!sh) return awq_set_error(rt, AWQ_ERR_FORMAT, "%s: tensor '%s': missing 'shape'", path, name);
     if (!cJSON_IsArray(sh))
-        return awq_set_error(rt, AWQ_ERR_FORMAT, "%s: tensor '%s': shape: expected an array", path,
-                             name);
+        return awq_set_error(rt, AWQ_ERR_FORMAT, "%s: tensor '%s': shape: expected an array", path, name);
     int ndim = cJSON_GetArraySize(sh);
     if (ndim > AWQ_ST_MAX_DIMS)
-        return awq_set_error(rt, AWQ_ERR_UNSUPPORTED, "%s: tensor '%s': shape has %d dims (max %d)",
-                             path, name, ndim, AWQ_ST_MAX_DIMS);
+        return awq_set_error(rt, AWQ_ERR_UNSUPPORTED, "%s: tensor '%s': shape has %d dims (max %d)", path,
+                             name, ndim, AWQ_ST_MAX_DIMS);
     t->ndim = ndim;
     uint64_t nelem = 1;
     bool overflow = false, empty = false;
@@ -142,10 +138,11 @@ static awq_status parse_entry(awq_runtime *rt, const char *path, const cJSON *e,
             if (cJSON_IsNumber(c))
                 return awq_set_error(rt, AWQ_ERR_FORMAT,
                                      "%s: tensor '%s': shape[%d] = %.17g is not a non-negative "
-                                     "integer", path, name, d, c->valuedouble);
+                                     "integer",
+                                     path, name, d, c->valuedouble);
             return awq_set_error(rt, AWQ_ERR_FORMAT,
-                                 "%s: tensor '%s': shape[%d]: expected a non-negative integer",
-                                 path, name, d);
+                                 "%s: tensor '%s': shape[%d]: expected a non-negative integer", path, name,
+                                 d);
         }
         t->shape[d] = (int64_t)v;
         if (v == 0) empty = true;
@@ -155,35 +152,36 @@ static awq_status parse_entry(awq_runtime *rt, const char *path, const cJSON *e,
     /* A zero dim makes the tensor empty even if the other dims overflow. */
     if (!empty && (overflow || awq_mul_overflow_u64(nelem, awq_dtype_size(t->dtype), &nbytes)))
         return awq_set_error(rt, AWQ_ERR_FORMAT,
-                             "%s: tensor '%s': shape: byte size of %s x shape overflows 64 bits",
-                             path, name, awq_dtype_name(t->dtype));
+                             "%s: tensor '%s': shape: byte size of %s x shape overflows 64 bits", path, name,
+                             awq_dtype_name(t->dtype));
     if (empty) nbytes = 0;
 
     const cJSON *off = cJSON_GetObjectItemCaseSensitive(e, "data_offsets");
-    if (!off)
-        return awq_set_error(rt, AWQ_ERR_FORMAT, "%s: tensor '%s': missing 'data_offsets'", path,
-                             name);
+    if (!off) return awq_set_error(rt, AWQ_ERR_FORMAT, "%s: tensor '%s': missing 'data_offsets'", path, name);
     uint64_t begin, end;
     if (!cJSON_IsArray(off) || cJSON_GetArraySize(off) != 2 || !json_u53(off->child, &begin) ||
         !json_u53(off->child->next, &end))
         return awq_set_error(rt, AWQ_ERR_FORMAT,
                              "%s: tensor '%s': data_offsets: expected [begin, end] non-negative "
-                             "integers", path, name);
+                             "integers",
+                             path, name);
     if (end < begin)
         return awq_set_error(rt, AWQ_ERR_FORMAT,
-                             "%s: tensor '%s': data_offsets [%llu, %llu): end before begin", path,
-                             name, (unsigned long long)begin, (unsigned long long)end);
+                             "%s: tensor '%s': data_offsets [%llu, %llu): end before begin", path, name,
+                             (unsigned long long)begin, (unsigned long long)end);
     if (end > data_size)
         return awq_set_error(rt, AWQ_ERR_FORMAT,
                              "%s: tensor '%s': data_offsets [%llu, %llu) out of range: the data "
-                             "section has %llu bytes", path, name, (unsigned long long)begin,
-                             (unsigned long long)end, (unsigned long long)data_size);
+                             "section has %llu bytes",
+                             path, name, (unsigned long long)begin, (unsigned long long)end,
+                             (unsigned long long)data_size);
     if (end - begin != nbytes)
         return awq_set_error(rt, AWQ_ERR_FORMAT,
                              "%s: tensor '%s': data_offsets [%llu, %llu) span %llu bytes but dtype "
-                             "%s x shape needs %llu", path, name, (unsigned long long)begin,
-                             (unsigned long long)end, (unsigned long long)(end - begin),
-                             awq_dtype_name(t->dtype), (unsigned long long)nbytes);
+                             "%s x shape needs %llu",
+                             path, name, (unsigned long long)begin, (unsigned long long)end,
+                             (unsigned long long)(end - begin), awq_dtype_name(t->dtype),
+                             (unsigned long long)nbytes);
     t->nbytes = nbytes;
     t->data = data ? data + begin : NULL;
     t->name = awq_strdup(name);
@@ -191,15 +189,15 @@ static awq_status parse_entry(awq_runtime *rt, const char *path, const cJSON *e,
     return AWQ_OK;
 }
 
-static awq_status parse_metadata(awq_runtime *rt, awq_safetensors *st, const char *path,
-                                 const cJSON *m, bool keep) {
+static awq_status parse_metadata(awq_runtime *rt, awq_safetensors *st, const char *path, const cJSON *m,
+                                 bool keep) {
     if (!cJSON_IsObject(m))
         return awq_set_error(rt, AWQ_ERR_FORMAT, "%s: __metadata__: expected an object", path);
     int n = 0;
     for (const cJSON *c = m->child; c; c = c->next, n++)
         if (!cJSON_IsString(c))
-            return awq_set_error(rt, AWQ_ERR_FORMAT,
-                                 "%s: __metadata__: '%s': expected a string value", path, c->string);
+            return awq_set_error(rt, AWQ_ERR_FORMAT, "%s: __metadata__: '%s': expected a string value", path,
+                                 c->string);
     if (!keep || n == 0) return AWQ_OK;
     st->meta = awq_calloc((size_t)n * 2, sizeof(char *));
     if (!st->meta) return awq_set_error(rt, AWQ_ERR_OUT_OF_MEMORY, "safetensors: out of memory");
@@ -222,20 +220,21 @@ static awq_status load_file(awq_runtime *rt, awq_safetensors *st, int32_t file) 
     if (s != AWQ_OK) return s;
     if (m->size < 8)
         return awq_set_error(rt, AWQ_ERR_FORMAT,
-                             "%s: truncated: %llu bytes, too short for the 8-byte header length",
-                             path, (unsigned long long)m->size);
+                             "%s: truncated: %llu bytes, too short for the 8-byte header length", path,
+                             (unsigned long long)m->size);
     uint64_t hlen = read_le64(m->data);
     if (hlen > ST_MAX_HEADER_BYTES)
-        return awq_set_error(rt, AWQ_ERR_FORMAT,
-                             "%s: header length %llu bytes is absurd (limit %llu)", path,
+        return awq_set_error(rt, AWQ_ERR_FORMAT, "%s: header length %llu bytes is absurd (limit %llu)", path,
                              (unsigned long long)hlen, (unsigned long long)ST_MAX_HEADER_BYTES);
     if (hlen > m->size - 8)
         return awq_set_error(rt, AWQ_ERR_FORMAT,
-                             "%s: header length %llu runs past the end of the file (%llu bytes)",
-                             path, (unsigned long long)hlen, (unsigned long long)m->size);
+                             "%s: header length %llu runs past the end of the file (%llu bytes)", path,
+                             (unsigned long long)hlen, (unsigned long long)m->size);
     if (hlen < 2)
-        return awq_set_error(rt, AWQ_ERR_FORMAT, "%s: header length %llu is too small for a JSON "
-                             "object", path, (unsigned long long)hlen);
+        return awq_set_error(rt, AWQ_ERR_FORMAT,
+                             "%s: header length %llu is too small for a JSON "
+                             "object",
+                             path, (unsigned long long)hlen);
     char what[600];
     snprintf(what, sizeof what, "%s: header", path);
     cJSON *root = NULL;
@@ -281,9 +280,9 @@ static awq_status load_file(awq_runtime *rt, awq_safetensors *st, int32_t file) 
         if (r[i].begin < r[i - 1].end) {
             s = awq_set_error(rt, AWQ_ERR_FORMAT,
                               "%s: tensor '%s': data_offsets [%llu, %llu) overlap tensor '%s' "
-                              "[%llu, %llu)", path, r[i].name, (unsigned long long)r[i].begin,
-                              (unsigned long long)r[i].end, r[i - 1].name,
-                              (unsigned long long)r[i - 1].begin,
+                              "[%llu, %llu)",
+                              path, r[i].name, (unsigned long long)r[i].begin, (unsigned long long)r[i].end,
+                              r[i - 1].name, (unsigned long long)r[i - 1].begin,
                               (unsigned long long)r[i - 1].end);
             break;
         }
@@ -323,8 +322,8 @@ static awq_status finalize(awq_runtime *rt, awq_safetensors *st) {
             if (a->file == b->file)
                 return awq_set_error(rt, AWQ_ERR_FORMAT, "%s: tensor '%s' appears twice in the header",
                                      st->paths[a->file], a->name);
-            return awq_set_error(rt, AWQ_ERR_FORMAT, "tensor '%s' is in two shards: %s and %s",
-                                 a->name, st->paths[a->file], st->paths[b->file]);
+            return awq_set_error(rt, AWQ_ERR_FORMAT, "tensor '%s' is in two shards: %s and %s", a->name,
+                                 st->paths[a->file], st->paths[b->file]);
         }
     }
     return AWQ_OK;
@@ -348,28 +347,28 @@ static awq_status open_index(awq_runtime *rt, awq_safetensors *st, const char *i
     char dir[4096];
     snprintf(dir, sizeof dir, "%s", index_path);
     char *slash = strrchr(dir, '/');
-    if (slash) *slash = '\0';
-    else snprintf(dir, sizeof dir, ".");
+    if (slash)
+        *slash = '\0';
+    else
+        snprintf(dir, sizeof dir, ".");
 
     cJSON *root = NULL;
     awq_status s = awq_json_parse_file(rt, index_path, &root);
     if (s != AWQ_OK) return s;
-    const cJSON *wm = cJSON_IsObject(root) ? cJSON_GetObjectItemCaseSensitive(root, "weight_map")
-                                           : NULL;
+    const cJSON *wm = cJSON_IsObject(root) ? cJSON_GetObjectItemCaseSensitive(root, "weight_map") : NULL;
     if (!cJSON_IsObject(root)) {
         s = awq_set_error(rt, AWQ_ERR_FORMAT, "%s: expected a JSON object", index_path);
     } else if (!wm) {
         s = awq_set_error(rt, AWQ_ERR_FORMAT, "%s: missing key 'weight_map'", index_path);
     } else if (!cJSON_IsObject(wm) || !wm->child) {
-        s = awq_set_error(rt, AWQ_ERR_FORMAT, "%s: 'weight_map': expected a non-empty object",
-                          index_path);
+        s = awq_set_error(rt, AWQ_ERR_FORMAT, "%s: 'weight_map': expected a non-empty object", index_path);
     }
     /* Collect the distinct shard files in order of first appearance. */
     for (const cJSON *e = wm ? wm->child : NULL; e && s == AWQ_OK; e = e->next) {
         if (!cJSON_IsString(e) || !safe_relative(e->valuestring)) {
             s = awq_set_error(rt, AWQ_ERR_FORMAT,
-                              "%s: weight_map: tensor '%s': expected a relative file name",
-                              index_path, e->string);
+                              "%s: weight_map: tensor '%s': expected a relative file name", index_path,
+                              e->string);
             break;
         }
         char path[4096];
@@ -379,8 +378,8 @@ static awq_status open_index(awq_runtime *rt, awq_safetensors *st, const char *i
         if (f < st->n_files) continue;
         if (!awq_file_exists(path)) {
             s = awq_set_error(rt, AWQ_ERR_FORMAT,
-                              "%s: weight_map: tensor '%s': shard file '%s' does not exist",
-                              index_path, e->string, e->valuestring);
+                              "%s: weight_map: tensor '%s': shard file '%s' does not exist", index_path,
+                              e->string, e->valuestring);
             break;
         }
         s = add_path(rt, st, path);
@@ -393,13 +392,12 @@ static awq_status open_index(awq_runtime *rt, awq_safetensors *st, const char *i
         char path[4096];
         awq_path_join(path, sizeof path, dir, e->valuestring);
         if (!t)
-            s = awq_set_error(rt, AWQ_ERR_FORMAT,
-                              "%s: weight_map: tensor '%s' is not in its shard '%s'", index_path,
-                              e->string, e->valuestring);
+            s = awq_set_error(rt, AWQ_ERR_FORMAT, "%s: weight_map: tensor '%s' is not in its shard '%s'",
+                              index_path, e->string, e->valuestring);
         else if (strcmp(st->paths[t->file], path) != 0)
             s = awq_set_error(rt, AWQ_ERR_FORMAT,
-                              "%s: weight_map: tensor '%s' is listed in '%s' but stored in '%s'",
-                              index_path, e->string, e->valuestring, st->paths[t->file]);
+                              "%s: weight_map: tensor '%s' is listed in '%s' but stored in '%s'", index_path,
+                              e->string, e->valuestring, st->paths[t->file]);
     }
     if (s == AWQ_OK && cJSON_GetArraySize(wm) != st->n)
         AWQ_LOG_WARN(rt, "%s: %d tensors in the shards, %d in weight_map", index_path, st->n,
@@ -420,12 +418,11 @@ static awq_status find_single(awq_runtime *rt, const char *dir, char *out, size_
     }
     closedir(d);
     if (found == 0)
-        return awq_set_error(rt, AWQ_ERR_IO, "%s: no .safetensors file and no %s", dir,
-                             ST_INDEX_NAME);
+        return awq_set_error(rt, AWQ_ERR_IO, "%s: no .safetensors file and no %s", dir, ST_INDEX_NAME);
     if (found > 1)
         return awq_set_error(rt, AWQ_ERR_FORMAT,
-                             "%s: %d .safetensors files but no model.safetensors and no %s", dir,
-                             found, ST_INDEX_NAME);
+                             "%s: %d .safetensors files but no model.safetensors and no %s", dir, found,
+                             ST_INDEX_NAME);
     return AWQ_OK;
 }
 
@@ -493,8 +490,10 @@ const awq_st_tensor *awq_st_find(const awq_safetensors *st, const char *name) {
         int32_t mid = lo + (hi - lo) / 2;
         int c = strcmp(st->tensors[mid].name, name);
         if (c == 0) return &st->tensors[mid];
-        if (c < 0) lo = mid + 1;
-        else hi = mid - 1;
+        if (c < 0)
+            lo = mid + 1;
+        else
+            hi = mid - 1;
     }
     return NULL;
 }
@@ -517,8 +516,7 @@ void awq_st_release(const awq_safetensors *st, const awq_st_tensor *t) {
     awq_mmap_release(m, (uint64_t)((const uint8_t *)t->data - m->data), t->nbytes);
 }
 
-awq_status awq_st_read_f32(awq_runtime *rt, const awq_safetensors *st, const awq_st_tensor *t,
-                           float *out) {
+awq_status awq_st_read_f32(awq_runtime *rt, const awq_safetensors *st, const awq_st_tensor *t, float *out) {
     if (!t || !out) return awq_set_error(rt, AWQ_ERR_INVALID_ARG, "awq_st_read_f32: NULL argument");
     uint64_t n = t->nbytes / (t->nbytes ? awq_dtype_size(t->dtype) : 1);
     const uint8_t *p = t->data;
@@ -531,7 +529,8 @@ awq_status awq_st_read_f32(awq_runtime *rt, const awq_safetensors *st, const awq
         const int64_t chunk = 65536, es = (int64_t)awq_dtype_size(t->dtype);
 #pragma omp parallel for schedule(static) if (n > (uint64_t)chunk)
         for (int64_t c0 = 0; c0 < (int64_t)n; c0 += chunk)
-            awq_row_to_f32(out + c0, p + c0 * es, t->dtype, (int64_t)n - c0 < chunk ? (int64_t)n - c0 : chunk);
+            awq_row_to_f32(out + c0, p + c0 * es, t->dtype,
+                           (int64_t)n - c0 < chunk ? (int64_t)n - c0 : chunk);
         return AWQ_OK;
     }
     switch (t->dtype) {

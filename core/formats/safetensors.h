@@ -15,13 +15,13 @@
 #define AWQ_ST_MAX_DIMS 8
 
 typedef struct awq_st_tensor {
-    char       *name;
-    awq_dtype   dtype;
-    int32_t     ndim;
-    int64_t     shape[AWQ_ST_MAX_DIMS]; /* outermost-first, as in the file */
-    uint64_t    nbytes;
-    const void *data;                   /* borrowed: points into the file mapping */
-    int32_t     file;                   /* index into the reader's files */
+    char *name;
+    awq_dtype dtype;
+    int32_t ndim;
+    int64_t shape[AWQ_ST_MAX_DIMS]; /* outermost-first, as in the file */
+    uint64_t nbytes;
+    const void *data; /* borrowed: points into the file mapping */
+    int32_t file;     /* index into the reader's files */
 } awq_st_tensor;
 
 typedef struct awq_safetensors awq_safetensors;
@@ -30,21 +30,20 @@ typedef struct awq_safetensors awq_safetensors;
  * model.safetensors, else the single *.safetensors file) or a .safetensors file.
  * Owned: awq_st_close. */
 awq_status awq_st_open(awq_runtime *rt, const char *path, awq_safetensors **out);
-void       awq_st_close(awq_safetensors *st);
+void awq_st_close(awq_safetensors *st);
 
-int32_t              awq_st_count(const awq_safetensors *st);
-const awq_st_tensor *awq_st_get(const awq_safetensors *st, int32_t i); /* sorted by name */
+int32_t awq_st_count(const awq_safetensors *st);
+const awq_st_tensor *awq_st_get(const awq_safetensors *st, int32_t i);         /* sorted by name */
 const awq_st_tensor *awq_st_find(const awq_safetensors *st, const char *name); /* NULL if absent */
 /* Path of the file holding a tensor (for messages). */
-const char          *awq_st_file_path(const awq_safetensors *st, int32_t file);
+const char *awq_st_file_path(const awq_safetensors *st, int32_t file);
 /* Value of a __metadata__ key in the first file, or NULL. Borrowed. */
-const char          *awq_st_metadata(const awq_safetensors *st, const char *key);
+const char *awq_st_metadata(const awq_safetensors *st, const char *key);
 /* Drops a tensor's pages from memory (after it was consumed). */
-void                 awq_st_release(const awq_safetensors *st, const awq_st_tensor *t);
+void awq_st_release(const awq_safetensors *st, const awq_st_tensor *t);
 
 /* Reads a tensor converted to F32 into out (nelem floats). Supports F32/F16/BF16. */
-awq_status awq_st_read_f32(awq_runtime *rt, const awq_safetensors *st, const awq_st_tensor *t,
-                           float *out);
+awq_status awq_st_read_f32(awq_runtime *rt, const awq_safetensors *st, const awq_st_tensor *t, float *out);
 
 /* ---- writer ---------------------------------------------------------------------------- */
 
@@ -62,10 +61,9 @@ awq_status awq_st_writer_add(awq_st_writer *w, const char *name, awq_dtype dtype
                              const int64_t *shape);
 awq_status awq_st_writer_begin(awq_st_writer *w);
 /* nbytes must equal the planned size. */
-awq_status awq_st_writer_write(awq_st_writer *w, const char *name, const void *data,
-                               uint64_t nbytes);
+awq_status awq_st_writer_write(awq_st_writer *w, const char *name, const void *data, uint64_t nbytes);
 /* Checks every tensor was written, flushes and closes the files, writes the index if sharded. */
 awq_status awq_st_writer_finish(awq_st_writer *w);
-void       awq_st_writer_destroy(awq_st_writer *w);
+void awq_st_writer_destroy(awq_st_writer *w);
 
 #endif

@@ -18,40 +18,40 @@
 #include "safetensors.h"
 
 typedef struct wr_tensor {
-    char     *name;
+    char *name;
     awq_dtype dtype;
-    int32_t   ndim;
-    int64_t   shape[AWQ_ST_MAX_DIMS];
-    uint64_t  nbytes;   /* bytes of data */
-    int32_t   shard;    /* assigned by begin() */
-    uint64_t  offset;   /* byte offset of the data from the start of the shard file */
-    bool      written;
+    int32_t ndim;
+    int64_t shape[AWQ_ST_MAX_DIMS];
+    uint64_t nbytes; /* bytes of data */
+    int32_t shard;   /* assigned by begin() */
+    uint64_t offset; /* byte offset of the data from the start of the shard file */
+    bool written;
 } wr_tensor;
 
 typedef struct wr_shard {
-    char    *path;
-    int      fd;       /* -1 when closed */
+    char *path;
+    int fd; /* -1 when closed */
     uint64_t data_bytes;
 } wr_shard;
 
 struct awq_st_writer {
     awq_runtime *rt;
-    char        *dir;
-    uint64_t     max_shard_bytes;
-    char       **meta;       /* (2 * n_meta,) key, value */
-    int32_t      n_meta;
-    wr_tensor   *t;          /* (n,) in add order */
-    int32_t      n, cap;
-    int32_t     *by_name;    /* (n,) indices sorted by name, built by begin() */
-    wr_shard    *shards;     /* (n_shards,) */
-    int32_t      n_shards;
-    bool         begun, finished;
+    char *dir;
+    uint64_t max_shard_bytes;
+    char **meta; /* (2 * n_meta,) key, value */
+    int32_t n_meta;
+    wr_tensor *t; /* (n,) in add order */
+    int32_t n, cap;
+    int32_t *by_name; /* (n,) indices sorted by name, built by begin() */
+    wr_shard *shards; /* (n_shards,) */
+    int32_t n_shards;
+    bool begun, finished;
 };
 
 /* ---- a tiny string builder ---------------------------------------------------------------- */
 
 typedef awq_strbuf wbuf;
-#define wb_put awq_strbuf_put
+#define wb_put  awq_strbuf_put
 #define wb_puts awq_strbuf_puts
 
 static void wb_str(wbuf *b, const char *s) {
@@ -97,8 +97,7 @@ awq_status awq_st_writer_create(awq_runtime *rt, awq_st_writer **out, const char
         if (!metadata[2 * nm + 1]) {
             awq_st_writer_destroy(w);
             return awq_set_error(rt, AWQ_ERR_INVALID_ARG,
-                                 "safetensors writer: metadata key '%s' has no value",
-                                 metadata[2 * nm]);
+                                 "safetensors writer: metadata key '%s' has no value", metadata[2 * nm]);
         }
         nm++;
     }
@@ -124,25 +123,25 @@ awq_status awq_st_writer_add(awq_st_writer *w, const char *name, awq_dtype dtype
     if (!w) return AWQ_ERR_INVALID_ARG;
     awq_runtime *rt = w->rt;
     if (w->begun)
-        return awq_set_error(rt, AWQ_ERR_INVALID_ARG,
-                             "safetensors writer: tensor '%s' added after begin()", name);
+        return awq_set_error(rt, AWQ_ERR_INVALID_ARG, "safetensors writer: tensor '%s' added after begin()",
+                             name);
     if (!name || !name[0] || strcmp(name, "__metadata__") == 0)
         return awq_set_error(rt, AWQ_ERR_INVALID_ARG, "safetensors writer: invalid tensor name '%s'",
                              name ? name : "(null)");
     if (awq_dtype_size(dtype) == 0)
-        return awq_set_error(rt, AWQ_ERR_INVALID_ARG, "safetensors writer: tensor '%s': bad dtype %d",
-                             name, (int)dtype);
+        return awq_set_error(rt, AWQ_ERR_INVALID_ARG, "safetensors writer: tensor '%s': bad dtype %d", name,
+                             (int)dtype);
     if (ndim < 0 || ndim > AWQ_ST_MAX_DIMS || (ndim > 0 && !shape))
-        return awq_set_error(rt, AWQ_ERR_INVALID_ARG, "safetensors writer: tensor '%s': bad ndim %d",
-                             name, ndim);
+        return awq_set_error(rt, AWQ_ERR_INVALID_ARG, "safetensors writer: tensor '%s': bad ndim %d", name,
+                             ndim);
     uint64_t nbytes = awq_dtype_size(dtype);
     for (int32_t d = 0; d < ndim; d++) {
         if (shape[d] < 0)
             return awq_set_error(rt, AWQ_ERR_INVALID_ARG,
                                  "safetensors writer: tensor '%s': negative shape[%d]", name, d);
         if (awq_mul_overflow_u64(nbytes, (uint64_t)shape[d], &nbytes))
-            return awq_set_error(rt, AWQ_ERR_INVALID_ARG,
-                                 "safetensors writer: tensor '%s': size overflows", name);
+            return awq_set_error(rt, AWQ_ERR_INVALID_ARG, "safetensors writer: tensor '%s': size overflows",
+                                 name);
     }
     if (w->n == w->cap) {
         int32_t cap = w->cap ? w->cap * 2 : 64;
@@ -223,17 +222,16 @@ static void shard_name(const awq_st_writer *w, int32_t i, char *buf, size_t cap)
         snprintf(buf, cap, "model-%05d-of-%05d.safetensors", (int)i + 1, (int)w->n_shards);
 }
 
-static awq_status write_all(awq_runtime *rt, int fd, const char *path, const void *data,
-                            uint64_t n, uint64_t off) {
+static awq_status write_all(awq_runtime *rt, int fd, const char *path, const void *data, uint64_t n,
+                            uint64_t off) {
     const uint8_t *p = data;
     while (n > 0) {
         size_t chunk = n > (1u << 30) ? (1u << 30) : (size_t)n;
         ssize_t k = pwrite(fd, p, chunk, (off_t)off);
         if (k < 0 && errno == EINTR) continue;
         if (k <= 0)
-            return awq_set_error(rt, AWQ_ERR_IO, "%s: write of %zu bytes at offset %llu failed: %s",
-                                 path, chunk, (unsigned long long)off,
-                                 k < 0 ? strerror(errno) : "no progress");
+            return awq_set_error(rt, AWQ_ERR_IO, "%s: write of %zu bytes at offset %llu failed: %s", path,
+                                 chunk, (unsigned long long)off, k < 0 ? strerror(errno) : "no progress");
         p += k;
         n -= (uint64_t)k;
         off += (uint64_t)k;
@@ -260,8 +258,7 @@ awq_status awq_st_writer_begin(awq_st_writer *w) {
         awq_free(tmp);
         for (int32_t i = 1; i < w->n; i++)
             if (strcmp(w->t[w->by_name[i - 1]].name, w->t[w->by_name[i]].name) == 0)
-                return awq_set_error(rt, AWQ_ERR_INVALID_ARG,
-                                     "safetensors writer: tensor '%s' added twice",
+                return awq_set_error(rt, AWQ_ERR_INVALID_ARG, "safetensors writer: tensor '%s' added twice",
                                      w->t[w->by_name[i]].name);
     }
 
@@ -333,14 +330,15 @@ static wr_tensor *find_tensor(const awq_st_writer *w, const char *name) {
         wr_tensor *t = &w->t[w->by_name[mid]];
         int c = strcmp(t->name, name);
         if (c == 0) return t;
-        if (c < 0) lo = mid + 1;
-        else hi = mid - 1;
+        if (c < 0)
+            lo = mid + 1;
+        else
+            hi = mid - 1;
     }
     return NULL;
 }
 
-awq_status awq_st_writer_write(awq_st_writer *w, const char *name, const void *data,
-                               uint64_t nbytes) {
+awq_status awq_st_writer_write(awq_st_writer *w, const char *name, const void *data, uint64_t nbytes) {
     if (!w) return AWQ_ERR_INVALID_ARG;
     awq_runtime *rt = w->rt;
     if (!w->begun || w->finished)
@@ -354,11 +352,11 @@ awq_status awq_st_writer_write(awq_st_writer *w, const char *name, const void *d
     if (nbytes != t->nbytes)
         return awq_set_error(rt, AWQ_ERR_INVALID_ARG,
                              "safetensors writer: tensor '%s': %llu bytes given, %llu planned "
-                             "(%s)", name, (unsigned long long)nbytes,
-                             (unsigned long long)t->nbytes, awq_dtype_name(t->dtype));
+                             "(%s)",
+                             name, (unsigned long long)nbytes, (unsigned long long)t->nbytes,
+                             awq_dtype_name(t->dtype));
     if (nbytes && !data)
-        return awq_set_error(rt, AWQ_ERR_INVALID_ARG, "safetensors writer: tensor '%s': NULL data",
-                             name);
+        return awq_set_error(rt, AWQ_ERR_INVALID_ARG, "safetensors writer: tensor '%s': NULL data", name);
     wr_shard *sh = &w->shards[t->shard];
     awq_status st = write_all(rt, sh->fd, sh->path, data, nbytes, t->offset);
     if (st != AWQ_OK) return st;

@@ -19,9 +19,17 @@ extern "C" {
 /* ---- fp16 / bf16 <-> fp32 -------------------------------------------------------------- */
 
 /* The float whose IEEE binary32 bits are u. */
-static inline float awq_bits_to_f32(uint32_t u) { float f; memcpy(&f, &u, 4); return f; }
+static inline float awq_bits_to_f32(uint32_t u) {
+    float f;
+    memcpy(&f, &u, 4);
+    return f;
+}
 /* The IEEE binary32 bits of f. */
-static inline uint32_t awq_f32_to_bits(float f) { uint32_t u; memcpy(&u, &f, 4); return u; }
+static inline uint32_t awq_f32_to_bits(float f) {
+    uint32_t u;
+    memcpy(&u, &f, 4);
+    return u;
+}
 
 /* IEEE binary16 -> float, exact for every input (subnormals, inf, NaN). */
 static inline float awq_f16_to_f32(uint16_t h) {
@@ -34,7 +42,10 @@ static inline float awq_f16_to_f32(uint16_t h) {
             u = sign;
         } else { /* subnormal: normalise */
             exp = 127 - 15 + 1;
-            while (!(man & 0x400u)) { man <<= 1; exp--; }
+            while (!(man & 0x400u)) {
+                man <<= 1;
+                exp--;
+            }
             man &= 0x3ffu;
             u = sign | (exp << 23) | (man << 13);
         }
@@ -55,7 +66,7 @@ static inline uint16_t awq_f32_to_f16(float f) {
         return (uint16_t)(sign | 0x7c00u | (a > 0x7f800000u ? 0x200u | ((a >> 13) & 0x3ffu) : 0));
     if (a >= 0x477ff000u) /* >= 65520 rounds to inf */
         return (uint16_t)(sign | 0x7c00u);
-    if (a < 0x38800000u) { /* below the smallest normal half (2^-14): subnormal or zero */
+    if (a < 0x38800000u) {                /* below the smallest normal half (2^-14): subnormal or zero */
         if (a < 0x33000000u) return sign; /* < 2^-25 rounds to 0 (2^-25 ties to even = 0) */
         uint32_t exp = a >> 23;
         uint32_t man = (a & 0x7fffffu) | 0x800000u;
@@ -158,10 +169,14 @@ static inline uint8_t awq_unpack_nibble_seq(int32_t word, int i) {
  * returns 0 for an unsupported group size. */
 static inline int64_t awq_gemv_zeros_width(int64_t in, int64_t gs) {
     int64_t m;
-    if (gs >= 128) m = 1;
-    else if (gs == 64) m = 2;
-    else if (gs == 32) m = 4;
-    else return 0;
+    if (gs >= 128)
+        m = 1;
+    else if (gs == 64)
+        m = 2;
+    else if (gs == 32)
+        m = 4;
+    else
+        return 0;
     int64_t g = in / gs;
     int64_t base = (g + 7) / 8;
     return (base + m - 1) / m * m;

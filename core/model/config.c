@@ -7,21 +7,21 @@
 #include "json.h"
 
 /* Architectures as data. */
-static awq_status get_i32(awq_runtime *rt, const cJSON *o, const char *what, const char *key,
-                          bool req, int64_t def, int64_t lo, int64_t hi, int32_t *out);
+static awq_status get_i32(awq_runtime *rt, const cJSON *o, const char *what, const char *key, bool req,
+                          int64_t def, int64_t lo, int64_t hi, int32_t *out);
 
 typedef enum gemma_kind { NOT_GEMMA = 0, GEMMA1, GEMMA2, GEMMA3 } gemma_kind;
 typedef enum moe_kind { NOT_MOE = 0, MOE_MIXTRAL, MOE_QWEN2, MOE_QWEN3 } moe_kind;
 
 typedef struct arch_desc {
     const char *model_type;
-    bool        qkv_bias_default;  /* Qwen2 always has q/k/v biases */
-    bool        qk_norm;           /* Qwen3, Gemma 3 */
-    bool        sliding_from_cfg;  /* honours sliding_window (Mistral always; Qwen2 if use_sliding_window) */
-    const char *sliding_flag;      /* key that must be true for the window to apply, or NULL */
-    gemma_kind  gemma;             /* Gemma block: (1 + w) norms, sandwich norms, scaled embeddings,
+    bool qkv_bias_default;    /* Qwen2 always has q/k/v biases */
+    bool qk_norm;             /* Qwen3, Gemma 3 */
+    bool sliding_from_cfg;    /* honours sliding_window (Mistral always; Qwen2 if use_sliding_window) */
+    const char *sliding_flag; /* key that must be true for the window to apply, or NULL */
+    gemma_kind gemma;         /* Gemma block: (1 + w) norms, sandwich norms, scaled embeddings,
                                       GELU-tanh, query_pre_attn_scalar, interleaved sliding layers */
-    moe_kind    moe;               /* mixture-of-experts feed-forward blocks (parse_moe) */
+    moe_kind moe;             /* mixture-of-experts feed-forward blocks (parse_moe) */
 } arch_desc;
 
 static const arch_desc archs[] = {
@@ -32,7 +32,8 @@ static const arch_desc archs[] = {
     {"gemma", false, false, false, NULL, GEMMA1, NOT_MOE},
     {"gemma2", false, false, false, NULL, GEMMA2, NOT_MOE},
     {"gemma3_text", false, true, false, NULL, GEMMA3, NOT_MOE},
-    {"phi3", false, false, true, NULL, NOT_GEMMA, NOT_MOE}, /* fused qkv/gate_up, longrope: awq_config_parse */
+    {"phi3", false, false, true, NULL, NOT_GEMMA,
+     NOT_MOE}, /* fused qkv/gate_up, longrope: awq_config_parse */
     {"mixtral", false, false, true, NULL, NOT_GEMMA, MOE_MIXTRAL},
     {"qwen2_moe", true, false, true, "use_sliding_window", NOT_GEMMA, MOE_QWEN2},
     {"qwen3_moe", false, true, true, "use_sliding_window", NOT_GEMMA, MOE_QWEN3},
@@ -64,7 +65,8 @@ static awq_status parse_moe(awq_runtime *rt, const cJSON *root, const char *what
         (st = awq_json_get_bool(rt, root, what, "norm_topk_prob", false, false, &c->moe_norm_topk)))
         return st;
     if (k == MOE_QWEN2 &&
-        (st = get_i32(rt, root, what, "shared_expert_intermediate_size", false, 0, 0, 1 << 20, &c->shared_ff)))
+        (st =
+             get_i32(rt, root, what, "shared_expert_intermediate_size", false, 0, 0, 1 << 20, &c->shared_ff)))
         return st;
     int32_t step = 1;
     if ((st = get_i32(rt, root, what, "decoder_sparse_step", false, 1, 0, 4096, &step))) return st;
@@ -73,13 +75,16 @@ static awq_status parse_moe(awq_runtime *rt, const cJSON *root, const char *what
     const cJSON *ml = cJSON_GetObjectItemCaseSensitive(root, "mlp_only_layers");
     if (ml && !cJSON_IsNull(ml)) {
         if (!cJSON_IsArray(ml))
-            return awq_set_error(rt, AWQ_ERR_FORMAT, "%s: 'mlp_only_layers' must be a list of layer indices", what);
+            return awq_set_error(rt, AWQ_ERR_FORMAT, "%s: 'mlp_only_layers' must be a list of layer indices",
+                                 what);
         const cJSON *e;
         cJSON_ArrayForEach(e, ml) {
             if (!cJSON_IsNumber(e) || e->valuedouble < 0 || e->valuedouble >= c->n_layers ||
                 e->valuedouble != floor(e->valuedouble))
-                return awq_set_error(rt, AWQ_ERR_FORMAT, "%s: 'mlp_only_layers': entries must be layer "
-                                     "indices in [0, %d)", what, c->n_layers);
+                return awq_set_error(rt, AWQ_ERR_FORMAT,
+                                     "%s: 'mlp_only_layers': entries must be layer "
+                                     "indices in [0, %d)",
+                                     what, c->n_layers);
             int32_t l = (int32_t)e->valuedouble;
             c->layer_dense[l / 8] |= (uint8_t)(1u << (l % 8));
         }
@@ -92,20 +97,22 @@ bool awq_config_layer_moe(const awq_model_config *c, int32_t l) {
 }
 
 /* hidden_activation / hidden_act -> awq_act. */
-static awq_status parse_act(awq_runtime *rt, const cJSON *root, const char *what, bool gemma,
-                            awq_act *out) {
-    const char *key = cJSON_GetObjectItemCaseSensitive(root, "hidden_activation") ? "hidden_activation"
-                                                                                  : "hidden_act";
+static awq_status parse_act(awq_runtime *rt, const cJSON *root, const char *what, bool gemma, awq_act *out) {
+    const char *key =
+        cJSON_GetObjectItemCaseSensitive(root, "hidden_activation") ? "hidden_activation" : "hidden_act";
     const char *a = NULL;
     awq_status st = awq_json_get_string(rt, root, what, key, false, gemma ? "gelu_pytorch_tanh" : "silu", &a);
     if (st != AWQ_OK) return st;
-    if (!strcmp(a, "silu") || !strcmp(a, "swish")) *out = AWQ_ACT_SILU;
+    if (!strcmp(a, "silu") || !strcmp(a, "swish"))
+        *out = AWQ_ACT_SILU;
     else if (!strcmp(a, "gelu_pytorch_tanh") || !strcmp(a, "gelu_new") || !strcmp(a, "gelu_tanh") ||
              (gemma && !strcmp(a, "gelu"))) /* Gemma 1 configs say "gelu"; it was trained with tanh */
         *out = AWQ_ACT_GELU_TANH;
     else
-        return awq_set_error(rt, AWQ_ERR_UNSUPPORTED, "%s: '%s' = '%s' is not supported (silu, "
-                             "gelu_pytorch_tanh)", what, key, a);
+        return awq_set_error(rt, AWQ_ERR_UNSUPPORTED,
+                             "%s: '%s' = '%s' is not supported (silu, "
+                             "gelu_pytorch_tanh)",
+                             what, key, a);
     return AWQ_OK;
 }
 
@@ -146,16 +153,19 @@ static awq_status parse_gemma(awq_runtime *rt, const cJSON *root, const char *wh
     const cJSON *lt = cJSON_GetObjectItemCaseSensitive(root, "layer_types");
     if (lt && !cJSON_IsNull(lt)) {
         if (!cJSON_IsArray(lt) || cJSON_GetArraySize(lt) != c->n_layers)
-            return awq_set_error(rt, AWQ_ERR_FORMAT, "%s: 'layer_types' must be a list of %d strings",
-                                 what, c->n_layers);
+            return awq_set_error(rt, AWQ_ERR_FORMAT, "%s: 'layer_types' must be a list of %d strings", what,
+                                 c->n_layers);
         int32_t l = 0;
         const cJSON *e;
         cJSON_ArrayForEach(e, lt) {
-            if (!cJSON_IsString(e) || (strcmp(e->valuestring, "sliding_attention") &&
-                                       strcmp(e->valuestring, "full_attention")))
-                return awq_set_error(rt, AWQ_ERR_UNSUPPORTED, "%s: layer_types[%d]: expected "
-                                     "'sliding_attention' or 'full_attention'", what, l);
-            if (!strcmp(e->valuestring, "sliding_attention")) c->layer_sliding[l / 8] |= (uint8_t)(1u << (l % 8));
+            if (!cJSON_IsString(e) ||
+                (strcmp(e->valuestring, "sliding_attention") && strcmp(e->valuestring, "full_attention")))
+                return awq_set_error(rt, AWQ_ERR_UNSUPPORTED,
+                                     "%s: layer_types[%d]: expected "
+                                     "'sliding_attention' or 'full_attention'",
+                                     what, l);
+            if (!strcmp(e->valuestring, "sliding_attention"))
+                c->layer_sliding[l / 8] |= (uint8_t)(1u << (l % 8));
             l++;
         }
         return AWQ_OK;
@@ -163,7 +173,8 @@ static awq_status parse_gemma(awq_runtime *rt, const cJSON *root, const char *wh
     int32_t pattern = 2;
     if (g == GEMMA3) {
         const char *key = cJSON_GetObjectItemCaseSensitive(root, "sliding_window_pattern")
-                              ? "sliding_window_pattern" : "_sliding_window_pattern";
+            ? "sliding_window_pattern"
+            : "_sliding_window_pattern";
         if ((st = get_i32(rt, root, what, key, false, 6, 1, 4096, &pattern))) return st;
     }
     /* transformers: Gemma 2 slides on even layers, Gemma 3 on all but every pattern-th */
@@ -174,14 +185,14 @@ static awq_status parse_gemma(awq_runtime *rt, const cJSON *root, const char *wh
     return AWQ_OK;
 }
 
-static awq_status get_i32(awq_runtime *rt, const cJSON *o, const char *what, const char *key,
-                          bool req, int64_t def, int64_t lo, int64_t hi, int32_t *out) {
+static awq_status get_i32(awq_runtime *rt, const cJSON *o, const char *what, const char *key, bool req,
+                          int64_t def, int64_t lo, int64_t hi, int32_t *out) {
     int64_t v;
     awq_status st = awq_json_get_int(rt, o, what, key, req, def, &v);
     if (st != AWQ_OK) return st;
     if (v < lo || v > hi)
-        return awq_set_error(rt, AWQ_ERR_FORMAT, "%s: '%s' = %lld is out of range [%lld, %lld]",
-                             what, key, (long long)v, (long long)lo, (long long)hi);
+        return awq_set_error(rt, AWQ_ERR_FORMAT, "%s: '%s' = %lld is out of range [%lld, %lld]", what, key,
+                             (long long)v, (long long)lo, (long long)hi);
     *out = (int32_t)v;
     return AWQ_OK;
 }
@@ -198,14 +209,16 @@ static awq_status parse_longrope(awq_runtime *rt, const cJSON *root, const cJSON
     for (int k = 0; k < 2; k++) {
         const cJSON *a = cJSON_GetObjectItemCaseSensitive(rs, keys[k]);
         if (!cJSON_IsArray(a) || cJSON_GetArraySize(a) != half)
-            return awq_set_error(rt, AWQ_ERR_FORMAT, "%s: rope_scaling.%s must be a list of %d numbers "
-                                 "(rotary dims / 2)", what, keys[k], half);
+            return awq_set_error(rt, AWQ_ERR_FORMAT,
+                                 "%s: rope_scaling.%s must be a list of %d numbers "
+                                 "(rotary dims / 2)",
+                                 what, keys[k], half);
         int32_t i = 0;
         const cJSON *e;
         cJSON_ArrayForEach(e, a) {
             if (!cJSON_IsNumber(e) || !(e->valuedouble > 0 && e->valuedouble <= 3.4e38)) /* a float */
-                return awq_set_error(rt, AWQ_ERR_FORMAT, "%s: rope_scaling.%s[%d] must be > 0", what,
-                                     keys[k], i);
+                return awq_set_error(rt, AWQ_ERR_FORMAT, "%s: rope_scaling.%s[%d] must be > 0", what, keys[k],
+                                     i);
             dst[k][i++] = (float)e->valuedouble;
         }
     }
@@ -213,12 +226,12 @@ static awq_status parse_longrope(awq_runtime *rt, const cJSON *root, const cJSON
     const cJSON *om = cJSON_GetObjectItemCaseSensitive(root, "original_max_position_embeddings");
     if (cJSON_IsNumber(om)) {
         if (!(om->valuedouble >= 1 && om->valuedouble <= 2147483647.0))
-            return awq_set_error(rt, AWQ_ERR_FORMAT, "%s: 'original_max_position_embeddings' must be >= 1", what);
+            return awq_set_error(rt, AWQ_ERR_FORMAT, "%s: 'original_max_position_embeddings' must be >= 1",
+                                 what);
         c->rope_orig_max_pos = (int32_t)om->valuedouble;
     }
     double factor = (double)c->max_pos / c->rope_orig_max_pos;
-    c->rope_attn_factor = factor <= 1.0 ? 1.0
-                          : sqrt(1.0 + log(factor) / log((double)c->rope_orig_max_pos));
+    c->rope_attn_factor = factor <= 1.0 ? 1.0 : sqrt(1.0 + log(factor) / log((double)c->rope_orig_max_pos));
     const cJSON *af = cJSON_GetObjectItemCaseSensitive(rs, "attention_factor");
     if (cJSON_IsNumber(af)) c->rope_attn_factor = af->valuedouble;
     return AWQ_OK;
@@ -254,7 +267,8 @@ static awq_status parse_rope_scaling(awq_runtime *rt, const cJSON *root, const c
     if (!strcmp(type, "llama3")) {
         c->rope_kind = AWQ_ROPE_LLAMA3;
         if ((st = awq_json_get_double(rt, rs, what, "low_freq_factor", true, 1, &c->rope_low_freq_factor)) ||
-            (st = awq_json_get_double(rt, rs, what, "high_freq_factor", true, 4, &c->rope_high_freq_factor)) ||
+            (st =
+                 awq_json_get_double(rt, rs, what, "high_freq_factor", true, 4, &c->rope_high_freq_factor)) ||
             (st = get_i32(rt, rs, what, "original_max_position_embeddings", true, 8192, 1, 1 << 24,
                           &c->rope_orig_max_pos)))
             return st;
@@ -273,17 +287,21 @@ static awq_status parse_dtype(awq_runtime *rt, const cJSON *root, const char *wh
     const char *s = NULL;
     awq_status st = awq_json_get_string(rt, root, what, "torch_dtype", false, "float16", &s);
     if (st != AWQ_OK) return st;
-    if (!strcmp(s, "float16") || !strcmp(s, "half")) *out = AWQ_DTYPE_F16;
-    else if (!strcmp(s, "bfloat16")) *out = AWQ_DTYPE_BF16;
-    else if (!strcmp(s, "float32") || !strcmp(s, "float")) *out = AWQ_DTYPE_F32;
+    if (!strcmp(s, "float16") || !strcmp(s, "half"))
+        *out = AWQ_DTYPE_F16;
+    else if (!strcmp(s, "bfloat16"))
+        *out = AWQ_DTYPE_BF16;
+    else if (!strcmp(s, "float32") || !strcmp(s, "float"))
+        *out = AWQ_DTYPE_F32;
     else
-        return awq_set_error(rt, AWQ_ERR_UNSUPPORTED, "%s: 'torch_dtype' = '%s' is not supported "
-                             "(float16, bfloat16, float32)", what, s);
+        return awq_set_error(rt, AWQ_ERR_UNSUPPORTED,
+                             "%s: 'torch_dtype' = '%s' is not supported "
+                             "(float16, bfloat16, float32)",
+                             what, s);
     return AWQ_OK;
 }
 
-static awq_status parse_quant(awq_runtime *rt, const cJSON *root, const char *what,
-                              awq_model_config *c) {
+static awq_status parse_quant(awq_runtime *rt, const cJSON *root, const char *what, awq_model_config *c) {
     const cJSON *q = cJSON_GetObjectItemCaseSensitive(root, "quantization_config");
     c->quantized = false;
     if (!q || cJSON_IsNull(q)) return AWQ_OK;
@@ -294,8 +312,8 @@ static awq_status parse_quant(awq_runtime *rt, const cJSON *root, const char *wh
     if (st != AWQ_OK) return st;
     if (strcmp(method, "awq") != 0)
         return awq_set_error(rt, AWQ_ERR_UNSUPPORTED,
-                             "%s: quantization_config.quant_method '%s' is not supported (only awq)",
-                             what, method);
+                             "%s: quantization_config.quant_method '%s' is not supported (only awq)", what,
+                             method);
     int64_t bits = 4, gs = 128;
     /* AutoAWQ writes bits/group_size; legacy files use w_bit/q_group_size. */
     if (cJSON_GetObjectItemCaseSensitive(q, "w_bit"))
@@ -321,7 +339,8 @@ static awq_status parse_quant(awq_runtime *rt, const cJSON *root, const char *wh
     if (!c->q_zero_point)
         return awq_set_error(rt, AWQ_ERR_UNSUPPORTED,
                              "%s: quantization_config.zero_point = false (symmetric AWQ, 'marlin') "
-                             "is not supported", what);
+                             "is not supported",
+                             what);
     const char *ver = NULL;
     st = awq_json_get_string(rt, q, what, "version", false, "gemm", &ver);
     if (st != AWQ_OK) return st;
@@ -331,8 +350,7 @@ static awq_status parse_quant(awq_runtime *rt, const cJSON *root, const char *wh
     c->q_version[i] = '\0';
     if (strcmp(c->q_version, "gemm") && strcmp(c->q_version, "gemv"))
         return awq_set_error(rt, AWQ_ERR_UNSUPPORTED,
-                             "%s: quantization_config.version '%s' is not supported (gemm, gemv)",
-                             what, ver);
+                             "%s: quantization_config.version '%s' is not supported (gemm, gemv)", what, ver);
     const cJSON *ex = cJSON_GetObjectItemCaseSensitive(q, "modules_to_not_convert");
     c->n_exclude = 0;
     if (ex && !cJSON_IsNull(ex)) {
@@ -356,12 +374,9 @@ static awq_status parse_quant(awq_runtime *rt, const cJSON *root, const char *wh
 
 /* A token id from JSON: a non-negative integer that fits int32, else -1 ("none"); converting an
  * out-of-range double is undefined behaviour. */
-static int32_t token_id(double v) {
-    return v >= 0 && v <= 2147483647.0 && v == floor(v) ? (int32_t)v : -1;
-}
+static int32_t token_id(double v) { return v >= 0 && v <= 2147483647.0 && v == floor(v) ? (int32_t)v : -1; }
 
-awq_status awq_config_parse(awq_runtime *rt, const cJSON *root, const char *what,
-                            awq_model_config *c) {
+awq_status awq_config_parse(awq_runtime *rt, const cJSON *root, const char *what, awq_model_config *c) {
     memset(c, 0, sizeof *c);
     if (!cJSON_IsObject(root))
         return awq_set_error(rt, AWQ_ERR_FORMAT, "%s: top level must be a JSON object", what);
@@ -372,13 +387,14 @@ awq_status awq_config_parse(awq_runtime *rt, const cJSON *root, const char *what
     for (size_t i = 0; i < sizeof archs / sizeof archs[0]; i++)
         if (!strcmp(archs[i].model_type, mt)) a = &archs[i];
     if (!a)
-        return awq_set_error(rt, AWQ_ERR_UNSUPPORTED,
-                             "%s: model_type '%s' is not supported (supported: %s)", what, mt,
-                             awq_config_supported());
+        return awq_set_error(rt, AWQ_ERR_UNSUPPORTED, "%s: model_type '%s' is not supported (supported: %s)",
+                             what, mt, awq_config_supported());
     snprintf(c->model_type, sizeof c->model_type, "%s", mt);
-    if (!a->moe && (cJSON_GetObjectItemCaseSensitive(root, "num_local_experts") ||
-                    cJSON_GetObjectItemCaseSensitive(root, "num_experts")))
-        return awq_set_error(rt, AWQ_ERR_UNSUPPORTED, "%s: a mixture-of-experts '%s' checkpoint is not "
+    if (!a->moe &&
+        (cJSON_GetObjectItemCaseSensitive(root, "num_local_experts") ||
+         cJSON_GetObjectItemCaseSensitive(root, "num_experts")))
+        return awq_set_error(rt, AWQ_ERR_UNSUPPORTED,
+                             "%s: a mixture-of-experts '%s' checkpoint is not "
                              "supported (mixture-of-experts families: mixtral, qwen2_moe, qwen3_moe)",
                              what, mt);
 
@@ -405,8 +421,8 @@ awq_status awq_config_parse(awq_runtime *rt, const cJSON *root, const char *what
         return awq_set_error(rt, AWQ_ERR_FORMAT, "%s: head_dim %d must be even", what, c->head_dim);
     if (c->n_heads % c->n_kv_heads)
         return awq_set_error(rt, AWQ_ERR_FORMAT,
-                             "%s: num_attention_heads %d is not a multiple of num_key_value_heads %d",
-                             what, c->n_heads, c->n_kv_heads);
+                             "%s: num_attention_heads %d is not a multiple of num_key_value_heads %d", what,
+                             c->n_heads, c->n_kv_heads);
     if ((st = awq_json_get_double(rt, root, what, "rms_norm_eps", false, 1e-6, &c->rms_eps)) ||
         (st = awq_json_get_double(rt, root, what, "rope_theta", false, 10000.0, &c->rope_theta)) ||
         (st = awq_json_get_bool(rt, root, what, "tie_word_embeddings", false, a->gemma != NOT_GEMMA,
@@ -419,7 +435,8 @@ awq_status awq_config_parse(awq_runtime *rt, const cJSON *root, const char *what
         (st = awq_json_get_bool(rt, root, what, "mlp_bias", false, false, &c->mlp_bias)))
         return st;
     c->qkv_bias = a->qkv_bias_default || attn_bias;
-    if (a->moe == MOE_QWEN2 && (st = awq_json_get_bool(rt, root, what, "qkv_bias", false, true, &c->qkv_bias)))
+    if (a->moe == MOE_QWEN2 &&
+        (st = awq_json_get_bool(rt, root, what, "qkv_bias", false, true, &c->qkv_bias)))
         return st;
     /* attention_bias also puts a bias on o_proj (Llama, Qwen3-MoE) */
     c->o_bias = attn_bias && (!strcmp(mt, "llama") || a->moe == MOE_QWEN3);
@@ -427,8 +444,7 @@ awq_status awq_config_parse(awq_runtime *rt, const cJSON *root, const char *what
     c->sliding_window = 0;
     if (a->sliding_from_cfg) {
         bool use = true;
-        if (a->sliding_flag &&
-            (st = awq_json_get_bool(rt, root, what, a->sliding_flag, false, false, &use)))
+        if (a->sliding_flag && (st = awq_json_get_bool(rt, root, what, a->sliding_flag, false, false, &use)))
             return st;
         int32_t w = 0;
         if ((st = get_i32(rt, root, what, "sliding_window", false, 0, 0, 1 << 24, &w))) return st;
@@ -442,8 +458,10 @@ awq_status awq_config_parse(awq_runtime *rt, const cJSON *root, const char *what
             return awq_set_error(rt, AWQ_ERR_FORMAT, "%s: 'partial_rotary_factor' must be in (0, 1]", what);
         c->rope_dim = (int32_t)(c->head_dim * prf->valuedouble);
         if (c->rope_dim % 2 || c->rope_dim < 2)
-            return awq_set_error(rt, AWQ_ERR_FORMAT, "%s: partial_rotary_factor * head_dim = %d must be "
-                                 "even", what, c->rope_dim);
+            return awq_set_error(rt, AWQ_ERR_FORMAT,
+                                 "%s: partial_rotary_factor * head_dim = %d must be "
+                                 "even",
+                                 what, c->rope_dim);
     }
     if (c->rope_dim / 2 > AWQ_MAX_ROPE_HALF)
         return awq_set_error(rt, AWQ_ERR_UNSUPPORTED, "%s: %d rotary dims per head exceed %d", what,
@@ -464,7 +482,8 @@ awq_status awq_config_parse(awq_runtime *rt, const cJSON *root, const char *what
     const cJSON *b = cJSON_GetObjectItemCaseSensitive(root, "bos_token_id");
     if (cJSON_IsNumber(b)) c->bos_id = token_id(b->valuedouble);
     const cJSON *e = cJSON_GetObjectItemCaseSensitive(root, "eos_token_id");
-    if (cJSON_IsNumber(e)) c->eos_id = token_id(e->valuedouble);
+    if (cJSON_IsNumber(e))
+        c->eos_id = token_id(e->valuedouble);
     else if (cJSON_IsArray(e) && cJSON_GetArraySize(e) > 0 && cJSON_IsNumber(cJSON_GetArrayItem(e, 0)))
         c->eos_id = token_id(cJSON_GetArrayItem(e, 0)->valuedouble);
     return parse_quant(rt, root, what, c);
@@ -488,8 +507,9 @@ bool awq_config_rope_long(const awq_model_config *c, int64_t n_ctx) {
 void awq_config_inv_freq_long(const awq_model_config *c, float *inv_freq) {
     int32_t half = c->rope_dim / 2;
     for (int32_t i = 0; i < half; i++)
-        inv_freq[i] = (float)(1.0 / ((double)c->rope_long[i] *
-                                     pow(c->rope_theta, (double)(2 * i) / (double)c->rope_dim)));
+        inv_freq[i] =
+            (float)(1.0 /
+                    ((double)c->rope_long[i] * pow(c->rope_theta, (double)(2 * i) / (double)c->rope_dim)));
 }
 
 void awq_config_inv_freq(const awq_model_config *c, float *inv_freq) {
@@ -509,7 +529,7 @@ void awq_config_inv_freq(const awq_model_config *c, float *inv_freq) {
                 f = f / c->rope_factor;
             } else if (wl >= high_wl) {
                 double smooth = (c->rope_orig_max_pos / wl - c->rope_low_freq_factor) /
-                                (c->rope_high_freq_factor - c->rope_low_freq_factor);
+                    (c->rope_high_freq_factor - c->rope_low_freq_factor);
                 f = (1.0 - smooth) * f / c->rope_factor + smooth * f;
             }
         }

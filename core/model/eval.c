@@ -16,10 +16,10 @@
 
 typedef struct nll_ctx {
     const int32_t *window; /* (ctx,) tokens of the current window */
-    int64_t        ctx;
-    int32_t        vocab;
-    double         nll;    /* sum over this window */
-    int64_t        n;
+    int64_t ctx;
+    int32_t vocab;
+    double nll; /* sum over this window */
+    int64_t n;
 } nll_ctx;
 
 /* Row r predicts window[r+1]; the last row predicts nothing. log-softmax in double. */
@@ -40,9 +40,8 @@ static awq_status accumulate(int64_t row0, int64_t n, const float *logits, void 
     return AWQ_OK;
 }
 
-awq_status awq_eval_perplexity(awq_model *m, awq_tokenizer *tok, const char *text, size_t len,
-                               int32_t ctx, int32_t max_chunks, awq_ppl_chunk_fn cb, void *user,
-                               awq_ppl_result *out) {
+awq_status awq_eval_perplexity(awq_model *m, awq_tokenizer *tok, const char *text, size_t len, int32_t ctx,
+                               int32_t max_chunks, awq_ppl_chunk_fn cb, void *user, awq_ppl_result *out) {
     if (!m || !tok || !text || !out || ctx < 2) return AWQ_ERR_INVALID_ARG;
     awq_runtime *rt = m->rt;
     memset(out, 0, sizeof *out);
@@ -50,14 +49,14 @@ awq_status awq_eval_perplexity(awq_model *m, awq_tokenizer *tok, const char *tex
     awq_status st = awq_tokenizer_encode(tok, text, len, true, NULL, 0, &n_tok);
     if (st != AWQ_OK) return st;
     int32_t *ids = awq_malloc((size_t)(n_tok ? n_tok : 1) * sizeof *ids);
-    if (!ids) return awq_set_error(rt, AWQ_ERR_OUT_OF_MEMORY, "out of memory for %lld tokens",
-                                   (long long)n_tok);
+    if (!ids)
+        return awq_set_error(rt, AWQ_ERR_OUT_OF_MEMORY, "out of memory for %lld tokens", (long long)n_tok);
     st = awq_tokenizer_encode(tok, text, len, true, ids, n_tok, &n_tok);
     if (st != AWQ_OK) goto done;
     int64_t n_chunks = n_tok / ctx;
     if (n_chunks == 0) {
-        st = awq_set_error(rt, AWQ_ERR_INVALID_ARG,
-                           "text has %lld tokens, fewer than one window of %d", (long long)n_tok, ctx);
+        st = awq_set_error(rt, AWQ_ERR_INVALID_ARG, "text has %lld tokens, fewer than one window of %d",
+                           (long long)n_tok, ctx);
         goto done;
     }
     if (max_chunks > 0 && n_chunks > max_chunks) n_chunks = max_chunks;
@@ -74,8 +73,7 @@ awq_status awq_eval_perplexity(awq_model *m, awq_tokenizer *tok, const char *tex
         out->n_pred += nc.n;
         out->n_chunks = (int32_t)(c + 1);
         if (!isfinite(out->nll_sum)) {
-            st = awq_set_error(rt, AWQ_ERR_NUMERIC, "non-finite log-likelihood in window %lld",
-                               (long long)c);
+            st = awq_set_error(rt, AWQ_ERR_NUMERIC, "non-finite log-likelihood in window %lld", (long long)c);
             break;
         }
         if (cb && !cb((int32_t)c, (int32_t)n_chunks, out->nll_sum, out->n_pred, user)) {
@@ -99,20 +97,20 @@ done:
  *   int32 tokens[n_chunks * ctx], then per window (ctx-1) rows of vocab fp16 log-probabilities.
  */
 
-#define LOGP_MAGIC "AWQLOGP1"
+#define LOGP_MAGIC  "AWQLOGP1"
 #define LOGP_HEADER 32
 
 typedef struct kld_ctx {
-    const int32_t *window;   /* (ctx,) */
-    int64_t        ctx;
-    int32_t        vocab;
-    bool           score;    /* false: fill base from the logits; true: compare with base */
-    uint16_t      *base;     /* (ctx-1, vocab) fp16 log-probs of the base */
-    double         nll, base_nll;
-    int64_t        n;
-    double        *kld;      /* per scored token, appended at kld[n_kld] */
-    int64_t        n_kld;
-    int64_t        agree;
+    const int32_t *window; /* (ctx,) */
+    int64_t ctx;
+    int32_t vocab;
+    bool score;     /* false: fill base from the logits; true: compare with base */
+    uint16_t *base; /* (ctx-1, vocab) fp16 log-probs of the base */
+    double nll, base_nll;
+    int64_t n;
+    double *kld; /* per scored token, appended at kld[n_kld] */
+    int64_t n_kld;
+    int64_t agree;
 } kld_ctx;
 
 static double log_sum_exp(const float *l, int32_t vocab) {
@@ -144,8 +142,14 @@ static awq_status kld_rows(int64_t row0, int64_t n, const float *logits, void *u
         for (int32_t j = 0; j < c->vocab; j++) {
             double lb = awq_f16_to_f32(b[j]);
             kl += exp(lb) * (lb - ((double)l[j] - lse));
-            if ((float)lb > best_b) { best_b = (float)lb; top_b = j; }
-            if (l[j] > best_m) { best_m = l[j]; top_m = j; }
+            if ((float)lb > best_b) {
+                best_b = (float)lb;
+                top_b = j;
+            }
+            if (l[j] > best_m) {
+                best_m = l[j];
+                top_m = j;
+            }
         }
         c->nll += -((double)l[target] - lse);
         c->base_nll += -(double)awq_f16_to_f32(b[target]);
@@ -165,14 +169,14 @@ static awq_status tokenize_windows(awq_model *m, awq_tokenizer *tok, const char 
     awq_status st = awq_tokenizer_encode(tok, text, len, true, NULL, 0, n_tok);
     if (st != AWQ_OK) return st;
     *ids = awq_malloc((size_t)(*n_tok ? *n_tok : 1) * sizeof **ids);
-    if (!*ids) return awq_set_error(rt, AWQ_ERR_OUT_OF_MEMORY, "out of memory for %lld tokens",
-                                    (long long)*n_tok);
+    if (!*ids)
+        return awq_set_error(rt, AWQ_ERR_OUT_OF_MEMORY, "out of memory for %lld tokens", (long long)*n_tok);
     st = awq_tokenizer_encode(tok, text, len, true, *ids, *n_tok, n_tok);
     if (st != AWQ_OK) return st;
     *n_chunks = *n_tok / ctx;
     if (*n_chunks == 0)
-        return awq_set_error(rt, AWQ_ERR_INVALID_ARG,
-                             "text has %lld tokens, fewer than one window of %d", (long long)*n_tok, ctx);
+        return awq_set_error(rt, AWQ_ERR_INVALID_ARG, "text has %lld tokens, fewer than one window of %d",
+                             (long long)*n_tok, ctx);
     if (max_chunks > 0 && *n_chunks > max_chunks) *n_chunks = max_chunks;
     return AWQ_OK;
 }
@@ -198,9 +202,9 @@ static awq_status read_exact(awq_runtime *rt, FILE *f, void *buf, size_t n, cons
     return AWQ_OK;
 }
 
-awq_status awq_eval_kld(awq_model *m, awq_model *base, const char *logits_path,
-                        awq_tokenizer *tok, const char *text, size_t len, int32_t ctx,
-                        int32_t max_chunks, awq_ppl_chunk_fn cb, void *user, awq_kld_result *out) {
+awq_status awq_eval_kld(awq_model *m, awq_model *base, const char *logits_path, awq_tokenizer *tok,
+                        const char *text, size_t len, int32_t ctx, int32_t max_chunks, awq_ppl_chunk_fn cb,
+                        void *user, awq_kld_result *out) {
     if (!m || !tok || !text || !out || ctx < 2 || (!base == !logits_path)) return AWQ_ERR_INVALID_ARG;
     awq_runtime *rt = m->rt;
     memset(out, 0, sizeof *out);
@@ -232,13 +236,16 @@ awq_status awq_eval_kld(awq_model *m, awq_model *base, const char *logits_path,
         if (fv[1] != vocab || fv[2] != ctx || fv[3] < n_chunks) {
             st = awq_set_error(rt, AWQ_ERR_INVALID_ARG,
                                "%s: written for vocab %d, ctx %d, %d windows; this run needs vocab %d, "
-                               "ctx %d, %lld windows", logits_path, fv[1], fv[2], fv[3], vocab, ctx,
-                               (long long)n_chunks);
+                               "ctx %d, %lld windows",
+                               logits_path, fv[1], fv[2], fv[3], vocab, ctx, (long long)n_chunks);
             goto done;
         }
         size_t nt = (size_t)fv[3] * (size_t)ctx;
         ftok = awq_malloc(nt * sizeof *ftok);
-        if (!ftok) { st = awq_set_error(rt, AWQ_ERR_OUT_OF_MEMORY, "out of host memory"); goto done; }
+        if (!ftok) {
+            st = awq_set_error(rt, AWQ_ERR_OUT_OF_MEMORY, "out of host memory");
+            goto done;
+        }
         if ((st = read_exact(rt, f, ftok, nt * sizeof *ftok, logits_path, "the tokens")) != AWQ_OK) goto done;
         if (memcmp(ftok, ids, (size_t)n_chunks * (size_t)ctx * sizeof *ids)) {
             st = awq_set_error(rt, AWQ_ERR_INVALID_ARG,
@@ -315,9 +322,9 @@ done:
     return st;
 }
 
-awq_status awq_eval_save_logits(awq_model *m, awq_tokenizer *tok, const char *text, size_t len,
-                                int32_t ctx, int32_t max_chunks, const char *path,
-                                awq_ppl_chunk_fn cb, void *user, awq_ppl_result *out) {
+awq_status awq_eval_save_logits(awq_model *m, awq_tokenizer *tok, const char *text, size_t len, int32_t ctx,
+                                int32_t max_chunks, const char *path, awq_ppl_chunk_fn cb, void *user,
+                                awq_ppl_result *out) {
     if (!m || !tok || !text || !path || ctx < 2) return AWQ_ERR_INVALID_ARG;
     awq_runtime *rt = m->rt;
     awq_ppl_result r = {0};
@@ -334,12 +341,16 @@ awq_status awq_eval_save_logits(awq_model *m, awq_tokenizer *tok, const char *te
     size_t nb = (size_t)(ctx - 1) * (size_t)vocab;
     kc.base = awq_malloc(nb * sizeof *kc.base);
     if (!kc.base) {
-        st = awq_set_error(rt, AWQ_ERR_OUT_OF_MEMORY, "out of host memory for %d x %d log-probs", ctx - 1, vocab);
+        st = awq_set_error(rt, AWQ_ERR_OUT_OF_MEMORY, "out of host memory for %d x %d log-probs", ctx - 1,
+                           vocab);
         goto done;
     }
     if ((st = awq_session_create(&s, m, ctx)) != AWQ_OK) goto done;
     f = fopen(tmp, "wb");
-    if (!f) { st = awq_set_error(rt, AWQ_ERR_IO, "%s: cannot create", tmp); goto done; }
+    if (!f) {
+        st = awq_set_error(rt, AWQ_ERR_IO, "%s: cannot create", tmp);
+        goto done;
+    }
     unsigned char h[LOGP_HEADER] = {0};
     int32_t hv[4] = {1, vocab, ctx, (int32_t)n_chunks};
     memcpy(h, LOGP_MAGIC, 8);

@@ -7,11 +7,10 @@
 
 /* n linears on the same input: one matmul_w4a16_multi call when the backend has it and all are
  * 4-bit with the same group size (fused q/k/v and gate/up), else one call each. */
-static awq_status linears_forward(const awq_device *dev, int n, awq_tensor *const *y,
-                                  const awq_tensor *x, const awq_linear *const *l) {
+static awq_status linears_forward(const awq_device *dev, int n, awq_tensor *const *y, const awq_tensor *x,
+                                  const awq_linear *const *l) {
     bool fuse = dev->can.multi;
-    for (int i = 0; i < n && fuse; i++)
-        fuse = l[i]->quantized && l[i]->q.group_size == l[0]->q.group_size;
+    for (int i = 0; i < n && fuse; i++) fuse = l[i]->quantized && l[i]->q.group_size == l[0]->q.group_size;
     if (fuse) {
         const awq_qlinear *q[3];
         for (int i = 0; i < n; i++) q[i] = &l[i]->q;
@@ -34,11 +33,16 @@ awq_status awq_fwd_scratch_alloc(awq_runtime *rt, const awq_device *dev, awq_buf
         ff = c->moe_ff > ff ? c->moe_ff : ff;
         ff = c->shared_ff > ff ? c->shared_ff : ff;
     }
-    struct { awq_tensor *t; int64_t rows, cols; } plan[] = {
-        {&s->x, n, d},    {&s->xb, n, d},   {&s->q, n, qd},  {&s->k, n, kvd}, {&s->v, n, kvd},
-        {&s->att, n, qd}, {&s->xo, n, d},   {&s->g, ng, ff}, {&s->u, ng, ff},
-        {&s->moe_x, nk, d}, {&s->moe_y, nk, d}, {&s->moe_w, nk, d}, {&s->moe_tmp, n, d},
-        {&s->moe_gw, n, d}, {&s->moe_logits, n, c->n_experts}, {&s->moe_sg, n, 1},
+    struct {
+        awq_tensor *t;
+        int64_t rows, cols;
+    } plan[] = {
+        {&s->x, n, d},       {&s->xb, n, d},     {&s->q, n, qd},
+        {&s->k, n, kvd},     {&s->v, n, kvd},    {&s->att, n, qd},
+        {&s->xo, n, d},      {&s->g, ng, ff},    {&s->u, ng, ff},
+        {&s->moe_x, nk, d},  {&s->moe_y, nk, d}, {&s->moe_w, nk, d},
+        {&s->moe_tmp, n, d}, {&s->moe_gw, n, d}, {&s->moe_logits, n, c->n_experts},
+        {&s->moe_sg, n, 1},
     };
     size_t np = sizeof plan / sizeof plan[0];
     if (c->n_experts == 0) np -= 7; /* the mixture-of-experts buffers last */
@@ -74,25 +78,25 @@ static awq_status layer_attention(const awq_fwd_ctx *f, const awq_layer_weights 
     const awq_model_config *c = f->cfg;
     const awq_backend_ops *ops = f->dev->ops;
     if (c->attn_softcap > 0 && !f->dev->can.attention_softcap)
-        return awq_fallback_attention_softcap(f->dev, out, q, k, v, n_past, (float)c->attn_scale,
-                                              w->window, (float)c->attn_softcap);
+        return awq_fallback_attention_softcap(f->dev, out, q, k, v, n_past, (float)c->attn_scale, w->window,
+                                              (float)c->attn_softcap);
     if (c->attn_softcap > 0)
-        return ops->attention_softcap(f->dev->ctx, out, q, k, v, n_past, (float)c->attn_scale,
-                                      w->window, (float)c->attn_softcap);
+        return ops->attention_softcap(f->dev->ctx, out, q, k, v, n_past, (float)c->attn_scale, w->window,
+                                      (float)c->attn_softcap);
     return ops->attention(f->dev->ctx, out, q, k, v, n_past, (float)c->attn_scale, w->window);
 }
 
-awq_status awq_fwd_attention(const awq_fwd_ctx *f, const awq_layer_weights *w,
-                             const awq_tensor *xin, int64_t B, int64_t T, int32_t n_past,
-                             awq_tensor *kc, awq_tensor *vc, awq_tensor *out) {
+awq_status awq_fwd_attention(const awq_fwd_ctx *f, const awq_layer_weights *w, const awq_tensor *xin,
+                             int64_t B, int64_t T, int32_t n_past, awq_tensor *kc, awq_tensor *vc,
+                             awq_tensor *out) {
     const awq_model_config *c = f->cfg;
     const awq_backend_ops *ops = f->dev->ops;
     awq_backend_ctx *ctx = f->dev->ctx;
     awq_fwd_scratch *s = f->s;
     int64_t n = B * T, H = c->n_heads, Hkv = c->n_kv_heads, hd = c->head_dim;
     const awq_tensor *xb = xin;
-    awq_tensor q = awq_view_rows(&s->q, 0, n), k = awq_view_rows(&s->k, 0, n),
-               v = awq_view_rows(&s->v, 0, n), att = awq_view_rows(&s->att, 0, n);
+    awq_tensor q = awq_view_rows(&s->q, 0, n), k = awq_view_rows(&s->k, 0, n), v = awq_view_rows(&s->v, 0, n),
+               att = awq_view_rows(&s->att, 0, n);
     awq_tensor pos = awq_tensor_1d(AWQ_DTYPE_I32, s->pos.data, s->pos.offs, n);
 
     // qkv projections
@@ -154,8 +158,7 @@ awq_status awq_fwd_attention(const awq_fwd_ctx *f, const awq_layer_weights *w,
 
 /* A gated MLP (gate, up, down) on the rows of xin -> out, through g/u rows [r0, r0 + n). */
 static awq_status gated_mlp(const awq_fwd_ctx *f, const awq_linear *gate, const awq_linear *up,
-                            const awq_linear *down, const awq_tensor *xin, int64_t r0,
-                            awq_tensor *out) {
+                            const awq_linear *down, const awq_tensor *xin, int64_t r0, awq_tensor *out) {
     awq_fwd_scratch *s = f->s;
     int64_t n = awq_tensor_rows(xin);
     awq_tensor g = awq_view_rows(&s->g, r0, n), u = awq_view_rows(&s->u, r0, n);
@@ -163,9 +166,12 @@ static awq_status gated_mlp(const awq_fwd_ctx *f, const awq_linear *gate, const 
     awq_tensor *gu_y[2] = {&g, &u};
     const awq_linear *gu_w[2] = {gate, up};
     TRY(linears_forward(f->dev, 2, gu_y, xin, gu_w));
-    if (f->cfg->act == AWQ_ACT_SILU) TRY(f->dev->ops->silu_mul(f->dev->ctx, &g, &g, &u));
-    else if (f->dev->can.act_mul[f->cfg->act]) TRY(f->dev->ops->act_mul(f->dev->ctx, &g, &g, &u, f->cfg->act));
-    else TRY(awq_fallback_act_mul(f->dev, &g, &g, &u, f->cfg->act));
+    if (f->cfg->act == AWQ_ACT_SILU)
+        TRY(f->dev->ops->silu_mul(f->dev->ctx, &g, &g, &u));
+    else if (f->dev->can.act_mul[f->cfg->act])
+        TRY(f->dev->ops->act_mul(f->dev->ctx, &g, &g, &u, f->cfg->act));
+    else
+        TRY(awq_fallback_act_mul(f->dev, &g, &g, &u, f->cfg->act));
     return awq_linear_forward(f->dev, out, &g, down);
 }
 
@@ -175,8 +181,8 @@ awq_status awq_fwd_mlp(const awq_fwd_ctx *f, const awq_layer_weights *w, const a
     return gated_mlp(f, &w->gate, &w->up, &w->down, xin, 0, out);
 }
 
-void awq_moe_route(const float *logits, int64_t n, int32_t E, int32_t k, bool norm_topk,
-                   int32_t *experts, float *weights) {
+void awq_moe_route(const float *logits, int64_t n, int32_t E, int32_t k, bool norm_topk, int32_t *experts,
+                   float *weights) {
     for (int64_t t = 0; t < n; t++) {
         const float *l = logits + t * E;
         /* softmax in double (transformers: float32 softmax of the logits) */
@@ -225,8 +231,9 @@ awq_status awq_fwd_moe_ex(const awq_fwd_ctx *f, const awq_layer_weights *w, cons
     /* host: logits (n, E), shared gate logits (n), experts/weights (n, k), routed row -> token
      * (nk), (j, t) -> routed row (k, n), row weights (nk, d), shared gate weights (n, d),
      * first routed row of each expert (E + 1) */
-    size_t hbytes = ((size_t)n * (size_t)E + (size_t)n + 4 * (size_t)nk + (size_t)(nk + n) * (size_t)d) *
-                        sizeof(float) + (size_t)(E + 1) * sizeof(int64_t);
+    size_t hbytes =
+        ((size_t)n * (size_t)E + (size_t)n + 4 * (size_t)nk + (size_t)(nk + n) * (size_t)d) * sizeof(float) +
+        (size_t)(E + 1) * sizeof(int64_t);
     char *h = awq_malloc(hbytes);
     if (!h) return AWQ_ERR_OUT_OF_MEMORY; /* no runtime here: the caller names it */
     float *hl = (float *)h, *hsg = hl + n * E;
@@ -330,8 +337,7 @@ awq_status awq_fwd_embed(const awq_model *m, awq_tensor *x, const awq_tensor *id
     return m->dev.ops->binop(m->dev.ctx, x, x, &m->embed_scale, AWQ_BINOP_MUL);
 }
 
-awq_status awq_fwd_logits(const awq_model *m, awq_tensor *logits, awq_tensor *xb,
-                          const awq_tensor *x) {
+awq_status awq_fwd_logits(const awq_model *m, awq_tensor *logits, awq_tensor *xb, const awq_tensor *x) {
     const awq_model_config *c = &m->cfg;
     TRY(m->dev.ops->rmsnorm(m->dev.ctx, xb, x, &m->final_norm, (float)c->rms_eps));
     TRY(awq_linear_forward(&m->dev, logits, xb, &m->lm_head));

@@ -14,8 +14,8 @@
 
 /* ---- buffers and views ----------------------------------------------------------------- */
 
-awq_status awq_buflist_alloc(awq_runtime *rt, const awq_device *dev, awq_buflist *list,
-                             size_t nbytes, void **buf) {
+awq_status awq_buflist_alloc(awq_runtime *rt, const awq_device *dev, awq_buflist *list, size_t nbytes,
+                             void **buf) {
     if (list->n == list->cap) {
         int32_t cap = list->cap ? list->cap * 2 : 64;
         void **b = awq_realloc(list->bufs, (size_t)cap * sizeof *b);
@@ -41,8 +41,8 @@ void awq_buflist_free(const awq_device *dev, awq_buflist *list) {
     memset(list, 0, sizeof *list);
 }
 
-awq_status awq_tensor_alloc(awq_runtime *rt, const awq_device *dev, awq_buflist *list,
-                            awq_dtype type, int ndim, const int64_t *ne, awq_tensor *out) {
+awq_status awq_tensor_alloc(awq_runtime *rt, const awq_device *dev, awq_buflist *list, awq_dtype type,
+                            int ndim, const int64_t *ne, awq_tensor *out) {
     uint64_t n = awq_dtype_size(type);
     for (int i = 0; i < ndim; i++)
         if (ne[i] < 0 || awq_mul_overflow_u64(n, (uint64_t)ne[i], &n))
@@ -83,17 +83,15 @@ awq_status awq_linear_forward(const awq_device *dev, awq_tensor *y, const awq_te
 /* ---- loading --------------------------------------------------------------------------- */
 
 typedef struct loader {
-    awq_model       *m;
+    awq_model *m;
     awq_safetensors *st;
-    awq_progress_fn  progress;
-    void            *progress_user;
-    int32_t          done, total;
-    awq_lm_head_format lm_head;  /* awq_model_params.lm_head */
+    awq_progress_fn progress;
+    void *progress_user;
+    int32_t done, total;
+    awq_lm_head_format lm_head; /* awq_model_params.lm_head */
 } loader;
 
-static bool is_float(awq_dtype t) {
-    return t == AWQ_DTYPE_F32 || t == AWQ_DTYPE_F16 || t == AWQ_DTYPE_BF16;
-}
+static bool is_float(awq_dtype t) { return t == AWQ_DTYPE_F32 || t == AWQ_DTYPE_F16 || t == AWQ_DTYPE_BF16; }
 
 static void shape_str(char *buf, size_t cap, int ndim, const int64_t *ne) {
     size_t o = (size_t)snprintf(buf, cap, "(");
@@ -105,8 +103,8 @@ static void shape_str(char *buf, size_t cap, int ndim, const int64_t *ne) {
 
 /* Finds name, checks its shape (and dtype class), uploads it. want_type: a concrete dtype, or
  * AWQ_DTYPE_COUNT_ for "any float". required=false: absent -> out->data = NULL, AWQ_OK. */
-static awq_status upload(loader *L, const char *name, awq_dtype want_type, int ndim,
-                         const int64_t *ne, bool required, awq_tensor *out) {
+static awq_status upload(loader *L, const char *name, awq_dtype want_type, int ndim, const int64_t *ne,
+                         bool required, awq_tensor *out) {
     awq_model *m = L->m;
     awq_runtime *rt = m->rt;
     memset(out, 0, sizeof *out);
@@ -124,8 +122,8 @@ static awq_status upload(loader *L, const char *name, awq_dtype want_type, int n
         shape_str(got, sizeof got, t->ndim, t->shape);
         return awq_set_error(rt, AWQ_ERR_FORMAT, "%s: %s: expected %s %s, got %s %s",
                              awq_st_file_path(L->st, t->file), name, want,
-                             want_type == AWQ_DTYPE_COUNT_ ? "F16/BF16/F32" : awq_dtype_name(want_type),
-                             got, awq_dtype_name(t->dtype));
+                             want_type == AWQ_DTYPE_COUNT_ ? "F16/BF16/F32" : awq_dtype_name(want_type), got,
+                             awq_dtype_name(t->dtype));
     }
     awq_status st = awq_tensor_alloc(rt, &m->dev, &m->buffers, t->dtype, ndim, ne, out);
     if (st != AWQ_OK) return st;
@@ -179,8 +177,8 @@ static awq_status upload_norm(loader *L, const char *name, int64_t n, bool requi
     return AWQ_OK;
 }
 
-static awq_status load_linear(loader *L, const char *prefix, int64_t out_f, int64_t in_f,
-                              bool has_bias, awq_linear *l) {
+static awq_status load_linear(loader *L, const char *prefix, int64_t out_f, int64_t in_f, bool has_bias,
+                              awq_linear *l) {
     awq_model *m = L->m;
     awq_runtime *rt = m->rt;
     char name[256];
@@ -193,15 +191,15 @@ static awq_status load_linear(loader *L, const char *prefix, int64_t out_f, int6
     if (quant) {
         if (!m->cfg.quantized)
             return awq_set_error(rt, AWQ_ERR_FORMAT,
-                                 "%s: %s.qweight present but config.json has no quantization_config",
-                                 m->dir, prefix);
+                                 "%s: %s.qweight present but config.json has no quantization_config", m->dir,
+                                 prefix);
         int64_t gs = m->cfg.q_group_size > 0 ? m->cfg.q_group_size : in_f;
         if (in_f % gs)
             return awq_set_error(rt, AWQ_ERR_FORMAT, "%s: in_features %lld not divisible by group_size %lld",
                                  prefix, (long long)in_f, (long long)gs);
         if (out_f % 8)
-            return awq_set_error(rt, AWQ_ERR_FORMAT, "%s: out_features %lld not a multiple of 8",
-                                 prefix, (long long)out_f);
+            return awq_set_error(rt, AWQ_ERR_FORMAT, "%s: out_features %lld not a multiple of 8", prefix,
+                                 (long long)out_f);
         int64_t G = in_f / gs;
         l->quantized = true;
         l->q.in = in_f;
@@ -235,8 +233,8 @@ static awq_status load_linear(loader *L, const char *prefix, int64_t out_f, int6
 
 /* Columns [c0, c0 + nc) of a row-major (rows, cols) tensor of es-byte elements, uploaded as a
  * new contiguous (rows, nc) tensor of dtype. */
-static awq_status upload_cols(loader *L, const awq_st_tensor *t, awq_dtype dtype, int64_t rows,
-                              int64_t cols, int64_t c0, int64_t nc, awq_tensor *out) {
+static awq_status upload_cols(loader *L, const awq_st_tensor *t, awq_dtype dtype, int64_t rows, int64_t cols,
+                              int64_t c0, int64_t nc, awq_tensor *out) {
     awq_model *m = L->m;
     size_t es = awq_dtype_size(dtype);
     char *h = awq_malloc((size_t)(rows * nc) * es);
@@ -293,8 +291,8 @@ static awq_status load_fused(loader *L, const char *prefix, int n, const int64_t
         return awq_set_error(rt, AWQ_ERR_FORMAT, "%s: %s present but config.json has no quantization_config",
                              m->dir, name);
     if (strcmp(m->cfg.q_version, "gemm"))
-        return awq_set_error(rt, AWQ_ERR_UNSUPPORTED, "%s: fused linears in the GEMV layout are not supported",
-                             prefix);
+        return awq_set_error(rt, AWQ_ERR_UNSUPPORTED,
+                             "%s: fused linears in the GEMV layout are not supported", prefix);
     int64_t gs = m->cfg.q_group_size > 0 ? m->cfg.q_group_size : in_f, G = in_f / gs;
     const awq_st_tensor *qz, *sc;
     snprintf(name, sizeof name, "%s.qzeros", prefix);
@@ -303,11 +301,13 @@ static awq_status load_fused(loader *L, const char *prefix, int n, const int64_t
     sc = awq_st_find(L->st, name);
     if (in_f % gs || tot % 8 || !qz || !sc || qw->dtype != AWQ_DTYPE_I32 || qz->dtype != AWQ_DTYPE_I32 ||
         sc->dtype != AWQ_DTYPE_F16 || qw->ndim != 2 || qw->shape[0] != in_f || qw->shape[1] != tot / 8 ||
-        qz->ndim != 2 || qz->shape[0] != G || qz->shape[1] != tot / 8 || sc->ndim != 2 ||
-        sc->shape[0] != G || sc->shape[1] != tot)
-        return awq_set_error(rt, AWQ_ERR_FORMAT, "%s: expected qweight (%lld, %lld) I32, qzeros (%lld, %lld) "
-                             "I32, scales (%lld, %lld) F16", prefix, (long long)in_f, (long long)(tot / 8),
-                             (long long)G, (long long)(tot / 8), (long long)G, (long long)tot);
+        qz->ndim != 2 || qz->shape[0] != G || qz->shape[1] != tot / 8 || sc->ndim != 2 || sc->shape[0] != G ||
+        sc->shape[1] != tot)
+        return awq_set_error(rt, AWQ_ERR_FORMAT,
+                             "%s: expected qweight (%lld, %lld) I32, qzeros (%lld, %lld) "
+                             "I32, scales (%lld, %lld) F16",
+                             prefix, (long long)in_f, (long long)(tot / 8), (long long)G,
+                             (long long)(tot / 8), (long long)G, (long long)tot);
     int64_t c0 = 0;
     for (int i = 0; i < n; i++) {
         awq_linear *l = parts[i];
@@ -344,11 +344,13 @@ static awq_status load_lm_head_q8(loader *L, int64_t V, int64_t d) {
     if (awq_st_find(L->st, "lm_head.qweight"))
         return awq_set_error(rt, AWQ_ERR_UNSUPPORTED,
                              "%s: the lm_head is 4-bit already; lm_head q8 re-quantizes a floating-point "
-                             "lm_head only", m->dir);
+                             "lm_head only",
+                             m->dir);
     if (d % 32)
-        return awq_set_error(rt, AWQ_ERR_UNSUPPORTED,
-                             "%s: lm_head q8 needs hidden_size to be a multiple of 32 (Q8_0 blocks), not %lld",
-                             m->dir, (long long)d);
+        return awq_set_error(
+            rt, AWQ_ERR_UNSUPPORTED,
+            "%s: lm_head q8 needs hidden_size to be a multiple of 32 (Q8_0 blocks), not %lld", m->dir,
+            (long long)d);
     bool own = awq_st_find(L->st, "lm_head.weight") != NULL;
     const char *name = own ? "lm_head.weight" : "model.embed_tokens.weight";
     const awq_st_tensor *t = awq_st_find(L->st, name);
@@ -366,7 +368,9 @@ static awq_status load_lm_head_q8(loader *L, int64_t V, int64_t d) {
     int8_t *qs = awq_malloc((size_t)(CHUNK * d));
     uint16_t *dd = awq_malloc((size_t)(CHUNK * nb) * sizeof *dd);
     if (!row || !qs || !dd) {
-        awq_free(row); awq_free(qs); awq_free(dd);
+        awq_free(row);
+        awq_free(qs);
+        awq_free(dd);
         return awq_set_error(rt, AWQ_ERR_OUT_OF_MEMORY, "out of host memory");
     }
     size_t es = awq_dtype_size(t->dtype);
@@ -382,7 +386,9 @@ static awq_status load_lm_head_q8(loader *L, int64_t V, int64_t d) {
                                     (size_t)(nr * nb) * sizeof *dd);
         if (st != AWQ_OK) awq_set_error(rt, st, "%s: upload of the 8-bit lm_head failed", m->dev.label);
     }
-    awq_free(row); awq_free(qs); awq_free(dd);
+    awq_free(row);
+    awq_free(qs);
+    awq_free(dd);
     if (st != AWQ_OK) return st;
     awq_st_release(L->st, t);
     l->q8 = true;
@@ -400,8 +406,10 @@ const char *awq_moe_router_name(const awq_model_config *c) {
 void awq_moe_expert_name(const awq_model_config *c, int32_t e, int part, char *buf, size_t cap) {
     static const char *const mixtral[3] = {"w1", "w3", "w2"}; /* gate, up, down */
     static const char *const qwen[3] = {"gate_proj", "up_proj", "down_proj"};
-    if (c->moe_mixtral_names) snprintf(buf, cap, "block_sparse_moe.experts.%d.%s", e, mixtral[part]);
-    else snprintf(buf, cap, "mlp.experts.%d.%s", e, qwen[part]);
+    if (c->moe_mixtral_names)
+        snprintf(buf, cap, "block_sparse_moe.experts.%d.%s", e, mixtral[part]);
+    else
+        snprintf(buf, cap, "mlp.experts.%d.%s", e, qwen[part]);
 }
 
 const char *awq_moe_shared_name(int part) {
@@ -456,8 +464,7 @@ static awq_status load_weights(loader *L) {
             kvd = (int64_t)c->n_kv_heads * hd, ff = c->d_ff, V = c->vocab_size;
     int64_t emb[2] = {V, d};
     awq_status st;
-    if ((st = upload(L, "model.embed_tokens.weight", AWQ_DTYPE_COUNT_, 2, emb, true, &m->embed)))
-        return st;
+    if ((st = upload(L, "model.embed_tokens.weight", AWQ_DTYPE_COUNT_, 2, emb, true, &m->embed))) return st;
     if ((st = upload_norm(L, "model.norm.weight", d, true, &m->final_norm))) return st;
     bool has_head = awq_st_find(L->st, "lm_head.weight") || awq_st_find(L->st, "lm_head.qweight");
     if (L->lm_head == AWQ_LM_HEAD_Q8 && (has_head || c->tie_embeddings)) {
@@ -495,8 +502,8 @@ static awq_status load_weights(loader *L) {
         w->window = awq_config_layer_window(c, i);
         w->local_rope = awq_config_layer_local_rope(c, i);
 #undef LP
-#define LIN(field, name, o, in, bias)                                                   \
-    snprintf(p, sizeof p, "model.layers.%d.%s", i, name);                               \
+#define LIN(field, name, o, in, bias)                     \
+    snprintf(p, sizeof p, "model.layers.%d.%s", i, name); \
     if ((st = load_linear(L, p, o, in, bias, &w->field))) return st;
         if (c->fused_qkv) {
             const int64_t outs[3] = {qd, kvd, kvd};
@@ -555,14 +562,16 @@ static awq_status load_weights(loader *L) {
 }
 
 awq_model_params awq_model_params_default(void) {
-    awq_model_params p = {.device = "auto", .progress = NULL, .progress_user = NULL,
-                          .lm_head = AWQ_LM_HEAD_AS_STORED, .precision = AWQ_PRECISION_FP32,
+    awq_model_params p = {.device = "auto",
+                          .progress = NULL,
+                          .progress_user = NULL,
+                          .lm_head = AWQ_LM_HEAD_AS_STORED,
+                          .precision = AWQ_PRECISION_FP32,
                           .int8_activations = false};
     return p;
 }
 
-awq_status awq_model_load(awq_model **out, awq_runtime *rt, const char *dir,
-                          const awq_model_params *params) {
+awq_status awq_model_load(awq_model **out, awq_runtime *rt, const char *dir, const awq_model_params *params) {
     if (!out || !rt || !dir) return awq_set_error(rt, AWQ_ERR_INVALID_ARG, "awq_model_load: NULL argument");
     *out = NULL;
     awq_model_params p = params ? *params : awq_model_params_default();
@@ -572,10 +581,14 @@ awq_status awq_model_load(awq_model **out, awq_runtime *rt, const char *dir,
     m->dir = awq_strdup(dir);
     awq_status st = awq_config_load(rt, dir, &m->cfg);
     if (st != AWQ_OK) goto fail;
-    loader L = {.m = m, .progress = p.progress, .progress_user = p.progress_user,
-                .total = m->cfg.n_layers, .lm_head = p.lm_head};
+    loader L = {.m = m,
+                .progress = p.progress,
+                .progress_user = p.progress_user,
+                .total = m->cfg.n_layers,
+                .lm_head = p.lm_head};
     if (p.lm_head != AWQ_LM_HEAD_AS_STORED && p.lm_head != AWQ_LM_HEAD_Q8) {
-        st = awq_set_error(rt, AWQ_ERR_INVALID_ARG, "awq_model_load: unknown lm_head format %d", (int)p.lm_head);
+        st = awq_set_error(rt, AWQ_ERR_INVALID_ARG, "awq_model_load: unknown lm_head format %d",
+                           (int)p.lm_head);
         goto fail;
     }
     st = awq_st_open(rt, dir, &L.st);
@@ -588,9 +601,8 @@ awq_status awq_model_load(awq_model **out, awq_runtime *rt, const char *dir,
     if (st == AWQ_OK) st = load_weights(&L);
     awq_st_close(L.st);
     if (st != AWQ_OK) goto fail;
-    AWQ_LOG_INFO(rt, "loaded %s: %s, %d layers, %s%s, %.1f MiB of weights on %s", dir,
-                 m->cfg.model_type, m->cfg.n_layers,
-                 m->cfg.quantized ? "AWQ 4-bit" : awq_dtype_name(m->cfg.torch_dtype),
+    AWQ_LOG_INFO(rt, "loaded %s: %s, %d layers, %s%s, %.1f MiB of weights on %s", dir, m->cfg.model_type,
+                 m->cfg.n_layers, m->cfg.quantized ? "AWQ 4-bit" : awq_dtype_name(m->cfg.torch_dtype),
                  m->lm_head.q8 ? ", lm_head Q8_0" : "", (double)m->weight_bytes / (1 << 20), m->dev.label);
     *out = m;
     return AWQ_OK;
@@ -603,7 +615,7 @@ void awq_model_destroy(awq_model *m) {
     if (!m) return;
     if (m->dev.ops && m->dev.ctx && m->dev.ops->weight_release && m->layers) {
         for (int32_t i = 0; i < m->cfg.n_layers; i++) {
-            awq_linear *ls[7] = {&m->layers[i].q, &m->layers[i].k, &m->layers[i].v, &m->layers[i].o,
+            awq_linear *ls[7] = {&m->layers[i].q,    &m->layers[i].k,  &m->layers[i].v,   &m->layers[i].o,
                                  &m->layers[i].gate, &m->layers[i].up, &m->layers[i].down};
             for (int j = 0; j < 7; j++)
                 if (ls[j]->quantized && ls[j]->q.prepared) m->dev.ops->weight_release(m->dev.ctx, &ls[j]->q);
@@ -614,7 +626,8 @@ void awq_model_destroy(awq_model *m) {
             for (int j = 0; j < 3; j++)
                 if (w->shared[j].quantized && w->shared[j].q.prepared)
                     m->dev.ops->weight_release(m->dev.ctx, &w->shared[j].q);
-            if (w->router.quantized && w->router.q.prepared) m->dev.ops->weight_release(m->dev.ctx, &w->router.q);
+            if (w->router.quantized && w->router.q.prepared)
+                m->dev.ops->weight_release(m->dev.ctx, &w->router.q);
         }
     }
     for (int32_t i = 0; m->layers && i < m->cfg.n_layers; i++) awq_free(m->layers[i].experts);

@@ -7,9 +7,8 @@
 #include "pack.h"
 #include "safetensors.h"
 
-static awq_status find(awq_runtime *rt, const awq_safetensors *st, const char *prefix,
-                       const char *suffix, awq_dtype dt, int64_t r, int64_t c,
-                       const awq_st_tensor **out) {
+static awq_status find(awq_runtime *rt, const awq_safetensors *st, const char *prefix, const char *suffix,
+                       awq_dtype dt, int64_t r, int64_t c, const awq_st_tensor **out) {
     char name[256];
     snprintf(name, sizeof name, "%s.%s", prefix, suffix);
     const awq_st_tensor *t = awq_st_find(st, name);
@@ -24,8 +23,7 @@ static awq_status find(awq_runtime *rt, const awq_safetensors *st, const char *p
 }
 
 awq_status awq_model_load_gemv_linear(awq_runtime *rt, const awq_device *dev, awq_buflist *list,
-                                      const awq_safetensors *st, const char *prefix,
-                                      awq_linear *l) {
+                                      const awq_safetensors *st, const char *prefix, awq_linear *l) {
     int64_t out = l->q.out, in = l->q.in, gs = l->q.group_size, G = in / gs;
     awq_pack_shapes sh;
     awq_status s = awq_pack_check(rt, AWQ_FORMAT_GEMV, out, in, gs, &sh);

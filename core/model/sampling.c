@@ -15,24 +15,30 @@
 
 struct awq_sampler {
     awq_sampler_params p;
-    uint64_t           rng[4];  /* xoshiro256** state */
-    int32_t           *heap;    /* (cap,) max-heap of token ids */
-    int32_t           *ids;     /* (cap,) candidates popped best-first */
-    float             *prob;    /* (cap,) their unnormalised probabilities */
-    int32_t            cap;
+    uint64_t rng[4]; /* xoshiro256** state */
+    int32_t *heap;   /* (cap,) max-heap of token ids */
+    int32_t *ids;    /* (cap,) candidates popped best-first */
+    float *prob;     /* (cap,) their unnormalised probabilities */
+    int32_t cap;
     /* penalties: the tokens seen (a ring of penalty_last_n, or all of them when that is 0) */
-    int32_t           *hist;    /* (hist_cap,) */
-    int64_t            n_hist;  /* tokens recorded (ring: total ever, index n_hist % hist_cap) */
-    int32_t            hist_cap;
-    int32_t           *count;   /* (count_cap,) per-token occurrence counts, zero between calls */
-    int32_t           *seen;    /* (hist_cap,) distinct tokens of the window in this call */
-    int32_t            count_cap;
+    int32_t *hist;  /* (hist_cap,) */
+    int64_t n_hist; /* tokens recorded (ring: total ever, index n_hist % hist_cap) */
+    int32_t hist_cap;
+    int32_t *count; /* (count_cap,) per-token occurrence counts, zero between calls */
+    int32_t *seen;  /* (hist_cap,) distinct tokens of the window in this call */
+    int32_t count_cap;
 };
 
 awq_sampler_params awq_sampler_params_default(void) {
-    awq_sampler_params p = {.temperature = 0.8f, .top_k = 40, .top_p = 0.95f, .seed = 0x5eed,
-                            .min_p = 0.0f, .repeat_penalty = 1.0f, .frequency_penalty = 0.0f,
-                            .presence_penalty = 0.0f, .penalty_last_n = 0};
+    awq_sampler_params p = {.temperature = 0.8f,
+                            .top_k = 40,
+                            .top_p = 0.95f,
+                            .seed = 0x5eed,
+                            .min_p = 0.0f,
+                            .repeat_penalty = 1.0f,
+                            .frequency_penalty = 0.0f,
+                            .presence_penalty = 0.0f,
+                            .penalty_last_n = 0};
     return p;
 }
 
@@ -70,8 +76,8 @@ awq_status awq_sampler_create(awq_sampler **out, const awq_sampler_params *param
     awq_sampler_params p = params ? *params : awq_sampler_params_default();
     if (!(p.temperature >= 0.0f) || !isfinite(p.temperature) || p.top_k < 0 ||
         !(p.top_p >= 0.0f && p.top_p <= 1.0f) || !(p.min_p >= 0.0f && p.min_p <= 1.0f) ||
-        !(p.repeat_penalty >= 0.0f) || !isfinite(p.repeat_penalty) ||
-        !isfinite(p.frequency_penalty) || !isfinite(p.presence_penalty) || p.penalty_last_n < 0)
+        !(p.repeat_penalty >= 0.0f) || !isfinite(p.repeat_penalty) || !isfinite(p.frequency_penalty) ||
+        !isfinite(p.presence_penalty) || p.penalty_last_n < 0)
         return AWQ_ERR_INVALID_ARG;
     if (p.repeat_penalty == 0.0f) p.repeat_penalty = 1.0f; /* zero-initialised params: off */
     awq_sampler *s = awq_calloc(1, sizeof *s);
@@ -267,7 +273,9 @@ static int32_t sample(awq_sampler *s, float *logits, int32_t vocab) {
                 for (int32_t j = n - 1; j > 0;) { /* sift up */
                     int32_t parent = (j - 1) / 2;
                     if (!before(logits, h[parent], h[j])) break;
-                    int32_t t = h[j]; h[j] = h[parent]; h[parent] = t;
+                    int32_t t = h[j];
+                    h[j] = h[parent];
+                    h[parent] = t;
                     j = parent;
                 }
             } else if (before(logits, i, h[0])) {
@@ -321,14 +329,14 @@ static int32_t sample(awq_sampler *s, float *logits, int32_t vocab) {
 /* ---- stop strings ------------------------------------------------------------------------- */
 
 struct awq_stop {
-    char  **str;     /* (n,) owned, non-empty */
-    size_t *len;     /* (n,) */
+    char **str;  /* (n,) owned, non-empty */
+    size_t *len; /* (n,) */
     int32_t n;
-    char   *pend;    /* held-back text: a suffix that is a prefix of some stop string */
-    size_t  n_pend, cap_pend;
-    char   *out;     /* the text returned by the last push/flush */
-    size_t  cap_out;
-    bool    stopped;
+    char *pend; /* held-back text: a suffix that is a prefix of some stop string */
+    size_t n_pend, cap_pend;
+    char *out; /* the text returned by the last push/flush */
+    size_t cap_out;
+    bool stopped;
 };
 
 awq_status awq_stop_create(awq_stop **out, const char *const *strs, int32_t n) {
@@ -379,8 +387,8 @@ static bool grow(char **buf, size_t *cap, size_t need) {
     return true;
 }
 
-awq_status awq_stop_push(awq_stop *s, const char *text, size_t len, const char **out,
-                         size_t *out_len, bool *stopped) {
+awq_status awq_stop_push(awq_stop *s, const char *text, size_t len, const char **out, size_t *out_len,
+                         bool *stopped) {
     if (!s || (!text && len > 0) || !out || !out_len) return AWQ_ERR_INVALID_ARG;
     *out = "";
     *out_len = 0;

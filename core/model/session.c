@@ -10,15 +10,15 @@
 #define SESSION_UBATCH 512 /* tokens per forward call; bounds scratch memory */
 
 struct awq_session {
-    awq_model      *m;
-    int32_t         n_ctx;
-    int32_t         n_past;
-    int64_t         n_ub;
-    awq_buflist     bufs;
+    awq_model *m;
+    int32_t n_ctx;
+    int32_t n_past;
+    int64_t n_ub;
+    awq_buflist bufs;
     awq_fwd_scratch s;
-    awq_tensor     *kc, *vc;   /* (n_layers) each (n_ctx, Hkv*hd) F32 */
-    awq_tensor      logits;    /* (n_ub, vocab) F32 */
-    float          *host;      /* (n_ub, vocab) host copy of logits */
+    awq_tensor *kc, *vc; /* (n_layers) each (n_ctx, Hkv*hd) F32 */
+    awq_tensor logits;   /* (n_ub, vocab) F32 */
+    float *host;         /* (n_ub, vocab) host copy of logits */
 };
 
 awq_status awq_session_create(awq_session **out, awq_model *m, int32_t n_ctx) {
@@ -77,8 +77,8 @@ int32_t awq_session_n_past(const awq_session *s) { return s ? s->n_past : 0; }
 awq_status awq_session_truncate(awq_session *s, int32_t n_past) {
     if (!s) return AWQ_ERR_INVALID_ARG;
     if (n_past < 0 || n_past > s->n_past)
-        return awq_set_error(s->m->rt, AWQ_ERR_INVALID_ARG, "truncate to %d tokens: %d are cached",
-                             n_past, s->n_past);
+        return awq_set_error(s->m->rt, AWQ_ERR_INVALID_ARG, "truncate to %d tokens: %d are cached", n_past,
+                             s->n_past);
     s->n_past = n_past; /* rows past n_past are overwritten by the next tokens */
     return AWQ_OK;
 }
@@ -88,13 +88,13 @@ awq_status awq_session_truncate(awq_session *s, int32_t n_past) {
 static const awq_tensor *session_inv_freq(const awq_session *s) {
     const awq_model *m = s->m;
     return m->inv_freq_long.data && awq_config_rope_long(&m->cfg, s->n_ctx) ? &m->inv_freq_long
-                                                                           : &m->inv_freq;
+                                                                            : &m->inv_freq;
 }
 
 /* Embeddings, decoder layers, and the final norm + lm_head on logits rows [lr0, lr0+ln): device
  * work only, nothing synchronous. */
-static awq_status forward_tokens(awq_session *s, const awq_fwd_ctx *f, awq_tensor *x,
-                                 const awq_tensor *ids, int64_t n, int64_t lr0, int64_t ln) {
+static awq_status forward_tokens(awq_session *s, const awq_fwd_ctx *f, awq_tensor *x, const awq_tensor *ids,
+                                 int64_t n, int64_t lr0, int64_t ln) {
     awq_model *m = s->m;
     const awq_model_config *c = &m->cfg;
     TRY(awq_fwd_embed(m, x, ids));
@@ -109,18 +109,20 @@ static awq_status forward_tokens(awq_session *s, const awq_fwd_ctx *f, awq_tenso
 }
 
 /* One micro-batch of n <= n_ub tokens. Logits rows [lr0, lr0+ln) of this batch are computed. */
-static awq_status run_ubatch(awq_session *s, const int32_t *tokens, int64_t n, int64_t lr0,
-                             int64_t ln) {
+static awq_status run_ubatch(awq_session *s, const int32_t *tokens, int64_t n, int64_t lr0, int64_t ln) {
     awq_model *m = s->m;
     const awq_model_config *c = &m->cfg;
     const awq_backend_ops *ops = m->dev.ops;
     awq_backend_ctx *ctx = m->dev.ctx;
-    awq_fwd_ctx f = {.cfg = c, .dev = &m->dev, .inv_freq = session_inv_freq(s), .s = &s->s,
+    awq_fwd_ctx f = {.cfg = c,
+                     .dev = &m->dev,
+                     .inv_freq = session_inv_freq(s),
+                     .s = &s->s,
                      .inv_freq_local = m->inv_freq_local.data ? &m->inv_freq_local : NULL};
     for (int64_t i = 0; i < n; i++)
         if (tokens[i] < 0 || tokens[i] >= c->vocab_size)
-            return awq_set_error(m->rt, AWQ_ERR_INVALID_ARG, "token id %d out of range [0, %d)",
-                                 tokens[i], c->vocab_size);
+            return awq_set_error(m->rt, AWQ_ERR_INVALID_ARG, "token id %d out of range [0, %d)", tokens[i],
+                                 c->vocab_size);
     TRY(ops->upload(ctx, s->s.ids.data, s->s.ids.offs, tokens, (size_t)n * sizeof(int32_t)));
     awq_tensor ids = awq_tensor_1d(AWQ_DTYPE_I32, s->s.ids.data, s->s.ids.offs, n);
     awq_tensor x = awq_view_rows(&s->s.x, 0, n);
@@ -152,8 +154,8 @@ awq_status awq_session_run(awq_session *s, const int32_t *tokens, int32_t n, awq
     awq_runtime *rt = s->m->rt;
     if ((int64_t)s->n_past + n > s->n_ctx)
         return awq_set_error(rt, AWQ_ERR_INVALID_ARG,
-                             "context full: %d cached + %d new tokens > context size %d", s->n_past,
-                             n, s->n_ctx);
+                             "context full: %d cached + %d new tokens > context size %d", s->n_past, n,
+                             s->n_ctx);
     for (int32_t i0 = 0; i0 < n; i0 += (int32_t)s->n_ub) {
         int64_t nb = n - i0 < s->n_ub ? n - i0 : s->n_ub;
         int64_t lr0 = 0, ln = 0;
@@ -177,9 +179,9 @@ awq_status awq_session_run(awq_session *s, const int32_t *tokens, int32_t n, awq
 }
 
 typedef struct copy_ctx {
-    float  *dst;
+    float *dst;
     int32_t vocab;
-    bool    all;
+    bool all;
 } copy_ctx;
 
 static awq_status copy_logits(int64_t row0, int64_t n, const float *logits, void *user) {
@@ -203,14 +205,17 @@ awq_status awq_session_eval(awq_session *s, const int32_t *tokens, int32_t n, fl
 /* ---- batched decoding ---------------------------------------------------------------------- */
 
 /* One forward pass for n <= ss[0]->n_ub sessions, one token each; logits rows to ss[0]->host. */
-static awq_status run_batch(awq_session *const *ss, int32_t n, const int32_t *tokens,
-                            int32_t *n_past, awq_tensor *kv) {
+static awq_status run_batch(awq_session *const *ss, int32_t n, const int32_t *tokens, int32_t *n_past,
+                            awq_tensor *kv) {
     awq_session *s0 = ss[0];
     awq_model *m = s0->m;
     const awq_model_config *c = &m->cfg;
     const awq_backend_ops *ops = m->dev.ops;
     awq_backend_ctx *ctx = m->dev.ctx;
-    awq_fwd_ctx f = {.cfg = c, .dev = &m->dev, .inv_freq = session_inv_freq(s0), .s = &s0->s,
+    awq_fwd_ctx f = {.cfg = c,
+                     .dev = &m->dev,
+                     .inv_freq = session_inv_freq(s0),
+                     .s = &s0->s,
                      .inv_freq_local = m->inv_freq_local.data ? &m->inv_freq_local : NULL,
                      .seq_n_past = n_past};
     for (int32_t i = 0; i < n; i++) n_past[i] = ss[i]->n_past;
@@ -233,8 +238,8 @@ static awq_status run_batch(awq_session *const *ss, int32_t n, const int32_t *to
                          (size_t)n * (size_t)c->vocab_size * sizeof(float));
 }
 
-awq_status awq_session_decode_batch(awq_session *const *sessions, int32_t n,
-                                    const int32_t *tokens, float *logits) {
+awq_status awq_session_decode_batch(awq_session *const *sessions, int32_t n, const int32_t *tokens,
+                                    float *logits) {
     if (!sessions || !tokens || n <= 0 || !sessions[0]) return AWQ_ERR_INVALID_ARG;
     awq_model *m = sessions[0]->m;
     awq_runtime *rt = m->rt;
@@ -252,8 +257,8 @@ awq_status awq_session_decode_batch(awq_session *const *sessions, int32_t n,
             return awq_set_error(rt, AWQ_ERR_INVALID_ARG,
                                  "decode_batch: session %d: context full (%d tokens)", i, s->n_ctx);
         if (tokens[i] < 0 || tokens[i] >= vocab)
-            return awq_set_error(rt, AWQ_ERR_INVALID_ARG,
-                                 "decode_batch: token id %d out of range [0, %d)", tokens[i], vocab);
+            return awq_set_error(rt, AWQ_ERR_INVALID_ARG, "decode_batch: token id %d out of range [0, %d)",
+                                 tokens[i], vocab);
     }
     // a single sequence takes the single-token path (and its CUDA Graph)
     if (n == 1) return awq_session_eval(sessions[0], tokens, 1, logits, false);

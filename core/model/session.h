@@ -10,7 +10,7 @@ typedef awq_status (*awq_logits_fn)(int64_t row0, int64_t n, const float *logits
 typedef enum awq_logits_mode {
     AWQ_LOGITS_NONE = 0,
     AWQ_LOGITS_LAST = 1,
-    AWQ_LOGITS_ALL  = 2,
+    AWQ_LOGITS_ALL = 2,
 } awq_logits_mode;
 
 /* Runs n tokens through the model in micro-batches; calls cb for the requested logits rows. */

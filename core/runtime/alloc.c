@@ -38,8 +38,7 @@ void *awq_malloc(size_t n) { return n && !awq_alloc_fault() ? malloc(n) : NULL; 
 
 void *awq_calloc(size_t n, size_t size) {
     uint64_t total;
-    if (n == 0 || size == 0 || awq_mul_overflow_u64(n, size, &total) || total > SIZE_MAX)
-        return NULL;
+    if (n == 0 || size == 0 || awq_mul_overflow_u64(n, size, &total) || total > SIZE_MAX) return NULL;
     return awq_alloc_fault() ? NULL : calloc(n, size);
 }
 

@@ -22,16 +22,28 @@
 #include "internal.h"
 
 static const char *const op_names[AWQ_OP_COUNT_] = {
-    [AWQ_OP_MATMUL] = "matmul", [AWQ_OP_MATMUL_W4A16] = "matmul_w4a16",
-    [AWQ_OP_RMSNORM] = "rmsnorm", [AWQ_OP_ROPE] = "rope", [AWQ_OP_ATTENTION] = "attention",
-    [AWQ_OP_SILU_MUL] = "silu_mul", [AWQ_OP_BINOP] = "binop",
-    [AWQ_OP_GET_ROWS] = "get_rows", [AWQ_OP_CONVERT] = "convert",
-    [AWQ_OP_FAKE_QUANT] = "fake_quant", [AWQ_OP_QUANTIZE_W4] = "quantize_w4",
-    [AWQ_OP_REDUCE] = "reduce", [AWQ_OP_SCALAR] = "scalar", [AWQ_OP_CLIP_SEARCH] = "clip_search",
-    [AWQ_OP_GRAM] = "gram", [AWQ_OP_WEIGHT_PREPARE] = "weight_prepare",
-    [AWQ_OP_MATMUL_W4A16_MULTI] = "matmul_w4a16_multi", [AWQ_OP_STEP_GRAPH] = "step_begin/step_end",
-    [AWQ_OP_ACT_MUL] = "act_mul", [AWQ_OP_SOFTCAP] = "softcap",
-    [AWQ_OP_ATTENTION_SOFTCAP] = "attention_softcap", [AWQ_OP_MATMUL_Q8] = "matmul_q8",
+    [AWQ_OP_MATMUL] = "matmul",
+    [AWQ_OP_MATMUL_W4A16] = "matmul_w4a16",
+    [AWQ_OP_RMSNORM] = "rmsnorm",
+    [AWQ_OP_ROPE] = "rope",
+    [AWQ_OP_ATTENTION] = "attention",
+    [AWQ_OP_SILU_MUL] = "silu_mul",
+    [AWQ_OP_BINOP] = "binop",
+    [AWQ_OP_GET_ROWS] = "get_rows",
+    [AWQ_OP_CONVERT] = "convert",
+    [AWQ_OP_FAKE_QUANT] = "fake_quant",
+    [AWQ_OP_QUANTIZE_W4] = "quantize_w4",
+    [AWQ_OP_REDUCE] = "reduce",
+    [AWQ_OP_SCALAR] = "scalar",
+    [AWQ_OP_CLIP_SEARCH] = "clip_search",
+    [AWQ_OP_GRAM] = "gram",
+    [AWQ_OP_WEIGHT_PREPARE] = "weight_prepare",
+    [AWQ_OP_MATMUL_W4A16_MULTI] = "matmul_w4a16_multi",
+    [AWQ_OP_STEP_GRAPH] = "step_begin/step_end",
+    [AWQ_OP_ACT_MUL] = "act_mul",
+    [AWQ_OP_SOFTCAP] = "softcap",
+    [AWQ_OP_ATTENTION_SOFTCAP] = "attention_softcap",
+    [AWQ_OP_MATMUL_Q8] = "matmul_q8",
 };
 
 const char *awq_op_name(awq_op op) {
@@ -41,14 +53,18 @@ const char *awq_op_name(awq_op op) {
 /* "act_mul(gelu_tanh)" etc.: the op and, where it has cases, the case. */
 static void op_label(char *buf, size_t cap, awq_op op, int32_t param) {
     const char *c = NULL;
-    if (op == AWQ_OP_ACT_MUL) c = param == AWQ_ACT_SILU ? "silu" : param == AWQ_ACT_GELU_TANH ? "gelu_tanh" : "?";
+    if (op == AWQ_OP_ACT_MUL)
+        c = param == AWQ_ACT_SILU ? "silu" : param == AWQ_ACT_GELU_TANH ? "gelu_tanh" : "?";
     if (op == AWQ_OP_REDUCE)
-        c = param == AWQ_REDUCE_MEAN_ABS_COLS ? "mean_abs_cols"
+        c = param == AWQ_REDUCE_MEAN_ABS_COLS  ? "mean_abs_cols"
             : param == AWQ_REDUCE_WMEAN_GROUPS ? "wmean_groups"
-            : param == AWQ_REDUCE_MAX_ABS_COLS ? "max_abs_cols" : "?";
+            : param == AWQ_REDUCE_MAX_ABS_COLS ? "max_abs_cols"
+                                               : "?";
     if (op == AWQ_OP_SCALAR) c = param == AWQ_SCALAR_SSE ? "sse" : param == AWQ_SCALAR_DOT ? "dot" : "?";
-    if (c) snprintf(buf, cap, "%s(%s)", awq_op_name(op), c);
-    else snprintf(buf, cap, "%s", awq_op_name(op));
+    if (c)
+        snprintf(buf, cap, "%s(%s)", awq_op_name(op), c);
+    else
+        snprintf(buf, cap, "%s", awq_op_name(op));
 }
 
 static bool has_member(const awq_backend_ops *o, awq_op op) {
@@ -89,8 +105,8 @@ bool awq_backend_can(const awq_backend_ops *o, int32_t device, awq_op op, int32_
 /* ---- the optional ops a caller may lack, with the fallback each one takes ---------------------- */
 
 typedef struct opt_case {
-    awq_op      op;
-    int32_t     param;
+    awq_op op;
+    int32_t param;
     const char *instead; /* what runs instead */
 } opt_case;
 
@@ -169,8 +185,8 @@ void awq_device_caps_fill(awq_device *dev) {
     dev->can.gram = awq_backend_can(o, d, AWQ_OP_GRAM, 0);
 }
 
-awq_status awq_device_plan(awq_runtime *rt, awq_device *dev, const awq_model_config *c,
-                           bool quantize, bool *lm_head_q8) {
+awq_status awq_device_plan(awq_runtime *rt, awq_device *dev, const awq_model_config *c, bool quantize,
+                           bool *lm_head_q8) {
     const awq_backend_ops *o = dev->ops;
     int32_t d = dev->index;
     const char *model = c->model_type;
@@ -195,8 +211,7 @@ awq_status awq_device_plan(awq_runtime *rt, awq_device *dev, const awq_model_con
         static const awq_op qops[] = {AWQ_OP_REDUCE, AWQ_OP_SCALAR, AWQ_OP_CLIP_SEARCH, AWQ_OP_GRAM};
         for (size_t k = 0; k < sizeof opt_cases / sizeof opt_cases[0]; k++)
             for (size_t j = 0; j < sizeof qops / sizeof qops[0]; j++)
-                if (opt_cases[k].op == qops[j] &&
-                    !awq_backend_can(o, d, opt_cases[k].op, opt_cases[k].param))
+                if (opt_cases[k].op == qops[j] && !awq_backend_can(o, d, opt_cases[k].op, opt_cases[k].param))
                     note(rt, dev, opt_cases[k].op, opt_cases[k].param, "the AWQ search");
     }
     if (host && !dev->host_ctx) {
@@ -224,8 +239,8 @@ static size_t extent(const awq_tensor *t) {
 
 typedef struct host_copy {
     awq_tensor view; /* the same view over the host copy */
-    void      *mem;
-    size_t     n;
+    void *mem;
+    size_t n;
 } host_copy;
 
 static awq_status to_host(const awq_device *dev, const awq_tensor *t, host_copy *h) {
@@ -256,7 +271,9 @@ awq_status awq_fallback_act_mul(const awq_device *dev, awq_tensor *y, const awq_
     if (st == AWQ_OK) st = to_host(dev, up, &hu);
     if (st == AWQ_OK) st = awq_backend_cpu_ops()->act_mul(dev->host_ctx, &hy.view, &hg.view, &hu.view, act);
     if (st == AWQ_OK) st = from_host(dev, y, &hy);
-    free(hy.mem); free(hg.mem); free(hu.mem);
+    free(hy.mem);
+    free(hg.mem);
+    free(hu.mem);
     return st;
 }
 
@@ -280,9 +297,12 @@ awq_status awq_fallback_attention_softcap(const awq_device *dev, awq_tensor *out
     if (st == AWQ_OK) st = to_host(dev, k, &hk);
     if (st == AWQ_OK) st = to_host(dev, v, &hv);
     if (st == AWQ_OK)
-        st = awq_backend_cpu_ops()->attention_softcap(dev->host_ctx, &ho.view, &hq.view, &hk.view,
-                                                      &hv.view, n_past, scale, window, cap);
+        st = awq_backend_cpu_ops()->attention_softcap(dev->host_ctx, &ho.view, &hq.view, &hk.view, &hv.view,
+                                                      n_past, scale, window, cap);
     if (st == AWQ_OK) st = from_host(dev, out, &ho);
-    free(ho.mem); free(hq.mem); free(hk.mem); free(hv.mem);
+    free(ho.mem);
+    free(hq.mem);
+    free(hk.mem);
+    free(hv.mem);
     return st;
 }

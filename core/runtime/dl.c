@@ -15,8 +15,10 @@ static int strip_file_name(char *path) {
     if (bs && (!slash || bs > slash)) slash = bs;
 #endif
     if (!slash) return -1;
-    if (slash == path) slash[1] = '\0'; /* "/libawq.so" -> "/" */
-    else *slash = '\0';
+    if (slash == path)
+        slash[1] = '\0'; /* "/libawq.so" -> "/" */
+    else
+        *slash = '\0';
     return 0;
 }
 
@@ -96,8 +98,7 @@ int awq_dl_self_dir(char *buf, size_t cap, int *is_exe) {
     /* The link map tells a shared object (l_name = its path) from the main program (l_name ""),
      * for which dladdr would only report argv[0]. */
     struct link_map *lm = NULL;
-    if (dladdr1(&awq_dl_anchor, &info, (void **)&lm, RTLD_DL_LINKMAP) && lm && lm->l_name &&
-        lm->l_name[0]) {
+    if (dladdr1(&awq_dl_anchor, &info, (void **)&lm, RTLD_DL_LINKMAP) && lm && lm->l_name && lm->l_name[0]) {
         snprintf(path, sizeof path, "%s", lm->l_name);
         exe = 0;
     }

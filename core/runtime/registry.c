@@ -52,7 +52,8 @@ static bool already_loaded(const awq_runtime *rt, const char *name) {
 
 /* Checks that every required member is set. Returns the name of a missing one or NULL. */
 static const char *missing_required(const awq_backend_ops *ops) {
-#define CHECK_OP(m) if (!ops->m) return #m;
+#define CHECK_OP(m) \
+    if (!ops->m) return #m;
     AWQ_BACKEND_REQUIRED_OPS(CHECK_OP)
 #undef CHECK_OP
     return NULL;
@@ -64,7 +65,7 @@ static const char *missing_required(const awq_backend_ops *ops) {
 #define MAX_SEEN 128
 typedef struct seen_set {
     char *paths[MAX_SEEN];
-    int   n;
+    int n;
 } seen_set;
 
 static bool seen_before(seen_set *seen, const char *path) {
@@ -168,8 +169,7 @@ static void try_plugin(awq_runtime *rt, seen_set *seen, const char *path) {
 
 static bool is_plugin_name(const char *name) {
     size_t n = strlen(name), pl = strlen(PLUGIN_PREFIX), sl = strlen(PLUGIN_SUFFIX);
-    return n > pl + sl && strncmp(name, PLUGIN_PREFIX, pl) == 0 &&
-           strcmp(name + n - sl, PLUGIN_SUFFIX) == 0;
+    return n > pl + sl && strncmp(name, PLUGIN_PREFIX, pl) == 0 && strcmp(name + n - sl, PLUGIN_SUFFIX) == 0;
 }
 
 static void scan_dir(awq_runtime *rt, seen_set *seen, const char *dir) {
@@ -186,7 +186,9 @@ static void scan_dir(awq_runtime *rt, seen_set *seen, const char *dir) {
     closedir(d);
     for (int i = 1; i < n; i++)
         for (int j = i; j > 0 && strcmp(names[j - 1], names[j]) > 0; j--) {
-            char *t = names[j]; names[j] = names[j - 1]; names[j - 1] = t;
+            char *t = names[j];
+            names[j] = names[j - 1];
+            names[j - 1] = t;
         }
     for (int i = 0; i < n; i++) {
         if (!names[i]) continue;
@@ -233,8 +235,7 @@ awq_status awq_registry_init(awq_runtime *rt, const char *backend_dir, bool load
         }
     }
     char installed[PATH_MAX];
-    if (awq_dl_install_path(installed, sizeof installed, AWQ_BACKEND_REL_LIB,
-                            AWQ_BACKEND_REL_BIN) == 0 &&
+    if (awq_dl_install_path(installed, sizeof installed, AWQ_BACKEND_REL_LIB, AWQ_BACKEND_REL_BIN) == 0 &&
         awq_dir_exists(installed))
         scan_dir(rt, &seen, installed);
     else

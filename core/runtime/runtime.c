@@ -7,7 +7,11 @@
 
 awq_runtime_params awq_runtime_params_default(void) {
     awq_runtime_params p = {
-        .log = NULL, .log_user = NULL, .backend_dir = NULL, .load_plugins = true, .n_threads = 0,
+        .log = NULL,
+        .log_user = NULL,
+        .backend_dir = NULL,
+        .load_plugins = true,
+        .n_threads = 0,
     };
     return p;
 }
@@ -74,8 +78,8 @@ const char *awq_runtime_skipped_get(const awq_runtime *rt, int32_t i) {
     return rt->skipped[i];
 }
 
-static awq_status open_on(awq_runtime *rt, const awq_backend_entry *e, int32_t index,
-                          int64_t max_ctx, int32_t prec, bool int8_act, awq_device *out) {
+static awq_status open_on(awq_runtime *rt, const awq_backend_entry *e, int32_t index, int64_t max_ctx,
+                          int32_t prec, bool int8_act, awq_device *out) {
     int32_t nd = e->ops->device_count();
     if (index < 0 || index >= nd)
         return awq_set_error(rt, AWQ_ERR_NO_BACKEND, "backend '%s' has %d device(s), index %d requested",
@@ -112,8 +116,8 @@ awq_status awq_device_open_prec(awq_runtime *rt, const char *spec, int64_t max_c
     return awq_device_open_ex(rt, spec, max_ctx, prec, false, out);
 }
 
-awq_status awq_device_open_ex(awq_runtime *rt, const char *spec, int64_t max_ctx, int32_t prec,
-                              bool int8_act, awq_device *out) {
+awq_status awq_device_open_ex(awq_runtime *rt, const char *spec, int64_t max_ctx, int32_t prec, bool int8_act,
+                              awq_device *out) {
     if (prec != AWQ_PRECISION_FP32 && prec != AWQ_PRECISION_BF16)
         return awq_set_error(rt, AWQ_ERR_INVALID_ARG, "unknown matmul precision %d", (int)prec);
     if (!spec || !spec[0] || strcmp(spec, "auto") == 0) {
@@ -154,8 +158,7 @@ awq_status awq_device_open_ex(awq_runtime *rt, const char *spec, int64_t max_ctx
             strncat(avail, rt->backends[i].ops->name, sizeof avail - strlen(avail) - 1);
         }
         return awq_set_error(rt, AWQ_ERR_NO_BACKEND,
-                             "backend '%s' is not loaded (available: %s; see `awq-cli info`)", name,
-                             avail);
+                             "backend '%s' is not loaded (available: %s; see `awq-cli info`)", name, avail);
     }
     return open_on(rt, e, index, max_ctx, prec, int8_act, out);
 }

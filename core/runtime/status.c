@@ -5,18 +5,18 @@
 #include "internal.h"
 
 static const char *const status_strings[AWQ_STATUS_COUNT_] = {
-    [AWQ_OK]                = "success",
-    [AWQ_ERR_INVALID_ARG]   = "invalid argument",
+    [AWQ_OK] = "success",
+    [AWQ_ERR_INVALID_ARG] = "invalid argument",
     [AWQ_ERR_OUT_OF_MEMORY] = "out of memory",
     [AWQ_ERR_DEVICE_MEMORY] = "out of device memory",
-    [AWQ_ERR_IO]            = "I/O error",
-    [AWQ_ERR_FORMAT]        = "malformed input",
-    [AWQ_ERR_UNSUPPORTED]   = "unsupported",
-    [AWQ_ERR_NO_BACKEND]    = "backend not available",
-    [AWQ_ERR_BACKEND]       = "backend error",
-    [AWQ_ERR_CANCELLED]     = "cancelled",
-    [AWQ_ERR_NUMERIC]       = "non-finite values",
-    [AWQ_ERR_EXISTS]        = "output already exists",
+    [AWQ_ERR_IO] = "I/O error",
+    [AWQ_ERR_FORMAT] = "malformed input",
+    [AWQ_ERR_UNSUPPORTED] = "unsupported",
+    [AWQ_ERR_NO_BACKEND] = "backend not available",
+    [AWQ_ERR_BACKEND] = "backend error",
+    [AWQ_ERR_CANCELLED] = "cancelled",
+    [AWQ_ERR_NUMERIC] = "non-finite values",
+    [AWQ_ERR_EXISTS] = "output already exists",
 };
 _Static_assert(sizeof(status_strings) / sizeof(status_strings[0]) == AWQ_STATUS_COUNT_,
                "status string table out of date");

@@ -111,8 +111,10 @@ void awq_rmtree(const char *dir) {
             if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
             awq_path_join(path, sizeof path, dir, e->d_name);
             struct stat sb;
-            if (lstat(path, &sb) == 0 && S_ISDIR(sb.st_mode)) awq_rmtree(path);
-            else unlink(path);
+            if (lstat(path, &sb) == 0 && S_ISDIR(sb.st_mode))
+                awq_rmtree(path);
+            else
+                unlink(path);
         }
         closedir(d);
     }
@@ -133,8 +135,7 @@ awq_status awq_dir_publish(awq_runtime *rt, const char *tmp, const char *out, bo
             return awq_set_error(rt, AWQ_ERR_IO, "cannot move %s aside: %s", out, strerror(errno));
     }
     if (rename(tmp, out) != 0) {
-        awq_status s = awq_set_error(rt, AWQ_ERR_IO, "cannot rename %s to %s: %s", tmp, out,
-                                     strerror(errno));
+        awq_status s = awq_set_error(rt, AWQ_ERR_IO, "cannot rename %s to %s: %s", tmp, out, strerror(errno));
         if (old[0]) rename(old, out);
         return s;
     }

@@ -29,7 +29,7 @@ typedef struct jinja_limits {
     int64_t max_loop_iterations; /* for-loop iterations of the whole render (default 1000000) */
     int32_t max_depth;           /* nesting of evaluation: expressions, blocks, loops (default 256) */
     int64_t max_output_bytes;    /* rendered text (default 16 MiB + 4 x the messages' bytes) */
-    double  max_seconds;         /* wall-clock time (default 5 s) */
+    double max_seconds;          /* wall-clock time (default 5 s) */
     int64_t max_memory_bytes;    /* values built while rendering (default 256 MiB + 8 x the
                                     messages' bytes) */
 } jinja_limits;
@@ -51,7 +51,16 @@ awq_status awq_jinja_render_chat(awq_runtime *rt, const char *tmpl, const awq_ch
 typedef struct jarena jarena;
 
 typedef enum jtype {
-    JV_UNDEF, JV_NONE, JV_BOOL, JV_INT, JV_FLOAT, JV_STR, JV_LIST, JV_DICT, JV_FUNC, JV_METHOD,
+    JV_UNDEF,
+    JV_NONE,
+    JV_BOOL,
+    JV_INT,
+    JV_FLOAT,
+    JV_STR,
+    JV_LIST,
+    JV_DICT,
+    JV_FUNC,
+    JV_METHOD,
 } jtype;
 
 typedef struct jlist jlist;
@@ -60,63 +69,105 @@ typedef struct jdict jdict;
 typedef struct jv {
     jtype type;
     union {
-        bool    b;
+        bool b;
         int64_t i;
-        double  f;
-        struct { const char *p; size_t n; } s;
-        jlist  *l;
-        jdict  *d;
-        struct { const char *name; struct jv *self; } fn; /* builtin function or bound method */
+        double f;
+        struct {
+            const char *p;
+            size_t n;
+        } s;
+        jlist *l;
+        jdict *d;
+        struct {
+            const char *name;
+            struct jv *self;
+        } fn; /* builtin function or bound method */
     } u;
 } jv;
 
 struct jlist {
-    jv    *v;
+    jv *v;
     size_t n, cap;
 };
 
 struct jdict {
-    jv    *k; /* string keys */
-    jv    *v;
+    jv *k; /* string keys */
+    jv *v;
     size_t n, cap;
 };
 
 typedef enum jnode_kind {
     /* statements */
-    JN_TEXT, JN_OUTPUT, JN_IF, JN_FOR, JN_SET, JN_BREAK, JN_CONTINUE, JN_BLOCK,
+    JN_TEXT,
+    JN_OUTPUT,
+    JN_IF,
+    JN_FOR,
+    JN_SET,
+    JN_BREAK,
+    JN_CONTINUE,
+    JN_BLOCK,
     /* expressions */
-    JE_LIT, JE_NAME, JE_ATTR, JE_INDEX, JE_SLICE, JE_CALL, JE_FILTER, JE_TEST, JE_NOT, JE_NEG,
-    JE_BIN, JE_AND, JE_OR, JE_COND, JE_LIST, JE_DICT,
+    JE_LIT,
+    JE_NAME,
+    JE_ATTR,
+    JE_INDEX,
+    JE_SLICE,
+    JE_CALL,
+    JE_FILTER,
+    JE_TEST,
+    JE_NOT,
+    JE_NEG,
+    JE_BIN,
+    JE_AND,
+    JE_OR,
+    JE_COND,
+    JE_LIST,
+    JE_DICT,
 } jnode_kind;
 
 typedef struct jnode jnode;
 struct jnode {
     jnode_kind kind;
-    int        line;
-    int        op;       /* JE_BIN: operator token; JE_TEST: negated */
-    jv         lit;      /* JE_LIT; JN_TEXT text */
-    const char *name;    /* NUL-terminated, arena: names, attrs, filters, tests, set targets */
-    const char *name2;   /* JN_FOR second target / JN_SET attribute */
-    jnode     *a, *b, *c;
-    jnode    **args;     /* call / filter / test arguments, list items, dict key,value pairs */
-    const char **kw;     /* keyword names per arg (NULL for positional) */
-    int        nargs;
-    jnode     *body, *orelse; /* statement lists */
-    jnode     *next;
+    int line;
+    int op;            /* JE_BIN: operator token; JE_TEST: negated */
+    jv lit;            /* JE_LIT; JN_TEXT text */
+    const char *name;  /* NUL-terminated, arena: names, attrs, filters, tests, set targets */
+    const char *name2; /* JN_FOR second target / JN_SET attribute */
+    jnode *a, *b, *c;
+    jnode **args;    /* call / filter / test arguments, list items, dict key,value pairs */
+    const char **kw; /* keyword names per arg (NULL for positional) */
+    int nargs;
+    jnode *body, *orelse; /* statement lists */
+    jnode *next;
 };
 
 /* JE_BIN operators */
-enum { OP_ADD = 1, OP_SUB, OP_MUL, OP_DIV, OP_FLOORDIV, OP_MOD, OP_CAT, OP_EQ, OP_NE, OP_LT, OP_LE,
-       OP_GT, OP_GE, OP_IN, OP_NOTIN };
+enum {
+    OP_ADD = 1,
+    OP_SUB,
+    OP_MUL,
+    OP_DIV,
+    OP_FLOORDIV,
+    OP_MOD,
+    OP_CAT,
+    OP_EQ,
+    OP_NE,
+    OP_LT,
+    OP_LE,
+    OP_GT,
+    OP_GE,
+    OP_IN,
+    OP_NOTIN
+};
 
 struct jarena *jarena_new(void);
-void  jarena_free(jarena *a);
+void jarena_free(jarena *a);
 void *jarena_alloc(jarena *a, size_t n);
 /* Caps the bytes the arena may hold (0 = no cap); jarena_alloc then returns NULL past it and
  * jarena_over_limit becomes true. */
-void  jarena_set_limit(jarena *a, size_t limit);
+void jarena_set_limit(jarena *a, size_t limit);
 size_t jarena_bytes(const jarena *a); /* bytes held */
-bool  jarena_over_limit(const jarena *a);
+bool jarena_over_limit(const jarena *a);
 char *jarena_strndup(jarena *a, const char *s, size_t n);
 
 /* Parses a template into a statement list (allocated in the arena). */

@@ -11,7 +11,9 @@ static jv undef(void) { return (jv){.type = JV_UNDEF}; }
 static jv jbool(bool b) { return (jv){.type = JV_BOOL, .u.b = b}; }
 static jv jint(int64_t i) { return (jv){.type = JV_INT, .u.i = i}; }
 
-static bool is_space(char ch) { return ch == ' ' || ch == '\t' || ch == '\n' || ch == '\r' || ch == '\v' || ch == '\f'; }
+static bool is_space(char ch) {
+    return ch == ' ' || ch == '\t' || ch == '\n' || ch == '\r' || ch == '\v' || ch == '\f';
+}
 
 static bool in_chars(char ch, const jv *chars) {
     if (!chars) return is_space(ch);
@@ -32,12 +34,15 @@ static jv map_case(jctx *c, jv s, int mode) { /* 0 upper, 1 lower, 2 title, 3 ca
     bool start = true;
     for (size_t i = 0; i < r.u.s.n; i++) {
         unsigned char ch = (unsigned char)p[i];
-        if (mode == 0) p[i] = (char)toupper(ch);
-        else if (mode == 1) p[i] = (char)tolower(ch);
+        if (mode == 0)
+            p[i] = (char)toupper(ch);
+        else if (mode == 1)
+            p[i] = (char)tolower(ch);
         else if (mode == 2) {
             p[i] = (char)(start ? toupper(ch) : tolower(ch));
             start = !isalpha(ch);
-        } else p[i] = (char)(i == 0 ? toupper(ch) : tolower(ch));
+        } else
+            p[i] = (char)(i == 0 ? toupper(ch) : tolower(ch));
     }
     return r;
 }
@@ -50,8 +55,10 @@ static jv split(jctx *c, jv s, const jv *sep, int64_t maxsplit) {
             while (p < e && is_space(*p)) p++;
             if (p >= e) break;
             const char *q = p;
-            if (maxsplit >= 0 && (int64_t)l.u.l->n == maxsplit) q = e;
-            else while (q < e && !is_space(*q)) q++;
+            if (maxsplit >= 0 && (int64_t)l.u.l->n == maxsplit)
+                q = e;
+            else
+                while (q < e && !is_space(*q)) q++;
             jlist_push(c, l.u.l, jv_str(c, p, (size_t)(q - p)));
             p = q;
         }
@@ -86,7 +93,8 @@ static jv replace(jctx *c, jv s, jv a, jv b) {
         if (a.u.s.n && i + a.u.s.n <= s.u.s.n && !memcmp(s.u.s.p + i, a.u.s.p, a.u.s.n)) {
             tok_buf_append(&o, b.u.s.p, b.u.s.n);
             i += a.u.s.n;
-        } else tok_buf_putc(&o, s.u.s.p[i++]);
+        } else
+            tok_buf_putc(&o, s.u.s.p[i++]);
     }
     jv r = jv_str(c, o.p ? o.p : "", o.n);
     tok_buf_free(&o);
@@ -228,7 +236,8 @@ jv jinja_filter(jctx *c, const jnode *n, jv x, const jv *args, const char *const
         return jint(jv_i64(x));
     }
     if (!strcmp(f, "float")) {
-        if (x.type == JV_STR) return (jv){.type = JV_FLOAT, .u.f = strtod(jarena_strndup(c->a, x.u.s.p, x.u.s.n), NULL)};
+        if (x.type == JV_STR)
+            return (jv){.type = JV_FLOAT, .u.f = strtod(jarena_strndup(c->a, x.u.s.p, x.u.s.n), NULL)};
         return (jv){.type = JV_FLOAT, .u.f = jv_num(x)};
     }
     if (!strcmp(f, "abs")) {
@@ -255,10 +264,12 @@ jv jinja_filter(jctx *c, const jnode *n, jv x, const jv *args, const char *const
             if (attr) v = jinja_getattr(c, v, jarena_strndup(c->a, args[0].u.s.p, args[0].u.s.n));
             bool ok;
             if (first < nargs) {
-                jnode tn = {.kind = JE_TEST, .line = n->line,
+                jnode tn = {.kind = JE_TEST,
+                            .line = n->line,
                             .name = jarena_strndup(c->a, args[first].u.s.p, args[first].u.s.n)};
                 ok = jinja_test(c, &tn, v, args + first + 1, nargs - first - 1);
-            } else ok = jv_truthy(v);
+            } else
+                ok = jv_truthy(v);
             if (ok == keep_if) jlist_push(c, r.u.l, l.u.l->v[i]);
         }
         return r;
@@ -275,7 +286,8 @@ jv jinja_filter(jctx *c, const jnode *n, jv x, const jv *args, const char *const
             if (at) {
                 v = jinja_getattr(c, v, jarena_strndup(c->a, at->u.s.p, at->u.s.n));
             } else {
-                jnode fn = {.kind = JE_FILTER, .line = n->line,
+                jnode fn = {.kind = JE_FILTER,
+                            .line = n->line,
                             .name = jarena_strndup(c->a, args[0].u.s.p, args[0].u.s.n)};
                 v = jinja_filter(c, &fn, v, args + 1, kw ? kw + 1 : NULL, nargs - 1);
             }
@@ -338,8 +350,8 @@ bool jinja_test(jctx *c, const jnode *n, jv x, const jv *args, int nargs) {
 }
 
 static bool is_method(const char *name, jtype t) {
-    static const char *const str_m[] = {"strip", "lstrip", "rstrip", "split", "startswith", "endswith",
-                                        "upper", "lower", "title", "capitalize", "replace", NULL};
+    static const char *const str_m[] = {"strip", "lstrip", "rstrip", "split",      "startswith", "endswith",
+                                        "upper", "lower",  "title",  "capitalize", "replace",    NULL};
     static const char *const dict_m[] = {"items", "keys", "values", "get", NULL};
     const char *const *m = t == JV_STR ? str_m : t == JV_DICT ? dict_m : NULL;
     for (int i = 0; m && m[i]; i++)
@@ -411,8 +423,8 @@ jv jinja_call(jctx *c, const jnode *n, jv fn, const jv *args, const char *const 
     if (!strcmp(f, "raise_exception")) {
         tok_buf msg = {0};
         if (nargs) jv_render(&msg, args[0]);
-        awq_set_error(c->rt, AWQ_ERR_INVALID_ARG, "chat_template: line %d: raise_exception: %s",
-                      n->line, msg.p ? msg.p : "");
+        awq_set_error(c->rt, AWQ_ERR_INVALID_ARG, "chat_template: line %d: raise_exception: %s", n->line,
+                      msg.p ? msg.p : "");
         tok_buf_free(&msg);
         c->failed = true;
         c->st = AWQ_ERR_INVALID_ARG;
@@ -427,7 +439,8 @@ jv jinja_call(jctx *c, const jnode *n, jv fn, const jv *args, const char *const 
     if (!strcmp(f, "range")) {
         if (!need(c, n, nargs, 1, 3, f)) return undef();
         int64_t a = 0, b, s = 1;
-        if (nargs == 1) b = jv_i64(args[0]);
+        if (nargs == 1)
+            b = jv_i64(args[0]);
         else {
             a = jv_i64(args[0]);
             b = jv_i64(args[1]);

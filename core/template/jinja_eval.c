@@ -150,7 +150,10 @@ static jv binary(jctx *c, const jnode *n, jv a, jv b) {
     switch (n->op) {
     case OP_EQ: return (jv){.type = JV_BOOL, .u.b = jv_eq(a, b)};
     case OP_NE: return (jv){.type = JV_BOOL, .u.b = !jv_eq(a, b)};
-    case OP_LT: case OP_LE: case OP_GT: case OP_GE: {
+    case OP_LT:
+    case OP_LE:
+    case OP_GT:
+    case OP_GE: {
         int r = jv_cmp(a, b, &ok);
         if (!ok) break;
         bool v = n->op == OP_LT ? r < 0 : n->op == OP_LE ? r <= 0 : n->op == OP_GT ? r > 0 : r >= 0;
@@ -168,7 +171,11 @@ static jv binary(jctx *c, const jnode *n, jv a, jv b) {
             return r;
         }
         __attribute__((fallthrough)); /* numbers: arithmetic below */
-    case OP_SUB: case OP_MUL: case OP_DIV: case OP_FLOORDIV: case OP_MOD: {
+    case OP_SUB:
+    case OP_MUL:
+    case OP_DIV:
+    case OP_FLOORDIV:
+    case OP_MOD: {
         bool na = a.type == JV_INT || a.type == JV_FLOAT || a.type == JV_BOOL;
         bool nb = b.type == JV_INT || b.type == JV_FLOAT || b.type == JV_BOOL;
         if (!na || !nb) break;
@@ -192,14 +199,20 @@ static jv binary(jctx *c, const jnode *n, jv a, jv b) {
                 if (!ovf) r = i / j - ((i % j != 0) && ((i < 0) != (j < 0)));
                 break;
             default:
-                if (j == -1) r = 0;
-                else r = i % j, r = r != 0 && ((r < 0) != (j < 0)) ? r + j : r;
+                if (j == -1)
+                    r = 0;
+                else
+                    r = i % j, r = r != 0 && ((r < 0) != (j < 0)) ? r + j : r;
                 break;
             }
             if (!ovf) return (jv){.type = JV_INT, .u.i = r};
         }
-        double r = n->op == OP_ADD ? x + y : n->op == OP_SUB ? x - y : n->op == OP_MUL ? x * y
-                   : n->op == OP_DIV ? x / y : n->op == OP_FLOORDIV ? floor(x / y) : x - y * floor(x / y);
+        double r = n->op == OP_ADD ? x + y
+            : n->op == OP_SUB      ? x - y
+            : n->op == OP_MUL      ? x * y
+            : n->op == OP_DIV      ? x / y
+            : n->op == OP_FLOORDIV ? floor(x / y)
+                                   : x - y * floor(x / y);
         return (jv){.type = JV_FLOAT, .u.f = r};
     }
     }
@@ -315,9 +328,7 @@ static jv eval_node(jctx *c, const jnode *n) {
         }
         return d;
     }
-    default:
-        jerr(c, AWQ_ERR_INVALID_ARG, n->line, "not an expression", NULL);
-        return undef();
+    default: jerr(c, AWQ_ERR_INVALID_ARG, n->line, "not an expression", NULL); return undef();
     }
 }
 
@@ -367,7 +378,8 @@ static void exec_for(jctx *c, const jnode *n) {
     for (size_t i = 0; i < len && !c->failed; i++) {
         if (++c->iterations > c->lim.max_loop_iterations) {
             char m[128];
-            snprintf(m, sizeof m, "more than %lld loop iterations (limit)", (long long)c->lim.max_loop_iterations);
+            snprintf(m, sizeof m, "more than %lld loop iterations (limit)",
+                     (long long)c->lim.max_loop_iterations);
             jerr(c, AWQ_ERR_INVALID_ARG, n->line, m, NULL);
             break;
         }
@@ -410,7 +422,8 @@ static void exec_for(jctx *c, const jnode *n) {
 
 static void exec_set(jctx *c, const jnode *n) {
     jv v;
-    if (n->a) v = eval(c, n->a);
+    if (n->a)
+        v = eval(c, n->a);
     else { /* block set: render the body into a string */
         tok_buf saved = c->out;
         c->out = (tok_buf){0};
@@ -496,7 +509,7 @@ awq_status awq_jinja_render_chat(awq_runtime *rt, const char *tmpl, const awq_ch
     int64_t msg_bytes = 0;
     for (int32_t i = 0; i < n_msgs; i++)
         msg_bytes += (int64_t)(msgs[i].role ? strlen(msgs[i].role) : 0) +
-                     (int64_t)(msgs[i].content ? strlen(msgs[i].content) : 0);
+            (int64_t)(msgs[i].content ? strlen(msgs[i].content) : 0);
     jinja_limits lim = vars && vars->limits ? *vars->limits : (jinja_limits){0};
     if (lim.max_loop_iterations <= 0) lim.max_loop_iterations = 1000000;
     if (lim.max_depth <= 0) lim.max_depth = 256;
@@ -527,7 +540,8 @@ awq_status awq_jinja_render_chat(awq_runtime *rt, const char *tmpl, const awq_ch
     if (vars && vars->bos_token) jdict_set(&c, g, "bos_token", 9, jv_cstr(&c, vars->bos_token));
     if (vars && vars->eos_token) jdict_set(&c, g, "eos_token", 9, jv_cstr(&c, vars->eos_token));
     exec_list(&c, root);
-    if (c.failed) st = c.st;
+    if (c.failed)
+        st = c.st;
     else if (!(*out = awq_strndup(c.out.p ? c.out.p : "", c.out.n)))
         st = awq_set_error(rt, AWQ_ERR_OUT_OF_MEMORY, "chat_template");
     tok_buf_free(&c.out);

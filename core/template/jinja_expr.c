@@ -37,8 +37,10 @@ static void parse_args(jparser *p, jnode *n) {
             }
         }
         args[na++] = parse_expr(p);
-        if (is_op(p, ",")) next_tok(p);
-        else break;
+        if (is_op(p, ","))
+            next_tok(p);
+        else
+            break;
     }
     expect_op(p, ")");
     n->nargs = na;
@@ -75,8 +77,10 @@ static jnode *parse_primary(jparser *p) {
             if (p->tok.p[i] != '_') buf[k++] = p->tok.p[i];
         buf[k] = '\0';
         n = node(p, JE_LIT);
-        if (p->tok.type == T_INT) n->lit = (jv){.type = JV_INT, .u.i = strtoll(buf, NULL, 10)};
-        else n->lit = (jv){.type = JV_FLOAT, .u.f = strtod(buf, NULL)};
+        if (p->tok.type == T_INT)
+            n->lit = (jv){.type = JV_INT, .u.i = strtoll(buf, NULL, 10)};
+        else
+            n->lit = (jv){.type = JV_FLOAT, .u.f = strtod(buf, NULL)};
         next_tok(p);
         return n;
     }
@@ -121,8 +125,10 @@ static jnode *parse_primary(jparser *p) {
                     expect_op(p, ":");
                     items[k++] = parse_expr(p);
                 }
-                if (is_op(p, ",")) next_tok(p);
-                else break;
+                if (is_op(p, ","))
+                    next_tok(p);
+                else
+                    break;
             }
             expect_op(p, dict ? "}" : "]");
             n->nargs = k;
@@ -131,8 +137,7 @@ static jnode *parse_primary(jparser *p) {
             return n;
         }
         break;
-    default:
-        break;
+    default: break;
     }
     perr(p, AWQ_ERR_FORMAT, p->tok.type == T_EOF ? "unexpected end of expression" : "unexpected token",
          p->tok.type == T_EOF ? NULL : jarena_strndup(p->a, p->tok.p, p->tok.n));
@@ -161,7 +166,8 @@ static jnode *parse_postfix(jparser *p, jnode *n) {
                 if (is_op(p, ":")) {
                     slice = true;
                     next_tok(p);
-                } else break;
+                } else
+                    break;
             }
             expect_op(p, "]");
             jnode *m = node(p, slice ? JE_SLICE : JE_INDEX);
@@ -170,14 +176,16 @@ static jnode *parse_postfix(jparser *p, jnode *n) {
                 m->args = jarena_alloc(p->a, sizeof *m->args * 3);
                 if (m->args) memcpy(m->args, parts, sizeof parts);
                 m->nargs = 3;
-            } else m->b = parts[0];
+            } else
+                m->b = parts[0];
             n = m;
         } else if (is_op(p, "(")) {
             jnode *m = node(p, JE_CALL);
             m->a = n;
             parse_args(p, m);
             n = m;
-        } else break;
+        } else
+            break;
     }
     return n;
 }
@@ -211,7 +219,8 @@ static jnode *parse_filters(jparser *p, jnode *n) {
             }
             m->name = tok_name(p);
             next_tok(p);
-            if (is_op(p, "(")) parse_args(p, m);
+            if (is_op(p, "("))
+                parse_args(p, m);
             else if (p->tok.type == T_STR || p->tok.type == T_INT || p->tok.type == T_NAME) {
                 /* `is equalto 3` / `is sameas x`: one argument without parentheses */
                 if (!is_name(p, "and") && !is_name(p, "or") && !is_name(p, "else") && !is_name(p, "if")) {
@@ -222,7 +231,8 @@ static jnode *parse_filters(jparser *p, jnode *n) {
                 }
             }
             n = m;
-        } else break;
+        } else
+            break;
     }
     return n;
 }
@@ -289,13 +299,20 @@ static jnode *parse_compare(jparser *p) {
     jnode *n = parse_math1(p);
     for (;;) {
         int op = 0;
-        if (is_op(p, "==")) op = OP_EQ;
-        else if (is_op(p, "!=")) op = OP_NE;
-        else if (is_op(p, "<")) op = OP_LT;
-        else if (is_op(p, "<=")) op = OP_LE;
-        else if (is_op(p, ">")) op = OP_GT;
-        else if (is_op(p, ">=")) op = OP_GE;
-        else if (is_name(p, "in")) op = OP_IN;
+        if (is_op(p, "=="))
+            op = OP_EQ;
+        else if (is_op(p, "!="))
+            op = OP_NE;
+        else if (is_op(p, "<"))
+            op = OP_LT;
+        else if (is_op(p, "<="))
+            op = OP_LE;
+        else if (is_op(p, ">"))
+            op = OP_GT;
+        else if (is_op(p, ">="))
+            op = OP_GE;
+        else if (is_name(p, "in"))
+            op = OP_IN;
         else if (is_name(p, "not")) { /* `not in` */
             const char *save = p->pos;
             int sl = p->line;
@@ -308,7 +325,8 @@ static jnode *parse_compare(jparser *p) {
                 break;
             }
             op = OP_NOTIN;
-        } else break;
+        } else
+            break;
         if (p->failed) break;
         next_tok(p);
         n = bin(p, op, n, parse_math1(p));
@@ -383,4 +401,3 @@ static jnode *parse_expr_inner(jparser *p) {
     }
     return n;
 }
-

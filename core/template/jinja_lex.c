@@ -9,14 +9,14 @@
 
 typedef struct jblock {
     struct jblock *next;
-    size_t         used, cap;
-    char           data[];
+    size_t used, cap;
+    char data[];
 } jblock;
 
 struct jarena {
     jblock *head;
-    size_t  total, limit; /* bytes held by the blocks; cap (0 = none) */
-    bool    over;         /* an allocation was refused by the cap */
+    size_t total, limit; /* bytes held by the blocks; cap (0 = none) */
+    bool over;           /* an allocation was refused by the cap */
 };
 
 void jarena_set_limit(jarena *a, size_t limit) { a->limit = limit; }
@@ -94,8 +94,9 @@ void next_tok(jparser *p) {
     const char *s = p->pos;
     char c = *s;
     if (c == '_' || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')) {
-        while (p->pos < p->end && (*p->pos == '_' || (*p->pos >= 'a' && *p->pos <= 'z') ||
-                                   (*p->pos >= 'A' && *p->pos <= 'Z') || (*p->pos >= '0' && *p->pos <= '9')))
+        while (p->pos < p->end &&
+               (*p->pos == '_' || (*p->pos >= 'a' && *p->pos <= 'z') || (*p->pos >= 'A' && *p->pos <= 'Z') ||
+                (*p->pos >= '0' && *p->pos <= '9')))
             p->pos++;
         t->type = T_NAME;
     } else if (c >= '0' && c <= '9') {
@@ -195,4 +196,3 @@ jv str_lit(jparser *p) {
     v.u.s.n = k;
     return v;
 }
-

@@ -24,13 +24,14 @@ static const char *find_tag(const char *s) {
 /* Parses text and tags until one of the end keywords (NULL-terminated list) is met; returns
  * the keyword found (its tag has been consumed up to its arguments) or NULL at end of input. */
 static const char *parse_body(jparser *p, const char *const *ends, jnode **out);
-static const char *parse_body_inner(jparser *p, const char *const *ends, jnode **headp,
-                                    jnode **tailp);
+static const char *parse_body_inner(jparser *p, const char *const *ends, jnode **headp, jnode **tailp);
 
 static jnode *append(jnode **head, jnode **tail, jnode *n) {
     if (!n) return NULL;
-    if (*tail) (*tail)->next = n;
-    else *head = n;
+    if (*tail)
+        (*tail)->next = n;
+    else
+        *head = n;
     *tail = n;
     return n;
 }
@@ -50,8 +51,10 @@ static const char *tag_close(const char *s, char kind, const char **after, bool 
     char quote = 0;
     for (; *q; q++) {
         if (kind != '#' && quote) {
-            if (*q == '\\' && q[1]) q++;
-            else if (*q == quote) quote = 0;
+            if (*q == '\\' && q[1])
+                q++;
+            else if (*q == quote)
+                quote = 0;
             continue;
         }
         if (kind != '#' && (*q == '\'' || *q == '"')) {
@@ -91,8 +94,10 @@ static const char *parse_body_inner(jparser *p, const char *const *ends, jnode *
         if (p->trim_next) {
             while (ts < text_end && (*ts == ' ' || *ts == '\t' || *ts == '\n' || *ts == '\r')) ts++;
         } else if (p->trim_nl) {
-            if (ts < text_end && *ts == '\n') ts++;
-            else if (ts + 1 < text_end && ts[0] == '\r' && ts[1] == '\n') ts += 2;
+            if (ts < text_end && *ts == '\n')
+                ts++;
+            else if (ts + 1 < text_end && ts[0] == '\r' && ts[1] == '\n')
+                ts += 2;
         }
         p->trim_next = p->trim_nl = false;
         const char *te = text_end;
@@ -138,7 +143,9 @@ static const char *parse_body_inner(jparser *p, const char *const *ends, jnode *
             jnode *n = node(p, JN_OUTPUT);
             if (!n) break;
             n->a = parse_expr(p);
-            if (!p->failed && p->tok.type != T_EOF) perr(p, AWQ_ERR_FORMAT, "unexpected token in {{ }}", jarena_strndup(p->a, p->tok.p, p->tok.n));
+            if (!p->failed && p->tok.type != T_EOF)
+                perr(p, AWQ_ERR_FORMAT, "unexpected token in {{ }}",
+                     jarena_strndup(p->a, p->tok.p, p->tok.n));
             append(&head, &tail, n);
             continue;
         }
@@ -279,4 +286,3 @@ awq_status jinja_parse(awq_runtime *rt, jarena *a, const char *tmpl, jnode **out
     parse_body(&p, NULL, out);
     return p.failed ? p.st : AWQ_OK;
 }
-

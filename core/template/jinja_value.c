@@ -85,7 +85,8 @@ void jdict_set(jctx *c, jdict *d, const char *k, size_t n, jv v) {
 
 bool jv_truthy(jv v) {
     switch (v.type) {
-    case JV_UNDEF: case JV_NONE: return false;
+    case JV_UNDEF:
+    case JV_NONE: return false;
     case JV_BOOL: return v.u.b;
     case JV_INT: return v.u.i != 0;
     case JV_FLOAT: return v.u.f != 0.0;
@@ -157,8 +158,10 @@ int jv_cmp(jv a, jv b, bool *ok) {
 
 static void put_float(tok_buf *o, double f) {
     char buf[64];
-    if (isinf(f)) snprintf(buf, sizeof buf, "%s", f > 0 ? "inf" : "-inf");
-    else if (isnan(f)) snprintf(buf, sizeof buf, "nan");
+    if (isinf(f))
+        snprintf(buf, sizeof buf, "%s", f > 0 ? "inf" : "-inf");
+    else if (isnan(f))
+        snprintf(buf, sizeof buf, "nan");
     else {
         /* Python repr: shortest round-trip form, always with a '.' or exponent */
         for (int prec = 1; prec <= 17; prec++) {
@@ -177,12 +180,19 @@ static void put_repr_str(tok_buf *o, jv v) {
     tok_buf_putc(o, q);
     for (size_t i = 0; i < v.u.s.n; i++) {
         char ch = v.u.s.p[i];
-        if (ch == '\\') tok_buf_append(o, "\\\\", 2);
-        else if (ch == q) { tok_buf_putc(o, '\\'); tok_buf_putc(o, ch); }
-        else if (ch == '\n') tok_buf_append(o, "\\n", 2);
-        else if (ch == '\t') tok_buf_append(o, "\\t", 2);
-        else if (ch == '\r') tok_buf_append(o, "\\r", 2);
-        else tok_buf_putc(o, ch);
+        if (ch == '\\')
+            tok_buf_append(o, "\\\\", 2);
+        else if (ch == q) {
+            tok_buf_putc(o, '\\');
+            tok_buf_putc(o, ch);
+        } else if (ch == '\n')
+            tok_buf_append(o, "\\n", 2);
+        else if (ch == '\t')
+            tok_buf_append(o, "\\t", 2);
+        else if (ch == '\r')
+            tok_buf_append(o, "\\r", 2);
+        else
+            tok_buf_putc(o, ch);
     }
     tok_buf_putc(o, q);
 }
@@ -200,8 +210,10 @@ static void put_value(tok_buf *o, jv v, bool repr) {
         break;
     case JV_FLOAT: put_float(o, v.u.f); break;
     case JV_STR:
-        if (repr) put_repr_str(o, v);
-        else tok_buf_append(o, v.u.s.p, v.u.s.n);
+        if (repr)
+            put_repr_str(o, v);
+        else
+            tok_buf_append(o, v.u.s.p, v.u.s.n);
         break;
     case JV_LIST:
         tok_buf_putc(o, '[');
@@ -240,7 +252,8 @@ jv jv_to_str(jctx *c, jv v) {
 static void put_json(tok_buf *o, jv v, int indent, int depth) {
     char buf[32];
     switch (v.type) {
-    case JV_UNDEF: case JV_NONE: tok_buf_append(o, "null", 4); return;
+    case JV_UNDEF:
+    case JV_NONE: tok_buf_append(o, "null", 4); return;
     case JV_BOOL: tok_buf_append(o, v.u.b ? "true" : "false", v.u.b ? 4 : 5); return;
     case JV_INT:
         snprintf(buf, sizeof buf, "%lld", (long long)v.u.i);
@@ -251,21 +264,30 @@ static void put_json(tok_buf *o, jv v, int indent, int depth) {
         tok_buf_putc(o, '"');
         for (size_t i = 0; i < v.u.s.n; i++) {
             unsigned char ch = (unsigned char)v.u.s.p[i];
-            if (ch == '"') tok_buf_append(o, "\\\"", 2);
-            else if (ch == '\\') tok_buf_append(o, "\\\\", 2);
-            else if (ch == '\n') tok_buf_append(o, "\\n", 2);
-            else if (ch == '\t') tok_buf_append(o, "\\t", 2);
-            else if (ch == '\r') tok_buf_append(o, "\\r", 2);
-            else if (ch == '\b') tok_buf_append(o, "\\b", 2);
-            else if (ch == '\f') tok_buf_append(o, "\\f", 2);
+            if (ch == '"')
+                tok_buf_append(o, "\\\"", 2);
+            else if (ch == '\\')
+                tok_buf_append(o, "\\\\", 2);
+            else if (ch == '\n')
+                tok_buf_append(o, "\\n", 2);
+            else if (ch == '\t')
+                tok_buf_append(o, "\\t", 2);
+            else if (ch == '\r')
+                tok_buf_append(o, "\\r", 2);
+            else if (ch == '\b')
+                tok_buf_append(o, "\\b", 2);
+            else if (ch == '\f')
+                tok_buf_append(o, "\\f", 2);
             else if (ch < 0x20) {
                 snprintf(buf, sizeof buf, "\\u%04x", ch);
                 tok_buf_append(o, buf, 6);
-            } else tok_buf_putc(o, (char)ch);
+            } else
+                tok_buf_putc(o, (char)ch);
         }
         tok_buf_putc(o, '"');
         return;
-    case JV_LIST: case JV_DICT: {
+    case JV_LIST:
+    case JV_DICT: {
         bool dict = v.type == JV_DICT;
         size_t n = dict ? v.u.d->n : v.u.l->n;
         tok_buf_putc(o, dict ? '{' : '[');
@@ -274,12 +296,14 @@ static void put_json(tok_buf *o, jv v, int indent, int depth) {
             if (indent >= 0) {
                 tok_buf_putc(o, '\n');
                 for (int k = 0; k < indent * (depth + 1); k++) tok_buf_putc(o, ' ');
-            } else if (i) tok_buf_putc(o, ' ');
+            } else if (i)
+                tok_buf_putc(o, ' ');
             if (dict) {
                 put_json(o, v.u.d->k[i], indent, depth + 1);
                 tok_buf_append(o, ": ", 2);
                 put_json(o, v.u.d->v[i], indent, depth + 1);
-            } else put_json(o, v.u.l->v[i], indent, depth + 1);
+            } else
+                put_json(o, v.u.l->v[i], indent, depth + 1);
         }
         if (indent >= 0 && n) {
             tok_buf_putc(o, '\n');
@@ -301,7 +325,7 @@ jv jv_tojson(jctx *c, jv v, int indent) {
 }
 
 const char *jv_type_name(jv v) {
-    static const char *const names[] = {"undefined", "none", "bool", "int", "float", "string",
-                                        "list", "dict", "function", "method"};
+    static const char *const names[] = {"undefined", "none", "bool", "int",      "float",
+                                        "string",    "list", "dict", "function", "method"};
     return names[v.type];
 }

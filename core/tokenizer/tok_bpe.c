@@ -19,7 +19,7 @@ typedef struct tok_sym {
 
 typedef struct tok_heap {
     int32_t rank;
-    int32_t left;  /* symbol index (also its position order) */
+    int32_t left; /* symbol index (also its position order) */
     int32_t right;
     int32_t lid, rid, merged;
 } tok_heap;
@@ -46,8 +46,13 @@ static tok_heap heap_pop(tok_heap *h, size_t *n) {
     for (;;) {
         size_t l = 2 * i + 1, r = l + 1, m = i;
         const tok_heap *best = &last;
-        if (l < *n && heap_less(&h[l], best)) { m = l; best = &h[l]; }
-        if (r < *n && heap_less(&h[r], best)) { m = r; }
+        if (l < *n && heap_less(&h[l], best)) {
+            m = l;
+            best = &h[l];
+        }
+        if (r < *n && heap_less(&h[r], best)) {
+            m = r;
+        }
         if (m == i) break;
         h[i] = h[m];
         i = m;
@@ -81,8 +86,13 @@ static inline void try_pair(const awq_tokenizer *t, tok_heap *h, size_t *hn, int
     if (l < 0 || r < 0) return;
     const tok_pmap_slot *m = tok_pmap_get(&t->merges, t->sym[l].id, t->sym[r].id);
     if (!m) return;
-    heap_push(h, hn, (tok_heap){.rank = m->rank, .left = l, .right = r, .lid = t->sym[l].id,
-                                .rid = t->sym[r].id, .merged = m->merged});
+    heap_push(h, hn,
+              (tok_heap){.rank = m->rank,
+                         .left = l,
+                         .right = r,
+                         .lid = t->sym[l].id,
+                         .rid = t->sym[r].id,
+                         .merged = m->merged});
 }
 
 /* Appends a symbol; with fuse_unk, consecutive unknowns become one. */
@@ -140,8 +150,10 @@ static awq_status bpe_word(awq_tokenizer *t, const char *s, size_t n, tok_ids *o
     while (i < n) {
         if (t->byte_level) {
             int32_t id = t->byte_id[(unsigned char)s[i]];
-            if (id >= 0) add_sym(t, &ns, id, 1);
-            else if (t->unk_id >= 0) add_sym(t, &ns, t->unk_id, 1);
+            if (id >= 0)
+                add_sym(t, &ns, id, 1);
+            else if (t->unk_id >= 0)
+                add_sym(t, &ns, t->unk_id, 1);
             i++;
             continue;
         }
@@ -171,8 +183,7 @@ static awq_status bpe_word(awq_tokenizer *t, const char *s, size_t n, tok_ids *o
         while (hn) {
             tok_heap e = heap_pop(h, &hn);
             tok_sym *l = &t->sym[e.left], *r = &t->sym[e.right];
-            if (!l->len || !r->len || l->next != e.right || l->id != e.lid || r->id != e.rid)
-                continue;
+            if (!l->len || !r->len || l->next != e.right || l->id != e.lid || r->id != e.rid) continue;
             l->id = e.merged;
             l->len += r->len;
             r->len = 0;

@@ -80,7 +80,7 @@ static bool decode_one(const awq_tokenizer *t, const char *s, size_t n, bool fir
         case TOK_DEC_METASPACE: {
             size_t rl = strlen(d->a);
             bool drop = first && d->prepend_scheme != TOK_PREPEND_NEVER && cur->n >= rl &&
-                        memcmp(cur->p, d->a, rl) == 0;
+                memcmp(cur->p, d->a, rl) == 0;
             if (!replace_all(cur, tmp, d->a, " ")) return false;
             if (drop) {
                 memmove(cur->p, cur->p + 1, cur->n - 1);
@@ -105,21 +105,18 @@ static bool decode_one(const awq_tokenizer *t, const char *s, size_t n, bool fir
                 cur->n = 1;
             }
             break;
-        case TOK_DEC_FUSE:
-            fused = true;
-            break;
+        case TOK_DEC_FUSE: fused = true; break;
         case TOK_DEC_STRIP: {
             size_t cl = strlen(d->a);
             if (!fused || first) {
-                for (int i = 0; i < d->start && cl && cur->n >= cl &&
-                                memcmp(cur->p, d->a, cl) == 0; i++) {
+                for (int i = 0; i < d->start && cl && cur->n >= cl && memcmp(cur->p, d->a, cl) == 0; i++) {
                     memmove(cur->p, cur->p + cl, cur->n - cl);
                     cur->n -= cl;
                 }
             }
             if (!fused) {
-                for (int i = 0; i < d->stop && cl && cur->n >= cl &&
-                                memcmp(cur->p + cur->n - cl, d->a, cl) == 0; i++)
+                for (int i = 0;
+                     i < d->stop && cl && cur->n >= cl && memcmp(cur->p + cur->n - cl, d->a, cl) == 0; i++)
                     cur->n -= cl;
             }
             break;
@@ -150,7 +147,7 @@ bool tok_decode_piece(const awq_tokenizer *t, int32_t id, bool first, tok_buf *o
     if (!first) return tok_buf_append(out, t->dec[id], t->dec_len[id]);
     tok_buf cur = {0}, tmp = {0};
     bool ok = decode_one(t, t->text[id], t->text_len[id], true, &cur, &tmp) &&
-              tok_buf_append(out, cur.p ? cur.p : "", cur.n);
+        tok_buf_append(out, cur.p ? cur.p : "", cur.n);
     tok_buf_free(&cur);
     tok_buf_free(&tmp);
     return ok;
@@ -188,8 +185,8 @@ static bool emit_utf8(const char *in, size_t n, bool final, tok_buf *out, size_t
 
 static awq_status check_id(const awq_tokenizer *t, int32_t id) {
     if (id < 0 || id >= t->n_vocab || !t->text[id])
-        return awq_set_error(t->rt, AWQ_ERR_INVALID_ARG, "decode: token id %d out of range [0, %d)",
-                             id, t->n_vocab);
+        return awq_set_error(t->rt, AWQ_ERR_INVALID_ARG, "decode: token id %d out of range [0, %d)", id,
+                             t->n_vocab);
     return AWQ_OK;
 }
 
@@ -213,8 +210,8 @@ awq_status awq_tokenizer_decode(awq_tokenizer *t, const int32_t *ids, int64_t n,
         if (d->kind == TOK_DEC_FUSE) fused = true;
         if (d->kind == TOK_DEC_STRIP && fused) {
             size_t cl = strlen(d->a);
-            for (int j = 0; j < d->stop && cl && raw.n >= cl &&
-                            memcmp(raw.p + raw.n - cl, d->a, cl) == 0; j++)
+            for (int j = 0; j < d->stop && cl && raw.n >= cl && memcmp(raw.p + raw.n - cl, d->a, cl) == 0;
+                 j++)
                 raw.n -= cl;
         }
     }
@@ -243,10 +240,10 @@ done:
 
 struct awq_detok {
     awq_tokenizer *tok;
-    bool           skip_special;
-    bool           first;
-    tok_buf        pending; /* bytes of an incomplete UTF-8 sequence */
-    tok_buf        ready;   /* complete text not yet handed out (caller's buffer was too small) */
+    bool skip_special;
+    bool first;
+    tok_buf pending; /* bytes of an incomplete UTF-8 sequence */
+    tok_buf ready;   /* complete text not yet handed out (caller's buffer was too small) */
 };
 
 awq_status awq_detok_create(awq_detok **out, awq_tokenizer *tok, bool skip_special) {

@@ -16,16 +16,16 @@
 #include "tok_internal.h"
 
 static bool is_ws(uint32_t cp) {
-    return (cp >= 0x09 && cp <= 0x0D) || cp == 0x20 || cp == 0x85 || cp == 0xA0 ||
-           cp == 0x1680 || (cp >= 0x2000 && cp <= 0x200A) || cp == 0x2028 || cp == 0x2029 ||
-           cp == 0x202F || cp == 0x205F || cp == 0x3000;
+    return (cp >= 0x09 && cp <= 0x0D) || cp == 0x20 || cp == 0x85 || cp == 0xA0 || cp == 0x1680 ||
+        (cp >= 0x2000 && cp <= 0x200A) || cp == 0x2028 || cp == 0x2029 || cp == 0x202F || cp == 0x205F ||
+        cp == 0x3000;
 }
 
 static bool is_word_cp(uint32_t cp) {
     if (cp == '_') return true;
     utf8proc_category_t c = utf8proc_category((utf8proc_int32_t)cp);
     return (c >= UTF8PROC_CATEGORY_LU && c <= UTF8PROC_CATEGORY_LO) ||
-           (c >= UTF8PROC_CATEGORY_ND && c <= UTF8PROC_CATEGORY_NO);
+        (c >= UTF8PROC_CATEGORY_ND && c <= UTF8PROC_CATEGORY_NO);
 }
 
 /* Code point ending at s[0, end) (s is valid UTF-8). */
@@ -44,8 +44,7 @@ static int match_added(const awq_tokenizer *t, const char *s, size_t n, size_t i
     size_t best_len = 0;
     for (int k = 0; k < t->n_added; k++) {
         const tok_added *a = &t->added[k];
-        if (a->normalized != normalized || a->len == 0 || a->len > n - i || a->len <= best_len)
-            continue;
+        if (a->normalized != normalized || a->len == 0 || a->len > n - i || a->len <= best_len) continue;
         if (a->special && t->split_special) continue;
         if (a->content[0] == s[i] && memcmp(a->content, s + i, a->len) == 0) {
             best = k;
@@ -56,17 +55,15 @@ static int match_added(const awq_tokenizer *t, const char *s, size_t n, size_t i
 }
 
 typedef struct enc_ctx {
-    tok_buf    norm, work;
+    tok_buf norm, work;
     tok_pieces pieces, tmp;
-    tok_ids    ids;
+    tok_ids ids;
 } enc_ctx;
 
 /* Pre-tokenizes and encodes already normalized text. */
-static awq_status encode_normalized(awq_tokenizer *t, enc_ctx *c, const char *s, size_t n,
-                                    bool at_start) {
+static awq_status encode_normalized(awq_tokenizer *t, enc_ctx *c, const char *s, size_t n, bool at_start) {
     c->work.n = 0;
-    if (!tok_buf_append(&c->work, s, n))
-        return awq_set_error(t->rt, AWQ_ERR_OUT_OF_MEMORY, "tokenizer");
+    if (!tok_buf_append(&c->work, s, n)) return awq_set_error(t->rt, AWQ_ERR_OUT_OF_MEMORY, "tokenizer");
     awq_status st = tok_pretokenize(t, &c->work, n, at_start, &c->pieces, &c->tmp);
     for (size_t i = 0; i < c->pieces.n && st == AWQ_OK; i++)
         st = tok_bpe_piece(t, c->work.p + c->pieces.p[i].off, c->pieces.p[i].len, &c->ids);
@@ -76,8 +73,8 @@ static awq_status encode_normalized(awq_tokenizer *t, enc_ctx *c, const char *s,
 /* Splits s on added tokens of one kind; calls back for the text between them. */
 typedef awq_status (*seg_fn)(awq_tokenizer *t, enc_ctx *c, const char *s, size_t n, bool at_start);
 
-static awq_status split_added(awq_tokenizer *t, enc_ctx *c, const char *s, size_t n,
-                              bool at_start, bool normalized, seg_fn fn) {
+static awq_status split_added(awq_tokenizer *t, enc_ctx *c, const char *s, size_t n, bool at_start,
+                              bool normalized, seg_fn fn) {
     size_t seg = 0, i = 0;
     awq_status st;
     while (i < n) {
@@ -113,18 +110,15 @@ static awq_status split_added(awq_tokenizer *t, enc_ctx *c, const char *s, size_
                 me += l;
             }
         }
-        if (ms > seg && (st = fn(t, c, s + seg, ms - seg, at_start && seg == 0)) != AWQ_OK)
-            return st;
-        if (!tok_ids_push(&c->ids, a->id))
-            return awq_set_error(t->rt, AWQ_ERR_OUT_OF_MEMORY, "tokenizer");
+        if (ms > seg && (st = fn(t, c, s + seg, ms - seg, at_start && seg == 0)) != AWQ_OK) return st;
+        if (!tok_ids_push(&c->ids, a->id)) return awq_set_error(t->rt, AWQ_ERR_OUT_OF_MEMORY, "tokenizer");
         seg = i = me;
     }
     if (n > seg) return fn(t, c, s + seg, n - seg, at_start && seg == 0);
     return AWQ_OK;
 }
 
-static awq_status seg_normalized(awq_tokenizer *t, enc_ctx *c, const char *s, size_t n,
-                                 bool at_start) {
+static awq_status seg_normalized(awq_tokenizer *t, enc_ctx *c, const char *s, size_t n, bool at_start) {
     return encode_normalized(t, c, s, n, at_start);
 }
 
@@ -151,8 +145,7 @@ static uint64_t text_hash(const char *s, size_t n) {
 }
 
 /* Hands out ids (size query or fill) and remembers a size query's result. */
-static awq_status deliver(awq_tokenizer *t, const tok_ids *v, int32_t *ids, int64_t cap,
-                          int64_t *n_out) {
+static awq_status deliver(awq_tokenizer *t, const tok_ids *v, int32_t *ids, int64_t cap, int64_t *n_out) {
     *n_out = (int64_t)v->n;
     if (!ids) return AWQ_OK;
     if ((int64_t)v->n > cap)

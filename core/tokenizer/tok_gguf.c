@@ -30,12 +30,14 @@ static const awq_gguf_kv *gkv(const awq_gguf *g, const char *key) {
 static bool gint(const awq_gguf_kv *kv, int64_t *out) {
     if (!kv) return false;
     switch (kv->type) {
-    case AWQ_GGUF_UINT8: case AWQ_GGUF_UINT16: case AWQ_GGUF_UINT32: case AWQ_GGUF_UINT64:
-        *out = (int64_t)kv->v.u64;
-        return kv->v.u64 <= INT64_MAX;
-    case AWQ_GGUF_INT8: case AWQ_GGUF_INT16: case AWQ_GGUF_INT32: case AWQ_GGUF_INT64:
-        *out = kv->v.i64;
-        return true;
+    case AWQ_GGUF_UINT8:
+    case AWQ_GGUF_UINT16:
+    case AWQ_GGUF_UINT32:
+    case AWQ_GGUF_UINT64: *out = (int64_t)kv->v.u64; return kv->v.u64 <= INT64_MAX;
+    case AWQ_GGUF_INT8:
+    case AWQ_GGUF_INT16:
+    case AWQ_GGUF_INT32:
+    case AWQ_GGUF_INT64: *out = kv->v.i64; return true;
     default: return false;
     }
 }
@@ -54,15 +56,68 @@ static bool arr_num(const awq_gguf_kv *kv, uint64_t i, int64_t *iv, double *fv) 
     int64_t x = 0;
     double f = 0;
     switch (kv->arr_type) {
-    case AWQ_GGUF_INT32: { int32_t v; memcpy(&v, p + 4 * i, 4); x = v; f = v; break; }
-    case AWQ_GGUF_UINT32: { uint32_t v; memcpy(&v, p + 4 * i, 4); x = v; f = v; break; }
-    case AWQ_GGUF_INT8: { int8_t v; memcpy(&v, p + i, 1); x = v; f = v; break; }
-    case AWQ_GGUF_UINT8: { uint8_t v = p[i]; x = v; f = v; break; }
-    case AWQ_GGUF_INT16: { int16_t v; memcpy(&v, p + 2 * i, 2); x = v; f = v; break; }
-    case AWQ_GGUF_UINT16: { uint16_t v; memcpy(&v, p + 2 * i, 2); x = v; f = v; break; }
-    case AWQ_GGUF_INT64: { int64_t v; memcpy(&v, p + 8 * i, 8); x = v; f = (double)v; break; }
-    case AWQ_GGUF_FLOAT32: { float v; memcpy(&v, p + 4 * i, 4); f = v; x = sat_i64(v); break; }
-    case AWQ_GGUF_FLOAT64: { double v; memcpy(&v, p + 8 * i, 8); f = v; x = sat_i64(v); break; }
+    case AWQ_GGUF_INT32: {
+        int32_t v;
+        memcpy(&v, p + 4 * i, 4);
+        x = v;
+        f = v;
+        break;
+    }
+    case AWQ_GGUF_UINT32: {
+        uint32_t v;
+        memcpy(&v, p + 4 * i, 4);
+        x = v;
+        f = v;
+        break;
+    }
+    case AWQ_GGUF_INT8: {
+        int8_t v;
+        memcpy(&v, p + i, 1);
+        x = v;
+        f = v;
+        break;
+    }
+    case AWQ_GGUF_UINT8: {
+        uint8_t v = p[i];
+        x = v;
+        f = v;
+        break;
+    }
+    case AWQ_GGUF_INT16: {
+        int16_t v;
+        memcpy(&v, p + 2 * i, 2);
+        x = v;
+        f = v;
+        break;
+    }
+    case AWQ_GGUF_UINT16: {
+        uint16_t v;
+        memcpy(&v, p + 2 * i, 2);
+        x = v;
+        f = v;
+        break;
+    }
+    case AWQ_GGUF_INT64: {
+        int64_t v;
+        memcpy(&v, p + 8 * i, 8);
+        x = v;
+        f = (double)v;
+        break;
+    }
+    case AWQ_GGUF_FLOAT32: {
+        float v;
+        memcpy(&v, p + 4 * i, 4);
+        f = v;
+        x = sat_i64(v);
+        break;
+    }
+    case AWQ_GGUF_FLOAT64: {
+        double v;
+        memcpy(&v, p + 8 * i, 8);
+        f = v;
+        x = sat_i64(v);
+        break;
+    }
     default: return false;
     }
     if (iv) *iv = x;
@@ -83,24 +138,27 @@ static bool in_list(const char *const *l, const char *s) {
 /* The pre-tokenizer llama.cpp uses for a tokenizer.ggml.pre value (each regex an Isolated
  * split, applied in order), then the byte-level mapping. */
 static awq_status set_pre(awq_tokenizer *t, const awq_gguf *g, const char *pre) {
-    static const char *const llama3[] = {"llama3", "llama-v3", "llama-bpe", "falcon3", "falcon-h1",
-                                         "pixtral", "midm-2.0", "lfm2", "dbrx", "smaug-bpe", NULL};
+    static const char *const llama3[] = {"llama3",    "llama-v3",  "llama-bpe", "falcon3",
+                                         "falcon-h1", "pixtral",   "midm-2.0",  "lfm2",
+                                         "dbrx",      "smaug-bpe", NULL};
     static const char *const qwen2[] = {"qwen2", "deepseek-r1-qwen", "stablelm2", NULL};
     static const char *const starcoder[] = {"starcoder", "refact", "command-r", "smollm",
-                                            "codeshell", "exaone", "minerva", NULL};
-    static const char *const gpt2[] = {"gpt-2", "phi-2", "jina-es", "jina-de", "gigachat",
-                                       "jina-v2-es", "jina-v2-de", "mpt", "olmo", "jais",
-                                       "roberta-bpe", NULL};
+                                            "codeshell", "exaone", "minerva",   NULL};
+    static const char *const gpt2[] = {"gpt-2",    "phi-2",      "jina-es",     "jina-de",
+                                       "gigachat", "jina-v2-es", "jina-v2-de",  "mpt",
+                                       "olmo",     "jais",       "roberta-bpe", NULL};
     const char *what = "tokenizer.ggml.pre";
     const char *res[4] = {NULL};
     if (in_list(llama3, pre)) {
         res[0] = TOK_REGEX_LLAMA3;
         t->ignore_merges = true;
-    } else if (in_list(qwen2, pre)) res[0] = TOK_REGEX_QWEN2;
+    } else if (in_list(qwen2, pre))
+        res[0] = TOK_REGEX_QWEN2;
     else if (in_list(starcoder, pre)) {
         res[0] = "\\p{N}";
         res[1] = TOK_REGEX_GPT2;
-    } else if (in_list(gpt2, pre)) res[0] = TOK_REGEX_GPT2;
+    } else if (in_list(gpt2, pre))
+        res[0] = TOK_REGEX_GPT2;
     else if (!strcmp(pre, "default")) {
         res[0] = "[\\p{P}\\$\\+<=>\\^~\\|]+";
         res[1] = "'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| ?[^\\s\\p{L}\\p{N}]+|\\s+(?!\\S)";
@@ -170,7 +228,7 @@ static awq_status gpt2_merges(awq_tokenizer *t, const awq_gguf *g) {
 }
 
 typedef struct spm_merge {
-    float   score; /* of the merged token */
+    float score; /* of the merged token */
     int32_t merged, left, right;
     int32_t split; /* byte offset of the split */
 } spm_merge;
@@ -211,7 +269,8 @@ static awq_status spm_merges(awq_tokenizer *t, const uint8_t *types) {
     qsort(m, n, sizeof *m, spm_cmp);
     awq_status st = AWQ_OK;
     if (!tok_pmap_init(&t->merges, n)) st = awq_set_error(t->rt, AWQ_ERR_OUT_OF_MEMORY, "merges");
-    for (size_t i = 0; i < n && st == AWQ_OK; i++) st = tok_add_merge_ids(t, m[i].left, m[i].right, m[i].merged);
+    for (size_t i = 0; i < n && st == AWQ_OK; i++)
+        st = tok_add_merge_ids(t, m[i].left, m[i].right, m[i].merged);
     awq_free(m);
     return st;
 }
@@ -259,7 +318,8 @@ static awq_status from_gguf(awq_tokenizer *t, const awq_gguf *g) {
     if (!model) return ferr(t, g, "tokenizer.ggml.model", "missing or not a string");
     bool spm = !strcmp(model, "llama"), bpe = !strcmp(model, "gpt2");
     if (!spm && !bpe) {
-        st = awq_set_error(t->rt, AWQ_ERR_UNSUPPORTED, "%s: 'tokenizer.ggml.model': '%s' is not supported (gpt2, llama)",
+        st = awq_set_error(t->rt, AWQ_ERR_UNSUPPORTED,
+                           "%s: 'tokenizer.ggml.model': '%s' is not supported (gpt2, llama)",
                            g->path ? g->path : "gguf", model);
         awq_free(model);
         return st;
@@ -340,7 +400,8 @@ static awq_status from_gguf(awq_tokenizer *t, const awq_gguf *g) {
     /* ids outside the vocabulary (or past int32 before the cast) mean "none" */
     int32_t *ids[4] = {&t->bos_id, &t->eos_id, &t->unk_id, &t->pad_id};
     static const char *const id_keys[4] = {"tokenizer.ggml.bos_token_id", "tokenizer.ggml.eos_token_id",
-                                           "tokenizer.ggml.unknown_token_id", "tokenizer.ggml.padding_token_id"};
+                                           "tokenizer.ggml.unknown_token_id",
+                                           "tokenizer.ggml.padding_token_id"};
     for (int k = 0; k < 4; k++) {
         int64_t raw;
         if (gint(gkv(g, id_keys[k]), &raw) && (raw < 0 || raw >= t->n_vocab)) *ids[k] = -1;
@@ -351,7 +412,8 @@ static awq_status from_gguf(awq_tokenizer *t, const awq_gguf *g) {
     const awq_gguf_kv *ae = gkv(g, "tokenizer.ggml.add_eos_token");
     const awq_gguf_kv *asp = gkv(g, "tokenizer.ggml.add_space_prefix");
     char *pre = kv_string(gkv(g, "tokenizer.ggml.pre"));
-    bool pre_llama3 = pre && (!strcmp(pre, "llama3") || !strcmp(pre, "llama-v3") || !strcmp(pre, "llama-bpe"));
+    bool pre_llama3 =
+        pre && (!strcmp(pre, "llama3") || !strcmp(pre, "llama-v3") || !strcmp(pre, "llama-bpe"));
     t->add_bos = ab && ab->type == AWQ_GGUF_BOOL ? ab->v.b : (spm || pre_llama3);
     t->add_eos = ae && ae->type == AWQ_GGUF_BOOL ? ae->v.b : false;
     t->add_space_prefix = asp && asp->type == AWQ_GGUF_BOOL ? asp->v.b : spm;

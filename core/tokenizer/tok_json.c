@@ -20,7 +20,7 @@
 
 typedef struct jctx {
     awq_tokenizer *t;
-    const char    *path;
+    const char *path;
 } jctx;
 
 static awq_status ferr(jctx *c, awq_status st, const char *field, const char *msg, const char *arg) {
@@ -66,7 +66,8 @@ static awq_status parse_normalizer(jctx *c, const cJSON *o, const char *field) {
     if (!ty) return ferr(c, AWQ_ERR_FORMAT, field, "missing 'type'", NULL);
     if (!strcmp(ty, "Sequence")) {
         const cJSON *arr = cJSON_GetObjectItemCaseSensitive(o, "normalizers");
-        if (!cJSON_IsArray(arr)) return ferr(c, AWQ_ERR_FORMAT, field, "Sequence without 'normalizers'", NULL);
+        if (!cJSON_IsArray(arr))
+            return ferr(c, AWQ_ERR_FORMAT, field, "Sequence without 'normalizers'", NULL);
         const cJSON *e;
         cJSON_ArrayForEach(e, arr) {
             awq_status st = parse_normalizer(c, e, field);
@@ -77,11 +78,16 @@ static awq_status parse_normalizer(jctx *c, const cJSON *o, const char *field) {
     if (t->n_norm >= TOK_MAX_PIPE) return ferr(c, AWQ_ERR_UNSUPPORTED, field, "too many normalizers", NULL);
     tok_norm *n = &t->norm[t->n_norm];
     memset(n, 0, sizeof *n);
-    if (!strcmp(ty, "NFC")) n->kind = TOK_NORM_NFC;
-    else if (!strcmp(ty, "NFKC")) n->kind = TOK_NORM_NFKC;
-    else if (!strcmp(ty, "NFD")) n->kind = TOK_NORM_NFD;
-    else if (!strcmp(ty, "NFKD")) n->kind = TOK_NORM_NFKD;
-    else if (!strcmp(ty, "Lowercase")) n->kind = TOK_NORM_LOWERCASE;
+    if (!strcmp(ty, "NFC"))
+        n->kind = TOK_NORM_NFC;
+    else if (!strcmp(ty, "NFKC"))
+        n->kind = TOK_NORM_NFKC;
+    else if (!strcmp(ty, "NFD"))
+        n->kind = TOK_NORM_NFD;
+    else if (!strcmp(ty, "NFKD"))
+        n->kind = TOK_NORM_NFKD;
+    else if (!strcmp(ty, "Lowercase"))
+        n->kind = TOK_NORM_LOWERCASE;
     else if (!strcmp(ty, "Strip")) {
         n->kind = TOK_NORM_STRIP;
         n->left = jbool(o, "strip_left", true);
@@ -101,8 +107,14 @@ static awq_status parse_normalizer(jctx *c, const cJSON *o, const char *field) {
         n->kind = TOK_NORM_REPLACE;
         n->a = awq_strdup(pat);
         n->b = awq_strdup(content);
-        if (!n->b) { awq_free(n->a); n->a = NULL; }
-        if (!n->a) { pcre2_code_free(n->re); n->re = NULL; }
+        if (!n->b) {
+            awq_free(n->a);
+            n->a = NULL;
+        }
+        if (!n->a) {
+            pcre2_code_free(n->re);
+            n->re = NULL;
+        }
     } else {
         return ferr(c, AWQ_ERR_UNSUPPORTED, field, "unsupported normalizer type", ty);
     }
@@ -115,12 +127,18 @@ static awq_status parse_normalizer(jctx *c, const cJSON *o, const char *field) {
 /* ---- pre-tokenizers ------------------------------------------------------------------------- */
 
 static awq_status parse_behavior(jctx *c, const char *s, const char *field, tok_split_behavior *b) {
-    if (!s || !strcmp(s, "Isolated")) *b = TOK_SPLIT_ISOLATED;
-    else if (!strcmp(s, "Removed")) *b = TOK_SPLIT_REMOVED;
-    else if (!strcmp(s, "MergedWithPrevious")) *b = TOK_SPLIT_MERGED_PREV;
-    else if (!strcmp(s, "MergedWithNext")) *b = TOK_SPLIT_MERGED_NEXT;
-    else if (!strcmp(s, "Contiguous")) *b = TOK_SPLIT_CONTIGUOUS;
-    else return ferr(c, AWQ_ERR_UNSUPPORTED, field, "unknown split behavior", s);
+    if (!s || !strcmp(s, "Isolated"))
+        *b = TOK_SPLIT_ISOLATED;
+    else if (!strcmp(s, "Removed"))
+        *b = TOK_SPLIT_REMOVED;
+    else if (!strcmp(s, "MergedWithPrevious"))
+        *b = TOK_SPLIT_MERGED_PREV;
+    else if (!strcmp(s, "MergedWithNext"))
+        *b = TOK_SPLIT_MERGED_NEXT;
+    else if (!strcmp(s, "Contiguous"))
+        *b = TOK_SPLIT_CONTIGUOUS;
+    else
+        return ferr(c, AWQ_ERR_UNSUPPORTED, field, "unknown split behavior", s);
     return AWQ_OK;
 }
 
@@ -130,10 +148,14 @@ static awq_status parse_prepend_scheme(jctx *c, const cJSON *o, const char *fiel
         *out = jbool(o, "add_prefix_space", true) ? TOK_PREPEND_ALWAYS : TOK_PREPEND_NEVER;
         return AWQ_OK;
     }
-    if (!strcmp(s, "always")) *out = TOK_PREPEND_ALWAYS;
-    else if (!strcmp(s, "first")) *out = TOK_PREPEND_FIRST;
-    else if (!strcmp(s, "never")) *out = TOK_PREPEND_NEVER;
-    else return ferr(c, AWQ_ERR_FORMAT, field, "unknown prepend_scheme", s);
+    if (!strcmp(s, "always"))
+        *out = TOK_PREPEND_ALWAYS;
+    else if (!strcmp(s, "first"))
+        *out = TOK_PREPEND_FIRST;
+    else if (!strcmp(s, "never"))
+        *out = TOK_PREPEND_NEVER;
+    else
+        return ferr(c, AWQ_ERR_FORMAT, field, "unknown prepend_scheme", s);
     return AWQ_OK;
 }
 
@@ -145,7 +167,8 @@ static awq_status parse_pretokenizer(jctx *c, const cJSON *o, const char *field)
     awq_status st;
     if (!strcmp(ty, "Sequence")) {
         const cJSON *arr = cJSON_GetObjectItemCaseSensitive(o, "pretokenizers");
-        if (!cJSON_IsArray(arr)) return ferr(c, AWQ_ERR_FORMAT, field, "Sequence without 'pretokenizers'", NULL);
+        if (!cJSON_IsArray(arr))
+            return ferr(c, AWQ_ERR_FORMAT, field, "Sequence without 'pretokenizers'", NULL);
         const cJSON *e;
         cJSON_ArrayForEach(e, arr) {
             if ((st = parse_pretokenizer(c, e, field)) != AWQ_OK) return st;
@@ -171,8 +194,8 @@ static awq_status parse_pretokenizer(jctx *c, const cJSON *o, const char *field)
     }
     if (!strcmp(ty, "Digits")) {
         bool ind = jbool(o, "individual_digits", false);
-        st = tok_add_split(t, field, ind ? "\\p{N}" : "\\p{N}+", TOK_SPLIT_ISOLATED, false,
-                           TOK_ORIGIN_DIGITS);
+        st =
+            tok_add_split(t, field, ind ? "\\p{N}" : "\\p{N}+", TOK_SPLIT_ISOLATED, false, TOK_ORIGIN_DIGITS);
         if (st == AWQ_OK) t->pre[t->n_pre - 1].individual_digits = ind;
         return st;
     }
@@ -226,9 +249,12 @@ static awq_status parse_decoder(jctx *c, const cJSON *o, const char *field) {
     if (t->n_dec >= TOK_MAX_PIPE) return ferr(c, AWQ_ERR_UNSUPPORTED, field, "too many decoders", NULL);
     tok_dec *d = &t->decs[t->n_dec];
     memset(d, 0, sizeof *d);
-    if (!strcmp(ty, "ByteLevel")) d->kind = TOK_DEC_BYTELEVEL;
-    else if (!strcmp(ty, "ByteFallback")) d->kind = TOK_DEC_BYTEFALLBACK;
-    else if (!strcmp(ty, "Fuse")) d->kind = TOK_DEC_FUSE;
+    if (!strcmp(ty, "ByteLevel"))
+        d->kind = TOK_DEC_BYTELEVEL;
+    else if (!strcmp(ty, "ByteFallback"))
+        d->kind = TOK_DEC_BYTEFALLBACK;
+    else if (!strcmp(ty, "Fuse"))
+        d->kind = TOK_DEC_FUSE;
     else if (!strcmp(ty, "Metaspace")) {
         const char *r = jstr(o, "replacement");
         d->kind = TOK_DEC_METASPACE;
@@ -265,8 +291,8 @@ static awq_status parse_decoder(jctx *c, const cJSON *o, const char *field) {
 
 /* ---- post-processor ------------------------------------------------------------------------- */
 
-static awq_status template_ids(jctx *c, const cJSON *special, const char *name, int32_t *dst,
-                               int *n, const char *field) {
+static awq_status template_ids(jctx *c, const cJSON *special, const char *name, int32_t *dst, int *n,
+                               const char *field) {
     const cJSON *e = cJSON_GetObjectItemCaseSensitive(special, name);
     const cJSON *ids = cJSON_GetObjectItemCaseSensitive(e, "ids");
     if (!cJSON_IsArray(ids)) return ferr(c, AWQ_ERR_FORMAT, field, "special_tokens has no ids for", name);
@@ -301,7 +327,8 @@ static awq_status parse_post(jctx *c, const cJSON *o, const char *field) {
         return ferr(c, AWQ_ERR_UNSUPPORTED, field, "unsupported post_processor type", ty);
     const cJSON *single = cJSON_GetObjectItemCaseSensitive(o, "single");
     const cJSON *special = cJSON_GetObjectItemCaseSensitive(o, "special_tokens");
-    if (!cJSON_IsArray(single)) return ferr(c, AWQ_ERR_FORMAT, field, "TemplateProcessing without 'single'", NULL);
+    if (!cJSON_IsArray(single))
+        return ferr(c, AWQ_ERR_FORMAT, field, "TemplateProcessing without 'single'", NULL);
     bool after = false;
     const cJSON *e;
     t->n_prefix = t->n_suffix = 0;
@@ -312,7 +339,8 @@ static awq_status parse_post(jctx *c, const cJSON *o, const char *field) {
             continue;
         }
         const char *name = jstr(sp, "id");
-        if (!name) return ferr(c, AWQ_ERR_FORMAT, field, "template item is neither Sequence nor SpecialToken", NULL);
+        if (!name)
+            return ferr(c, AWQ_ERR_FORMAT, field, "template item is neither Sequence nor SpecialToken", NULL);
         awq_status st = after ? template_ids(c, special, name, t->suffix_ids, &t->n_suffix, field)
                               : template_ids(c, special, name, t->prefix_ids, &t->n_prefix, field);
         if (st != AWQ_OK) return st;
@@ -337,7 +365,8 @@ static awq_status parse_added(jctx *c, const cJSON *arr, int32_t *max_id) {
         snprintf(field, sizeof field, "added_tokens[%d]", t->n_added);
         if (!cJSON_IsNumber(id) || id->valuedouble < 0 || id->valuedouble >= (1 << 30))
             return ferr(c, AWQ_ERR_FORMAT, field, "'id' must be a non-negative integer", NULL);
-        if (!content || !content[0]) return ferr(c, AWQ_ERR_FORMAT, field, "'content' must be a non-empty string", NULL);
+        if (!content || !content[0])
+            return ferr(c, AWQ_ERR_FORMAT, field, "'content' must be a non-empty string", NULL);
         tok_added *a = &t->added[t->n_added++];
         a->id = (int32_t)id->valuedouble;
         a->content = awq_strdup(content);
@@ -362,7 +391,8 @@ static awq_status parse_model(jctx *c, const cJSON *m, int32_t max_added, int32_
         return ferr(c, AWQ_ERR_UNSUPPORTED, "model.type", "only BPE models are supported, got", ty);
     const cJSON *vocab = cJSON_GetObjectItemCaseSensitive(m, "vocab");
     const cJSON *merges = cJSON_GetObjectItemCaseSensitive(m, "merges");
-    if (!cJSON_IsObject(vocab)) return ferr(c, AWQ_ERR_FORMAT, "model.vocab", "missing or not an object", NULL);
+    if (!cJSON_IsObject(vocab))
+        return ferr(c, AWQ_ERR_FORMAT, "model.vocab", "missing or not an object", NULL);
     if (merges && !cJSON_IsArray(merges) && !cJSON_IsNull(merges))
         return ferr(c, AWQ_ERR_FORMAT, "model.merges", "not an array", NULL);
     const char *pre = jstr(m, "continuing_subword_prefix"), *suf = jstr(m, "end_of_word_suffix");
@@ -373,15 +403,17 @@ static awq_status parse_model(jctx *c, const cJSON *m, int32_t max_added, int32_
     cJSON_ArrayForEach(e, vocab) {
         if (!cJSON_IsNumber(e) || e->valuedouble < 0 || e->valuedouble >= (1 << 30) ||
             e->valuedouble != (double)(int32_t)e->valuedouble)
-            return ferr(c, AWQ_ERR_FORMAT, "model.vocab", "expected a non-negative integer id for", e->string);
+            return ferr(c, AWQ_ERR_FORMAT, "model.vocab", "expected a non-negative integer id for",
+                        e->string);
         if ((int32_t)e->valuedouble > max_id) max_id = (int32_t)e->valuedouble;
     }
     /* ids are dense in real tokenizers; a few sparse ones (up to 2^30) in a small file would make
      * the arrays below gigabytes (found by fuzz_tokenizer) */
     int64_t n_entries = (int64_t)cJSON_GetArraySize(vocab) + n_added;
     if ((int64_t)max_id >= 2 * n_entries + (1 << 20))
-        return awq_set_error(t->rt, AWQ_ERR_FORMAT, "%s: model.vocab: %lld tokens with ids up to %d: too sparse",
-                             c->path, (long long)n_entries, (int)max_id);
+        return awq_set_error(t->rt, AWQ_ERR_FORMAT,
+                             "%s: model.vocab: %lld tokens with ids up to %d: too sparse", c->path,
+                             (long long)n_entries, (int)max_id);
     if ((st = tok_alloc_vocab(t, max_id + 1)) != AWQ_OK) return st;
     cJSON_ArrayForEach(e, vocab) {
         int32_t id = (int32_t)e->valuedouble;
@@ -417,8 +449,8 @@ static awq_status parse_model(jctx *c, const cJSON *m, int32_t max_added, int32_
                 b = sp + 1;
                 bl = strlen(b);
             }
-        } else if (cJSON_IsArray(e) && cJSON_GetArraySize(e) == 2 &&
-                   cJSON_IsString(e->child) && cJSON_IsString(e->child->next)) {
+        } else if (cJSON_IsArray(e) && cJSON_GetArraySize(e) == 2 && cJSON_IsString(e->child) &&
+                   cJSON_IsString(e->child->next)) {
             a = e->child->valuestring;
             al = strlen(a);
             b = e->child->next->valuestring;
@@ -438,10 +470,12 @@ static awq_status parse_model(jctx *c, const cJSON *m, int32_t max_added, int32_
         }
         int32_t mid = tok_smap_get(&t->text_map, cat.p, cat.n);
         if (l < 0 || r < 0 || mid < 0) {
-            awq_status s2 = awq_set_error(t->rt, AWQ_ERR_FORMAT,
-                                          "%s: %s: '%.*s' + '%.*s': %s is not in model.vocab",
-                                          c->path, field, (int)al, a, (int)bl, b,
-                                          l < 0 ? "the left part" : r < 0 ? "the right part" : "the merged token");
+            awq_status s2 =
+                awq_set_error(t->rt, AWQ_ERR_FORMAT, "%s: %s: '%.*s' + '%.*s': %s is not in model.vocab",
+                              c->path, field, (int)al, a, (int)bl, b,
+                              l < 0       ? "the left part"
+                                  : r < 0 ? "the right part"
+                                          : "the merged token");
             tok_buf_free(&cat);
             return s2;
         }
@@ -498,8 +532,8 @@ static awq_status apply_config(awq_tokenizer *t, const char *path) {
             t->n_prefix++;
         }
     } else if (cJSON_IsBool(ab) && cJSON_IsTrue(ab)) {
-        st = awq_set_error(t->rt, AWQ_ERR_FORMAT, "%s: add_bos_token is true but bos_token is %s",
-                           path, bos ? "not in the vocabulary" : "not set");
+        st = awq_set_error(t->rt, AWQ_ERR_FORMAT, "%s: add_bos_token is true but bos_token is %s", path,
+                           bos ? "not in the vocabulary" : "not set");
         goto done;
     }
     if (cJSON_IsBool(ae) && t->eos_id >= 0) {
@@ -509,7 +543,8 @@ static awq_status apply_config(awq_tokenizer *t, const char *path) {
     t->split_special = jbool(cfg, "split_special_tokens", false);
     const cJSON *ct = cJSON_GetObjectItemCaseSensitive(cfg, "chat_template");
     const char *tmpl = NULL;
-    if (cJSON_IsString(ct)) tmpl = ct->valuestring;
+    if (cJSON_IsString(ct))
+        tmpl = ct->valuestring;
     else if (cJSON_IsArray(ct)) { /* [{"name": "default", "template": ...}, ...] */
         const cJSON *e;
         cJSON_ArrayForEach(e, ct) {
@@ -528,8 +563,8 @@ done:
 
 /* ---- entry points --------------------------------------------------------------------------- */
 
-awq_status awq_tokenizer_load_files(awq_runtime *rt, const char *json_path,
-                                    const char *config_path, awq_tokenizer **out) {
+awq_status awq_tokenizer_load_files(awq_runtime *rt, const char *json_path, const char *config_path,
+                                    awq_tokenizer **out) {
     if (!json_path || !out) return awq_set_error(rt, AWQ_ERR_INVALID_ARG, "tokenizer: no path");
     *out = NULL;
     cJSON *root = NULL;
@@ -550,7 +585,8 @@ awq_status awq_tokenizer_load_files(awq_runtime *rt, const char *json_path,
         (st = parse_model(&c, cJSON_GetObjectItemCaseSensitive(root, "model"), max_added,
                           cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(root, "added_tokens")))) ||
         (st = parse_normalizer(&c, cJSON_GetObjectItemCaseSensitive(root, "normalizer"), "normalizer")) ||
-        (st = parse_pretokenizer(&c, cJSON_GetObjectItemCaseSensitive(root, "pre_tokenizer"), "pre_tokenizer")) ||
+        (st = parse_pretokenizer(&c, cJSON_GetObjectItemCaseSensitive(root, "pre_tokenizer"),
+                                 "pre_tokenizer")) ||
         (st = parse_decoder(&c, cJSON_GetObjectItemCaseSensitive(root, "decoder"), "decoder")) ||
         (st = parse_post(&c, cJSON_GetObjectItemCaseSensitive(root, "post_processor"), "post_processor")))
         goto fail;
@@ -565,8 +601,9 @@ awq_status awq_tokenizer_load_files(awq_runtime *rt, const char *json_path,
     for (int i = 0; i < t->n_prefix + t->n_suffix; i++) {
         int32_t id = i < t->n_prefix ? t->prefix_ids[i] : t->suffix_ids[i - t->n_prefix];
         if (id < 0 || id >= t->n_vocab || !t->text[id]) {
-            st = awq_set_error(rt, AWQ_ERR_FORMAT, "%s: post_processor: special token id %d is not in the vocabulary",
-                               json_path, id);
+            st = awq_set_error(rt, AWQ_ERR_FORMAT,
+                               "%s: post_processor: special token id %d is not in the vocabulary", json_path,
+                               id);
             goto fail;
         }
     }
@@ -619,8 +656,10 @@ static awq_status load_template_file(awq_tokenizer *t, const char *model_dir) {
     cJSON *j = NULL;
     if ((st = awq_json_parse_file(t->rt, path, &j)) != AWQ_OK) return st;
     const char *tmpl = jstr(j, "chat_template");
-    if (!tmpl) st = awq_set_error(t->rt, AWQ_ERR_FORMAT, "%s: 'chat_template': missing or not a string", path);
-    else if (!(t->chat_template = awq_strdup(tmpl))) st = awq_set_error(t->rt, AWQ_ERR_OUT_OF_MEMORY, "%s", path);
+    if (!tmpl)
+        st = awq_set_error(t->rt, AWQ_ERR_FORMAT, "%s: 'chat_template': missing or not a string", path);
+    else if (!(t->chat_template = awq_strdup(tmpl)))
+        st = awq_set_error(t->rt, AWQ_ERR_OUT_OF_MEMORY, "%s", path);
     cJSON_Delete(j);
     return st;
 }

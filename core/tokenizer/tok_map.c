@@ -206,8 +206,8 @@ const tok_pmap_slot *tok_pmap_get(const tok_pmap *m, int32_t left, int32_t right
 
 /* ---- word cache ----------------------------------------------------------------------------- */
 
-#define TOK_CACHE_BLOCK (1u << 20) /* bytes of keys per block */
-#define TOK_CACHE_MAX_KEY 256      /* longer pieces are not cached */
+#define TOK_CACHE_BLOCK   (1u << 20) /* bytes of keys per block */
+#define TOK_CACHE_MAX_KEY 256        /* longer pieces are not cached */
 
 bool tok_cache_init(tok_cache *c, size_t max_entries) {
     memset(c, 0, sizeof *c);

@@ -19,9 +19,9 @@ static bool is_ascii(const char *s, size_t n) {
 
 static bool is_white_space(uint32_t cp) {
     /* Unicode White_Space property (what Rust's char::is_whitespace tests) */
-    return (cp >= 0x09 && cp <= 0x0D) || cp == 0x20 || cp == 0x85 || cp == 0xA0 ||
-           cp == 0x1680 || (cp >= 0x2000 && cp <= 0x200A) || cp == 0x2028 || cp == 0x2029 ||
-           cp == 0x202F || cp == 0x205F || cp == 0x3000;
+    return (cp >= 0x09 && cp <= 0x0D) || cp == 0x20 || cp == 0x85 || cp == 0xA0 || cp == 0x1680 ||
+        (cp >= 0x2000 && cp <= 0x200A) || cp == 0x2028 || cp == 0x2029 || cp == 0x202F || cp == 0x205F ||
+        cp == 0x3000;
 }
 
 static bool swap_in(tok_buf *out, tok_buf *tmp) {
@@ -39,15 +39,20 @@ awq_status tok_normalize(awq_tokenizer *t, const char *seg, size_t n, tok_buf *o
         const tok_norm *nm = &t->norm[k];
         tmp.n = 0;
         switch (nm->kind) {
-        case TOK_NORM_NFC: case TOK_NORM_NFKC: case TOK_NORM_NFD: case TOK_NORM_NFKD: {
+        case TOK_NORM_NFC:
+        case TOK_NORM_NFKC:
+        case TOK_NORM_NFD:
+        case TOK_NORM_NFKD: {
             if (out->n == 0 || is_ascii(out->p, out->n)) break;
             int opt = UTF8PROC_STABLE;
-            if (nm->kind == TOK_NORM_NFC || nm->kind == TOK_NORM_NFKC) opt |= UTF8PROC_COMPOSE;
-            else opt |= UTF8PROC_DECOMPOSE;
+            if (nm->kind == TOK_NORM_NFC || nm->kind == TOK_NORM_NFKC)
+                opt |= UTF8PROC_COMPOSE;
+            else
+                opt |= UTF8PROC_DECOMPOSE;
             if (nm->kind == TOK_NORM_NFKC || nm->kind == TOK_NORM_NFKD) opt |= UTF8PROC_COMPAT;
             utf8proc_uint8_t *dst = NULL;
-            utf8proc_ssize_t r = utf8proc_map((const utf8proc_uint8_t *)out->p,
-                                              (utf8proc_ssize_t)out->n, &dst, (utf8proc_option_t)opt);
+            utf8proc_ssize_t r = utf8proc_map((const utf8proc_uint8_t *)out->p, (utf8proc_ssize_t)out->n,
+                                              &dst, (utf8proc_option_t)opt);
             if (r < 0) {
                 tok_buf_free(&tmp);
                 return awq_set_error(t->rt, AWQ_ERR_INVALID_ARG, "tokenizer: normalization: %s",
@@ -153,12 +158,12 @@ static bool pieces_push(tok_pieces *v, size_t off, size_t len, bool at_start) {
 /* A span of a piece and whether the pattern matched it (after `invert`). */
 typedef struct split_span {
     size_t off, len;
-    bool   match;
+    bool match;
 } split_span;
 
 typedef struct span_list {
     split_span *p;
-    size_t      n, cap;
+    size_t n, cap;
 } span_list;
 
 static bool spans_push(span_list *v, size_t off, size_t len, bool match) {
@@ -175,20 +180,19 @@ static bool spans_push(span_list *v, size_t off, size_t len, bool match) {
 }
 
 /* Finds the pattern's matches in piece and emits pieces according to the behavior. */
-static awq_status split_piece(awq_tokenizer *t, const tok_pre *pre, const tok_buf *buf,
-                              const tok_piece *pc, span_list *spans, tok_pieces *out) {
+static awq_status split_piece(awq_tokenizer *t, const tok_pre *pre, const tok_buf *buf, const tok_piece *pc,
+                              span_list *spans, tok_pieces *out) {
     spans->n = 0;
     const char *subj = buf->p + pc->off;
     size_t pos = 0, prev = 0;
     while (pos <= pc->len) {
-        int rc = pcre2_match(pre->re, (PCRE2_SPTR)subj, pc->len, pos, PCRE2_NO_UTF_CHECK, t->md,
-                             NULL);
+        int rc = pcre2_match(pre->re, (PCRE2_SPTR)subj, pc->len, pos, PCRE2_NO_UTF_CHECK, t->md, NULL);
         if (rc == PCRE2_ERROR_NOMATCH) break;
         if (rc < 0) {
             PCRE2_UCHAR msg[256];
             pcre2_get_error_message(rc, msg, sizeof msg);
-            return awq_set_error(t->rt, AWQ_ERR_INVALID_ARG, "tokenizer: regex '%s': %s",
-                                 pre->pattern, (const char *)msg);
+            return awq_set_error(t->rt, AWQ_ERR_INVALID_ARG, "tokenizer: regex '%s': %s", pre->pattern,
+                                 (const char *)msg);
         }
         PCRE2_SIZE *ov = pcre2_get_ovector_pointer(t->md);
         size_t ms = ov[0], me = ov[1];
@@ -198,8 +202,7 @@ static awq_status split_piece(awq_tokenizer *t, const tok_pre *pre, const tok_bu
             pos = ms + (l ? l : 1);
             continue;
         }
-        if (!spans_push(spans, prev, ms - prev, pre->invert) ||
-            !spans_push(spans, ms, me - ms, !pre->invert))
+        if (!spans_push(spans, prev, ms - prev, pre->invert) || !spans_push(spans, ms, me - ms, !pre->invert))
             goto oom;
         prev = pos = me;
     }
@@ -221,7 +224,8 @@ static awq_status split_piece(awq_tokenizer *t, const tok_pre *pre, const tok_bu
         case TOK_SPLIT_MERGED_PREV:
             if (s.match && i > 0 && !spans->p[i - 1].match && out->n > first_out)
                 out->p[out->n - 1].len += s.len;
-            else if (!pieces_push(out, off, s.len, false)) goto oom;
+            else if (!pieces_push(out, off, s.len, false))
+                goto oom;
             break;
         case TOK_SPLIT_MERGED_NEXT:
             if (s.match) {
@@ -233,12 +237,14 @@ static awq_status split_piece(awq_tokenizer *t, const tok_pre *pre, const tok_bu
             } else if (carry) {
                 if (!pieces_push(out, carry_off, off + s.len - carry_off, false)) goto oom;
                 carry = false;
-            } else if (!pieces_push(out, off, s.len, false)) goto oom;
+            } else if (!pieces_push(out, off, s.len, false))
+                goto oom;
             break;
         case TOK_SPLIT_CONTIGUOUS:
             if (s.match && i > 0 && spans->p[i - 1].match && out->n > first_out)
                 out->p[out->n - 1].len += s.len;
-            else if (!pieces_push(out, off, s.len, false)) goto oom;
+            else if (!pieces_push(out, off, s.len, false))
+                goto oom;
             break;
         }
     }
@@ -250,16 +256,17 @@ oom:
 }
 
 /* Metaspace: ' ' -> replacement, prefix per scheme, optional split before each replacement. */
-static awq_status metaspace_piece(awq_tokenizer *t, const tok_pre *pre, tok_buf *buf,
-                                  const tok_piece *pc, tok_pieces *out) {
+static awq_status metaspace_piece(awq_tokenizer *t, const tok_pre *pre, tok_buf *buf, const tok_piece *pc,
+                                  tok_pieces *out) {
     const char *rep = pre->replacement;
     size_t rl = strlen(rep);
     size_t start = buf->n;
     /* does the piece already start with the replacement (or with a space that becomes it)? */
-    bool starts = (pc->len >= rl && memcmp(buf->p + pc->off, rep, rl) == 0) ||
-                  (pc->len >= 1 && buf->p[pc->off] == ' ');
-    bool prepend = !starts && (pre->prepend_scheme == TOK_PREPEND_ALWAYS ||
-                               (pre->prepend_scheme == TOK_PREPEND_FIRST && pc->at_start));
+    bool starts =
+        (pc->len >= rl && memcmp(buf->p + pc->off, rep, rl) == 0) || (pc->len >= 1 && buf->p[pc->off] == ' ');
+    bool prepend = !starts &&
+        (pre->prepend_scheme == TOK_PREPEND_ALWAYS ||
+         (pre->prepend_scheme == TOK_PREPEND_FIRST && pc->at_start));
     if (prepend && !tok_buf_append(buf, rep, rl)) goto oom;
     for (size_t i = 0; i < pc->len; i++) {
         char c = buf->p[pc->off + i]; /* buf->p may move: index, never keep pointers */
@@ -286,8 +293,8 @@ oom:
     return awq_set_error(t->rt, AWQ_ERR_OUT_OF_MEMORY, "tokenizer: pre-tokenize");
 }
 
-awq_status tok_pretokenize(awq_tokenizer *t, tok_buf *buf, size_t n, bool at_start,
-                           tok_pieces *out, tok_pieces *tmp) {
+awq_status tok_pretokenize(awq_tokenizer *t, tok_buf *buf, size_t n, bool at_start, tok_pieces *out,
+                           tok_pieces *tmp) {
     out->n = 0;
     if (n == 0) return AWQ_OK;
     if (!pieces_push(out, 0, n, at_start))
@@ -301,9 +308,7 @@ awq_status tok_pretokenize(awq_tokenizer *t, tok_buf *buf, size_t n, bool at_sta
             tok_piece pc = out->p[i];
             if (pc.len == 0) continue;
             switch (pre->kind) {
-            case TOK_PRE_SPLIT:
-                st = split_piece(t, pre, buf, &pc, &spans, tmp);
-                break;
+            case TOK_PRE_SPLIT: st = split_piece(t, pre, buf, &pc, &spans, tmp); break;
             case TOK_PRE_BYTELEVEL:
                 if (pre->add_prefix_space && buf->p[pc.off] != ' ') {
                     size_t s = buf->n;
@@ -318,9 +323,7 @@ awq_status tok_pretokenize(awq_tokenizer *t, tok_buf *buf, size_t n, bool at_sta
                 if (!pieces_push(tmp, pc.off, pc.len, pc.at_start))
                     st = awq_set_error(t->rt, AWQ_ERR_OUT_OF_MEMORY, "tokenizer");
                 break;
-            case TOK_PRE_METASPACE:
-                st = metaspace_piece(t, pre, buf, &pc, tmp);
-                break;
+            case TOK_PRE_METASPACE: st = metaspace_piece(t, pre, buf, &pc, tmp); break;
             }
         }
         tok_pieces x = *out;

@@ -9,15 +9,29 @@ size_t tok_utf8_valid_len(const unsigned char *s, size_t n) {
     if (c < 0x80) return 1;
     size_t len;
     unsigned lo = 0x80, hi = 0xBF; /* allowed range of the second byte */
-    if (c >= 0xC2 && c <= 0xDF) len = 2;
-    else if (c == 0xE0) { len = 3; lo = 0xA0; }
-    else if (c >= 0xE1 && c <= 0xEC) len = 3;
-    else if (c == 0xED) { len = 3; hi = 0x9F; } /* no surrogates */
-    else if (c >= 0xEE && c <= 0xEF) len = 3;
-    else if (c == 0xF0) { len = 4; lo = 0x90; }
-    else if (c >= 0xF1 && c <= 0xF3) len = 4;
-    else if (c == 0xF4) { len = 4; hi = 0x8F; }
-    else return 0;
+    if (c >= 0xC2 && c <= 0xDF)
+        len = 2;
+    else if (c == 0xE0) {
+        len = 3;
+        lo = 0xA0;
+    } else if (c >= 0xE1 && c <= 0xEC)
+        len = 3;
+    else if (c == 0xED) {
+        len = 3;
+        hi = 0x9F;
+    } /* no surrogates */
+    else if (c >= 0xEE && c <= 0xEF)
+        len = 3;
+    else if (c == 0xF0) {
+        len = 4;
+        lo = 0x90;
+    } else if (c >= 0xF1 && c <= 0xF3)
+        len = 4;
+    else if (c == 0xF4) {
+        len = 4;
+        hi = 0x8F;
+    } else
+        return 0;
     if (n < 2 || s[1] < lo || s[1] > hi) return 0;
     for (size_t i = 2; i < len; i++)
         if (i >= n || (s[i] & 0xC0) != 0x80) return 0;
@@ -30,15 +44,28 @@ size_t tok_utf8_subpart(const unsigned char *s, size_t n) {
     unsigned c = s[0];
     size_t len;
     unsigned lo = 0x80, hi = 0xBF;
-    if (c >= 0xC2 && c <= 0xDF) len = 2;
-    else if (c == 0xE0) { len = 3; lo = 0xA0; }
-    else if (c >= 0xE1 && c <= 0xEC) len = 3;
-    else if (c == 0xED) { len = 3; hi = 0x9F; }
-    else if (c >= 0xEE && c <= 0xEF) len = 3;
-    else if (c == 0xF0) { len = 4; lo = 0x90; }
-    else if (c >= 0xF1 && c <= 0xF3) len = 4;
-    else if (c == 0xF4) { len = 4; hi = 0x8F; }
-    else return 1;
+    if (c >= 0xC2 && c <= 0xDF)
+        len = 2;
+    else if (c == 0xE0) {
+        len = 3;
+        lo = 0xA0;
+    } else if (c >= 0xE1 && c <= 0xEC)
+        len = 3;
+    else if (c == 0xED) {
+        len = 3;
+        hi = 0x9F;
+    } else if (c >= 0xEE && c <= 0xEF)
+        len = 3;
+    else if (c == 0xF0) {
+        len = 4;
+        lo = 0x90;
+    } else if (c >= 0xF1 && c <= 0xF3)
+        len = 4;
+    else if (c == 0xF4) {
+        len = 4;
+        hi = 0x8F;
+    } else
+        return 1;
     size_t i = 1;
     if (i < n && s[i] >= lo && s[i] <= hi) {
         i++;
@@ -55,8 +82,10 @@ size_t tok_utf8_decode(const char *s, size_t n, uint32_t *cp) {
         return 1;
     }
     uint32_t c = u[0];
-    if (len == 2) c = ((c & 0x1F) << 6) | (u[1] & 0x3F);
-    else if (len == 3) c = ((c & 0x0F) << 12) | ((u[1] & 0x3F) << 6) | (u[2] & 0x3F);
+    if (len == 2)
+        c = ((c & 0x1F) << 6) | (u[1] & 0x3F);
+    else if (len == 3)
+        c = ((c & 0x0F) << 12) | ((u[1] & 0x3F) << 6) | (u[2] & 0x3F);
     else if (len == 4)
         c = ((c & 0x07) << 18) | ((u[1] & 0x3F) << 12) | ((u[2] & 0x3F) << 6) | (u[3] & 0x3F);
     *cp = c;
@@ -120,9 +149,9 @@ static bool byte_is_printable(unsigned b) {
 
 uint32_t tok_byte_to_cp(uint8_t b) {
     if (byte_is_printable(b)) return b;
-    if (b <= 0x20) return 0x100u + b;               /* 33 control bytes and space */
+    if (b <= 0x20) return 0x100u + b;                             /* 33 control bytes and space */
     if (b >= 0x7F && b <= 0xA0) return 0x100u + 33 + (b - 0x7Fu); /* DEL, C1, NBSP: 34 */
-    return 0x100u + 67;                             /* 0xAD soft hyphen */
+    return 0x100u + 67;                                           /* 0xAD soft hyphen */
 }
 
 int tok_cp_to_byte(uint32_t cp) {

@@ -26,21 +26,19 @@ awq_status tok_alloc_vocab(awq_tokenizer *t, int32_t n_vocab) {
     t->in_model = awq_calloc(n, sizeof *t->in_model);
     t->key = awq_calloc(n, sizeof *t->key);
     t->key_len = awq_calloc(n, sizeof *t->key_len);
-    if (!t->text || !t->text_len || !t->dec || !t->dec_len || !t->flags || !t->in_model ||
-        !t->key || !t->key_len || !tok_smap_init(&t->text_map, n))
+    if (!t->text || !t->text_len || !t->dec || !t->dec_len || !t->flags || !t->in_model || !t->key ||
+        !t->key_len || !tok_smap_init(&t->text_map, n))
         return awq_set_error(t->rt, AWQ_ERR_OUT_OF_MEMORY, "tokenizer: %d tokens", n_vocab);
     return AWQ_OK;
 }
 
 awq_status tok_set_text(awq_tokenizer *t, int32_t id, const char *s, size_t len) {
     if (id < 0 || id >= t->n_vocab)
-        return awq_set_error(t->rt, AWQ_ERR_FORMAT, "token id %d out of range [0, %d)", id,
-                             t->n_vocab);
+        return awq_set_error(t->rt, AWQ_ERR_FORMAT, "token id %d out of range [0, %d)", id, t->n_vocab);
     if (t->text[id]) {
         if (t->text_len[id] == len && memcmp(t->text[id], s, len) == 0) return AWQ_OK;
-        return awq_set_error(t->rt, AWQ_ERR_FORMAT,
-                             "token id %d has two different strings ('%s' and '%.*s')", id,
-                             t->text[id], (int)(len > 64 ? 64 : len), s);
+        return awq_set_error(t->rt, AWQ_ERR_FORMAT, "token id %d has two different strings ('%s' and '%.*s')",
+                             id, t->text[id], (int)(len > 64 ? 64 : len), s);
     }
     if (len > UINT32_MAX) return awq_set_error(t->rt, AWQ_ERR_FORMAT, "token %d too long", id);
     t->text[id] = awq_strndup(s, len);
@@ -71,17 +69,16 @@ awq_status tok_add_merge_ids(awq_tokenizer *t, int32_t left, int32_t right, int3
     return AWQ_OK;
 }
 
-awq_status tok_compile_regex(awq_tokenizer *t, const char *what, const char *pattern,
-                             pcre2_code **out) {
+awq_status tok_compile_regex(awq_tokenizer *t, const char *what, const char *pattern, pcre2_code **out) {
     int err = 0;
     PCRE2_SIZE off = 0;
-    pcre2_code *re = pcre2_compile((PCRE2_SPTR)pattern, PCRE2_ZERO_TERMINATED,
-                                   PCRE2_UTF | PCRE2_UCP, &err, &off, NULL);
+    pcre2_code *re =
+        pcre2_compile((PCRE2_SPTR)pattern, PCRE2_ZERO_TERMINATED, PCRE2_UTF | PCRE2_UCP, &err, &off, NULL);
     if (!re) {
         PCRE2_UCHAR msg[256];
         pcre2_get_error_message(err, msg, sizeof msg);
-        return awq_set_error(t->rt, AWQ_ERR_FORMAT, "%s: regex '%s' at offset %zu: %s", what,
-                             pattern, (size_t)off, (const char *)msg);
+        return awq_set_error(t->rt, AWQ_ERR_FORMAT, "%s: regex '%s' at offset %zu: %s", what, pattern,
+                             (size_t)off, (const char *)msg);
     }
     pcre2_jit_compile(re, PCRE2_JIT_COMPLETE); /* best effort: the interpreter is the fallback */
     *out = re;
@@ -97,8 +94,8 @@ bool tok_regex_replace(const pcre2_code *re, const char *s, size_t n, const char
         int rc = pcre2_substitute(re, (PCRE2_SPTR)(n ? s : ""), n, 0,
                                   PCRE2_SUBSTITUTE_GLOBAL | PCRE2_SUBSTITUTE_LITERAL |
                                       PCRE2_SUBSTITUTE_OVERFLOW_LENGTH | PCRE2_NO_UTF_CHECK,
-                                  NULL, NULL, (PCRE2_SPTR)rep, PCRE2_ZERO_TERMINATED,
-                                  (PCRE2_UCHAR *)out->p, &olen);
+                                  NULL, NULL, (PCRE2_SPTR)rep, PCRE2_ZERO_TERMINATED, (PCRE2_UCHAR *)out->p,
+                                  &olen);
         if (rc >= 0) {
             out->n = olen;
             out->p[out->n] = '\0';
@@ -123,11 +120,11 @@ char *tok_regex_escape(const char *s) {
     return r;
 }
 
-awq_status tok_add_split(awq_tokenizer *t, const char *what, const char *pattern,
-                         tok_split_behavior b, bool invert, int origin) {
+awq_status tok_add_split(awq_tokenizer *t, const char *what, const char *pattern, tok_split_behavior b,
+                         bool invert, int origin) {
     if (t->n_pre >= TOK_MAX_PIPE)
-        return awq_set_error(t->rt, AWQ_ERR_UNSUPPORTED, "%s: more than %d pre-tokenizers",
-                             what, TOK_MAX_PIPE);
+        return awq_set_error(t->rt, AWQ_ERR_UNSUPPORTED, "%s: more than %d pre-tokenizers", what,
+                             TOK_MAX_PIPE);
     tok_pre *p = &t->pre[t->n_pre];
     memset(p, 0, sizeof *p);
     p->kind = TOK_PRE_SPLIT;
@@ -142,9 +139,17 @@ awq_status tok_add_split(awq_tokenizer *t, const char *what, const char *pattern
 }
 
 static bool is_eog_text(const char *s) {
-    static const char *const names[] = {
-        "<|eot_id|>", "<|im_end|>", "<|end|>", "<|endoftext|>", "<|end_of_text|>",
-        "<end_of_turn>", "<|eom_id|>", "</s>", "<|return|>", "<｜end▁of▁sentence｜>", NULL};
+    static const char *const names[] = {"<|eot_id|>",
+                                        "<|im_end|>",
+                                        "<|end|>",
+                                        "<|endoftext|>",
+                                        "<|end_of_text|>",
+                                        "<end_of_turn>",
+                                        "<|eom_id|>",
+                                        "</s>",
+                                        "<|return|>",
+                                        "<｜end▁of▁sentence｜>",
+                                        NULL};
     for (int i = 0; names[i]; i++)
         if (strcmp(s, names[i]) == 0) return true;
     return false;
@@ -169,10 +174,16 @@ static awq_status build_keys(awq_tokenizer *t) {
             bool ok = true;
             while (i < n) {
                 uint32_t cp;
-                if (!tok_utf8_valid_len((const unsigned char *)s + i, n - i)) { ok = false; break; }
+                if (!tok_utf8_valid_len((const unsigned char *)s + i, n - i)) {
+                    ok = false;
+                    break;
+                }
                 i += tok_utf8_decode(s + i, n - i, &cp);
                 int b = tok_cp_to_byte(cp);
-                if (b < 0) { ok = false; break; }
+                if (b < 0) {
+                    ok = false;
+                    break;
+                }
                 raw[k++] = (char)b;
             }
             if (!ok) {
@@ -212,8 +223,8 @@ awq_status tok_finalize(awq_tokenizer *t, const char *what) {
     if (t->byte_fallback) {
         for (int32_t id = 0; id < t->n_vocab; id++) {
             const char *s = t->text[id];
-            if (s && t->text_len[id] == 6 && s[0] == '<' && s[1] == '0' && s[2] == 'x' &&
-                hexval(s[3]) >= 0 && hexval(s[4]) >= 0 && s[5] == '>')
+            if (s && t->text_len[id] == 6 && s[0] == '<' && s[1] == '0' && s[2] == 'x' && hexval(s[3]) >= 0 &&
+                hexval(s[4]) >= 0 && s[5] == '>')
                 t->flags[id] |= TOK_F_BYTE;
         }
     }
@@ -231,8 +242,8 @@ awq_status tok_finalize(awq_tokenizer *t, const char *what) {
     for (int i = 0; i < t->n_added; i++) {
         const tok_added *a = &t->added[i];
         if (a->id < 0 || a->id >= t->n_vocab)
-            return awq_set_error(t->rt, AWQ_ERR_FORMAT, "%s: added token '%s' id %d out of range",
-                                 what, a->content, a->id);
+            return awq_set_error(t->rt, AWQ_ERR_FORMAT, "%s: added token '%s' id %d out of range", what,
+                                 a->content, a->id);
         t->flags[a->id] |= TOK_F_ADDED | (a->special ? TOK_F_SPECIAL : 0);
         if (a->len) t->added_first[(unsigned char)a->content[0]] = 1;
         if (a->special && is_eog_text(a->content)) t->flags[a->id] |= TOK_F_EOG;

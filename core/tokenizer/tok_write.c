@@ -48,8 +48,8 @@ static cJSON *normalizers(const awq_tokenizer *t) {
     cJSON *arr = cJSON_CreateArray();
     for (int i = 0; i < t->n_norm; i++) {
         const tok_norm *n = &t->norm[i];
-        static const char *const names[] = {"NFC", "NFKC", "NFD", "NFKD", "Prepend", "Replace",
-                                            "Lowercase", "Strip"};
+        static const char *const names[] = {"NFC",     "NFKC",    "NFD",       "NFKD",
+                                            "Prepend", "Replace", "Lowercase", "Strip"};
         cJSON *o = obj_type(names[n->kind]);
         if (n->kind == TOK_NORM_PREPEND) cJSON_AddStringToObject(o, "prepend", n->a);
         if (n->kind == TOK_NORM_REPLACE) {
@@ -67,15 +67,15 @@ static cJSON *normalizers(const awq_tokenizer *t) {
 
 static cJSON *pretokenizers(const awq_tokenizer *t) {
     cJSON *arr = cJSON_CreateArray();
-    static const char *const behaviors[] = {"Removed", "Isolated", "MergedWithPrevious",
-                                            "MergedWithNext", "Contiguous"};
+    static const char *const behaviors[] = {"Removed", "Isolated", "MergedWithPrevious", "MergedWithNext",
+                                            "Contiguous"};
     for (int i = 0; i < t->n_pre; i++) {
         const tok_pre *p = &t->pre[i];
         cJSON *o = NULL;
         if (p->kind == TOK_PRE_BYTELEVEL) {
             /* ByteLevel's own regex follows it as a split of origin BYTELEVEL_REGEX */
             bool use_regex = i + 1 < t->n_pre && t->pre[i + 1].kind == TOK_PRE_SPLIT &&
-                             t->pre[i + 1].origin == TOK_ORIGIN_BYTELEVEL_REGEX;
+                t->pre[i + 1].origin == TOK_ORIGIN_BYTELEVEL_REGEX;
             o = obj_type("ByteLevel");
             cJSON_AddBoolToObject(o, "add_prefix_space", p->add_prefix_space);
             cJSON_AddBoolToObject(o, "trim_offsets", true);
@@ -93,8 +93,9 @@ static cJSON *pretokenizers(const awq_tokenizer *t) {
             o = obj_type("WhitespaceSplit");
         } else {
             o = obj_type("Split");
-            cJSON_AddItemToObject(o, "pattern", p->pattern_is_regex ? pattern("Regex", p->pattern)
-                                                                    : pattern("String", p->literal));
+            cJSON_AddItemToObject(o, "pattern",
+                                  p->pattern_is_regex ? pattern("Regex", p->pattern)
+                                                      : pattern("String", p->literal));
             cJSON_AddStringToObject(o, "behavior", behaviors[p->behavior]);
             cJSON_AddBoolToObject(o, "invert", p->invert);
         }
@@ -107,8 +108,8 @@ static cJSON *decoders(const awq_tokenizer *t) {
     cJSON *arr = cJSON_CreateArray();
     for (int i = 0; i < t->n_dec; i++) {
         const tok_dec *d = &t->decs[i];
-        static const char *const names[] = {"ByteLevel", "Metaspace", "Replace", "ByteFallback",
-                                            "Fuse", "Strip"};
+        static const char *const names[] = {"ByteLevel",    "Metaspace", "Replace",
+                                            "ByteFallback", "Fuse",      "Strip"};
         cJSON *o = obj_type(names[d->kind]);
         if (d->kind == TOK_DEC_BYTELEVEL) {
             cJSON_AddBoolToObject(o, "add_prefix_space", true);
@@ -188,8 +189,10 @@ static cJSON *post_processor(const awq_tokenizer *t) {
 static cJSON *model(const awq_tokenizer *t) {
     cJSON *m = obj_type("BPE");
     cJSON_AddNullToObject(m, "dropout");
-    if (t->unk_id >= 0) cJSON_AddStringToObject(m, "unk_token", t->text[t->unk_id]);
-    else cJSON_AddNullToObject(m, "unk_token");
+    if (t->unk_id >= 0)
+        cJSON_AddStringToObject(m, "unk_token", t->text[t->unk_id]);
+    else
+        cJSON_AddNullToObject(m, "unk_token");
     cJSON_AddNullToObject(m, "continuing_subword_prefix");
     cJSON_AddNullToObject(m, "end_of_word_suffix");
     cJSON_AddBoolToObject(m, "fuse_unk", t->fuse_unk);
@@ -264,8 +267,10 @@ static cJSON *config(const awq_tokenizer *t) {
     const char *names[4] = {"bos_token", "eos_token", "pad_token", "unk_token"};
     int32_t ids[4] = {t->bos_id, t->eos_id, t->pad_id, t->unk_id};
     for (int i = 0; i < 4; i++) {
-        if (ids[i] >= 0 && t->text[ids[i]]) cJSON_AddStringToObject(c, names[i], t->text[ids[i]]);
-        else cJSON_AddNullToObject(c, names[i]);
+        if (ids[i] >= 0 && t->text[ids[i]])
+            cJSON_AddStringToObject(c, names[i], t->text[ids[i]]);
+        else
+            cJSON_AddNullToObject(c, names[i]);
     }
     if (t->chat_template) cJSON_AddStringToObject(c, "chat_template", t->chat_template);
     cJSON_AddBoolToObject(c, "clean_up_tokenization_spaces", false);

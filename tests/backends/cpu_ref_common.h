@@ -54,9 +54,12 @@ static inline double f32(double x) { return (double)(float)x; }
 static inline double ref_f16_decode(uint16_t h) {
     int sign = h >> 15, ex = (h >> 10) & 31, man = h & 1023;
     double v;
-    if (ex == 0) v = ldexp((double)man, -24);
-    else if (ex == 31) v = man ? NAN : INFINITY;
-    else v = ldexp(1024.0 + man, ex - 25);
+    if (ex == 0)
+        v = ldexp((double)man, -24);
+    else if (ex == 31)
+        v = man ? NAN : INFINITY;
+    else
+        v = ldexp(1024.0 + man, ex - 25);
     return sign ? -v : v;
 }
 /* Encodes a value that is already representable in binary16 (ref_r16 output). */
@@ -122,9 +125,12 @@ static inline double ref_load(const void *row, awq_dtype t, int64_t i) {
 }
 /* Stores v rounded to dtype t. */
 static inline void ref_store(void *row, awq_dtype t, int64_t i, double v) {
-    if (t == AWQ_DTYPE_F16) ((uint16_t *)row)[i] = ref_f16_encode(ref_r16(v));
-    else if (t == AWQ_DTYPE_BF16) ((uint16_t *)row)[i] = ref_bf16_encode(ref_rbf16(v));
-    else ((float *)row)[i] = (float)v;
+    if (t == AWQ_DTYPE_F16)
+        ((uint16_t *)row)[i] = ref_f16_encode(ref_r16(v));
+    else if (t == AWQ_DTYPE_BF16)
+        ((uint16_t *)row)[i] = ref_bf16_encode(ref_rbf16(v));
+    else
+        ((float *)row)[i] = (float)v;
 }
 static inline const char *dtype_name(awq_dtype t) {
     return t == AWQ_DTYPE_F16 ? "F16" : t == AWQ_DTYPE_BF16 ? "BF16" : "F32";

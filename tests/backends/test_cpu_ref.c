@@ -36,8 +36,8 @@ static int check_matmul(int64_t n, int64_t in, int64_t out, awq_dtype wt, awq_dt
     awq_status st = OPS->matmul(CTX, &ty, &tx, &tw, has_bias ? &tb : NULL);
     int bad = 0;
     if (st != AWQ_OK) {
-        printf("  matmul n=%lld in=%lld out=%lld %s: %s (%s)\n", (long long)n, (long long)in,
-               (long long)out, dtype_name(wt), awq_status_str(st), awq_runtime_last_error(RT));
+        printf("  matmul n=%lld in=%lld out=%lld %s: %s (%s)\n", (long long)n, (long long)in, (long long)out,
+               dtype_name(wt), awq_status_str(st), awq_runtime_last_error(RT));
         bad = 1;
     }
     for (int64_t i = 0; i < n && !bad; i++) {
@@ -53,8 +53,8 @@ static int check_matmul(int64_t n, int64_t in, int64_t out, awq_dtype wt, awq_dt
             double got = y[i * ldy + o];
             if (!(fabs(got - s) <= 1e-5 * mag + 1e-6 * fabs(bv) + 1e-30)) {
                 printf("  matmul n=%lld in=%lld out=%lld %s bias=%d: y[%lld][%lld] = %.9g, ref %.9g\n",
-                       (long long)n, (long long)in, (long long)out, dtype_name(wt), has_bias,
-                       (long long)i, (long long)o, got, s);
+                       (long long)n, (long long)in, (long long)out, dtype_name(wt), has_bias, (long long)i,
+                       (long long)o, got, s);
                 bad = 1;
                 break;
             }
@@ -65,13 +65,16 @@ static int check_matmul(int64_t n, int64_t in, int64_t out, awq_dtype wt, awq_dt
                 bad = 1;
             }
     }
-    free(x); free(y); free(w); free(b);
+    free(x);
+    free(y);
+    free(w);
+    free(b);
     return bad;
 }
 
 TEST(matmul_dense) {
     /* n = 1, 2 (the decode path), odd sizes, and batches big enough for blocked/library paths */
-    static const int64_t shapes[][3] = {{1, 37, 19}, {2, 64, 24}, {3, 100, 33}, {1, 576, 40},
+    static const int64_t shapes[][3] = {{1, 37, 19},   {2, 64, 24},   {3, 100, 33},  {1, 576, 40},
                                         {17, 129, 70}, {64, 200, 96}, {150, 96, 45}, {33, 8, 1}};
     static const awq_dtype wts[] = {AWQ_DTYPE_F32, AWQ_DTYPE_F16, AWQ_DTYPE_BF16};
     for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++)
@@ -141,7 +144,9 @@ static int check_w4a16(int64_t n, int64_t in, int64_t out, int64_t gs, bool has_
     fill(x, n * ldx, 1.0f);
     awq_qlinear w;
     memset(&w, 0, sizeof w);
-    w.in = in; w.out = out; w.group_size = gs;
+    w.in = in;
+    w.out = out;
+    w.group_size = gs;
     w.qweight = awq_tensor_2d(AWQ_DTYPE_I32, qw, 0, in, ow);
     w.qzeros = awq_tensor_2d(AWQ_DTYPE_I32, qz, 0, G, ow);
     w.scales = awq_tensor_2d(AWQ_DTYPE_F16, sc, 0, G, out);
@@ -167,65 +172,76 @@ static int check_w4a16(int64_t n, int64_t in, int64_t out, int64_t gs, bool has_
         typ[j] = &tys[j];
     }
     awq_status st = bad ? AWQ_OK
-                   : nw > 1 ? OPS->matmul_w4a16_multi(CTX, nw, typ, &tx, wp)
-                            : OPS->matmul_w4a16(CTX, &ty, &tx, &w);
+        : nw > 1        ? OPS->matmul_w4a16_multi(CTX, nw, typ, &tx, wp)
+                        : OPS->matmul_w4a16(CTX, &ty, &tx, &w);
     if (st != AWQ_OK) {
-        printf("  matmul_w4a16%s: %s (%s)\n", nw > 1 ? "_multi" : "", awq_status_str(st), awq_runtime_last_error(RT));
+        printf("  matmul_w4a16%s: %s (%s)\n", nw > 1 ? "_multi" : "", awq_status_str(st),
+               awq_runtime_last_error(RT));
         bad = 1;
     }
     for (int j = 0; j < (nw > 1 ? nw : 1) && !bad; j++) {
-    y = nw > 1 ? yb + j * n * ldy : yb;
-    for (int64_t i = 0; i < n && !bad; i++)
-        for (int64_t o = 0; o < out; o++) {
-            double acc = 0, mag = 0, acc8 = 0, mag8 = 0, qerr = 0;
-            for (int64_t k = 0; k < in; k++) {
-                int64_t g = k / gs;
-                double wv = ((double)q[k * out + o] - z[g * out + o]) * s[g * out + o];
-                acc += x[i * ldx + k] * wv;
-                mag += fabs(x[i * ldx + k] * wv);
-                if (W4_A8) {
-                    const float *xg = x + i * ldx + g * gs;
-                    double xa = ref_a8(xg, gs, k - g * gs), amax = 0;
-                    for (int64_t m = 0; m < gs; m++) amax = fmax(amax, fabs(xg[m]));
-                    acc8 += xa * wv;
-                    mag8 += fabs(xa * wv);
-                    qerr += fabs(wv) * (amax / 127.0) * 0.5; /* |x - dx xq| <= dx / 2 */
+        y = nw > 1 ? yb + j * n * ldy : yb;
+        for (int64_t i = 0; i < n && !bad; i++)
+            for (int64_t o = 0; o < out; o++) {
+                double acc = 0, mag = 0, acc8 = 0, mag8 = 0, qerr = 0;
+                for (int64_t k = 0; k < in; k++) {
+                    int64_t g = k / gs;
+                    double wv = ((double)q[k * out + o] - z[g * out + o]) * s[g * out + o];
+                    acc += x[i * ldx + k] * wv;
+                    mag += fabs(x[i * ldx + k] * wv);
+                    if (W4_A8) {
+                        const float *xg = x + i * ldx + g * gs;
+                        double xa = ref_a8(xg, gs, k - g * gs), amax = 0;
+                        for (int64_t m = 0; m < gs; m++) amax = fmax(amax, fabs(xg[m]));
+                        acc8 += xa * wv;
+                        mag8 += fabs(xa * wv);
+                        qerr += fabs(wv) * (amax / 127.0) * 0.5; /* |x - dx xq| <= dx / 2 */
+                    }
+                }
+                double bv = has_bias ? ref_f16_decode(bias[o]) : 0.0;
+                acc += bv;
+                acc8 += bv;
+                double got = y[i * ldy + o];
+                /* int8: the product with the dequantized int8 x at the fp32 tolerance, and the exact
+             * product within the quantization bound */
+                if (W4_A8 &&
+                    !(fabs(got - acc8) <= 1e-5 * mag8 + 1e-6 * fabs(bv) + 1e-30 &&
+                      fabs(got - acc) <= qerr * (1 + 1e-5) + 1e-5 * mag + 1e-6 * fabs(bv))) {
+                    printf(
+                        "  matmul_w4a16 int8 n=%lld in=%lld out=%lld gs=%lld: y[%lld][%lld] = %.9g, ref %.9g "
+                        "(int8 x: %.9g, bound %.3g)\n",
+                        (long long)n, (long long)in, (long long)out, (long long)gs, (long long)i,
+                        (long long)o, got, acc, acc8, qerr);
+                    bad = 1;
+                    break;
+                }
+                if (!W4_A8 && !(fabs(got - acc) <= 1e-5 * mag + 1e-6 * fabs(bv) + 1e-30)) {
+                    printf("  matmul_w4a16 n=%lld in=%lld out=%lld gs=%lld: y[%lld][%lld] = %.9g, ref %.9g\n",
+                           (long long)n, (long long)in, (long long)out, (long long)gs, (long long)i,
+                           (long long)o, got, acc);
+                    bad = 1;
+                    break;
                 }
             }
-            double bv = has_bias ? ref_f16_decode(bias[o]) : 0.0;
-            acc += bv;
-            acc8 += bv;
-            double got = y[i * ldy + o];
-            /* int8: the product with the dequantized int8 x at the fp32 tolerance, and the exact
-             * product within the quantization bound */
-            if (W4_A8 && !(fabs(got - acc8) <= 1e-5 * mag8 + 1e-6 * fabs(bv) + 1e-30 &&
-                                     fabs(got - acc) <= qerr * (1 + 1e-5) + 1e-5 * mag + 1e-6 * fabs(bv))) {
-                printf("  matmul_w4a16 int8 n=%lld in=%lld out=%lld gs=%lld: y[%lld][%lld] = %.9g, ref %.9g "
-                       "(int8 x: %.9g, bound %.3g)\n",
-                       (long long)n, (long long)in, (long long)out, (long long)gs, (long long)i,
-                       (long long)o, got, acc, acc8, qerr);
-                bad = 1;
-                break;
-            }
-            if (!W4_A8 && !(fabs(got - acc) <= 1e-5 * mag + 1e-6 * fabs(bv) + 1e-30)) {
-                printf("  matmul_w4a16 n=%lld in=%lld out=%lld gs=%lld: y[%lld][%lld] = %.9g, ref %.9g\n",
-                       (long long)n, (long long)in, (long long)out, (long long)gs, (long long)i,
-                       (long long)o, got, acc);
-                bad = 1;
-                break;
-            }
-        }
     }
     if (prepared && OPS->weight_release) OPS->weight_release(CTX, &w);
     (void)ty;
-    free(q); free(z); free(s); free(qw); free(qz); free(sc); free(bias); free(x); free(yb);
+    free(q);
+    free(z);
+    free(s);
+    free(qw);
+    free(qz);
+    free(sc);
+    free(bias);
+    free(x);
+    free(yb);
     return bad;
 }
 
 TEST(matmul_w4a16) {
     static const int64_t cases[][4] = {/* n, in, out, gs */
-                                       {1, 64, 8, 32},   {1, 192, 40, 64},  {2, 256, 24, 128},
-                                       {3, 96, 16, 32},  {7, 128, 72, 64},  {48, 320, 56, 64},
+                                       {1, 64, 8, 32},      {1, 192, 40, 64},  {2, 256, 24, 128},
+                                       {3, 96, 16, 32},     {7, 128, 72, 64},  {48, 320, 56, 64},
                                        {130, 256, 48, 128}, {600, 128, 16, 32}};
     for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++)
         ASSERT(!check_w4a16(cases[c][0], cases[c][1], cases[c][2], cases[c][3], c % 2 == 0, 1));
@@ -238,7 +254,8 @@ TEST(matmul_w4a16_multi) {
                                        {1, 192, 40, 64, 3}, {1, 256, 136, 64, 2}, {3, 96, 16, 32, 3},
                                        {7, 128, 72, 64, 2}, {48, 320, 56, 64, 3}, {130, 256, 48, 128, 2}};
     for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++)
-        ASSERT(!check_w4a16(cases[c][0], cases[c][1], cases[c][2], cases[c][3], c % 2 == 1, (int)cases[c][4]));
+        ASSERT(
+            !check_w4a16(cases[c][0], cases[c][1], cases[c][2], cases[c][3], c % 2 == 1, (int)cases[c][4]));
 }
 
 /* The int8-activation path (AWQ_CPU_W4_ACT=int8 at weight_prepare; cpu backends): y
@@ -250,11 +267,12 @@ TEST(matmul_w4a16_multi) {
 TEST(matmul_w4a16_int8) {
     if (strncmp(BE_NAME, "cpu", 3) != 0) return;
     static const int64_t cases[][5] = {/* n, in, out, gs, nw */
-                                       {1, 64, 8, 32, 1},    {1, 192, 40, 64, 3}, {2, 256, 136, 64, 2},
+                                       {1, 64, 8, 32, 1},     {1, 192, 40, 64, 3},  {2, 256, 136, 64, 2},
                                        {3, 384, 200, 128, 1}, {4, 1536, 72, 64, 3}, {7, 128, 72, 64, 2}};
     W4_A8 = true;
     for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++)
-        ASSERT(!check_w4a16(cases[c][0], cases[c][1], cases[c][2], cases[c][3], c % 2 == 1, (int)cases[c][4]));
+        ASSERT(
+            !check_w4a16(cases[c][0], cases[c][1], cases[c][2], cases[c][3], c % 2 == 1, (int)cases[c][4]));
     W4_A8 = false;
 }
 
@@ -273,9 +291,9 @@ static int check_q8(int64_t n, int64_t in, int64_t out) {
     fill(x, n * ldx, 1.0f);
     for (int64_t o = 0; o < out; o++)
         for (int64_t k = 0; k < in; k++)
-            w[o * in + k] = o % 5 == 3 ? 0.0f                                /* an all-zero row */
-                            : k % 97 == 5 ? rnd() * 40.0f                      /* outliers */
-                                          : rnd() * (float)(0.01 + 0.1 * (o % 7));
+            w[o * in + k] = o % 5 == 3 ? 0.0f          /* an all-zero row */
+                : k % 97 == 5          ? rnd() * 40.0f /* outliers */
+                                       : rnd() * (float)(0.01 + 0.1 * (o % 7));
     int bad = 0;
     for (int64_t o = 0; o < out; o++) {
         awq_q8_0_quantize_row(w + o * in, in, qs + o * ldq, d + o * ldd);
@@ -304,8 +322,8 @@ static int check_q8(int64_t n, int64_t in, int64_t out) {
     awq_tensor tq = view2(AWQ_DTYPE_I8, qs, out, in, ldq), td = view2(AWQ_DTYPE_F16, d, out, nb, ldd);
     awq_status st = bad ? AWQ_OK : OPS->matmul_q8(CTX, &ty, &tx, &tq, &td);
     if (st != AWQ_OK) {
-        printf("  matmul_q8 n=%lld in=%lld out=%lld: %s (%s)\n", (long long)n, (long long)in,
-               (long long)out, awq_status_str(st), awq_runtime_last_error(RT));
+        printf("  matmul_q8 n=%lld in=%lld out=%lld: %s (%s)\n", (long long)n, (long long)in, (long long)out,
+               awq_status_str(st), awq_runtime_last_error(RT));
         bad = 1;
     }
     for (int64_t i = 0; i < n && !bad; i++) {
@@ -330,7 +348,11 @@ static int check_q8(int64_t n, int64_t in, int64_t out) {
                 bad = 1;
             }
     }
-    free(x); free(y); free(w); free(qs); free(d);
+    free(x);
+    free(y);
+    free(w);
+    free(qs);
+    free(d);
     return bad;
 }
 
@@ -340,8 +362,8 @@ TEST(matmul_q8) {
         return;
     }
     /* n <= 4: the GEMV (4-row groups and the 1-3 left over); n > 4: the dequantized tiles */
-    static const int64_t shapes[][3] = {{1, 32, 1},   {1, 64, 7},    {1, 576, 130}, {2, 96, 33},
-                                        {3, 128, 17}, {4, 256, 64},  {1, 2048, 9},  {5, 64, 9},
+    static const int64_t shapes[][3] = {{1, 32, 1},    {1, 64, 7},   {1, 576, 130}, {2, 96, 33},
+                                        {3, 128, 17},  {4, 256, 64}, {1, 2048, 9},  {5, 64, 9},
                                         {17, 160, 70}, {64, 576, 40}};
     for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++)
         ASSERT(!check_q8(shapes[s][0], shapes[s][1], shapes[s][2]));
@@ -386,7 +408,10 @@ TEST(rmsnorm) {
                     ASSERT_NEAR(out[i * ld + j], ref, 2e-6 * fabs(ref) + 1e-7);
                 }
             }
-            free(x); free(x0); free(y); free(g);
+            free(x);
+            free(x0);
+            free(y);
+            free(g);
         }
     }
 }
@@ -405,9 +430,17 @@ TEST(rope) {
         memcpy(x0, x, (size_t)(nt * ld) * 4);
         awq_tensor tx;
         memset(&tx, 0, sizeof tx);
-        tx.type = AWQ_DTYPE_F32; tx.ndim = 3; tx.data = x;
-        tx.ne[0] = nt; tx.ne[1] = nh; tx.ne[2] = hd; tx.ne[3] = 1;
-        tx.nb[0] = ld * 4; tx.nb[1] = hd * 4; tx.nb[2] = 4; tx.nb[3] = 4;
+        tx.type = AWQ_DTYPE_F32;
+        tx.ndim = 3;
+        tx.data = x;
+        tx.ne[0] = nt;
+        tx.ne[1] = nh;
+        tx.ne[2] = hd;
+        tx.ne[3] = 1;
+        tx.nb[0] = ld * 4;
+        tx.nb[1] = hd * 4;
+        tx.nb[2] = 4;
+        tx.nb[3] = 4;
         awq_tensor tp = view1(AWQ_DTYPE_I32, pos, nt), ti = view1(AWQ_DTYPE_F32, inv, half);
         OP_OK(OPS->rope(CTX, &tx, &tp, &ti, attn));
         for (int64_t t = 0; t < nt; t++) {
@@ -433,9 +466,17 @@ static awq_tensor view4(void *p, int64_t B, int64_t T, int64_t H, int64_t hd, in
                         int64_t seq_ld) { /* strides in floats */
     awq_tensor t;
     memset(&t, 0, sizeof t);
-    t.type = AWQ_DTYPE_F32; t.ndim = 4; t.data = p;
-    t.ne[0] = B; t.ne[1] = T; t.ne[2] = H; t.ne[3] = hd;
-    t.nb[0] = seq_ld * 4; t.nb[1] = tok_ld * 4; t.nb[2] = hd * 4; t.nb[3] = 4;
+    t.type = AWQ_DTYPE_F32;
+    t.ndim = 4;
+    t.data = p;
+    t.ne[0] = B;
+    t.ne[1] = T;
+    t.ne[2] = H;
+    t.ne[3] = hd;
+    t.nb[0] = seq_ld * 4;
+    t.nb[1] = tok_ld * 4;
+    t.nb[2] = hd * 4;
+    t.nb[3] = 4;
     return t;
 }
 
@@ -482,28 +523,34 @@ static int check_attention(int64_t B, int64_t T, int64_t H, int64_t Hkv, int64_t
                     for (int64_t j = lo; j <= hi; j++) r += p[j] / sum * v[(b * S + j) * kvld + hk * hd + c];
                     double got = o[(b * T + t) * old + h * hd + c];
                     if (!(fabs(got - r) <= 1e-5)) {
-                        printf("  attention B%lld T%lld H%lld/%lld hd%lld past%d win%d: out[%lld][%lld][%lld][%lld] = %.9g, ref %.9g\n",
+                        printf("  attention B%lld T%lld H%lld/%lld hd%lld past%d win%d: "
+                               "out[%lld][%lld][%lld][%lld] = %.9g, ref %.9g\n",
                                (long long)B, (long long)T, (long long)H, (long long)Hkv, (long long)hd,
-                               n_past, window, (long long)b, (long long)t, (long long)h, (long long)c, got, r);
+                               n_past, window, (long long)b, (long long)t, (long long)h, (long long)c, got,
+                               r);
                         bad = 1;
                         break;
                     }
                 }
             }
-    free(p); free(q); free(k); free(v); free(o);
+    free(p);
+    free(q);
+    free(k);
+    free(v);
+    free(o);
     return bad;
 }
 
 TEST(attention) {
-    ASSERT(!check_attention(1, 1, 2, 2, 8, 0, 0, 0));      /* one token, MHA */
-    ASSERT(!check_attention(2, 5, 6, 2, 24, 0, 0, 3));     /* GQA 3:1, prefill */
-    ASSERT(!check_attention(2, 4, 6, 3, 20, 9, 0, 2));     /* n_past */
-    ASSERT(!check_attention(1, 1, 9, 3, 64, 130, 0, 5));   /* decode over > 2 online blocks */
-    ASSERT(!check_attention(2, 70, 4, 1, 16, 3, 0, 0));    /* MQA, long prefill */
-    ASSERT(!check_attention(1, 40, 4, 2, 12, 10, 16, 1));  /* sliding window */
-    ASSERT(!check_attention(2, 1, 4, 2, 32, 200, 70, 0));  /* window in decode */
-    ASSERT(!check_attention(1, 3, 4, 2, 128, 30, 0, 1));   /* Llama head size */
-    ASSERT(!check_attention(2, 20, 2, 1, 48, 0, 0, 0));    /* head size 48 */
+    ASSERT(!check_attention(1, 1, 2, 2, 8, 0, 0, 0));     /* one token, MHA */
+    ASSERT(!check_attention(2, 5, 6, 2, 24, 0, 0, 3));    /* GQA 3:1, prefill */
+    ASSERT(!check_attention(2, 4, 6, 3, 20, 9, 0, 2));    /* n_past */
+    ASSERT(!check_attention(1, 1, 9, 3, 64, 130, 0, 5));  /* decode over > 2 online blocks */
+    ASSERT(!check_attention(2, 70, 4, 1, 16, 3, 0, 0));   /* MQA, long prefill */
+    ASSERT(!check_attention(1, 40, 4, 2, 12, 10, 16, 1)); /* sliding window */
+    ASSERT(!check_attention(2, 1, 4, 2, 32, 200, 70, 0)); /* window in decode */
+    ASSERT(!check_attention(1, 3, 4, 2, 128, 30, 0, 1));  /* Llama head size */
+    ASSERT(!check_attention(2, 20, 2, 1, 48, 0, 0, 0));   /* head size 48 */
 }
 
 /* ---- silu_mul ------------------------------------------------------------------ */
@@ -522,7 +569,8 @@ TEST(silu_mul) {
             double r = g / (1.0 + exp(-g)) * u;
             ASSERT_NEAR(y[i * ldy + j], r, 4e-6 * fabs(r) + 1e-12);
         }
-    free(gu); free(y);
+    free(gu);
+    free(y);
 }
 
 /* ---- binop ------------------------------------------------------------------------------ */
@@ -549,19 +597,24 @@ TEST(binop) {
                 awq_tensor ta = view2(AWQ_DTYPE_F32, a, n, d, ld);
                 awq_tensor ty = alias ? ta : view2(AWQ_DTYPE_F32, y, n, d, ld);
                 awq_tensor tb = form == 0 ? view2(bts[bt], b, n, d, ld)
-                              : form == 1 ? view2(bts[bt], b, 1, d, d) : view1(bts[bt], b, d);
+                    : form == 1           ? view2(bts[bt], b, 1, d, d)
+                                          : view1(bts[bt], b, d);
                 OP_OK(OPS->binop(CTX, &ty, &ta, &tb, (awq_binop)op));
                 float *out = alias ? a : y;
                 for (int64_t i = 0; i < n; i++)
                     for (int64_t j = 0; j < d; j++) {
-                        double av = a0[i * ld + j], bv = ref_load(b + (form == 0 ? i * ld * bes : 0), bts[bt], j);
+                        double av = a0[i * ld + j],
+                               bv = ref_load(b + (form == 0 ? i * ld * bes : 0), bts[bt], j);
                         double r = op == 0 ? av + bv : op == 1 ? av - bv : op == 2 ? av * bv : av / bv;
                         float rf = (float)r; /* the correctly rounded fp32 result */
                         double tol = op == 3 ? fabs(rf) * FLT_EPSILON : 0.0;
                         ASSERT_MSG(fabs(out[i * ld + j] - rf) <= tol, "binop %d b %s form %d: %.9g vs %.9g",
                                    op, dtype_name(bts[bt]), form, out[i * ld + j], rf);
                     }
-                free(a); free(a0); free(y); free(b);
+                free(a);
+                free(a0);
+                free(y);
+                free(b);
             }
 }
 
@@ -591,19 +644,24 @@ TEST(get_rows) {
             ASSERT(OPS->get_rows(CTX, &ty3, &tt, &tb) != AWQ_OK);
             ASSERT(awq_runtime_last_error(RT)[0] != '\0');
         }
-        free(tab); free(y);
+        free(tab);
+        free(y);
     }
 }
 
 /* Values exercising rounding: random, ties, subnormals, overflow, inf, NaN, signed zero. */
 static double convert_input(int64_t i) {
-    static const double special[] = {
-        1.0 + 0x1p-11,      1.0 + 3 * 0x1p-11, 1.0 + 0x1p-8, 1.0 + 3 * 0x1p-8, /* f16/bf16 ties */
-        65504.0,            65519.0,           65520.0,      -70000.0,
-        0x1p-25,            3 * 0x1p-25,       0x1p-24,      -5 * 0x1p-26, /* f16 subnormal */
-        0x1p-14 * 0.75,     1e-30,             -0.0,         0.0,
-        3.0e38,             -3.4028234e38,     1e-40,        INFINITY,
-        -INFINITY,          NAN};
+    static const double special[] = {1.0 + 0x1p-11,  1.0 + 3 * 0x1p-11,
+                                     1.0 + 0x1p-8,   1.0 + 3 * 0x1p-8, /* f16/bf16 ties */
+                                     65504.0,        65519.0,
+                                     65520.0,        -70000.0,
+                                     0x1p-25,        3 * 0x1p-25,
+                                     0x1p-24,        -5 * 0x1p-26, /* f16 subnormal */
+                                     0x1p-14 * 0.75, 1e-30,
+                                     -0.0,           0.0,
+                                     3.0e38,         -3.4028234e38,
+                                     1e-40,          INFINITY,
+                                     -INFINITY,      NAN};
     int64_t ns = sizeof special / sizeof special[0];
     if (i < ns) return special[i];
     return rndn() * pow(2.0, (double)rndi(40) - 20.0);
@@ -620,15 +678,19 @@ TEST(convert) {
                 for (int64_t j = 0; j < d; j++) {
                     double v = convert_input(i * d + j);
                     char *row = x + i * ldx * (int64_t)ea;
-                    if (ts[a] == AWQ_DTYPE_F32) ((float *)row)[j] = (float)v;
-                    else ref_store(row, ts[a], j, v);
+                    if (ts[a] == AWQ_DTYPE_F32)
+                        ((float *)row)[j] = (float)v;
+                    else
+                        ref_store(row, ts[a], j, v);
                 }
             awq_tensor tx = view2(ts[a], x, n, d, ldx), ty = view2(ts[b], y, n, d, ldy);
             OP_OK(OPS->convert(CTX, &ty, &tx));
             for (int64_t i = 0; i < n; i++)
                 for (int64_t j = 0; j < d; j++) {
                     double v = ref_load(x + i * ldx * (int64_t)ea, ts[a], j);
-                    double r = ts[b] == AWQ_DTYPE_F16 ? ref_r16(v) : ts[b] == AWQ_DTYPE_BF16 ? ref_rbf16(v) : v;
+                    double r = ts[b] == AWQ_DTYPE_F16 ? ref_r16(v)
+                        : ts[b] == AWQ_DTYPE_BF16     ? ref_rbf16(v)
+                                                      : v;
                     double got = ref_load(y + i * ldy * (int64_t)eb, ts[b], j);
                     if (isnan(r)) {
                         ASSERT_MSG(isnan(got), "convert %s->%s [%lld]: NaN became %g", dtype_name(ts[a]),
@@ -639,7 +701,8 @@ TEST(convert) {
                                    dtype_name(ts[b]), v, got, r);
                     }
                 }
-            free(x); free(y);
+            free(x);
+            free(y);
         }
 }
 

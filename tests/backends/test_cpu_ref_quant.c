@@ -63,7 +63,8 @@ static int check_fake_quant(const float *w, int64_t out, int64_t in, int64_t ldw
     awq_status st = OPS->fake_quant(CTX, &tq, &tw, s ? &ts : NULL, clip ? &tc : NULL, &qd);
     if (st != AWQ_OK) {
         printf("  fake_quant: %s (%s)\n", awq_status_str(st), awq_runtime_last_error(RT));
-        free(wbuf); free(wq);
+        free(wbuf);
+        free(wq);
         return 1;
     }
     const float *res = alias ? wbuf : wq;
@@ -102,10 +103,14 @@ static int check_fake_quant(const float *w, int64_t out, int64_t in, int64_t ldw
             }
         }
     if (!bad && flips * 500 > out * in) {
-        printf("  fake_quant: %lld near-tie flips in %lld elements\n", (long long)flips, (long long)(out * in));
+        printf("  fake_quant: %lld near-tie flips in %lld elements\n", (long long)flips,
+               (long long)(out * in));
         bad = 1;
     }
-    free(v); free(near); free(wbuf); free(wq);
+    free(v);
+    free(near);
+    free(wbuf);
+    free(wq);
     return bad;
 }
 
@@ -120,11 +125,14 @@ TEST(fake_quant_random) {
         for (int variant = 0; variant < 4; variant++) {
             bool use_s = variant & 1, use_clip = variant & 2, alias = variant == 3;
             ASSERT_MSG(!check_fake_quant(w, out, in, ldw, gs, 4, use_s ? s : NULL, use_clip ? clip : NULL,
-                                         alias, false), "case %d variant %d", c, variant);
+                                         alias, false),
+                       "case %d variant %d", c, variant);
         }
         ASSERT(!check_fake_quant(w, out, in, ldw, gs, 3, s, NULL, false, false));
         ASSERT(!check_fake_quant(w, out, in, ldw, gs, 8, NULL, clip, false, false));
-        free(w); free(s); free(clip);
+        free(w);
+        free(s);
+        free(clip);
     }
 }
 
@@ -155,12 +163,12 @@ TEST(fake_quant_ties_and_clamps) {
     awq_tensor tq = view2(AWQ_DTYPE_F32, q, 1, NG * GS, NG * GS);
     awq_quant_desc qd = {.bits = 4, .group_size = GS, .zero_point = true};
     OP_OK(OPS->fake_quant(CTX, &tq, &tw, NULL, NULL, &qd));
-    ASSERT(q[0] == (float)(-6 * S));            /* -6.5 -> -6 */
-    ASSERT(q[1] == (float)(-6 * S));            /* -5.5 -> -6 */
-    ASSERT(q[2] == (float)(-4 * S));            /* -4.5 -> -4 */
-    ASSERT(q[31] == (float)(8 * S));            /* 8.5 -> 8 */
-    ASSERT(q[GS + 0] == (float)(-8 * S));       /* Z = 8: -7.5 -> -8 */
-    ASSERT(q[GS + 31] == (float)(7 * S));       /* 7.5 -> 8 -> q 16 clamps to 15 -> 7 S */
+    ASSERT(q[0] == (float)(-6 * S));      /* -6.5 -> -6 */
+    ASSERT(q[1] == (float)(-6 * S));      /* -5.5 -> -6 */
+    ASSERT(q[2] == (float)(-4 * S));      /* -4.5 -> -4 */
+    ASSERT(q[31] == (float)(8 * S));      /* 8.5 -> 8 */
+    ASSERT(q[GS + 0] == (float)(-8 * S)); /* Z = 8: -7.5 -> -8 */
+    ASSERT(q[GS + 31] == (float)(7 * S)); /* 7.5 -> 8 -> q 16 clamps to 15 -> 7 S */
     /* all-positive: S = (16.5 - 1.5)/15 * S0 = S0 and Z = 0: 1.5 -> 2, 16.5 -> 16 -> 15 */
     ASSERT(q[2 * GS + 0] == (float)(2 * S));
     ASSERT(q[2 * GS + 15] == (float)(15 * S));
@@ -203,8 +211,8 @@ static int check_quantize_w4(const uint16_t *w, int64_t out, int64_t in, int64_t
             double Z = -nearbyint(ref_r16(mn / S));
             Z = Z < 0 ? 0 : Z > 15 ? 15 : Z;
             if (scales[o * G + g] != ref_f16_encode(S) || zeros[o * G + g] != (uint8_t)Z) {
-                printf("  quantize_w4 row %lld group %lld: scale 0x%04x zero %d, ref 0x%04x %g\n", (long long)o,
-                       (long long)g, scales[o * G + g], zeros[o * G + g], ref_f16_encode(S), Z);
+                printf("  quantize_w4 row %lld group %lld: scale 0x%04x zero %d, ref 0x%04x %g\n",
+                       (long long)o, (long long)g, scales[o * G + g], zeros[o * G + g], ref_f16_encode(S), Z);
                 bad = 1;
                 break;
             }
@@ -219,7 +227,9 @@ static int check_quantize_w4(const uint16_t *w, int64_t out, int64_t in, int64_t
                 }
             }
         }
-    free(codes); free(zeros); free(scales);
+    free(codes);
+    free(zeros);
+    free(scales);
     return bad;
 }
 
@@ -238,7 +248,8 @@ TEST(quantize_w4) {
         w[5 * 32 + k] = ref_f16_encode((k % 16 - 7.5) * 0.0625); /* S = 1/16: w/S at x.5 */
         w[6 * 32 + k] = ref_f16_encode(-100.0 + k);              /* large magnitudes */
     }
-    for (int64_t gs = 32; gs <= 128; gs *= 2) ASSERT_MSG(!check_quantize_w4(w, out, in, gs), "gs %lld", (long long)gs);
+    for (int64_t gs = 32; gs <= 128; gs *= 2)
+        ASSERT_MSG(!check_quantize_w4(w, out, in, gs), "gs %lld", (long long)gs);
     free(w);
 }
 
@@ -290,7 +301,8 @@ static int check_clip(int64_t out, int64_t in, int64_t n, int64_t gs, int n_grid
             for (int i = 0; i < n_steps && j < 0; i++)
                 if (fabs(got - cand[i]) <= 1e-6 * cand[i]) j = i;
             if (j < 0 || ibest < 0 || !(err[j] <= ebest * (1 + 1e-4) + 1e-15)) {
-                printf("  clip_search row %lld group %lld: %.9g (step %d), best step %d (%.9g), errors %.9g vs %.9g\n",
+                printf("  clip_search row %lld group %lld: %.9g (step %d), best step %d (%.9g), errors %.9g "
+                       "vs %.9g\n",
                        (long long)o, (long long)g, got, j, ibest, ibest >= 0 ? cand[ibest] : 0.0,
                        j >= 0 ? err[j] : -1.0, ebest);
                 bad = 1;
@@ -302,8 +314,13 @@ static int check_clip(int64_t out, int64_t in, int64_t n, int64_t gs, int n_grid
         printf("  clip_search: no group chose a shrunk max: the test does not exercise the search\n");
         bad = 1;
     }
-    if (differ) printf("  clip_search: %d groups chose a candidate with an error within 1e-4 of the minimum\n", differ);
-    free(v); free(w); free(x); free(best);
+    if (differ)
+        printf("  clip_search: %d groups chose a candidate with an error within 1e-4 of the minimum\n",
+               differ);
+    free(v);
+    free(w);
+    free(x);
+    free(best);
     return bad;
 }
 
@@ -342,18 +359,21 @@ TEST(reduce) {
                 double r = 0;
                 for (int64_t i = 0; i < n; i++) {
                     double a = fabs(x[i * ld + j]);
-                    if (op == AWQ_REDUCE_MEAN_ABS_COLS) r += a / n;
-                    else if (op == AWQ_REDUCE_MAX_ABS_COLS) r = a > r ? a : r;
+                    if (op == AWQ_REDUCE_MEAN_ABS_COLS)
+                        r += a / n;
+                    else if (op == AWQ_REDUCE_MAX_ABS_COLS)
+                        r = a > r ? a : r;
                     else {
                         int64_t g0 = j / gr * gr;
                         double m = 0;
-                        for (int64_t k = g0; k < g0 + gr; k++) m = fabs(x[i * ld + k]) > m ? fabs(x[i * ld + k]) : m;
+                        for (int64_t k = g0; k < g0 + gr; k++)
+                            m = fabs(x[i * ld + k]) > m ? fabs(x[i * ld + k]) : m;
                         r += a / (m + 1e-6) / n;
                     }
                 }
                 double tol = op == AWQ_REDUCE_MAX_ABS_COLS ? 0.0 : 1e-6 * r;
-                ASSERT_MSG(fabs(y[j] - r) <= tol, "reduce op %d n %lld col %lld: %.9g vs %.9g", op, (long long)n,
-                           (long long)j, y[j], r);
+                ASSERT_MSG(fabs(y[j] - r) <= tol, "reduce op %d n %lld col %lld: %.9g vs %.9g", op,
+                           (long long)n, (long long)j, y[j], r);
             }
         }
         free(x);
@@ -379,7 +399,8 @@ TEST(scalar) {
             }
         ASSERT_NEAR(got, r, 1e-10 * mag);
     }
-    free(a); free(b);
+    free(a);
+    free(b);
 }
 
 TEST(gram) {
@@ -403,12 +424,15 @@ TEST(gram) {
                         mag += fabs(p);
                     }
                     double tol = 1e-5 * mag + (acc ? 1e-6 * fabs(g0[i * ldg + j]) : 0.0);
-                    ASSERT_MSG(fabs(g[i * ldg + j] - r) <= tol, "gram n %lld c %lld acc %d: g[%lld][%lld] %.9g vs %.9g",
-                               (long long)n, (long long)C, acc, (long long)i, (long long)j, g[i * ldg + j], r);
+                    ASSERT_MSG(fabs(g[i * ldg + j] - r) <= tol,
+                               "gram n %lld c %lld acc %d: g[%lld][%lld] %.9g vs %.9g", (long long)n,
+                               (long long)C, acc, (long long)i, (long long)j, g[i * ldg + j], r);
                 }
                 ASSERT(g[i * ldg + C] == g0[i * ldg + C]); /* padding untouched */
             }
-            free(x); free(g); free(g0);
+            free(x);
+            free(g);
+            free(g0);
         }
 }
 

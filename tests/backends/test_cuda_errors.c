@@ -106,7 +106,8 @@ TEST(failed_kernel_launch_is_a_status) {
     ASSERT_OK_RT(dev.ops->buffer_alloc(dev.ctx, bytes, &Ob), RT);
     ASSERT_OK_RT(dev.ops->memset_zero(dev.ctx, Qb, 0, bytes), RT);
     int64_t ne[4] = {B, 1, 1, hd};
-    awq_tensor q = awq_tensor_make(AWQ_DTYPE_F32, Qb, 0, 4, ne), o = awq_tensor_make(AWQ_DTYPE_F32, Ob, 0, 4, ne);
+    awq_tensor q = awq_tensor_make(AWQ_DTYPE_F32, Qb, 0, 4, ne),
+               o = awq_tensor_make(AWQ_DTYPE_F32, Ob, 0, 4, ne);
     awq_status st = dev.ops->attention(dev.ctx, &o, &q, &q, &q, 0, 0.5f, 0);
     const char *msg = awq_runtime_last_error(RT);
     printf("  attention over %lld sequences -> %s: %s\n", (long long)B, awq_status_str(st), msg);
@@ -139,8 +140,8 @@ TEST(real_plugin_without_driver_says_why) {
         const char *s = awq_runtime_skipped_get(RT, i);
         if (strstr(s, "libawq-backend-cuda.so")) {
             printf("  skipped: %s\n", s);
-            found = strstr(s, "cuda") != NULL && (strstr(s, "cudaGetDeviceCount") || strstr(s, "cannot open") ||
-                                                  strstr(s, "libcu"));
+            found = strstr(s, "cuda") != NULL &&
+                (strstr(s, "cudaGetDeviceCount") || strstr(s, "cannot open") || strstr(s, "libcu"));
         }
     }
     ASSERT(found);

@@ -103,7 +103,14 @@ static void matmul_case(awq_dtype wt, int64_t n, int64_t in, int64_t out) {
     DEV.ops->buffer_free(DEV.ctx, ty.data);
     DEV.ops->buffer_free(DEV.ctx, tw.data);
     DEV.ops->buffer_free(DEV.ctx, tb.data);
-    free(x); free(y); free(wf); free(bias); free(wh); free(rb); free(re); free(sc);
+    free(x);
+    free(y);
+    free(wf);
+    free(bias);
+    free(wh);
+    free(rb);
+    free(re);
+    free(sc);
 }
 
 TEST(matmul_bf16) {
@@ -135,7 +142,8 @@ TEST(matmul_w4a16_bf16) {
             double sb = 0, se = 0, s = 0;
             for (int64_t k = 0; k < in; k++) {
                 int64_t g = k / gs;
-                float w = (float)((int)code[k * out + o] - (int)zero[g * out + o]) * awq_f16_to_f32(sc16[g * out + o]);
+                float w = (float)((int)code[k * out + o] - (int)zero[g * out + o]) *
+                    awq_f16_to_f32(sc16[g * out + o]);
                 sb += bf(x[r * in + k]) * bf(w);
                 se += (double)x[r * in + k] * w;
                 s += fabs(bf(x[r * in + k]) * bf(w));
@@ -161,7 +169,16 @@ TEST(matmul_w4a16_bf16) {
     DEV.ops->buffer_free(DEV.ctx, w.scales.data);
     DEV.ops->buffer_free(DEV.ctx, tx.data);
     DEV.ops->buffer_free(DEV.ctx, ty.data);
-    free(qw); free(qz); free(sc16); free(code); free(zero); free(x); free(y); free(rb); free(re); free(sc);
+    free(qw);
+    free(qz);
+    free(sc16);
+    free(code);
+    free(zero);
+    free(x);
+    free(y);
+    free(rb);
+    free(re);
+    free(sc);
 }
 
 TEST(gram_bf16) {
@@ -188,7 +205,11 @@ TEST(gram_bf16) {
     check("gram x (70, 48)", g, rb, re, sc, c * c);
     DEV.ops->buffer_free(DEV.ctx, tx.data);
     DEV.ops->buffer_free(DEV.ctx, tg.data);
-    free(x); free(g); free(rb); free(re); free(sc);
+    free(x);
+    free(g);
+    free(rb);
+    free(re);
+    free(sc);
 }
 
 static bool cpu_has_bf16(void) {

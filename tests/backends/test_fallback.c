@@ -51,10 +51,17 @@ TEST(query_names_what_is_missing) {
     char fb[4096];
     ASSERT_OK_RT(awq_runtime_device_fallbacks(rt, lite, fb, sizeof fb), rt);
     printf("  cpu-lite falls back for: %s\n", fb);
-    static const char *lacks[] = {"matmul_w4a16_multi ->", "weight_prepare ->", "act_mul(gelu_tanh) ->",
-                                  "softcap ->", "attention_softcap ->", "matmul_q8 ->",
-                                  "reduce(wmean_groups) ->", "scalar(sse) ->", "scalar(dot) ->",
-                                  "clip_search ->", "gram ->"};
+    static const char *lacks[] = {"matmul_w4a16_multi ->",
+                                  "weight_prepare ->",
+                                  "act_mul(gelu_tanh) ->",
+                                  "softcap ->",
+                                  "attention_softcap ->",
+                                  "matmul_q8 ->",
+                                  "reduce(wmean_groups) ->",
+                                  "scalar(sse) ->",
+                                  "scalar(dot) ->",
+                                  "clip_search ->",
+                                  "gram ->"};
     for (size_t i = 0; i < sizeof lacks / sizeof lacks[0]; i++)
         ASSERT_MSG(strstr(fb, lacks[i]), "'%s' missing from cpu-lite's fallbacks", lacks[i]);
     static const char *has[] = {"act_mul(silu)", "reduce(mean_abs_cols)", "reduce(max_abs_cols)"};
@@ -78,7 +85,8 @@ TEST(info_verbose_prints_them) {
     size_t n = fread(out, 1, sizeof out - 1, f);
     out[n] = '\0';
     ASSERT(pclose(f) == 0);
-    ASSERT_MSG(strstr(out, "cpu-lite:0") && strstr(out, "act_mul(gelu_tanh) -> the cpu backend over host copies") &&
+    ASSERT_MSG(strstr(out, "cpu-lite:0") &&
+                   strstr(out, "act_mul(gelu_tanh) -> the cpu backend over host copies") &&
                    strstr(out, "clip_search"),
                "awq-cli info -v printed:\n%s", out);
 }
@@ -139,8 +147,9 @@ TEST(lm_head_q8_without_matmul_q8_keeps_the_stored_head) {
     float *got = run(model_dir, "cpu-lite", AWQ_LM_HEAD_Q8, &V2);
     ASSERT(ref && got && V == V2);
     ASSERT(memcmp(ref, got, (size_t)(T_PROMPT + T_DECODE) * (size_t)V * sizeof(float)) == 0);
-    ASSERT_MSG(strstr(logbuf, "cannot run matmul_q8 (lm_head q8 was asked for): using the lm_head kept as stored"),
-               "log:\n%s", logbuf);
+    ASSERT_MSG(
+        strstr(logbuf, "cannot run matmul_q8 (lm_head q8 was asked for): using the lm_head kept as stored"),
+        "log:\n%s", logbuf);
     free(ref);
     free(got);
 }
@@ -183,8 +192,8 @@ TEST(awq_on_lite_writes_the_cpu_checkpoint) {
         ASSERT_MSG(file[k], "cannot read %s", path);
     }
     ASSERT_MSG(strstr(logbuf, "cannot run clip_search") && strstr(logbuf, "cannot run gram") &&
-                   strstr(logbuf, "cannot run reduce(wmean_groups)") && strstr(logbuf, "cannot run scalar(sse)") &&
-                   !strstr(logbuf, "reduce(mean_abs_cols)"),
+                   strstr(logbuf, "cannot run reduce(wmean_groups)") &&
+                   strstr(logbuf, "cannot run scalar(sse)") && !strstr(logbuf, "reduce(mean_abs_cols)"),
                "log:\n%s", logbuf);
     ASSERT(len[0] == len[1] && len[0] > 0);
     ASSERT_MSG(memcmp(file[0], file[1], len[0]) == 0, "the checkpoints written on cpu and cpu-lite differ");

@@ -62,14 +62,14 @@
 static const awq_backend_ops *REF;
 static awq_backend_ctx *RCTX;
 
-#define GUARD 64           /* poison bytes after each tensor image */
-#define POISON 0x7f        /* 0x7f7f7f7f is a huge finite float */
+#define GUARD  64   /* poison bytes after each tensor image */
+#define POISON 0x7f /* 0x7f7f7f7f is a huge finite float */
 
 /* ---- tolerances ------------------------------------------------------------------------- */
 
 typedef enum { BY_ELEM, BY_ROW } tol_scale;
 typedef struct tol {
-    double    atol, rtol;
+    double atol, rtol;
     tol_scale by;
 } tol;
 
@@ -81,7 +81,7 @@ static const tol TOL_ATTENTION = {1e-6, 1e-4, BY_ROW};
 static const tol TOL_SILU = {1e-12, 2e-6, BY_ELEM};
 static const tol TOL_GELU = {5e-6, 1e-5, BY_ELEM};    /* tanh (device libm): 1 + tanh cancels for g << 0 */
 static const tol TOL_SOFTCAP = {1e-7, 1e-5, BY_ELEM}; /* cap * tanh(x / cap) */
-static const tol TOL_ELEMWISE = {0, 1e-6, BY_ELEM}; /* binop, get_rows, convert */
+static const tol TOL_ELEMWISE = {0, 1e-6, BY_ELEM};   /* binop, get_rows, convert */
 static const tol TOL_REDUCE = {1e-9, 1e-5, BY_ELEM};
 static const tol TOL_GRAM = {1e-6, 1e-4, BY_ROW};
 static const tol TOL_MATMUL_FP16ACT = {1e-5, 4e-3, BY_ROW};
@@ -99,25 +99,27 @@ static tol tol_mm(int64_t n, bool w4, bool fp16_w) {
     }
     return n > 8 ? TOL_MATMUL_FP16ACT : TOL_MATMUL;
 }
-#define SCALAR_RTOL 1e-6
-#define FQ_MAX_FLIP_FRAC 0.005
+#define SCALAR_RTOL         1e-6
+#define FQ_MAX_FLIP_FRAC    0.005
 #define CLIP_MIN_EXACT_FRAC 0.99
 
 static const char *tol_str(tol t, char *buf, size_t cap) {
-    if (t.rtol == 0 && t.atol == 0) snprintf(buf, cap, "exact");
-    else snprintf(buf, cap, "%.0e*%s+%.0e", t.rtol, t.by == BY_ROW ? "row" : "|ref|", t.atol);
+    if (t.rtol == 0 && t.atol == 0)
+        snprintf(buf, cap, "exact");
+    else
+        snprintf(buf, cap, "%.0e*%s+%.0e", t.rtol, t.by == BY_ROW ? "row" : "|ref|", t.atol);
     return buf;
 }
 
 /* ---- one test case: its outputs, max error, PASS/FAIL line ------------------------------ */
 
 typedef struct ocase {
-    char   op[24];
-    char   desc[200];
-    char   rule[48];
-    double maxerr;  /* largest err seen */
-    double ratio;   /* largest err/limit: <= 1 passes */
-    int    bad;
+    char op[24];
+    char desc[200];
+    char rule[48];
+    double maxerr; /* largest err seen */
+    double ratio;  /* largest err/limit: <= 1 passes */
+    int bad;
 } ocase;
 
 static void case_begin(ocase *c, const char *op, const char *fmt, ...) AWQ_PRINTF(3, 4);
@@ -143,7 +145,8 @@ static void case_fail(ocase *c, const char *fmt, ...) {
 
 /* Records a failed op status with the runtime's error detail. */
 static void case_status(ocase *c, const char *who, awq_status st) {
-    if (st != AWQ_OK) case_fail(c, "%s returned %s (%s)", who, awq_status_str(st), awq_runtime_last_error(RT));
+    if (st != AWQ_OK)
+        case_fail(c, "%s returned %s (%s)", who, awq_status_str(st), awq_runtime_last_error(RT));
 }
 
 /* Prints the case line; returns 1 if it failed. */
@@ -158,13 +161,13 @@ static int case_end(ocase *c) {
 /* ---- device buffers holding one tensor image -------------------------------------------- */
 
 typedef struct tbuf {
-    size_t         bytes;  /* image size */
-    size_t         offs;   /* image offset in the device buffer (a multiple of 16) */
-    size_t         total;  /* device buffer size: offs + bytes + GUARD */
-    unsigned char *ref;    /* host image the reference works on */
-    unsigned char *init;   /* the image as uploaded */
-    unsigned char *got;    /* the whole device buffer as downloaded */
-    void          *dev;    /* device buffer */
+    size_t bytes;        /* image size */
+    size_t offs;         /* image offset in the device buffer (a multiple of 16) */
+    size_t total;        /* device buffer size: offs + bytes + GUARD */
+    unsigned char *ref;  /* host image the reference works on */
+    unsigned char *init; /* the image as uploaded */
+    unsigned char *got;  /* the whole device buffer as downloaded */
+    void *dev;           /* device buffer */
 } tbuf;
 
 static size_t next_offs(void) {
@@ -195,7 +198,8 @@ static void tb_upload(ocase *c, tbuf *b) {
     awq_status st = OPS->buffer_alloc(CTX, b->total, &b->dev);
     if (st != AWQ_OK) {
         b->dev = NULL;
-        case_fail(c, "buffer_alloc(%zu) failed: %s (%s)", b->total, awq_status_str(st), awq_runtime_last_error(RT));
+        case_fail(c, "buffer_alloc(%zu) failed: %s (%s)", b->total, awq_status_str(st),
+                  awq_runtime_last_error(RT));
         return;
     }
     unsigned char *poison = balloc((int64_t)b->total);
@@ -336,16 +340,19 @@ static void cmp_out(ocase *c, tbuf *b, awq_tensor v, tol t, const char *name) {
             double a = ld_elem(rr, v.type, j), g = ld_elem(gr, v.type, j);
             double lim = t.atol + t.rtol * (t.by == BY_ROW ? rowmax : isfinite(a) ? fabs(a) : 0.0);
             double err;
-            if (isnan(a) || isnan(g)) err = isnan(a) && isnan(g) ? 0.0 : INFINITY;
-            else if (isinf(a) || isinf(g)) err = a == g ? 0.0 : INFINITY;
-            else err = fabs(a - g);
+            if (isnan(a) || isnan(g))
+                err = isnan(a) && isnan(g) ? 0.0 : INFINITY;
+            else if (isinf(a) || isinf(g))
+                err = a == g ? 0.0 : INFINITY;
+            else
+                err = fabs(a - g);
             double ratio = lim > 0 ? err / lim : (err > 0 ? INFINITY : 0.0);
             if (err > c->maxerr) c->maxerr = err;
             if (ratio > c->ratio) c->ratio = ratio;
             if (!(err <= lim)) {
                 if (nbad++ < 3)
-                    printf("    %s %s: %s row %lld col %lld: got %.9g, ref %.9g (limit %.3g)\n", c->op, c->desc,
-                           name, (long long)r, (long long)j, g, a, lim);
+                    printf("    %s %s: %s row %lld col %lld: got %.9g, ref %.9g (limit %.3g)\n", c->op,
+                           c->desc, name, (long long)r, (long long)j, g, a, lim);
             }
         }
     }
@@ -405,7 +412,9 @@ TEST(memory) {
         }
     }
     if (buf) OPS->buffer_free(CTX, buf);
-    free(h); free(model); free(got);
+    free(h);
+    free(model);
+    free(got);
     ASSERT(!case_end(&c));
 }
 
@@ -419,12 +428,18 @@ static int mm_case(int64_t n, int64_t in, int64_t out, awq_dtype wt, int bias) {
     awq_tensor vw = v2(wt, out, in, in + (wt == AWQ_DTYPE_F32 ? 1 : 2));
     awq_tensor vb = v1(bias == (int)NO_BIAS ? AWQ_DTYPE_F32 : (awq_dtype)bias, out);
     tbuf X, W, B, Y;
-    tb_init(&X, span(&vx)); tb_init(&W, span(&vw)); tb_init(&B, span(&vb)); tb_init(&Y, span(&vy));
+    tb_init(&X, span(&vx));
+    tb_init(&W, span(&vw));
+    tb_init(&B, span(&vb));
+    tb_init(&Y, span(&vy));
     fill_img(&X, AWQ_DTYPE_F32, 1.0);
     fill_img(&W, wt, 0.5);
     fill_img(&B, vb.type, 1.0);
     fill_img(&Y, AWQ_DTYPE_F32, 100.0);
-    tb_upload(&c, &X); tb_upload(&c, &W); tb_upload(&c, &B); tb_upload(&c, &Y);
+    tb_upload(&c, &X);
+    tb_upload(&c, &W);
+    tb_upload(&c, &B);
+    tb_upload(&c, &Y);
     if (!c.bad) {
         awq_tensor ry = on_ref(&Y, vy), rx = on_ref(&X, vx), rw = on_ref(&W, vw), rb = on_ref(&B, vb);
         awq_tensor dy = on_dev(&Y, vy), dx = on_dev(&X, vx), dw = on_dev(&W, vw), db = on_dev(&B, vb);
@@ -433,14 +448,19 @@ static int mm_case(int64_t n, int64_t in, int64_t out, awq_dtype wt, int bias) {
         case_status(&c, BE_NAME, OPS->matmul(CTX, &dy, &dx, &dw, hb ? &db : NULL));
     }
     cmp_out(&c, &Y, vy, tol_mm(n, false, wt == AWQ_DTYPE_F16), "y");
-    tb_check_input(&c, &X, "x"); tb_check_input(&c, &W, "w"); tb_check_input(&c, &B, "bias");
-    tb_free(&X); tb_free(&W); tb_free(&B); tb_free(&Y);
+    tb_check_input(&c, &X, "x");
+    tb_check_input(&c, &W, "w");
+    tb_check_input(&c, &B, "bias");
+    tb_free(&X);
+    tb_free(&W);
+    tb_free(&B);
+    tb_free(&Y);
     return case_end(&c);
 }
 
 TEST(matmul) {
-    static const int64_t shapes[][3] = {{1, 192, 1536}, {3, 576, 40}, {17, 192, 200}, {67, 576, 8},
-                                        {130, 576, 200}, {1, 37, 67}, {130, 100, 1536}};
+    static const int64_t shapes[][3] = {{1, 192, 1536},  {3, 576, 40}, {17, 192, 200},  {67, 576, 8},
+                                        {130, 576, 200}, {1, 37, 67},  {130, 100, 1536}};
     static const awq_dtype wts[] = {AWQ_DTYPE_F32, AWQ_DTYPE_F16, AWQ_DTYPE_BF16};
     static const int biases[] = {NO_BIAS, AWQ_DTYPE_F32, AWQ_DTYPE_F16, AWQ_DTYPE_BF16};
     int bad = 0;
@@ -474,8 +494,12 @@ static int w4_case_x(int64_t n, int64_t in, int64_t out, int64_t gs, int bias, b
     awq_tensor vs = v2(AWQ_DTYPE_F16, G, out, out);
     awq_tensor vb = v1(bias == (int)NO_BIAS ? AWQ_DTYPE_F16 : (awq_dtype)bias, out);
     tbuf X, Y, Q, Z, S, B;
-    tb_init(&X, span(&vx)); tb_init(&Y, span(&vy)); tb_init(&Q, span(&vq));
-    tb_init(&Z, span(&vz)); tb_init(&S, span(&vs)); tb_init(&B, span(&vb));
+    tb_init(&X, span(&vx));
+    tb_init(&Y, span(&vy));
+    tb_init(&Q, span(&vq));
+    tb_init(&Z, span(&vz));
+    tb_init(&S, span(&vs));
+    tb_init(&B, span(&vb));
     fill_img(&X, AWQ_DTYPE_F32, 1.0);
     fill_img(&Y, AWQ_DTYPE_F32, 100.0);
     for (size_t i = 0; i < Q.bytes; i += 4) { /* random nibbles: any word is a valid packing */
@@ -486,7 +510,8 @@ static int w4_case_x(int64_t n, int64_t in, int64_t out, int64_t gs, int bias, b
         uint32_t w = (uint32_t)test_rng_next(&RNG);
         memcpy(Z.ref + i, &w, 4);
     }
-    for (size_t i = 0; i < S.bytes; i += 2) ref_store(S.ref + i, AWQ_DTYPE_F16, 0, 0.001 + 0.02 * fabs(rnd()));
+    for (size_t i = 0; i < S.bytes; i += 2)
+        ref_store(S.ref + i, AWQ_DTYPE_F16, 0, 0.001 + 0.02 * fabs(rnd()));
     fill_img(&B, vb.type, 1.0);
     if (exact) {
         for (size_t i = 0; i + 4 <= X.bytes; i += 4)
@@ -506,17 +531,27 @@ static int w4_case_x(int64_t n, int64_t in, int64_t out, int64_t gs, int bias, b
         for (size_t i = 0; i + bes <= B.bytes; i += bes)
             ref_store(B.ref + i, vb.type, 0, (double)((int)(test_rng_next(&RNG) % 17) - 8));
     }
-    tb_upload(&c, &X); tb_upload(&c, &Y); tb_upload(&c, &Q); tb_upload(&c, &Z); tb_upload(&c, &S);
+    tb_upload(&c, &X);
+    tb_upload(&c, &Y);
+    tb_upload(&c, &Q);
+    tb_upload(&c, &Z);
+    tb_upload(&c, &S);
     tb_upload(&c, &B);
     if (!c.bad) {
         bool hb = bias != (int)NO_BIAS;
         awq_qlinear rw, dw;
         memset(&rw, 0, sizeof rw);
-        rw.in = in; rw.out = out; rw.group_size = gs;
+        rw.in = in;
+        rw.out = out;
+        rw.group_size = gs;
         dw = rw;
-        rw.qweight = on_ref(&Q, vq); rw.qzeros = on_ref(&Z, vz); rw.scales = on_ref(&S, vs);
+        rw.qweight = on_ref(&Q, vq);
+        rw.qzeros = on_ref(&Z, vz);
+        rw.scales = on_ref(&S, vs);
         rw.bias = on_ref(&B, vb);
-        dw.qweight = on_dev(&Q, vq); dw.qzeros = on_dev(&Z, vz); dw.scales = on_dev(&S, vs);
+        dw.qweight = on_dev(&Q, vq);
+        dw.qzeros = on_dev(&Z, vz);
+        dw.scales = on_dev(&S, vs);
         dw.bias = on_dev(&B, vb);
         if (!hb) rw.bias.data = dw.bias.data = NULL;
         awq_tensor ry = on_ref(&Y, vy), rx = on_ref(&X, vx), dy = on_dev(&Y, vy), dx = on_dev(&X, vx);
@@ -534,9 +569,17 @@ static int w4_case_x(int64_t n, int64_t in, int64_t out, int64_t gs, int bias, b
             if (dw.prepared) case_fail(&c, "weight_release left w->prepared set");
         }
     }
-    tb_check_input(&c, &X, "x"); tb_check_input(&c, &Q, "qweight"); tb_check_input(&c, &Z, "qzeros");
-    tb_check_input(&c, &S, "scales"); tb_check_input(&c, &B, "bias");
-    tb_free(&X); tb_free(&Y); tb_free(&Q); tb_free(&Z); tb_free(&S); tb_free(&B);
+    tb_check_input(&c, &X, "x");
+    tb_check_input(&c, &Q, "qweight");
+    tb_check_input(&c, &Z, "qzeros");
+    tb_check_input(&c, &S, "scales");
+    tb_check_input(&c, &B, "bias");
+    tb_free(&X);
+    tb_free(&Y);
+    tb_free(&Q);
+    tb_free(&Z);
+    tb_free(&S);
+    tb_free(&B);
     return case_end(&c);
 }
 
@@ -546,7 +589,7 @@ static int w4_case(int64_t n, int64_t in, int64_t out, int64_t gs, int bias, boo
 
 TEST(matmul_w4a16) {
     static const int64_t cases[][4] = {/* n, in, out, gs */
-                                       {1, 192, 1536, 64}, {3, 576, 40, 32},   {17, 384, 200, 128},
+                                       {1, 192, 1536, 64}, {3, 576, 40, 32},     {17, 384, 200, 128},
                                        {67, 576, 8, 64},   {130, 256, 200, 128}, {1, 576, 40, 32},
                                        {40, 192, 1536, 32}};
     static const int biases[] = {NO_BIAS, AWQ_DTYPE_F16, AWQ_DTYPE_F32, AWQ_DTYPE_BF16};
@@ -590,8 +633,8 @@ TEST(matmul_w4a16_exact) {
  * equal the cpu's separate products; decode sizes (the fused GEMV) and a larger batch. */
 static int w4_multi_case(int nw, int64_t n, int64_t in, const int64_t *outs, int64_t gs) {
     ocase c;
-    case_begin(&c, "w4a16 multi", "nw=%d n=%lld in=%lld out=%lld/%lld%s gs=%lld", nw, (long long)n, (long long)in,
-               (long long)outs[0], (long long)outs[1], nw > 2 ? "/.." : "", (long long)gs);
+    case_begin(&c, "w4a16 multi", "nw=%d n=%lld in=%lld out=%lld/%lld%s gs=%lld", nw, (long long)n,
+               (long long)in, (long long)outs[0], (long long)outs[1], nw > 2 ? "/.." : "", (long long)gs);
     int64_t G = in / gs;
     awq_tensor vx = v2(AWQ_DTYPE_F32, n, in, in + 1);
     tbuf X, Y[3], Q[3], Z[3], S[3];
@@ -605,7 +648,9 @@ static int w4_multi_case(int nw, int64_t n, int64_t in, const int64_t *outs, int
         vq[i] = v2(AWQ_DTYPE_I32, in, ow, ow);
         vz[i] = v2(AWQ_DTYPE_I32, G, ow, ow);
         vs[i] = v2(AWQ_DTYPE_F16, G, outs[i], outs[i]);
-        tb_init(&Y[i], span(&vy[i])); tb_init(&Q[i], span(&vq[i])); tb_init(&Z[i], span(&vz[i]));
+        tb_init(&Y[i], span(&vy[i]));
+        tb_init(&Q[i], span(&vq[i]));
+        tb_init(&Z[i], span(&vz[i]));
         tb_init(&S[i], span(&vs[i]));
         fill_img(&Y[i], AWQ_DTYPE_F32, 100.0);
         for (size_t b = 0; b < Q[i].bytes; b += 4) {
@@ -616,8 +661,12 @@ static int w4_multi_case(int nw, int64_t n, int64_t in, const int64_t *outs, int
             uint32_t w = (uint32_t)test_rng_next(&RNG);
             memcpy(Z[i].ref + b, &w, 4);
         }
-        for (size_t b = 0; b < S[i].bytes; b += 2) ref_store(S[i].ref + b, AWQ_DTYPE_F16, 0, 0.001 + 0.02 * fabs(rnd()));
-        tb_upload(&c, &Y[i]); tb_upload(&c, &Q[i]); tb_upload(&c, &Z[i]); tb_upload(&c, &S[i]);
+        for (size_t b = 0; b < S[i].bytes; b += 2)
+            ref_store(S[i].ref + b, AWQ_DTYPE_F16, 0, 0.001 + 0.02 * fabs(rnd()));
+        tb_upload(&c, &Y[i]);
+        tb_upload(&c, &Q[i]);
+        tb_upload(&c, &Z[i]);
+        tb_upload(&c, &S[i]);
     }
     if (!c.bad) {
         awq_qlinear rw[3], dw[3];
@@ -627,10 +676,16 @@ static int w4_multi_case(int nw, int64_t n, int64_t in, const int64_t *outs, int
         awq_tensor rx = on_ref(&X, vx), dx = on_dev(&X, vx);
         for (int i = 0; i < nw; i++) {
             memset(&rw[i], 0, sizeof rw[i]);
-            rw[i].in = in; rw[i].out = outs[i]; rw[i].group_size = gs;
+            rw[i].in = in;
+            rw[i].out = outs[i];
+            rw[i].group_size = gs;
             dw[i] = rw[i];
-            rw[i].qweight = on_ref(&Q[i], vq[i]); rw[i].qzeros = on_ref(&Z[i], vz[i]); rw[i].scales = on_ref(&S[i], vs[i]);
-            dw[i].qweight = on_dev(&Q[i], vq[i]); dw[i].qzeros = on_dev(&Z[i], vz[i]); dw[i].scales = on_dev(&S[i], vs[i]);
+            rw[i].qweight = on_ref(&Q[i], vq[i]);
+            rw[i].qzeros = on_ref(&Z[i], vz[i]);
+            rw[i].scales = on_ref(&S[i], vs[i]);
+            dw[i].qweight = on_dev(&Q[i], vq[i]);
+            dw[i].qzeros = on_dev(&Z[i], vz[i]);
+            dw[i].scales = on_dev(&S[i], vs[i]);
             ry[i] = on_ref(&Y[i], vy[i]);
             dy[i] = on_dev(&Y[i], vy[i]);
             dyp[i] = &dy[i];
@@ -644,7 +699,10 @@ static int w4_multi_case(int nw, int64_t n, int64_t in, const int64_t *outs, int
     tb_free(&X);
     for (int i = 0; i < nw; i++) {
         tb_check_input(&c, &Q[i], "qweight");
-        tb_free(&Y[i]); tb_free(&Q[i]); tb_free(&Z[i]); tb_free(&S[i]);
+        tb_free(&Y[i]);
+        tb_free(&Q[i]);
+        tb_free(&Z[i]);
+        tb_free(&S[i]);
     }
     return case_end(&c);
 }
@@ -668,14 +726,19 @@ TEST(matmul_w4a16_multi) {
 
 static int rms_case(int64_t n, int64_t d, awq_dtype gt, bool alias) {
     ocase c;
-    case_begin(&c, "rmsnorm", "n=%lld d=%lld gamma=%s%s", (long long)n, (long long)d, dt(gt), alias ? " y=x" : "");
+    case_begin(&c, "rmsnorm", "n=%lld d=%lld gamma=%s%s", (long long)n, (long long)d, dt(gt),
+               alias ? " y=x" : "");
     awq_tensor vx = v2(AWQ_DTYPE_F32, n, d, d + 4), vy = v2(AWQ_DTYPE_F32, n, d, d + 1), vg = v1(gt, d);
     tbuf X, Y, Gm;
-    tb_init(&X, span(&vx)); tb_init(&Y, span(&vy)); tb_init(&Gm, span(&vg));
+    tb_init(&X, span(&vx));
+    tb_init(&Y, span(&vy));
+    tb_init(&Gm, span(&vg));
     fill_img(&X, AWQ_DTYPE_F32, 3.0);
     fill_img(&Y, AWQ_DTYPE_F32, 1.0);
     for (int64_t j = 0; j < d; j++) ref_store(Gm.ref, gt, j, 1.0 + 0.5 * rnd());
-    tb_upload(&c, &X); tb_upload(&c, &Y); tb_upload(&c, &Gm);
+    tb_upload(&c, &X);
+    tb_upload(&c, &Y);
+    tb_upload(&c, &Gm);
     tbuf *O = alias ? &X : &Y;
     awq_tensor vo = alias ? vx : vy;
     if (!c.bad) {
@@ -687,7 +750,9 @@ static int rms_case(int64_t n, int64_t d, awq_dtype gt, bool alias) {
     cmp_out(&c, O, vo, TOL_RMSNORM, "y");
     if (!alias) tb_check_input(&c, &X, "x");
     tb_check_input(&c, &Gm, "gamma");
-    tb_free(&X); tb_free(&Y); tb_free(&Gm);
+    tb_free(&X);
+    tb_free(&Y);
+    tb_free(&Gm);
     return case_end(&c);
 }
 
@@ -696,7 +761,8 @@ TEST(rmsnorm) {
     static const int64_t dims[][2] = {{1, 576}, {17, 67}, {130, 192}};
     int bad = 0;
     for (int g = 0; g < 3; g++)
-        for (int a = 0; a < 2; a++) bad += rms_case(dims[(g + a) % 3][0], dims[(g + a) % 3][1], gts[g], a == 1);
+        for (int a = 0; a < 2; a++)
+            bad += rms_case(dims[(g + a) % 3][0], dims[(g + a) % 3][1], gts[g], a == 1);
     ASSERT_MSG(bad == 0, "%d rmsnorm case(s) failed", bad);
 }
 
@@ -710,7 +776,9 @@ static int rope_case(int64_t nt, int64_t nh, int64_t hd, int64_t pad, float attn
     int64_t ne[3] = {nt, nh, hd}, st[3] = {ld, hd, 1};
     awq_tensor vx = vn(3, ne, st), vp = v1(AWQ_DTYPE_I32, nt), vi = v1(AWQ_DTYPE_F32, half);
     tbuf X, P, I;
-    tb_init(&X, span(&vx)); tb_init(&P, span(&vp)); tb_init(&I, span(&vi));
+    tb_init(&X, span(&vx));
+    tb_init(&P, span(&vp));
+    tb_init(&I, span(&vi));
     fill_img(&X, AWQ_DTYPE_F32, 2.0);
     for (int64_t t = 0; t < nt; t++) {
         int32_t p = t == 0 ? 0 : t == nt - 1 ? 4095 : (int32_t)rndi(2048);
@@ -720,7 +788,9 @@ static int rope_case(int64_t nt, int64_t nh, int64_t hd, int64_t pad, float attn
         float f = (float)pow(10000.0, -2.0 * (double)i / (double)hd);
         memcpy(I.ref + 4 * i, &f, 4);
     }
-    tb_upload(&c, &X); tb_upload(&c, &P); tb_upload(&c, &I);
+    tb_upload(&c, &X);
+    tb_upload(&c, &P);
+    tb_upload(&c, &I);
     if (!c.bad) {
         awq_tensor rx = on_ref(&X, vx), rp = on_ref(&P, vp), ri = on_ref(&I, vi);
         awq_tensor dx = on_dev(&X, vx), dp = on_dev(&P, vp), di = on_dev(&I, vi);
@@ -728,8 +798,11 @@ static int rope_case(int64_t nt, int64_t nh, int64_t hd, int64_t pad, float attn
         case_status(&c, BE_NAME, OPS->rope(CTX, &dx, &dp, &di, attn));
     }
     cmp_out(&c, &X, vx, TOL_ROPE, "x");
-    tb_check_input(&c, &P, "pos"); tb_check_input(&c, &I, "inv_freq");
-    tb_free(&X); tb_free(&P); tb_free(&I);
+    tb_check_input(&c, &P, "pos");
+    tb_check_input(&c, &I, "inv_freq");
+    tb_free(&X);
+    tb_free(&P);
+    tb_free(&I);
     return case_end(&c);
 }
 
@@ -761,15 +834,17 @@ static int attn_case_cap(int64_t B, int64_t T, int64_t H, int64_t Hkv, int64_t h
     int64_t S = n_past + T + extra, S_cap = S + 5, qld = (H + 2 * Hkv) * hd + 4, kld = Hkv * hd + kv_pad;
     int64_t old = H * hd + 8;
     case_begin(&c, cap > 0 ? "attention_softcap" : "attention",
-               "B=%lld T=%lld H=%lld Hkv=%lld hd=%lld n_past=%d win=%d S=%lld/%lld%s",
-               (long long)B, (long long)T, (long long)H, (long long)Hkv, (long long)hd, n_past, window,
-               (long long)S, (long long)S_cap, cap > 0 ? " cap" : "");
+               "B=%lld T=%lld H=%lld Hkv=%lld hd=%lld n_past=%d win=%d S=%lld/%lld%s", (long long)B,
+               (long long)T, (long long)H, (long long)Hkv, (long long)hd, n_past, window, (long long)S,
+               (long long)S_cap, cap > 0 ? " cap" : "");
     int64_t neq[4] = {B, T, H, hd}, stq[4] = {T * qld, qld, hd, 1};
     int64_t nek[4] = {B, S, Hkv, hd}, stk[4] = {S_cap * kld, kld, hd, 1};
     int64_t sto[4] = {T * old, old, hd, 1};
     awq_tensor vq = vn(4, neq, stq), vk = vn(4, nek, stk), vv = vn(4, nek, stk), vo = vn(4, neq, sto);
     tbuf Q, K, V, O;
-    tb_init(&Q, span(&vq)); tb_init(&K, (size_t)(B * S_cap * kld * 4)); tb_init(&V, K.bytes);
+    tb_init(&Q, span(&vq));
+    tb_init(&K, (size_t)(B * S_cap * kld * 4));
+    tb_init(&V, K.bytes);
     tb_init(&O, span(&vo));
     fill_img(&Q, AWQ_DTYPE_F32, cap > 0 ? 4.0 : 1.0);
     fill_img(&K, AWQ_DTYPE_F32, 1.0);
@@ -782,33 +857,43 @@ static int attn_case_cap(int64_t B, int64_t T, int64_t H, int64_t Hkv, int64_t h
                 kf[(b * S_cap + j) * kld + e] = 1000.0f;
                 vf[(b * S_cap + j) * kld + e] = -1000.0f;
             }
-    tb_upload(&c, &Q); tb_upload(&c, &K); tb_upload(&c, &V); tb_upload(&c, &O);
+    tb_upload(&c, &Q);
+    tb_upload(&c, &K);
+    tb_upload(&c, &V);
+    tb_upload(&c, &O);
     if (!c.bad) {
         float scale = 1.0f / sqrtf((float)hd);
         awq_tensor rq = on_ref(&Q, vq), rk = on_ref(&K, vk), rv = on_ref(&V, vv), ro = on_ref(&O, vo);
         awq_tensor dq = on_dev(&Q, vq), dk = on_dev(&K, vk), dv = on_dev(&V, vv), dout = on_dev(&O, vo);
         if (cap > 0) {
-            case_status(&c, "cpu", REF->attention_softcap(RCTX, &ro, &rq, &rk, &rv, n_past, scale, window, cap));
-            case_status(&c, BE_NAME, OPS->attention_softcap(CTX, &dout, &dq, &dk, &dv, n_past, scale, window, cap));
+            case_status(&c, "cpu",
+                        REF->attention_softcap(RCTX, &ro, &rq, &rk, &rv, n_past, scale, window, cap));
+            case_status(&c, BE_NAME,
+                        OPS->attention_softcap(CTX, &dout, &dq, &dk, &dv, n_past, scale, window, cap));
         } else {
             case_status(&c, "cpu", REF->attention(RCTX, &ro, &rq, &rk, &rv, n_past, scale, window));
             case_status(&c, BE_NAME, OPS->attention(CTX, &dout, &dq, &dk, &dv, n_past, scale, window));
         }
     }
     cmp_out(&c, &O, vo, TOL_ATTENTION, "out");
-    tb_check_input(&c, &Q, "q"); tb_check_input(&c, &K, "k"); tb_check_input(&c, &V, "v");
-    tb_free(&Q); tb_free(&K); tb_free(&V); tb_free(&O);
+    tb_check_input(&c, &Q, "q");
+    tb_check_input(&c, &K, "k");
+    tb_check_input(&c, &V, "v");
+    tb_free(&Q);
+    tb_free(&K);
+    tb_free(&V);
+    tb_free(&O);
     return case_end(&c);
 }
 
 TEST(attention) {
     int bad = 0;
-    bad += attn_case(2, 7, 6, 2, 64, 0, 0, 3, 0);      /* prefill, GQA 3:1, B > 1 */
-    bad += attn_case(3, 1, 6, 2, 64, 37, 0, 5, 0);     /* decode, n_past > 0 */
-    bad += attn_case(2, 9, 6, 2, 40, 11, 8, 2, 4);     /* chunked prefill, sliding window */
-    bad += attn_case(2, 1, 9, 3, 128, 130, 50, 1, 0);  /* decode with a window */
-    bad += attn_case(1, 33, 4, 4, 32, 0, 0, 0, 8);     /* MHA, longer prefill, padded kv stride */
-    bad += attn_case(2, 17, 3, 1, 64, 5, 0, 4, 0);     /* MQA */
+    bad += attn_case(2, 7, 6, 2, 64, 0, 0, 3, 0);     /* prefill, GQA 3:1, B > 1 */
+    bad += attn_case(3, 1, 6, 2, 64, 37, 0, 5, 0);    /* decode, n_past > 0 */
+    bad += attn_case(2, 9, 6, 2, 40, 11, 8, 2, 4);    /* chunked prefill, sliding window */
+    bad += attn_case(2, 1, 9, 3, 128, 130, 50, 1, 0); /* decode with a window */
+    bad += attn_case(1, 33, 4, 4, 32, 0, 0, 0, 8);    /* MHA, longer prefill, padded kv stride */
+    bad += attn_case(2, 17, 3, 1, 64, 5, 0, 4, 0);    /* MQA */
     ASSERT_MSG(bad == 0, "%d attention case(s) failed", bad);
 }
 
@@ -830,17 +915,23 @@ TEST(attention_softcap) {
  * at a 16-byte offset); otherwise separate padded buffers. */
 static int silu_case(int64_t n, int64_t d, bool fused) {
     ocase c;
-    case_begin(&c, "silu_mul", "n=%lld d=%lld %s", (long long)n, (long long)d, fused ? "gate|up fused row" : "separate");
-    awq_tensor vg = v2(AWQ_DTYPE_F32, n, d, fused ? 2 * d + 4 : d + 3), vu = fused ? vg : v2(AWQ_DTYPE_F32, n, d, d + 1);
+    case_begin(&c, "silu_mul", "n=%lld d=%lld %s", (long long)n, (long long)d,
+               fused ? "gate|up fused row" : "separate");
+    awq_tensor vg = v2(AWQ_DTYPE_F32, n, d, fused ? 2 * d + 4 : d + 3),
+               vu = fused ? vg : v2(AWQ_DTYPE_F32, n, d, d + 1);
     if (fused) vu.offs = (size_t)d * 4;
     awq_tensor vy = v2(AWQ_DTYPE_F32, n, d, d + 2);
     tbuf G, U, Y;
-    tb_init(&G, fused ? span(&vu) : span(&vg)); tb_init(&U, fused ? 4 : span(&vu)); tb_init(&Y, span(&vy));
+    tb_init(&G, fused ? span(&vu) : span(&vg));
+    tb_init(&U, fused ? 4 : span(&vu));
+    tb_init(&Y, span(&vy));
     fill_img(&G, AWQ_DTYPE_F32, 4.0);
     fill_img(&U, AWQ_DTYPE_F32, 2.0);
     fill_img(&Y, AWQ_DTYPE_F32, 1.0);
     tbuf *UB = fused ? &G : &U;
-    tb_upload(&c, &G); if (!fused) tb_upload(&c, &U); tb_upload(&c, &Y);
+    tb_upload(&c, &G);
+    if (!fused) tb_upload(&c, &U);
+    tb_upload(&c, &Y);
     if (!c.bad) {
         awq_tensor ry = on_ref(&Y, vy), rg = on_ref(&G, vg), ru = on_ref(UB, vu);
         awq_tensor dy = on_dev(&Y, vy), dg = on_dev(&G, vg), du = on_dev(UB, vu);
@@ -850,30 +941,38 @@ static int silu_case(int64_t n, int64_t d, bool fused) {
     cmp_out(&c, &Y, vy, TOL_SILU, "y");
     tb_check_input(&c, &G, "gate");
     if (!fused) tb_check_input(&c, &U, "up");
-    tb_free(&G); tb_free(&U); tb_free(&Y);
+    tb_free(&G);
+    tb_free(&U);
+    tb_free(&Y);
     return case_end(&c);
 }
 
 TEST(silu_mul) {
-    int bad = silu_case(1, 1536, true) + silu_case(17, 67, false) + silu_case(130, 100, true) + silu_case(3, 3, false);
+    int bad = silu_case(1, 1536, true) + silu_case(17, 67, false) + silu_case(130, 100, true) +
+        silu_case(3, 3, false);
     ASSERT_MSG(bad == 0, "%d silu_mul case(s) failed", bad);
 }
 
 /* act_mul with Gemma's GELU-tanh (AWQ_ACT_SILU is silu_mul, checked once more here). */
 static int act_case(int64_t n, int64_t d, awq_act act, bool fused) {
     ocase c;
-    case_begin(&c, "act_mul", "%s n=%lld d=%lld %s", act == AWQ_ACT_SILU ? "silu" : "gelu_tanh",
-               (long long)n, (long long)d, fused ? "gate|up fused row" : "separate");
-    awq_tensor vg = v2(AWQ_DTYPE_F32, n, d, fused ? 2 * d + 4 : d + 3), vu = fused ? vg : v2(AWQ_DTYPE_F32, n, d, d + 1);
+    case_begin(&c, "act_mul", "%s n=%lld d=%lld %s", act == AWQ_ACT_SILU ? "silu" : "gelu_tanh", (long long)n,
+               (long long)d, fused ? "gate|up fused row" : "separate");
+    awq_tensor vg = v2(AWQ_DTYPE_F32, n, d, fused ? 2 * d + 4 : d + 3),
+               vu = fused ? vg : v2(AWQ_DTYPE_F32, n, d, d + 1);
     if (fused) vu.offs = (size_t)d * 4;
     awq_tensor vy = v2(AWQ_DTYPE_F32, n, d, d + 2);
     tbuf G, U, Y;
-    tb_init(&G, fused ? span(&vu) : span(&vg)); tb_init(&U, fused ? 4 : span(&vu)); tb_init(&Y, span(&vy));
+    tb_init(&G, fused ? span(&vu) : span(&vg));
+    tb_init(&U, fused ? 4 : span(&vu));
+    tb_init(&Y, span(&vy));
     fill_img(&G, AWQ_DTYPE_F32, 3.0);
     fill_img(&U, AWQ_DTYPE_F32, 2.0);
     fill_img(&Y, AWQ_DTYPE_F32, 1.0);
     tbuf *UB = fused ? &G : &U;
-    tb_upload(&c, &G); if (!fused) tb_upload(&c, &U); tb_upload(&c, &Y);
+    tb_upload(&c, &G);
+    if (!fused) tb_upload(&c, &U);
+    tb_upload(&c, &Y);
     if (!c.bad) {
         awq_tensor ry = on_ref(&Y, vy), rg = on_ref(&G, vg), ru = on_ref(UB, vu);
         awq_tensor dy = on_dev(&Y, vy), dg = on_dev(&G, vg), du = on_dev(UB, vu);
@@ -883,7 +982,9 @@ static int act_case(int64_t n, int64_t d, awq_act act, bool fused) {
     cmp_out(&c, &Y, vy, act == AWQ_ACT_SILU ? TOL_SILU : TOL_GELU, "y");
     tb_check_input(&c, &G, "gate");
     if (!fused) tb_check_input(&c, &U, "up");
-    tb_free(&G); tb_free(&U); tb_free(&Y);
+    tb_free(&G);
+    tb_free(&U);
+    tb_free(&Y);
     return case_end(&c);
 }
 
@@ -893,14 +994,15 @@ TEST(act_mul) {
         return;
     }
     int bad = act_case(1, 2048, AWQ_ACT_GELU_TANH, true) + act_case(17, 67, AWQ_ACT_GELU_TANH, false) +
-              act_case(130, 100, AWQ_ACT_GELU_TANH, true) + act_case(3, 3, AWQ_ACT_GELU_TANH, false) +
-              act_case(5, 40, AWQ_ACT_SILU, true);
+        act_case(130, 100, AWQ_ACT_GELU_TANH, true) + act_case(3, 3, AWQ_ACT_GELU_TANH, false) +
+        act_case(5, 40, AWQ_ACT_SILU, true);
     ASSERT_MSG(bad == 0, "%d act_mul case(s) failed", bad);
 }
 
 static int softcap_case(int64_t n, int64_t d, float cap) {
     ocase c;
-    case_begin(&c, "softcap", "n=%lld d=%lld cap=%g (values +- 3 cap)", (long long)n, (long long)d, (double)cap);
+    case_begin(&c, "softcap", "n=%lld d=%lld cap=%g (values +- 3 cap)", (long long)n, (long long)d,
+               (double)cap);
     awq_tensor vx = v2(AWQ_DTYPE_F32, n, d, d + 3);
     tbuf X;
     tb_init(&X, span(&vx));
@@ -932,12 +1034,14 @@ static const char *BINOP_NAMES[] = {"add", "sub", "mul", "div"};
 static int binop_case(int op, awq_dtype bt, int form, bool alias, int64_t n, int64_t d) {
     static const char *forms[] = {"(n, d)", "(1, d)", "(d,)"};
     ocase c;
-    case_begin(&c, "binop", "%s n=%lld d=%lld b %s %s%s", BINOP_NAMES[op], (long long)n, (long long)d, forms[form],
-               dt(bt), alias ? " y=a" : "");
+    case_begin(&c, "binop", "%s n=%lld d=%lld b %s %s%s", BINOP_NAMES[op], (long long)n, (long long)d,
+               forms[form], dt(bt), alias ? " y=a" : "");
     awq_tensor va = v2(AWQ_DTYPE_F32, n, d, d + 3), vy = v2(AWQ_DTYPE_F32, n, d, d + 1);
     awq_tensor vb = form == 0 ? v2(bt, n, d, d + 5) : form == 1 ? v2(bt, 1, d, d) : v1(bt, d);
     tbuf A, Bb, Y;
-    tb_init(&A, span(&va)); tb_init(&Bb, span(&vb)); tb_init(&Y, span(&vy));
+    tb_init(&A, span(&va));
+    tb_init(&Bb, span(&vb));
+    tb_init(&Y, span(&vy));
     fill_img(&A, AWQ_DTYPE_F32, 4.0);
     fill_img(&Y, AWQ_DTYPE_F32, 1.0);
     size_t es = awq_dtype_size_inline(bt);
@@ -946,7 +1050,9 @@ static int binop_case(int op, awq_dtype bt, int form, bool alias, int64_t n, int
         if (fabs(v) < 0.05) v = 0.5; /* no division by ~0 */
         ref_store(Bb.ref + i, bt, 0, v);
     }
-    tb_upload(&c, &A); tb_upload(&c, &Bb); tb_upload(&c, &Y);
+    tb_upload(&c, &A);
+    tb_upload(&c, &Bb);
+    tb_upload(&c, &Y);
     tbuf *O = alias ? &A : &Y;
     awq_tensor vo = alias ? va : vy;
     if (!c.bad) {
@@ -958,7 +1064,9 @@ static int binop_case(int op, awq_dtype bt, int form, bool alias, int64_t n, int
     cmp_out(&c, O, vo, TOL_ELEMWISE, "y");
     if (!alias) tb_check_input(&c, &A, "a");
     tb_check_input(&c, &Bb, "b");
-    tb_free(&A); tb_free(&Bb); tb_free(&Y);
+    tb_free(&A);
+    tb_free(&Bb);
+    tb_free(&Y);
     return case_end(&c);
 }
 
@@ -979,17 +1087,22 @@ TEST(binop) {
 
 static int get_rows_case(awq_dtype tt, int64_t V, int64_t d, int64_t n) {
     ocase c;
-    case_begin(&c, "get_rows", "table (%lld, %lld) %s, n=%lld", (long long)V, (long long)d, dt(tt), (long long)n);
+    case_begin(&c, "get_rows", "table (%lld, %lld) %s, n=%lld", (long long)V, (long long)d, dt(tt),
+               (long long)n);
     awq_tensor vt = v2(tt, V, d, d + 5), vi = v1(AWQ_DTYPE_I32, n), vy = v2(AWQ_DTYPE_F32, n, d, d + 1);
     tbuf Tb, I, Y;
-    tb_init(&Tb, span(&vt)); tb_init(&I, span(&vi)); tb_init(&Y, span(&vy));
+    tb_init(&Tb, span(&vt));
+    tb_init(&I, span(&vi));
+    tb_init(&Y, span(&vy));
     fill_img(&Tb, tt, 1.0);
     fill_img(&Y, AWQ_DTYPE_F32, 1.0);
     for (int64_t i = 0; i < n; i++) {
         int32_t id = i == 0 ? 0 : i == 1 ? (int32_t)(V - 1) : (int32_t)rndi(V); /* repeats are likely */
         memcpy(I.ref + 4 * i, &id, 4);
     }
-    tb_upload(&c, &Tb); tb_upload(&c, &I); tb_upload(&c, &Y);
+    tb_upload(&c, &Tb);
+    tb_upload(&c, &I);
+    tb_upload(&c, &Y);
     if (!c.bad) {
         awq_tensor ry = on_ref(&Y, vy), rt = on_ref(&Tb, vt), ri = on_ref(&I, vi);
         awq_tensor dy = on_dev(&Y, vy), dtb = on_dev(&Tb, vt), di = on_dev(&I, vi);
@@ -997,8 +1110,11 @@ static int get_rows_case(awq_dtype tt, int64_t V, int64_t d, int64_t n) {
         case_status(&c, BE_NAME, OPS->get_rows(CTX, &dy, &dtb, &di));
     }
     cmp_out(&c, &Y, vy, TOL_ELEMWISE, "y");
-    tb_check_input(&c, &Tb, "table"); tb_check_input(&c, &I, "ids");
-    tb_free(&Tb); tb_free(&I); tb_free(&Y);
+    tb_check_input(&c, &Tb, "table");
+    tb_check_input(&c, &I, "ids");
+    tb_free(&Tb);
+    tb_free(&I);
+    tb_free(&Y);
     return case_end(&c);
 }
 
@@ -1010,11 +1126,15 @@ static int get_rows_bad_id(int32_t badid) {
     case_begin(&c, "get_rows", "out-of-range id %d of V=%lld -> error on both backends", badid, (long long)V);
     awq_tensor vt = v2(AWQ_DTYPE_F32, V, d, d), vi = v1(AWQ_DTYPE_I32, n), vy = v2(AWQ_DTYPE_F32, n, d, d);
     tbuf Tb, I, Y;
-    tb_init(&Tb, span(&vt)); tb_init(&I, span(&vi)); tb_init(&Y, span(&vy));
+    tb_init(&Tb, span(&vt));
+    tb_init(&I, span(&vi));
+    tb_init(&Y, span(&vy));
     fill_img(&Tb, AWQ_DTYPE_F32, 1.0);
     int32_t ids[3] = {1, badid, 2};
     memcpy(I.ref, ids, sizeof ids);
-    tb_upload(&c, &Tb); tb_upload(&c, &I); tb_upload(&c, &Y);
+    tb_upload(&c, &Tb);
+    tb_upload(&c, &I);
+    tb_upload(&c, &Y);
     if (!c.bad) {
         awq_tensor ry = on_ref(&Y, vy), rt = on_ref(&Tb, vt), ri = on_ref(&I, vi);
         awq_tensor dy = on_dev(&Y, vy), dtb = on_dev(&Tb, vt), di = on_dev(&I, vi);
@@ -1022,12 +1142,17 @@ static int get_rows_bad_id(int32_t badid) {
         awq_clear_error(RT);
         awq_status st = OPS->get_rows(CTX, &dy, &dtb, &di);
         if (st == AWQ_OK) st = OPS->synchronize(CTX);
-        if (st == AWQ_OK) case_fail(&c, "%s accepted the id", BE_NAME);
-        else if (!awq_runtime_last_error(RT)[0]) case_fail(&c, "%s returned %s without a reason", BE_NAME, awq_status_str(st));
-        else printf("    (%s: %s: %s)\n", BE_NAME, awq_status_str(st), awq_runtime_last_error(RT));
+        if (st == AWQ_OK)
+            case_fail(&c, "%s accepted the id", BE_NAME);
+        else if (!awq_runtime_last_error(RT)[0])
+            case_fail(&c, "%s returned %s without a reason", BE_NAME, awq_status_str(st));
+        else
+            printf("    (%s: %s: %s)\n", BE_NAME, awq_status_str(st), awq_runtime_last_error(RT));
     }
     tb_check_input(&c, &Tb, "table");
-    tb_free(&Tb); tb_free(&I); tb_free(&Y);
+    tb_free(&Tb);
+    tb_free(&I);
+    tb_free(&Y);
     return case_end(&c);
 }
 
@@ -1043,11 +1168,16 @@ TEST(get_rows) {
 
 /* Random values across 40 binades, then ties/subnormals/overflow/inf/NaN/signed zeros. */
 static double convert_value(int64_t i) {
-    static const double special[] = {1.0 + 0x1p-11, 1.0 + 3 * 0x1p-11, 1.0 + 0x1p-8, 1.0 + 3 * 0x1p-8,
-                                     65504.0,       65519.0,           65520.0,      -70000.0,
-                                     0x1p-25,       3 * 0x1p-25,       0x1p-24,      -5 * 0x1p-26,
-                                     1e-30,         -0.0,              0.0,          3.0e38,
-                                     1e-40,         INFINITY,          -INFINITY,    NAN};
+    static const double special[] = {1.0 + 0x1p-11, 1.0 + 3 * 0x1p-11,
+                                     1.0 + 0x1p-8,  1.0 + 3 * 0x1p-8,
+                                     65504.0,       65519.0,
+                                     65520.0,       -70000.0,
+                                     0x1p-25,       3 * 0x1p-25,
+                                     0x1p-24,       -5 * 0x1p-26,
+                                     1e-30,         -0.0,
+                                     0.0,           3.0e38,
+                                     1e-40,         INFINITY,
+                                     -INFINITY,     NAN};
     int64_t ns = (int64_t)(sizeof special / sizeof special[0]);
     if (i < ns) return special[i];
     return rndn() * pow(2.0, (double)rndi(40) - 20.0);
@@ -1055,23 +1185,28 @@ static double convert_value(int64_t i) {
 
 static int convert_case(awq_dtype from, awq_dtype to, int64_t n, int64_t d) {
     ocase c;
-    case_begin(&c, "convert", "%s -> %s n=%lld d=%lld strided rows", dt(from), dt(to), (long long)n, (long long)d);
+    case_begin(&c, "convert", "%s -> %s n=%lld d=%lld strided rows", dt(from), dt(to), (long long)n,
+               (long long)d);
     awq_tensor vx = v2(from, n, d, d + 3), vy = v2(to, n, d, d + 2);
     tbuf X, Y;
-    tb_init(&X, span(&vx)); tb_init(&Y, span(&vy));
+    tb_init(&X, span(&vx));
+    tb_init(&Y, span(&vy));
     size_t es = awq_dtype_size_inline(from);
     for (int64_t i = 0; i < n; i++)
         for (int64_t j = 0; j < d; j++) {
             double v = convert_value(i * d + j);
             unsigned char *row = X.ref + i * vx.nb[0];
-            if (from == AWQ_DTYPE_F32) ((float *)row)[j] = (float)v;
-            else ref_store(row, from, j, v);
+            if (from == AWQ_DTYPE_F32)
+                ((float *)row)[j] = (float)v;
+            else
+                ref_store(row, from, j, v);
         }
     for (int64_t i = 0; i < n; i++) /* padding elements */
         for (int64_t j = d; j < d + 3 && (size_t)(i * vx.nb[0]) + (size_t)j * es + es <= X.bytes; j++)
             ref_store(X.ref + i * vx.nb[0], from, j, 7.0);
     fill_img(&Y, to, 1.0);
-    tb_upload(&c, &X); tb_upload(&c, &Y);
+    tb_upload(&c, &X);
+    tb_upload(&c, &Y);
     if (!c.bad) {
         awq_tensor ry = on_ref(&Y, vy), rx = on_ref(&X, vx), dy = on_dev(&Y, vy), dx = on_dev(&X, vx);
         case_status(&c, "cpu", REF->convert(RCTX, &ry, &rx));
@@ -1079,7 +1214,8 @@ static int convert_case(awq_dtype from, awq_dtype to, int64_t n, int64_t d) {
     }
     cmp_out(&c, &Y, vy, TOL_ELEMWISE, "y");
     tb_check_input(&c, &X, "x");
-    tb_free(&X); tb_free(&Y);
+    tb_free(&X);
+    tb_free(&Y);
     return case_end(&c);
 }
 
@@ -1087,7 +1223,8 @@ TEST(convert) {
     static const awq_dtype ts[] = {AWQ_DTYPE_F32, AWQ_DTYPE_F16, AWQ_DTYPE_BF16};
     int bad = 0;
     for (int a = 0; a < 3; a++)
-        for (int b = 0; b < 3; b++) bad += convert_case(ts[a], ts[b], (a + b) % 2 ? 17 : 3, (a + b) % 2 ? 67 : 200);
+        for (int b = 0; b < 3; b++)
+            bad += convert_case(ts[a], ts[b], (a + b) % 2 ? 17 : 3, (a + b) % 2 ? 67 : 200);
     ASSERT_MSG(bad == 0, "%d convert case(s) failed", bad);
 }
 
@@ -1104,7 +1241,10 @@ static int fq_case(int64_t out, int64_t in, int64_t gs, bool use_s, bool use_cli
     awq_tensor vw = v2(AWQ_DTYPE_F32, out, in, in + 3), vq = v2(AWQ_DTYPE_F32, out, in, in + 1);
     awq_tensor vs = v1(AWQ_DTYPE_F32, in), vc = v2(AWQ_DTYPE_F32, out, G, G + 1);
     tbuf W, Qo, Sb, Cb;
-    tb_init(&W, span(&vw)); tb_init(&Qo, span(&vq)); tb_init(&Sb, span(&vs)); tb_init(&Cb, span(&vc));
+    tb_init(&W, span(&vw));
+    tb_init(&Qo, span(&vq));
+    tb_init(&Sb, span(&vs));
+    tb_init(&Cb, span(&vc));
     fill_img(&W, AWQ_DTYPE_F32, 0.05);
     float *wf = (float *)W.ref;
     for (int64_t o = 0; o < out; o += 2) wf[o * (in + 3) + rndi(in)] = 0.4f; /* outliers */
@@ -1112,15 +1252,20 @@ static int fq_case(int64_t out, int64_t in, int64_t gs, bool use_s, bool use_cli
     float *sf = (float *)Sb.ref, *cf = (float *)Cb.ref;
     for (int64_t j = 0; j < in; j++) sf[j] = 0.25f + 2.0f * fabsf(rnd());
     for (size_t i = 0; i < Cb.bytes / 4; i++) cf[i] = 0.03f + 0.1f * fabsf(rnd());
-    tb_upload(&c, &W); tb_upload(&c, &Qo); tb_upload(&c, &Sb); tb_upload(&c, &Cb);
+    tb_upload(&c, &W);
+    tb_upload(&c, &Qo);
+    tb_upload(&c, &Sb);
+    tb_upload(&c, &Cb);
     tbuf *O = alias ? &W : &Qo;
     awq_tensor vo = alias ? vw : vq;
     awq_quant_desc qd = {.bits = 4, .group_size = (int32_t)gs, .zero_point = true};
     if (!c.bad) {
         awq_tensor ro = on_ref(O, vo), rw = on_ref(&W, vw), rs = on_ref(&Sb, vs), rc = on_ref(&Cb, vc);
         awq_tensor dout = on_dev(O, vo), dw = on_dev(&W, vw), ds = on_dev(&Sb, vs), dc = on_dev(&Cb, vc);
-        case_status(&c, "cpu", REF->fake_quant(RCTX, &ro, &rw, use_s ? &rs : NULL, use_clip ? &rc : NULL, &qd));
-        case_status(&c, BE_NAME, OPS->fake_quant(CTX, &dout, &dw, use_s ? &ds : NULL, use_clip ? &dc : NULL, &qd));
+        case_status(&c, "cpu",
+                    REF->fake_quant(RCTX, &ro, &rw, use_s ? &rs : NULL, use_clip ? &rc : NULL, &qd));
+        case_status(&c, BE_NAME,
+                    OPS->fake_quant(CTX, &dout, &dw, use_s ? &ds : NULL, use_clip ? &dc : NULL, &qd));
     }
     if (!c.bad && !tb_download(&c, O)) {
         const float *w0 = (const float *)W.init; /* the original w, also when wq aliases it */
@@ -1155,11 +1300,12 @@ static int fq_case(int64_t out, int64_t in, int64_t gs, bool use_s, bool use_cli
                         continue;
                     }
                     if (nbad++ < 3)
-                        printf("    fake_quant %s: row %lld col %lld: got %.9g, ref %.9g (step %.3g)\n", c.desc,
-                               (long long)o, (long long)k, gv, rv, step);
+                        printf("    fake_quant %s: row %lld col %lld: got %.9g, ref %.9g (step %.3g)\n",
+                               c.desc, (long long)o, (long long)k, gv, rv, step);
                 }
             }
-        if (nbad) case_fail(&c, "%lld element(s) differ by other than one quantization step", (long long)nbad);
+        if (nbad)
+            case_fail(&c, "%lld element(s) differ by other than one quantization step", (long long)nbad);
         if (flips > FQ_MAX_FLIP_FRAC * (double)(out * in))
             case_fail(&c, "%lld one-step flips in %lld elements (> %.1f%%)", (long long)flips,
                       (long long)(out * in), 100 * FQ_MAX_FLIP_FRAC);
@@ -1174,8 +1320,12 @@ static int fq_case(int64_t out, int64_t in, int64_t gs, bool use_s, bool use_cli
         tb_check_guard(&c, O, "wq");
     }
     if (!alias) tb_check_input(&c, &W, "w");
-    tb_check_input(&c, &Sb, "s"); tb_check_input(&c, &Cb, "clip");
-    tb_free(&W); tb_free(&Qo); tb_free(&Sb); tb_free(&Cb);
+    tb_check_input(&c, &Sb, "s");
+    tb_check_input(&c, &Cb, "clip");
+    tb_free(&W);
+    tb_free(&Qo);
+    tb_free(&Sb);
+    tb_free(&Cb);
     return case_end(&c);
 }
 
@@ -1198,7 +1348,10 @@ static int qw4_case(int64_t out, int64_t in, int64_t gs, int64_t pad) {
     awq_tensor vw = v2(AWQ_DTYPE_F16, out, in, in + pad), vc = v2(AWQ_DTYPE_U8, out, in, in + pad);
     awq_tensor vs = v2(AWQ_DTYPE_F16, out, G, G + pad), vz = v2(AWQ_DTYPE_U8, out, G, G + pad);
     tbuf W, C, S, Z;
-    tb_init(&W, span(&vw)); tb_init(&C, span(&vc)); tb_init(&S, span(&vs)); tb_init(&Z, span(&vz));
+    tb_init(&W, span(&vw));
+    tb_init(&C, span(&vc));
+    tb_init(&S, span(&vs));
+    tb_init(&Z, span(&vz));
     fill_img(&W, AWQ_DTYPE_F16, 0.04);
     /* a few special groups in row 0: constant, zero, ties on the code grid (S = 1/16) */
     for (int64_t k = 0; k < gs && out > 1; k++) {
@@ -1209,7 +1362,10 @@ static int qw4_case(int64_t out, int64_t in, int64_t gs, int64_t pad) {
     for (size_t i = 0; i < C.bytes; i++) C.ref[i] = 0xEE;
     for (size_t i = 0; i < Z.bytes; i++) Z.ref[i] = 0xEE;
     fill_img(&S, AWQ_DTYPE_F16, 1.0);
-    tb_upload(&c, &W); tb_upload(&c, &C); tb_upload(&c, &S); tb_upload(&c, &Z);
+    tb_upload(&c, &W);
+    tb_upload(&c, &C);
+    tb_upload(&c, &S);
+    tb_upload(&c, &Z);
     awq_quant_desc qd = {.bits = 4, .group_size = (int32_t)gs, .zero_point = true};
     if (!c.bad) {
         awq_tensor rc = on_ref(&C, vc), rs = on_ref(&S, vs), rz = on_ref(&Z, vz), rw = on_ref(&W, vw);
@@ -1222,13 +1378,16 @@ static int qw4_case(int64_t out, int64_t in, int64_t gs, int64_t pad) {
     cmp_out(&c, &Z, vz, TOL_EXACT, "zeros");
     if (!c.bad && memcmp(S.got + S.offs, S.ref, S.bytes) != 0) case_fail(&c, "scales differ in their bits");
     tb_check_input(&c, &W, "w");
-    tb_free(&W); tb_free(&C); tb_free(&S); tb_free(&Z);
+    tb_free(&W);
+    tb_free(&C);
+    tb_free(&S);
+    tb_free(&Z);
     return case_end(&c);
 }
 
 TEST(quantize_w4) {
     int bad = qw4_case(8, 384, 32, 0) + qw4_case(8, 384, 64, 3) + qw4_case(17, 384, 128, 0) +
-              qw4_case(40, 576, 64, 5) + qw4_case(1, 128, 128, 0);
+        qw4_case(40, 576, 64, 5) + qw4_case(1, 128, 128, 0);
     ASSERT_MSG(bad == 0, "%d quantize_w4 case(s) failed", bad);
 }
 
@@ -1240,11 +1399,13 @@ static int reduce_case(int op, int64_t n, int64_t c_, int32_t group) {
     case_begin(&c, "reduce", "%s x (%lld, %lld) group %d", names[op], (long long)n, (long long)c_, group);
     awq_tensor vx = v2(AWQ_DTYPE_F32, n, c_, c_ + 1), vy = v1(AWQ_DTYPE_F32, c_);
     tbuf X, Y;
-    tb_init(&X, span(&vx)); tb_init(&Y, span(&vy));
+    tb_init(&X, span(&vx));
+    tb_init(&Y, span(&vy));
     float *xf = (float *)X.ref;
     for (size_t i = 0; i < X.bytes / 4; i++) xf[i] = rndn() * (float)(1 + i % 7);
     fill_img(&Y, AWQ_DTYPE_F32, 1.0);
-    tb_upload(&c, &X); tb_upload(&c, &Y);
+    tb_upload(&c, &X);
+    tb_upload(&c, &Y);
     if (!c.bad) {
         awq_tensor ry = on_ref(&Y, vy), rx = on_ref(&X, vx), dy = on_dev(&Y, vy), dx = on_dev(&X, vx);
         case_status(&c, "cpu", REF->reduce(RCTX, &ry, &rx, (awq_reduce_op)op, group));
@@ -1252,7 +1413,8 @@ static int reduce_case(int op, int64_t n, int64_t c_, int32_t group) {
     }
     cmp_out(&c, &Y, vy, op == AWQ_REDUCE_MAX_ABS_COLS ? TOL_EXACT : TOL_REDUCE, "y");
     tb_check_input(&c, &X, "x");
-    tb_free(&X); tb_free(&Y);
+    tb_free(&X);
+    tb_free(&Y);
     return case_end(&c);
 }
 
@@ -1270,15 +1432,17 @@ TEST(reduce) {
 
 static int scalar_case(int op, int64_t n, int64_t c_) {
     ocase c;
-    case_begin(&c, "scalar", "%s a, b (%lld, %lld) strided", op == AWQ_SCALAR_SSE ? "SSE" : "DOT", (long long)n,
-               (long long)c_);
+    case_begin(&c, "scalar", "%s a, b (%lld, %lld) strided", op == AWQ_SCALAR_SSE ? "SSE" : "DOT",
+               (long long)n, (long long)c_);
     snprintf(c.rule, sizeof c.rule, "%.0e*sum|terms|", SCALAR_RTOL);
     awq_tensor va = v2(AWQ_DTYPE_F32, n, c_, c_ + 2), vb = v2(AWQ_DTYPE_F32, n, c_, c_ + 9);
     tbuf A, Bb;
-    tb_init(&A, span(&va)); tb_init(&Bb, span(&vb));
+    tb_init(&A, span(&va));
+    tb_init(&Bb, span(&vb));
     fill_img(&A, AWQ_DTYPE_F32, 2.0);
     fill_img(&Bb, AWQ_DTYPE_F32, 2.0);
-    tb_upload(&c, &A); tb_upload(&c, &Bb);
+    tb_upload(&c, &A);
+    tb_upload(&c, &Bb);
     if (!c.bad) {
         awq_tensor ra = on_ref(&A, va), rb = on_ref(&Bb, vb), da = on_dev(&A, va), db = on_dev(&Bb, vb);
         double r = 0, g = 0, mag = 0;
@@ -1294,8 +1458,10 @@ static int scalar_case(int op, int64_t n, int64_t c_) {
         c.ratio = c.maxerr / (SCALAR_RTOL * mag);
         if (!c.bad && !(c.maxerr <= SCALAR_RTOL * mag)) case_fail(&c, "got %.17g, ref %.17g", g, r);
     }
-    tb_check_input(&c, &A, "a"); tb_check_input(&c, &Bb, "b");
-    tb_free(&A); tb_free(&Bb);
+    tb_check_input(&c, &A, "a");
+    tb_check_input(&c, &Bb, "b");
+    tb_free(&A);
+    tb_free(&Bb);
     return case_end(&c);
 }
 
@@ -1305,7 +1471,8 @@ TEST(scalar) {
         return;
     }
     int bad = 0;
-    for (int op = 0; op < 2; op++) bad += scalar_case(op, 1, 3) + scalar_case(op, 67, 576) + scalar_case(op, 130, 17);
+    for (int op = 0; op < 2; op++)
+        bad += scalar_case(op, 1, 3) + scalar_case(op, 67, 576) + scalar_case(op, 130, 17);
     ASSERT_MSG(bad == 0, "%d scalar case(s) failed", bad);
 }
 
@@ -1321,7 +1488,9 @@ static int clip_case(int64_t out, int64_t in, int64_t n, int64_t gs) {
     awq_tensor vw = v2(AWQ_DTYPE_F32, out, in, in + 1), vx = v2(AWQ_DTYPE_F32, n, in, in + 5);
     awq_tensor vb = v2(AWQ_DTYPE_F32, out, G, G + 2);
     tbuf W, X, Bm;
-    tb_init(&W, span(&vw)); tb_init(&X, span(&vx)); tb_init(&Bm, span(&vb));
+    tb_init(&W, span(&vw));
+    tb_init(&X, span(&vx));
+    tb_init(&Bm, span(&vb));
     fill_img(&W, AWQ_DTYPE_F32, 0.05);
     float *wf = (float *)W.ref;
     for (int64_t o = 0; o < out; o++) /* outliers make clipping pay */
@@ -1329,7 +1498,9 @@ static int clip_case(int64_t out, int64_t in, int64_t n, int64_t gs) {
             if (rndi(2)) wf[o * (in + 1) + g * gs + rndi(gs)] = 0.3f + 0.5f * fabsf(rnd());
     fill_img(&X, AWQ_DTYPE_F32, 1.0);
     fill_img(&Bm, AWQ_DTYPE_F32, 1.0);
-    tb_upload(&c, &W); tb_upload(&c, &X); tb_upload(&c, &Bm);
+    tb_upload(&c, &W);
+    tb_upload(&c, &X);
+    tb_upload(&c, &Bm);
     awq_quant_desc qd = {.bits = 4, .group_size = (int32_t)gs, .zero_point = true};
     if (!c.bad) {
         awq_tensor rb = on_ref(&Bm, vb), rw = on_ref(&W, vw), rx = on_ref(&X, vx);
@@ -1358,11 +1529,14 @@ static int clip_case(int64_t out, int64_t in, int64_t n, int64_t gs) {
                 double err = fabs((double)gv - rv);
                 if (err > c.maxerr) c.maxerr = err;
                 shrunk += ir > 0;
-                if (gv == rv) exact++;
-                else if (ir >= 0 && ig >= 0 && abs(ir - ig) == 1) adjacent++;
+                if (gv == rv)
+                    exact++;
+                else if (ir >= 0 && ig >= 0 && abs(ir - ig) == 1)
+                    adjacent++;
                 else {
                     if (other++ < 3)
-                        printf("    clip_search %s: row %lld group %lld: got %.9g (step %d), ref %.9g (step %d)\n",
+                        printf("    clip_search %s: row %lld group %lld: got %.9g (step %d), ref %.9g (step "
+                               "%d)\n",
                                c.desc, (long long)o, (long long)g, gv, ig, rv, ir);
                 }
             }
@@ -1371,18 +1545,24 @@ static int clip_case(int64_t out, int64_t in, int64_t n, int64_t gs) {
         if ((double)exact < CLIP_MIN_EXACT_FRAC * (double)(out * G))
             case_fail(&c, "only %lld of %lld groups match exactly (%lld adjacent)", (long long)exact,
                       (long long)(out * G), (long long)adjacent);
-        if (adjacent) printf("    (clip_search %s: %lld group(s) chose an adjacent candidate)\n", c.desc, (long long)adjacent);
+        if (adjacent)
+            printf("    (clip_search %s: %lld group(s) chose an adjacent candidate)\n", c.desc,
+                   (long long)adjacent);
         if (shrunk == 0) case_fail(&c, "no group chose a shrunk max: the case does not exercise the search");
         tb_check_guard(&c, &Bm, "best_max");
         for (int64_t o = 0; o < out && !c.bad; o++)
             for (int64_t j = G; j < G + 2 && (size_t)(4 * (o * (G + 2) + j)) + 4 <= Bm.bytes; j++)
-                if (memcmp(Bm.ref + 4 * (o * (G + 2) + j), Bm.got + Bm.offs + 4 * (o * (G + 2) + j), 4) != 0) {
+                if (memcmp(Bm.ref + 4 * (o * (G + 2) + j), Bm.got + Bm.offs + 4 * (o * (G + 2) + j), 4) !=
+                    0) {
                     case_fail(&c, "row padding was written");
                     break;
                 }
     }
-    tb_check_input(&c, &W, "w"); tb_check_input(&c, &X, "x");
-    tb_free(&W); tb_free(&X); tb_free(&Bm);
+    tb_check_input(&c, &W, "w");
+    tb_check_input(&c, &X, "x");
+    tb_free(&W);
+    tb_free(&X);
+    tb_free(&Bm);
     return case_end(&c);
 }
 
@@ -1399,13 +1579,16 @@ TEST(clip_search) {
 
 static int gram_case(int64_t n, int64_t c_, bool acc) {
     ocase c;
-    case_begin(&c, "gram", "x (%lld, %lld) %s", (long long)n, (long long)c_, acc ? "accumulate" : "overwrite");
+    case_begin(&c, "gram", "x (%lld, %lld) %s", (long long)n, (long long)c_,
+               acc ? "accumulate" : "overwrite");
     awq_tensor vx = v2(AWQ_DTYPE_F32, n, c_, c_ + 3), vg = v2(AWQ_DTYPE_F32, c_, c_, c_ + 1);
     tbuf X, Gm;
-    tb_init(&X, span(&vx)); tb_init(&Gm, span(&vg));
+    tb_init(&X, span(&vx));
+    tb_init(&Gm, span(&vg));
     fill_img(&X, AWQ_DTYPE_F32, 1.0);
     fill_img(&Gm, AWQ_DTYPE_F32, 10.0);
-    tb_upload(&c, &X); tb_upload(&c, &Gm);
+    tb_upload(&c, &X);
+    tb_upload(&c, &Gm);
     if (!c.bad) {
         awq_tensor rg = on_ref(&Gm, vg), rx = on_ref(&X, vx), dg = on_dev(&Gm, vg), dx = on_dev(&X, vx);
         case_status(&c, "cpu", REF->gram(RCTX, &rg, &rx, acc));
@@ -1413,7 +1596,8 @@ static int gram_case(int64_t n, int64_t c_, bool acc) {
     }
     cmp_out(&c, &Gm, vg, TOL_GRAM, "g");
     tb_check_input(&c, &X, "x");
-    tb_free(&X); tb_free(&Gm);
+    tb_free(&X);
+    tb_free(&Gm);
     return case_end(&c);
 }
 
@@ -1441,14 +1625,14 @@ static bool selected(const char *name) {
     return false;
 }
 #undef RUN
-#define RUN(name)                                                                   \
-    do {                                                                            \
-        if (!selected(#name)) break;                                                \
-        test_current_failed_ = 0;                                                   \
-        name();                                                                     \
-        printf("%s %s\n", test_current_failed_ ? "FAIL" : "ok  ", #name);           \
-        fflush(stdout);                                                             \
-        if (test_current_failed_) test_failures_++;                                 \
+#define RUN(name)                                                         \
+    do {                                                                  \
+        if (!selected(#name)) break;                                      \
+        test_current_failed_ = 0;                                         \
+        name();                                                           \
+        printf("%s %s\n", test_current_failed_ ? "FAIL" : "ok  ", #name); \
+        fflush(stdout);                                                   \
+        if (test_current_failed_) test_failures_++;                       \
     } while (0)
 
 static void suite(void) {
@@ -1516,7 +1700,9 @@ int main(void) {
         if (!awq_registry_find(RT, expected[i])) {
             bool req = i == 1 ? require_ocl : test_backend_required(expected[i]);
             printf("-- backend %s not loaded%s\n", expected[i],
-                   !req ? ": not tested" : i == 1 ? ": FAIL (AWQ_REQUIRE_OPENCL=1)" : ": FAIL (AWQ_REQUIRE_DNNL=1)");
+                   !req         ? ": not tested"
+                       : i == 1 ? ": FAIL (AWQ_REQUIRE_OPENCL=1)"
+                                : ": FAIL (AWQ_REQUIRE_DNNL=1)");
             print_skips(expected[i]);
             if (req) failed_setup++;
         }
@@ -1529,7 +1715,8 @@ int main(void) {
         bool is_ocl = strcmp(ops->name, "opencl") == 0;
         int32_t nd = ops->device_count();
         if (nd <= 0) {
-            printf("-- backend %s loaded but reports no device%s\n", ops->name, is_ocl && require_ocl ? ": FAIL" : "");
+            printf("-- backend %s loaded but reports no device%s\n", ops->name,
+                   is_ocl && require_ocl ? ": FAIL" : "");
             if (is_ocl && require_ocl) failed_setup++;
             continue;
         }

@@ -15,9 +15,9 @@
 #include "threadpool.h"
 
 struct count_job {
-    _Atomic int *hits;   /* per task: how many times it ran */
-    int64_t     *value;  /* per task: written by the task (plain stores, read by the caller) */
-    int64_t      salt;
+    _Atomic int *hits; /* per task: how many times it ran */
+    int64_t *value;    /* per task: written by the task (plain stores, read by the caller) */
+    int64_t salt;
 };
 
 static void count_tasks(void *arg, int64_t lo, int64_t hi) {
@@ -85,7 +85,7 @@ TEST(wakes_sleeping_workers) {
 
 struct host_arg {
     awq_tpool *tp;
-    int        ok;
+    int ok;
 };
 
 static void *host_thread(void *p) {

@@ -50,14 +50,16 @@ TEST(missing_and_broken_models) {
     /* a directory whose config.json is not JSON */
     snprintf(dir, sizeof dir, "%s/badjson", tmp);
     mkdir(dir, 0755);
-    snprintf(cmd, sizeof cmd, "printf '{\"model_type\": \"llama\",' > %s/config.json && "
+    snprintf(cmd, sizeof cmd,
+             "printf '{\"model_type\": \"llama\",' > %s/config.json && "
              "cp %s/tokenizer.json %s/tokenizer_config.json %s/ && %s eval %s --ppl /dev/null",
              dir, test_model_dir(), test_model_dir(), dir, cli, dir);
     ASSERT_EQ(run(cmd, out, sizeof out), 1);
     ASSERT(strstr(out, "config.json"));
     /* a truncated safetensors file */
     snprintf(dir, sizeof dir, "%s/truncated", tmp);
-    snprintf(cmd, sizeof cmd, "mkdir -p %s && cp %s/*.json %s/ && head -c 100000 %s/model.safetensors > "
+    snprintf(cmd, sizeof cmd,
+             "mkdir -p %s && cp %s/*.json %s/ && head -c 100000 %s/model.safetensors > "
              "%s/model.safetensors && %s generate %s -p hi -n 1",
              dir, test_model_dir(), dir, test_model_dir(), dir, cli, dir);
     ASSERT_EQ(run(cmd, out, sizeof out), 1);
@@ -86,8 +88,8 @@ TEST(ctrl_c_during_quantize_leaves_nothing) {
         int fd = open("/dev/null", 1);
         dup2(fd, 1);
         dup2(fd, 2);
-        execl(cli, cli, "quantize", test_model_dir(), outdir, "--group-size", "64",
-              "--calib-samples", "64", (char *)NULL);
+        execl(cli, cli, "quantize", test_model_dir(), outdir, "--group-size", "64", "--calib-samples", "64",
+              (char *)NULL);
         _exit(127);
     }
     sleep(4);

@@ -21,8 +21,8 @@
 #define FAKE_ID fake
 #endif
 #define FAKE_STR2(x) #x
-#define FAKE_STR(x) FAKE_STR2(x)
-#define FAKE_NAME FAKE_STR(FAKE_ID)
+#define FAKE_STR(x)  FAKE_STR2(x)
+#define FAKE_NAME    FAKE_STR(FAKE_ID)
 
 struct awq_backend_ctx {
     int32_t device;
@@ -50,15 +50,21 @@ static awq_status fake_create(int32_t device, const awq_backend_config *cfg, awq
 static void fake_destroy(awq_backend_ctx *ctx) { free(ctx); }
 
 /* Every op is a stub: the registry only checks that the members are set. */
-#define STUB(name, ...) static awq_status fake_##name(__VA_ARGS__) { return AWQ_ERR_UNSUPPORTED; }
+#define STUB(name, ...) \
+    static awq_status fake_##name(__VA_ARGS__) { return AWQ_ERR_UNSUPPORTED; }
 STUB(buffer_alloc, awq_backend_ctx *c, size_t n, void **b)
-static void fake_buffer_free(awq_backend_ctx *c, void *b) { (void)c; (void)b; }
+static void fake_buffer_free(awq_backend_ctx *c, void *b) {
+    (void)c;
+    (void)b;
+}
 STUB(upload, awq_backend_ctx *c, void *b, size_t o, const void *s, size_t n)
 STUB(download, awq_backend_ctx *c, void *d, const void *b, size_t o, size_t n)
-static awq_status fake_synchronize(awq_backend_ctx *c) { (void)c; return AWQ_OK; }
+static awq_status fake_synchronize(awq_backend_ctx *c) {
+    (void)c;
+    return AWQ_OK;
+}
 STUB(memset_zero, awq_backend_ctx *c, void *b, size_t o, size_t n)
-STUB(matmul, awq_backend_ctx *c, awq_tensor *y, const awq_tensor *x, const awq_tensor *w,
-     const awq_tensor *b)
+STUB(matmul, awq_backend_ctx *c, awq_tensor *y, const awq_tensor *x, const awq_tensor *w, const awq_tensor *b)
 STUB(matmul_w4a16, awq_backend_ctx *c, awq_tensor *y, const awq_tensor *x, const awq_qlinear *w)
 #ifndef FAKE_MISSING_OP
 STUB(rmsnorm, awq_backend_ctx *c, awq_tensor *y, const awq_tensor *x, const awq_tensor *g, float e)
@@ -67,14 +73,13 @@ STUB(rope, awq_backend_ctx *c, awq_tensor *x, const awq_tensor *p, const awq_ten
 STUB(attention, awq_backend_ctx *c, awq_tensor *o, const awq_tensor *q, const awq_tensor *k,
      const awq_tensor *v, int32_t n, float s, int32_t w)
 STUB(silu_mul, awq_backend_ctx *c, awq_tensor *y, const awq_tensor *g, const awq_tensor *u)
-STUB(binop, awq_backend_ctx *c, awq_tensor *y, const awq_tensor *a, const awq_tensor *b,
-     awq_binop op)
+STUB(binop, awq_backend_ctx *c, awq_tensor *y, const awq_tensor *a, const awq_tensor *b, awq_binop op)
 STUB(get_rows, awq_backend_ctx *c, awq_tensor *y, const awq_tensor *t, const awq_tensor *i)
 STUB(convert, awq_backend_ctx *c, awq_tensor *y, const awq_tensor *x)
 STUB(fake_quant, awq_backend_ctx *c, awq_tensor *wq, const awq_tensor *w, const awq_tensor *s,
      const awq_tensor *cl, const awq_quant_desc *q)
-STUB(quantize_w4, awq_backend_ctx *c, awq_tensor *co, awq_tensor *s, awq_tensor *z,
-     const awq_tensor *w, const awq_quant_desc *q)
+STUB(quantize_w4, awq_backend_ctx *c, awq_tensor *co, awq_tensor *s, awq_tensor *z, const awq_tensor *w,
+     const awq_quant_desc *q)
 
 #ifdef FAKE_OLD_STRUCT
 /* Set, but past the struct_size this variant declares: the core must never read it. */

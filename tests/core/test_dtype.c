@@ -13,8 +13,16 @@
 #include "awq_pack.h"
 #include "test.h"
 
-static float f_of(uint32_t u) { float f; memcpy(&f, &u, 4); return f; }
-static uint32_t u_of(float f) { uint32_t u; memcpy(&u, &f, 4); return u; }
+static float f_of(uint32_t u) {
+    float f;
+    memcpy(&f, &u, 4);
+    return f;
+}
+static uint32_t u_of(float f) {
+    uint32_t u;
+    memcpy(&u, &f, 4);
+    return u;
+}
 
 /* ---- reference: decode ------------------------------------------------------------------- */
 
@@ -22,18 +30,24 @@ static uint32_t u_of(float f) { uint32_t u; memcpy(&u, &f, 4); return u; }
 static double ref_half_value(uint16_t h) {
     int s = h >> 15, e = (h >> 10) & 31, m = h & 1023;
     double v;
-    if (e == 31) v = m ? NAN : INFINITY;
-    else if (e == 0) v = ldexp((double)m, -24);
-    else v = ldexp((double)(1024 + m), e - 25);
+    if (e == 31)
+        v = m ? NAN : INFINITY;
+    else if (e == 0)
+        v = ldexp((double)m, -24);
+    else
+        v = ldexp((double)(1024 + m), e - 25);
     return s ? -v : v;
 }
 
 static double ref_bf16_value(uint16_t b) {
     int s = b >> 15, e = (b >> 7) & 255, m = b & 127;
     double v;
-    if (e == 255) v = m ? NAN : INFINITY;
-    else if (e == 0) v = ldexp((double)m, -133);
-    else v = ldexp((double)(128 + m), e - 134);
+    if (e == 255)
+        v = m ? NAN : INFINITY;
+    else if (e == 0)
+        v = ldexp((double)m, -133);
+    else
+        v = ldexp((double)(128 + m), e - 134);
     return s ? -v : v;
 }
 
@@ -48,11 +62,13 @@ static uint32_t ref_encode(double a, int p, int emin, int ew) {
     frexp(a, &E); /* a = f * 2^E, f in [0.5, 1): leading bit has weight 2^(E-1) */
     int lead = E - 1;
     int q = (lead < emin ? emin : lead) - (p - 1); /* quantum exponent */
-    double n = rint(ldexp(a, -q));                  /* exact scaling, then round */
+    double n = rint(ldexp(a, -q));                 /* exact scaling, then round */
     uint32_t inf = ((1u << ew) - 1) << (p - 1);
     uint32_t bits;
-    if (lead < emin) bits = (uint32_t)n; /* subnormal (n == 2^(p-1) is the smallest normal) */
-    else bits = ((uint32_t)(lead - emin + 1) << (p - 1)) + (uint32_t)n - (1u << (p - 1));
+    if (lead < emin)
+        bits = (uint32_t)n; /* subnormal (n == 2^(p-1) is the smallest normal) */
+    else
+        bits = ((uint32_t)(lead - emin + 1) << (p - 1)) + (uint32_t)n - (1u << (p - 1));
     return bits >= inf ? inf : bits; /* rounding up past the largest finite value -> inf */
 }
 
@@ -128,8 +144,8 @@ TEST(f16_decode_all) {
             ASSERT_MSG(((u >> 13) & 0x3ff) == ((h & 0x3ff) | 0x200), "0x%04x: payload 0x%08x", h, u);
             continue;
         }
-        ASSERT_MSG((double)f == want && !!signbit(f) == !!signbit(want), "0x%04x: got %.9g want %.9g",
-                   h, f, want);
+        ASSERT_MSG((double)f == want && !!signbit(f) == !!signbit(want), "0x%04x: got %.9g want %.9g", h, f,
+                   want);
         /* And back: every non-NaN half survives the round trip bit-exactly. */
         ASSERT_MSG(awq_f32_to_f16(f) == h, "0x%04x -> %.9g -> 0x%04x", h, f, awq_f32_to_f16(f));
     }
@@ -147,31 +163,31 @@ TEST(f16_encode_hand_values) {
     ASSERT_EQ(awq_f32_to_f16(0.0f), 0x0000);
     ASSERT_EQ(awq_f32_to_f16(-0.0f), 0x8000);
     ASSERT_EQ(awq_f32_to_f16(1.0f + 0x1p-10f), 0x3c01);
-    ASSERT_EQ(awq_f32_to_f16(1.0f + 0x1p-11f), 0x3c00);          /* tie -> even (down) */
-    ASSERT_EQ(awq_f32_to_f16(1.0f + 3 * 0x1p-11f), 0x3c02);      /* tie -> even (up) */
+    ASSERT_EQ(awq_f32_to_f16(1.0f + 0x1p-11f), 0x3c00);            /* tie -> even (down) */
+    ASSERT_EQ(awq_f32_to_f16(1.0f + 3 * 0x1p-11f), 0x3c02);        /* tie -> even (up) */
     ASSERT_EQ(awq_f32_to_f16(1.0f + 0x1p-11f + 0x1p-23f), 0x3c01); /* just above the tie */
-    ASSERT_EQ(awq_f32_to_f16(65504.0f), 0x7bff);                 /* largest finite */
+    ASSERT_EQ(awq_f32_to_f16(65504.0f), 0x7bff);                   /* largest finite */
     ASSERT_EQ(awq_f32_to_f16(65519.99f), 0x7bff);
-    ASSERT_EQ(awq_f32_to_f16(65520.0f), 0x7c00);                 /* tie rounds up to inf */
+    ASSERT_EQ(awq_f32_to_f16(65520.0f), 0x7c00); /* tie rounds up to inf */
     ASSERT_EQ(awq_f32_to_f16(-1e10f), 0xfc00);
     ASSERT_EQ(awq_f32_to_f16(FLT_MAX), 0x7c00);
     ASSERT_EQ(awq_f32_to_f16(INFINITY), 0x7c00);
-    ASSERT_EQ(awq_f32_to_f16(0x1p-14f), 0x0400);                 /* smallest normal */
-    ASSERT_EQ(awq_f32_to_f16(0x1p-24f), 0x0001);                 /* smallest subnormal */
-    ASSERT_EQ(awq_f32_to_f16(0x1p-25f), 0x0000);                 /* tie -> even = 0 */
+    ASSERT_EQ(awq_f32_to_f16(0x1p-14f), 0x0400); /* smallest normal */
+    ASSERT_EQ(awq_f32_to_f16(0x1p-24f), 0x0001); /* smallest subnormal */
+    ASSERT_EQ(awq_f32_to_f16(0x1p-25f), 0x0000); /* tie -> even = 0 */
     ASSERT_EQ(awq_f32_to_f16(-0x1p-25f), 0x8000);
-    ASSERT_EQ(awq_f32_to_f16(0x1.000002p-25f), 0x0001);          /* just above the tie */
-    ASSERT_EQ(awq_f32_to_f16(0x1.8p-24f), 0x0002);               /* 1.5 ulp tie -> even 2 */
-    ASSERT_EQ(awq_f32_to_f16(0x1.4p-23f), 0x0002);               /* 2.5 ulp tie -> even 2 */
-    ASSERT_EQ(awq_f32_to_f16(0x1.ff8p-15f), 0x03ff);             /* largest subnormal */
-    ASSERT_EQ(awq_f32_to_f16(0x1.ffcp-15f), 0x0400);             /* tie -> even: smallest normal */
-    ASSERT_EQ(awq_f32_to_f16(0x1.ff4p-15f), 0x03fe);             /* tie -> even: 1022 */
+    ASSERT_EQ(awq_f32_to_f16(0x1.000002p-25f), 0x0001); /* just above the tie */
+    ASSERT_EQ(awq_f32_to_f16(0x1.8p-24f), 0x0002);      /* 1.5 ulp tie -> even 2 */
+    ASSERT_EQ(awq_f32_to_f16(0x1.4p-23f), 0x0002);      /* 2.5 ulp tie -> even 2 */
+    ASSERT_EQ(awq_f32_to_f16(0x1.ff8p-15f), 0x03ff);    /* largest subnormal */
+    ASSERT_EQ(awq_f32_to_f16(0x1.ffcp-15f), 0x0400);    /* tie -> even: smallest normal */
+    ASSERT_EQ(awq_f32_to_f16(0x1.ff4p-15f), 0x03fe);    /* tie -> even: 1022 */
     ASSERT_EQ(awq_f32_to_f16(1e-10f), 0x0000);
-    ASSERT_EQ(awq_f32_to_f16(0x1p-149f), 0x0000);                /* float subnormal */
+    ASSERT_EQ(awq_f32_to_f16(0x1p-149f), 0x0000); /* float subnormal */
     uint16_t nan = awq_f32_to_f16(NAN);
     ASSERT(((nan >> 10) & 31) == 31 && (nan & 0x3ff) != 0);
     ASSERT_EQ(awq_f32_to_f16(f_of(0x7f800001u)) & 0x7fff, 0x7e00); /* signalling NaN -> quiet */
-    ASSERT_EQ(awq_f32_to_f16(f_of(0xffc00000u)), 0xfe00);         /* negative NaN keeps its sign */
+    ASSERT_EQ(awq_f32_to_f16(f_of(0xffc00000u)), 0xfe00);          /* negative NaN keeps its sign */
     ASSERT_NEAR(awq_round_f16(0.1f), 0.0999755859375, 0);
 }
 
@@ -234,19 +250,19 @@ TEST(bf16_decode_all) {
             ASSERT_MSG(isnan(f) && (u_of(f) >> 16) == b, "0x%04x: NaN bits 0x%08x", b, u_of(f));
             continue;
         }
-        ASSERT_MSG((double)f == want && !!signbit(f) == !!signbit(want), "0x%04x: got %.9g want %.9g",
-                   b, f, want);
+        ASSERT_MSG((double)f == want && !!signbit(f) == !!signbit(want), "0x%04x: got %.9g want %.9g", b, f,
+                   want);
         ASSERT_MSG(awq_f32_to_bf16(f) == b, "0x%04x round trip", b);
     }
 }
 
 TEST(bf16_encode) {
     ASSERT_EQ(awq_f32_to_bf16(1.0f), 0x3f80);
-    ASSERT_EQ(awq_f32_to_bf16(1.0f + 0x1p-8f), 0x3f80);             /* tie -> even (down) */
-    ASSERT_EQ(awq_f32_to_bf16(1.0f + 3 * 0x1p-8f), 0x3f82);         /* tie -> even (up) */
-    ASSERT_EQ(awq_f32_to_bf16(FLT_MAX), 0x7f80);                    /* rounds up to inf */
+    ASSERT_EQ(awq_f32_to_bf16(1.0f + 0x1p-8f), 0x3f80);     /* tie -> even (down) */
+    ASSERT_EQ(awq_f32_to_bf16(1.0f + 3 * 0x1p-8f), 0x3f82); /* tie -> even (up) */
+    ASSERT_EQ(awq_f32_to_bf16(FLT_MAX), 0x7f80);            /* rounds up to inf */
     ASSERT_EQ(awq_f32_to_bf16(-0.0f), 0x8000);
-    ASSERT_EQ(awq_f32_to_bf16(f_of(0x7f800001u)), 0x7fc0);          /* sNaN -> quiet NaN */
+    ASSERT_EQ(awq_f32_to_bf16(f_of(0x7f800001u)), 0x7fc0); /* sNaN -> quiet NaN */
     int bad = 0;
     static const uint32_t low[7] = {0, 1, 0x7fff, 0x8000, 0x8001, 0xffff, 0x4000};
     for (uint32_t hi = 0; hi < 65536 && bad < 5; hi++)

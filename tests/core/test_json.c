@@ -56,7 +56,9 @@ TEST(parse_file) {
 TEST(getters) {
     cJSON *j = NULL;
     ASSERT_OK_RT(parse_str("{\"i\": 42, \"neg\": -7, \"f\": 1.5, \"big\": 1e30, \"s\": \"str\","
-                           " \"b\": true, \"n\": null, \"arr\": [1]}", &j), rt);
+                           " \"b\": true, \"n\": null, \"arr\": [1]}",
+                           &j),
+                 rt);
     int64_t i = 0;
     double d = 0;
     bool b = false;
@@ -70,17 +72,17 @@ TEST(getters) {
     ASSERT_OK_RT(awq_json_get_int(rt, j, "config.json", "n", false, 11, &i), rt); /* null = absent */
     ASSERT_EQ(i, 11);
     ASSERT_ERR_RT(awq_json_get_int(rt, j, "config.json", "n", true, 0, &i), rt, AWQ_ERR_FORMAT,
-                   "config.json: missing key 'n'");
+                  "config.json: missing key 'n'");
     ASSERT_ERR_RT(awq_json_get_int(rt, j, "config.json", "absent", true, 0, &i), rt, AWQ_ERR_FORMAT,
-                   "config.json: missing key 'absent'");
+                  "config.json: missing key 'absent'");
     ASSERT_ERR_RT(awq_json_get_int(rt, j, "config.json", "f", true, 0, &i), rt, AWQ_ERR_FORMAT,
-                   "config.json: 'f': expected an integer, got number 1.5");
+                  "config.json: 'f': expected an integer, got number 1.5");
     ASSERT_ERR_RT(awq_json_get_int(rt, j, "config.json", "big", true, 0, &i), rt, AWQ_ERR_FORMAT,
-                   "'big': expected an integer");
+                  "'big': expected an integer");
     ASSERT_ERR_RT(awq_json_get_int(rt, j, "config.json", "s", false, 0, &i), rt, AWQ_ERR_FORMAT,
-                   "'s': expected an integer, got string \"str\"");
+                  "'s': expected an integer, got string \"str\"");
     ASSERT_ERR_RT(awq_json_get_int(rt, j, "config.json", "arr", false, 0, &i), rt, AWQ_ERR_FORMAT,
-                   "got array");
+                  "got array");
 
     ASSERT_OK_RT(awq_json_get_double(rt, j, "c", "f", true, 0, &d), rt);
     ASSERT(d == 1.5);
@@ -89,24 +91,24 @@ TEST(getters) {
     ASSERT_OK_RT(awq_json_get_double(rt, j, "c", "absent", false, 0.25, &d), rt);
     ASSERT(d == 0.25);
     ASSERT_ERR_RT(awq_json_get_double(rt, j, "c", "b", true, 0, &d), rt, AWQ_ERR_FORMAT,
-                   "'b': expected a finite number, got true");
+                  "'b': expected a finite number, got true");
 
     ASSERT_OK_RT(awq_json_get_bool(rt, j, "c", "b", true, false, &b), rt);
     ASSERT(b);
     ASSERT_OK_RT(awq_json_get_bool(rt, j, "c", "absent", false, true, &b), rt);
     ASSERT(b);
     ASSERT_ERR_RT(awq_json_get_bool(rt, j, "c", "i", true, false, &b), rt, AWQ_ERR_FORMAT,
-                   "'i': expected true or false, got number 42");
+                  "'i': expected true or false, got number 42");
 
     ASSERT_OK_RT(awq_json_get_string(rt, j, "c", "s", true, NULL, &s), rt);
     ASSERT_STREQ(s, "str");
     ASSERT_OK_RT(awq_json_get_string(rt, j, "c", "absent", false, "dflt", &s), rt);
     ASSERT_STREQ(s, "dflt");
     ASSERT_ERR_RT(awq_json_get_string(rt, j, "c", "i", true, NULL, &s), rt, AWQ_ERR_FORMAT,
-                   "c: 'i': expected a string, got number 42");
+                  "c: 'i': expected a string, got number 42");
     /* A non-object container is an error, not a crash. */
     ASSERT_ERR_RT(awq_json_get_string(rt, cJSON_GetObjectItem(j, "arr"), "c", "k", false, NULL, &s), rt,
-                   AWQ_ERR_FORMAT, "expected a JSON object");
+                  AWQ_ERR_FORMAT, "expected a JSON object");
     cJSON_Delete(j);
 }
 
@@ -129,26 +131,25 @@ TEST(write_file) {
     cJSON_AddItemToArray(arr, cJSON_CreateNumber(2));
     cJSON *q = cJSON_AddObjectToObject(root, "q");
     cJSON_AddStringToObject(q, "s", "a\"b\\c\nd\te\x01 \xc3\xa9");
-    const char *expect =
-        "{\n"
-        "  \"model_type\": \"llama\",\n"
-        "  \"hidden_size\": 576,\n"
-        "  \"rms_norm_eps\": 1e-05,\n"
-        "  \"initializer_range\": 0.02,\n"
-        "  \"neg\": -3,\n"
-        "  \"tie\": true,\n"
-        "  \"f\": false,\n"
-        "  \"z\": null,\n"
-        "  \"empty_obj\": {},\n"
-        "  \"empty_arr\": [],\n"
-        "  \"ids\": [\n"
-        "    1,\n"
-        "    2\n"
-        "  ],\n"
-        "  \"q\": {\n"
-        "    \"s\": \"a\\\"b\\\\c\\nd\\te\\u0001 \xc3\xa9\"\n"
-        "  }\n"
-        "}\n";
+    const char *expect = "{\n"
+                         "  \"model_type\": \"llama\",\n"
+                         "  \"hidden_size\": 576,\n"
+                         "  \"rms_norm_eps\": 1e-05,\n"
+                         "  \"initializer_range\": 0.02,\n"
+                         "  \"neg\": -3,\n"
+                         "  \"tie\": true,\n"
+                         "  \"f\": false,\n"
+                         "  \"z\": null,\n"
+                         "  \"empty_obj\": {},\n"
+                         "  \"empty_arr\": [],\n"
+                         "  \"ids\": [\n"
+                         "    1,\n"
+                         "    2\n"
+                         "  ],\n"
+                         "  \"q\": {\n"
+                         "    \"s\": \"a\\\"b\\\\c\\nd\\te\\u0001 \xc3\xa9\"\n"
+                         "  }\n"
+                         "}\n";
     char path[512], tmp[520];
     snprintf(path, sizeof path, "%s/out.json", tmpdir);
     snprintf(tmp, sizeof tmp, "%s.tmp", path);
@@ -175,8 +176,8 @@ TEST(write_file) {
 
 /* Doubles that need 16 or 17 significant digits round-trip exactly through the writer. */
 TEST(write_roundtrip_doubles) {
-    const double vals[] = {0.1, 1.0 / 3.0, 2.0 / 3.0, 1e300, -1e-300, 123456789.125, 5e-324,
-                           0.30000000000000004, 9007199254740993.0};
+    const double vals[] = {0.1,    1.0 / 3.0,           2.0 / 3.0,         1e300, -1e-300, 123456789.125,
+                           5e-324, 0.30000000000000004, 9007199254740993.0};
     cJSON *arr = cJSON_CreateArray();
     for (size_t i = 0; i < sizeof vals / sizeof vals[0]; i++)
         cJSON_AddItemToArray(arr, cJSON_CreateNumber(vals[i]));
@@ -187,8 +188,8 @@ TEST(write_roundtrip_doubles) {
     ASSERT_OK_RT(awq_json_parse_file(rt, path, &back), rt);
     ASSERT_EQ(cJSON_GetArraySize(back), (int)(sizeof vals / sizeof vals[0]));
     for (size_t i = 0; i < sizeof vals / sizeof vals[0]; i++)
-        ASSERT_MSG(cJSON_GetArrayItem(back, (int)i)->valuedouble == vals[i], "value %zu: %.17g != %.17g",
-                   i, cJSON_GetArrayItem(back, (int)i)->valuedouble, vals[i]);
+        ASSERT_MSG(cJSON_GetArrayItem(back, (int)i)->valuedouble == vals[i], "value %zu: %.17g != %.17g", i,
+                   cJSON_GetArrayItem(back, (int)i)->valuedouble, vals[i]);
     cJSON_Delete(back);
     cJSON_Delete(arr);
 }

@@ -17,14 +17,12 @@
 static awq_runtime *rt;
 static char tmpdir[256];
 
-static void mkpath(char *buf, size_t cap, const char *name) {
-    snprintf(buf, cap, "%s/%s", tmpdir, name);
-}
+static void mkpath(char *buf, size_t cap, const char *name) { snprintf(buf, cap, "%s/%s", tmpdir, name); }
 
 /* Writes a raw safetensors file: 8-byte little-endian hlen (header length unless hlen_override
  * != UINT64_MAX), the header bytes and data_len bytes of data. */
-static void write_raw_len(const char *path, const char *header, uint64_t hlen_override,
-                          const void *data, size_t data_len) {
+static void write_raw_len(const char *path, const char *header, uint64_t hlen_override, const void *data,
+                          size_t data_len) {
     FILE *f = fopen(path, "wb");
     if (!f) return;
     uint64_t hl = hlen_override != UINT64_MAX ? hlen_override : strlen(header);
@@ -50,7 +48,7 @@ static char *slurp(const char *path, size_t *len) {
 /* ---- round trips -------------------------------------------------------------------------- */
 
 /* Reference values: fp16 and bf16 bit patterns written out by hand (sign|exp|mantissa). */
-static const float    ref_vals[4] = {0.5f, -2.0f, 1.25f, 65504.0f};
+static const float ref_vals[4] = {0.5f, -2.0f, 1.25f, 65504.0f};
 static const uint16_t ref_f16[4] = {0x3800, 0xC000, 0x3D00, 0x7BFF};
 static const uint16_t ref_bf16[4] = {0x3F00, 0xC000, 0x3FA0, 0x477F}; /* 65280 for the last */
 
@@ -68,8 +66,8 @@ TEST(write_read_single) {
     ASSERT_OK_RT(awq_st_writer_add(w, "empty", AWQ_DTYPE_F32, 2, s03), rt);
     ASSERT_OK_RT(awq_st_writer_add(w, "idx", AWQ_DTYPE_I64, 1, s1), rt);
     ASSERT_OK_RT(awq_st_writer_add(w, "scalar", AWQ_DTYPE_I32, 0, NULL), rt);
-    ASSERT_ERR_RT(awq_st_writer_add(w, "bad", AWQ_DTYPE_F32, 1, (int64_t[]){-1}), rt,
-                   AWQ_ERR_INVALID_ARG, "negative");
+    ASSERT_ERR_RT(awq_st_writer_add(w, "bad", AWQ_DTYPE_F32, 1, (int64_t[]){-1}), rt, AWQ_ERR_INVALID_ARG,
+                  "negative");
     ASSERT_OK_RT(awq_st_writer_begin(w), rt);
     float f32[6] = {1, 2, 3, 4, 5, -6.5f};
     int64_t i64 = -1234567890123LL;
@@ -95,14 +93,13 @@ TEST(write_read_single) {
     ASSERT(raw && len > 8);
     uint64_t hlen = 0;
     for (int i = 7; i >= 0; i--) hlen = (hlen << 8) | (unsigned char)raw[i];
-    const char *expect_header =
-        "{\"__metadata__\":{\"format\":\"pt\",\"note\":\"q\\\"uote\"},"
-        "\"w.f32\":{\"dtype\":\"F32\",\"shape\":[2,3],\"data_offsets\":[0,24]},"
-        "\"w.f16\":{\"dtype\":\"F16\",\"shape\":[4],\"data_offsets\":[24,32]},"
-        "\"a.bf16\":{\"dtype\":\"BF16\",\"shape\":[2,2],\"data_offsets\":[32,40]},"
-        "\"empty\":{\"dtype\":\"F32\",\"shape\":[0,3],\"data_offsets\":[40,40]},"
-        "\"idx\":{\"dtype\":\"I64\",\"shape\":[1],\"data_offsets\":[40,48]},"
-        "\"scalar\":{\"dtype\":\"I32\",\"shape\":[],\"data_offsets\":[48,52]}}";
+    const char *expect_header = "{\"__metadata__\":{\"format\":\"pt\",\"note\":\"q\\\"uote\"},"
+                                "\"w.f32\":{\"dtype\":\"F32\",\"shape\":[2,3],\"data_offsets\":[0,24]},"
+                                "\"w.f16\":{\"dtype\":\"F16\",\"shape\":[4],\"data_offsets\":[24,32]},"
+                                "\"a.bf16\":{\"dtype\":\"BF16\",\"shape\":[2,2],\"data_offsets\":[32,40]},"
+                                "\"empty\":{\"dtype\":\"F32\",\"shape\":[0,3],\"data_offsets\":[40,40]},"
+                                "\"idx\":{\"dtype\":\"I64\",\"shape\":[1],\"data_offsets\":[40,48]},"
+                                "\"scalar\":{\"dtype\":\"I32\",\"shape\":[],\"data_offsets\":[48,52]}}";
     size_t el = strlen(expect_header);
     ASSERT_EQ(hlen % 8, 0);
     ASSERT_EQ(hlen, (el + 7) / 8 * 8);
@@ -192,8 +189,9 @@ TEST(write_read_sharded) {
     cJSON *idx = NULL;
     ASSERT_OK_RT(awq_json_parse_file(rt, path, &idx), rt);
     int64_t total = 0;
-    ASSERT_OK_RT(awq_json_get_int(rt, cJSON_GetObjectItem(idx, "metadata"), "index", "total_size",
-                                  true, 0, &total), rt);
+    ASSERT_OK_RT(
+        awq_json_get_int(rt, cJSON_GetObjectItem(idx, "metadata"), "index", "total_size", true, 0, &total),
+        rt);
     ASSERT_EQ(total, 4 * (10 + 10 + 10 + 25 + 2));
     const cJSON *wm = cJSON_GetObjectItem(idx, "weight_map");
     const int expect_shard[5] = {0, 0, 1, 2, 3};
@@ -221,17 +219,17 @@ TEST(write_read_sharded) {
 /* ---- malformed files ---------------------------------------------------------------------- */
 
 /* Opens path and expects st with a message containing the file name and sub. */
-#define EXPECT_BAD(path, code, sub)                                                        \
-    do {                                                                                   \
-        awq_safetensors *st_ = (awq_safetensors *)1;                                       \
-        ASSERT_ERR_RT(awq_st_open(rt, (path), &st_), rt, (code), (sub));                   \
-        ASSERT(st_ == NULL);                                                               \
+#define EXPECT_BAD(path, code, sub)                                      \
+    do {                                                                 \
+        awq_safetensors *st_ = (awq_safetensors *)1;                     \
+        ASSERT_ERR_RT(awq_st_open(rt, (path), &st_), rt, (code), (sub)); \
+        ASSERT(st_ == NULL);                                             \
     } while (0)
-#define EXPECT_BAD_FILE(path, code, sub)                                                   \
-    do {                                                                                   \
-        EXPECT_BAD(path, code, sub);                                                       \
-        ASSERT_MSG(strstr(awq_runtime_last_error(rt), (path)) != NULL,                    \
-                   "message \"%s\" does not name the file", awq_runtime_last_error(rt));    \
+#define EXPECT_BAD_FILE(path, code, sub)                                                 \
+    do {                                                                                 \
+        EXPECT_BAD(path, code, sub);                                                     \
+        ASSERT_MSG(strstr(awq_runtime_last_error(rt), (path)) != NULL,                   \
+                   "message \"%s\" does not name the file", awq_runtime_last_error(rt)); \
     } while (0)
 
 TEST(malformed_headers) {
@@ -292,13 +290,17 @@ TEST(malformed_headers) {
     EXPECT_BAD_FILE(p, AWQ_ERR_FORMAT, "tensor 'x': missing 'shape'");
     write_raw(p, "{\"x\":{\"dtype\":\"F32\",\"shape\":[1,1,1,1,1,1,1,1,4],\"data_offsets\":[0,16]}}", 16);
     EXPECT_BAD_FILE(p, AWQ_ERR_UNSUPPORTED, "tensor 'x': shape has 9 dims");
-    write_raw(p, "{\"x\":{\"dtype\":\"F32\",\"shape\":[4294967296,4294967296,4],"
-                 "\"data_offsets\":[0,16]}}", 16);
+    write_raw(p,
+              "{\"x\":{\"dtype\":\"F32\",\"shape\":[4294967296,4294967296,4],"
+              "\"data_offsets\":[0,16]}}",
+              16);
     EXPECT_BAD_FILE(p, AWQ_ERR_FORMAT, "tensor 'x': shape");
     EXPECT_BAD_FILE(p, AWQ_ERR_FORMAT, "overflows");
     /* A zero dim makes an empty tensor even if the other dims are huge. */
-    write_raw(p, "{\"x\":{\"dtype\":\"F32\",\"shape\":[4294967296,4294967296,0],"
-                 "\"data_offsets\":[0,0]}}", 0);
+    write_raw(p,
+              "{\"x\":{\"dtype\":\"F32\",\"shape\":[4294967296,4294967296,0],"
+              "\"data_offsets\":[0,0]}}",
+              0);
     awq_safetensors *st = NULL;
     ASSERT_OK_RT(awq_st_open(rt, p, &st), rt);
     ASSERT_EQ(awq_st_find(st, "x")->nbytes, 0);
@@ -306,7 +308,8 @@ TEST(malformed_headers) {
 
     /* Byte length != dtype size x shape. */
     write_raw(p, "{\"x\":{\"dtype\":\"F16\",\"shape\":[2,2],\"data_offsets\":[0,16]}}", 16);
-    EXPECT_BAD_FILE(p, AWQ_ERR_FORMAT, "tensor 'x': data_offsets [0, 16) span 16 bytes but dtype F16 x shape needs 8");
+    EXPECT_BAD_FILE(p, AWQ_ERR_FORMAT,
+                    "tensor 'x': data_offsets [0, 16) span 16 bytes but dtype F16 x shape needs 8");
 
     /* Offsets: out of range, end before begin, wrong arity, missing, negative, overlapping. */
     write_raw(p, "{\"x\":{\"dtype\":\"F32\",\"shape\":[2,2],\"data_offsets\":[8,24]}}", 16);
@@ -321,17 +324,23 @@ TEST(malformed_headers) {
     EXPECT_BAD_FILE(p, AWQ_ERR_FORMAT, "tensor 'x': data_offsets");
     write_raw(p, "{\"x\":{\"dtype\":\"F32\",\"shape\":[2,2]}}", 16);
     EXPECT_BAD_FILE(p, AWQ_ERR_FORMAT, "tensor 'x': missing 'data_offsets'");
-    write_raw(p, "{\"x\":{\"dtype\":\"F32\",\"shape\":[2,2],\"data_offsets\":[0,16]},"
-                 "\"y\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[12,20]}}", 20);
+    write_raw(p,
+              "{\"x\":{\"dtype\":\"F32\",\"shape\":[2,2],\"data_offsets\":[0,16]},"
+              "\"y\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[12,20]}}",
+              20);
     EXPECT_BAD_FILE(p, AWQ_ERR_FORMAT, "tensor 'y': data_offsets [12, 20) overlap tensor 'x' [0, 16)");
     /* Duplicate name. */
-    write_raw(p, "{\"x\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]},"
-                 "\"x\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[8,16]}}", 16);
+    write_raw(p,
+              "{\"x\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]},"
+              "\"x\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[8,16]}}",
+              16);
     EXPECT_BAD_FILE(p, AWQ_ERR_FORMAT, "tensor 'x' appears twice");
 
     /* __metadata__ must be an object of strings. */
-    write_raw(p, "{\"__metadata__\":{\"format\":\"pt\",\"n\":3},"
-                 "\"x\":{\"dtype\":\"F32\",\"shape\":[2,2],\"data_offsets\":[0,16]}}", 16);
+    write_raw(p,
+              "{\"__metadata__\":{\"format\":\"pt\",\"n\":3},"
+              "\"x\":{\"dtype\":\"F32\",\"shape\":[2,2],\"data_offsets\":[0,16]}}",
+              16);
     EXPECT_BAD_FILE(p, AWQ_ERR_FORMAT, "__metadata__: 'n': expected a string");
     write_raw(p, "{\"__metadata__\":[1]}", 0);
     EXPECT_BAD_FILE(p, AWQ_ERR_FORMAT, "__metadata__: expected an object");
@@ -427,8 +436,7 @@ TEST(corrupted_headers) {
                 const awq_st_tensor *t = awq_st_get(st, i);
                 float tmp[64];
                 if (t->nbytes <= sizeof tmp && awq_dtype_size(t->dtype) &&
-                    (t->dtype == AWQ_DTYPE_F16 || t->dtype == AWQ_DTYPE_F32 ||
-                     t->dtype == AWQ_DTYPE_BF16))
+                    (t->dtype == AWQ_DTYPE_F16 || t->dtype == AWQ_DTYPE_F32 || t->dtype == AWQ_DTYPE_BF16))
                     awq_st_read_f32(rt, st, t, tmp); /* ASan checks the bounds */
             }
         } else {
@@ -455,15 +463,18 @@ TEST(bad_index) {
     mkpath(dir, sizeof dir, "badidx");
     ASSERT(mkdir(dir, 0755) == 0);
     snprintf(p, sizeof p, "%s/s1.safetensors", dir);
-    write_raw(p, "{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]},"
-                 "\"b\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[8,12]}}", 12);
+    write_raw(p,
+              "{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]},"
+              "\"b\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[8,12]}}",
+              12);
     snprintf(p, sizeof p, "%s/s2.safetensors", dir);
     write_raw(p, "{\"c\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]}}", 8);
     snprintf(idx, sizeof idx, "%s/model.safetensors.index.json", dir);
 
     /* Good index. */
-    write_file_text(idx, "{\"metadata\":{\"total_size\":20},\"weight_map\":"
-                         "{\"a\":\"s1.safetensors\",\"b\":\"s1.safetensors\",\"c\":\"s2.safetensors\"}}");
+    write_file_text(idx,
+                    "{\"metadata\":{\"total_size\":20},\"weight_map\":"
+                    "{\"a\":\"s1.safetensors\",\"b\":\"s1.safetensors\",\"c\":\"s2.safetensors\"}}");
     awq_safetensors *st = NULL;
     ASSERT_OK_RT(awq_st_open(rt, dir, &st), rt);
     ASSERT_EQ(awq_st_count(st), 3);
@@ -474,17 +485,20 @@ TEST(bad_index) {
     awq_st_close(st);
 
     /* A shard that does not exist. */
-    write_file_text(idx, "{\"weight_map\":{\"a\":\"s1.safetensors\",\"b\":\"s1.safetensors\","
-                         "\"c\":\"s3.safetensors\"}}");
+    write_file_text(idx,
+                    "{\"weight_map\":{\"a\":\"s1.safetensors\",\"b\":\"s1.safetensors\","
+                    "\"c\":\"s3.safetensors\"}}");
     EXPECT_BAD(dir, AWQ_ERR_FORMAT, "tensor 'c': shard file 's3.safetensors' does not exist");
     EXPECT_BAD(dir, AWQ_ERR_FORMAT, "model.safetensors.index.json");
     /* A listed tensor missing from its shard. */
-    write_file_text(idx, "{\"weight_map\":{\"a\":\"s1.safetensors\",\"b\":\"s1.safetensors\","
-                         "\"c\":\"s2.safetensors\",\"d\":\"s2.safetensors\"}}");
+    write_file_text(idx,
+                    "{\"weight_map\":{\"a\":\"s1.safetensors\",\"b\":\"s1.safetensors\","
+                    "\"c\":\"s2.safetensors\",\"d\":\"s2.safetensors\"}}");
     EXPECT_BAD(dir, AWQ_ERR_FORMAT, "tensor 'd' is not in its shard 's2.safetensors'");
     /* A tensor listed under the wrong shard. */
-    write_file_text(idx, "{\"weight_map\":{\"a\":\"s2.safetensors\",\"b\":\"s1.safetensors\","
-                         "\"c\":\"s2.safetensors\"}}");
+    write_file_text(idx,
+                    "{\"weight_map\":{\"a\":\"s2.safetensors\",\"b\":\"s1.safetensors\","
+                    "\"c\":\"s2.safetensors\"}}");
     EXPECT_BAD(dir, AWQ_ERR_FORMAT, "tensor 'a' is listed in 's2.safetensors' but stored in");
     /* Structure errors. */
     write_file_text(idx, "{\"metadata\":{}}");
@@ -499,10 +513,13 @@ TEST(bad_index) {
     EXPECT_BAD(dir, AWQ_ERR_FORMAT, "model.safetensors.index.json: invalid JSON");
     /* The same tensor in two shards. */
     snprintf(p, sizeof p, "%s/s2.safetensors", dir);
-    write_raw(p, "{\"c\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]},"
-                 "\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[8,16]}}", 16);
-    write_file_text(idx, "{\"weight_map\":{\"a\":\"s1.safetensors\",\"b\":\"s1.safetensors\","
-                         "\"c\":\"s2.safetensors\"}}");
+    write_raw(p,
+              "{\"c\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]},"
+              "\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[8,16]}}",
+              16);
+    write_file_text(idx,
+                    "{\"weight_map\":{\"a\":\"s1.safetensors\",\"b\":\"s1.safetensors\","
+                    "\"c\":\"s2.safetensors\"}}");
     EXPECT_BAD(dir, AWQ_ERR_FORMAT, "tensor 'a' is in two shards");
     /* A malformed shard is reported with the shard's name. */
     write_raw(p, "{\"c\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,9]}}", 9);

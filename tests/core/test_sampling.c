@@ -29,7 +29,9 @@ static void reference(const float *l, int n, double t, int k, double top_p, doub
     for (int i = 0; i < n; i++) order[i] = i;
     for (int i = 1; i < n; i++) /* insertion sort, descending by logit, stable */
         for (int j = i; j > 0 && l[order[j]] > l[order[j - 1]]; j--) {
-            int x = order[j]; order[j] = order[j - 1]; order[j - 1] = x;
+            int x = order[j];
+            order[j] = order[j - 1];
+            order[j - 1] = x;
         }
     int kk = (k > 0 && k < n) ? k : n;
     double w[64], z = 0;
@@ -53,8 +55,7 @@ static void reference(const float *l, int n, double t, int k, double top_p, doub
 
 /* Draws n samples and returns the chi-square statistic against prob (tokens with prob 0 must
  * never appear: that is an immediate failure, reported as +inf). */
-static double chi_square(awq_sampler *s, const float *l, int vocab, const double *prob, int n,
-                         int *counts) {
+static double chi_square(awq_sampler *s, const float *l, int vocab, const double *prob, int n, int *counts) {
     float buf[64];
     for (int i = 0; i < vocab; i++) counts[i] = 0;
     for (int d = 0; d < n; d++) {
@@ -104,8 +105,7 @@ TEST(greedy_is_argmax) {
 }
 
 TEST(deterministic_for_seed) {
-    awq_sampler *a = make(1.0f, 0, 1.0f, 42), *b = make(1.0f, 0, 1.0f, 42),
-                *c = make(1.0f, 0, 1.0f, 43);
+    awq_sampler *a = make(1.0f, 0, 1.0f, 42), *b = make(1.0f, 0, 1.0f, 42), *c = make(1.0f, 0, 1.0f, 43);
     ASSERT(a && b && c);
     float l[6];
     int differ = 0;
@@ -256,8 +256,8 @@ TEST(large_vocab_top_k) {
     for (int i = 0; i < 2000; i++) {
         memcpy(buf, l, sizeof l);
         int32_t id = awq_sampler_sample(s, buf, V);
-        ASSERT_MSG(l[id] >= nucleus_thr, "id %d logit %g below nucleus threshold %g (m=%d)", id,
-                   l[id], nucleus_thr, m);
+        ASSERT_MSG(l[id] >= nucleus_thr, "id %d logit %g below nucleus threshold %g (m=%d)", id, l[id],
+                   nucleus_thr, m);
     }
     awq_sampler_destroy(s);
 }

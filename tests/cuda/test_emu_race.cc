@@ -208,11 +208,11 @@ int main(int argc, char **argv) {
         bool race = log.find("WARNING: ThreadSanitizer: data race") != std::string::npos;
         bool any = log.find("ThreadSanitizer") != std::string::npos;
         bool ok = rc == c.want_rc && (c.want_race ? race : !any) &&
-                  (!c.in_stack || log.find(c.in_stack) != std::string::npos);
+            (!c.in_stack || log.find(c.in_stack) != std::string::npos);
         printf("%s: %s: exit %d, %s\n", ok ? "ok" : "FAIL", c.mode, rc,
-               race  ? "TSan reported a data race"
-               : any ? "TSan reported something else"
-                     : "TSan clean");
+               race      ? "TSan reported a data race"
+                   : any ? "TSan reported something else"
+                         : "TSan clean");
         if (!ok) printf("---- child stderr ----\n%s\n----------------------\n", log.c_str());
         (ok ? pass : fail)++;
     }

@@ -29,16 +29,16 @@ static bool cpu_has_f16c() {
 #endif
 
 static int n_pass, n_fail;
-#define CHECK(cond, ...)                                                                                     \
-    do {                                                                                                     \
-        if (cond)                                                                                            \
-            n_pass++;                                                                                        \
-        else {                                                                                               \
-            n_fail++;                                                                                        \
-            printf("FAIL %s:%d: ", __FILE__, __LINE__);                                                      \
-            printf(__VA_ARGS__);                                                                             \
-            printf("\n");                                                                                    \
-        }                                                                                                    \
+#define CHECK(cond, ...)                                \
+    do {                                                \
+        if (cond)                                       \
+            n_pass++;                                   \
+        else {                                          \
+            n_fail++;                                   \
+            printf("FAIL %s:%d: ", __FILE__, __LINE__); \
+            printf(__VA_ARGS__);                        \
+            printf("\n");                               \
+        }                                               \
     } while (0)
 
 /* deterministic test data */
@@ -262,7 +262,7 @@ static void test_misc_names() {
 
 awqk_ctx kc; /* the launch context of every test (stream NULL unless a test sets it) */
 
-#define LAUNCH(name, grid, block, smem, ...)                                                                 \
+#define LAUNCH(name, grid, block, smem, ...) \
     emu_launch_kernel(&kc, name, grid, block, smem, [=]() { __VA_ARGS__; })
 
 __global__ void k_index(int *out) {
@@ -301,14 +301,12 @@ struct shfl_case {
     int mode, width, b; /* b: src lane / delta / lane mask; -1 for idx: per-lane source (l * 7 + 3) */
 };
 
-template <class T>
-__device__ T shfl_val(int warp, int lane) {
+template <class T> __device__ T shfl_val(int warp, int lane) {
     if (sizeof(T) == 8) return (T)((T)(1ll << 40) * (T)(warp + 1) + (T)lane * (T)3 + (T)1);
     return (T)(warp * 1000 + lane * 3 + 1) + (T)(std::is_floating_point<T>::value ? 0.5 : 0);
 }
 
-template <class T>
-__global__ void k_shfl(const shfl_case *cases, int ncase, T *out) {
+template <class T> __global__ void k_shfl(const shfl_case *cases, int ncase, T *out) {
     int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
     T v = shfl_val<T>(warp, lane);
     for (int c = 0; c < ncase; c++) {
@@ -326,8 +324,7 @@ __global__ void k_shfl(const shfl_case *cases, int ncase, T *out) {
     }
 }
 
-template <class T>
-static int check_shfl(const char *tname, const std::vector<shfl_case> &cs) {
+template <class T> static int check_shfl(const char *tname, const std::vector<shfl_case> &cs) {
     int nthr = 64;
     std::vector<T> out(cs.size() * nthr);
     const shfl_case *cp = cs.data();
@@ -347,15 +344,9 @@ static int check_shfl(const char *tname, const std::vector<shfl_case> &cs) {
                 src = seg0 + sl % w; /* "srcLane modulo width, within the same subsection" */
                 break;
             }
-            case EMU_SHFL_UP:
-                src = lane - seg0 >= s.b ? lane - s.b : lane;
-                break;
-            case EMU_SHFL_DOWN:
-                src = lane - seg0 + s.b < w ? lane + s.b : lane;
-                break;
-            default: { /* later groups: own value */
-                int x = lane ^ s.b;
-                src = x >= seg0 + w ? lane : x;
+            case EMU_SHFL_UP: src = lane - seg0 >= s.b ? lane - s.b : lane; break;
+            case EMU_SHFL_DOWN: src = lane - seg0 + s.b < w ? lane + s.b : lane; break;
+            default: { /* later groups: own value */ int x = lane ^ s.b; src = x >= seg0 + w ? lane : x;
             }
             }
             T want = shfl_val<T>(warp, src);
@@ -831,9 +822,7 @@ __global__ void k_err(int which, int *sink) {
         if (lane == 5) return;
         sink[t] = __shfl_xor_sync(0xffffffffu, t, 1);
         break;
-    case 4: /* partial mask */
-        sink[t] = __shfl_xor_sync(0x0000ffffu, t, 1);
-        break;
+    case 4: /* partial mask */ sink[t] = __shfl_xor_sync(0x0000ffffu, t, 1); break;
     case 5: /* block not a multiple of 32 using a collective (launched with 48 threads) */
         sink[t] = __shfl_down_sync(0xffffffffu, t, 1);
         break;
@@ -853,21 +842,15 @@ __global__ void k_err(int which, int *sink) {
         awqk_cp_async16(sm + 16 * t + (t == 3 ? 8 : 0), sink);
         awqk_cp_async_wait<0>();
         break;
-    case 9: /* cp.async destination outside shared memory */
-        awqk_cp_async16(sm + 16 * (t + 1), sink);
-        break;
-    case 10: /* cp.async source misaligned */
-        awqk_cp_async16(sm, (const char *)sink + 4);
-        break;
+    case 9: /* cp.async destination outside shared memory */ awqk_cp_async16(sm + 16 * (t + 1), sink); break;
+    case 10: /* cp.async source misaligned */ awqk_cp_async16(sm, (const char *)sink + 4); break;
     case 11: /* __trap in one thread of block 2 */
         if (blockIdx.x == 2 && t == 5) __trap();
         break;
     case 12: /* misaligned 128-bit load */
         if (t == 7) sink[t] = (int)awqk_ldg128((const char *)sink + 8).x;
         break;
-    case 13: /* awqk_smem_u32 of a global pointer */
-        sink[t] = (int)awqk_smem_u32(sink);
-        break;
+    case 13: /* awqk_smem_u32 of a global pointer */ sink[t] = (int)awqk_smem_u32(sink); break;
     case 14: /* half a warp at a barrier, the other half at a shuffle */
         if (lane < 16)
             __syncthreads();
@@ -1237,7 +1220,8 @@ static void test_stack() {
     int rc = LAUNCH("k_stack", dim3(2), dim3(256), 0, k_stack(op));
     double want = 0;
     for (int i = 0; i < 4096; i += 512) want += i + 255;
-    CHECK(rc == 0 && o[255] == (float)want && o[511] == (float)want, "16 KiB of locals per thread: rc %d, %g vs %g", rc, o[255], want);
+    CHECK(rc == 0 && o[255] == (float)want && o[511] == (float)want,
+          "16 KiB of locals per thread: rc %d, %g vs %g", rc, o[255], want);
 }
 
 int main() {

@@ -67,9 +67,8 @@ static double rng_uni() { return (double)(rng_u64() >> 11) * (1.0 / 900719925474
 static float rng_sym() { return (float)(2.0 * rng_uni() - 1.0); }
 
 /* 256-byte aligned host buffer standing in for device memory. */
-template <class T>
-struct buf {
-    T     *p = nullptr;
+template <class T> struct buf {
+    T *p = nullptr;
     size_t n = 0;
     explicit buf(size_t count, int fill_byte = 0) : n(count) {
         if (posix_memalign(reinterpret_cast<void **>(&p), 256, (count ? count : 1) * sizeof(T) + 64)) abort();
@@ -104,9 +103,9 @@ static void fill_sentinel(float *p, size_t n) {
  * per element |y - ref| <= rtol * scale + atol where scale is row (max |ref| of the row) or the
  * given per-element scale; exact: bit equality with (float)ref. Returns the worst err / limit;
  * *pad_ok = false when padding was written. */
-static double check_out(const float *y, long long ldy, size_t total, int M, int N, const std::vector<double> &ref,
-                        const std::vector<double> *elem_scale, double rtol, double atol, bool exact, bool *pad_ok,
-                        int *first_bad) {
+static double check_out(const float *y, long long ldy, size_t total, int M, int N,
+                        const std::vector<double> &ref, const std::vector<double> *elem_scale, double rtol,
+                        double atol, bool exact, bool *pad_ok, int *first_bad) {
     double worst = 0.0;
     *pad_ok = true;
     *first_bad = -1;
@@ -143,16 +142,16 @@ static double check_out(const float *y, long long ldy, size_t total, int M, int 
 static const int kSlotCol[8] = {0, 2, 4, 6, 1, 3, 5, 7}; /* nibble slot i holds column 8j + kSlotCol[i] */
 
 struct w4host {
-    int                  K, N, gs;
-    buf<int32_t>         qw, qz;
-    buf<uint16_t>        sc;
-    buf<int32_t>         prep;
-    std::vector<double>  W;   /* exact (q - z) s, (N, K) */
-    std::vector<double>  Wh;  /* fp16((q - z) s), (N, K) */
-    awqk_w4              d;
+    int K, N, gs;
+    buf<int32_t> qw, qz;
+    buf<uint16_t> sc;
+    buf<int32_t> prep;
+    std::vector<double> W;  /* exact (q - z) s, (N, K) */
+    std::vector<double> Wh; /* fp16((q - z) s), (N, K) */
+    awqk_w4 d;
     w4host(int K_, int N_, int gs_)
-        : K(K_), N(N_), gs(gs_), qw((size_t)K_ * N_ / 8), qz((size_t)K_ / gs_ * N_ / 8), sc((size_t)K_ / gs_ * N_),
-          prep((size_t)K_ * N_ / 8) {}
+        : K(K_), N(N_), gs(gs_), qw((size_t)K_ * N_ / 8), qz((size_t)K_ / gs_ * N_ / 8),
+          sc((size_t)K_ / gs_ * N_), prep((size_t)K_ * N_ / 8) {}
 };
 
 static int unpack(const int32_t *words, int nwc, int row, int col) {
@@ -171,8 +170,9 @@ static void make_w4(w4host &w, bool integer) {
         for (int n = 0; n < N; n++) {
             const int sel = (n + g) % 8; /* zero points 0 and 15 in every group */
             z[(size_t)g * N + n] = sel == 0 ? 0 : sel == 1 ? 15 : (uint8_t)rng_int(16);
-            const float s = integer ? ldexpf(1.0f, rng_int(5) - 2)
-                                    : (n % 13 == 5 ? 0.3f + 0.2f * (float)rng_uni() : 0.002f + 0.048f * (float)rng_uni());
+            const float s = integer
+                ? ldexpf(1.0f, rng_int(5) - 2)
+                : (n % 13 == 5 ? 0.3f + 0.2f * (float)rng_uni() : 0.002f + 0.048f * (float)rng_uni());
             w.sc[(size_t)g * N + n] = awq_f32_to_f16(s);
         }
     for (int k = 0; k < K; k++)
@@ -295,7 +295,8 @@ static void test_w4_gemv_multi(int M, int K, int gs, bool integer, int mix) {
     buf<float> b0(Ns[0]), b1(Ns[1]), b2(Ns[2]);
     std::vector<double> bv[3];
     const int bdt[3] = {AWQK_F16, -1, AWQK_F32};
-    const void *bp[3] = {make_bias(b0, bdt[0], Ns[0], integer, bv[0]), make_bias(b1, bdt[1], Ns[1], integer, bv[1]),
+    const void *bp[3] = {make_bias(b0, bdt[0], Ns[0], integer, bv[0]),
+                         make_bias(b1, bdt[1], Ns[1], integer, bv[1]),
                          make_bias(b2, bdt[2], Ns[2], integer, bv[2])};
     const int bdt_l[3] = {AWQK_F16, 0, AWQK_F32};
     std::vector<buf<float> *> ys;
@@ -326,18 +327,23 @@ static void test_w4_gemv_multi(int M, int K, int gs, bool integer, int mix) {
             }
         bool pad_ok;
         int bad;
-        worst = fmax(worst, check_out(yp[i], ldy[i], (size_t)(M + 1) * ldy[i], M, N, ref, NULL, 1e-4, 1e-6, integer,
-                                      &pad_ok, &bad));
+        worst = fmax(worst,
+                     check_out(yp[i], ldy[i], (size_t)(M + 1) * ldy[i], M, N, ref, NULL, 1e-4, 1e-6, integer,
+                               &pad_ok, &bad));
         pad_all = pad_all && pad_ok;
         delete ys[i];
     }
     report("w4_gemv_multi", ok && pad_all, worst, "M=%d K=%d N=72,8,200 gs=%d layouts=%s %s", M, K, gs,
-           mix == 0 ? "prepared" : mix == 1 ? "canonical" : "mixed", integer ? "int" : "rand");
+           mix == 0       ? "prepared"
+               : mix == 1 ? "canonical"
+                          : "mixed",
+           integer ? "int" : "rand");
 }
 
 /* ---- W4A16 Tensor-Core GEMM ---------------------------------------------------------------- */
 
-static void test_w4_gemm(int M, int K, int N, int gs, int bias_dt, int sm, int n_sm, bool integer, bool nan_row = false) {
+static void test_w4_gemm(int M, int K, int N, int gs, int bias_dt, int sm, int n_sm, bool integer,
+                         bool nan_row = false) {
     awqk_ctx kc = make_ctx(sm, n_sm);
     w4host w(K, N, gs);
     make_w4(w, integer);
@@ -380,14 +386,18 @@ static void test_w4_gemm(int M, int K, int N, int gs, int bias_dt, int sm, int n
      * product, where |x w - fp16(x) fp16(w)| <= (2^-10 + 2^-22) |x w| per term bounds the error;
      * rr: the row-relative 2e-3 * row + 1e-5 of tests/backends/test_ops.c, printed for information
      * (a statistical limit: with zero-mean data and few columns it can be exceeded legitimately). */
-    const double r = check_out(y.p, ldy, total, M, N, ref_h, integer ? NULL : &mag, 1e-5, 1e-30, integer, &pad_ok, &bad);
-    const double r2 = integer ? 0.0 : check_out(y.p, ldy, total, M, N, ref_x, &mag_x, 1.03e-3, 1e-6, false, &pad2, &bad2);
-    const double rr = integer ? 0.0 : check_out(y.p, ldy, total, M, N, ref_x, NULL, 2e-3, 1e-5, false, &pad2, &bad2);
+    const double r =
+        check_out(y.p, ldy, total, M, N, ref_h, integer ? NULL : &mag, 1e-5, 1e-30, integer, &pad_ok, &bad);
+    const double r2 =
+        integer ? 0.0 : check_out(y.p, ldy, total, M, N, ref_x, &mag_x, 1.03e-3, 1e-6, false, &pad2, &bad2);
+    const double rr =
+        integer ? 0.0 : check_out(y.p, ldy, total, M, N, ref_x, NULL, 2e-3, 1e-5, false, &pad2, &bad2);
     if (bad >= 0 && r > 1.0)
         printf("     first bad m=%d n=%d got %.9g ref %.9g\n", bad / N, bad % N,
                y[(size_t)(bad / N) * ldy + bad % N], ref_h[bad]);
-    report("w4_gemm", ok && pad_ok, fmax(r, r2), "M=%d K=%d N=%d gs=%d bias=%s sm=%d n_sm=%d split=%d %s%s [%.2g %.2g %.2g]%s",
-           M, K, N, gs, dt_name(bias_dt), sm, n_sm, plan.splits, integer ? "int" : "rand", nan_row ? " nan" : "", r, r2,
+    report("w4_gemm", ok && pad_ok, fmax(r, r2),
+           "M=%d K=%d N=%d gs=%d bias=%s sm=%d n_sm=%d split=%d %s%s [%.2g %.2g %.2g]%s", M, K, N, gs,
+           dt_name(bias_dt), sm, n_sm, plan.splits, integer ? "int" : "rand", nan_row ? " nan" : "", r, r2,
            rr, pad_ok ? "" : " PADDING WRITTEN");
 }
 
@@ -418,8 +428,8 @@ static void test_w4_gemm_small_ws() {
     /* and a workspace too small for x: refused with a message */
     buf<float> y2((size_t)M * N);
     const bool refused = awqk_w4_gemm(&kc, &w.d, M, x.p, K, y2.p, N, NULL, 0, ws.p, 16) != 0 && kc.err[0];
-    report("w4_gemm", ok && refused && pad_ok, r, "small workspace: splits %d -> 2, and too small refused (%s)",
-           p.splits, kc.err);
+    report("w4_gemm", ok && refused && pad_ok, r,
+           "small workspace: splits %d -> 2, and too small refused (%s)", p.splits, kc.err);
 }
 
 /* ---- W4 dequantization --------------------------------------------------------------------- */
@@ -443,8 +453,9 @@ static void test_w4_dequant(int K, int N, int gs, int k0, int nk, long long ld, 
         const bool inside = off >= 0 && off / ld < nk && off % ld < N;
         if (!inside && d.p[i] != 0xeeee) pad++;
     }
-    report("w4_dequant", ok && bad == 0 && pad == 0, 0.0, "K=%d N=%d gs=%d rows %d..%d ld=%lld %s: %lld wrong, %lld pad",
-           K, N, gs, k0, k0 + nk - 1, ld, integer ? "int" : "rand", bad, pad);
+    report("w4_dequant", ok && bad == 0 && pad == 0, 0.0,
+           "K=%d N=%d gs=%d rows %d..%d ld=%lld %s: %lld wrong, %lld pad", K, N, gs, k0, k0 + nk - 1, ld,
+           integer ? "int" : "rand", bad, pad);
 }
 
 /* ---- dense --------------------------------------------------------------------------------- */
@@ -471,7 +482,8 @@ static void make_dense_w(void *w, int dt, int N, int K, long long ldw, bool inte
 
 static void test_dense(bool gemv, int M, int K, int N, int wdt, int bias_dt, bool aligned, bool integer) {
     awqk_ctx kc = make_ctx(80, 8);
-    const long long ldw = aligned ? (K + 7) / 8 * 8 : K + 1, ldx = aligned ? (K + 3) / 4 * 4 : K + 1, ldy = N + 2;
+    const long long ldw = aligned ? (K + 7) / 8 * 8 : K + 1, ldx = aligned ? (K + 3) / 4 * 4 : K + 1,
+                    ldy = N + 2;
     const int es = wdt == AWQK_F32 ? 4 : 2;
     buf<unsigned char> w((size_t)N * ldw * es + 16);
     std::vector<double> W;
@@ -496,8 +508,8 @@ static void test_dense(bool gemv, int M, int K, int N, int wdt, int bias_dt, boo
     bool pad_ok;
     int bad;
     const double r = check_out(y.p, ldy, total, M, N, ref, NULL, 1e-4, 1e-6, integer, &pad_ok, &bad);
-    report(gemv ? "dense_gemv" : "dense_gemm", rc == 0 && pad_ok, r, "M=%d K=%d N=%d w=%s bias=%s %s %s", M, K, N,
-           dt_name(wdt), dt_name(bias_dt), aligned ? "aligned" : "unaligned", integer ? "int" : "rand");
+    report(gemv ? "dense_gemv" : "dense_gemm", rc == 0 && pad_ok, r, "M=%d K=%d N=%d w=%s bias=%s %s %s", M,
+           K, N, dt_name(wdt), dt_name(bias_dt), aligned ? "aligned" : "unaligned", integer ? "int" : "rand");
 }
 
 static void test_gram(int n, int C, bool accumulate, bool integer) {
@@ -529,8 +541,8 @@ static void test_gram(int n, int C, bool accumulate, bool integer) {
     for (int i = 0; i < C; i++)
         for (int j = 0; j < C; j++)
             if (!accumulate && g[(size_t)i * ldg + j] != g[(size_t)j * ldg + i]) sym = false;
-    report("gram", rc == 0 && pad_ok && sym, r, "n=%d C=%d %s %s%s", n, C, accumulate ? "accumulate" : "overwrite",
-           integer ? "int" : "rand", sym ? "" : " NOT SYMMETRIC");
+    report("gram", rc == 0 && pad_ok && sym, r, "n=%d C=%d %s %s%s", n, C,
+           accumulate ? "accumulate" : "overwrite", integer ? "int" : "rand", sym ? "" : " NOT SYMMETRIC");
 }
 
 /* ---- main ---------------------------------------------------------------------------------- */
@@ -547,18 +559,22 @@ int main() {
     for (int M = 1; M <= 8; M++)
         for (int prep = 0; prep < 2; prep++)
             for (int integer = 0; integer < 2; integer++, ci++) {
-                const int gs = gs_cycle[ci % 3], K = gs * (1 + ci % 5), N = ci % 3 == 0 ? 8 : ci % 3 == 1 ? 72 : 200;
+                const int gs = gs_cycle[ci % 3], K = gs * (1 + ci % 5),
+                          N = ci % 3 == 0 ? 8
+                    : ci % 3 == 1         ? 72
+                                          : 200;
                 test_w4_gemv(M, K, N, gs, bias_cycle[ci % 4], prep, integer);
             }
-    test_w4_gemv(1, 8, 8, 8, AWQK_F32, true, false);     /* tiny: gs 8, K 8 */
-    test_w4_gemv(3, 1152, 16, 128, -1, true, true);      /* K > 512: several chunk rounds */
+    test_w4_gemv(1, 8, 8, 8, AWQK_F32, true, false); /* tiny: gs 8, K 8 */
+    test_w4_gemv(3, 1152, 16, 128, -1, true, true);  /* K > 512: several chunk rounds */
     test_w4_gemv(8, 1152, 16, 128, AWQK_F16, true, false);
     test_w4_gemv(6, 2048, 64, 64, AWQK_F32, false, false);
     test_w4_gemv(2, 96, 264, 24, AWQK_F16, true, false); /* gs 24: a group boundary inside 512-k rounds */
     test_w4_gemv(5, 96, 264, 24, -1, false, true);
     test_w4_gemv(7, 200, 40, 40, AWQK_BF16, true, true); /* gs 40 */
     for (int mix = 0; mix < 3; mix++)
-        for (int integer = 0; integer < 2; integer++) test_w4_gemv_multi(mix == 2 ? 8 : 1 + 2 * mix + integer, 256, 64, integer, mix);
+        for (int integer = 0; integer < 2; integer++)
+            test_w4_gemv_multi(mix == 2 ? 8 : 1 + 2 * mix + integer, 256, 64, integer, mix);
 
     /* Tensor-Core GEMM: M 1..17, 33, 130 x sm 75 / 80 x random / integer data; N 8, 72, 200, 256
      * (256: 16-byte aligned rows, cp.async for the packed words too), gs 32/64/128 with K = 1..4
@@ -575,9 +591,9 @@ int main() {
             }
     test_w4_gemm(20, 96, 264, 24, AWQK_F16, 80, 8, false); /* gs 24: groups straddle k tiles */
     test_w4_gemm(20, 96, 264, 24, -1, 75, 8, true);
-    test_w4_gemm(12, 48, 64, 8, -1, 80, 8, true);          /* gs 8: 4 groups per k tile, K % 32 != 0 */
+    test_w4_gemm(12, 48, 64, 8, -1, 80, 8, true); /* gs 8: 4 groups per k tile, K % 32 != 0 */
     test_w4_gemm(12, 48, 64, 8, AWQK_F32, 75, 64, false);
-    test_w4_gemm(9, 200, 96, 40, AWQK_F32, 75, 4, false);  /* gs 40, K 200 */
+    test_w4_gemm(9, 200, 96, 40, AWQK_F32, 75, 4, false);   /* gs 40, K 200 */
     test_w4_gemm(16, 256, 128, 64, -1, 80, 8, false, true); /* NaN in one row of x */
     test_w4_gemm(16, 256, 128, 64, -1, 75, 8, false, true);
     test_w4_gemm(130, 1024, 512, 128, AWQK_F16, 80, 132, false);
@@ -587,7 +603,7 @@ int main() {
     /* dequantization */
     test_w4_dequant(256, 72, 64, 64, 128, 72, false);
     test_w4_dequant(384, 200, 128, 0, 384, 200, true);
-    test_w4_dequant(96, 264, 32, 32, 64, 267, false);   /* unaligned destination rows */
+    test_w4_dequant(96, 264, 32, 32, 64, 267, false); /* unaligned destination rows */
     test_w4_dequant(48, 8, 8, 16, 16, 8, false);
 
     /* dense GEMV: M 1..8 x F32/F16/BF16 weights x aligned (128-bit loads) / unaligned rows */
@@ -595,19 +611,29 @@ int main() {
     for (int M = 1; M <= 8; M++)
         for (int wdt = 0; wdt < 3; wdt++)
             for (int al = 0; al < 2; al++, ci++)
-                test_dense(true, M, 37 + 8 * M + 3 * al, ci % 3 == 0 ? 9 : ci % 3 == 1 ? 72 : 13, wdt, bias_cycle[ci % 4],
-                           al, ci % 2 == 1);
+                test_dense(true, M, 37 + 8 * M + 3 * al,
+                           ci % 3 == 0       ? 9
+                               : ci % 3 == 1 ? 72
+                                             : 13,
+                           wdt, bias_cycle[ci % 4], al, ci % 2 == 1);
     test_dense(true, 2, 4096, 5, AWQK_F16, AWQK_F32, true, false);
     /* dense SIMT GEMM: M 1..17, 33, 130 x random / integer */
     ci = 0;
     for (int M : Ms)
         for (int integer = 0; integer < 2; integer++, ci++)
-            test_dense(false, M, ci % 3 == 0 ? 40 : ci % 3 == 1 ? 100 : 17, ci % 3 == 0 ? 8 : ci % 3 == 1 ? 72 : 200,
+            test_dense(false, M,
+                       ci % 3 == 0       ? 40
+                           : ci % 3 == 1 ? 100
+                                         : 17,
+                       ci % 3 == 0       ? 8
+                           : ci % 3 == 1 ? 72
+                                         : 200,
                        ci % 3, bias_cycle[ci % 4], ci % 2 == 0, integer);
     test_dense(false, 70, 33, 130, AWQK_BF16, AWQK_BF16, false, true);
     for (int n : {0, 1, 17, 130})
         for (int acc = 0; acc < 2; acc++)
-            for (int integer = 0; integer < 2; integer++) test_gram(n, n == 130 ? 72 : n == 17 ? 100 : 8, acc, integer);
+            for (int integer = 0; integer < 2; integer++)
+                test_gram(n, n == 130 ? 72 : n == 17 ? 100 : 8, acc, integer);
 
     const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     printf("%d passed, %d failed (%.1f s)\n", g_pass, g_fail, secs);

@@ -115,9 +115,12 @@ struct fbuf {
     std::vector<float> f;
     fbuf(int dt_, size_t n) : dt(dt_) { dt == AWQK_F32 ? f.resize(n) : h.resize(n); }
     void set(size_t i, double v) {
-        if (dt == AWQK_F16) h[i] = enc_f16(ref_f16(v));
-        else if (dt == AWQK_BF16) h[i] = enc_bf16(ref_bf16(v));
-        else f[i] = (float)v;
+        if (dt == AWQK_F16)
+            h[i] = enc_f16(ref_f16(v));
+        else if (dt == AWQK_BF16)
+            h[i] = enc_bf16(ref_bf16(v));
+        else
+            f[i] = (float)v;
     }
     double get(size_t i) const { return load_dt(ptr(), dt, (long long)i); }
     const void *ptr() const { return dt == AWQK_F32 ? (const void *)f.data() : (const void *)h.data(); }
@@ -295,16 +298,18 @@ static void t_convert(int n, int d, int xdt, int ydt) {
         case 2: v = rng_int(2) ? -0.0 : 0.0; break;
         case 3: v = ldexp(1.0 + rng_int(1024) / 1024.0, -20 - rng_int(6)); break; /* f16 subnormals */
         case 4: v = (1.0 + (2 * rng_int(512) + 1) / 2048.0) * (rng_int(2) ? 1 : -1); break; /* f16 ties */
-        case 5: v = 65504.0 + rng_int(40); break;                                     /* f16 overflow */
-        case 6: v = 1.0 + (2 * rng_int(64) + 1) / 256.0; break;                          /* bf16 ties */
+        case 5: v = 65504.0 + rng_int(40); break;                                           /* f16 overflow */
+        case 6: v = 1.0 + (2 * rng_int(64) + 1) / 256.0; break;                             /* bf16 ties */
         default: v = rng_normal() * 100; break;
         }
         x.set(i, v);
     }
     /* padding of y: a recognisable pattern */
     for (size_t i = 0; i < (size_t)n * ldy; i++) {
-        if (ydt == AWQK_F32) y.f[i] = SENT;
-        else y.h[i] = 0x1234;
+        if (ydt == AWQK_F32)
+            y.f[i] = SENT;
+        else
+            y.h[i] = 0x1234;
     }
     int rc = awqk_convert(&g_kc, n, d, y.ptr(), ydt, ldy, x.ptr(), xdt, ldx);
     int bad = 0;
@@ -328,7 +333,7 @@ static void t_convert(int n, int d, int xdt, int ydt) {
 
 struct attn_case {
     int B, T, H, Hkv, hd, S, n_past, window;
-    bool fused;  /* q, k, v interleaved in one buffer per token (q1 = k1 = v1), padded */
+    bool fused;    /* q, k, v interleaved in one buffer per token (q1 = k1 = v1), padded */
     bool misalign; /* views start one float off 16 bytes (scalar loads) */
     float qmul;    /* q scaled by this: large scores exercise the online-softmax rescaling */
 };
@@ -409,9 +414,17 @@ static void t_attention(const attn_case &c) {
         for (auto &v : qbuf) v = rng_normal();
         qbase = 4 + mis;
         a.q = qbuf.data() + qbase + (size_t)c.n_past * row; /* the new tokens' rows */
-        a.q0 = (long long)c.S * row; a.q1 = row; a.q2 = hd;
-        a.k = qbuf.data() + qbase + (size_t)c.H * hd; a.k0 = a.q0; a.k1 = row; a.k2 = hd;
-        a.v = qbuf.data() + qbase + (size_t)(c.H + c.Hkv) * hd; a.v0 = a.q0; a.v1 = row; a.v2 = hd;
+        a.q0 = (long long)c.S * row;
+        a.q1 = row;
+        a.q2 = hd;
+        a.k = qbuf.data() + qbase + (size_t)c.H * hd;
+        a.k0 = a.q0;
+        a.k1 = row;
+        a.k2 = hd;
+        a.v = qbuf.data() + qbase + (size_t)(c.H + c.Hkv) * hd;
+        a.v0 = a.q0;
+        a.v1 = row;
+        a.v2 = hd;
     } else { /* contiguous q (B, T, H, hd); a cache k/v (B, S, Hkv, hd) with padded rows */
         long long kr = (long long)c.Hkv * hd + 4 * (1 - mis) + mis;
         qbuf.resize((size_t)c.B * c.T * c.H * hd + 8);
@@ -420,16 +433,29 @@ static void t_attention(const attn_case &c) {
         for (auto &v : qbuf) v = rng_normal();
         for (auto &v : kbuf) v = rng_normal();
         for (auto &v : vbuf) v = rng_normal();
-        qbase = 4 + mis; kbase = 4 + mis; vbase = 4 + mis;
-        a.q = qbuf.data() + qbase; a.q2 = hd; a.q1 = (long long)c.H * hd; a.q0 = (long long)c.T * a.q1;
-        a.k = kbuf.data() + kbase; a.k2 = hd; a.k1 = kr; a.k0 = (long long)c.S * kr;
-        a.v = vbuf.data() + vbase; a.v2 = hd; a.v1 = kr; a.v0 = (long long)c.S * kr;
+        qbase = 4 + mis;
+        kbase = 4 + mis;
+        vbase = 4 + mis;
+        a.q = qbuf.data() + qbase;
+        a.q2 = hd;
+        a.q1 = (long long)c.H * hd;
+        a.q0 = (long long)c.T * a.q1;
+        a.k = kbuf.data() + kbase;
+        a.k2 = hd;
+        a.k1 = kr;
+        a.k0 = (long long)c.S * kr;
+        a.v = vbuf.data() + vbase;
+        a.v2 = hd;
+        a.v1 = kr;
+        a.v0 = (long long)c.S * kr;
     }
     /* out (B, T, H, hd) with padded token rows */
     const long long orow = (long long)c.H * hd + 5;
     std::vector<float> obuf((size_t)c.B * c.T * orow + 8, SENT);
     const size_t obase = 4;
-    a.o0 = (long long)c.T * orow; a.o1 = orow; a.o2 = hd;
+    a.o0 = (long long)c.T * orow;
+    a.o1 = orow;
+    a.o2 = hd;
     if (c.qmul != 0.0f && c.qmul != 1.0f) { /* scale the q view only */
         for (int b = 0; b < c.B; b++)
             for (int t = 0; t < c.T; t++)
@@ -547,8 +573,10 @@ static void t_fake_quant(int out, int G, int gs, int qmax, bool with_s, bool wit
                 double err = fabs(got - ref);
                 total++;
                 if (err <= 1e-6 * (fabs(ref) + st)) continue;
-                if (fabs(err - st) <= 1e-5 * st) flips++; /* a rounding that flips at a .5 tie */
-                else worst = std::max(worst, err / (1e-6 * (fabs(ref) + st)));
+                if (fabs(err - st) <= 1e-5 * st)
+                    flips++; /* a rounding that flips at a .5 tie */
+                else
+                    worst = std::max(worst, err / (1e-6 * (fabs(ref) + st)));
             }
         }
         for (long long k = in; k < ldq; k++) pad_ok &= qp[(size_t)o * ldq + k] == SENT;
@@ -571,12 +599,12 @@ static void t_quantize_w4(int out, int G, int gs) {
         for (int k = 0; k < in; k++) {
             double v = rng_normal() * 0.03;
             int kind = (o * G + k / gs) % 8;
-            if (kind == 1) v = 0.125;                           /* constant group: range < 1e-5 */
-            if (kind == 2) v = fabs(v) + 0.001;                 /* all positive: z clamps at 0 */
-            if (kind == 3) v = -fabs(v) - 0.001;                /* all negative: z clamps at 15 */
-            if (kind == 4) v = ldexp(rng_normal(), -18);        /* subnormal fp16 range */
-            if (kind == 5) v = rng_normal() * 20000.0;          /* range overflows fp16 */
-            if (kind == 6) v = (rng_int(31) - 15) * 0.0625;     /* exact multiples: ties */
+            if (kind == 1) v = 0.125;                       /* constant group: range < 1e-5 */
+            if (kind == 2) v = fabs(v) + 0.001;             /* all positive: z clamps at 0 */
+            if (kind == 3) v = -fabs(v) - 0.001;            /* all negative: z clamps at 15 */
+            if (kind == 4) v = ldexp(rng_normal(), -18);    /* subnormal fp16 range */
+            if (kind == 5) v = rng_normal() * 20000.0;      /* range overflows fp16 */
+            if (kind == 6) v = (rng_int(31) - 15) * 0.0625; /* exact multiples: ties */
             w[(size_t)o * ldw + k] = enc_f16(ref_f16(v));
         }
     int rc = awqk_quantize_w4(&g_kc, out, G, gs, codes.data(), ldc, scales.data(), lds, zeros.data(), ldz,
@@ -626,8 +654,10 @@ static void t_reduce(int n, int c, int op, int group, bool nan) {
         for (int i = 0; i < n; i++) {
             const float *r = &x[(size_t)i * ldx];
             double a = fabs((double)r[j]);
-            if (op == 0) acc += a;
-            else if (op == 2) acc = a > acc ? a : acc;
+            if (op == 0)
+                acc += a;
+            else if (op == 2)
+                acc = a > acc ? a : acc;
             else {
                 int g0 = j / group * group;
                 double m = 0;
@@ -637,8 +667,10 @@ static void t_reduce(int n, int c, int op, int group, bool nan) {
         }
         double ref = op == 2 ? acc : acc / n;
         double err = fabs(y[j] - ref);
-        if (op == 2) worst = std::max(worst, y[j] == (float)ref ? 0.0 : INFINITY);
-        else worst = std::max(worst, err / (1e-5 * fabs(ref) + 1e-9));
+        if (op == 2)
+            worst = std::max(worst, y[j] == (float)ref ? 0.0 : INFINITY);
+        else
+            worst = std::max(worst, err / (1e-5 * fabs(ref) + 1e-9));
     }
     bool pad_ok = true;
     for (int j = c; j < c + 4; j++) pad_ok &= y[j] == SENT;
@@ -665,9 +697,9 @@ static void t_scalar(long long n, int c, int op) {
     for (int i = 0; i < AWQK_SCALAR_PARTS; i++) s1 += p1[i], s2 += p2[i];
     for (long long i = 0; i < n; i++)
         for (int j = 0; j < c; j++) {
-            double t = op == 0 ? ((double)a[i * lda + j] - b[i * ldb + j]) *
-                                     ((double)a[i * lda + j] - b[i * ldb + j])
-                               : (double)a[i * lda + j] * b[i * ldb + j];
+            double t = op == 0
+                ? ((double)a[i * lda + j] - b[i * ldb + j]) * ((double)a[i * lda + j] - b[i * ldb + j])
+                : (double)a[i * lda + j] * b[i * ldb + j];
             ref += t;
             mag += fabs(t);
         }
@@ -746,8 +778,10 @@ static void t_clip_search(int out, int G, int gs, int n, int n_grid, int n_steps
             ref_clip(&w[(size_t)o * ldw + g * gs], &x[(size_t)g * gs], ldx, n, gs, qmax, n_grid, n_steps, &bc,
                      errs);
             float got = best[(size_t)o * ldb + g];
-            if (got == bc) exact++;
-            else if (fabsf(got - bc) <= 1.01f * fabsf(bc) / (float)n_grid + 1e-7f) adjacent++;
+            if (got == bc)
+                exact++;
+            else if (fabsf(got - bc) <= 1.01f * fabsf(bc) / (float)n_grid + 1e-7f)
+                adjacent++;
         }
     bool pad_ok = true;
     for (int o = 0; o < out; o++)

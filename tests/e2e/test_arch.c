@@ -38,7 +38,11 @@ static unsigned long long rng = 4242;
 static awq_st_writer *wr;
 
 /* Makes a tensor: random (scale) or near-one (norms), fp16-rounded; records it for writing. */
-typedef struct pend { char name[96]; int64_t r, c; uint16_t *h; } pend;
+typedef struct pend {
+    char name[96];
+    int64_t r, c;
+    uint16_t *h;
+} pend;
 static pend pending[128];
 static int npend;
 
@@ -68,7 +72,8 @@ static int write_model(const arch *a, const char *dir, W *w) {
     w->norm = make("model.norm.weight", D, 0, 0, true);
     w->head = a->tied ? w->emb : make("lm_head.weight", V, D, 0.2, false);
     for (int l = 0; l < a->L; l++) {
-#define M(field, fmt, r, c, sc, nm) snprintf(n, sizeof n, "model.layers.%d." fmt, l), w->field[l] = make(n, r, c, sc, nm)
+#define M(field, fmt, r, c, sc, nm) \
+    snprintf(n, sizeof n, "model.layers.%d." fmt, l), w->field[l] = make(n, r, c, sc, nm)
         M(ln1, "input_layernorm.weight", D, 0, 0, true);
         M(ln2, "post_attention_layernorm.weight", D, 0, 0, true);
         M(wq, "self_attn.q_proj.weight", qd, D, 0.2, false);
@@ -180,17 +185,24 @@ static void reference(const arch *a, const W *w, const int *ids, double *logits 
             linear(k[t], h, w->wk[l], a->qkv_bias ? w->bk[l] : NULL, kvd, D);
             linear(v[t], h, w->wv[l], a->qkv_bias ? w->bv[l] : NULL, kvd, D);
             for (int hh = 0; hh < a->H; hh++) {
-                if (a->qk_norm) { rmsnorm(tmp, q[t] + hh * a->HD, w->qn[l], a->HD); memcpy(q[t] + hh * a->HD, tmp, sizeof(double) * a->HD); }
+                if (a->qk_norm) {
+                    rmsnorm(tmp, q[t] + hh * a->HD, w->qn[l], a->HD);
+                    memcpy(q[t] + hh * a->HD, tmp, sizeof(double) * a->HD);
+                }
                 rope(a, q[t] + hh * a->HD, t);
             }
             for (int hh = 0; hh < a->HKV; hh++) {
-                if (a->qk_norm) { rmsnorm(tmp, k[t] + hh * a->HD, w->kn[l], a->HD); memcpy(k[t] + hh * a->HD, tmp, sizeof(double) * a->HD); }
+                if (a->qk_norm) {
+                    rmsnorm(tmp, k[t] + hh * a->HD, w->kn[l], a->HD);
+                    memcpy(k[t] + hh * a->HD, tmp, sizeof(double) * a->HD);
+                }
                 rope(a, k[t] + hh * a->HD, t);
             }
         }
         for (int t = 0; t < T; t++) {
             for (int hh = 0; hh < a->H; hh++) {
-                int kh = hh / (a->H / a->HKV), lo = a->window ? (t - a->window + 1 > 0 ? t - a->window + 1 : 0) : 0;
+                int kh = hh / (a->H / a->HKV),
+                    lo = a->window ? (t - a->window + 1 > 0 ? t - a->window + 1 : 0) : 0;
                 double sc[T], mx = -1e300, sum = 0;
                 for (int j = lo; j <= t; j++) {
                     double s = 0;
@@ -228,8 +240,8 @@ static void free_w(W *w) {
     free(w->emb);
     free(w->norm);
     for (int l = 0; l < MAXL; l++) {
-        double *p[] = {w->ln1[l], w->ln2[l], w->wq[l], w->wk[l], w->wv[l], w->wo[l], w->bq[l], w->bk[l],
-                       w->bv[l], w->qn[l], w->kn[l], w->wg[l], w->wu[l], w->wd[l]};
+        double *p[] = {w->ln1[l], w->ln2[l], w->wq[l], w->wk[l], w->wv[l], w->wo[l], w->bq[l],
+                       w->bk[l],  w->bv[l],  w->qn[l], w->kn[l], w->wg[l], w->wu[l], w->wd[l]};
         for (size_t i = 0; i < sizeof p / sizeof p[0]; i++) free(p[i]);
     }
     memset(w, 0, sizeof *w);
@@ -259,8 +271,7 @@ static bool check_arch(const arch *a) {
     }
     awq_session *s = NULL;
     static float got[T * V], step[V];
-    bool ok = awq_session_create(&s, m, T) == AWQ_OK &&
-              awq_session_eval(s, ids, T, got, true) == AWQ_OK;
+    bool ok = awq_session_create(&s, m, T) == AWQ_OK && awq_session_eval(s, ids, T, got, true) == AWQ_OK;
     double maxd = 0, maxr = 0;
     for (int i = 0; ok && i < T * V; i++) {
         double d = fabs(got[i] - ref[i]);
@@ -277,8 +288,8 @@ static bool check_arch(const arch *a) {
             maxs = d > maxs ? d : maxs;
         }
     }
-    printf("  %-14s prefill max |diff| %.2e, decode max |diff| %.2e (logit scale %.2f)\n", a->name,
-           maxd, maxs, maxr);
+    printf("  %-14s prefill max |diff| %.2e, decode max |diff| %.2e (logit scale %.2f)\n", a->name, maxd,
+           maxs, maxr);
     awq_session_destroy(s);
     awq_model_destroy(m);
     free_w(&w);
@@ -294,7 +305,8 @@ TEST(architectures_match_reference) {
         {"qwen2-bias", "qwen2", 4, 2, 12, 2, 0, true, true, false, false},
         {"qwen3-qknorm", "qwen3", 4, 2, 16, 2, 0, true, false, true, false},
     };
-    for (size_t i = 0; i < sizeof archs / sizeof archs[0]; i++) ASSERT_MSG(check_arch(&archs[i]), "%s", archs[i].name);
+    for (size_t i = 0; i < sizeof archs / sizeof archs[0]; i++)
+        ASSERT_MSG(check_arch(&archs[i]), "%s", archs[i].name);
 }
 
 int main(void) {

@@ -67,8 +67,8 @@ TEST(awq_beats_rtn_and_stays_close_to_fp16) {
     p.out_dir = rtn_dir;
     ASSERT_OK_RT(awq_quantize(rt, &p, &rep), rt);
     double p_fp = ppl(fp), p_rtn = ppl(rtn_dir), p_awq = ppl(awq_dir);
-    printf("  WikiText-2 ppl (ctx 2048, %d windows): fp16 %.4f  RTN g64 %.4f  AWQ g64 %.4f\n", chunks,
-           p_fp, p_rtn, p_awq);
+    printf("  WikiText-2 ppl (ctx 2048, %d windows): fp16 %.4f  RTN g64 %.4f  AWQ g64 %.4f\n", chunks, p_fp,
+           p_rtn, p_awq);
     ASSERT(p_fp > 1 && p_rtn > 1 && p_awq > 1);
     /* AWQ beats round-to-nearest: it recovers a real part of RTN's loss against fp16, and stays
      * close to fp16. (The "fp16" SmolLM2 is itself a dequantized Q4_1 model, and a 135M model
@@ -132,8 +132,7 @@ static bool kld(const char *dir, const char *logits, int n_chunks, awq_kld_resul
     awq_model_params mp = awq_model_params_default();
     awq_status st = awq_tokenizer_load(&tok, rt, dir);
     if (st == AWQ_OK) st = awq_model_load(&m, rt, dir, &mp);
-    if (st == AWQ_OK)
-        st = awq_eval_kld(m, NULL, logits, tok, wiki, wiki_len, 512, n_chunks, NULL, NULL, r);
+    if (st == AWQ_OK) st = awq_eval_kld(m, NULL, logits, tok, wiki, wiki_len, 512, n_chunks, NULL, NULL, r);
     if (st != AWQ_OK) printf("  kld %s: %s\n", dir, awq_runtime_last_error(rt));
     awq_model_destroy(m);
     awq_tokenizer_destroy(tok);
@@ -157,10 +156,11 @@ TEST(awq_kld_below_rtn) {
     awq_kld_result rtn, awq;
     ASSERT(kld(rtn_dir, logits, n_chunks, &rtn));
     ASSERT(kld(awq_dir, logits, n_chunks, &awq));
-    printf("  vs fp16 (ppl %.4f), %lld tokens (ctx 512): RTN g64 ppl %.4f KLD mean %.5f p99 %.4f top-1 %.2f%% | "
-           "AWQ g64 ppl %.4f KLD mean %.5f p99 %.4f top-1 %.2f%%\n",
-           base.ppl, (long long)awq.n, rtn.ppl.ppl, rtn.kld_mean, rtn.kld_p99, 100 * rtn.top1_agree,
-           awq.ppl.ppl, awq.kld_mean, awq.kld_p99, 100 * awq.top1_agree);
+    printf(
+        "  vs fp16 (ppl %.4f), %lld tokens (ctx 512): RTN g64 ppl %.4f KLD mean %.5f p99 %.4f top-1 %.2f%% | "
+        "AWQ g64 ppl %.4f KLD mean %.5f p99 %.4f top-1 %.2f%%\n",
+        base.ppl, (long long)awq.n, rtn.ppl.ppl, rtn.kld_mean, rtn.kld_p99, 100 * rtn.top1_agree, awq.ppl.ppl,
+        awq.kld_mean, awq.kld_p99, 100 * awq.top1_agree);
     ASSERT_NEAR(awq.base_ppl.ppl, base.ppl, 1e-9 * base.ppl); /* the same base both times */
     ASSERT(awq.kld_mean > 0 && rtn.kld_mean > 0);
     ASSERT(awq.kld_mean < rtn.kld_mean);

@@ -72,8 +72,8 @@ static awq_status quantize(const char *model, const char *device, const char *ou
     double t0 = now();
     awq_status st = awq_quantize(rt, &p, &rep);
     if (st == AWQ_OK)
-        printf("  quantized %s on %s: %d block(s), %.1f s, %.3f TFLOP\n", model, device, rep.n_blocks, now() - t0,
-               rep.search_flops / 1e12);
+        printf("  quantized %s on %s: %d block(s), %.1f s, %.3f TFLOP\n", model, device, rep.n_blocks,
+               now() - t0, rep.search_flops / 1e12);
     else
         printf("  quantize %s on %s: %s\n", model, device, awq_runtime_last_error(rt));
     return st;
@@ -227,7 +227,8 @@ static double same_scales(const char *d1, const char *d2) {
         for (int32_t i = 0; i < awq_st_count(a); i++) {
             const awq_st_tensor *t = awq_st_get(a, i), *u = awq_st_find(b, t->name);
             size_t len = strlen(t->name);
-            if (!u || len < 7 || strcmp(t->name + len - 7, ".scales") != 0 || u->nbytes != t->nbytes) continue;
+            if (!u || len < 7 || strcmp(t->name + len - 7, ".scales") != 0 || u->nbytes != t->nbytes)
+                continue;
             const uint16_t *x = t->data, *y = u->data;
             for (uint64_t j = 0; j < t->nbytes / 2; j++) same += x[j] == y[j];
             total += (double)(t->nbytes / 2);
@@ -249,7 +250,8 @@ TEST(quantize_on_cuda_emu_matches_cpu) {
     ASSERT(p_cpu > 1 && p_emu > 1);
     double rel = fabs(p_emu - p_cpu) / p_cpu, same = same_scales(small_cpu, small_emu);
     printf("  checkpoint made on %s vs on cpu: ppl %.6f vs %.6f (%.4f%%, limit 0.5%%), %.2f%% of the "
-           "scales identical\n", DEV, p_emu, p_cpu, rel * 100, same * 100);
+           "scales identical\n",
+           DEV, p_emu, p_cpu, rel * 100, same * 100);
     ASSERT(rel < 0.005);
 }
 

@@ -27,7 +27,8 @@
 #include "test.h"
 
 #define TOL 2e-4
-#define TOL_AWQ 5e-3 /* AutoAWQ dequantizes in fp16 ((q - z) * s rounded), we in fp32; cuda-emu also
+#define TOL_AWQ \
+    5e-3 /* AutoAWQ dequantizes in fp16 ((q - z) * s rounded), we in fp32; cuda-emu also
                            * rounds W4A16 activations to fp16 above 8 rows (as AutoAWQ/vLLM) */
 #define MAX_T 64
 
@@ -36,9 +37,9 @@ static char tmp_root[256];
 
 typedef struct ref {
     int32_t ids[MAX_T];
-    int     T, n_prefix, vocab;
-    float  *prefill; /* (T, vocab) */
-    float  *decode;  /* (T - n_prefix, vocab) */
+    int T, n_prefix, vocab;
+    float *prefill; /* (T, vocab) */
+    float *decode;  /* (T - n_prefix, vocab) */
 } ref;
 
 static bool load_ref(const char *dir, ref *r) {
@@ -137,8 +138,10 @@ static int expected_linears(const char *dir, bool *moe) {
     if (!ne) ne = cJSON_GetObjectItem(j, "num_local_experts");
     *moe = ne != NULL;
     const cJSON *sh = cJSON_GetObjectItem(j, "shared_expert_intermediate_size");
-    const cJSON *step = cJSON_GetObjectItem(j, "decoder_sparse_step"), *only = cJSON_GetObjectItem(j, "mlp_only_layers");
-    bool fused = !strcmp(cJSON_GetObjectItem(j, "model_type")->valuestring, "phi3"); /* qkv_proj, gate_up_proj */
+    const cJSON *step = cJSON_GetObjectItem(j, "decoder_sparse_step"),
+                *only = cJSON_GetObjectItem(j, "mlp_only_layers");
+    bool fused =
+        !strcmp(cJSON_GetObjectItem(j, "model_type")->valuestring, "phi3"); /* qkv_proj, gate_up_proj */
     for (int l = 0; l < L; l++) {
         bool sparse = ne && (!step || (l + 1) % step->valueint == 0);
         const cJSON *v;
@@ -215,8 +218,8 @@ static void check_family(const char *family, const char *dir, bool awq) {
         err[k] = rel_err(pre, r.prefill, np);
         for (size_t i = 0; i < np; i++) ASSERT(isfinite(pre[i]));
     }
-    printf("  %-8s 4-bit g64 vs fp32 logits: AWQ %.3f  RTN %.3f (relative max error)\n", family,
-           err[0], err[1]);
+    printf("  %-8s 4-bit g64 vs fp32 logits: AWQ %.3f  RTN %.3f (relative max error)\n", family, err[0],
+           err[1]);
     ASSERT(err[0] < 0.5 && err[1] < 0.5);
 done:
     free(pre);

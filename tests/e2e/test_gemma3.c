@@ -66,8 +66,8 @@ TEST(forward_matches_reference) {
         const cJSON *tid = cJSON_GetObjectItem(c, "top_ids"), *tl = cJSON_GetObjectItem(c, "top_logits");
         double maxdiff = 0;
         for (int k = 0; k < cJSON_GetArraySize(tid); k++) {
-            double d = fabs(last[cJSON_GetArrayItem(tid, k)->valueint] -
-                            cJSON_GetArrayItem(tl, k)->valuedouble);
+            double d =
+                fabs(last[cJSON_GetArrayItem(tid, k)->valueint] - cJSON_GetArrayItem(tl, k)->valuedouble);
             maxdiff = d > maxdiff ? d : maxdiff;
         }
         awq_session_reset(s);
@@ -81,11 +81,12 @@ TEST(forward_matches_reference) {
             ASSERT_OK_RT(awq_session_eval(s, &best, 1, logits, false), rt);
         }
         printf("  case %d: prompt NLL %.4f (reference %.4f), max |logit - ref| over the top 20 %.4f, "
-               "greedy %d/%d\n", ci, nll, ref_nll, maxdiff, match, ng);
+               "greedy %d/%d\n",
+               ci, nll, ref_nll, maxdiff, match, ng);
         /* measured on cpu: |diff| 0.0048, 0.0011, 0.0005, 0.0153 (of 156.5) */
         ASSERT_NEAR(nll, ref_nll, 1e-3 * fabs(ref_nll) + 0.03);
         ASSERT(maxdiff < 0.05); /* measured 0.0073, 0.0048, 0.0065, 0.0045 */
-        ASSERT_EQ(match, ng); /* measured 16/16 on every case */
+        ASSERT_EQ(match, ng);   /* measured 16/16 on every case */
         awq_session_destroy(s);
         ci++;
     }
@@ -132,14 +133,14 @@ TEST(perplexity_and_tokens_match_reference) {
         int k = 0;
         cJSON_ArrayForEach(v, cJSON_GetObjectItem(w, "first_ids")) bad += ids[wi * ctx + k++] != v->valueint;
         k = 0;
-        cJSON_ArrayForEach(v, cJSON_GetObjectItem(w, "last_ids")) bad += ids[(wi + 1) * ctx - 16 + k++] != v->valueint;
+        cJSON_ArrayForEach(v, cJSON_GetObjectItem(w, "last_ids")) bad +=
+            ids[(wi + 1) * ctx - 16 + k++] != v->valueint;
         wi++;
     }
     free(ids);
     ASSERT_EQ(bad, 0);
     double p = ppl(fp_dir, "cpu", NULL), rp = cJSON_GetObjectItem(pr, "ppl")->valuedouble;
-    printf("  fp16 perplexity (ctx %d, %d windows): %.4f, reference (float64, GGUF) %.4f\n", ctx, wi,
-           p, rp);
+    printf("  fp16 perplexity (ctx %d, %d windows): %.4f, reference (float64, GGUF) %.4f\n", ctx, wi, p, rp);
     ASSERT(fabs(p - rp) < 1e-3 * rp); /* measured 1.5e-4 relative */
 }
 
@@ -170,8 +171,8 @@ TEST(awq_g128_beats_rtn_g128) {
     ASSERT_OK_RT(awq_quantize(rt, &p, &rep), rt);
     double p_fp = cJSON_GetObjectItem(cJSON_GetObjectItem(ref, "ppl"), "ppl")->valuedouble;
     double p_rtn = ppl(rtn_dir, qdev, NULL), p_awq = ppl(awq_dir, qdev, NULL);
-    printf("  WikiText-2 ppl (ctx 512, first windows): fp16 %.4f  RTN g128 %.4f  AWQ g128 %.4f\n",
-           p_fp, p_rtn, p_awq);
+    printf("  WikiText-2 ppl (ctx 512, first windows): fp16 %.4f  RTN g128 %.4f  AWQ g128 %.4f\n", p_fp,
+           p_rtn, p_awq);
     ASSERT(p_rtn > 1 && p_awq > 1);
     ASSERT(p_awq < p_rtn);
     ASSERT(p_awq < p_fp * 1.5);
@@ -185,12 +186,14 @@ TEST(chat_uses_gemma_template) {
     awq_chat_message turns[] = {{"user", "Hi"}, {"assistant", "Hello!"}, {"user", "Bye"}};
     char *text = NULL;
     ASSERT_OK_RT(awq_tokenizer_apply_chat(tok, sys_user, 2, true, &text), rt);
-    ASSERT_STREQ(text, "<bos><start_of_turn>user\nBe brief.\n\nWhat is the capital of France?"
-                       "<end_of_turn>\n<start_of_turn>model\n");
+    ASSERT_STREQ(text,
+                 "<bos><start_of_turn>user\nBe brief.\n\nWhat is the capital of France?"
+                 "<end_of_turn>\n<start_of_turn>model\n");
     awq_free(text);
     ASSERT_OK_RT(awq_tokenizer_apply_chat(tok, turns, 3, true, &text), rt);
-    ASSERT_STREQ(text, "<bos><start_of_turn>user\nHi<end_of_turn>\n<start_of_turn>model\nHello!"
-                       "<end_of_turn>\n<start_of_turn>user\nBye<end_of_turn>\n<start_of_turn>model\n");
+    ASSERT_STREQ(text,
+                 "<bos><start_of_turn>user\nHi<end_of_turn>\n<start_of_turn>model\nHello!"
+                 "<end_of_turn>\n<start_of_turn>user\nBye<end_of_turn>\n<start_of_turn>model\n");
     awq_free(text);
     /* the reference's chat case: the same ids, and the AWQ model continues it as fp16 does */
     awq_chat_message user[] = {{"user", "What is the capital of France?"}};
@@ -200,10 +203,12 @@ TEST(chat_uses_gemma_template) {
     ASSERT_OK_RT(awq_tokenizer_encode(tok, text, strlen(text), false, ids, 64, &n), rt);
     awq_free(text);
     const cJSON *chat = NULL, *c;
-    cJSON_ArrayForEach(c, cJSON_GetObjectItem(ref, "cases"))
-        if (cJSON_GetArraySize(cJSON_GetObjectItem(c, "ids")) == n) chat = c;
+    cJSON_ArrayForEach(
+        c, cJSON_GetObjectItem(ref, "cases")) if (cJSON_GetArraySize(cJSON_GetObjectItem(c, "ids")) == n)
+        chat = c;
     ASSERT(chat);
-    for (int i = 0; i < n; i++) ASSERT_EQ(ids[i], cJSON_GetArrayItem(cJSON_GetObjectItem(chat, "ids"), i)->valueint);
+    for (int i = 0; i < n; i++)
+        ASSERT_EQ(ids[i], cJSON_GetArrayItem(cJSON_GetObjectItem(chat, "ids"), i)->valueint);
     awq_model *m = NULL;
     awq_model_params mp = awq_model_params_default();
     mp.device = qdev;
@@ -220,8 +225,8 @@ TEST(chat_uses_gemma_template) {
         int32_t t = v->valueint; /* teacher forcing */
         ASSERT_OK_RT(awq_session_eval(s, &t, 1, logits, false), rt);
     }
-    printf("  chat turn: AWQ g128 greedy agrees with the fp16 reference on %d/8 tokens (\"%s\")\n",
-           agree, cJSON_GetObjectItem(chat, "greedy_text")->valuestring);
+    printf("  chat turn: AWQ g128 greedy agrees with the fp16 reference on %d/8 tokens (\"%s\")\n", agree,
+           cJSON_GetObjectItem(chat, "greedy_text")->valuestring);
     ASSERT(agree >= 4); /* the pretrained model continues with low-confidence tokens */
     free(logits);
     awq_session_destroy(s);

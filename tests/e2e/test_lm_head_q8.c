@@ -78,8 +78,8 @@ static void compare_on(const char *device) {
         worst = fmax(worst, rel_diff(lq + t * V, lr + t * V, V));
         agree += argmax(lq + t * V, V) == argmax(lr + t * V, V);
     }
-    printf("  %s prefill: max |dlogit| / max |logit| = %.2e, top-1 agreement %d/%d\n", device, worst,
-           agree, NTOK);
+    printf("  %s prefill: max |dlogit| / max |logit| = %.2e, top-1 agreement %d/%d\n", device, worst, agree,
+           NTOK);
     ASSERT_MSG(worst < 5e-3, "prefill logits differ by %.3g of their range", worst);
     ASSERT_MSG(agree >= NTOK * 9 / 10, "top-1 agreement %d/%d", agree, NTOK);
     /* decode: the stored model's greedy token fed to both (the GEMV path, one row) */
@@ -93,8 +93,8 @@ static void compare_on(const char *device) {
         agree += argmax(lq, V) == argmax(lr, V);
         tok = argmax(lr, V);
     }
-    printf("  %s decode: max |dlogit| / max |logit| = %.2e, top-1 agreement %d/%d\n", device, worst,
-           agree, NDEC);
+    printf("  %s decode: max |dlogit| / max |logit| = %.2e, top-1 agreement %d/%d\n", device, worst, agree,
+           NDEC);
     ASSERT_MSG(worst < 5e-3, "decode logits differ by %.3g of their range", worst);
     ASSERT_MSG(agree >= NDEC - 1, "top-1 agreement %d/%d", agree, NDEC);
 done:

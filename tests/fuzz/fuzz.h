@@ -16,14 +16,14 @@
 #include "awq.h"
 
 /* name, one-line description */
-#define AWQ_FUZZ_TARGETS(X)                                                                      \
-    X(safetensors, "safetensors file: header JSON, dtypes, shapes, offsets, data")               \
-    X(st_index, "model.safetensors.index.json over two small valid shards")                      \
-    X(gguf, "GGUF file: metadata, tensor infos, dequantization, the GGUF tokenizer")             \
-    X(config, "config.json -> model configuration")                                               \
-    X(tokenizer, "tokenizer.json + tokenizer_config.json, then encode/decode/chat template")     \
-    X(jinja, "chat-template engine: parse and render with bounded resources")                    \
-    X(calib, "calibration readers (.txt paragraphs, .jsonl) into token blocks")                  \
+#define AWQ_FUZZ_TARGETS(X)                                                                  \
+    X(safetensors, "safetensors file: header JSON, dtypes, shapes, offsets, data")           \
+    X(st_index, "model.safetensors.index.json over two small valid shards")                  \
+    X(gguf, "GGUF file: metadata, tensor infos, dequantization, the GGUF tokenizer")         \
+    X(config, "config.json -> model configuration")                                          \
+    X(tokenizer, "tokenizer.json + tokenizer_config.json, then encode/decode/chat template") \
+    X(jinja, "chat-template engine: parse and render with bounded resources")                \
+    X(calib, "calibration readers (.txt paragraphs, .jsonl) into token blocks")              \
     X(server_request, "serve: an HTTP request body -> request, chat template, tokens, stop strings")
 
 #define AWQ_FUZZ_DECLARE(name, desc) int awq_fuzz_##name(const uint8_t *data, size_t size);

@@ -30,8 +30,8 @@ int awq_fuzz_calib(const uint8_t *data, size_t size) {
     int32_t samples = 2 * (1 + ((data[0] >> 1) & 7)), seqlen = 32 * (1 + (data[0] >> 4));
     uint64_t seed = data[1];
     awq_calib cal;
-    if (awq_calib_build_text(rt, tok, jsonl ? "fuzz.jsonl" : "fuzz.txt", (const char *)data + 2, size - 2, jsonl,
-                             samples, seqlen, seed, &cal) == AWQ_OK) {
+    if (awq_calib_build_text(rt, tok, jsonl ? "fuzz.jsonl" : "fuzz.txt", (const char *)data + 2, size - 2,
+                             jsonl, samples, seqlen, seed, &cal) == AWQ_OK) {
         if ((int64_t)cal.n_blocks * cal.seqlen > cal.n_tokens) abort();
         for (int64_t i = 0; i < (int64_t)cal.n_blocks * cal.seqlen; i++)
             if (cal.tokens[i] < 0 || cal.tokens[i] >= awq_tokenizer_vocab_size(tok)) abort();

@@ -13,10 +13,16 @@ int awq_fuzz_jinja(const uint8_t *data, size_t size) {
     if (size) memcpy(tmpl, data, size);
     tmpl[size] = '\0';
     static const awq_chat_message msgs[] = {
-        {"system", "You are terse."}, {"user", "Hi \xc3\xa9 there"}, {"assistant", "Hello!"}, {"user", "2+2?"},
+        {"system", "You are terse."},
+        {"user", "Hi \xc3\xa9 there"},
+        {"assistant", "Hello!"},
+        {"user", "2+2?"},
     };
-    jinja_limits lim = {.max_loop_iterations = 20000, .max_depth = 128, .max_output_bytes = 1 << 20,
-                        .max_seconds = 1.0, .max_memory_bytes = 64 << 20};
+    jinja_limits lim = {.max_loop_iterations = 20000,
+                        .max_depth = 128,
+                        .max_output_bytes = 1 << 20,
+                        .max_seconds = 1.0,
+                        .max_memory_bytes = 64 << 20};
     jinja_vars v = {.bos_token = "<s>", .eos_token = "</s>", .limits = &lim};
     char *out = NULL;
     if (awq_jinja_render_chat(rt, tmpl, msgs, 4, size & 1, &v, &out) == AWQ_OK) awq_free(out);

@@ -55,11 +55,15 @@ static void use_request(awq_runtime *rt, const serve_req *q) {
     char *text = NULL;
     const char *src = q->prompt;
     if (q->chat) {
-        jinja_limits lim = {.max_loop_iterations = 100000, .max_depth = 128, .max_output_bytes = 4 << 20,
-                            .max_seconds = 1.0, .max_memory_bytes = 64 << 20};
+        jinja_limits lim = {.max_loop_iterations = 100000,
+                            .max_depth = 128,
+                            .max_output_bytes = 4 << 20,
+                            .max_seconds = 1.0,
+                            .max_memory_bytes = 64 << 20};
         jinja_vars v = {.bos_token = "<bos>", .eos_token = "<eos>", .limits = &lim};
         awq_status st = awq_jinja_render_chat(rt, TEMPLATE, q->msgs, q->n_msgs, true, &v, &text);
-        if (verbose()) printf("      chat template: %s\n", st == AWQ_OK ? "rendered" : awq_runtime_last_error(rt));
+        if (verbose())
+            printf("      chat template: %s\n", st == AWQ_OK ? "rendered" : awq_runtime_last_error(rt));
         if (st != AWQ_OK) return;
         src = text;
     }
@@ -101,8 +105,10 @@ int awq_fuzz_server_request(const uint8_t *data, size_t size) {
         if (verbose())
             printf("      as %s: %s%s%s\n", chat ? "chat" : "completion", ok ? "accepted" : e.msg,
                    ok || !e.param ? "" : " param=", ok || !e.param ? "" : e.param);
-        if (ok) use_request(rt, &q);
-        else if (!e.msg[0]) abort(); /* a refusal always says why */
+        if (ok)
+            use_request(rt, &q);
+        else if (!e.msg[0])
+            abort(); /* a refusal always says why */
         serve_req_free(&q);
     }
     cJSON_Delete(body);

@@ -27,8 +27,9 @@ static const char *index_dir(void) {
         float v[6] = {1, 2, 3, 4, 5, 6};
         if (awq_st_writer_create(rt, &w, sub, 0, NULL) != AWQ_OK) abort();
         if (s == 0) {
-            if (awq_st_writer_add(w, "x", AWQ_DTYPE_F32, 2, shape) || awq_st_writer_add(w, "y", AWQ_DTYPE_F32, 1, shape) ||
-                awq_st_writer_begin(w) || awq_st_writer_write(w, "x", v, 24) || awq_st_writer_write(w, "y", v, 8))
+            if (awq_st_writer_add(w, "x", AWQ_DTYPE_F32, 2, shape) ||
+                awq_st_writer_add(w, "y", AWQ_DTYPE_F32, 1, shape) || awq_st_writer_begin(w) ||
+                awq_st_writer_write(w, "x", v, 24) || awq_st_writer_write(w, "y", v, 8))
                 abort();
         } else {
             if (awq_st_writer_add(w, "z", AWQ_DTYPE_F32, 2, shape) || awq_st_writer_begin(w) ||
@@ -37,7 +38,8 @@ static const char *index_dir(void) {
         }
         if (awq_st_writer_finish(w) != AWQ_OK) abort();
         awq_st_writer_destroy(w);
-        snprintf(cmd, sizeof cmd, "mv '%s/model.safetensors' '%s/%s.safetensors' && rmdir '%s'", sub, dir, shard[s], sub);
+        snprintf(cmd, sizeof cmd, "mv '%s/model.safetensors' '%s/%s.safetensors' && rmdir '%s'", sub, dir,
+                 shard[s], sub);
         if (system(cmd) != 0) abort();
     }
     return dir;

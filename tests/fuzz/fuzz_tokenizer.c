@@ -31,8 +31,7 @@ int awq_fuzz_tokenizer(const uint8_t *data, size_t size) {
             int32_t *ids = malloc((size_t)(n ? n : 1) * sizeof *ids);
             if (ids && awq_tokenizer_encode(tok, text, tl, special, ids, n, &n) == AWQ_OK) {
                 size_t bytes = 0;
-                if (awq_tokenizer_decode(tok, ids, n, special, NULL, 0, &bytes) == AWQ_OK ||
-                    bytes > 0) {
+                if (awq_tokenizer_decode(tok, ids, n, special, NULL, 0, &bytes) == AWQ_OK || bytes > 0) {
                     char *buf = malloc(bytes + 1);
                     if (buf) (void)awq_tokenizer_decode(tok, ids, n, special, buf, bytes + 1, &bytes);
                     free(buf);

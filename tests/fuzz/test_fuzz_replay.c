@@ -18,10 +18,12 @@
 
 typedef int (*fuzz_fn)(const uint8_t *, size_t);
 
-static const struct { const char *name; fuzz_fn fn; } targets[] = {
+static const struct {
+    const char *name;
+    fuzz_fn fn;
+} targets[] = {
 #define AWQ_FUZZ_ENTRY(name, desc) {#name, awq_fuzz_##name},
-    AWQ_FUZZ_TARGETS(AWQ_FUZZ_ENTRY)
-};
+    AWQ_FUZZ_TARGETS(AWQ_FUZZ_ENTRY)};
 #define N_TARGETS (sizeof targets / sizeof targets[0])
 
 static int cmp(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }

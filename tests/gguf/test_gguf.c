@@ -18,7 +18,8 @@ TEST(dequantize_matches_reference) {
     snprintf(path, sizeof path, "%s/tests/data/gguf_blocks.gguf", AWQ_TEST_SOURCE_DIR);
     awq_gguf *g = NULL;
     ASSERT_OK_RT(awq_gguf_open(rt, path, &g), rt);
-    const char *types[] = {"F32", "F16", "BF16", "Q4_0", "Q4_1", "Q5_0", "Q5_1", "Q8_0", "Q4_K", "Q5_K", "Q6_K"};
+    const char *types[] = {"F32",  "F16",  "BF16", "Q4_0", "Q4_1", "Q5_0",
+                           "Q5_1", "Q8_0", "Q4_K", "Q5_K", "Q6_K"};
     static float a[4 * 512], b[4 * 512];
     for (size_t i = 0; i < sizeof types / sizeof types[0]; i++) {
         char ref[32];
@@ -45,7 +46,8 @@ TEST(real_files) {
     char path[1024];
     const char *vocabs[][2] = {{"gpt-2", "gpt2"}, {"starcoder", "gpt2"}, {"llama-spm", "llama"}};
     for (int i = 0; i < 3; i++) {
-        snprintf(path, sizeof path, "%s/tokenizer-tests/ggml-vocab-%s.gguf", test_shared_data(), vocabs[i][0]);
+        snprintf(path, sizeof path, "%s/tokenizer-tests/ggml-vocab-%s.gguf", test_shared_data(),
+                 vocabs[i][0]);
         awq_gguf *g = NULL;
         ASSERT_OK_RT(awq_gguf_open(rt, path, &g), rt);
         char *model = NULL;
@@ -53,7 +55,8 @@ TEST(real_files) {
         ASSERT_STREQ(model, vocabs[i][1]);
         awq_free(model);
         const awq_gguf_kv *toks = awq_gguf_find_kv(g, "tokenizer.ggml.tokens");
-        ASSERT(toks && toks->type == AWQ_GGUF_ARRAY && toks->arr_type == AWQ_GGUF_STRING && toks->arr_n > 1000);
+        ASSERT(toks && toks->type == AWQ_GGUF_ARRAY && toks->arr_type == AWQ_GGUF_STRING &&
+               toks->arr_n > 1000);
         awq_gguf_close(g);
     }
     const char *model = getenv("AWQ_TEST_GGUF");
@@ -89,10 +92,16 @@ typedef struct buf {
     uint8_t d[4096];
     size_t n;
 } buf;
-static void put(buf *b, const void *p, size_t n) { memcpy(b->d + b->n, p, n); b->n += n; }
+static void put(buf *b, const void *p, size_t n) {
+    memcpy(b->d + b->n, p, n);
+    b->n += n;
+}
 static void u32(buf *b, uint32_t v) { put(b, &v, 4); }
 static void u64(buf *b, uint64_t v) { put(b, &v, 8); }
-static void str(buf *b, const char *s) { u64(b, strlen(s)); put(b, s, strlen(s)); }
+static void str(buf *b, const char *s) {
+    u64(b, strlen(s));
+    put(b, s, strlen(s));
+}
 
 /* A small valid file: 1 kv, 2 F32 tensors of 8 elements. Fields can be overridden. */
 typedef struct spec {
@@ -101,23 +110,46 @@ typedef struct spec {
     uint64_t n_tensors, n_kv, off1, arr_n, strlen_override;
 } spec;
 static spec good(void) {
-    spec s = {.key0 = "general.name", .magic = 0x46554747, .version = 3, .n_dims1 = 1, .type1 = 0, .n_tensors = 2, .n_kv = 2,
-              .off1 = 32, .arr_n = 3, .strlen_override = 0};
+    spec s = {.key0 = "general.name",
+              .magic = 0x46554747,
+              .version = 3,
+              .n_dims1 = 1,
+              .type1 = 0,
+              .n_tensors = 2,
+              .n_kv = 2,
+              .off1 = 32,
+              .arr_n = 3,
+              .strlen_override = 0};
     return s;
 }
 static void build(buf *b, spec s) {
     b->n = 0;
-    u32(b, s.magic); u32(b, s.version); u64(b, s.n_tensors); u64(b, s.n_kv);
+    u32(b, s.magic);
+    u32(b, s.version);
+    u64(b, s.n_tensors);
+    u64(b, s.n_kv);
     str(b, s.key0);
     u32(b, 8);
-    if (s.strlen_override) { u64(b, s.strlen_override); put(b, "x", 1); }
-    else str(b, "tiny");
-    str(b, "test.arr"); u32(b, 9); u32(b, 5); u64(b, s.arr_n);
+    if (s.strlen_override) {
+        u64(b, s.strlen_override);
+        put(b, "x", 1);
+    } else
+        str(b, "tiny");
+    str(b, "test.arr");
+    u32(b, 9);
+    u32(b, 5);
+    u64(b, s.arr_n);
     for (int i = 0; i < 3; i++) u32(b, (uint32_t)i);
-    str(b, "a"); u32(b, 1); u64(b, 8); u32(b, 0); u64(b, 0);
-    str(b, "b"); u32(b, s.n_dims1);
+    str(b, "a");
+    u32(b, 1);
+    u64(b, 8);
+    u32(b, 0);
+    u64(b, 0);
+    str(b, "b");
+    u32(b, s.n_dims1);
     for (uint32_t i = 0; i < s.n_dims1 && i < 8; i++) u64(b, i == 0 ? 8 : 1);
-    u32(b, s.type1); u64(b, s.off1);
+    u32(b, s.type1);
+    u64(b, s.off1);
     while (b->n % 32) b->d[b->n++] = 0;
     float f[16];
     for (int i = 0; i < 16; i++) f[i] = (float)i;
@@ -142,27 +174,54 @@ static bool expect(spec s, awq_status want, const char *needle) {
     awq_status st = open_bytes(&b, b.n);
     const char *e = awq_runtime_last_error(rt);
     bool ok = st == want && (!needle || strstr(e, needle));
-    if (!ok) printf("  expected %s '%s', got %s: %s\n", awq_status_str(want), needle ? needle : "",
-                    awq_status_str(st), e);
+    if (!ok)
+        printf("  expected %s '%s', got %s: %s\n", awq_status_str(want), needle ? needle : "",
+               awq_status_str(st), e);
     return ok;
 }
 
 TEST(malformed_files) {
     spec s = good();
     ASSERT(expect(s, AWQ_OK, NULL));
-    s = good(); s.magic = 0x12345678; ASSERT(expect(s, AWQ_ERR_FORMAT, "magic"));
-    s = good(); s.version = 1; ASSERT(expect(s, AWQ_ERR_UNSUPPORTED, "version 1"));
-    s = good(); s.version = 99; ASSERT(expect(s, AWQ_ERR_UNSUPPORTED, "version 99"));
-    s = good(); s.n_tensors = 1ull << 40; ASSERT(expect(s, AWQ_ERR_FORMAT, "tensor count"));
-    s = good(); s.n_kv = 1ull << 40; ASSERT(expect(s, AWQ_ERR_FORMAT, "metadata count"));
-    s = good(); s.strlen_override = 1ull << 40; ASSERT(expect(s, AWQ_ERR_FORMAT, "general.name"));
-    s = good(); s.arr_n = 1ull << 62; ASSERT(expect(s, AWQ_ERR_FORMAT, "test.arr"));
-    s = good(); s.n_dims1 = 5; ASSERT(expect(s, AWQ_ERR_FORMAT, "n_dims"));
-    s = good(); s.type1 = 77; ASSERT(expect(s, AWQ_ERR_UNSUPPORTED, "'b'"));
-    s = good(); s.type1 = 8; ASSERT(expect(s, AWQ_ERR_FORMAT, "block")); /* 8 elements of Q8_0 */
-    s = good(); s.off1 = 33; ASSERT(expect(s, AWQ_ERR_FORMAT, "aligned"));
-    s = good(); s.off1 = 4096; ASSERT(expect(s, AWQ_ERR_FORMAT, "past the end"));
-    s = good(); s.off1 = 0; ASSERT(expect(s, AWQ_ERR_FORMAT, "overlap"));
+    s = good();
+    s.magic = 0x12345678;
+    ASSERT(expect(s, AWQ_ERR_FORMAT, "magic"));
+    s = good();
+    s.version = 1;
+    ASSERT(expect(s, AWQ_ERR_UNSUPPORTED, "version 1"));
+    s = good();
+    s.version = 99;
+    ASSERT(expect(s, AWQ_ERR_UNSUPPORTED, "version 99"));
+    s = good();
+    s.n_tensors = 1ull << 40;
+    ASSERT(expect(s, AWQ_ERR_FORMAT, "tensor count"));
+    s = good();
+    s.n_kv = 1ull << 40;
+    ASSERT(expect(s, AWQ_ERR_FORMAT, "metadata count"));
+    s = good();
+    s.strlen_override = 1ull << 40;
+    ASSERT(expect(s, AWQ_ERR_FORMAT, "general.name"));
+    s = good();
+    s.arr_n = 1ull << 62;
+    ASSERT(expect(s, AWQ_ERR_FORMAT, "test.arr"));
+    s = good();
+    s.n_dims1 = 5;
+    ASSERT(expect(s, AWQ_ERR_FORMAT, "n_dims"));
+    s = good();
+    s.type1 = 77;
+    ASSERT(expect(s, AWQ_ERR_UNSUPPORTED, "'b'"));
+    s = good();
+    s.type1 = 8;
+    ASSERT(expect(s, AWQ_ERR_FORMAT, "block")); /* 8 elements of Q8_0 */
+    s = good();
+    s.off1 = 33;
+    ASSERT(expect(s, AWQ_ERR_FORMAT, "aligned"));
+    s = good();
+    s.off1 = 4096;
+    ASSERT(expect(s, AWQ_ERR_FORMAT, "past the end"));
+    s = good();
+    s.off1 = 0;
+    ASSERT(expect(s, AWQ_ERR_FORMAT, "overlap"));
     /* every truncation of a valid file is an error, never a crash */
     buf b;
     build(&b, good());
@@ -235,7 +294,10 @@ TEST(convert_smollm2) {
     ASSERT_OK(awq_gguf_dequantize(rt, g, awq_gguf_find_tensor(g, "blk.3.attn_v.weight"), wk));
     for (int i = 0; i < 192 * 576; i++) bad += hk[i] != awq_round_f16(wk[i]);
     ASSERT_EQ(bad, 0);
-    free(wq); free(hq); free(wk); free(hk);
+    free(wq);
+    free(hq);
+    free(wk);
+    free(hk);
     awq_gguf_close(g);
     awq_st_close(st);
     /* the written config and tokenizer load */

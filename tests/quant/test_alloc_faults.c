@@ -139,13 +139,20 @@ static awq_status generate_once(char *text, size_t cap) {
     awq_model_info info;
     if ((st = awq_model_get_info(m, &info))) goto done;
     logits = malloc((size_t)info.vocab_size * sizeof *logits);
-    if (!logits) { st = AWQ_ERR_OUT_OF_MEMORY; goto done; }
+    if (!logits) {
+        st = AWQ_ERR_OUT_OF_MEMORY;
+        goto done;
+    }
     if ((st = awq_session_eval(s, ids, (int32_t)n, logits, false))) goto done;
     for (int i = 0; i < 3; i++) {
         if (recording) sample_lo[i] = awq_alloc_counted();
         out[i] = awq_sampler_sample(smp, logits, info.vocab_size);
         if (recording) sample_hi[i] = awq_alloc_counted();
-        if (out[i] < 0) { st = AWQ_ERR_INVALID_ARG; snprintf(last_msg, sizeof last_msg, "sampler returned -1"); goto done; }
+        if (out[i] < 0) {
+            st = AWQ_ERR_INVALID_ARG;
+            snprintf(last_msg, sizeof last_msg, "sampler returned -1");
+            goto done;
+        }
         if ((st = awq_session_eval(s, &out[i], 1, logits, false))) goto done;
     }
     size_t len = 0;
@@ -181,9 +188,12 @@ static int link_tree(const char *src, const char *dst, bool top) {
         snprintf(a, sizeof a, "%s/%s", src, e->d_name);
         snprintf(b, sizeof b, "%s/%s", dst, e->d_name);
         struct stat sb;
-        if (lstat(a, &sb) != 0) rc = -1;
-        else if (S_ISDIR(sb.st_mode)) rc = mkdir(b, sb.st_mode & 07777) == 0 ? link_tree(a, b, false) : -1;
-        else rc = link(a, b);
+        if (lstat(a, &sb) != 0)
+            rc = -1;
+        else if (S_ISDIR(sb.st_mode))
+            rc = mkdir(b, sb.st_mode & 07777) == 0 ? link_tree(a, b, false) : -1;
+        else
+            rc = link(a, b);
     }
     closedir(d);
     return rc;
@@ -217,8 +227,7 @@ static int threads(void) {
     DIR *d = opendir("/proc/self/task");
     int n = 0;
     struct dirent *e;
-    while (d && (e = readdir(d)))
-        n += e->d_name[0] != '.';
+    while (d && (e = readdir(d))) n += e->d_name[0] != '.';
     if (d) closedir(d);
     return n;
 }
@@ -228,16 +237,16 @@ static bool fork_at(int64_t n, void *user) {
     (void)user;
     if (in_child || n < fork_first || (n - fork_first) % fork_step) return false;
     if (n_bad) return false; /* stop at the first problem (reported once the run is over) */
-    if (threads() != 1) { /* a child of a threaded process (an OpenMP pool) would deadlock */
+    if (threads() != 1) {    /* a child of a threaded process (an OpenMP pool) would deadlock */
         n_bad++;
-        snprintf(bad_msg, sizeof bad_msg, "allocation %lld: %d threads at the fork (OpenMP pool?)", (long long)n,
-                 threads());
+        snprintf(bad_msg, sizeof bad_msg, "allocation %lld: %d threads at the fork (OpenMP pool?)",
+                 (long long)n, threads());
         return false;
     }
     if (clear_dir(snap) != 0 || link_tree(root, snap, true) != 0) {
         n_bad++;
-        snprintf(bad_msg, sizeof bad_msg, "allocation %lld: cannot copy %s to %s (errno %d)", (long long)n, root,
-                 snap, errno);
+        snprintf(bad_msg, sizeof bad_msg, "allocation %lld: cannot copy %s to %s (errno %d)", (long long)n,
+                 root, snap, errno);
         return false;
     }
     fflush(stdout);
@@ -249,8 +258,7 @@ static bool fork_at(int64_t n, void *user) {
         return true;
     }
     int status = 0;
-    while (pid > 0 && waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-    }
+    while (pid > 0 && waitpid(pid, &status, 0) < 0 && errno == EINTR) {}
     int code = pid < 0 ? -1 : WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
     n_forked++;
     if (code == CHILD_ERROR || code == CHILD_OOM) n_failed++;
@@ -259,13 +267,18 @@ static bool fork_at(int64_t n, void *user) {
     if (code < 0 || code > CHILD_RECOVERED) {
         n_bad++;
         snprintf(bad_msg, sizeof bad_msg, "allocation %lld: the faulted run %s %d (its report is above)",
-                 (long long)n, code < 0 ? "could not fork: errno" : code > 128 ? "died of signal" : "exited with",
-                 code < 0 ? errno : code > 128 ? code - 128 : code);
+                 (long long)n,
+                 code < 0         ? "could not fork: errno"
+                     : code > 128 ? "died of signal"
+                                  : "exited with",
+                 code < 0         ? errno
+                     : code > 128 ? code - 128
+                                  : code);
     }
     if (clear_dir(root) != 0 || link_tree(snap, root, true) != 0) {
         n_bad++;
-        snprintf(bad_msg, sizeof bad_msg, "allocation %lld: cannot restore %s from %s (errno %d)", (long long)n,
-                 root, snap, errno);
+        snprintf(bad_msg, sizeof bad_msg, "allocation %lld: cannot restore %s from %s (errno %d)",
+                 (long long)n, root, snap, errno);
     }
     return false;
 }
@@ -291,8 +304,8 @@ static int child_verdict(awq_status st, const char *out) {
         code = CHILD_BAD;
     }
     if (leaks()) {
-        printf("FAIL allocation %lld (%s: %s): leaks (report above)\n", (long long)child_nth, awq_status_str(st),
-               last_msg);
+        printf("FAIL allocation %lld (%s: %s): leaks (report above)\n", (long long)child_nth,
+               awq_status_str(st), last_msg);
         code = CHILD_BAD;
     }
     fflush(stdout);
@@ -330,7 +343,9 @@ TEST(quantize_every_allocation_fails_cleanly_forked) {
     ASSERT(rename(out, plain) == 0);
     printf("  quantize: %lld allocations counted\n", (long long)total);
     ASSERT(total > 10);
-    fork_first = getenv("AWQ_FAULT_FIRST") && atoll(getenv("AWQ_FAULT_FIRST")) > 0 ? atoll(getenv("AWQ_FAULT_FIRST")) : 1;
+    fork_first = getenv("AWQ_FAULT_FIRST") && atoll(getenv("AWQ_FAULT_FIRST")) > 0
+        ? atoll(getenv("AWQ_FAULT_FIRST"))
+        : 1;
     fork_step = step();
     awq_alloc_fail_hook(fork_at, NULL);
     st = quantize_once(out);
@@ -342,15 +357,18 @@ TEST(quantize_every_allocation_fails_cleanly_forked) {
     ASSERT_MSG(total2 == total, "the forking parent counted %lld allocations, an ordinary run %lld",
                (long long)total2, (long long)total);
     int64_t expect = total >= fork_first ? (total - fork_first) / fork_step + 1 : 0;
-    ASSERT_MSG(n_forked == expect, "%lld faulted runs, %lld expected", (long long)n_forked, (long long)expect);
+    ASSERT_MSG(n_forked == expect, "%lld faulted runs, %lld expected", (long long)n_forked,
+               (long long)expect);
     char a[900], b[900];
     snprintf(a, sizeof a, "%s/model.safetensors", out);
     snprintf(b, sizeof b, "%s/model.safetensors", plain);
     ASSERT_MSG(same_file(a, b), "the forking parent's %s differs from an ordinary quantize's", a);
     ASSERT(test_rmtree(plain) == 0);
     ASSERT(rename(out, qdir) == 0);
-    printf("  quantize: %lld runs with one failed allocation (forked): %lld errors (%lld out-of-memory), %lld "
-           "recovered\n", (long long)n_forked, (long long)n_failed, (long long)n_oom, (long long)n_ok);
+    printf(
+        "  quantize: %lld runs with one failed allocation (forked): %lld errors (%lld out-of-memory), %lld "
+        "recovered\n",
+        (long long)n_forked, (long long)n_failed, (long long)n_oom, (long long)n_ok);
 }
 
 TEST(quantize_every_allocation_fails_cleanly) {
@@ -381,7 +399,8 @@ TEST(quantize_every_allocation_fails_cleanly) {
         } else {
             failed++;
             oom += st == AWQ_ERR_OUT_OF_MEMORY;
-            ASSERT_MSG(last_msg[0], "allocation %lld: %s without a message", (long long)nth, awq_status_str(st));
+            ASSERT_MSG(last_msg[0], "allocation %lld: %s without a message", (long long)nth,
+                       awq_status_str(st));
             if (st != AWQ_ERR_OUT_OF_MEMORY)
                 printf("  allocation %lld: %s: %s\n", (long long)nth, awq_status_str(st), last_msg);
         }
@@ -392,7 +411,8 @@ TEST(quantize_every_allocation_fails_cleanly) {
                    awq_status_str(st), last_msg);
     }
     printf("  quantize: %lld runs with one failed allocation: %lld errors (%lld out-of-memory), %lld "
-           "recovered\n", (long long)(failed + ok), (long long)failed, (long long)oom, (long long)ok);
+           "recovered\n",
+           (long long)(failed + ok), (long long)failed, (long long)oom, (long long)ok);
 }
 
 TEST(generate_every_allocation_fails_cleanly) {
@@ -418,7 +438,8 @@ TEST(generate_every_allocation_fails_cleanly) {
             for (int i = 0; i < 3; i++) in_sampler |= nth > sample_lo[i] && nth <= sample_hi[i];
             ASSERT_MSG(in_sampler || !strcmp(text, ref_text), "allocation %lld: AWQ_OK but \"%s\" != \"%s\"",
                        (long long)nth, text, ref_text);
-            if (strcmp(text, ref_text)) printf("  allocation %lld (sampler scratch): greedy fallback\n", (long long)nth);
+            if (strcmp(text, ref_text))
+                printf("  allocation %lld (sampler scratch): greedy fallback\n", (long long)nth);
         } else {
             failed++;
             ASSERT_MSG(last_msg[0] || st == AWQ_ERR_OUT_OF_MEMORY, "allocation %lld: %s without a message",

@@ -38,23 +38,29 @@ static char data_dir[600], work[512];
 
 typedef struct tally {
     int64_t scales, scales_same, zeros, zeros_same, words, words_same, codes, codes_same;
-    int     max_code_diff, max_zero_diff;
-    double  max_rel_other; /* non-quantized tensors: max |a - b| / max |b| */
-    int     n_quant, n_other;
+    int max_code_diff, max_zero_diff;
+    double max_rel_other; /* non-quantized tensors: max |a - b| / max |b| */
+    int n_quant, n_other;
 } tally;
 
 static float f16(uint16_t h) {
     uint32_t s = (uint32_t)(h >> 15) << 31, e = (h >> 10) & 31, m = h & 1023;
     uint32_t bits;
     if (e == 0) {
-        if (!m) bits = s;
+        if (!m)
+            bits = s;
         else {
             e = 127 - 15 + 1;
-            while (!(m & 1024)) { m <<= 1; e--; }
+            while (!(m & 1024)) {
+                m <<= 1;
+                e--;
+            }
             bits = s | (e << 23) | ((m & 1023) << 13);
         }
-    } else if (e == 31) bits = s | 0x7f800000u | (m << 13);
-    else bits = s | ((e + 127 - 15) << 23) | (m << 13);
+    } else if (e == 31)
+        bits = s | 0x7f800000u | (m << 13);
+    else
+        bits = s | ((e + 127 - 15) << 23) | (m << 13);
     float f;
     memcpy(&f, &bits, sizeof f);
     return f;
@@ -69,10 +75,14 @@ static bool ends_with(const char *s, const char *suf) {
 static bool compare_tensor(const awq_safetensors *A, const awq_safetensors *B, const awq_st_tensor *tb,
                            tally *t, char *msg, size_t msgn) {
     const awq_st_tensor *ta = awq_st_find(A, tb->name);
-    if (!ta) { snprintf(msg, msgn, "%s: missing in our checkpoint", tb->name); return false; }
+    if (!ta) {
+        snprintf(msg, msgn, "%s: missing in our checkpoint", tb->name);
+        return false;
+    }
     if (ta->ndim != tb->ndim || ta->dtype != tb->dtype || ta->nbytes != tb->nbytes) {
         snprintf(msg, msgn, "%s: dtype/shape differ (%s vs %s, %zu vs %zu bytes)", tb->name,
-                 awq_dtype_name(ta->dtype), awq_dtype_name(tb->dtype), (size_t)ta->nbytes, (size_t)tb->nbytes);
+                 awq_dtype_name(ta->dtype), awq_dtype_name(tb->dtype), (size_t)ta->nbytes,
+                 (size_t)tb->nbytes);
         return false;
     }
     const uint8_t *pa = ta->data, *pb = tb->data;
@@ -83,15 +93,21 @@ static bool compare_tensor(const awq_safetensors *A, const awq_safetensors *B, c
             uint32_t wa, wb;
             memcpy(&wa, pa + 4 * i, 4);
             memcpy(&wb, pb + 4 * i, 4);
-            if (z) { t->words += 0; }
-            else { t->words++; t->words_same += wa == wb; }
+            if (z) {
+                t->words += 0;
+            } else {
+                t->words++;
+                t->words_same += wa == wb;
+            }
             for (int k = 0; k < 8; k++) {
                 int ca = (int)((wa >> (4 * k)) & 15), cb = (int)((wb >> (4 * k)) & 15), d = abs(ca - cb);
                 if (z) {
-                    t->zeros++; t->zeros_same += !d;
+                    t->zeros++;
+                    t->zeros_same += !d;
                     if (d > t->max_zero_diff) t->max_zero_diff = d;
                 } else {
-                    t->codes++; t->codes_same += !d;
+                    t->codes++;
+                    t->codes_same += !d;
                     if (d > t->max_code_diff) t->max_code_diff = d;
                 }
             }
@@ -110,11 +126,15 @@ static bool compare_tensor(const awq_safetensors *A, const awq_safetensors *B, c
             uint16_t ha, hb;
             memcpy(&ha, pa + 2 * i, 2);
             memcpy(&hb, pb + 2 * i, 2);
-            t->scales++; t->scales_same += ha == hb;
+            t->scales++;
+            t->scales_same += ha == hb;
         }
         return true;
     }
-    if (tb->dtype != AWQ_DTYPE_F16) { snprintf(msg, msgn, "%s: expected F16", tb->name); return false; }
+    if (tb->dtype != AWQ_DTYPE_F16) {
+        snprintf(msg, msgn, "%s: expected F16", tb->name);
+        return false;
+    }
     int64_t n = (int64_t)tb->nbytes / 2;
     double dmax = 0, bmax = 0;
     for (int64_t i = 0; i < n; i++) {
@@ -134,7 +154,7 @@ static bool compare_tensor(const awq_safetensors *A, const awq_safetensors *B, c
 
 typedef struct bounds {
     double scales, zeros, words; /* fractions identical, at least */
-    int    code_diff;            /* largest |code difference| */
+    int code_diff;               /* largest |code difference| */
     double rel_other;            /* largest relative difference of a non-quantized tensor */
 } bounds;
 
@@ -156,7 +176,8 @@ static void run_case(const char *name, bounds bd) {
     bool clip = cJSON_IsTrue(cJSON_GetObjectItem(m, "clip"));
     const cJSON *ex = cJSON_GetObjectItem(m, "exclude"), *blocks = cJSON_GetObjectItem(m, "blocks");
     const char *exclude[8] = {0};
-    for (int i = 0; i < cJSON_GetArraySize(ex) && i < 7; i++) exclude[i] = cJSON_GetArrayItem(ex, i)->valuestring;
+    for (int i = 0; i < cJSON_GetArraySize(ex) && i < 7; i++)
+        exclude[i] = cJSON_GetArrayItem(ex, i)->valuestring;
     snprintf(model, sizeof model, "%s/%s", data_dir, mname);
     snprintf(calib, sizeof calib, "%s/calib.jsonl", data_dir);
     snprintf(out, sizeof out, "%s/%s", work, name);
@@ -167,12 +188,18 @@ static void run_case(const char *name, bounds bd) {
     awq_status st = awq_tokenizer_load(&tok, rt, model);
     if (st == AWQ_OK) st = awq_calib_build(rt, tok, calib, samples, seqlen, seed, &c);
     awq_tokenizer_destroy(tok);
-    if (st != AWQ_OK) { cJSON_Delete(m); ASSERT_OK_RT(st, rt); }
+    if (st != AWQ_OK) {
+        cJSON_Delete(m);
+        ASSERT_OK_RT(st, rt);
+    }
     int nb = cJSON_GetArraySize(blocks), bad = -1;
     for (int b = 0; b < nb && b < c.n_blocks && bad < 0; b++) {
         const cJSON *blk = cJSON_GetArrayItem(blocks, b);
         for (int j = 0; j < seqlen; j++)
-            if (cJSON_GetArrayItem(blk, j)->valueint != c.tokens[(int64_t)b * seqlen + j]) { bad = b * seqlen + j; break; }
+            if (cJSON_GetArrayItem(blk, j)->valueint != c.tokens[(int64_t)b * seqlen + j]) {
+                bad = b * seqlen + j;
+                break;
+            }
     }
     int our_blocks = c.n_blocks, skipped = c.n_skipped;
     awq_calib_free(&c);
@@ -208,11 +235,15 @@ static void run_case(const char *name, bounds bd) {
     snprintf(path, sizeof path, "%s/%s.safetensors", data_dir, name);
     ASSERT_OK_RT(awq_st_open(rt, out, &A), rt);
     st = awq_st_open(rt, path, &B);
-    if (st != AWQ_OK) { awq_st_close(A); ASSERT_OK_RT(st, rt); }
+    if (st != AWQ_OK) {
+        awq_st_close(A);
+        ASSERT_OK_RT(st, rt);
+    }
     tally t = {0};
     char msg[512] = "";
     bool ok = true;
-    for (int32_t i = 0; ok && i < awq_st_count(B); i++) ok = compare_tensor(A, B, awq_st_get(B, i), &t, msg, sizeof msg);
+    for (int32_t i = 0; ok && i < awq_st_count(B); i++)
+        ok = compare_tensor(A, B, awq_st_get(B, i), &t, msg, sizeof msg);
     awq_st_close(A);
     awq_st_close(B);
     ASSERT_MSG(ok, "%s: %s", name, msg);
@@ -230,8 +261,9 @@ static void run_case(const char *name, bounds bd) {
     ASSERT_MSG(fw >= bd.words, "%s: identical packed words %.4f < %.4f", name, fw, bd.words);
     ASSERT_MSG(t.max_code_diff <= bd.code_diff, "%s: a 4-bit code differs by %d > %d", name, t.max_code_diff,
                bd.code_diff);
-    ASSERT_MSG(t.max_rel_other <= bd.rel_other, "%s: a norm/bias/excluded tensor differs by %.3g > %.3g (rel)",
-               name, t.max_rel_other, bd.rel_other);
+    ASSERT_MSG(t.max_rel_other <= bd.rel_other,
+               "%s: a norm/bias/excluded tensor differs by %.3g > %.3g (rel)", name, t.max_rel_other,
+               bd.rel_other);
 }
 
 /* Bounds, with the values measured on the cpu backend (AVX-512 machine) in comments. The f32
@@ -262,7 +294,10 @@ TEST(golden_llama_no_clip) { /* bit-identical */
 int main(void) {
     snprintf(data_dir, sizeof data_dir, "%s/tests/data/awq_golden", AWQ_TEST_SOURCE_DIR);
     if (getenv("AWQ_GOLDEN_DIR")) snprintf(data_dir, sizeof data_dir, "%s", getenv("AWQ_GOLDEN_DIR"));
-    if (test_tmpdir(work, sizeof work, "golden")) { printf("FAIL: mkdtemp\n"); return 1; }
+    if (test_tmpdir(work, sizeof work, "golden")) {
+        printf("FAIL: mkdtemp\n");
+        return 1;
+    }
     awq_runtime_params rp = awq_runtime_params_default();
     rp.load_plugins = false;
     rp.n_threads = 2;

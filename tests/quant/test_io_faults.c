@@ -79,7 +79,8 @@ static void child(int mode, const char *dir, long kib) {
     int how = 0;
     char opts[64];
     snprintf(opts, sizeof opts, "size=%ldk,mode=0755", kib);
-    if (!test_required("AWQ_FAULT_NO_MOUNT") && unshare(CLONE_NEWNS) == 0 && mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) == 0 &&
+    if (!test_required("AWQ_FAULT_NO_MOUNT") && unshare(CLONE_NEWNS) == 0 &&
+        mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) == 0 &&
         mount("tmpfs", dir, "tmpfs", 0, opts) == 0) {
         how = HOW_MOUNT;
         if (mode == MODE_READONLY && mount(NULL, dir, NULL, MS_REMOUNT | MS_RDONLY, NULL) != 0) {
@@ -106,11 +107,14 @@ static void child(int mode, const char *dir, long kib) {
     awq_status st = quantize_into(out, msg, sizeof msg);
     int left = entries(dir, stray, sizeof stray);
     if (st == AWQ_OK) exit(mode == MODE_FULL ? 0 : 1);
-    const char *why = mode == MODE_READONLY ? (how == HOW_CHMOD ? "Permission denied" : "Read-only file system")
-                      : how == HOW_RLIMIT ? "File too large" : "No space left on device";
+    const char *why = mode == MODE_READONLY
+        ? (how == HOW_CHMOD ? "Permission denied" : "Read-only file system")
+        : how == HOW_RLIMIT ? "File too large"
+                            : "No space left on device";
     if (getenv("AWQ_FAULT_VERBOSE")) printf("  %ld KiB: %s: %s\n", kib, awq_status_str(st), msg);
     if (st != AWQ_ERR_IO || !strstr(msg, why)) {
-        printf("  %ld KiB: expected AWQ_ERR_IO naming \"%s\", got %s: %s\n", kib, why, awq_status_str(st), msg);
+        printf("  %ld KiB: expected AWQ_ERR_IO naming \"%s\", got %s: %s\n", kib, why, awq_status_str(st),
+               msg);
         exit(1);
     }
     if (left != 0) {
@@ -221,7 +225,10 @@ static void signal_mid_write(int sig) {
     for (int i = 0; i < 300000 && !seen; i++) {
         seen = tmp_with_data(parent, "q", found, sizeof found);
         if (!seen) {
-            if (waitpid(pid, NULL, WNOHANG) == pid) { pid = -1; break; }
+            if (waitpid(pid, NULL, WNOHANG) == pid) {
+                pid = -1;
+                break;
+            }
             nanosleep(&ts, NULL);
         }
     }
@@ -229,8 +236,8 @@ static void signal_mid_write(int sig) {
     int st = 0;
     if (pid > 0) waitpid(pid, &st, 0);
     ASSERT_MSG(seen, "signal %d: never saw the temporary directory with data in %s", sig, parent);
-    ASSERT_MSG(WIFEXITED(st) && WEXITSTATUS(st) == 130, "signal %d: exit status %d (signal %d), expected 130", sig,
-               WIFEXITED(st) ? WEXITSTATUS(st) : -1, WIFSIGNALED(st) ? WTERMSIG(st) : 0);
+    ASSERT_MSG(WIFEXITED(st) && WEXITSTATUS(st) == 130, "signal %d: exit status %d (signal %d), expected 130",
+               sig, WIFEXITED(st) ? WEXITSTATUS(st) : -1, WIFSIGNALED(st) ? WTERMSIG(st) : 0);
     char stray[256] = "";
     int left = entries(parent, stray, sizeof stray);
     ASSERT_MSG(left == 0, "signal %d: %d entries left in %s, e.g. %s", sig, left, parent, stray);

@@ -56,15 +56,14 @@ TEST(gemm_blocks_and_scales_layout) {
     uint16_t scales[OUT * G];
     for (int o = 0; o < OUT; o++)
         for (int g = 0; g < G; g++) scales[o * G + g] = (uint16_t)(0x3c00 + 2 * o + g);
-    codes[9 * IN + 40] = 6;   /* output 9 = block 1, logical column 1 -> slot 4; input 40 */
-    zeros[14 * G + 1] = 11;   /* output 14 = block 1, column 6 -> slot 3; group 1 */
-    zeros[0 * G + 0] = 1;     /* output 0, group 0 -> slot 0 of qzeros[0][0] */
+    codes[9 * IN + 40] = 6; /* output 9 = block 1, logical column 1 -> slot 4; input 40 */
+    zeros[14 * G + 1] = 11; /* output 14 = block 1, column 6 -> slot 3; group 1 */
+    zeros[0 * G + 0] = 1;   /* output 0, group 0 -> slot 0 of qzeros[0][0] */
     int32_t qw[IN * NC], qz[G * NC];
     uint16_t sg[G * OUT];
     ASSERT_OK_RT(awq_pack_gemm(rt, OUT, IN, GS, codes, scales, zeros, qw, qz, sg), rt);
     for (int k = 0; k < IN; k++)
-        for (int c = 0; c < NC; c++)
-            ASSERT_EQ(qw[k * NC + c], (k == 40 && c == 1) ? 0x00060000 : 0);
+        for (int c = 0; c < NC; c++) ASSERT_EQ(qw[k * NC + c], (k == 40 && c == 1) ? 0x00060000 : 0);
     ASSERT_EQ(qz[0 * NC + 0], 0x1);
     ASSERT_EQ(qz[0 * NC + 1], 0);
     ASSERT_EQ(qz[1 * NC + 0], 0);
@@ -107,8 +106,7 @@ TEST(gemv_hand_words) {
     ASSERT_EQ(qz[0], 0xA5);
     for (int i = 1; i < OUT * ZW; i++) ASSERT_EQ(qz[i], 0);
     for (int o = 0; o < OUT; o++)
-        for (int j = 0; j < ZW * 8; j++)
-            ASSERT_EQ(sv[o * ZW * 8 + j], j < G ? 0x4000 + 16 * o + j : 0);
+        for (int j = 0; j < ZW * 8; j++) ASSERT_EQ(sv[o * ZW * 8 + j], j < G ? 0x4000 + 16 * o + j : 0);
 }
 
 /* zw from AutoAWQ's calculate_zeros_width, worked by hand. */
@@ -140,29 +138,29 @@ TEST(validation) {
     uint16_t scales[16 * 2] = {0};
     int32_t qw[16 * 64], qz[64];
     uint16_t s2[16 * 64];
-    ASSERT_ERR_RT(awq_pack_gemm(rt, 12, 64, 32, codes, scales, zeros, qw, qz, s2), rt,
-                   AWQ_ERR_INVALID_ARG, "out_features 12 is not a multiple of 8");
-    ASSERT_ERR_RT(awq_pack_gemm(rt, 16, 100, 32, codes, scales, zeros, qw, qz, s2), rt,
-                   AWQ_ERR_INVALID_ARG, "in_features 100 is not divisible by the group size 32");
-    ASSERT_ERR_RT(awq_pack_gemm(rt, 16, 64, 0, codes, scales, zeros, qw, qz, s2), rt,
-                   AWQ_ERR_INVALID_ARG, "group size");
-    ASSERT_ERR_RT(awq_pack_gemv(rt, 16, 96, 48, codes, scales, zeros, qw, qz, s2), rt,
-                   AWQ_ERR_UNSUPPORTED, "group size 48");
+    ASSERT_ERR_RT(awq_pack_gemm(rt, 12, 64, 32, codes, scales, zeros, qw, qz, s2), rt, AWQ_ERR_INVALID_ARG,
+                  "out_features 12 is not a multiple of 8");
+    ASSERT_ERR_RT(awq_pack_gemm(rt, 16, 100, 32, codes, scales, zeros, qw, qz, s2), rt, AWQ_ERR_INVALID_ARG,
+                  "in_features 100 is not divisible by the group size 32");
+    ASSERT_ERR_RT(awq_pack_gemm(rt, 16, 64, 0, codes, scales, zeros, qw, qz, s2), rt, AWQ_ERR_INVALID_ARG,
+                  "group size");
+    ASSERT_ERR_RT(awq_pack_gemv(rt, 16, 96, 48, codes, scales, zeros, qw, qz, s2), rt, AWQ_ERR_UNSUPPORTED,
+                  "group size 48");
     ASSERT_ERR_RT(awq_pack_check(rt, AWQ_FORMAT_GEMV, 16, 20, 4, NULL), rt, AWQ_ERR_INVALID_ARG,
-                   "multiple of 8");
+                  "multiple of 8");
     ASSERT_ERR_RT(awq_gemv_to_gemm(rt, 16, 96, 48, qw, qz, s2, qw, qz, s2), rt, AWQ_ERR_UNSUPPORTED,
-                   "group size 48");
-    ASSERT_ERR_RT(awq_unpack_gemm(rt, 4, 64, 32, qw, qz, s2, codes, scales, zeros), rt,
-                   AWQ_ERR_INVALID_ARG, "multiple of 8");
+                  "group size 48");
+    ASSERT_ERR_RT(awq_unpack_gemm(rt, 4, 64, 32, qw, qz, s2, codes, scales, zeros), rt, AWQ_ERR_INVALID_ARG,
+                  "multiple of 8");
     codes[1 * 64 + 2] = 16;
-    ASSERT_ERR_RT(awq_pack_gemm(rt, 16, 64, 32, codes, scales, zeros, qw, qz, s2), rt,
-                   AWQ_ERR_INVALID_ARG, "codes[1][2] = 16");
-    ASSERT_ERR_RT(awq_pack_gemv(rt, 16, 64, 32, codes, scales, zeros, qw, qz, s2), rt,
-                   AWQ_ERR_INVALID_ARG, "codes[1][2] = 16");
+    ASSERT_ERR_RT(awq_pack_gemm(rt, 16, 64, 32, codes, scales, zeros, qw, qz, s2), rt, AWQ_ERR_INVALID_ARG,
+                  "codes[1][2] = 16");
+    ASSERT_ERR_RT(awq_pack_gemv(rt, 16, 64, 32, codes, scales, zeros, qw, qz, s2), rt, AWQ_ERR_INVALID_ARG,
+                  "codes[1][2] = 16");
     codes[1 * 64 + 2] = 0;
     zeros[3 * 2 + 1] = 200;
-    ASSERT_ERR_RT(awq_pack_gemm(rt, 16, 64, 32, codes, scales, zeros, qw, qz, s2), rt,
-                   AWQ_ERR_INVALID_ARG, "zeros[3][1] = 200");
+    ASSERT_ERR_RT(awq_pack_gemm(rt, 16, 64, 32, codes, scales, zeros, qw, qz, s2), rt, AWQ_ERR_INVALID_ARG,
+                  "zeros[3][1] = 200");
     zeros[3 * 2 + 1] = 0;
     ASSERT_OK_RT(awq_pack_gemm(rt, 16, 64, 32, codes, scales, zeros, qw, qz, s2), rt);
 }
@@ -173,8 +171,8 @@ typedef struct cfg {
     int64_t out, in, gs;
 } cfg;
 
-static void fill_random(unsigned long long *rng, int64_t out, int64_t in, int64_t G,
-                        uint8_t *codes, uint16_t *scales, uint8_t *zeros) {
+static void fill_random(unsigned long long *rng, int64_t out, int64_t in, int64_t G, uint8_t *codes,
+                        uint16_t *scales, uint8_t *zeros) {
     for (int64_t i = 0; i < out * in; i++) codes[i] = (uint8_t)(test_rng_next(rng) & 15);
     for (int64_t i = 0; i < out * G; i++) {
         zeros[i] = (uint8_t)(test_rng_next(rng) % 16);
@@ -183,8 +181,8 @@ static void fill_random(unsigned long long *rng, int64_t out, int64_t in, int64_
 }
 
 /* The spec's dequantization formula (docs/formats.md 4.1), written independently of awq_pack.h. */
-static double spec_dequant(const int32_t *qw, const int32_t *qz, const uint16_t *sg, int64_t out,
-                           int64_t gs, int64_t o, int64_t k) {
+static double spec_dequant(const int32_t *qw, const int32_t *qz, const uint16_t *sg, int64_t out, int64_t gs,
+                           int64_t o, int64_t k) {
     static const int REV[8] = {0, 4, 1, 5, 2, 6, 3, 7};
     int64_t g = k / gs, c = o / 8, j = o % 8, nc = out / 8;
     int qv = (int)(((uint32_t)qw[k * nc + c] >> (4 * REV[j])) & 0xF);
@@ -193,7 +191,7 @@ static double spec_dequant(const int32_t *qw, const int32_t *qz, const uint16_t 
 }
 
 TEST(round_trips) {
-    const cfg cfgs[] = {{64, 256, 32}, {24, 192, 64}, {16, 128, 128}, {8, 96, 96},
+    const cfg cfgs[] = {{64, 256, 32}, {24, 192, 64},  {16, 128, 128}, {8, 96, 96},
                         {32, 576, 64}, {8, 1024, 128}, {40, 320, 32}};
     unsigned long long rng = 2024;
     for (size_t ci = 0; ci < sizeof cfgs / sizeof cfgs[0]; ci++) {
@@ -215,9 +213,9 @@ TEST(round_trips) {
         for (int64_t o = 0; o < out; o++)
             for (int64_t k = 0; k < in; k++) {
                 double want = ((int)codes[o * in + k] - (int)zeros[o * G + k / gs]) *
-                              (double)awq_f16_to_f32(scales[o * G + k / gs]);
-                ASSERT_MSG((double)w[o * in + k] == want, "cfg %zu: dequant [%lld][%lld]", ci,
-                           (long long)o, (long long)k);
+                    (double)awq_f16_to_f32(scales[o * G + k / gs]);
+                ASSERT_MSG((double)w[o * in + k] == want, "cfg %zu: dequant [%lld][%lld]", ci, (long long)o,
+                           (long long)k);
                 ASSERT((double)w[o * in + k] == spec_dequant(qw, qz, sg, out, gs, o, k));
             }
         /* GEMV (gs 96 is not a GEMV group size) */
@@ -239,11 +237,23 @@ TEST(round_trips) {
             ASSERT_MSG(memcmp(qw, qw2, (size_t)(in * out / 8) * 4) == 0, "cfg %zu: conv qweight", ci);
             ASSERT_MSG(memcmp(qz, qz2, (size_t)(G * out / 8) * 4) == 0, "cfg %zu: conv qzeros", ci);
             ASSERT_MSG(memcmp(sg, sg2, (size_t)(G * out) * 2) == 0, "cfg %zu: conv scales", ci);
-            free(qw2); free(qz2); free(sg2);
-            free(vw); free(vz); free(vs);
+            free(qw2);
+            free(qz2);
+            free(sg2);
+            free(vw);
+            free(vz);
+            free(vs);
         }
-        free(codes); free(codes2); free(zeros); free(zeros2); free(scales); free(scales2);
-        free(qw); free(qz); free(sg); free(w);
+        free(codes);
+        free(codes2);
+        free(zeros);
+        free(zeros2);
+        free(scales);
+        free(scales2);
+        free(qw);
+        free(qz);
+        free(sg);
+        free(w);
     }
 }
 
@@ -284,8 +294,7 @@ TEST(quantize_pack_dequant) {
             double s = awq_f16_to_f32(scales[o * G + k / GS]);
             double err = fabs((double)w[o * IN + k] - wd[o * IN + k]);
             /* half a step, plus the fp16 rounding of the scale times at most 15 steps */
-            ASSERT_MSG(err <= 0.5 * s + 15 * s * 0x1p-11 + 1e-9, "[%d][%d] err %g step %g", o, k,
-                       err, s);
+            ASSERT_MSG(err <= 0.5 * s + 15 * s * 0x1p-11 + 1e-9, "[%d][%d] err %g step %g", o, k, err, s);
             if (err / s > max_rel) max_rel = err / s;
         }
     printf("  max |w - dequant(pack(quant(w)))| = %.3f steps\n", max_rel);

@@ -58,21 +58,39 @@ static int make_model(const char *dir, const char *model_src, bool nan_in_layer1
     }
     awq_st_writer *w = NULL;
     if (awq_st_writer_create(rt, &w, dir, 0, NULL) != AWQ_OK) return 1;
-    struct { char name[128]; int64_t r, c; float scale; } t[64];
+    struct {
+        char name[128];
+        int64_t r, c;
+        float scale;
+    } t[64];
     int nt = 0;
-    snprintf(t[nt].name, 128, "model.embed_tokens.weight"); t[nt].r = VOCAB; t[nt].c = D; t[nt++].scale = 1.0f;
+    snprintf(t[nt].name, 128, "model.embed_tokens.weight");
+    t[nt].r = VOCAB;
+    t[nt].c = D;
+    t[nt++].scale = 1.0f;
     const char *lin[7] = {"self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj", "self_attn.o_proj",
-                          "mlp.gate_proj", "mlp.up_proj", "mlp.down_proj"};
+                          "mlp.gate_proj",    "mlp.up_proj",      "mlp.down_proj"};
     const int64_t sh[7][2] = {{D, D}, {HKV * 16, D}, {HKV * 16, D}, {D, D}, {FF, D}, {FF, D}, {D, FF}};
     for (int l = 0; l < LAYERS; l++) {
-        snprintf(t[nt].name, 128, "model.layers.%d.input_layernorm.weight", l); t[nt].r = D; t[nt].c = 0; t[nt++].scale = -1;
-        snprintf(t[nt].name, 128, "model.layers.%d.post_attention_layernorm.weight", l); t[nt].r = D; t[nt].c = 0; t[nt++].scale = -1;
+        snprintf(t[nt].name, 128, "model.layers.%d.input_layernorm.weight", l);
+        t[nt].r = D;
+        t[nt].c = 0;
+        t[nt++].scale = -1;
+        snprintf(t[nt].name, 128, "model.layers.%d.post_attention_layernorm.weight", l);
+        t[nt].r = D;
+        t[nt].c = 0;
+        t[nt++].scale = -1;
         for (int k = 0; k < 7; k++) {
             snprintf(t[nt].name, 128, "model.layers.%d.%s.weight", l, lin[k]);
-            t[nt].r = sh[k][0]; t[nt].c = sh[k][1]; t[nt++].scale = 0.125f;
+            t[nt].r = sh[k][0];
+            t[nt].c = sh[k][1];
+            t[nt++].scale = 0.125f;
         }
     }
-    snprintf(t[nt].name, 128, "model.norm.weight"); t[nt].r = D; t[nt].c = 0; t[nt++].scale = -1;
+    snprintf(t[nt].name, 128, "model.norm.weight");
+    t[nt].r = D;
+    t[nt].c = 0;
+    t[nt++].scale = -1;
     for (int i = 0; i < nt; i++) {
         int64_t shape[2] = {t[i].r, t[i].c};
         if (awq_st_writer_add(w, t[i].name, AWQ_DTYPE_F16, t[i].c ? 2 : 1, shape) != AWQ_OK) return 1;
@@ -83,8 +101,8 @@ static int make_model(const char *dir, const char *model_src, bool nan_in_layer1
         int64_t n = t[i].r * (t[i].c ? t[i].c : 1);
         uint16_t *buf = malloc((size_t)n * 2);
         for (int64_t j = 0; j < n; j++) {
-            float v = t[i].scale < 0 ? 1.0f + 0.1f * test_rng_uniform(&rng)
-                                     : t[i].scale * test_rng_normal(&rng);
+            float v =
+                t[i].scale < 0 ? 1.0f + 0.1f * test_rng_uniform(&rng) : t[i].scale * test_rng_normal(&rng);
             /* a few large input channels, as real models have */
             if (t[i].scale > 0 && t[i].c == D && (j % D == 5 || j % D == 17)) v *= 4.0f;
             buf[j] = awq_f32_to_f16(v);
@@ -261,7 +279,8 @@ TEST(refusals_leave_nothing_behind) {
 
 static int calls;
 static bool cancel_after_layer0(float done, const char *stage, void *user) {
-    (void)stage; (void)user;
+    (void)stage;
+    (void)user;
     calls++;
     return done < 0.5f;
 }
@@ -284,7 +303,8 @@ TEST(cancel_and_nan) {
     awq_status st = awq_quantize(rt, &p, NULL);
     printf("  NaN weight: %s\n", awq_runtime_last_error(rt));
     ASSERT_EQ(st, AWQ_ERR_NUMERIC);
-    ASSERT(strstr(awq_runtime_last_error(rt), "layers.1.mlp.up_proj") || strstr(awq_runtime_last_error(rt), "layer 1"));
+    ASSERT(strstr(awq_runtime_last_error(rt), "layers.1.mlp.up_proj") ||
+           strstr(awq_runtime_last_error(rt), "layer 1"));
     ASSERT(!awq_dir_exists(out));
     ASSERT(!leftovers());
 }

@@ -191,18 +191,18 @@ static const char *diff_dirs(const char *a, const char *b) {
 
 typedef struct run {
     const char *out;
-    int         threads;
-    int         group_size;      /* 0: 64 */
-    const char *calib;           /* NULL: calib */
-    bool        no_resume;
-    const char *kill_stage;      /* the child kills itself when a stage containing this starts */
-    int         kill_delay_us;   /* 0: at once; else from a timer that long after */
-    double      parent_kill_s;   /* > 0: the parent kills the child after this many seconds */
+    int threads;
+    int group_size;    /* 0: 64 */
+    const char *calib; /* NULL: calib */
+    bool no_resume;
+    const char *kill_stage; /* the child kills itself when a stage containing this starts */
+    int kill_delay_us;      /* 0: at once; else from a timer that long after */
+    double parent_kill_s;   /* > 0: the parent kills the child after this many seconds */
     /* results */
-    bool        killed;
-    int         status;          /* awq_status when not killed */
-    char        error[1024];
-    double      seconds;
+    bool killed;
+    int status; /* awq_status when not killed */
+    char error[1024];
+    double seconds;
 } run;
 
 static run *g_run;
@@ -227,8 +227,7 @@ static bool child_progress(float done, const char *stage, void *user) {
 
 static void child_log(awq_log_level level, const char *msg, void *user) {
     (void)user;
-    if (level <= AWQ_LOG_LEVEL_WARN || strstr(msg, "resum"))
-        fprintf(stderr, "    [child] %s\n", msg);
+    if (level <= AWQ_LOG_LEVEL_WARN || strstr(msg, "resum")) fprintf(stderr, "    [child] %s\n", msg);
 }
 
 static void quantize_child(run *r, int fd) {
@@ -333,7 +332,10 @@ TEST(two_threads_give_identical_files) {
 static bool damage_tensor(const char *shard, const char *name) {
     size_t n = 0;
     char *b = test_read_file(shard, &n);
-    if (!b || n < 8) { free(b); return false; }
+    if (!b || n < 8) {
+        free(b);
+        return false;
+    }
     uint64_t hl = 0;
     for (int i = 0; i < 8; i++) hl |= (uint64_t)(uint8_t)b[i] << (8 * i);
     cJSON *h = cJSON_ParseWithLength(b + 8, (size_t)hl);
@@ -361,7 +363,12 @@ TEST(killed_runs_resume_to_identical_checkpoint) {
     if (getenv("AWQ_RESUME_SEED")) seed = strtoull(getenv("AWQ_RESUME_SEED"), NULL, 10);
     printf("  AWQ_RESUME_SEED=%llu\n", seed);
     unsigned long long rng = seed ? seed : 1;
-    struct { const char *stage; int delay_us; double parent_frac; const char *what; } kills[] = {
+    struct {
+        const char *stage;
+        int delay_us;
+        double parent_frac;
+        const char *what;
+    } kills[] = {
         {"layer 1/3: quantize + write", 0, 0, "before the first layer is written"},
         {"layer 2/3: commit", 0, 0, "after layer 2's data, before its record"},
         {"resuming: verifying layer 1/3", 300, 0, "while restoring the recorded layers"},
@@ -374,7 +381,9 @@ TEST(killed_runs_resume_to_identical_checkpoint) {
     int n_killed = 0, n_resumed_records = 0;
     double total = 0;
     for (size_t i = 0; i < sizeof kills / sizeof kills[0]; i++) {
-        run r = {.out = out, .threads = 1 + (int)(i % 2), .kill_stage = kills[i].stage,
+        run r = {.out = out,
+                 .threads = 1 + (int)(i % 2),
+                 .kill_stage = kills[i].stage,
                  .kill_delay_us = kills[i].delay_us};
         if (kills[i].parent_frac < 0)
             r.parent_kill_s = 0.05 + (double)(test_rng_next(&rng) % 1000) / 1000.0 * 0.3 * t_ref;
@@ -411,8 +420,8 @@ TEST(killed_runs_resume_to_identical_checkpoint) {
         total += r.seconds;
         ASSERT_MSG(!r.killed && r.status == AWQ_OK, "final run: status %d: %s", r.status, r.error);
     }
-    printf("  %d kills (%d of them with layers already recorded), %.1f s of quantization in all\n",
-           n_killed, n_resumed_records, total);
+    printf("  %d kills (%d of them with layers already recorded), %.1f s of quantization in all\n", n_killed,
+           n_resumed_records, total);
     ASSERT(n_killed >= 6);
     ASSERT(n_resumed_records >= 3);
     ASSERT_EQ(tmp_dirs(out, NULL, 0), 0);
@@ -463,7 +472,10 @@ TEST(changed_inputs_are_refused_and_no_resume_starts_over) {
     ASSERT_EQ(tmp_dirs(out, NULL, 0), 1); /* refusals leave the partial run alone */
     ASSERT_EQ(records(tmp), 1);
 
-    run n = {.out = out, .threads = 2, .calib = calib2, .no_resume = true,
+    run n = {.out = out,
+             .threads = 2,
+             .calib = calib2,
+             .no_resume = true,
              .kill_stage = "layer 1/3: quantize + write"};
     do_run(&n);
     ASSERT(n.killed);
@@ -514,8 +526,8 @@ TEST(stale_directories_listed_and_removed) {
     ASSERT_EQ(c[3], 1);
     /* the command line: lists, removes all but the one in use */
     char cmd[2000];
-    snprintf(cmd, sizeof cmd, "'%s/awq-cli' quantize --clean-stale '%s' > '%s/clean.txt' 2>&1", AWQ_TEST_BIN_DIR,
-             out, root);
+    snprintf(cmd, sizeof cmd, "'%s/awq-cli' quantize --clean-stale '%s' > '%s/clean.txt' 2>&1",
+             AWQ_TEST_BIN_DIR, out, root);
     int rc = system(cmd);
     snprintf(p, sizeof p, "%s/clean.txt", root);
     char *txt = test_read_file(p, NULL);
@@ -541,8 +553,10 @@ typedef struct vcount {
 
 static void on_verify(const awq_verify_item *it, void *user) {
     vcount *v = user;
-    if (!it->problem) v->ok++;
-    else if (!it->expected) v->extra++;
+    if (!it->problem)
+        v->ok++;
+    else if (!it->expected)
+        v->extra++;
     else {
         v->bad++;
         size_t n = strlen(v->bad_files);

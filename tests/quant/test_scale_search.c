@@ -18,7 +18,10 @@ static const int outliers[] = {3, 70, 140, 201};
 static void fake_quant_row(const double *w, double *q, int n) {
     for (int g0 = 0; g0 < n; g0 += GS) {
         double mx = -1e300, mn = 1e300;
-        for (int k = g0; k < g0 + GS; k++) { mx = w[k] > mx ? w[k] : mx; mn = w[k] < mn ? w[k] : mn; }
+        for (int k = g0; k < g0 + GS; k++) {
+            mx = w[k] > mx ? w[k] : mx;
+            mn = w[k] < mn ? w[k] : mn;
+        }
         double s = (mx - mn) > 1e-5 ? (mx - mn) / 15.0 : 1e-5 / 15.0;
         double z = -nearbyint(mn / s);
         z = z < 0 ? 0 : z > 15 ? 15 : z;
@@ -90,7 +93,11 @@ TEST(outlier_channels_get_large_scales) {
     L.dw.down.out = O;
     dev.ops->upload(dev.ctx, inp.data, 0, x, sizeof x);
     dev.ops->upload(dev.ctx, L.dw.down.w.data, 0, w, sizeof w);
-    awq_search S = {.rt = rt, .dev = &dev, .cfg = &cfg, .acts = &acts, .duo_scaling = true,
+    awq_search S = {.rt = rt,
+                    .dev = &dev,
+                    .cfg = &cfg,
+                    .acts = &acts,
+                    .duo_scaling = true,
                     .qd = {.bits = 4, .group_size = GS, .zero_point = true}};
     float best[C];
     ASSERT_OK_RT(awq_search_scales_linear(&S, &L, AWQ_LIN_DOWN, &inp, best), rt);
@@ -99,12 +106,14 @@ TEST(outlier_channels_get_large_scales) {
     for (int k = 0; k < C; k++) {
         bool out = false;
         for (size_t j = 0; j < sizeof outliers / sizeof outliers[0]; j++) out |= outliers[j] == k;
-        if (out) ASSERT_MSG(best[k] > 1.0f, "scale of outlier channel %d is %g", k, best[k]);
-        else sum_other += best[k];
+        if (out)
+            ASSERT_MSG(best[k] > 1.0f, "scale of outlier channel %d is %g", k, best[k]);
+        else
+            sum_other += best[k];
     }
     double mean_other = sum_other / (C - 4);
-    printf("  outlier scales %.3f %.3f %.3f %.3f, mean of the others %.3f\n", best[3], best[70],
-           best[140], best[201], mean_other);
+    printf("  outlier scales %.3f %.3f %.3f %.3f, mean of the others %.3f\n", best[3], best[70], best[140],
+           best[201], mean_other);
 
     /* alpha = 0 candidate computed here: s = 1 / (wbar + 1e-4), normalised by sqrt(max*min). */
     double wbar[C] = {0}, s0[C], sb[C];
@@ -120,7 +129,10 @@ TEST(outlier_channels_get_large_scales) {
         mx = s0[k] > mx ? s0[k] : mx;
         mn = s0[k] < mn ? s0[k] : mn;
     }
-    for (int k = 0; k < C; k++) { s0[k] /= sqrt(mx * mn); sb[k] = best[k]; }
+    for (int k = 0; k < C; k++) {
+        s0[k] /= sqrt(mx * mn);
+        sb[k] = best[k];
+    }
     double loss_best = direct_loss(x, w, sb), loss_a0 = direct_loss(x, w, s0);
     double ones[C];
     for (int k = 0; k < C; k++) ones[k] = 1.0;

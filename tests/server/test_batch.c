@@ -63,7 +63,8 @@ static void check_model(const char *dir, double *max_diff, int *mismatch) {
             float *row = ref_l + ((size_t)i * NGEN + t) * vocab;
             memcpy(row, l, (size_t)vocab * sizeof(float));
             int32_t best = 0;
-            for (int32_t j = 1; j < vocab; j++) if (l[j] > l[best]) best = j;
+            for (int32_t j = 1; j < vocab; j++)
+                if (l[j] > l[best]) best = j;
             ref[i][t] = best;
             if (t + 1 < NGEN) awq_session_eval(s[i], &best, 1, l, false);
         }
@@ -87,7 +88,8 @@ static void check_model(const char *dir, double *max_diff, int *mismatch) {
                 }
                 *max_diff = d > *max_diff ? d : *max_diff;
                 int32_t best = 0;
-                for (int32_t j = 1; j < vocab; j++) if (l[j] > l[best]) best = j;
+                for (int32_t j = 1; j < vocab; j++)
+                    if (l[j] > l[best]) best = j;
                 got[i][0] = best;
                 next[i] = best;
                 pos[i] = 1;
@@ -134,8 +136,8 @@ TEST(batched_equals_alone_fp16) {
     double d;
     int bad;
     check_model(test_model_dir(), &d, &bad);
-    printf("  fp16 on %s: %d of %d greedy tokens differ, max |logit diff| %.3g\n", backend, bad,
-           NSEQ * NGEN, d);
+    printf("  fp16 on %s: %d of %d greedy tokens differ, max |logit diff| %.3g\n", backend, bad, NSEQ * NGEN,
+           d);
     ASSERT_EQ(bad, 0);
     ASSERT(d <= 1e-3);
 }

@@ -26,8 +26,8 @@
 #include "awq.h"
 #include "test.h"
 
-#define KEY "test-key-7f3a9c"
-#define NTOK 24
+#define KEY     "test-key-7f3a9c"
+#define NTOK    24
 #define NPROMPT 8
 
 static char cli[1024], root[256], model[320], logpath[320];
@@ -105,17 +105,25 @@ static char *response_text(const char *resp, bool chat, char *finish, size_t fca
         const char *json = p;
         const char *eol = NULL;
         if (sse) {
-            if (strncmp(p, "data: ", 6)) { p = strchr(p, '\n'); if (p) p++; continue; }
+            if (strncmp(p, "data: ", 6)) {
+                p = strchr(p, '\n');
+                if (p) p++;
+                continue;
+            }
             json = p + 6;
             eol = strchr(json, '\n');
             if (!strncmp(json, "[DONE]", 6)) break;
         }
         cJSON *j = eol ? cJSON_ParseWithLength(json, (size_t)(eol - json)) : cJSON_Parse(json);
-        if (!j) { free(out); return NULL; }
+        if (!j) {
+            free(out);
+            return NULL;
+        }
         cJSON *ch = cJSON_GetArrayItem(cJSON_GetObjectItem(j, "choices"), 0);
         if (ch) {
-            cJSON *t = chat ? cJSON_GetObjectItem(cJSON_GetObjectItem(ch, sse ? "delta" : "message"), "content")
-                            : cJSON_GetObjectItem(ch, "text");
+            cJSON *t = chat
+                ? cJSON_GetObjectItem(cJSON_GetObjectItem(ch, sse ? "delta" : "message"), "content")
+                : cJSON_GetObjectItem(ch, "text");
             if (cJSON_IsString(t)) {
                 size_t n = strlen(t->valuestring);
                 if (len + n + 1 > cap) out = realloc(out, cap = 2 * (len + n + 1));
@@ -149,32 +157,43 @@ static void body_for(int i, bool stream, char *dst, size_t cap) {
     char s[512];
     json_str(s, sizeof s, prompts[i]);
     if (is_chat(i))
-        snprintf(dst, cap, "{\"model\": \"x\", \"messages\": [{\"role\": \"user\", \"content\": %s}], "
-                 "\"max_tokens\": %d, \"temperature\": 0, \"stream\": %s}", s, NTOK, stream ? "true" : "false");
+        snprintf(dst, cap,
+                 "{\"model\": \"x\", \"messages\": [{\"role\": \"user\", \"content\": %s}], "
+                 "\"max_tokens\": %d, \"temperature\": 0, \"stream\": %s}",
+                 s, NTOK, stream ? "true" : "false");
     else
-        snprintf(dst, cap, "{\"model\": \"x\", \"prompt\": %s, \"max_tokens\": %d, \"temperature\": 0, "
-                 "\"stream\": %s}", s, NTOK, stream ? "true" : "false");
+        snprintf(dst, cap,
+                 "{\"model\": \"x\", \"prompt\": %s, \"max_tokens\": %d, \"temperature\": 0, "
+                 "\"stream\": %s}",
+                 s, NTOK, stream ? "true" : "false");
 }
 
 /* `awq-cli generate` of prompt i, greedy, NTOK tokens: the generated text. */
 static char *generate(int i) {
     char cmd[2048], q[600], *out = malloc(1 << 16);
     snprintf(q, sizeof q, "%s", prompts[i]);
-    for (char *c = q; *c; c++) if (*c == '\'') *c = ' ';
+    for (char *c = q; *c; c++)
+        if (*c == '\'') *c = ' ';
     snprintf(cmd, sizeof cmd, "%s generate %s -p '%s' -n %d --temp 0 --backend %s -t 2 %s", cli, model, q,
              NTOK, backend, is_chat(i) ? "--chat" : "");
-    if (run(cmd, false, out, 1 << 16) != 0) { free(out); return NULL; }
+    if (run(cmd, false, out, 1 << 16) != 0) {
+        free(out);
+        return NULL;
+    }
     size_t n = strlen(out);
     if (n && out[n - 1] == '\n') out[--n] = '\0'; /* generate ends with a newline */
-    if (!is_chat(i)) {                              /* and echoes the prompt first */
+    if (!is_chat(i)) {                            /* and echoes the prompt first */
         size_t pl = strlen(prompts[i]);
-        if (strncmp(out, prompts[i], pl)) { free(out); return NULL; }
+        if (strncmp(out, prompts[i], pl)) {
+            free(out);
+            return NULL;
+        }
         memmove(out, out + pl, n - pl + 1);
     }
     return out;
 }
 
-static char *ref[NPROMPT];  /* generate's output per prompt */
+static char *ref[NPROMPT]; /* generate's output per prompt */
 static char buf[1 << 20];
 
 static bool log_has(const char *needle) {
@@ -218,11 +237,13 @@ TEST(curl_completion_and_chat_equal_generate) {
         for (int stream = 0; stream < 2; stream++) {
             char body[2048], fin[32];
             body_for(i, stream, body, sizeof body);
-            int code = http(is_chat(i) ? "/v1/chat/completions" : "/v1/completions", body, AUTH, buf, sizeof buf);
+            int code =
+                http(is_chat(i) ? "/v1/chat/completions" : "/v1/completions", body, AUTH, buf, sizeof buf);
             ASSERT_EQ(code, 200);
             char *t = response_text(buf, is_chat(i), fin, sizeof fin);
             ASSERT_MSG(t, "unparseable response: %.300s", buf);
-            printf("  %s%s: \"%s\" (%s)\n", is_chat(i) ? "chat" : "completion", stream ? " stream" : "", t, fin);
+            printf("  %s%s: \"%s\" (%s)\n", is_chat(i) ? "chat" : "completion", stream ? " stream" : "", t,
+                   fin);
             bool same = !strcmp(t, ref[i]);
             if (!same) printf("  generate: \"%s\"\n", ref[i]);
             free(t);
@@ -248,7 +269,8 @@ TEST(load_32_requests_8_clients) {
     for (int i = 0; i < NPROMPT; i++) {
         char body[2048], fin[32];
         body_for(i, false, body, sizeof body);
-        ASSERT_EQ(http(is_chat(i) ? "/v1/chat/completions" : "/v1/completions", body, AUTH, buf, sizeof buf), 200);
+        ASSERT_EQ(http(is_chat(i) ? "/v1/chat/completions" : "/v1/completions", body, AUTH, buf, sizeof buf),
+                  200);
         seq[i] = response_text(buf, is_chat(i), fin, sizeof fin);
         ASSERT(seq[i]);
     }
@@ -262,7 +284,8 @@ TEST(load_32_requests_8_clients) {
                 int i = (c * 4 + j) % NPROMPT;
                 char body[2048], fin[32], path[400];
                 body_for(i, j % 2, body, sizeof body);
-                int code = http(is_chat(i) ? "/v1/chat/completions" : "/v1/completions", body, AUTH, buf, sizeof buf);
+                int code = http(is_chat(i) ? "/v1/chat/completions" : "/v1/completions", body, AUTH, buf,
+                                sizeof buf);
                 char *t = code == 200 ? response_text(buf, is_chat(i), fin, sizeof fin) : NULL;
                 snprintf(path, sizeof path, "%s/load-%d-%d.txt", root, c, j);
                 if (!t || !write_file(path, t, strlen(t))) bad++;
@@ -275,7 +298,10 @@ TEST(load_32_requests_8_clients) {
     for (int c = 0; c < 8; c++) {
         int st = 0;
         for (int w = 0; w < 3000 && waitpid(kids[c], &st, WNOHANG) == 0; w++) usleep(100000);
-        if (waitpid(kids[c], &st, WNOHANG) == 0) { kill(kids[c], SIGKILL); waitpid(kids[c], &st, 0); }
+        if (waitpid(kids[c], &st, WNOHANG) == 0) {
+            kill(kids[c], SIGKILL);
+            waitpid(kids[c], &st, 0);
+        }
         failed_clients += !(WIFEXITED(st) && WEXITSTATUS(st) == 0);
     }
     double secs = (double)time(NULL) - t0;
@@ -288,12 +314,15 @@ TEST(load_32_requests_8_clients) {
             if (!t) continue;
             done++;
             int i = (c * 4 + j) % NPROMPT;
-            if (!strcmp(t, seq[i])) equal++;
-            else printf("  client %d request %d differs: \"%s\" vs \"%s\"\n", c, j, t, seq[i]);
+            if (!strcmp(t, seq[i]))
+                equal++;
+            else
+                printf("  client %d request %d differs: \"%s\" vs \"%s\"\n", c, j, t, seq[i]);
             free(t);
         }
-    printf("  32 requests from 8 clients in ~%.0f s: %d completed, %d equal to the sequential greedy result\n",
-           secs, done, equal);
+    printf(
+        "  32 requests from 8 clients in ~%.0f s: %d completed, %d equal to the sequential greedy result\n",
+        secs, done, equal);
     for (int i = 0; i < NPROMPT; i++) free(seq[i]);
     ASSERT_EQ(failed_clients, 0);
     ASSERT_EQ(done, 32);
@@ -313,22 +342,34 @@ static int raw_request(const char *path, const char *body) {
                      "POST %s HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer " KEY "\r\n"
                      "Content-Type: application/json\r\nContent-Length: %zu\r\n\r\n%s",
                      path, strlen(body), body);
-    if (write(fd, req, (size_t)n) != n) { close(fd); return -1; }
+    if (write(fd, req, (size_t)n) != n) {
+        close(fd);
+        return -1;
+    }
     return fd;
 }
 
 TEST(bad_requests_and_hangups) {
     const char *chat = "/v1/chat/completions", *compl = "/v1/completions";
-    struct { const char *what, *path, *body, *extra; int code; const char *in_body; } cases[] = {
+    struct {
+        const char *what, *path, *body, *extra;
+        int code;
+        const char *in_body;
+    } cases[] = {
         {"malformed JSON", chat, "{\"messages\": [", AUTH, 400, "not valid JSON"},
         {"messages not an array", chat, "{\"messages\": \"hi\"}", AUTH, 400, "\"param\":\"messages\""},
-        {"temperature a string", chat, "{\"messages\": [{\"role\": \"user\", \"content\": \"x\"}], \"temperature\": \"hot\"}", AUTH, 400, "\"param\":\"temperature\""},
-        {"max_tokens a string", compl, "{\"prompt\": \"x\", \"max_tokens\": \"5\"}", AUTH, 400, "\"param\":\"max_tokens\""},
-        {"negative max_tokens", compl, "{\"prompt\": \"x\", \"max_tokens\": -5}", AUTH, 400, "\"param\":\"max_tokens\""},
+        {"temperature a string", chat,
+         "{\"messages\": [{\"role\": \"user\", \"content\": \"x\"}], \"temperature\": \"hot\"}", AUTH, 400,
+         "\"param\":\"temperature\""},
+        {"max_tokens a string", compl, "{\"prompt\": \"x\", \"max_tokens\": \"5\"}", AUTH, 400,
+         "\"param\":\"max_tokens\""},
+        {"negative max_tokens", compl, "{\"prompt\": \"x\", \"max_tokens\": -5}", AUTH, 400,
+         "\"param\":\"max_tokens\""},
         {"n = 2", compl, "{\"prompt\": \"x\", \"n\": 2}", AUTH, 400, "\"param\":\"n\""},
         {"prompt missing", compl, "{\"max_tokens\": 3}", AUTH, 400, "\"param\":\"prompt\""},
         {"body not an object", compl, "[1, 2]", AUTH, 400, "JSON object"},
-        {"wrong API key", compl, "{\"prompt\": \"x\"}", "-H 'Authorization: Bearer nope'", 401, "invalid_api_key"},
+        {"wrong API key", compl, "{\"prompt\": \"x\"}", "-H 'Authorization: Bearer nope'", 401,
+         "invalid_api_key"},
         {"no API key", compl, "{\"prompt\": \"x\"}", "", 401, "invalid_api_key"},
         {"GET on a POST endpoint", chat, NULL, AUTH, 405, "use POST"},
         {"unknown endpoint", "/v1/embeddings", "{}", AUTH, 404, "no such endpoint"},
@@ -363,8 +404,9 @@ TEST(bad_requests_and_hangups) {
     ASSERT_EQ(code, 413);
     // hang up mid-stream: read three events, close; the slot must be freed. Greedy, so that the answer
     // cannot end after one sampled token (an early end-of-sequence made this flaky)
-    int fd = raw_request(compl, "{\"prompt\": \"Tell me a very long story.\", \"max_tokens\": 400, "
-                                "\"temperature\": 0, \"stream\": true}");
+    int fd = raw_request(compl,
+                         "{\"prompt\": \"Tell me a very long story.\", \"max_tokens\": 400, "
+                         "\"temperature\": 0, \"stream\": true}");
     ASSERT(fd >= 0);
     char rb[8192];
     size_t got = 0;
@@ -379,7 +421,8 @@ TEST(bad_requests_and_hangups) {
     }
     close(fd);
     ASSERT_MSG(events >= 3, "stream did not start: %.300s", rb);
-    ASSERT_MSG(wait_log("client disconnected after", 20), "the server did not notice the hang-up (%s)", logpath);
+    ASSERT_MSG(wait_log("client disconnected after", 20), "the server did not notice the hang-up (%s)",
+               logpath);
     // hang up while waiting for a non-streaming answer
     fd = raw_request(compl, "{\"prompt\": \"Count to one thousand:\", \"max_tokens\": 400}");
     ASSERT(fd >= 0);
@@ -400,12 +443,14 @@ TEST(openai_python_client) {
     char cmd[2048];
     char q[600];
     json_str(q, sizeof q, prompts[1]);
-    snprintf(cmd, sizeof cmd, "python3 %s/tests/server/openai_client.py http://127.0.0.1:%d/v1 %s m '%s' '%s' %d",
+    snprintf(cmd, sizeof cmd,
+             "python3 %s/tests/server/openai_client.py http://127.0.0.1:%d/v1 %s m '%s' '%s' %d",
              AWQ_TEST_SOURCE_DIR, port, KEY, prompts[0], prompts[1], NTOK);
     int rc = run(cmd, false, buf, sizeof buf);
     if (rc == 3 || rc == 127) {
         const char *req = getenv("AWQ_REQUIRE_SERVER_TOOLS");
-        ASSERT_MSG(!(req && req[0] == '1'), "python3 or its openai package is missing (AWQ_REQUIRE_SERVER_TOOLS=1)");
+        ASSERT_MSG(!(req && req[0] == '1'),
+                   "python3 or its openai package is missing (AWQ_REQUIRE_SERVER_TOOLS=1)");
         printf("  SKIP: python3 with the openai package not found\n");
         skipped = true;
         return;
@@ -496,7 +541,9 @@ int main(int argc, char **argv) {
     if (server > 0) kill(server, SIGKILL);
     if (test_failures_) {
         char *l = test_read_file(logpath, NULL);
-        if (l) printf("---- server log (last 3000 bytes) ----\n%s\n", strlen(l) > 3000 ? l + strlen(l) - 3000 : l);
+        if (l)
+            printf("---- server log (last 3000 bytes) ----\n%s\n",
+                   strlen(l) > 3000 ? l + strlen(l) - 3000 : l);
         free(l);
     }
     if (test_rmtree(root) != 0) printf("warning: cannot remove %s\n", root);

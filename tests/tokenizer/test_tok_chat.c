@@ -40,17 +40,19 @@ TEST(smollm2_chatml) {
     awq_status st;
     char *s = render(smollm2_tmpl, conv, 4, true, &st);
     ASSERT_OK_RT(st, g_rt);
-    ASSERT_STREQ(s, "<|im_start|>system\nYou are terse.<|im_end|>\n"
-                    "<|im_start|>user\nHi there<|im_end|>\n"
-                    "<|im_start|>assistant\nHello! How can I help?<|im_end|>\n"
-                    "<|im_start|>user\nWhat is 2+2?<|im_end|>\n"
-                    "<|im_start|>assistant\n");
+    ASSERT_STREQ(s,
+                 "<|im_start|>system\nYou are terse.<|im_end|>\n"
+                 "<|im_start|>user\nHi there<|im_end|>\n"
+                 "<|im_start|>assistant\nHello! How can I help?<|im_end|>\n"
+                 "<|im_start|>user\nWhat is 2+2?<|im_end|>\n"
+                 "<|im_start|>assistant\n");
     awq_free(s);
     /* no system message: the template inserts its default one; no generation prompt */
     s = render(smollm2_tmpl, conv + 1, 1, false, &st);
     ASSERT_OK_RT(st, g_rt);
-    ASSERT_STREQ(s, "<|im_start|>system\nYou are a helpful AI assistant named SmolLM, trained by "
-                    "Hugging Face<|im_end|>\n<|im_start|>user\nHi there<|im_end|>\n");
+    ASSERT_STREQ(s,
+                 "<|im_start|>system\nYou are a helpful AI assistant named SmolLM, trained by "
+                 "Hugging Face<|im_end|>\n<|im_start|>user\nHi there<|im_end|>\n");
     awq_free(s);
 }
 
@@ -65,15 +67,17 @@ static awq_tokenizer *load(const char *dir) {
 TEST(llama3_from_config) {
     awq_tokenizer *t = load("llama3");
     ASSERT(t);
-    awq_chat_message m[3] = {{"system", "You are terse."}, {"user", "  Hi there \n"}, {"assistant", "Hello!"}};
+    awq_chat_message m[3] = {
+        {"system", "You are terse."}, {"user", "  Hi there \n"}, {"assistant", "Hello!"}};
     char *s = NULL;
     ASSERT_OK_RT(awq_tokenizer_apply_chat(t, m, 3, true, &s), g_rt);
     /* content | trim binds to the content only; bos_token before the first message; this
      * template always ends with the assistant header */
-    ASSERT_STREQ(s, "<|begin_of_text|><|start_header_id|>system<|end_header_id|>\n\nYou are terse.<|eot_id|>"
-                    "<|start_header_id|>user<|end_header_id|>\n\nHi there<|eot_id|>"
-                    "<|start_header_id|>assistant<|end_header_id|>\n\nHello!<|eot_id|>"
-                    "<|start_header_id|>assistant<|end_header_id|>\n\n");
+    ASSERT_STREQ(s,
+                 "<|begin_of_text|><|start_header_id|>system<|end_header_id|>\n\nYou are terse.<|eot_id|>"
+                 "<|start_header_id|>user<|end_header_id|>\n\nHi there<|eot_id|>"
+                 "<|start_header_id|>assistant<|end_header_id|>\n\nHello!<|eot_id|>"
+                 "<|start_header_id|>assistant<|end_header_id|>\n\n");
     awq_free(s);
     awq_tokenizer_destroy(t);
 }
@@ -83,23 +87,26 @@ TEST(qwen3_from_config) {
     ASSERT(t);
     char *s = NULL;
     ASSERT_OK_RT(awq_tokenizer_apply_chat(t, conv, 4, true, &s), g_rt);
-    ASSERT_STREQ(s, "<|im_start|>system\nYou are terse.<|im_end|>\n"
-                    "<|im_start|>user\nHi there<|im_end|>\n"
-                    "<|im_start|>assistant\nHello! How can I help?<|im_end|>\n"
-                    "<|im_start|>user\nWhat is 2+2?<|im_end|>\n"
-                    "<|im_start|>assistant\n");
+    ASSERT_STREQ(s,
+                 "<|im_start|>system\nYou are terse.<|im_end|>\n"
+                 "<|im_start|>user\nHi there<|im_end|>\n"
+                 "<|im_start|>assistant\nHello! How can I help?<|im_end|>\n"
+                 "<|im_start|>user\nWhat is 2+2?<|im_end|>\n"
+                 "<|im_start|>assistant\n");
     awq_free(s);
     /* an assistant turn after the last user turn keeps its reasoning, split out of <think> */
     awq_chat_message m[2] = {{"user", "Q"}, {"assistant", "<think>\nplan\n</think>\n\nA"}};
     ASSERT_OK_RT(awq_tokenizer_apply_chat(t, m, 2, false, &s), g_rt);
-    ASSERT_STREQ(s, "<|im_start|>user\nQ<|im_end|>\n"
-                    "<|im_start|>assistant\n<think>\nplan\n</think>\n\nA<|im_end|>\n");
+    ASSERT_STREQ(s,
+                 "<|im_start|>user\nQ<|im_end|>\n"
+                 "<|im_start|>assistant\n<think>\nplan\n</think>\n\nA<|im_end|>\n");
     awq_free(s);
     /* an earlier assistant turn (before the last user turn) loses its reasoning */
     awq_chat_message m3[3] = {{"user", "Q"}, {"assistant", "<think>\nplan\n</think>\n\nA"}, {"user", "R"}};
     ASSERT_OK_RT(awq_tokenizer_apply_chat(t, m3, 3, true, &s), g_rt);
-    ASSERT_STREQ(s, "<|im_start|>user\nQ<|im_end|>\n<|im_start|>assistant\nA<|im_end|>\n"
-                    "<|im_start|>user\nR<|im_end|>\n<|im_start|>assistant\n");
+    ASSERT_STREQ(s,
+                 "<|im_start|>user\nQ<|im_end|>\n<|im_start|>assistant\nA<|im_end|>\n"
+                 "<|im_start|>user\nR<|im_end|>\n<|im_start|>assistant\n");
     awq_free(s);
     awq_tokenizer_destroy(t);
 }
@@ -142,8 +149,9 @@ TEST(llama2_chat) {
     awq_status st;
     char *s = render(llama2_tmpl, conv, 4, true, &st);
     ASSERT_OK_RT(st, g_rt);
-    ASSERT_STREQ(s, "<s>[INST] <<SYS>>\nYou are terse.\n<</SYS>>\n\nHi there [/INST]"
-                    " Hello! How can I help? </s><s>[INST] What is 2+2? [/INST]");
+    ASSERT_STREQ(s,
+                 "<s>[INST] <<SYS>>\nYou are terse.\n<</SYS>>\n\nHi there [/INST]"
+                 " Hello! How can I help? </s><s>[INST] What is 2+2? [/INST]");
     awq_free(s);
 }
 
@@ -158,7 +166,8 @@ static const char mistral_v03_tmpl[] =
     "{{- bos_token }}\n"
     "{%- for message in loop_messages %}\n"
     "    {%- if (message['role'] == 'user') != (loop.index0 % 2 == 0) %}\n"
-    "        {{- raise_exception('After the optional system message, conversation roles must alternate user/assistant/user/assistant/...') }}\n"
+    "        {{- raise_exception('After the optional system message, conversation roles must alternate "
+    "user/assistant/user/assistant/...') }}\n"
     "    {%- endif %}\n"
     "    {%- if message['role'] == 'user' %}\n"
     "        {%- if loop.last and system_message is defined %}\n"
@@ -169,7 +178,8 @@ static const char mistral_v03_tmpl[] =
     "    {%- elif message['role'] == 'assistant' %}\n"
     "        {{- ' ' + message['content']|trim + eos_token}}\n"
     "    {%- else %}\n"
-    "        {{- raise_exception('Only user and assistant roles are supported, with the exception of an initial optional system message!') }}\n"
+    "        {{- raise_exception('Only user and assistant roles are supported, with the exception of an "
+    "initial optional system message!') }}\n"
     "    {%- endif %}\n"
     "{%- endfor %}\n";
 
@@ -177,8 +187,9 @@ TEST(mistral_v03_whitespace_control) {
     awq_status st;
     char *s = render(mistral_v03_tmpl, conv, 4, true, &st);
     ASSERT_OK_RT(st, g_rt);
-    ASSERT_STREQ(s, "<s>[INST] Hi there[/INST] Hello! How can I help?</s>"
-                    "[INST] You are terse.\n\nWhat is 2+2?[/INST]");
+    ASSERT_STREQ(s,
+                 "<s>[INST] Hi there[/INST] Hello! How can I help?</s>"
+                 "[INST] You are terse.\n\nWhat is 2+2?[/INST]");
     awq_free(s);
 }
 
@@ -198,8 +209,9 @@ TEST(trim_and_lstrip_blocks) {
     awq_status st;
     char *s = render(tmpl, conv, 3, false, &st);
     ASSERT_OK_RT(st, g_rt);
-    ASSERT_STREQ(s, "SYSTEM: 14\nU: Hi there\nASSISTANT: 22\n"
-                    "3 3 -4 1 a1 [3, 2, 1] {\"k\": \"v\"} True True 4 ['a', 'b']");
+    ASSERT_STREQ(s,
+                 "SYSTEM: 14\nU: Hi there\nASSISTANT: 22\n"
+                 "3 3 -4 1 a1 [3, 2, 1] {\"k\": \"v\"} True True 4 ['a', 'b']");
     awq_free(s);
     /* namespace objects carry values out of loops; plain set does not leak */
     const char *t2 = "{% set ns = namespace(n=0) %}{% set x = 1 %}{% for m in messages %}"
@@ -209,11 +221,12 @@ TEST(trim_and_lstrip_blocks) {
     ASSERT_STREQ(s, "4 1");
     awq_free(s);
     /* list filters, as tool-calling templates use them */
-    const char *t3 = "{{ messages|selectattr('role', 'equalto', 'user')|map(attribute='content')|join('|') }} "
-                     "{{ [1, 2, 3, 4]|select('even')|list }} {{ [1, 2, 3]|reject('odd')|list }} "
-                     "{{ ['a', 'b', 'a']|unique|list }} "
-                     "{{ messages|rejectattr('role', 'in', ['system', 'user'])|list|length }} "
-                     "{{ ['a', 'b']|map('upper')|join }} {{ messages[-1].role }} {{ 'abc'[1:] }}";
+    const char *t3 =
+        "{{ messages|selectattr('role', 'equalto', 'user')|map(attribute='content')|join('|') }} "
+        "{{ [1, 2, 3, 4]|select('even')|list }} {{ [1, 2, 3]|reject('odd')|list }} "
+        "{{ ['a', 'b', 'a']|unique|list }} "
+        "{{ messages|rejectattr('role', 'in', ['system', 'user'])|list|length }} "
+        "{{ ['a', 'b']|map('upper')|join }} {{ messages[-1].role }} {{ 'abc'[1:] }}";
     s = render(t3, conv, 4, false, &st);
     ASSERT_OK_RT(st, g_rt);
     ASSERT_STREQ(s, "Hi there|What is 2+2? [2, 4] [2] ['a', 'b'] 1 AB user bc");
@@ -221,7 +234,9 @@ TEST(trim_and_lstrip_blocks) {
 }
 
 TEST(unsupported_is_an_error) {
-    static const struct { const char *tmpl, *needle; } cases[] = {
+    static const struct {
+        const char *tmpl, *needle;
+    } cases[] = {
         {"{% macro f() %}x{% endmacro %}", "macro"},
         {"{{ messages | wordcount }}", "wordcount"},
         {"{% for m in messages recursive %}{% endfor %}", "recursive"},
@@ -243,9 +258,22 @@ TEST(unsupported_is_an_error) {
 /* malformed or hostile templates fail cleanly (no crash, no output) */
 TEST(malformed_templates) {
     static const char *const bad[] = {
-        "{{", "{{ }}", "{% for %}", "{{ a[ }}", "{% if %}{% endif %}", "{{ 'abc }}", "{% endfor %}",
-        "{% else %}", "{{ 1 + }}", "{{ x | }}", "{% set %}", "{{ (1, 2) }}", "{{ 1 / 0 }}",
-        "{% for x in 5 %}{% endfor %}", "{{ {'a': 1} + 1 }}", "{#",
+        "{{",
+        "{{ }}",
+        "{% for %}",
+        "{{ a[ }}",
+        "{% if %}{% endif %}",
+        "{{ 'abc }}",
+        "{% endfor %}",
+        "{% else %}",
+        "{{ 1 + }}",
+        "{{ x | }}",
+        "{% set %}",
+        "{{ (1, 2) }}",
+        "{{ 1 / 0 }}",
+        "{% for x in 5 %}{% endfor %}",
+        "{{ {'a': 1} + 1 }}",
+        "{#",
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         awq_status st;
@@ -265,14 +293,18 @@ TEST(malformed_templates) {
             len += strlen(forms[k]);
         }
         t[len++] = '1';
-        if (k == 0) for (size_t i = 0; i < n && len < 4 * n; i++) t[len++] = ')';
+        if (k == 0)
+            for (size_t i = 0; i < n && len < 4 * n; i++) t[len++] = ')';
         memcpy(t + len, " }}", 4);
         awq_status st;
         char *s = render(t, conv, 2, false, &st);
         ASSERT_MSG(st == AWQ_ERR_UNSUPPORTED && !s, "nesting form %d: %d", k, st);
     }
     size_t len = 0;
-    for (size_t i = 0; i < 5000; i++) { memcpy(t + len, "{% if 1 %}", 10); len += 10; }
+    for (size_t i = 0; i < 5000; i++) {
+        memcpy(t + len, "{% if 1 %}", 10);
+        len += 10;
+    }
     t[len] = '\0';
     awq_status st;
     char *s = render(t, conv, 2, false, &st);
@@ -307,7 +339,8 @@ TEST(template_files) {
     const char *tj = "{\"chat_template\": \"{% for m in messages %}<{{ m.content }}>{% endfor %}\"}";
     awq_chat_message m = {"user", "Hi"};
     for (int k = 0; k < 2; k++) {
-        put_file(dir, k ? "chat_template.json" : "chat_template.jinja", k ? tj : jinja, strlen(k ? tj : jinja));
+        put_file(dir, k ? "chat_template.json" : "chat_template.jinja", k ? tj : jinja,
+                 strlen(k ? tj : jinja));
         awq_tokenizer *t = NULL;
         ASSERT_OK_RT(awq_tokenizer_load(&t, g_rt, dir), g_rt);
         char *s = NULL;

@@ -49,8 +49,8 @@ TEST(ids_pieces_decode) {
     snprintf(cmd, sizeof cmd, "printf 'Hello world' | %s tokenize %s --pieces", cli, dir_llama3);
     ASSERT_EQ(run(cmd, out, sizeof out), 0);
     ASSERT_STREQ(out, "Hello \xC4\xA0world\n"); /* Ġ marks the space in byte-level pieces */
-    snprintf(cmd, sizeof cmd, "printf '%%s' \"%s\" | %s tokenize %s | %s tokenize %s --decode", text,
-             cli, dir_llama3, cli, dir_llama3);
+    snprintf(cmd, sizeof cmd, "printf '%%s' \"%s\" | %s tokenize %s | %s tokenize %s --decode", text, cli,
+             dir_llama3, cli, dir_llama3);
     ASSERT_EQ(run(cmd, out, sizeof out), 0);
     ASSERT_STREQ(out, text);
     awq_tokenizer_destroy(t);
@@ -61,8 +61,8 @@ TEST(ids_pieces_decode) {
     awq_chat_message m = {"user", "Hi"};
     char *prompt = NULL;
     ASSERT_OK(awq_tokenizer_apply_chat(t, &m, 1, true, &prompt));
-    snprintf(cmd, sizeof cmd, "echo Hi | %s tokenize %s --chat | %s tokenize %s --decode", cli,
-             dir_qwen3, cli, dir_qwen3);
+    snprintf(cmd, sizeof cmd, "echo Hi | %s tokenize %s --chat | %s tokenize %s --decode", cli, dir_qwen3,
+             cli, dir_qwen3);
     ASSERT_EQ(run(cmd, out, sizeof out), 0);
     ASSERT_STREQ(out, prompt);
     awq_free(prompt);

@@ -54,8 +54,12 @@ TEST(empty_input) {
 TEST(invalid_utf8_is_replaced) {
     /* bytes: 'a' FF 'b' E2 82 'c' ED A0 80 F0 9F (truncated at the end)
      * Unicode maximal subparts: FF | E2 82 | ED | A0 | 80 | F0 9F  -> 6 x U+FFFD */
-    const char bad[] = "a\xFF" "b\xE2\x82" "c\xED\xA0\x80\xF0\x9F";
-    const char good[] = "a\xEF\xBF\xBD" "b\xEF\xBF\xBD" "c\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD";
+    const char bad[] = "a\xFF"
+                       "b\xE2\x82"
+                       "c\xED\xA0\x80\xF0\x9F";
+    const char good[] = "a\xEF\xBF\xBD"
+                        "b\xEF\xBF\xBD"
+                        "c\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD";
     for (int k = 0; k < 2; k++) {
         awq_tokenizer *t = k ? g_qwen3 : g_llama3;
         int64_t na, nb;
@@ -179,7 +183,12 @@ TEST(stream_never_splits_utf8) {
         for (size_t k = 0; k < got;) {
             size_t l = 1;
             unsigned char c = (unsigned char)piece[k];
-            if (c >= 0xF0) l = 4; else if (c >= 0xE0) l = 3; else if (c >= 0xC0) l = 2;
+            if (c >= 0xF0)
+                l = 4;
+            else if (c >= 0xE0)
+                l = 3;
+            else if (c >= 0xC0)
+                l = 2;
             ASSERT(k + l <= got);
             k += l;
         }
@@ -217,13 +226,32 @@ TEST(stream_never_splits_utf8) {
  * continuation byte, so ill-formed pieces never join their neighbours): decode(encode(x)) must
  * equal x with each ill-formed piece replaced by U+FFFD, and streaming must give the same. */
 TEST(random_roundtrip) {
-    static const struct { const char *in, *out; } pieces[] = {
-        {"a", "a"}, {"Z", "Z"}, {" ", " "}, {"  ", "  "}, {"\n", "\n"}, {"\t", "\t"}, {"7", "7"},
-        {"123", "123"}, {"'s", "'s"}, {"'LL", "'LL"}, {"hello", "hello"}, {" world", " world"},
-        {"\xC3\xA9", "\xC3\xA9"}, {"\xF0\x9F\xA6\x99", "\xF0\x9F\xA6\x99"},
-        {"\xE6\xBC\xA2", "\xE6\xBC\xA2"}, {"\xFF", "\xEF\xBF\xBD"}, {"\xE2\x82", "\xEF\xBF\xBD"},
-        {"\xC0", "\xEF\xBF\xBD"}, {"<|begin_of_text|>", "<|begin_of_text|>"}, {"<|eot_id|>", "<|eot_id|>"},
-        {"!!", "!!"}, {"\r\n", "\r\n"}, {"\xC2\xA0", "\xC2\xA0"},
+    static const struct {
+        const char *in, *out;
+    } pieces[] = {
+        {"a", "a"},
+        {"Z", "Z"},
+        {" ", " "},
+        {"  ", "  "},
+        {"\n", "\n"},
+        {"\t", "\t"},
+        {"7", "7"},
+        {"123", "123"},
+        {"'s", "'s"},
+        {"'LL", "'LL"},
+        {"hello", "hello"},
+        {" world", " world"},
+        {"\xC3\xA9", "\xC3\xA9"},
+        {"\xF0\x9F\xA6\x99", "\xF0\x9F\xA6\x99"},
+        {"\xE6\xBC\xA2", "\xE6\xBC\xA2"},
+        {"\xFF", "\xEF\xBF\xBD"},
+        {"\xE2\x82", "\xEF\xBF\xBD"},
+        {"\xC0", "\xEF\xBF\xBD"},
+        {"<|begin_of_text|>", "<|begin_of_text|>"},
+        {"<|eot_id|>", "<|eot_id|>"},
+        {"!!", "!!"},
+        {"\r\n", "\r\n"},
+        {"\xC2\xA0", "\xC2\xA0"},
     };
     const int np = (int)(sizeof pieces / sizeof pieces[0]);
     unsigned long long rng = 12345;
@@ -278,26 +306,38 @@ static awq_status load_text(const char *json, char *err, size_t cap) {
 
 TEST(malformed_json) {
     char err[1024];
-    ASSERT_EQ(load_text("{\"model\": {\"type\": \"BPE\", \"vocab\": {\"a\": 0,}}}", err, sizeof err), AWQ_ERR_FORMAT);
+    ASSERT_EQ(load_text("{\"model\": {\"type\": \"BPE\", \"vocab\": {\"a\": 0,}}}", err, sizeof err),
+              AWQ_ERR_FORMAT);
     ASSERT_MSG(strstr(err, "invalid JSON"), "%s", err);
     ASSERT_EQ(load_text("{\"version\": \"1.0\"}", err, sizeof err), AWQ_ERR_FORMAT);
     ASSERT_MSG(strstr(err, "model"), "%s", err);
-    ASSERT_EQ(load_text("{\"model\": {\"type\": \"BPE\", \"vocab\": {\"a\": \"x\"}, \"merges\": []}}", err, sizeof err), AWQ_ERR_FORMAT);
+    ASSERT_EQ(load_text("{\"model\": {\"type\": \"BPE\", \"vocab\": {\"a\": \"x\"}, \"merges\": []}}", err,
+                        sizeof err),
+              AWQ_ERR_FORMAT);
     ASSERT_MSG(strstr(err, "model.vocab") && strstr(err, "'a'"), "%s", err);
     ASSERT_EQ(load_text("{\"model\": {\"type\": \"BPE\", \"vocab\": {\"a\": 0, \"b\": 1, \"ab\": 2},"
-                        " \"merges\": [\"a b\", \"a c\"]}}", err, sizeof err), AWQ_ERR_FORMAT);
+                        " \"merges\": [\"a b\", \"a c\"]}}",
+                        err, sizeof err),
+              AWQ_ERR_FORMAT);
     ASSERT_MSG(strstr(err, "model.merges[1]"), "%s", err);
-    ASSERT_EQ(load_text("{\"model\": {\"type\": \"Unigram\", \"vocab\": []}}", err, sizeof err), AWQ_ERR_UNSUPPORTED);
+    ASSERT_EQ(load_text("{\"model\": {\"type\": \"Unigram\", \"vocab\": []}}", err, sizeof err),
+              AWQ_ERR_UNSUPPORTED);
     ASSERT_MSG(strstr(err, "model.type") && strstr(err, "Unigram"), "%s", err);
     ASSERT_EQ(load_text("{\"model\": {\"type\": \"BPE\", \"vocab\": {\"a\": 0}, \"merges\": []},"
-                        " \"pre_tokenizer\": {\"type\": \"Split\", \"pattern\": {\"Regex\": \"(\"}, \"behavior\": \"Isolated\"}}",
-                        err, sizeof err), AWQ_ERR_FORMAT);
+                        " \"pre_tokenizer\": {\"type\": \"Split\", \"pattern\": {\"Regex\": \"(\"}, "
+                        "\"behavior\": \"Isolated\"}}",
+                        err, sizeof err),
+              AWQ_ERR_FORMAT);
     ASSERT_MSG(strstr(err, "pre_tokenizer") && strstr(err, "regex"), "%s", err);
     ASSERT_EQ(load_text("{\"model\": {\"type\": \"BPE\", \"vocab\": {\"a\": 0}, \"merges\": []},"
-                        " \"normalizer\": {\"type\": \"Precompiled\"}}", err, sizeof err), AWQ_ERR_UNSUPPORTED);
+                        " \"normalizer\": {\"type\": \"Precompiled\"}}",
+                        err, sizeof err),
+              AWQ_ERR_UNSUPPORTED);
     ASSERT_MSG(strstr(err, "normalizer") && strstr(err, "Precompiled"), "%s", err);
     ASSERT_EQ(load_text("{\"model\": {\"type\": \"BPE\", \"vocab\": {\"a\": 0}, \"merges\": []},"
-                        " \"added_tokens\": [{\"id\": -3, \"content\": \"<x>\"}]}", err, sizeof err), AWQ_ERR_FORMAT);
+                        " \"added_tokens\": [{\"id\": -3, \"content\": \"<x>\"}]}",
+                        err, sizeof err),
+              AWQ_ERR_FORMAT);
     ASSERT_MSG(strstr(err, "added_tokens[0]"), "%s", err);
 }
 
@@ -314,10 +354,13 @@ TEST(tiny_spm_byte_fallback) {
         "  {\"type\": \"Strip\", \"content\": \" \", \"start\": 1, \"stop\": 0}]},"
         " \"added_tokens\": [{\"id\": 1, \"content\": \"<s>\", \"special\": true}],"
         " \"post_processor\": {\"type\": \"TemplateProcessing\","
-        "  \"single\": [{\"SpecialToken\": {\"id\": \"<s>\", \"type_id\": 0}}, {\"Sequence\": {\"id\": \"A\", \"type_id\": 0}}],"
+        "  \"single\": [{\"SpecialToken\": {\"id\": \"<s>\", \"type_id\": 0}}, {\"Sequence\": {\"id\": "
+        "\"A\", \"type_id\": 0}}],"
         "  \"special_tokens\": {\"<s>\": {\"id\": \"<s>\", \"ids\": [1], \"tokens\": [\"<s>\"]}}},"
-        " \"model\": {\"type\": \"BPE\", \"byte_fallback\": true, \"unk_token\": \"<unk>\", \"fuse_unk\": true,"
-        "  \"vocab\": {\"<unk>\": 0, \"<s>\": 1, \"<0xC3>\": 2, \"<0xA9>\": 3, \"\\u2581\": 4, \"a\": 5, \"b\": 6,"
+        " \"model\": {\"type\": \"BPE\", \"byte_fallback\": true, \"unk_token\": \"<unk>\", \"fuse_unk\": "
+        "true,"
+        "  \"vocab\": {\"<unk>\": 0, \"<s>\": 1, \"<0xC3>\": 2, \"<0xA9>\": 3, \"\\u2581\": 4, \"a\": 5, "
+        "\"b\": 6,"
         "             \"ab\": 7, \"\\u2581a\": 8, \"\\u2581ab\": 9, \"ba\": 10},"
         "  \"merges\": [\"a b\", \"\\u2581 ab\", \"\\u2581 a\", \"b a\"]}}";
     char path[] = "/tmp/awq_tok_spm_XXXXXX";
@@ -369,9 +412,11 @@ TEST(bos_eos_from_template_and_config) {
     static const char tp[] =
         "\"post_processor\": {\"type\": \"Sequence\", \"processors\": ["
         "{\"type\": \"ByteLevel\", \"add_prefix_space\": true, \"trim_offsets\": false, \"use_regex\": true},"
-        "{\"type\": \"TemplateProcessing\", \"single\": [{\"SpecialToken\": {\"id\": \"<|begin_of_text|>\", \"type_id\": 0}},"
+        "{\"type\": \"TemplateProcessing\", \"single\": [{\"SpecialToken\": {\"id\": \"<|begin_of_text|>\", "
+        "\"type_id\": 0}},"
         "{\"Sequence\": {\"id\": \"A\", \"type_id\": 0}}], \"pair\": [], \"special_tokens\": "
-        "{\"<|begin_of_text|>\": {\"id\": \"<|begin_of_text|>\", \"ids\": [128000], \"tokens\": [\"<|begin_of_text|>\"]}}}]},\n  ";
+        "{\"<|begin_of_text|>\": {\"id\": \"<|begin_of_text|>\", \"ids\": [128000], \"tokens\": "
+        "[\"<|begin_of_text|>\"]}}}]},\n  ";
     char *m = malloc(n + sizeof tp);
     size_t k = (size_t)(a - j);
     memcpy(m, j, k);
@@ -385,10 +430,15 @@ TEST(bos_eos_from_template_and_config) {
     write_str(tj, m);
     free(m);
     free(j);
-    static const struct { const char *cfg; int32_t first, last; bool bos; } cases[] = {
+    static const struct {
+        const char *cfg;
+        int32_t first, last;
+        bool bos;
+    } cases[] = {
         {NULL, 128000, -1, true},
         {"{\"add_bos_token\": false, \"bos_token\": \"<|begin_of_text|>\"}", -1, -1, false},
-        {"{\"add_eos_token\": true, \"eos_token\": {\"content\": \"<|end_of_text|>\"}}", 128000, 128001, true},
+        {"{\"add_eos_token\": true, \"eos_token\": {\"content\": \"<|end_of_text|>\"}}", 128000, 128001,
+         true},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         unlink(tc);

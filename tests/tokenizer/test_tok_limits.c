@@ -28,34 +28,37 @@ static awq_status render(const char *tmpl, const jinja_limits *lim, double *secs
     double t0 = now();
     awq_status st = awq_jinja_render_chat(g_rt, tmpl, msgs, 2, true, &v, &out);
     if (secs) *secs = now() - t0;
-    if (out_text) *out_text = out;
-    else awq_free(out);
+    if (out_text)
+        *out_text = out;
+    else
+        awq_free(out);
     return st;
 }
 
-#define EXPECT_LIMIT(tmpl, lim, what, max_s)                                                     \
-    do {                                                                                          \
-        double t_;                                                                                \
-        awq_status st_ = render((tmpl), (lim), &t_, NULL);                                        \
-        const char *e_ = awq_runtime_last_error(g_rt);                                            \
-        printf("  %.3f s: %s\n", t_, e_);                                                         \
-        ASSERT_EQ(st_, AWQ_ERR_INVALID_ARG);                                                      \
-        ASSERT_MSG(strstr(e_, (what)) != NULL, "expected '%s' in '%s'", (what), e_);               \
-        ASSERT_MSG(t_ < (max_s), "took %.2f s", t_);                                              \
+#define EXPECT_LIMIT(tmpl, lim, what, max_s)                                         \
+    do {                                                                             \
+        double t_;                                                                   \
+        awq_status st_ = render((tmpl), (lim), &t_, NULL);                           \
+        const char *e_ = awq_runtime_last_error(g_rt);                               \
+        printf("  %.3f s: %s\n", t_, e_);                                            \
+        ASSERT_EQ(st_, AWQ_ERR_INVALID_ARG);                                         \
+        ASSERT_MSG(strstr(e_, (what)) != NULL, "expected '%s' in '%s'", (what), e_); \
+        ASSERT_MSG(t_ < (max_s), "took %.2f s", t_);                                 \
     } while (0)
 
 TEST(loop_iterations) {
     /* 10^10 iterations requested: stopped at the default 10^6 */
-    EXPECT_LIMIT("{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}",
-                 NULL, "more than 1000000 loop iterations (limit)", 5.0);
+    EXPECT_LIMIT("{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}", NULL,
+                 "more than 1000000 loop iterations (limit)", 5.0);
     jinja_limits lim = {.max_loop_iterations = 3};
     EXPECT_LIMIT("{% for m in messages %}{% for c in m.content %}{{ c }}{% endfor %}{% endfor %}", &lim,
                  "more than 3 loop iterations", 1.0);
     /* within the limit the same template renders */
     lim.max_loop_iterations = 9; /* 2 messages + 7 characters */
     char *out = NULL;
-    ASSERT_OK_RT(render("{% for m in messages %}{% for c in m.content %}{{ c }}{% endfor %}{% endfor %}", &lim,
-                        NULL, &out), g_rt);
+    ASSERT_OK_RT(render("{% for m in messages %}{% for c in m.content %}{{ c }}{% endfor %}{% endfor %}",
+                        &lim, NULL, &out),
+                 g_rt);
     ASSERT_STREQ(out, "hellohi");
     awq_free(out);
 }

@@ -14,20 +14,20 @@
 
 static const struct {
     const char *text;
-    int32_t     ids[12];
-    int         n;
+    int32_t ids[12];
+    int n;
     const char *decoded;
 } cases[] = {
     {"ab ab", {1, 3, 21, 3, 21}, 5, "<s> ab ab"},
     {"Ab 12 ", {1, 3, 21, 3, 17, 18}, 6, "<s> ab 12"},
-    {"\xEF\xAC\x81 on", {1, 28, 3, 30}, 4, "<s> fi on"},           /* U+FB01 -> "fi" (NFKC) */
-    {"x <mask> y", {1, 3, 14, 289, 3, 15}, 6, "<s> x<mask> y"},    /* lstrip eats the space */
+    {"\xEF\xAC\x81 on", {1, 28, 3, 30}, 4, "<s> fi on"},                        /* U+FB01 -> "fi" (NFKC) */
+    {"x <mask> y", {1, 3, 14, 289, 3, 15}, 6, "<s> x<mask> y"},                 /* lstrip eats the space */
     {"xy axy xy. xy", {1, 291, 20, 14, 15, 291, 79, 291}, 8, "<s>xy axyxy.xy"}, /* single_word */
-    {"a[SEP]  b", {1, 20, 290, 5}, 4, "<s> a[SEP]b"},              /* rstrip eats both spaces */
-    {"\xC3\xA9!", {1, 3, 228, 202, 66}, 5, "<s> \xC3\xA9!"},       /* byte fallback */
+    {"a[SEP]  b", {1, 20, 290, 5}, 4, "<s> a[SEP]b"},                           /* rstrip eats both spaces */
+    {"\xC3\xA9!", {1, 3, 228, 202, 66}, 5, "<s> \xC3\xA9!"},                    /* byte fallback */
     {"", {1}, 1, "<s>"},
     {"  ab", {1, 3, 3, 21}, 4, "<s>  ab"},
-    {"<s>ab", {1, 1, 21}, 3, "<s><s>ab"},                          /* no prefix after <s> */
+    {"<s>ab", {1, 1, 21}, 3, "<s><s>ab"}, /* no prefix after <s> */
 };
 
 TEST(tiny_metaspace_pipeline) {

@@ -10,7 +10,6 @@
 #include "tokenizer.h"
 
 
-
 TEST(smollm2_real_gguf) {
     const char *path = getenv("AWQ_TEST_GGUF");
     awq_gguf *g = NULL;

@@ -27,7 +27,7 @@ static int check_cases(awq_tokenizer *tok, awq_runtime *rt, const char *name, bo
         int32_t ids[4096];
         awq_status st = awq_tokenizer_encode(tok, cases[i].text, cases[i].len, false, ids, 4096, &cnt);
         bool ok = st == AWQ_OK && cnt == cases[i].n_ids &&
-                  memcmp(ids, cases[i].ids, sizeof(int32_t) * (size_t)cnt) == 0;
+            memcmp(ids, cases[i].ids, sizeof(int32_t) * (size_t)cnt) == 0;
         if (!ok) {
             bad++;
             printf("  %s case %d '%s': status %d (%s)\n    got:", name, i, cases[i].text, st,

@@ -72,8 +72,8 @@ int tt_check_wikitext(awq_tokenizer *tok, awq_runtime *rt, const char *name) {
     }
     uint64_t h = fnv64_ids(ids, n);
     if (n != exp_n || h != exp_h) {
-        printf("  %s: %lld ids hash %016llx, expected %lld ids hash %016llx\n", name,
-               (long long)n, (unsigned long long)h, exp_n, (unsigned long long)exp_h);
+        printf("  %s: %lld ids hash %016llx, expected %lld ids hash %016llx\n", name, (long long)n,
+               (unsigned long long)h, exp_n, (unsigned long long)exp_h);
         bad++;
     }
     size_t dl = 0;

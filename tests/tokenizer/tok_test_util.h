@@ -29,10 +29,10 @@ static inline char *tt_read_file(const char *path, size_t *len) {
 /* llama.cpp's test-tokenizer-0 format: inputs separated by "\n__ggml_vocab_test__\n" (the file
  * ends with one), expected ids one line per input. */
 typedef struct tt_case {
-    char    *text;
-    size_t   len;
+    char *text;
+    size_t len;
     int32_t *ids;
-    int      n_ids;
+    int n_ids;
 } tt_case;
 
 static inline void tt_free_cases(tt_case *c, int n) {
