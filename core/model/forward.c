@@ -236,10 +236,10 @@ awq_status awq_fwd_moe_ex(const awq_fwd_ctx *f, const awq_layer_weights *w, cons
         (size_t)(E + 1) * sizeof(int64_t);
     char *h = awq_malloc(hbytes);
     if (!h) return AWQ_ERR_OUT_OF_MEMORY; /* no runtime here: the caller names it */
-    float *hl = (float *)h, *hsg = hl + n * E;
+    int64_t *off = (int64_t *)h;          /* first: the only 8-byte elements stay aligned */
+    float *hl = (float *)(off + E + 1), *hsg = hl + n * E;
     int32_t *hex = (int32_t *)(hsg + n), *hslot = hex + nk, *hinv = hslot + nk;
     float *hwt = (float *)(hinv + nk), *hw = hwt + nk, *hgw = hw + nk * d;
-    int64_t *off = (int64_t *)(hgw + n * d);
     // the download drains the queue, so the uploads below overwrite nothing still in use
     awq_status st = ops->download(ctx, hl, logits.data, logits.offs, (size_t)(n * E) * sizeof(float));
     if (st == AWQ_OK && shared) st = ops->download(ctx, hsg, sg.data, sg.offs, (size_t)n * sizeof(float));
