@@ -10,13 +10,7 @@ static const awq_backend_ops cpu_ops = {
     .device_info = awq_cpu_device_info,
     .create = awq_cpu_create,
     .destroy = awq_cpu_destroy,
-    .buffer_alloc = awq_cpu_buffer_alloc,
-    .buffer_free = awq_cpu_buffer_free,
-    .upload = awq_cpu_upload,
-    .download = awq_cpu_download,
-    .synchronize = awq_cpu_synchronize,
-    .memset_zero = awq_cpu_memset_zero,
-    AWQ_CPU_KERNEL_OPS.matmul_w4a16_multi = awq_cpu_matmul_w4a16_multi,
+    AWQ_CPU_MEMORY_OPS AWQ_CPU_KERNEL_OPS.matmul_w4a16_multi = awq_cpu_matmul_w4a16_multi,
     .matmul_q8 = awq_cpu_matmul_q8,
 };
 

@@ -56,6 +56,12 @@ awq_status awq_cpu_gram(awq_backend_ctx *ctx, awq_tensor *g, const awq_tensor *x
 awq_status awq_cpu_weight_prepare(awq_backend_ctx *ctx, awq_qlinear *w);
 void awq_cpu_weight_release(awq_backend_ctx *ctx, awq_qlinear *w);
 
+/* Designated initializers for the host-memory members of an ops table (cpu, cpu-dnnl, and the
+ * test plugin cpu-lite share them). */
+#define AWQ_CPU_MEMORY_OPS                                                                              \
+    .buffer_alloc = awq_cpu_buffer_alloc, .buffer_free = awq_cpu_buffer_free, .upload = awq_cpu_upload, \
+    .download = awq_cpu_download, .synchronize = awq_cpu_synchronize, .memset_zero = awq_cpu_memset_zero,
+
 /* Designated initializers for the kernel members of an ops table. */
 #define AWQ_CPU_KERNEL_OPS                                                                          \
     .matmul = awq_cpu_matmul, .matmul_w4a16 = awq_cpu_matmul_w4a16, .rmsnorm = awq_cpu_rmsnorm,     \
